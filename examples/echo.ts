@@ -1,0 +1,54 @@
+/**
+ * The seed's echo server: a `TCPServer` on localhost:9999 whose handler reads
+ * up to 1024 bytes, prints who wrote what, and sends the data back
+ * upper-cased.
+ *
+ *     deno run -A examples/echo.ts [port]      # or PORT=9999
+ *
+ * Ctrl-C (SIGINT) or SIGTERM shuts it down cleanly.
+ *
+ * @module
+ */
+import { BaseRequestHandler, TCPServer } from "../mod.ts";
+
+/**
+ * The request handler class for our server.
+ *
+ * It is instantiated once per connection to the server, and must override
+ * the handle() method to implement communication to the client.
+ */
+class MyTCPHandler extends BaseRequestHandler {
+  data = "";
+
+  override async handle() {
+    // this.request is the TCP connection to the client
+    const buffer = new Uint8Array(1024);
+    const n = await this.request.read(buffer) ?? 0;
+    this.data = new TextDecoder().decode(buffer.subarray(0, n)).trim();
+    console.log(`${this.clientAddress.hostname} wrote:`);
+    console.log(this.data);
+    // just send back the same data, but upper-cased
+    await this.request.write(new TextEncoder().encode(this.data.toUpperCase()));
+  }
+}
+
+if (import.meta.main) {
+  const HOST = "localhost";
+  const PORT = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? 9999);
+
+  // Create the server, binding to localhost on port 9999
+  await using server = new TCPServer({ hostname: HOST, port: PORT }, MyTCPHandler);
+  const stop = () => server.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  console.log(`Serving on ${HOST}:${server.serverAddress.port}; Ctrl-C stops`);
+
+  // Activate the server; this will keep running until you
+  // interrupt the program with Ctrl-C
+  await server.serveForever();
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  console.log("Server stopped");
+}
+
+export { MyTCPHandler };

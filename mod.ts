@@ -1,0 +1,71 @@
+/**
+ * Python's `socketserver` framework, rebuilt for Deno: a server class owns the
+ * socket, the accept loop and the concurrency model; a request handler class
+ * owns the protocol; every step is a hook a subclass can override. Python's
+ * class names, camelCase methods, milliseconds for durations.
+ *
+ * Quick start — a line echo server that upper-cases, one task per client:
+ *
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTCPServer } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Upper extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) {
+ *       await this.wfile.write(new TextDecoder().decode(line).toUpperCase());
+ *     }
+ *   }
+ * }
+ *
+ * await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
+ * server.serveForever();
+ *
+ * const conn = await Deno.connect(server.serverAddress);
+ * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await conn.closeWrite();
+ * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD\n");
+ * ```
+ *
+ * Servers: {@linkcode TCPServer}, {@linkcode ThreadingTCPServer},
+ * {@linkcode ThreadingMixIn}. Handlers: {@linkcode BaseRequestHandler},
+ * {@linkcode StreamRequestHandler}. Their I/O: {@linkcode BufferedReader},
+ * {@linkcode StreamWriter}.
+ *
+ * @module
+ */
+export {
+  BufferedReader,
+  type BufferedReaderOptions,
+  type ByteSink,
+  type ByteSource,
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_MAX_LINE_LENGTH,
+  LineTooLongError,
+  StreamWriter,
+  type StreamWriterOptions,
+  TimeoutError,
+} from "./src/io.ts";
+export {
+  type Awaitable,
+  BaseServer,
+  type BaseServerOptions,
+  type RequestHandlerClass,
+  type ServerCloseOptions,
+} from "./src/server.ts";
+export {
+  type AnyServer,
+  BaseRequestHandler,
+  type ClientAddressOf,
+  type RequestOf,
+  StreamRequestHandler,
+} from "./src/handlers.ts";
+export { type NetAddress, type TcpAddr, TCPServer, type TCPServerOptions } from "./src/tcp.ts";
+export {
+  type ServerClass,
+  ThreadingMixIn,
+  type ThreadingMixInClass,
+  type ThreadingServer,
+  type ThreadingServerClass,
+  ThreadingTCPServer,
+} from "./src/threading.ts";

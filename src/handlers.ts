@@ -1,0 +1,279 @@
+/**
+ * Request handlers: {@linkcode BaseRequestHandler} and
+ * {@linkcode StreamRequestHandler}.
+ *
+ * @module
+ */
+
+import type { Awaitable, BaseServer } from "./server.ts";
+import type { TCPServer } from "./tcp.ts";
+import {
+  BufferedReader,
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_MAX_LINE_LENGTH,
+  StreamWriter,
+} from "./io.ts";
+
+/** Any server, whatever its request and address types. */
+// deno-lint-ignore no-explicit-any
+export type AnyServer = BaseServer<any, any, any>;
+
+/** The request type of server `S`: a `Deno.TcpConn` for a `TCPServer`. */
+export type RequestOf<S> = S extends BaseServer<infer R, infer _A, infer _SA> ? R : unknown;
+
+/** The client address type of server `S`: a `Deno.NetAddr` for a `TCPServer`. */
+export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _SA> ? A : unknown;
+
+/**
+ * The base of every request handler, Python's
+ * `socketserver.BaseRequestHandler`: one instance per request, whose
+ * `setup()`, `handle()` and `finish()` the server calls in that order —
+ * `finish()` even when `handle()` throws. Any of them may be async.
+ *
+ * Unlike Python, the constructor only stores its arguments; the server calls
+ * the three methods afterwards (a constructor cannot be awaited), so
+ * subclasses may declare fields with initialisers freely.
+ *
+ * @typeParam S The server type, for a typed `this.server`.
+ * @typeParam R The request type: for stream servers the connection.
+ * @typeParam A The client address type.
+ *
+ * @example The seed's handler: one read, the reply upper-cased
+ * ```ts
+ * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ *
+ * class MyTCPHandler extends BaseRequestHandler {
+ *   override async handle() {
+ *     const buffer = new Uint8Array(1024);
+ *     const n = await this.request.read(buffer) ?? 0;
+ *     const data = new TextDecoder().decode(buffer.subarray(0, n)).trim();
+ *     await this.request.write(new TextEncoder().encode(data.toUpperCase()));
+ *   }
+ * }
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+ * server.serveForever();
+ * const conn = await Deno.connect(server.serverAddress);
+ * await conn.write(new TextEncoder().encode("hello\n"));
+ * const reply = new Uint8Array(1024);
+ * console.assert(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)) === "HELLO");
+ * conn.close();
+ * ```
+ */
+export class BaseRequestHandler<
+  S extends AnyServer = TCPServer,
+  R = RequestOf<S>,
+  A = ClientAddressOf<S>,
+> {
+  /** The request: the connection for stream servers, `[packet, socket]` for
+   * datagram servers. */
+  readonly request: R;
+  /** The client's address. Python: `client_address`. */
+  readonly clientAddress: A;
+  /** The server handling this request. */
+  readonly server: S;
+
+  /**
+   * Stores the request, the client's address and the server. The server
+   * constructs handlers; user code rarely does.
+   *
+   * @param request The request.
+   * @param clientAddress The client's address.
+   * @param server The server.
+   */
+  constructor(request: R, clientAddress: A, server: S) {
+    this.request = request;
+    this.clientAddress = clientAddress;
+    this.server = server;
+  }
+
+  /**
+   * Called before `handle()` to prepare the handler. Does nothing here.
+   *
+   * @returns When ready.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler } from "../mod.ts";
+   *
+   * class Greeter extends BaseRequestHandler {
+   *   greeting = "";
+   *   override setup() {
+   *     this.greeting = `hello ${this.clientAddress.hostname}`;
+   *   }
+   * }
+   * ```
+   */
+  setup(): Awaitable<void> {}
+
+  /**
+   * Serves the request: the method every handler overrides. Does nothing
+   * here.
+   *
+   * @returns When the request is served.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler } from "../mod.ts";
+   *
+   * class Hello extends BaseRequestHandler {
+   *   override async handle() {
+   *     await this.request.write(new TextEncoder().encode("hello\n"));
+   *   }
+   * }
+   * ```
+   */
+  handle(): Awaitable<void> {}
+
+  /**
+   * Called after `handle()`, even when it threw, to clean up. Does nothing
+   * here.
+   *
+   * @returns When cleaned up.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler } from "../mod.ts";
+   *
+   * class Audited extends BaseRequestHandler {
+   *   override finish() {
+   *     console.log("done with", this.clientAddress.hostname);
+   *   }
+   * }
+   * ```
+   */
+  finish(): Awaitable<void> {}
+}
+
+/**
+ * A handler for stream connections, Python's
+ * `socketserver.StreamRequestHandler`: `setup()` gives it `rfile`, a
+ * {@linkcode BufferedReader} over the connection, and `wfile`, a
+ * {@linkcode StreamWriter} to it; `finish()` flushes `wfile`. The server
+ * closes the connection after `finish()`, once everything written has been
+ * handed to the kernel, so the client receives all of it.
+ *
+ * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
+ * `timeout` (ms per read), `disableNagleAlgorithm`, `maxLineLength`.
+ *
+ * @typeParam S The server type, for a typed `this.server`.
+ * @typeParam R The connection type.
+ *
+ * @example A line echo server that upper-cases
+ * ```ts
+ * import { StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Upper extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) {
+ *       await this.wfile.write(new TextDecoder().decode(line).toUpperCase());
+ *     }
+ *   }
+ * }
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
+ * server.serveForever();
+ * const conn = await Deno.connect(server.serverAddress);
+ * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await conn.closeWrite();
+ * const reply = await new Response(conn.readable).text();
+ * assert.equal(reply, "HELLO WORLD\n");
+ * ```
+ */
+export class StreamRequestHandler<
+  S extends AnyServer = TCPServer,
+  R extends Deno.Conn = RequestOf<S> extends Deno.Conn ? RequestOf<S> : Deno.Conn,
+> extends BaseRequestHandler<S, R, ClientAddressOf<S>> {
+  /** Size of `rfile`'s buffer in bytes; -1 (as in Python) or 0 means the
+   * default of 16 KiB. The buffer grows for a longer line, up to
+   * `maxLineLength`. */
+  rbufsize: number = -1;
+  /** `wfile`'s buffer size: 0 (the default, as in Python) sends every write
+   * at once; more collects writes until `flush()`, a full buffer or
+   * `finish()`. */
+  wbufsize: number = 0;
+  /** How long one read may wait, in ms, before it throws
+   * {@linkcode TimeoutError}; `null` (the default) waits for ever. */
+  timeout: number | null = null;
+  /** Sets `TCP_NODELAY` on TCP connections when true. Python:
+   * `disable_nagle_algorithm`. */
+  disableNagleAlgorithm: boolean = false;
+  /** The longest line `rfile.readline()` accepts, in bytes, newline included;
+   * longer ones throw `LineTooLongError`. Default 64 KiB. */
+  maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
+  /** The reader over the connection; set by `setup()`. */
+  rfile!: BufferedReader;
+  /** The writer to the connection; set by `setup()`. */
+  wfile!: StreamWriter;
+
+  /** The connection: the same object as `request`. */
+  get connection(): R {
+    return this.request;
+  }
+
+  /**
+   * Creates `rfile` and `wfile` and applies `disableNagleAlgorithm`.
+   * Subclasses that override it call `super.setup()` first.
+   *
+   * @example
+   * ```ts
+   * import { StreamRequestHandler } from "../mod.ts";
+   *
+   * class Greeting extends StreamRequestHandler {
+   *   override async setup() {
+   *     super.setup();
+   *     await this.wfile.write("welcome\n");
+   *   }
+   * }
+   * ```
+   */
+  override setup(): void {
+    const conn = this.request;
+    if (this.disableNagleAlgorithm && "setNoDelay" in conn) {
+      (conn as unknown as Deno.TcpConn).setNoDelay(true);
+    }
+    this.rfile = new BufferedReader(conn, {
+      bufferSize: this.rbufsize > 0 ? this.rbufsize : DEFAULT_BUFFER_SIZE,
+      maxLineLength: this.maxLineLength,
+      timeout: this.timeout,
+    });
+    this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize });
+  }
+
+  /**
+   * Flushes `wfile` (an error doing so is ignored, as in Python) and closes
+   * both files. Subclasses that override it call `super.finish()` last.
+   *
+   * @returns When flushed.
+   *
+   * @example
+   * ```ts
+   * import { StreamRequestHandler } from "../mod.ts";
+   *
+   * class Signed extends StreamRequestHandler {
+   *   override async finish() {
+   *     await this.wfile.write("bye\n");
+   *     await super.finish();
+   *   }
+   * }
+   * ```
+   */
+  override finish(): Awaitable<void> {
+    const wfile = this.wfile;
+    if (wfile && !wfile.closed && !wfile.idle) return this.#flushAndClose();
+    this.#close();
+  }
+
+  async #flushAndClose(): Promise<void> {
+    try {
+      await this.wfile.flush();
+    } catch {
+      // a final error such as a reset by the client: nothing left to tell it
+    }
+    this.#close();
+  }
+
+  #close(): void {
+    this.wfile?.close();
+    this.rfile?.close();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * {@linkcode ThreadingMixIn}: one async task per request.
+ *
+ * @module
+ */
+
+import type { AnyServer } from "./handlers.ts";
+import { type Awaitable, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
+import { TCPServer } from "./tcp.ts";
+
+/** A server class that a mix-in can extend. */
+// deno-lint-ignore no-explicit-any
+export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) => T;
+
+/** What {@linkcode ThreadingMixIn} adds to a server instance. */
+export interface ThreadingServer {
+  /** Whether `serverClose()` waits for every request in flight (default
+   * `true`). Python: `block_on_close`. */
+  blockOnClose: boolean;
+  /** When `true`, `serverClose()` does not wait for requests in flight, and
+   * their connections do not keep the process alive (it may exit under
+   * them), like Python's daemon threads. Default `false`. Python:
+   * `daemon_threads`. */
+  daemonThreads: boolean;
+  /**
+   * The body of a request's task: `finishRequest()`, `handleError()` if it
+   * threw, then always `shutdownRequest()`. Python:
+   * `process_request_thread()`.
+   *
+   * @param request The request.
+   * @param clientAddress The client's address.
+   * @returns When the request is over.
+   */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+}
+
+/** What {@linkcode ThreadingMixIn} adds to a server class: the class
+ * attributes' defaults. */
+export interface ThreadingServerClass {
+  /** Class attribute, default `true`. See {@linkcode ThreadingServer.blockOnClose}. */
+  blockOnClose: boolean;
+  /** Class attribute, default `false`. See {@linkcode ThreadingServer.daemonThreads}. */
+  daemonThreads: boolean;
+}
+
+/** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
+ * constructor and statics, with instances that are also
+ * {@linkcode ThreadingServer}s. */
+export type ThreadingMixInClass<C extends ServerClass> =
+  & C
+  & ThreadingServerClass
+  & ServerClass<InstanceType<C> & ThreadingServer>;
+
+/**
+ * Returns `Base` extended so that every request runs in its own async task:
+ * `processRequest()` starts the task and returns at once, so the accept loop
+ * (or the datagram receive loop) never waits for a handler, and a handler
+ * that throws or never returns holds up nobody else. Python's
+ * `ThreadingMixIn`, with tasks where Python has threads — cheap enough for
+ * tens of thousands of connections, but sharing one core: for CPU-bound
+ * handlers see `ForkingMixIn`.
+ *
+ * Finished requests leave nothing behind (Python kept every finished thread
+ * until bpo-37193); `serverClose()` waits for the ones in flight unless
+ * `blockOnClose` is false or `daemonThreads` true.
+ *
+ * @param Base The server class to extend.
+ * @returns The threading class; extend it to override anything.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, TCPServer, ThreadingMixIn } from "../mod.ts";
+ *
+ * class Quick extends ThreadingMixIn(TCPServer) {
+ *   static override daemonThreads = true;
+ * }
+ * class Hello extends StreamRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * await using server = new Quick({ hostname: "127.0.0.1", port: 0 }, Hello);
+ * server.serveForever();
+ * const conn = await Deno.connect(server.serverAddress);
+ * console.assert(await new Response(conn.readable).text() === "hello\n");
+ * ```
+ */
+export function ThreadingMixIn<C extends ServerClass>(
+  Base: C,
+): ThreadingMixInClass<C> {
+  class Threading extends Base implements ThreadingServer {
+    static blockOnClose = true;
+    static daemonThreads = false;
+
+    get blockOnClose(): boolean {
+      return this[kAttribute]("blockOnClose") as boolean;
+    }
+    set blockOnClose(value: boolean) {
+      this[kAttribute]("blockOnClose", value);
+    }
+
+    get daemonThreads(): boolean {
+      return this[kAttribute]("daemonThreads") as boolean;
+    }
+    set daemonThreads(value: boolean) {
+      this[kAttribute]("daemonThreads", value);
+    }
+
+    override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
+      if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
+      this.processRequestThread(request, clientAddress);
+    }
+
+    async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
+      try {
+        await this.finishRequest(request, clientAddress);
+      } catch (error) {
+        await this[kReportError](request, clientAddress, error);
+      }
+      try {
+        await this.shutdownRequest(request);
+      } catch (error) {
+        await this[kReportError](request, clientAddress, error);
+      }
+    }
+
+    override [kBlockOnClose](): boolean {
+      return this.blockOnClose && !this.daemonThreads;
+    }
+  }
+  return Threading as unknown as ThreadingMixInClass<C>;
+}
+
+/**
+ * A {@linkcode TCPServer} that handles each connection in its own async
+ * task: `ThreadingMixIn(TCPServer)`. Python: `ThreadingTCPServer`.
+ *
+ * @example A line echo server for many clients at once
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const [a, b] = await Promise.all([
+ *   Deno.connect(server.serverAddress),
+ *   Deno.connect(server.serverAddress),
+ * ]);
+ * await b.write(new TextEncoder().encode("b\n"));
+ * const reply = new Uint8Array(2);
+ * await b.read(reply); // served while a is still open
+ * assert.equal(new TextDecoder().decode(reply), "b\n");
+ * a.close();
+ * b.close();
+ * ```
+ */
+export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = ThreadingMixIn(TCPServer);
+/** An instance of {@linkcode ThreadingTCPServer}. */
+export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
