@@ -33,10 +33,13 @@ export function checkNetPermission(hostname: string, port: number): void {
 }
 
 /**
- * Checks the `read`, `write` and `net` permissions a Unix socket at `path`
- * needs.
+ * Checks the permissions a Unix socket at `path` needs, as Deno 2.9 checks
+ * them when binding or connecting (verified against `Deno.listen` and
+ * `Deno.listenDatagram`): `read` and `write` of the path, and `net` for
+ * `unix:<path>` — a grant that matches that exact absolute path only (a
+ * directory or a wildcard does not cover it), or a bare `--allow-net`.
  *
- * @param path The socket's path.
+ * @param path The socket's absolute path.
  * @throws {Deno.errors.NotCapable} Permissions are missing; the message names
  *   every flag to add.
  */
@@ -44,7 +47,7 @@ export function checkPathPermissions(path: string): void {
   const missing: string[] = [];
   if (!granted({ name: "read", path })) missing.push(`--allow-read=${path}`);
   if (!granted({ name: "write", path })) missing.push(`--allow-write=${path}`);
-  if (!granted({ name: "net" })) missing.push("--allow-net");
+  if (!granted({ name: "net", host: `unix:${path}` })) missing.push(`--allow-net=unix:${path}`);
   if (missing.length > 0) {
     throw new Deno.errors.NotCapable(
       `Binding the Unix socket "${path}" needs more permissions: run with ${missing.join(" ")}`,
