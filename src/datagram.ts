@@ -18,6 +18,7 @@ import {
 import { type AnyServer, BaseRequestHandler, type ClientAddressOf } from "./handlers.ts";
 import { BufferedReader, type ByteSink, DEFAULT_MAX_LINE_LENGTH, StreamWriter } from "./io.ts";
 import type { UDPServer } from "./udp.ts";
+import { checkUnixSendPermissions } from "./permissions.ts";
 
 /**
  * What a datagram server hands its handler as `request`: Python's
@@ -391,6 +392,8 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    * @returns Once the reply is sent.
    * @throws {Deno.errors.NotConnected} A reply to a Unix datagram client
    *   whose socket is not bound to a path, which cannot receive it.
+   * @throws {Deno.errors.NotCapable} No `write` or `net` permission for the
+   *   Unix datagram client's path.
    *
    * @example
    * ```ts
@@ -413,10 +416,13 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     this.rfile.close();
     if (reply === null) return;
     const address = this.clientAddress as Deno.Addr;
-    if (address.transport === "unixpacket" && !address.path) {
-      throw new Deno.errors.NotConnected(
-        "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
-      );
+    if (address.transport === "unixpacket") {
+      if (!address.path) {
+        throw new Deno.errors.NotConnected(
+          "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
+        );
+      }
+      checkUnixSendPermissions(address.path);
     }
     try {
       await this.socket.send(reply, address);

@@ -44,13 +44,36 @@ export function checkNetPermission(hostname: string, port: number): void {
  *   every flag to add.
  */
 export function checkPathPermissions(path: string): void {
-  const missing: string[] = [];
-  if (!granted({ name: "read", path })) missing.push(`--allow-read=${path}`);
-  if (!granted({ name: "write", path })) missing.push(`--allow-write=${path}`);
-  if (!granted({ name: "net", host: `unix:${path}` })) missing.push(`--allow-net=unix:${path}`);
+  const missing = missingUnixFlags(path, ["read", "write", "net"]);
   if (missing.length > 0) {
     throw new Deno.errors.NotCapable(
       `Binding the Unix socket "${path}" needs more permissions: run with ${missing.join(" ")}`,
     );
   }
+}
+
+/**
+ * Checks the permissions Deno 2.9 needs to send a datagram to the Unix
+ * socket at `path` (verified like {@linkcode checkPathPermissions}): `write`
+ * of the path and `net` for `unix:<path>`.
+ *
+ * @param path The receiving socket's absolute path.
+ * @throws {Deno.errors.NotCapable} Permissions are missing; the message names
+ *   every flag to add.
+ */
+export function checkUnixSendPermissions(path: string): void {
+  const missing = missingUnixFlags(path, ["write", "net"]);
+  if (missing.length > 0) {
+    throw new Deno.errors.NotCapable(
+      `Replying to the Unix datagram client "${path}" needs more permissions: run with ${
+        missing.join(" ")
+      } (to reply to any client: --allow-write for their directory and a bare --allow-net)`,
+    );
+  }
+}
+
+function missingUnixFlags(path: string, needs: ("read" | "write" | "net")[]): string[] {
+  return needs.filter((name) =>
+    !granted(name === "net" ? { name, host: `unix:${path}` } : { name, path })
+  ).map((name) => `--allow-${name}=${name === "net" ? "unix:" : ""}${path}`);
 }

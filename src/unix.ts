@@ -182,6 +182,91 @@ function removeSocketFile(server: AnyBaseServer): void {
   }
 }
 
+/**
+ * A `unixpacket` socket made safe for concurrent use. Deno 2.9 runs one
+ * operation at a time on such a socket — a send while a receive is pending
+ * fails with `Deno.errors.Busy`, as does a second concurrent send
+ * (denoland/deno#6290) — and a pending receive cannot be cancelled. A
+ * threading server always has a receive pending, so its handlers could never
+ * reply. This wrapper never lets a receive and a send on the socket overlap:
+ * sends queue up one after the other; a receive waits for the queued sends;
+ * and a send made while a receive is pending goes out through a second,
+ * unbound socket instead (its own queue), so it does not wait for the next
+ * datagram to arrive. Such a reply comes from an unnamed address.
+ */
+class SerialUnixDatagramConn implements Deno.DatagramConn {
+  #socket: Deno.DatagramConn;
+  #spare: Deno.DatagramConn | null = null;
+  #sends: Promise<unknown> = Promise.resolve();
+  #spareSends: Promise<unknown> = Promise.resolve();
+  #pendingSends = 0;
+  #sent: PromiseWithResolvers<void> | null = null;
+  #receiving = false;
+
+  constructor(socket: Deno.DatagramConn) {
+    this.#socket = socket;
+  }
+
+  get addr(): Deno.Addr {
+    return this.#socket.addr;
+  }
+
+  async receive(p?: Uint8Array): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+    while (this.#pendingSends > 0) {
+      this.#sent ??= Promise.withResolvers<void>();
+      await this.#sent.promise;
+    }
+    this.#receiving = true;
+    try {
+      return await this.#socket.receive(p);
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
+    if (this.#receiving) {
+      const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
+      const send = () => spare.send(p, addr);
+      const sent = this.#spareSends.then(send, send);
+      this.#spareSends = sent.catch(() => {});
+      return sent;
+    }
+    this.#pendingSends++;
+    const send = () => this.#socket.send(p, addr);
+    const sent = this.#sends.then(send, send);
+    const done = () => {
+      if (--this.#pendingSends === 0) {
+        this.#sent?.resolve();
+        this.#sent = null;
+      }
+    };
+    this.#sends = sent.then(done, done);
+    return sent;
+  }
+
+  close(): void {
+    try {
+      this.#spare?.close();
+    } catch {
+      // already closed
+    }
+    this.#socket.close();
+  }
+
+  joinMulticastV4(address: string, networkInterface: string): Promise<Deno.MulticastV4Membership> {
+    return this.#socket.joinMulticastV4(address, networkInterface);
+  }
+
+  joinMulticastV6(address: string, networkInterface: number): Promise<Deno.MulticastV6Membership> {
+    return this.#socket.joinMulticastV6(address, networkInterface);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+    for (;;) yield await this.receive();
+  }
+}
+
 function alreadyBound(path: string): Error {
   return new Error(`The server is already bound to "${path}"`);
 }
@@ -416,7 +501,9 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     if (this.socket !== undefined) throw alreadyBound(path);
     requireUnstableNet("UnixDatagramServer");
     return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
-      this.socket = Deno.listenDatagram({ transport: "unixpacket", path });
+      this.socket = new SerialUnixDatagramConn(
+        Deno.listenDatagram({ transport: "unixpacket", path }),
+      );
     });
   }
 
