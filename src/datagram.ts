@@ -273,23 +273,22 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 class ReplyBuffer implements ByteSink {
   #chunks: Uint8Array[] = [];
   #size = 0;
-  #written = false;
 
   write(p: Uint8Array): Promise<number> {
-    this.#written = true;
-    this.#chunks.push(p.slice());
-    this.#size += p.length;
+    if (p.length > 0) {
+      this.#chunks.push(p.slice());
+      this.#size += p.length;
+    }
     return Promise.resolve(p.length);
   }
 
-  /** The reply as one datagram, or `null` when nothing was written. */
+  /** The reply as one datagram, or `null` when no byte was written. */
   take(): Uint8Array | null {
-    if (!this.#written) return null;
     const chunks = this.#chunks;
     const size = this.#size;
     this.#chunks = [];
     this.#size = 0;
-    this.#written = false;
+    if (size === 0) return null;
     if (chunks.length === 1) return chunks[0];
     const out = new Uint8Array(size);
     let at = 0;
@@ -307,9 +306,10 @@ class ReplyBuffer implements ByteSink {
  * `Deno.DatagramConn`), `rfile`, a {@linkcode BufferedReader} over the packet
  * with the same `readline()` / `read()` as a stream handler's, and `wfile`, a
  * {@linkcode StreamWriter} that collects the reply. `finish()` sends what was
- * written to the client's address as one datagram — and nothing when nothing
- * was written (Python sends an empty datagram then); write an empty string
- * to reply with an empty datagram.
+ * written to the client's address as one datagram — and nothing when no byte
+ * was written (Python sends an empty datagram then), so an echo of an empty
+ * datagram sends nothing back. A handler that means to answer with an empty
+ * datagram sends it itself: `this.socket.send(new Uint8Array(), this.clientAddress)`.
  *
  * `truncated` tells a datagram cut to the server's `maxPacketSize`.
  *
@@ -386,7 +386,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
 
   /**
    * Sends what was written to `wfile` to the client in one datagram —
-   * nothing when nothing was written — and closes both files. Subclasses
+   * nothing when no byte was written — and closes both files. Subclasses
    * that override it call `super.finish()` last.
    *
    * @returns Once the reply is sent.

@@ -59,6 +59,10 @@ function checkTlsOptions(options: unknown): void {
   if ("handshakeTimeout" in o) checkDuration("handshakeTimeout", o.handshakeTimeout, true);
 }
 
+/** The connections whose handshake completed: only those can be shut down
+ * with `closeWrite()`, which otherwise waits for the handshake for ever. */
+const handshaken = new WeakSet<Deno.TlsConn>();
+
 async function handshake(
   conn: Deno.TlsConn,
   address: Deno.NetAddr,
@@ -93,6 +97,7 @@ async function handshake(
   } finally {
     clearTimeout(timer);
   }
+  handshaken.add(conn);
 }
 
 /**
@@ -234,5 +239,32 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
   override async finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void> {
     await handshake(request, clientAddress, this.handshakeTimeout);
     await super.finishRequest(request, clientAddress);
+  }
+
+  /**
+   * Ends the connection: after a completed handshake like every stream
+   * server (`closeWrite()`, which sends TLS's `close_notify`, then
+   * `closeRequest()`); after a failed or unfinished one it only closes it, as
+   * `closeWrite()` would wait for the handshake. Python:
+   * `shutdown_request()`.
+   *
+   * @param request The connection.
+   * @returns When closed.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, TLSServer } from "../mod.ts";
+   *
+   * class Logged extends TLSServer {
+   *   override async shutdownRequest(request: Deno.TlsConn) {
+   *     console.log("ending", request.remoteAddr.port);
+   *     await super.shutdownRequest(request);
+   *   }
+   * }
+   * ```
+   */
+  override async shutdownRequest(request: Deno.TlsConn): Promise<void> {
+    if (handshaken.has(request)) return await super.shutdownRequest(request);
+    await this.closeRequest(request);
   }
 }
