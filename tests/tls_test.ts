@@ -103,7 +103,7 @@ for (
 }
 
 Deno.test("ThreadingTLSServer: a client silent past handshakeTimeout is dropped via handleError while others are served meanwhile", async () => {
-  await using server = new (recording(ThreadingTLSServer))(loopback, EchoLine, {
+  const server = new (recording(ThreadingTLSServer))(loopback, EchoLine, {
     cert,
     key,
     handshakeTimeout: 200,
@@ -124,13 +124,17 @@ Deno.test("ThreadingTLSServer: a client silent past handshakeTimeout is dropped 
     // No EOF check here: Deno 2.9 finishes a TLS handshake before it closes
     // the TCP socket, so a silent client's socket stays open until it sends
     // or disconnects (the request itself is over; see the README).
+    await server.shutdown();
+    await within(server.serverClose(), 10_000, "serverClose() after a timed-out handshake");
   } finally {
     silent.close();
+    await server.shutdown();
+    await server.serverClose({ graceMs: 0 }); // when the test failed: force what hangs
   }
 });
 
 Deno.test("TLSServer: a client silent past handshakeTimeout no longer blocks a one-at-a-time server", async () => {
-  await using server = new (recording(TLSServer))(loopback, EchoLine, {
+  const server = new (recording(TLSServer))(loopback, EchoLine, {
     cert,
     key,
     handshakeTimeout: 100,
@@ -142,8 +146,12 @@ Deno.test("TLSServer: a client silent past handshakeTimeout no longer blocks a o
     const served = streamRounds(() => goodClient(server.serverAddress.port));
     assert.ok(await timedOut instanceof Deno.errors.TimedOut);
     assert.deepEqual(await served, [TEST_STR, TEST_STR, TEST_STR]);
+    await server.shutdown();
+    await within(server.serverClose(), 10_000, "serverClose() after a timed-out handshake");
   } finally {
     silent.close();
+    await server.shutdown();
+    await server.serverClose({ graceMs: 0 }); // when the test failed: force what hangs
   }
 });
 

@@ -94,9 +94,9 @@ export async function readLine(conn: Deno.Conn, limit = 1 << 16): Promise<string
 export async function streamRounds(connect: () => Promise<Deno.Conn>): Promise<string[]> {
   const replies: string[] = [];
   for (let round = 0; round < 3; round++) {
-    const conn = await connect();
+    const conn = await within(connect(), 10_000, "connect");
     try {
-      await conn.write(encoder.encode(TEST_STR));
+      await within(conn.write(encoder.encode(TEST_STR)), 10_000, "stream write");
       replies.push(await within(readLine(conn), 10_000, "stream reply"));
     } finally {
       conn.close();
