@@ -337,3 +337,42 @@ Deno.test("BaseRequestHandler works on a Unix stream server with the raw connect
     const conn = await Deno.connect(server.serverAddress);
     assert.equal(await new Response(conn.readable).text(), "raw\n");
   }));
+
+Deno.test("a plain UnixDatagramServer replies from its own path; a threading one, with a receive pending, from an unnamed socket", () =>
+  withTempDir(async (dir) => {
+    const sources: (string | null)[] = [];
+    for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
+      const threading = Server !== UnixDatagramServer;
+      const release = Promise.withResolvers<void>();
+      const nextReceive = Promise.withResolvers<void>();
+      class Held extends EchoDatagram {
+        override async handle() {
+          await release.promise;
+          await super.handle();
+        }
+      }
+      class Watched extends Server {
+        receives = 0;
+        override getRequest() {
+          if (++this.receives === 2) nextReceive.resolve(); // the one pending during the reply
+          return super.getRequest();
+        }
+      }
+      await using server = new Watched({ path: `${dir}/server.sock` }, Held);
+      server.serveForever();
+      const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+      try {
+        await client.send(encoder.encode(TEST_STR), server.serverAddress);
+        // a plain server takes no datagram while a handler runs; a threading one does
+        if (threading) await within(nextReceive.promise, 10_000, "the next receive");
+        release.resolve();
+        const [reply, from] = await within(client.receive(), 10_000, "reply");
+        assert.equal(decoder.decode(reply), TEST_STR);
+        sources.push((from as Deno.UnixAddr).path);
+      } finally {
+        client.close();
+        await Deno.remove(`${dir}/client.sock`);
+      }
+    }
+    assert.deepEqual(sources, [`${dir}/server.sock`, null]);
+  }));
