@@ -124,6 +124,7 @@ async function handshake(
  * import { StreamRequestHandler, TLSServer } from "../mod.ts";
  * import assert from "node:assert/strict";
  *
+ * // PEM text of a certificate and its key: here the repository's test pair for localhost
  * const cert = await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url));
  * const key = await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url));
  *

@@ -40,13 +40,22 @@ function recordingDatagram(seen: string[]) {
   };
 }
 
+/** Checks what an IPv6 server reports about itself. */
+function assertBoundTo(
+  server: { serverAddress: Deno.NetAddr; addressFamily: string },
+  hostname: string,
+  transport: "tcp" | "udp",
+): void {
+  assert.equal(server.serverAddress.hostname, hostname);
+  assert.equal(server.serverAddress.transport, transport);
+  assert.ok(server.serverAddress.port > 0);
+  assert.equal(server.addressFamily, "AF_INET6");
+}
+
 Deno.test("TCPServer on ::1 reports ::1, AF_INET6 and a real port, and serves an IPv6 client", async () => {
   const seen: string[] = [];
   await using server = new TCPServer({ hostname: "::1", port: 0 }, recordingStream(seen));
-  assert.equal(server.serverAddress.hostname, "::1");
-  assert.equal(server.serverAddress.transport, "tcp");
-  assert.ok(server.serverAddress.port > 0);
-  assert.equal(server.addressFamily, "AF_INET6");
+  assertBoundTo(server, "::1", "tcp");
   server.serveForever();
   assert.deepEqual(await streamRounds(() => Deno.connect(server.serverAddress)), THREE);
   assert.deepEqual(seen, ["::1", "::1", "::1"]);
@@ -55,8 +64,7 @@ Deno.test("TCPServer on ::1 reports ::1, AF_INET6 and a real port, and serves an
 Deno.test("TCPServer on :: reports ::, and serves IPv6 and IPv4 clients (IPv4 ones as ::ffff:a.b.c.d)", async () => {
   const seen: string[] = [];
   await using server = new TCPServer({ hostname: "::", port: 0 }, recordingStream(seen));
-  assert.equal(server.serverAddress.hostname, "::");
-  assert.equal(server.addressFamily, "AF_INET6");
+  assertBoundTo(server, "::", "tcp");
   server.serveForever();
   const port = server.serverAddress.port;
   assert.deepEqual(await streamRounds(() => Deno.connect({ hostname: "::1", port })), THREE);
@@ -87,10 +95,7 @@ for (
   Deno.test(`${name} on ::1 reports ::1 and AF_INET6, and echoes to an IPv6 client`, async () => {
     const seen: string[] = [];
     await using server = new Server({ hostname: "::1", port: 0 }, recordingDatagram(seen));
-    assert.equal(server.serverAddress.hostname, "::1");
-    assert.equal(server.serverAddress.transport, "udp");
-    assert.ok(server.serverAddress.port > 0);
-    assert.equal(server.addressFamily, "AF_INET6");
+    assertBoundTo(server, "::1", "udp");
     server.serveForever();
     const client = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
     try {
@@ -105,7 +110,7 @@ for (
 Deno.test("UDPServer on :: reports ::, and echoes to IPv6 and IPv4 clients", async () => {
   const seen: string[] = [];
   await using server = new UDPServer({ hostname: "::", port: 0 }, recordingDatagram(seen));
-  assert.equal(server.serverAddress.hostname, "::");
+  assertBoundTo(server, "::", "udp");
   server.serveForever();
   const port = server.serverAddress.port;
   for (const hostname of ["::1", "127.0.0.1"]) {
@@ -131,8 +136,7 @@ Deno.test("UDPServer on :: reports ::, and echoes to IPv6 and IPv4 clients", asy
 
 Deno.test("TLSServer on ::1 serves a client that checks the certificate's ::1 address", async () => {
   await using server = new TLSServer({ hostname: "::1", port: 0 }, EchoLine, { cert, key });
-  assert.equal(server.serverAddress.hostname, "::1");
-  assert.equal(server.addressFamily, "AF_INET6");
+  assertBoundTo(server, "::1", "tcp");
   server.serveForever();
   const port = server.serverAddress.port;
   assert.deepEqual(
