@@ -227,7 +227,14 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
     if (this.#receiving) {
       const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
-      const send = () => spare.send(p, addr);
+      const send = () =>
+        spare.send(p, addr).catch((error) => {
+          if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+          throw new Deno.errors.PermissionDenied(
+            `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
+            { cause: error },
+          );
+        });
       const sent = this.#spareSends.then(send, send);
       this.#spareSends = sent.catch(() => {});
       return sent;

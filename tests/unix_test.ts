@@ -19,6 +19,8 @@ import {
   EchoDatagram,
   EchoLine,
   encoder,
+  HAS_PYTHON,
+  NO_PYTHON,
   streamRounds,
   TEST_STR,
   within,
@@ -376,3 +378,60 @@ Deno.test("a plain UnixDatagramServer replies from its own path; a threading one
     }
     assert.deepEqual(sources, [`${dir}/server.sock`, null]);
   }));
+
+Deno.test({
+  name:
+    `a threading server's reply to a client that connect()ed its socket says why it was refused${
+      HAS_PYTHON ? "" : ` ${NO_PYTHON}`
+    }`,
+  ignore: !HAS_PYTHON,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const errors: unknown[] = [];
+      const failed = Promise.withResolvers<void>();
+      const nextReceive = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
+      class Held extends EchoDatagram {
+        override async handle() {
+          await release.promise;
+          await super.handle();
+        }
+      }
+      class Watched extends ThreadingUnixDatagramServer {
+        receives = 0;
+        override getRequest() {
+          if (++this.receives === 2) nextReceive.resolve();
+          return super.getRequest();
+        }
+        override handleError(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
+          errors.push(error);
+          failed.resolve();
+        }
+      }
+      await using server = new Watched({ path: `${dir}/server.sock` }, Held);
+      server.serveForever();
+      // CPython client: bind, connect to the server, send, then wait for stdin to close
+      const python = new Deno.Command("python3", {
+        args: [
+          "-c",
+          "import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\ns.connect(sys.argv[2])\ns.send(b'hello world\\n')\nsys.stdin.read()",
+          `${dir}/client.sock`,
+          server.serverAddress.path,
+        ],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      try {
+        await within(nextReceive.promise, 10_000, "the next receive");
+        release.resolve();
+        await within(failed.promise, 10_000, "handleError()");
+      } finally {
+        await python.stdin.close();
+        const { code } = await python.output();
+        assert.equal(code, 0);
+      }
+      assert.ok(errors[0] instanceof Deno.errors.PermissionDenied);
+      assert.match((errors[0] as Error).message, /connect\(\)ed its socket to the server's path/);
+    }),
+});
