@@ -706,6 +706,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       this.#closed = true;
       this[kCloseSocket]();
       this.#stop?.resolve(STOP);
+      // A pending accept holds the socket open until its cancellation lands:
+      // wait for it, so that the address is free when this resolves.
+      await this.#pendingRequest?.catch(() => {});
+      this.#pendingRequest = null;
     }
     if (this[kBlockOnClose]()) await this.#drain(graceMs);
   }

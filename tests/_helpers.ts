@@ -1,0 +1,175 @@
+/**
+ * Shared test helpers: clients, subprocesses, tool detection.
+ *
+ * @module
+ */
+
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
+
+/** Connects to a TCP address (the server's `serverAddress`). */
+export function connect(address: { hostname: string; port: number }): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname: address.hostname, port: address.port });
+}
+
+/** Reads everything until the peer closes, as text. */
+export async function readAll(conn: Deno.Conn): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return decoder.decode(out);
+}
+
+/** Sends `text`, half-closes, reads the whole reply and closes. */
+export async function exchange(
+  address: { hostname: string; port: number },
+  text: string,
+): Promise<string> {
+  const conn = await connect(address);
+  try {
+    await writeAll(conn, encoder.encode(text));
+    await conn.closeWrite();
+    return await readAll(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Writes all of `bytes`. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let n = 0;
+  while (n < bytes.length) n += await conn.write(bytes.subarray(n));
+}
+
+/** Reads exactly `n` bytes (or fewer at EOF), as text. */
+export async function readExactly(conn: Deno.Conn, n: number): Promise<string> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await conn.read(out.subarray(got));
+    if (r === null) break;
+    got += r;
+  }
+  return decoder.decode(out.subarray(0, got));
+}
+
+/** Whether a command is on PATH. */
+export function has(command: string): boolean {
+  try {
+    const { success } = new Deno.Command("sh", {
+      args: ["-c", `command -v ${command}`],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** A started subprocess whose stdout is read line by line. */
+export class Proc implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  #stderr: Promise<string>;
+
+  constructor(command: string, args: string[], options: Deno.CommandOptions = {}) {
+    this.child = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      ...options,
+    }).spawn();
+    this.#reader = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#stderr = new Response(this.child.stderr).text();
+  }
+
+  /** Reads stdout until a line matches, and returns the match. */
+  async waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+    for (;;) {
+      const newline = this.#buffered.indexOf("\n");
+      if (newline !== -1) {
+        const line = this.#buffered.slice(0, newline);
+        this.#buffered = this.#buffered.slice(newline + 1);
+        this.lines.push(line);
+        const match = line.match(pattern);
+        if (match) return match;
+        continue;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        throw new Error(
+          `Process ended before printing ${pattern}; stdout: ${
+            JSON.stringify(this.lines)
+          }; stderr: ${await this.#stderr}`,
+        );
+      }
+      this.#buffered += value;
+    }
+  }
+
+  /** Reads the rest of stdout and waits for the exit. */
+  async finish(): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
+    let rest = this.#buffered;
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      rest += value;
+    }
+    this.#buffered = "";
+    const status = await this.child.status;
+    const stderr = await this.#stderr;
+    try {
+      await this.child.stdin.close();
+    } catch {
+      // already closed
+    }
+    return { status, stdout: [...this.lines, rest].join("\n"), stderr };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.finish();
+  }
+}
+
+/** Runs a command to completion. */
+export async function run(
+  command: string,
+  args: string[],
+  options: Deno.CommandOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    ...options,
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Counts this process's open file descriptors. */
+export function openDescriptors(): number {
+  let n = 0;
+  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+  return n;
+}
