@@ -67,5 +67,7 @@ export {
   type ThreadingMixInClass,
   type ThreadingServer,
   type ThreadingServerClass,
+  type ThreadingServerOptions,
   ThreadingTCPServer,
+  type WithThreadingOptions,
 } from "./src/threading.ts";
