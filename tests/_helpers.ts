@@ -65,11 +65,11 @@ export async function readExactly(conn: Deno.Conn, n: number): Promise<string> {
   return decoder.decode(out.subarray(0, got));
 }
 
-/** Whether a command is on PATH. */
+/** Whether a command is on PATH (asks `which`, which only looks). */
 export function has(command: string): boolean {
   try {
-    const { success } = new Deno.Command("sh", {
-      args: ["-c", `command -v ${command}`],
+    const { success } = new Deno.Command("which", {
+      args: [command],
       stdout: "null",
       stderr: "null",
     }).outputSync();
@@ -152,24 +152,42 @@ export class Proc implements AsyncDisposable {
   }
 }
 
-/** Runs a command to completion. */
+/** Runs a command to completion, feeding it `input` on stdin if given. */
 export async function run(
   command: string,
   args: string[],
-  options: Deno.CommandOptions = {},
+  options: Deno.CommandOptions & { input?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(command, {
+  const { input, ...rest } = options;
+  const child = new Deno.Command(command, {
     args,
+    stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    ...options,
-  }).output();
+    ...rest,
+  }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(encoder.encode(input));
+    await writer.close();
+  }
+  const out = await child.output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-/** Counts this process's open file descriptors. */
-export function openDescriptors(): number {
-  let n = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
-  return n;
+/** Runs a TypeScript program given as text with `deno run` and exactly the
+ * permission flags given (nothing more), to completion. */
+export function runDeno(
+  program: string,
+  flags: string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run("deno", ["run", "--no-prompt", "--unstable-net", ...flags, "-"], { input: program });
+}
+
+/** Counts this process's open file descriptors (Deno reserves reading
+ * `/proc/self` for `--allow-all`, so `ls` lists them). */
+export async function openDescriptors(pid: number = Deno.pid): Promise<number> {
+  const { code, stdout } = await run("ls", [`/proc/${pid}/fd`]);
+  if (code !== 0) throw new Error(`Cannot list /proc/${pid}/fd`);
+  return stdout.split("\n").filter(Boolean).length;
 }
