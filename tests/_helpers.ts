@@ -184,10 +184,15 @@ export function runDeno(
   return run("deno", ["run", "--no-prompt", "--unstable-net", ...flags, "-"], { input: program });
 }
 
-/** Counts this process's open file descriptors (Deno reserves reading
- * `/proc/self` for `--allow-all`, so `ls` lists them). */
+/** Counts this process's open file descriptors, sockets and files alike,
+ * leaving out the pipes, pidfds and /dev/null of the subprocess that does the counting
+ * (Deno reserves reading `/proc/self` for `--allow-all`, so `ls` lists them,
+ * and a previous `ls`'s pipes may still be closing). */
 export async function openDescriptors(pid: number = Deno.pid): Promise<number> {
-  const { code, stdout } = await run("ls", [`/proc/${pid}/fd`]);
-  if (code !== 0) throw new Error(`Cannot list /proc/${pid}/fd`);
-  return stdout.split("\n").filter(Boolean).length;
+  const { code, stdout } = await run("ls", ["-l", `/proc/${pid}/fd`]);
+  // exit code 1: a descriptor closed while ls looked at it; the rest is listed
+  if (code > 1) throw new Error(`Cannot list /proc/${pid}/fd`);
+  return stdout.split("\n").filter((line) =>
+    line.includes(" -> ") && !/-> (pipe:|anon_inode:\[pidfd\]|\/dev\/null)/.test(line)
+  ).length;
 }
