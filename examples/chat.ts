@@ -22,6 +22,8 @@ const decoder = new TextDecoder();
 
 /** The room: a `ThreadingTCPServer` that knows who is connected. */
 export class ChatServer extends ThreadingTCPServer {
+  /** Every connection, named or not yet. */
+  readonly clients: Set<ChatHandler> = new Set();
   /** The members who have picked a nickname, by nickname. */
   readonly members: Map<string, ChatHandler> = new Map();
 
@@ -35,6 +37,13 @@ export class ChatServer extends ThreadingTCPServer {
   broadcast(line: string, from?: ChatHandler): void {
     const bytes = encoder.encode(line + "\n");
     for (const member of this.members.values()) if (member !== from) member.send(bytes);
+  }
+
+  /** Says goodbye to every client, then closes as every server does. */
+  override async serverClose(options?: { graceMs?: number }): Promise<void> {
+    const closing = super.serverClose(options); // the listener first: nobody new comes in
+    for (const client of this.clients) client.bye("* The server is shutting down");
+    await closing;
   }
 }
 
@@ -76,6 +85,20 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     this.request.close();
   }
 
+  /** Sends a last line, then disconnects once the queue is drained. */
+  async bye(line: string): Promise<void> {
+    this.send(line + "\n");
+    this.#done = true;
+    this.#wake?.();
+    await this.#pump;
+    this.leave("server shutdown");
+    try {
+      this.request.close();
+    } catch {
+      // the handler finished first
+    }
+  }
+
   /** Takes this member out of the room and tells the others, once. */
   leave(reason: string): void {
     if (this.nick && this.server.members.get(this.nick) === this) {
@@ -86,23 +109,28 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
 
   override setup(): void {
     super.setup();
+    this.server.clients.add(this);
     this.#pump = this.#drain();
   }
 
   override async handle(): Promise<void> {
     this.send("* Welcome! Who are you? (a nickname, then chat; /who, /nick NAME, /quit)\n");
+    let reason = "disconnected";
     try {
       for await (const bytes of this.rfile) {
         // control characters (escape sequences) would let one client paint others' terminals
-        const line = decoder.decode(bytes).replace(/\r?\n$/, "").replace(/\p{Cc}/gu, "");
-        if (line === "/quit") break;
+        const line = decoder.decode(bytes).replace(/\p{Cc}/gu, ""); // the newline too
+        if (line === "/quit") {
+          reason = "quit";
+          break;
+        }
         if (!this.nick || line.startsWith("/nick ")) {
           this.#rename(line.replace(/^\/nick /, "").trim());
         } else if (line === "/who") {
           this.send(`* Here: ${[...this.server.members.keys()].join(", ")}\n`);
         } else if (line) this.server.broadcast(`<${this.nick}> ${line}`, this);
       }
-      this.leave("quit");
+      this.leave(reason);
     } catch (error) {
       if (error instanceof LineTooLongError) {
         this.send(`* Lines are at most ${this.maxLineLength} bytes; bye\n`);
@@ -117,6 +145,7 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     this.#done = true;
     this.#wake?.();
     await this.#pump;
+    this.server.clients.delete(this);
     await super.finish();
   }
 
