@@ -21,7 +21,7 @@ import {
 import { concat, isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** The hello page. */
-export const HELLO: Uint8Array = new TextEncoder().encode(
+export const HELLO: Uint8Array<ArrayBuffer> = new TextEncoder().encode(
   "<!doctype html>\n<title>Hello</title>\n<h1>Hello, world!</h1>\n",
 );
 /** Path → the methods it answers. */

@@ -24,7 +24,7 @@ class ProtocolError extends RedisError {
 /** What a command returns: `+simple`, `:integer`, `$bulk`, `$-1` (null), `-error` or `*array`. */
 export type Reply = string | number | bigint | Uint8Array | null | RedisError | Reply[];
 
-const INT64 = /^(?:0|-?[1-9][0-9]{0,18})$/; // Redis's string2ll: no sign, zero or space to spare
+const INT64 = /^(?:0|-?[1-9][0-9]{0,18})$/; // as Redis's string2ll: no "+", leading 0 or space
 const MAX = 2n ** 63n - 1n;
 const MIN = -(2n ** 63n);
 const NOT_INT = new RedisError("ERR value is not an integer or out of range");
@@ -34,7 +34,7 @@ const SYNTAX = new RedisError("ERR syntax error");
 export function latin1(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
   }
   return s;
 }
@@ -98,8 +98,7 @@ export const COMMANDS: Record<string, [number, Command]> = {
     }
     if (names.length === 0) return arity("config|get");
     const wanted = names.map((name) => latin1(name).toLowerCase());
-    return Object.entries(CONFIG).filter(([k]) => wanted.includes(k)).flatMap(([k, v]) => [k, v])
-      .map(bytes);
+    return Object.entries(CONFIG).filter(([k]) => wanted.includes(k)).flat().map(bytes);
   }],
   dbsize: [1, (db) => (db.serviceActions(), db.data.size)],
   flushall: [-1, (db, a) => {
@@ -145,10 +144,8 @@ export function execute(db: RespServer, args: Uint8Array[]): Reply {
     for (let i = 1; i < args.length && rest.length < 128; i++) {
       rest += `'${latin1(args[i]).slice(0, 128 - rest.length)}' `;
     }
-    const message = `ERR unknown command '${
-      name.slice(0, 128)
-    }', with args beginning with: ${rest}`;
-    return new RedisError(message.replace(/[\r\n]/g, " "));
+    const message = `ERR unknown command '${name.slice(0, 128)}', with args beginning with: `;
+    return new RedisError((message + rest).replace(/[\r\n]/g, " "));
   }
   const [n, run] = command;
   if (n > 0 ? args.length !== n : args.length < -n) return arity(name.toLowerCase());
@@ -212,7 +209,9 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
     const line = await this.#line("too big inline request");
     if (line === null) return null;
     if (!line.startsWith("*")) {
-      return splitInline(line) ?? Promise.reject(new ProtocolError("unbalanced quotes in request"));
+      const args = splitInline(line);
+      if (!args) throw new ProtocolError("unbalanced quotes in request");
+      return args;
     }
     const count = this.#length(line, this.maxArrayLength, "invalid multibulk length");
     const args: Uint8Array[] = [];

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { BufferedReader } from "../mod.ts";
+import assert from "node:assert/strict";
+import { BufferedReader, type RequestHandlerClass, type TCPServer } from "../mod.ts";
 
 const missing = new Set<string>();
 
@@ -134,6 +135,27 @@ export async function start(
     return stopped;
   };
   return { match, child, stop, [Symbol.asyncDispose]: async () => void await stop() };
+}
+
+/** Constructs `Server` on a free loopback port with `Handler` and starts serving. */
+export function serveLoopback<S extends TCPServer>(
+  Server: new (
+    address: { hostname: string; port: number },
+    Handler: RequestHandlerClass<Deno.TcpConn, Deno.NetAddr>,
+  ) => S,
+  Handler: RequestHandlerClass<Deno.TcpConn, Deno.NetAddr>,
+  pollInterval = 500,
+): S {
+  const server = new Server({ hostname: "127.0.0.1", port: 0 }, Handler);
+  server.serveForever(pollInterval);
+  return server;
+}
+
+/** Stops an example with SIGTERM and checks that it says `<name> stopped` and exits 0. */
+export async function stopExample(example: Started, name: string): Promise<void> {
+  const { status, stdout } = await example.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  assert.match(stdout, new RegExp(`${name} stopped`));
 }
 
 /** Starts one of the examples on port 0 with the narrowest permissions, and

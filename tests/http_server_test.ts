@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
 import { ThreadingTCPServer } from "../mod.ts";
 import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
-import { has, readAll, run, startExample } from "./_clients.ts";
+import { has, readAll, run, serveLoopback, startExample, stopExample } from "./_clients.ts";
 
 const HAS_CURL = has("curl");
 const HAS_WRK = has("wrk");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function serve(Handler: typeof HTTPRequestHandler = HTTPRequestHandler): ThreadingTCPServer {
-  const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Handler);
-  server.serveForever();
-  return server;
-}
+const serve = (Handler = HTTPRequestHandler) => serveLoopback(ThreadingTCPServer, Handler);
 
 const base = (server: ThreadingTCPServer) => `http://127.0.0.1:${server.serverAddress.port}`;
 
@@ -248,8 +244,6 @@ Deno.test({
     const [, host, port] = example.match;
     const hello = await curl(`http://${host}:${port}/`);
     assert.equal(hello.stdout, decoder.decode(HELLO));
-    const { status, stdout } = await example.stop("SIGTERM");
-    assert.equal(status.code, 0);
-    assert.match(stdout, /HTTP server stopped/);
+    await stopExample(example, "HTTP server");
   },
 });

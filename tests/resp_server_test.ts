@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { BufferedReader } from "../mod.ts";
 import { RespHandler, RespServer } from "../examples/resp_server.ts";
-import { has, readAll, run, startExample, startRedisServer } from "./_clients.ts";
+import {
+  has,
+  readAll,
+  run,
+  serveLoopback,
+  startExample,
+  startRedisServer,
+  stopExample,
+} from "./_clients.ts";
 
 const HAS_CLI = has("redis-cli");
 const HAS_SERVER = has("redis-server");
@@ -9,11 +17,8 @@ const HAS_BENCHMARK = has("redis-benchmark");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function serve(Handler: typeof RespHandler = RespHandler, pollInterval = 500): RespServer {
-  const server = new RespServer({ hostname: "127.0.0.1", port: 0 }, Handler);
-  server.serveForever(pollInterval);
-  return server;
-}
+const serve = (Handler = RespHandler, pollInterval = 500) =>
+  serveLoopback(RespServer, Handler, pollInterval);
 
 /** Sends `request` in one write and returns everything the server sends until it closes. */
 async function exchange(port: number, request: string | Uint8Array): Promise<string> {
@@ -265,9 +270,7 @@ Deno.test({
     await using example = await startExample("resp_server");
     const [, host, port] = example.match;
     assert.equal((await run("redis-cli", ["-h", host, "-p", port, "PING"])).stdout, "PONG\n");
-    const { status, stdout } = await example.stop("SIGTERM");
-    assert.equal(status.code, 0);
-    assert.match(stdout, /RESP server stopped/);
+    await stopExample(example, "RESP server");
   },
 });
 
