@@ -43,7 +43,11 @@ const REASONS: Record<number, string> = {
 };
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP\/\d\.\d)\r?\n$/;
 const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*\r?\n$/;
-const latin1 = new TextDecoder("latin1");
+/** Bytes to text, one char per byte (`TextDecoder("latin1")` is really windows-1252). */
+const latin1 = (b: Uint8Array) => String.fromCharCode.apply(null, b as unknown as number[]);
+const isBlank = (line: Uint8Array) =>
+  (line.length === 1 && line[0] === 0x0a) ||
+  (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a);
 const encoder = new TextEncoder();
 
 /** An answer that ends the request early: status and a short reason for the body. */
@@ -116,11 +120,11 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   async parseRequest(): Promise<boolean> {
     this.command = this.requestVersion = "";
     let line = await this.#readline(414, "Request line too long");
-    if (line.length > 0 && line.length <= 2 && line.at(-1) === 0x0a) {
+    if (isBlank(line)) {
       line = await this.#readline(414, "Request line too long"); // one stray CRLF is allowed
     }
     if (line.length === 0) return false;
-    const match = REQUEST_LINE.exec(latin1.decode(line));
+    const match = REQUEST_LINE.exec(latin1(line));
     if (!match || !/^(\/|https?:\/\/)/.test(match[2])) throw new HTTPError(400, "Bad request line");
     [, this.command, this.path, this.requestVersion] = match;
     if (!/^HTTP\/1\.[01]$/.test(this.requestVersion)) {
@@ -131,9 +135,9 @@ export class HTTPRequestHandler extends StreamRequestHandler {
     for (;;) {
       const line = await this.#readline(431, "Header line too long");
       if (line.length === 0) return false;
-      if (line[0] === 0x0d || line[0] === 0x0a) break;
+      if (isBlank(line)) break;
       if (this.#head.length > this.maxHeaders) throw new HTTPError(431, "Too many headers");
-      const header = HEADER_LINE.exec(latin1.decode(line));
+      const header = HEADER_LINE.exec(latin1(line));
       if (!header) throw new HTTPError(400, "Bad header line");
       try {
         this.headers.append(header[1], header[2]);

@@ -203,6 +203,14 @@ Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unles
     /\r\n\r\nPOST \/echo HTTP\/1\.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello/,
   );
 
+  // header values may carry any byte from 0x80 up (obs-text); /echo returns them untouched
+  const utf8 = await raw(
+    server,
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-Price: 5 €\r\nConnection: close\r\n\r\n",
+  );
+  assert.match(utf8, /^HTTP\/1\.1 200 OK/);
+  assert.match(utf8, /\r\nX-Price: 5 €\r\n/);
+
   const http10 = await raw(server, "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
   assert.equal(http10.match(/^HTTP\/1\.1 200/gm)?.length, 1);
   assert.match(http10, /\r\nConnection: close\r\n/);
