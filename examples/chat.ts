@@ -13,7 +13,12 @@
  *
  * @module
  */
-import { LineTooLongError, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+import {
+  LineTooLongError,
+  type ServerCloseOptions,
+  StreamRequestHandler,
+  ThreadingTCPServer,
+} from "../mod.ts";
 import { concat, isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
 
 const NICK = /^[\p{L}\p{N}_.-]{1,24}$/u;
@@ -40,7 +45,7 @@ export class ChatServer extends ThreadingTCPServer {
   }
 
   /** Says goodbye to every client, then closes as every server does. */
-  override async serverClose(options?: { graceMs?: number }): Promise<void> {
+  override async serverClose(options?: ServerCloseOptions): Promise<void> {
     const closing = super.serverClose(options); // the listener first: nobody new comes in
     for (const client of this.clients) client.bye("* The server is shutting down");
     await closing;
@@ -82,7 +87,7 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     this.#done = true;
     this.#wake?.();
     this.leave(reason);
-    this.request.close();
+    this.#disconnect();
   }
 
   /** Sends a last line, then disconnects once the queue is drained. */
@@ -92,10 +97,14 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     this.#wake?.();
     await this.#pump;
     this.leave("server shutdown");
+    this.#disconnect();
+  }
+
+  #disconnect(): void {
     try {
       this.request.close();
     } catch {
-      // the handler finished first
+      // already closed: the handler finished, or the server closed it
     }
   }
 
