@@ -22,16 +22,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start NAME COMMAND...: runs it in the background and echoes the port from
-# its "listening on host:port" / "Ready to accept" line (at most 15 s).
+# start NAME COMMAND...: runs it in the background (its pid kept for cleanup)
+# and sets $port from its "listening on host:port" line, or waits for redis's
+# "Ready to accept" (at most 15 s). Not run in $(...): the pid must reach us.
+port=
 start() {
   local name=$1
   shift
   "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 150); do
-    if grep -qE 'listening on|Ready to accept' "$work/$name.log"; then
-      grep -oE 'listening on [^ ]+' "$work/$name.log" | sed -E 's/.*:([0-9]+)$/\1/' || true
+    if grep -sqE 'listening on|Ready to accept' "$work/$name.log"; then
+      port=$(grep -oE 'listening on [^ ]+' "$work/$name.log" | sed -E 's/.*:([0-9]+)$/\1/' || true)
       return
     fi
     sleep 0.1
@@ -45,12 +47,15 @@ free_port() {
   deno eval 'const l = Deno.listen({ hostname: "127.0.0.1", port: 0 }); console.log(l.addr.port); l.close();'
 }
 
-resp_port=$(start resp deno run --allow-net=127.0.0.1 --allow-env=HOST,PORT examples/resp_server.ts 0)
+start resp deno run --allow-net=127.0.0.1 --allow-env=HOST,PORT examples/resp_server.ts 0
+resp_port=$port
 redis_port=$(free_port)
 start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$work" >/dev/null
-http_port=$(start http deno run --allow-net=127.0.0.1 --allow-env=HOST,PORT examples/http_server.ts 0)
-serve_port=$(start serve deno run --allow-net=127.0.0.1 bench/deno_serve_hello.ts 0)
+  --dir "$work"
+start http deno run --allow-net=127.0.0.1 --allow-env=HOST,PORT examples/http_server.ts 0
+http_port=$port
+start serve deno run --allow-net=127.0.0.1 bench/deno_serve_hello.ts 0
+serve_port=$port
 
 echo "# $(date -u +%FT%TZ), $(nproc) cores, $(deno --version | head -1), $(redis-server --version | cut -d' ' -f1-3)"
 echo
