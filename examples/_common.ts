@@ -16,9 +16,10 @@ import type { TCPServer } from "../mod.ts";
  * @returns The address for a `TCPServer`.
  */
 export function listenAddress(defaultPort: number): { hostname: string; port: number } {
-  const port = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? defaultPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`The port must be an integer from 0 to 65535, got "${Deno.args[0]}"`);
+  const given = Deno.args[0] ?? Deno.env.get("PORT") ?? String(defaultPort);
+  const port = Number(given);
+  if (!/^[0-9]+$/.test(given) || port > 65535) {
+    throw new RangeError(`The port must be an integer from 0 to 65535, got "${given}"`);
   }
   return { hostname: Deno.env.get("HOST") ?? "127.0.0.1", port };
 }
