@@ -8,61 +8,7 @@
 import assert from "node:assert/strict";
 import { BufferedReader, type RequestHandlerClass, type TCPServer } from "../mod.ts";
 
-const missing = new Set<string>();
-
-/**
- * Whether `tool` can be run. A missing tool is reported once on stderr so a
- * skipped test says why; a missing `run` permission is an error, not a skip.
- */
-export function has(tool: string): boolean {
-  try {
-    new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" }).outputSync();
-    return true;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    if (!missing.has(tool)) {
-      missing.add(tool);
-      console.error(`${tool} is not installed: its tests are skipped (.ci/run installs it)`);
-    }
-    return false;
-  }
-}
-
-/** What a finished command printed. */
-export interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `cmd` with `args` (and `stdin`, if given) and collects its output, killing it
- * after `timeoutMs`. */
-export async function run(
-  cmd: string,
-  args: string[],
-  stdin?: string | Uint8Array,
-  timeoutMs = 20_000,
-): Promise<Output> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  try {
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-      await writer.close();
-    }
-    const { code, stdout, stderr } = await child.output();
-    const text = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code, stdout: text(stdout), stderr: text(stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { has, type Output, run } from "./_helpers.ts";
 
 /** A port free right now (bound, then released) for a tool that cannot be
  * asked for port 0. */

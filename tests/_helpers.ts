@@ -65,16 +65,23 @@ export async function readExactly(conn: Deno.Conn, n: number): Promise<string> {
   return decoder.decode(out.subarray(0, got));
 }
 
-/** Whether a command is on PATH (asks `which`, which only looks). */
+const missing = new Set<string>();
+
+/**
+ * Whether `command` can be run. A missing tool is reported once on stderr so
+ * a skipped test says why; a missing `run` permission is an error, not a skip.
+ */
 export function has(command: string): boolean {
   try {
-    const { success } = new Deno.Command("which", {
-      args: [command],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return success;
-  } catch {
+    new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (!missing.has(command)) {
+      missing.add(command);
+      console.error(`${command} is not installed: its tests are skipped (.ci/run installs it)`);
+    }
     return false;
   }
 }
@@ -152,13 +159,21 @@ export class Proc implements AsyncDisposable {
   }
 }
 
-/** Runs a command to completion, feeding it `input` on stdin if given. */
+/** What a finished command printed. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion, feeding it `input` on stdin if given, and
+ * killing it after `timeoutMs`. */
 export async function run(
   command: string,
   args: string[],
-  options: Deno.CommandOptions & { input?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { input, ...rest } = options;
+  options: Deno.CommandOptions & { input?: string | Uint8Array; timeoutMs?: number } = {},
+): Promise<Output> {
+  const { input, timeoutMs = 20_000, ...rest } = options;
   const child = new Deno.Command(command, {
     args,
     stdin: input === undefined ? "null" : "piped",
@@ -166,21 +181,27 @@ export async function run(
     stderr: "piped",
     ...rest,
   }).spawn();
-  if (input !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(encoder.encode(input));
-    await writer.close();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  try {
+    if (input !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(typeof input === "string" ? encoder.encode(input) : input);
+      await writer.close();
+    }
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
   }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
 /** Runs a TypeScript program given as text with `deno run` and exactly the
  * permission flags given (nothing more), to completion. */
-export function runDeno(
-  program: string,
-  flags: string[] = [],
-): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runDeno(program: string, flags: string[] = []): Promise<Output> {
   return run("deno", ["run", "--no-prompt", "--unstable-net", ...flags, "-"], { input: program });
 }
 

@@ -134,7 +134,9 @@ Deno.test({
 
     // curl sends "Expect: 100-continue" for a large body: the 413 comes before any of it
     const big = new Uint8Array(2 * 1024 * 1024);
-    const tooBig = await run("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], big);
+    const tooBig = await run("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
+      input: big,
+    });
     assert.equal(parse(tooBig.stdout).status, 413);
     assert.equal(parse(tooBig.stdout).headers.get("connection"), "close");
 

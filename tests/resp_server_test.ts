@@ -139,7 +139,9 @@ Deno.test({
   async fn() {
     await using server = serve();
     const cli = (port: number, ...args: string[]) =>
-      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], SCRIPT);
+      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
+        input: SCRIPT,
+      });
     const ours = await cli(server.serverAddress.port);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
