@@ -44,6 +44,7 @@ export {
   LineTooLongError,
   StreamWriter,
   type StreamWriterOptions,
+  type TimeoutAttribute,
   TimeoutError,
 } from "./src/io.ts";
 export {
