@@ -62,7 +62,9 @@ Deno.test("AccessList refuses malformed networks with a message that says how to
     () => new AccessList({ deny: ["2001:db8::1/32"] }),
     /did you mean "2001:db8::\/32"/,
   );
-  for (const bad of ["localhost", "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1::2::3", "::g"]) {
+  for (
+    const bad of ["localhost", "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1::2::3", "::g"]
+  ) {
     assert.throws(() => new AccessList({ allow: [bad] }), TypeError, bad);
   }
 });
