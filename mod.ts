@@ -30,10 +30,12 @@
  * Servers: {@linkcode TCPServer}, {@linkcode ThreadingTCPServer},
  * {@linkcode ThreadingMixIn}. Handlers: {@linkcode BaseRequestHandler},
  * {@linkcode StreamRequestHandler}. Their I/O: {@linkcode BufferedReader},
- * {@linkcode StreamWriter}.
+ * {@linkcode StreamWriter}. Access control for `verifyRequest()`:
+ * {@linkcode AccessList}.
  *
  * @module
  */
+export { AccessList, type AccessListOptions } from "./src/access.ts";
 export {
   BufferedReader,
   type BufferedReaderOptions,
@@ -44,6 +46,7 @@ export {
   LineTooLongError,
   StreamWriter,
   type StreamWriterOptions,
+  type TimeoutAttribute,
   TimeoutError,
 } from "./src/io.ts";
 export {
