@@ -35,9 +35,11 @@
  * {@linkcode DatagramServer}. Handlers: {@linkcode BaseRequestHandler},
  * {@linkcode StreamRequestHandler}, {@linkcode DatagramRequestHandler}. Their
  * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}.
+ * Access control for `verifyRequest()`: {@linkcode AccessList}.
  *
  * @module
  */
+export { AccessList, type AccessListOptions } from "./src/access.ts";
 export {
   BufferedReader,
   type BufferedReaderOptions,
@@ -48,6 +50,7 @@ export {
   LineTooLongError,
   StreamWriter,
   type StreamWriterOptions,
+  type TimeoutAttribute,
   TimeoutError,
 } from "./src/io.ts";
 export {
@@ -96,9 +99,11 @@ export {
   type ThreadingMixInClass,
   type ThreadingServer,
   type ThreadingServerClass,
+  type ThreadingServerOptions,
   ThreadingTCPServer,
   ThreadingTLSServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
+  type WithThreadingOptions,
 } from "./src/threading.ts";

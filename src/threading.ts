@@ -46,13 +46,33 @@ export interface ThreadingServerClass {
   daemonThreads: boolean;
 }
 
+/** Options {@linkcode ThreadingMixIn} adds to a server's constructor. */
+export interface ThreadingServerOptions {
+  /** {@linkcode ThreadingServer.blockOnClose} for this instance. */
+  blockOnClose?: boolean;
+  /** {@linkcode ThreadingServer.daemonThreads} for this instance. */
+  daemonThreads?: boolean;
+}
+
+/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
+ * added to its options (the third parameter). */
+export type WithThreadingOptions<P extends unknown[]> = P extends [
+  serverAddress: infer SA,
+  handler: infer H,
+  options?: infer O,
+] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ThreadingServerOptions]
+  : P;
+
 /** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
- * constructor and statics, with instances that are also
+ * statics and constructor (whose options also take
+ * {@linkcode ThreadingServerOptions}), with instances that are also
  * {@linkcode ThreadingServer}s. */
 export type ThreadingMixInClass<C extends ServerClass> =
-  & C
+  & Pick<C, keyof C>
   & ThreadingServerClass
-  & ServerClass<InstanceType<C> & ThreadingServer>;
+  & (new (
+    ...args: WithThreadingOptions<ConstructorParameters<C>>
+  ) => InstanceType<C> & ThreadingServer);
 
 /**
  * Returns `Base` extended so that every request runs in its own async task:
