@@ -167,7 +167,11 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
   const deadline = performance.now() + ms;
   const buffer = new Uint8Array(4096);
   try {
-    await conn.closeWrite();
+    // closeWrite() itself can wait for ever: on a TLS connection whose
+    // handshake never completed it waits for the handshake
+    const closing = conn.closeWrite();
+    closing.catch(() => {});
+    if (await within(closing, ms) === TIMEOUT) return null;
     for (;;) {
       const read = conn.read(buffer);
       const n = await within(read, Math.max(0, deadline - performance.now()));

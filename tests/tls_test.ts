@@ -25,14 +25,33 @@ const loopback = { hostname: "127.0.0.1", port: 0 };
 function recording<C extends typeof TLSServer>(Base: C) {
   return class Recording extends (Base as typeof TLSServer) {
     errors: unknown[] = [];
+    drops: unknown[] = [];
     #next = Promise.withResolvers<unknown>();
+    #nextDrop = Promise.withResolvers<unknown>();
+    #connection = Promise.withResolvers<void>();
     override handleError(_request: Deno.TlsConn, _address: Deno.NetAddr, error: unknown) {
       this.errors.push(error);
       this.#next.resolve(error);
       this.#next = Promise.withResolvers<unknown>();
     }
+    override handleDrop(_request: Deno.TlsConn, _address: Deno.NetAddr, error: unknown) {
+      this.drops.push(error);
+      this.#nextDrop.resolve(error);
+      this.#nextDrop = Promise.withResolvers<unknown>();
+    }
+    override async finishRequest(request: Deno.TlsConn, address: Deno.NetAddr) {
+      this.#connection.resolve();
+      await super.finishRequest(request, address);
+    }
+    /** Resolves once a first request reached finishRequest(). */
+    firstConnection(): Promise<void> {
+      return this.#connection.promise;
+    }
     nextError(): Promise<unknown> {
       return within(this.#next.promise, 10_000, "handleError()");
+    }
+    nextDrop(): Promise<unknown> {
+      return within(this.#nextDrop.promise, 10_000, "handleDrop()");
     }
   };
 }
@@ -108,14 +127,14 @@ for (
     ThreadingTLSServer,
   ]] as const
 ) {
-  Deno.test(`${name}: a client silent past handshakeTimeout goes to handleError as TimedOut, and the next client is served`, async () => {
+  Deno.test(`${name}: a client silent past handshakeTimeout is dropped (handleDrop, TimedOut), and the next client is served`, async () => {
     const server = new (recording(Server))(loopback, EchoLine, {
       cert,
       key,
       handshakeTimeout: 100,
     });
     server.serveForever();
-    const timedOut = server.nextError();
+    const timedOut = server.nextDrop();
     const silent = await Deno.connect(server.serverAddress);
     try {
       const served = streamRounds(() => goodClient(server.serverAddress.port));
@@ -123,6 +142,7 @@ for (
       assert.ok(error instanceof Deno.errors.TimedOut);
       assert.match(error.message, /did not complete within 100 ms: raise "handshakeTimeout"/);
       assert.deepEqual(await served, [TEST_STR, TEST_STR, TEST_STR]);
+      assert.deepEqual(server.errors, []); // a timeout is a drop, not an error
       // No EOF check on the silent client: Deno 2.9 finishes a TLS handshake
       // before it releases the TCP socket, so that socket stays open until
       // the client sends or disconnects (the request is over; see the README).
@@ -155,6 +175,27 @@ Deno.test("ThreadingTLSServer serves other clients while a silent client's hands
     silent.close();
     await server.shutdown();
     await server.serverClose({ graceMs: 0 }); // closes the silent client's request
+  }
+});
+
+Deno.test("serverClose({ graceMs }) ends a connection still in its handshake at the deadline", async () => {
+  const server = new (recording(ThreadingTLSServer))(loopback, EchoLine, {
+    cert,
+    key,
+    handshakeTimeout: null,
+  });
+  server.serveForever();
+  const silent = await Deno.connect(server.serverAddress);
+  try {
+    await within(server.firstConnection(), 10_000, "the silent connection");
+    await server.shutdown();
+    // the lingering close must not wait on closeWrite(), which waits for the handshake
+    await within(server.serverClose({ graceMs: 0, lingerMs: 200 }), 10_000, "serverClose()");
+    assert.equal(server.activeRequests, 0);
+  } finally {
+    silent.close();
+    await server.shutdown();
+    await server.serverClose({ graceMs: 0, lingerMs: 0 });
   }
 });
 
