@@ -391,7 +391,9 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @returns Once the reply is sent.
    * @throws {Deno.errors.NotConnected} A reply to a Unix datagram client
-   *   whose socket is not bound to a path, which cannot receive it.
+   *   whose socket is not bound to a path, which cannot receive it, or is
+   *   gone; like every `NotConnected`, it goes to the server's
+   *   `handleDrop()`.
    * @throws {Deno.errors.NotCapable} No `write` or `net` permission for the
    *   Unix datagram client's path.
    *
@@ -427,6 +429,16 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     try {
       await this.socket.send(reply, address);
     } catch (error) {
+      if (
+        address.transport === "unixpacket" &&
+        (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+      ) {
+        // the client closed its socket before the reply: a routine drop
+        throw new Deno.errors.NotConnected(
+          `Cannot reply to "${address.path}": the client's socket is gone (${error.message})`,
+          { cause: error },
+        );
+      }
       throw withContext(
         error,
         `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`,

@@ -11,12 +11,12 @@ import {
   StreamRequestHandler,
   type StreamServer,
 } from "../mod.ts";
+import { decoder, encoder, has, type Output, run } from "./_helpers.ts";
 
 /** CPython test_socketserver's TEST_STR. */
 export const TEST_STR = "hello world\n";
 
-export const encoder: TextEncoder = new TextEncoder();
-export const decoder: TextDecoder = new TextDecoder();
+export { decoder, encoder };
 
 export const CERT_PATH: string = new URL("./tls/localhost.crt", import.meta.url).pathname;
 export const KEY_PATH: string = new URL("./tls/localhost.key", import.meta.url).pathname;
@@ -25,22 +25,8 @@ export const key: string = Deno.readTextFileSync(KEY_PATH);
 
 const PYTHON_CLIENT = new URL("./python_client.py", import.meta.url).pathname;
 
-/** Whether `tool` runs here (`tool --version`). */
-export async function has(tool: string): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(tool, {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether python3 is installed: the CPython-client tests skip without it. */
-export const HAS_PYTHON: boolean = await has("python3");
+export const HAS_PYTHON: boolean = has("python3");
 /** The message an ignored CPython test shows. */
 export const NO_PYTHON = "(skipped: python3 is not installed)";
 
@@ -119,25 +105,8 @@ export async function datagramRounds(
   return replies;
 }
 
-/** What a subprocess did. */
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(command: string, args: string[]): Promise<Ran> {
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
 /** Runs tests/python_client.py (CPython's clients) with `args`. */
-export function pythonClient(...args: string[]): Promise<Ran> {
+export function pythonClient(...args: string[]): Promise<Output> {
   return run("python3", [PYTHON_CLIENT, ...args]);
 }
 

@@ -253,30 +253,50 @@ Deno.test("permissions: a Unix datagram server without --unstable-net says to ad
     assert.match(result.message!, /UnixDatagramServer needs .*--unstable-net/);
   }));
 
-Deno.test("a reply to an unnamed Unix datagram client goes to handleError with a clear message, and serving goes on", () =>
+Deno.test("a reply to an unnamed, or a vanished, Unix datagram client is dropped (handleDrop, NotConnected), and serving goes on", () =>
   withTempDir(async (dir) => {
     const errors: unknown[] = [];
+    const drops: unknown[] = [];
+    const release = Promise.withResolvers<void>();
+    class Held extends EchoDatagram {
+      override async handle() {
+        if (decoder.decode(this.packet) === "wait\n") await release.promise;
+        await super.handle();
+      }
+    }
     class Recording extends UnixDatagramServer {
       override handleError(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
         errors.push(error);
       }
+      override handleDrop(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
+        drops.push(error);
+      }
     }
-    await using server = new Recording({ path: `${dir}/server.sock` }, EchoDatagram);
+    await using server = new Recording({ path: `${dir}/server.sock` }, Held);
     server.serveForever();
+    // an unbound client: its reply has no address to go to
     const unnamed = Deno.listenDatagram({ transport: "unixpacket" });
+    // a client that is gone (socket closed, file removed) when its reply is sent
+    const vanishing = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/gone.sock` });
     const named = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
     try {
       await unnamed.send(encoder.encode(TEST_STR), server.serverAddress);
-      await named.send(encoder.encode(TEST_STR), server.serverAddress);
+      await vanishing.send(encoder.encode("wait\n"), server.serverAddress);
+      vanishing.close();
+      await Deno.remove(`${dir}/gone.sock`);
+      release.resolve();
+      await named.send(encoder.encode(TEST_STR), server.serverAddress); // handled in order, last
       const [reply] = await within(named.receive(), 10_000, "reply");
       assert.equal(decoder.decode(reply), TEST_STR);
     } finally {
       unnamed.close();
       named.close();
     }
-    assert.equal(errors.length, 1);
-    assert.ok(errors[0] instanceof Deno.errors.NotConnected);
-    assert.match((errors[0] as Error).message, /bind its socket to a path/);
+    assert.deepEqual(errors, []);
+    assert.equal(drops.length, 2);
+    assert.ok(drops.every((e) => e instanceof Deno.errors.NotConnected));
+    assert.match((drops[0] as Error).message, /bind its socket to a path/);
+    assert.match((drops[1] as Error).message, /the client's socket is gone/);
   }));
 
 Deno.test("ThreadingUnixDatagramServer replies to 20 clients whose handlers are all in flight at once", () =>
