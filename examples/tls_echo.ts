@@ -2,7 +2,7 @@
  * A TLS line echo server, one task per client, with the test certificate for
  * localhost from tests/tls/ (self-signed: clients must be told to trust it).
  *
- *     deno run -A examples/tls_echo.ts [port]     # default 9443; or PORT=9443
+ *     deno run -A examples/tls_echo.ts [port]     # default 9443; or PORT=, HOST=
  *     CERT=cert.pem KEY=key.pem deno run -A examples/tls_echo.ts   # your own
  *
  * Try it: `openssl s_client -connect localhost:9443 -CAfile tests/tls/localhost.crt`,
@@ -14,6 +14,7 @@
  * @module
  */
 import { StreamRequestHandler, ThreadingTLSServer } from "../mod.ts";
+import { listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** Echoes every line until the client closes. */
 class Echo extends StreamRequestHandler<ThreadingTLSServer> {
@@ -25,26 +26,14 @@ class Echo extends StreamRequestHandler<ThreadingTLSServer> {
 }
 
 if (import.meta.main) {
-  const port = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? 9443);
   const cert = await Deno.readTextFile(
     Deno.env.get("CERT") ?? new URL("../tests/tls/localhost.crt", import.meta.url),
   );
   const key = await Deno.readTextFile(
     Deno.env.get("KEY") ?? new URL("../tests/tls/localhost.key", import.meta.url),
   );
-  await using server = new ThreadingTLSServer({ hostname: "127.0.0.1", port }, Echo, {
-    cert,
-    key,
-  });
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  console.log(`TLS echo listening on 127.0.0.1:${server.serverAddress.port}; Ctrl-C stops`);
-  await server.serveForever();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  await server.serverClose({ graceMs: 2000 }); // clients still connected get 2 s
-  console.log("Server stopped");
+  await using server = new ThreadingTLSServer(listenAddress(9443), Echo, { cert, key });
+  await serveUntilSignal(server, "TLS echo");
 }
 
 export { Echo };

@@ -3,7 +3,7 @@
  * the packet through `rfile` and writes the reply to `wfile`, which
  * `DatagramRequestHandler.finish()` sends back to the client in one datagram.
  *
- *     deno run -A examples/udp_echo.ts [port]     # default 9999; or PORT=9999
+ *     deno run -A examples/udp_echo.ts [port]     # default 9999; or PORT=, HOST=
  *
  * Try it: `echo hello | nc -u -w1 localhost 9999`, or from Python:
  * `socket.socket(AF_INET, SOCK_DGRAM).sendto(b"hello\n", ("127.0.0.1", 9999))`.
@@ -14,6 +14,7 @@
  * @module
  */
 import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+import { listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** Sends every datagram back, and logs who sent how much. */
 class Echo extends DatagramRequestHandler {
@@ -29,17 +30,8 @@ class Echo extends DatagramRequestHandler {
 }
 
 if (import.meta.main) {
-  const port = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? 9999);
-  await using server = new ThreadingUDPServer({ hostname: "127.0.0.1", port }, Echo);
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  console.log(`UDP echo listening on 127.0.0.1:${server.serverAddress.port}; Ctrl-C stops`);
-  await server.serveForever();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  await server.serverClose({ graceMs: 2000 }); // clients still connected get 2 s
-  console.log("Server stopped");
+  await using server = new ThreadingUDPServer(listenAddress(9999), Echo);
+  await serveUntilSignal(server, "UDP echo");
 }
 
 export { Echo };

@@ -16,13 +16,14 @@
  * @module
  */
 import { DatagramRequestHandler, UnixDatagramServer } from "../mod.ts";
+import { serveUntilSignal } from "./_common.ts";
 
 /** Sends every datagram back to its sender's path. */
 class Echo extends DatagramRequestHandler<UnixDatagramServer> {
   override async handle() {
     const data = await this.rfile.read();
     console.log(`${this.clientAddress.path ?? "(unnamed)"} sent ${data.length} bytes`);
-    if (this.clientAddress.path) await this.wfile.write(data); // an unnamed client cannot get a reply
+    await this.wfile.write(data); // to an unbound client this is a silent drop (handleDrop)
   }
 }
 
@@ -33,15 +34,7 @@ if (import.meta.main) {
     reclaimStaleSocket: true,
   });
   await server.serverBind();
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  console.log(`Unix datagram echo listening on ${server.serverAddress.path}; Ctrl-C stops`);
-  await server.serveForever();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  await server.serverClose({ graceMs: 2000 }); // clients still connected get 2 s
-  console.log("Server stopped");
+  await serveUntilSignal(server, "Unix datagram echo");
 }
 
 export { Echo };

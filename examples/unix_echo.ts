@@ -12,6 +12,7 @@
  * @module
  */
 import { StreamRequestHandler, ThreadingUnixStreamServer } from "../mod.ts";
+import { serveUntilSignal } from "./_common.ts";
 
 /** Echoes every line until the client closes. */
 class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
@@ -28,15 +29,7 @@ if (import.meta.main) {
   });
   await server.serverBind();
   server.serverActivate();
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  console.log(`Unix stream echo listening on ${server.serverAddress.path}; Ctrl-C stops`);
-  await server.serveForever();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  await server.serverClose({ graceMs: 2000 }); // clients still connected get 2 s
-  console.log("Server stopped");
+  await serveUntilSignal(server, "Unix stream echo");
 }
 
 export { Echo };

@@ -48,7 +48,7 @@ async function stop(started: Awaited<ReturnType<typeof start>>) {
   const status = await child.status;
   const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
   assert.equal(status.code, 0, `exit ${status.code}\n${out}\n${stderr}`);
-  assert.match(out, /Server stopped/);
+  assert.match(out, / stopped\n/);
   return out;
 }
 
