@@ -156,14 +156,20 @@ for (
   });
 }
 
-Deno.test("ThreadingTLSServer serves other clients while a silent client's handshake is pending", async () => {
+/** A serving ThreadingTLSServer without handshake timeout, and a client
+ * connected to it that never starts its handshake. */
+async function withSilentClient() {
   const server = new (recording(ThreadingTLSServer))(loopback, EchoLine, {
     cert,
     key,
     handshakeTimeout: null,
   });
   server.serveForever();
-  const silent = await Deno.connect(server.serverAddress);
+  return { server, silent: await Deno.connect(server.serverAddress) };
+}
+
+Deno.test("ThreadingTLSServer serves other clients while a silent client's handshake is pending", async () => {
+  const { server, silent } = await withSilentClient();
   try {
     assert.deepEqual(await streamRounds(() => goodClient(server.serverAddress.port)), [
       TEST_STR,
@@ -179,13 +185,7 @@ Deno.test("ThreadingTLSServer serves other clients while a silent client's hands
 });
 
 Deno.test("serverClose({ graceMs }) ends a connection still in its handshake at the deadline", async () => {
-  const server = new (recording(ThreadingTLSServer))(loopback, EchoLine, {
-    cert,
-    key,
-    handshakeTimeout: null,
-  });
-  server.serveForever();
-  const silent = await Deno.connect(server.serverAddress);
+  const { server, silent } = await withSilentClient();
   try {
     await within(server.firstConnection(), 10_000, "the silent connection");
     await server.shutdown();

@@ -360,26 +360,34 @@ Deno.test("BaseRequestHandler works on a Unix stream server with the raw connect
     assert.equal(await new Response(conn.readable).text(), "raw\n");
   }));
 
+/** A Unix datagram server class whose handlers wait for `release`, and
+ * that resolves `nextReceive` when it starts its second receive — the one
+ * pending while the first datagram's handler replies. */
+function heldServer<C extends typeof UnixDatagramServer>(Server: C) {
+  const release = Promise.withResolvers<void>();
+  const nextReceive = Promise.withResolvers<void>();
+  class Held extends EchoDatagram {
+    override async handle() {
+      await release.promise;
+      await super.handle();
+    }
+  }
+  class Watched extends (Server as typeof UnixDatagramServer) {
+    receives = 0;
+    override getRequest() {
+      if (++this.receives === 2) nextReceive.resolve();
+      return super.getRequest();
+    }
+  }
+  return { Watched, Held, release, nextReceive };
+}
+
 Deno.test("a plain UnixDatagramServer replies from its own path; a threading one, with a receive pending, from an unnamed socket", () =>
   withTempDir(async (dir) => {
     const sources: (string | null)[] = [];
     for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
       const threading = Server !== UnixDatagramServer;
-      const release = Promise.withResolvers<void>();
-      const nextReceive = Promise.withResolvers<void>();
-      class Held extends EchoDatagram {
-        override async handle() {
-          await release.promise;
-          await super.handle();
-        }
-      }
-      class Watched extends Server {
-        receives = 0;
-        override getRequest() {
-          if (++this.receives === 2) nextReceive.resolve(); // the one pending during the reply
-          return super.getRequest();
-        }
-      }
+      const { Watched, Held, release, nextReceive } = heldServer(Server);
       await using server = new Watched({ path: `${dir}/server.sock` }, Held);
       server.serveForever();
       const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
@@ -409,20 +417,8 @@ Deno.test({
     withTempDir(async (dir) => {
       const errors: unknown[] = [];
       const failed = Promise.withResolvers<void>();
-      const nextReceive = Promise.withResolvers<void>();
-      const release = Promise.withResolvers<void>();
-      class Held extends EchoDatagram {
-        override async handle() {
-          await release.promise;
-          await super.handle();
-        }
-      }
-      class Watched extends ThreadingUnixDatagramServer {
-        receives = 0;
-        override getRequest() {
-          if (++this.receives === 2) nextReceive.resolve();
-          return super.getRequest();
-        }
+      const { Watched: Base, Held, release, nextReceive } = heldServer(ThreadingUnixDatagramServer);
+      class Watched extends Base {
         override handleError(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
           errors.push(error);
           failed.resolve();
