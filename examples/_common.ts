@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { TCPServer } from "../mod.ts";
+import type { AnyServer } from "../mod.ts";
 
 /**
  * The address to listen on: the first argument or `PORT` (else
@@ -25,24 +25,26 @@ export function listenAddress(defaultPort: number): { hostname: string; port: nu
 }
 
 /**
- * Prints `<name> listening on host:port`, serves until SIGINT or SIGTERM,
- * then closes the server, giving open connections `graceMs` to end.
+ * Prints `<name> listening on host:port` (or on the socket's path), serves
+ * until SIGINT or SIGTERM, then closes the server, giving open connections
+ * `graceMs` to end.
  *
- * @param server The bound server.
+ * @param server The bound server, of any transport.
  * @param name What to call it in the messages.
  * @param graceMs How long connections still open at the stop may take.
  * @returns Once the server is closed.
  */
 export async function serveUntilSignal(
-  server: TCPServer,
+  server: AnyServer,
   name: string,
   graceMs = 1000,
 ): Promise<void> {
   const stop = () => server.shutdown();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  const { hostname, port } = server.serverAddress;
-  console.log(`${name} listening on ${hostname}:${port} (Ctrl-C stops)`);
+  const address = server.serverAddress as { hostname?: string; port?: number; path?: string };
+  const where = address.path ?? `${address.hostname}:${address.port}`;
+  console.log(`${name} listening on ${where} (Ctrl-C stops)`);
   try {
     await server.serveForever();
   } finally {

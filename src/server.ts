@@ -23,12 +23,11 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
   clientAddress: A,
   // deno-lint-ignore no-explicit-any
   server: any,
-) => BaseRequestHandler<
+  // The constructor's parameters carry the type check: a handler written for
+  // any `Deno.Conn` (`StreamRequestHandler<StreamServer>`) serves every stream
+  // server, one written for a `Deno.TcpConn` only TCP servers.
   // deno-lint-ignore no-explicit-any
-  any,
-  R,
-  A
->;
+) => BaseRequestHandler<any, any, any>;
 
 /** Options every server takes; each one overrides the class attribute of the
  * same name for this instance. */
@@ -168,7 +167,11 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
   const deadline = performance.now() + ms;
   const buffer = new Uint8Array(4096);
   try {
-    await conn.closeWrite();
+    // closeWrite() itself can wait for ever: on a TLS connection whose
+    // handshake never completed it waits for the handshake
+    const closing = conn.closeWrite();
+    closing.catch(() => {});
+    if (await within(closing, ms) === TIMEOUT) return null;
     for (;;) {
       const read = conn.read(buffer);
       const n = await within(read, Math.max(0, deadline - performance.now()));
@@ -192,7 +195,27 @@ export function formatAddress(address: unknown): string {
   return JSON.stringify(address);
 }
 
-function checkDuration(name: string, value: unknown, nullable: boolean): void {
+/**
+ * The same error with what was being done in front of its message: a new
+ * error of the same class (a `Deno.errors.*` stays one), the original as its
+ * `cause`. A non-error is returned as it is.
+ *
+ * @param error What was thrown.
+ * @param doing What failed, e.g. `TLS handshake with "127.0.0.1:5000"`.
+ * @returns The error to throw.
+ */
+export function withContext(error: unknown, doing: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
+  try {
+    return new Class(`${doing} failed: ${error.message}`, { cause: error });
+  } catch {
+    return error;
+  }
+}
+
+/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`. */
+export function checkDuration(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
@@ -202,6 +225,33 @@ function checkDuration(name: string, value: unknown, nullable: boolean): void {
     );
   }
   if (value < 0) throw new RangeError(`"${name}" must be 0 or more milliseconds, got ${value}`);
+}
+
+/**
+ * Binds and activates `server` from its constructor: both hooks must be
+ * synchronous there; on failure the socket is closed before the error is
+ * rethrown.
+ *
+ * @param server The server being constructed.
+ */
+// deno-lint-ignore no-explicit-any
+export function bindAndActivate(server: BaseServer<any, any, any>): void {
+  try {
+    mustBeSync(server.serverBind(), "serverBind");
+    mustBeSync(server.serverActivate(), "serverActivate");
+  } catch (error) {
+    server[kCloseSocket]();
+    throw error;
+  }
+}
+
+function mustBeSync(result: unknown, hook: string): void {
+  if (result instanceof Promise) {
+    result.catch(() => {});
+    throw new TypeError(
+      `${hook}() returned a promise, which a constructor cannot await: pass { bindAndActivate: false } and await server.${hook}() yourself`,
+    );
+  }
 }
 
 function checkLimit(value: unknown): void {

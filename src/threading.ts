@@ -7,6 +7,9 @@
 import type { AnyServer } from "./handlers.ts";
 import { type Awaitable, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
 import { TCPServer } from "./tcp.ts";
+import { UDPServer } from "./udp.ts";
+import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
+import { TLSServer } from "./tls.ts";
 
 /** A server class that a mix-in can extend. */
 // deno-lint-ignore no-explicit-any
@@ -182,3 +185,140 @@ export function ThreadingMixIn<C extends ServerClass>(
 export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = ThreadingMixIn(TCPServer);
 /** An instance of {@linkcode ThreadingTCPServer}. */
 export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
+
+/**
+ * A {@linkcode UDPServer} that handles each datagram in its own async task:
+ * `ThreadingMixIn(UDPServer)`. Python: `ThreadingUDPServer`.
+ *
+ * @example A slow reply does not hold up the next datagram
+ * ```ts
+ * import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const release = Promise.withResolvers<void>();
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() {
+ *     const line = await this.rfile.readline();
+ *     if (new TextDecoder().decode(line) === "slow\n") await release.promise;
+ *     await this.wfile.write(line);
+ *   }
+ * }
+ * await using server = new ThreadingUDPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("slow\n"), server.serverAddress);
+ * await client.send(new TextEncoder().encode("fast\n"), server.serverAddress);
+ * const [first] = await client.receive();
+ * assert.equal(new TextDecoder().decode(first), "fast\n");
+ * release.resolve();
+ * const [second] = await client.receive();
+ * assert.equal(new TextDecoder().decode(second), "slow\n");
+ * client.close();
+ * ```
+ */
+export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = ThreadingMixIn(UDPServer);
+/** An instance of {@linkcode ThreadingUDPServer}. */
+export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
+
+/**
+ * A {@linkcode UnixStreamServer} that handles each connection in its own
+ * async task: `ThreadingMixIn(UnixStreamServer)`. Python:
+ * `ThreadingUnixStreamServer`.
+ *
+ * @example Two clients at once
+ * ```ts
+ * import { StreamRequestHandler, ThreadingUnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new ThreadingUnixStreamServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const a = await Deno.connect(server.serverAddress);
+ *   const b = await Deno.connect(server.serverAddress);
+ *   await b.write(new TextEncoder().encode("b\n"));
+ *   const reply = new Uint8Array(2);
+ *   await b.read(reply); // served while a is still open
+ *   assert.equal(new TextDecoder().decode(reply), "b\n");
+ *   a.close();
+ *   b.close();
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
+export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamServer> =
+  ThreadingMixIn(UnixStreamServer);
+/** An instance of {@linkcode ThreadingUnixStreamServer}. */
+export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamServer>;
+
+/**
+ * A {@linkcode UnixDatagramServer} that handles each datagram in its own
+ * async task: `ThreadingMixIn(UnixDatagramServer)`. Python:
+ * `ThreadingUnixDatagramServer`.
+ *
+ * @example
+ * ```ts
+ * import { DatagramRequestHandler, ThreadingUnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler<ThreadingUnixDatagramServer> {
+ *   override async handle() {
+ *     await this.wfile.write(this.packet);
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new ThreadingUnixDatagramServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+ *   await client.send(new TextEncoder().encode("ping"), server.serverAddress);
+ *   const [reply] = await client.receive();
+ *   assert.equal(new TextDecoder().decode(reply), "ping");
+ *   client.close();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagramServer> =
+  ThreadingMixIn(UnixDatagramServer);
+/** An instance of {@linkcode ThreadingUnixDatagramServer}. */
+export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatagramServer>;
+
+/**
+ * A {@linkcode TLSServer} that handles each connection — its TLS handshake
+ * included — in its own async task: `ThreadingMixIn(TLSServer)`.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTLSServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // PEM text of a certificate and its key: here the repository's test pair for localhost
+ * const cert = await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url));
+ * const key = await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url));
+ * class Hello extends StreamRequestHandler<ThreadingTLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * await using server = new ThreadingTLSServer({ hostname: "127.0.0.1", port: 0 }, Hello, {
+ *   cert,
+ *   key,
+ * });
+ * server.serveForever();
+ * const conn = await Deno.connectTls({
+ *   hostname: "localhost",
+ *   port: server.serverAddress.port,
+ *   caCerts: [cert],
+ * });
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
+ * ```
+ */
+export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = ThreadingMixIn(TLSServer);
+/** An instance of {@linkcode ThreadingTLSServer}. */
+export type ThreadingTLSServer = InstanceType<typeof ThreadingTLSServer>;
