@@ -367,6 +367,11 @@ class ReplyBuffer implements ByteSink {
  *
  * `truncated` tells a datagram cut to the server's `maxPacketSize`.
  *
+ * Datagrams come from anyone: empty, cut, or garbage. Refuse what is not a
+ * request by returning without writing (no reply is sent) rather than by
+ * throwing — what a handler throws goes to the server's `handleError()`,
+ * once per datagram, since the server cannot tell bad input from a bug.
+ *
  * @typeParam S The server type, for a typed `this.server` and
  *   `clientAddress`: `DatagramRequestHandler<UnixDatagramServer>`, or
  *   `DatagramRequestHandler<DatagramServer>` for a handler that serves both
@@ -421,10 +426,10 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    * ```ts
    * import { DatagramRequestHandler } from "../mod.ts";
    *
-   * class Strict extends DatagramRequestHandler {
+   * class Logged extends DatagramRequestHandler {
    *   override setup() {
    *     super.setup();
-   *     if (this.truncated) throw new RangeError("datagram too long");
+   *     console.log(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
    *   }
    * }
    * ```

@@ -541,8 +541,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
  * a datagram server like {@linkcode UDPServer}, on a socket file (Deno's
  * `unixpacket` transport, which is `AF_UNIX, SOCK_DGRAM`). A client that
  * wants replies binds its own socket to a path; a reply to an unbound client
- * fails in the handler's `finish()`. For one task per datagram use
- * `ThreadingUnixDatagramServer`.
+ * fails in the handler's `finish()`, and a reply to a client that does not
+ * read its replies is dropped after `replyTimeout`. For one task per
+ * datagram use `ThreadingUnixDatagramServer`.
  *
  * It needs `--unstable-net`, like `UDPServer`. The socket file's life is
  * {@linkcode UnixStreamServer}'s: permissions checked before the bind, a
@@ -598,8 +599,11 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
-   * @throws {TypeError} A malformed address or handler class, or
-   *   `reclaimStaleSocket` without `bindAndActivate: false`.
+   * @throws {TypeError} A malformed address or handler class,
+   *   `reclaimStaleSocket` without `bindAndActivate: false`, or a
+   *   `replyTimeout` that is not a number or `null`.
+   * @throws {RangeError} A bad `maxPacketSize`, or a negative
+   *   `replyTimeout`.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
    * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
