@@ -410,6 +410,16 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   }
 }
 
+/** A number of ms above 0 (a send takes a little while), or `null`. */
+function checkReplyTimeout(value: unknown): void {
+  checkDuration("replyTimeout", value, true);
+  if (value === 0) {
+    throw new RangeError(
+      `"replyTimeout" must be more than 0 milliseconds (a send takes a moment), or null to wait for ever, got 0`,
+    );
+  }
+}
+
 function alreadyBound(path: string): Error {
   return new Error(`The server is already bound to "${path}"`);
 }
@@ -588,7 +598,11 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * `handleDrop()`), the server carries on with a fresh socket bound at the
    * same path (datagrams still queued on the old one are lost), and later
    * replies to that client are dropped at once until it reads or closes its
-   * socket. Default 1000.
+   * socket. Default 1000; must be more than 0.
+   *
+   * Deno cannot cancel the stuck send: until that client reads or closes its
+   * socket, it holds one descriptor and keeps the process alive after
+   * `serverClose()` (call `Deno.exit()` to end it regardless).
    */
   static replyTimeout: number | null = 1000;
 
@@ -602,8 +616,8 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * @throws {TypeError} A malformed address or handler class,
    *   `reclaimStaleSocket` without `bindAndActivate: false`, or a
    *   `replyTimeout` that is not a number or `null`.
-   * @throws {RangeError} A bad `maxPacketSize`, or a negative
-   *   `replyTimeout`.
+   * @throws {RangeError} A bad `maxPacketSize`, or a `replyTimeout` of 0
+   *   or less.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
    * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
@@ -616,7 +630,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
-    if ("replyTimeout" in options) checkDuration("replyTimeout", options.replyTimeout, true);
+    if ("replyTimeout" in options) checkReplyTimeout(options.replyTimeout);
     super({ transport: "unixpacket", path }, RequestHandlerClass, options);
   }
 
@@ -625,7 +639,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     return this[kAttribute]("replyTimeout") as number | null;
   }
   set replyTimeout(value: number | null) {
-    checkDuration("replyTimeout", value, true);
+    checkReplyTimeout(value);
     this[kAttribute]("replyTimeout", value);
   }
 

@@ -19,21 +19,10 @@ import {
   UnixDatagramServer,
 } from "../mod.ts";
 import { decoder, EchoDatagram, encoder, within, withTempDir } from "./transport_helpers.ts";
+import { exists, random } from "./_helpers.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20240605);
-
-/** mulberry32: a small, seeded PRNG, so that a failing barrage can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Waits for conditions that events make true: `notify()` after each event. */
 function conditions() {
@@ -519,16 +508,6 @@ Deno.test("maxConnections set lower bounds a ThreadingUDPServer's handlers in fl
   assert.equal(state.peak, 8);
 });
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
   const name = Server === UnixDatagramServer ? "UnixDatagramServer" : "ThreadingUnixDatagramServer";
   Deno.test(`${name}: a client that never reads its replies costs at most replyTimeout: its reply is dropped (TimedOut), later ones at once, and other clients are served`, () =>
@@ -596,3 +575,22 @@ for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
       assert.equal(await exists(path), false);
     }));
 }
+
+Deno.test("replyTimeout must be a number of ms above 0, or null", () => {
+  for (const bad of [0, -1]) {
+    assert.throws(
+      () =>
+        new UnixDatagramServer({ path: "/tmp/never-bound.sock" }, EchoDatagram, {
+          replyTimeout: bad,
+        }),
+      RangeError,
+    );
+  }
+  assert.throws(
+    () =>
+      new UnixDatagramServer({ path: "/tmp/never-bound.sock" }, EchoDatagram, {
+        replyTimeout: "1000" as unknown as number,
+      }),
+    TypeError,
+  );
+});
