@@ -242,6 +242,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   #receiving = false;
   /** Client paths with a send stuck past its deadline, and how many. */
   #stuck = new Map<string, number>();
+  #closed = false;
 
   /**
    * @param socket The bound socket.
@@ -280,6 +281,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     const path = (addr as Partial<Deno.UnixAddr>).path || null;
     if (this.#receiving) {
       const send = () => {
+        if (this.#closed) return Promise.reject(closedError());
         const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
         const retire = () => {
           if (this.#spare === spare) this.#spare = null;
@@ -327,7 +329,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     if (path !== null && this.#stuck.has(path)) {
       return Promise.reject(
         new Deno.errors.TimedOut(
-          `Dropped a reply to "${path}": an earlier reply to it is still waiting for room in its receive queue, so the client is not reading its replies`,
+          `dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies`,
         ),
       );
     }
@@ -349,7 +351,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
         } finally {
           reject(
             new Deno.errors.TimedOut(
-              `Sending a reply to "${path}" timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies; its replies are dropped until it reads or closes its socket`,
+              `timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies; its replies are dropped until it reads or closes its socket`,
             ),
           );
         }
@@ -368,7 +370,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
    * bound at the same path; if that fails the stuck socket is kept (and is
    * `Busy` until the send ends). */
   #retire(socket: Deno.DatagramConn): void {
-    if (this.#socket !== socket) return;
+    if (this.#socket !== socket || this.#closed) return;
     try {
       this.#socket = this.#rebind();
     } catch (error) {
@@ -389,6 +391,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   }
 
   close(): void {
+    this.#closed = true;
     try {
       this.#spare?.close();
     } catch {
@@ -408,6 +411,10 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
     for (;;) yield await this.receive();
   }
+}
+
+function closedError(): Deno.errors.BadResource {
+  return new Deno.errors.BadResource("Cannot send on a closed Unix datagram server's socket");
 }
 
 /** A number of ms above 0 (a send takes a little while), or `null`. */

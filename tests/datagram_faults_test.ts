@@ -18,7 +18,15 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../mod.ts";
-import { decoder, EchoDatagram, encoder, within, withTempDir } from "./transport_helpers.ts";
+import {
+  decoder,
+  EchoDatagram,
+  encoder,
+  HAS_PYTHON,
+  NO_PYTHON,
+  within,
+  withTempDir,
+} from "./transport_helpers.ts";
 import { exists, random } from "./_helpers.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
@@ -560,7 +568,10 @@ for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
           await mute.send(encoder.encode("once more\n"), server.serverAddress);
           await within(events.until(() => drops.length > before), 10_000, "the next drop");
           assert.ok(drops.every((e) => e instanceof Deno.errors.TimedOut));
-          assert.match(drops.at(-1)!.message, /an earlier reply to it is still waiting/);
+          assert.match(
+            drops.at(-1)!.message,
+            /dropped at once: an earlier reply to this client is still waiting/,
+          );
           // and a well-behaved client is answered
           await client.send(encoder.encode("hello\n"), server.serverAddress);
           const [reply] = await within(client.receive(), 10_000, "reply");
@@ -593,4 +604,75 @@ Deno.test("replyTimeout must be a number of ms above 0, or null", () => {
       }),
     TypeError,
   );
+});
+
+/** A CPython client whose receive queue is full (a second socket fills it
+ * until the kernel refuses more) when it sends its request, so that the
+ * reply is stuck for sure; it waits for stdin to close. */
+const FULL_QUEUE_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+filler.setblocking(False)
+try:
+    while True:
+        filler.sendto(b"filler", sys.argv[1])
+except BlockingIOError:
+    pass
+s.sendto(b"request\\n", sys.argv[2])
+sys.stdin.read()
+`;
+
+Deno.test({
+  name:
+    `serverClose() while a reply is stuck on a client that does not read closes for good: the socket is not bound anew at the deadline${
+      HAS_PYTHON ? "" : ` ${NO_PYTHON}`
+    }`,
+  ignore: !HAS_PYTHON,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const started = Promise.withResolvers<void>();
+      class Started extends EchoDatagram {
+        override async handle() {
+          started.resolve();
+          await super.handle();
+        }
+      }
+      const dropped = Promise.withResolvers<unknown>();
+      class Watched extends UnixDatagramServer {
+        override handleDrop(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
+          dropped.resolve(error);
+        }
+        override handleError(_r: DatagramRequest, _a: Deno.UnixAddr, error: unknown) {
+          dropped.reject(error);
+        }
+      }
+      const path = `${dir}/server.sock`;
+      const server = new Watched({ path }, Started, { replyTimeout: 300 });
+      const serving = server.serveForever();
+      const python = new Deno.Command("python3", {
+        args: ["-c", FULL_QUEUE_CLIENT, `${dir}/mute.sock`, path],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      try {
+        await within(started.promise, 10_000, "the request");
+        // the handler runs on to its reply's send without a macrotask in
+        // between: after one, the send is pending on the full queue
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        await server.shutdown();
+        await serving;
+        await server.serverClose({ graceMs: 0 });
+        assert.equal(await exists(path), false);
+        const error = await within(dropped.promise, 10_000, "the stuck reply's drop");
+        assert.ok(error instanceof Deno.errors.TimedOut, String(error));
+        assert.equal(await exists(path), false); // not bound anew at the deadline
+      } finally {
+        await python.stdin.close();
+        const { code, stderr } = await python.output();
+        assert.equal(code, 0, decoder.decode(stderr));
+      }
+    }),
 });
