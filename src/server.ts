@@ -62,6 +62,43 @@ export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
 const STOP = Symbol("stop");
 const TIMEOUT = Symbol("timeout");
 
+/**
+ * A one-shot stop signal that promises can be raced against without leaking:
+ * `Promise.race([p, stop.promise])` on a long-lived promise adds a reaction
+ * to it on every call, each keeping the race's result (a connection) alive
+ * until the signal fires — a leak of every request served. Here a race
+ * registers a listener and removes it as soon as `p` settles.
+ */
+class StopSignal {
+  #fired = false;
+  #listeners = new Set<() => void>();
+
+  fire(): void {
+    if (this.#fired) return;
+    this.#fired = true;
+    for (const listener of this.#listeners) listener();
+    this.#listeners.clear();
+  }
+
+  race<T>(promise: Promise<T>): Promise<T | typeof STOP> {
+    if (this.#fired) return Promise.resolve(STOP);
+    return new Promise((resolve, reject) => {
+      const onStop = () => resolve(STOP);
+      this.#listeners.add(onStop);
+      promise.then(
+        (value) => {
+          this.#listeners.delete(onStop);
+          resolve(value);
+        },
+        (error) => {
+          this.#listeners.delete(onStop);
+          reject(error);
+        },
+      );
+    });
+  }
+}
+
 /** Formats an address for messages: `host:port`, `[v6]:port` or a path. */
 export function formatAddress(address: unknown): string {
   if (address === null || typeof address !== "object") return String(address);
@@ -158,7 +195,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #serving = false;
   #shutdownRequested = false;
   #closed = false;
-  #stop: PromiseWithResolvers<typeof STOP> | null = null;
+  #stop: StopSignal | null = null;
   #stopped: PromiseWithResolvers<void> | null = null;
   #pendingRequest: Promise<[R, A]> | null = null;
   #idle = false;
@@ -268,7 +305,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     checkDuration("pollInterval", pollInterval, true);
     this.#serving = true;
     this.#shutdownRequested = false;
-    const stop = this.#stop = Promise.withResolvers<typeof STOP>();
+    const stop = this.#stop = new StopSignal();
     this.#stopped = Promise.withResolvers<void>();
     let ticker: ReturnType<typeof setInterval> | undefined;
     if (pollInterval !== null && pollInterval > 0) {
@@ -281,7 +318,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#idle = true;
         let next: [R, A] | typeof STOP;
         try {
-          next = await Promise.race([this.#nextRequest(), stop.promise]);
+          next = await stop.race(this.#nextRequest());
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
@@ -293,7 +330,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         if (next === STOP) break;
         this.#pendingRequest = null;
         const handled = this.#handle(next[0], next[1]);
-        if (await Promise.race([handled, stop.promise]) === STOP) break;
+        if (await stop.race(handled) === STOP) break;
         await this.#runServiceActions();
       }
     } finally {
@@ -328,7 +365,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   async shutdown(): Promise<void> {
     if (!this.#serving) return;
     this.#shutdownRequested = true;
-    this.#stop?.resolve(STOP);
+    this.#stop?.fire();
     await this.#stopped?.promise;
   }
 
@@ -705,7 +742,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (!this.#closed) {
       this.#closed = true;
       this[kCloseSocket]();
-      this.#stop?.resolve(STOP);
+      this.#stop?.fire();
     }
     if (this[kBlockOnClose]()) await this.#drain(graceMs);
   }
