@@ -28,7 +28,8 @@
  * ```
  *
  * Servers: {@linkcode TCPServer}, {@linkcode ThreadingTCPServer},
- * {@linkcode ThreadingMixIn}. Handlers: {@linkcode BaseRequestHandler},
+ * {@linkcode ThreadingMixIn}, {@linkcode ForkingTCPServer},
+ * {@linkcode ForkingMixIn}. Handlers: {@linkcode BaseRequestHandler},
  * {@linkcode StreamRequestHandler}. Their I/O: {@linkcode BufferedReader},
  * {@linkcode StreamWriter}.
  *
@@ -62,10 +63,23 @@ export {
 } from "./src/handlers.ts";
 export { type NetAddress, type TcpAddr, TCPServer, type TCPServerOptions } from "./src/tcp.ts";
 export {
+  type MixInParameters,
   type ServerClass,
   ThreadingMixIn,
   type ThreadingMixInClass,
   type ThreadingServer,
   type ThreadingServerClass,
+  type ThreadingServerOptions,
   ThreadingTCPServer,
 } from "./src/threading.ts";
+export {
+  type ChildDeath,
+  type ChildPermissions,
+  ForkingMixIn,
+  type ForkingMixInClass,
+  type ForkingServer,
+  type ForkingServerClass,
+  type ForkingServerOptions,
+  ForkingTCPServer,
+  isForkingChild,
+} from "./src/forking.ts";

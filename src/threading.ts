@@ -5,7 +5,7 @@
  */
 
 import type { AnyServer } from "./handlers.ts";
-import { type Awaitable, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
+import { type Awaitable, BaseServer, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
 import { TCPServer } from "./tcp.ts";
 
 /** A server class that a mix-in can extend. */
@@ -14,18 +14,28 @@ export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) 
 
 /** What {@linkcode ThreadingMixIn} adds to a server instance. */
 export interface ThreadingServer {
-  /** Whether `serverClose()` waits for every request in flight (default
-   * `true`). Python: `block_on_close`. */
+  /**
+   * Whether `serverClose()` waits for every request in flight (default
+   * `true`), at most its `graceMs`. With `false` it returns once the
+   * listener is closed; the handlers still running go on to the end, and
+   * their connections keep the process alive until then, like Python's
+   * non-daemon threads at exit. Python: `block_on_close`.
+   */
   blockOnClose: boolean;
-  /** When `true`, `serverClose()` does not wait for requests in flight, and
-   * their connections do not keep the process alive (it may exit under
-   * them), like Python's daemon threads. Default `false`. Python:
-   * `daemon_threads`. */
+  /**
+   * When `true`, `serverClose()` does not wait for requests in flight, and
+   * their connections are unref'd (`Deno.Conn.unref()`), so that a pending
+   * read no longer keeps the process alive: once nothing else is pending the
+   * process exits under them, like Python's daemon threads. A handler
+   * waiting on something other than its connection (a timer, a fetch) still
+   * keeps the process alive. Default `false`. Python: `daemon_threads`.
+   */
   daemonThreads: boolean;
   /**
    * The body of a request's task: `finishRequest()`, `handleError()` if it
-   * threw, then always `shutdownRequest()`. Python:
-   * `process_request_thread()`.
+   * threw, then always `shutdownRequest()`; a request whose
+   * `shutdownRequest()` throws is still released, so `serverClose()` never
+   * waits for it. Python: `process_request_thread()`.
    *
    * @param request The request.
    * @param clientAddress The client's address.
@@ -43,13 +53,30 @@ export interface ThreadingServerClass {
   daemonThreads: boolean;
 }
 
+/** The options {@linkcode ThreadingMixIn} adds to a server's constructor:
+ * per-instance values of its class attributes. */
+export interface ThreadingServerOptions {
+  /** {@linkcode ThreadingServer.blockOnClose}. */
+  blockOnClose?: boolean;
+  /** {@linkcode ThreadingServer.daemonThreads}. */
+  daemonThreads?: boolean;
+}
+
+/** The constructor parameters of server class `C`, with the options `O` of
+ * a mix-in added to its options (the third parameter). */
+export type MixInParameters<C extends ServerClass, O> = ConstructorParameters<C> extends
+  [infer A, infer H, (infer P)?] ? [serverAddress: A, RequestHandlerClass: H, options?: P & O]
+  : ConstructorParameters<C>;
+
 /** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
- * constructor and statics, with instances that are also
- * {@linkcode ThreadingServer}s. */
+ * statics, a constructor that also takes {@linkcode ThreadingServerOptions},
+ * and instances that are also {@linkcode ThreadingServer}s. */
 export type ThreadingMixInClass<C extends ServerClass> =
-  & C
+  & Pick<C, keyof C>
   & ThreadingServerClass
-  & ServerClass<InstanceType<C> & ThreadingServer>;
+  & (new (
+    ...args: MixInParameters<C, ThreadingServerOptions>
+  ) => InstanceType<C> & ThreadingServer);
 
 /**
  * Returns `Base` extended so that every request runs in its own async task:
@@ -108,7 +135,20 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
-      this.processRequestThread(request, clientAddress);
+      // Nothing is kept for the task: the request's entry in the server's
+      // open set (removed by closeRequest()) is the only trace of it. An
+      // override of processRequestThread() that rejects is reported, never
+      // left as an unhandled rejection that would end the process.
+      let task: Promise<void>;
+      try {
+        task = Promise.resolve(this.processRequestThread(request, clientAddress));
+      } catch (error) {
+        task = Promise.reject(error);
+      }
+      task.catch(async (error) => {
+        await this[kReportError](request, clientAddress, error);
+        await releaseRequest(this, request);
+      });
     }
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
@@ -121,6 +161,7 @@ export function ThreadingMixIn<C extends ServerClass>(
         await this.shutdownRequest(request);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
+        await releaseRequest(this, request);
       }
     }
 
@@ -129,6 +170,19 @@ export function ThreadingMixIn<C extends ServerClass>(
     }
   }
   return Threading as unknown as ThreadingMixInClass<C>;
+}
+
+/** Releases a request whose `shutdownRequest()` threw: `closeRequest()`,
+ * then `BaseServer`'s own `closeRequest()` in case an override threw before
+ * calling it, so that no request is kept (and waited for by `serverClose()`)
+ * after its task ended. */
+async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
+  try {
+    await server.closeRequest(request);
+  } catch {
+    // an override that throws: drop the entry below
+  }
+  BaseServer.prototype.closeRequest.call(server, request);
 }
 
 /**
