@@ -18,6 +18,18 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+/** Waits until `condition()` holds, checking every millisecond; fails
+ * after `ms`. For states that no event announces (a count going down). */
+export async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 /** Reads one line (without its newline) from `conn`; null at EOF. */
 export async function readLine(conn: Deno.Conn): Promise<string | null> {
   const bytes: number[] = [];

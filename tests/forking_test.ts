@@ -12,7 +12,7 @@ import {
   isForkingChild,
   StreamRequestHandler,
 } from "../mod.ts";
-import { ask, type Event, Fixture, processExists, readLine, within } from "./_helpers.ts";
+import { ask, type Event, Fixture, processExists, readLine } from "./_helpers.ts";
 
 const APP = new URL("./fixtures/forking_app.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
