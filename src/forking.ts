@@ -60,8 +60,23 @@ export interface ChildPermissions {
   import?: true | string[];
 }
 
-/** Why a child process ended without having been asked to: what
- * {@linkcode ForkingServer.childDied} receives. */
+/**
+ * Why a child process ended without having been asked to: what
+ * {@linkcode ForkingServer.childDied} receives.
+ *
+ * @example Counting deaths instead of printing them
+ * ```ts
+ * import { type ChildDeath, ForkingTCPServer } from "../mod.ts";
+ *
+ * class Counted extends ForkingTCPServer {
+ *   deaths = 0;
+ *   override childDied(death: ChildDeath) {
+ *     this.deaths++;
+ *     if (death.signal === "SIGTRAP") console.error(`child ${death.pid} ran out of heap`);
+ *   }
+ * }
+ * ```
+ */
 export interface ChildDeath {
   /** The child's process id. */
   pid: number;
@@ -80,7 +95,18 @@ export interface ChildDeath {
   replacementInMs: number | null;
 }
 
-/** What {@linkcode ForkingMixIn} adds to a server instance. */
+/**
+ * What {@linkcode ForkingMixIn} adds to a server instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type ForkingServer, ForkingTCPServer } from "../mod.ts";
+ *
+ * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const forking: ForkingServer = server;
+ * console.assert(forking.activeChildren.size === 0 && !forking.isChild);
+ * ```
+ */
 export interface ForkingServer {
   /** How many child processes serve at once. Default: the number of cores
    * (`navigator.hardwareConcurrency`). Python: `max_children`. */
@@ -121,8 +147,21 @@ export interface ForkingServer {
   childDied(death: ChildDeath): Awaitable<void>;
 }
 
-/** What {@linkcode ForkingMixIn} adds to a server class: the class
- * attributes' defaults. */
+/**
+ * What {@linkcode ForkingMixIn} adds to a server class: the class
+ * attributes' defaults.
+ *
+ * @example Class attributes, as in Python
+ * ```ts
+ * import { ForkingTCPServer } from "../mod.ts";
+ *
+ * class Small extends ForkingTCPServer {
+ *   static override maxChildren = 2;
+ *   static override childGraceMs = 5_000;
+ * }
+ * console.assert(Small.maxChildren === 2);
+ * ```
+ */
 export interface ForkingServerClass {
   /** Class attribute, default `navigator.hardwareConcurrency`. See
    * {@linkcode ForkingServer.maxChildren}. */
@@ -135,8 +174,21 @@ export interface ForkingServerClass {
   childPermissions: "inherit" | ChildPermissions;
 }
 
-/** The options {@linkcode ForkingMixIn} adds to a server's constructor:
- * per-instance values of its class attributes. */
+/**
+ * The options {@linkcode ForkingMixIn} adds to a server's constructor:
+ * per-instance values of its class attributes.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, ForkingTCPServer } from "../mod.ts";
+ *
+ * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+ *   maxChildren: 4,
+ *   childGraceMs: 1_000,
+ * });
+ * console.assert(server.maxChildren === 4);
+ * ```
+ */
 export interface ForkingServerOptions extends ThreadingServerOptions {
   /** {@linkcode ForkingServer.maxChildren}. */
   maxChildren?: number;
@@ -146,9 +198,19 @@ export interface ForkingServerOptions extends ThreadingServerOptions {
   childPermissions?: "inherit" | ChildPermissions;
 }
 
-/** The class {@linkcode ForkingMixIn} returns for a server class `C`: `C`'s
+/**
+ * The class {@linkcode ForkingMixIn} returns for a server class `C`: `C`'s
  * statics, a constructor that also takes {@linkcode ForkingServerOptions},
- * and instances that are also {@linkcode ForkingServer}s. */
+ * and instances that are also {@linkcode ForkingServer}s.
+ *
+ * @example Declaring a ready class, as this package does
+ * ```ts
+ * import { ForkingMixIn, type ForkingMixInClass, TCPServer } from "../mod.ts";
+ *
+ * class MyTCPServer extends TCPServer {}
+ * export const MyForkingServer: ForkingMixInClass<typeof MyTCPServer> = ForkingMixIn(MyTCPServer);
+ * ```
+ */
 export type ForkingMixInClass<C extends ServerClass> =
   & Pick<C, keyof C>
   & ThreadingServerClass
@@ -720,9 +782,15 @@ class Supervisor {
         child.error = message.error;
       }
     });
-    child.gone = Promise.all([process.status, output]).then(([status]) =>
-      this.#exited(child, status)
-    );
+    // The exit status decides; the output gets a moment to deliver the
+    // child's last message (its reason for failing), but a grandchild that
+    // inherited the pipe cannot keep the child counted as alive.
+    child.gone = process.status.then(async (status) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([output, new Promise((resolve) => timer = setTimeout(resolve, 1_000))]);
+      clearTimeout(timer);
+      await this.#exited(child, status);
+    });
     this.children.set(child.pid, child);
     return child;
   }
@@ -998,6 +1066,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         );
       }
       if (pollInterval !== null) checkGrace("pollInterval", pollInterval);
+      if ((this as unknown as { socket?: Deno.Listener }).socket === undefined) {
+        throw new Error(
+          `${this.constructor.name} is not bound: call serverBind() before serveForever(), so that its children know the port`,
+        );
+      }
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
       await this.#supervisor.serve(pollInterval);
     }

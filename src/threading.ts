@@ -53,8 +53,20 @@ export interface ThreadingServerClass {
   daemonThreads: boolean;
 }
 
-/** The options {@linkcode ThreadingMixIn} adds to a server's constructor:
- * per-instance values of its class attributes. */
+/**
+ * The options {@linkcode ThreadingMixIn} adds to a server's constructor:
+ * per-instance values of its class attributes.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, ThreadingTCPServer } from "../mod.ts";
+ *
+ * await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+ *   daemonThreads: true,
+ * });
+ * console.assert(server.daemonThreads && ThreadingTCPServer.daemonThreads === false);
+ * ```
+ */
 export interface ThreadingServerOptions {
   /** {@linkcode ThreadingServer.blockOnClose}. */
   blockOnClose?: boolean;
@@ -62,15 +74,38 @@ export interface ThreadingServerOptions {
   daemonThreads?: boolean;
 }
 
-/** The constructor parameters of server class `C`, with the options `O` of
- * a mix-in added to its options (the third parameter). */
+/**
+ * The constructor parameters of server class `C`, with the options `O` of a
+ * mix-in added to its options (the third parameter).
+ *
+ * @example
+ * ```ts
+ * import type { MixInParameters, TCPServer, ThreadingServerOptions } from "../mod.ts";
+ *
+ * type Args = MixInParameters<typeof TCPServer, ThreadingServerOptions>;
+ * const options: Args[2] = { requestQueueSize: 64, blockOnClose: false };
+ * console.assert(options?.blockOnClose === false);
+ * ```
+ */
 export type MixInParameters<C extends ServerClass, O> = ConstructorParameters<C> extends
   [infer A, infer H, (infer P)?] ? [serverAddress: A, RequestHandlerClass: H, options?: P & O]
   : ConstructorParameters<C>;
 
-/** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
+/**
+ * The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
  * statics, a constructor that also takes {@linkcode ThreadingServerOptions},
- * and instances that are also {@linkcode ThreadingServer}s. */
+ * and instances that are also {@linkcode ThreadingServer}s.
+ *
+ * @example Declaring a ready class, as this package does
+ * ```ts
+ * import { TCPServer, ThreadingMixIn, type ThreadingMixInClass } from "../mod.ts";
+ *
+ * class MyTCPServer extends TCPServer {}
+ * export const MyThreadingServer: ThreadingMixInClass<typeof MyTCPServer> = ThreadingMixIn(
+ *   MyTCPServer,
+ * );
+ * ```
+ */
 export type ThreadingMixInClass<C extends ServerClass> =
   & Pick<C, keyof C>
   & ThreadingServerClass

@@ -1,0 +1,276 @@
+/**
+ * CPU-bound requests: ThreadingTCPServer (one process) against
+ * ForkingTCPServer (child processes) and, for the design choice, the same
+ * children as Web Workers in one process.
+ *
+ * Every request is one 64-byte line; the handler hashes for about 2 ms
+ * (a chain of SHA-256 over the line, synchronous, on the handler's own
+ * thread) and echoes the line. The load is /tmp/echo-load (C, epoll, one
+ * thread), built from /work/shared/tools/echo-load.c.
+ *
+ *     cc -O2 -o /tmp/echo-load /work/shared/tools/echo-load.c
+ *     deno run -A bench/forking.ts [rounds=3] [seconds=5] [connections=16]
+ *     deno run -A bench/forking.ts startup [rounds=5]
+ *
+ * The driver calibrates the hash chain once (so every server does the same
+ * work per request), then for each round starts each server as its own
+ * process (`deno run -A bench/forking.ts serve <kind> <iterations>`), runs
+ * echo-load against it and stops it. It prints one JSON line per run and a
+ * summary: requests/s per kind (median, min–max) and the forking/threading
+ * ratio per round.
+ *
+ * `startup` compares the two ways to run children: how long until 2
+ * children listen, and the memory they add (the children's RSS for
+ * processes, the growth of the process's RSS for Workers).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import {
+  ForkingTCPServer,
+  isForkingChild,
+  StreamRequestHandler,
+  ThreadingTCPServer,
+} from "../mod.ts";
+
+const LOAD = "/tmp/echo-load";
+const CHILDREN = 2;
+
+/** About `iterations` × 1 µs of SHA-256 over `line`. */
+function work(line: Uint8Array, iterations: number): Uint8Array {
+  let digest: Uint8Array = line;
+  for (let i = 0; i < iterations; i++) digest = createHash("sha256").update(digest).digest();
+  return digest;
+}
+
+function calibrate(targetMs: number): number {
+  const line = new Uint8Array(64);
+  let iterations = 100;
+  for (let round = 0; round < 8; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) work(line, iterations);
+    const ms = (performance.now() - t0) / 20;
+    iterations = Math.max(1, Math.round(iterations * targetMs / ms));
+  }
+  return iterations;
+}
+
+function hashingHandler(iterations: number) {
+  return class Hashing extends StreamRequestHandler {
+    override disableNagleAlgorithm = true;
+    override async handle() {
+      try {
+        for await (const line of this.rfile) {
+          work(line, iterations);
+          await this.wfile.write(line);
+        }
+      } catch (error) {
+        // echo-load resets its connections when its time is up
+        if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+      }
+    }
+  };
+}
+
+/** Serves until stdin closes; prints {"port"} once listening. */
+async function serve(kind: string, iterations: number): Promise<void> {
+  const Handler = hashingHandler(iterations);
+  const address = { hostname: "127.0.0.1", port: 0 };
+  if (kind === "threading") {
+    await using server = new ThreadingTCPServer(address, Handler);
+    console.log(JSON.stringify({ port: server.serverAddress.port }));
+    const serving = server.serveForever();
+    await Deno.stdin.readable.pipeTo(new WritableStream());
+    await server.shutdown();
+    await serving;
+    return;
+  }
+  if (kind === "forking") {
+    const ready = Promise.withResolvers<void>();
+    let started = 0;
+    class Forking extends ForkingTCPServer {
+      override childStarted() {
+        if (++started === CHILDREN) ready.resolve();
+      }
+    }
+    await using server = new Forking(address, Handler, { maxChildren: CHILDREN });
+    const serving = server.serveForever();
+    if (!isForkingChild()) {
+      await ready.promise;
+      console.log(JSON.stringify({ port: server.serverAddress.port }));
+      await Deno.stdin.readable.pipeTo(new WritableStream());
+      await server.shutdown();
+    }
+    await serving;
+    return;
+  }
+  if (kind === "workers") {
+    // The alternative design: the same children as Web Workers, each a
+    // ThreadingTCPServer with allowReusePort on the same port.
+    const probe = Deno.listen({ ...address, reusePort: true });
+    const port = probe.addr.port;
+    const workers = Array.from(
+      { length: CHILDREN },
+      () => new Worker(import.meta.url, { type: "module" }),
+    );
+    await Promise.all(workers.map((worker) =>
+      new Promise<void>((resolve) => {
+        worker.onmessage = () => resolve();
+        worker.postMessage({ port, iterations });
+      })
+    ));
+    probe.close();
+    console.log(JSON.stringify({ port }));
+    await Deno.stdin.readable.pipeTo(new WritableStream());
+    for (const worker of workers) worker.terminate();
+    return;
+  }
+  throw new Error(`Unknown kind "${kind}": use threading, forking or workers`);
+}
+
+/** Inside a bench Worker: one ThreadingTCPServer sharing the port. */
+function workerMain(): void {
+  const scope = self as unknown as {
+    onmessage: (event: MessageEvent<{ port: number; iterations: number }>) => void;
+    postMessage(message: unknown): void;
+  };
+  scope.onmessage = (event) => {
+    const { port, iterations } = event.data;
+    const server = new ThreadingTCPServer(
+      { hostname: "127.0.0.1", port },
+      hashingHandler(iterations),
+      { allowReusePort: true },
+    );
+    server.serveForever();
+    scope.postMessage("ready");
+  };
+}
+
+async function drive(rounds: number, seconds: number, connections: number): Promise<void> {
+  const iterations = calibrate(2);
+  const line = new Uint8Array(64);
+  const t0 = performance.now();
+  for (let i = 0; i < 200; i++) work(line, iterations);
+  const perRequestMs = (performance.now() - t0) / 200;
+  console.log(
+    JSON.stringify({ calibrated: { iterations, perRequestMs: +perRequestMs.toFixed(3) } }),
+  );
+  const kinds = ["threading", "forking", "workers"];
+  const results: Record<string, number[]> = { threading: [], forking: [], workers: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of kinds) {
+      const server = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--unstable-net",
+          import.meta.filename!,
+          "serve",
+          kind,
+          String(iterations),
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let first = "";
+      while (!first.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`${kind} server ended before listening`);
+        first += value;
+      }
+      const { port } = JSON.parse(first.split("\n")[0]);
+      const load = await new Deno.Command(LOAD, {
+        args: ["-p", String(port), "-c", String(connections), "-s", "64", "-d", String(seconds)],
+      }).output();
+      const report = JSON.parse(new TextDecoder().decode(load.stdout));
+      await server.stdin.close();
+      await lines.cancel();
+      await server.status;
+      results[kind].push(report.rps);
+      console.log(JSON.stringify({ round, kind, ...report }));
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const summary = Object.fromEntries(
+    kinds.map((
+      kind,
+    ) => [kind, {
+      median: median(results[kind]),
+      min: Math.min(...results[kind]),
+      max: Math.max(...results[kind]),
+    }]),
+  );
+  const ratios = results.forking.map((rps, i) => +(rps / results.threading[i]).toFixed(2));
+  console.log(JSON.stringify({ summary, forkingOverThreading: ratios }));
+}
+
+function rssOf(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** Time to 2 listening children, and their memory: processes vs Workers. */
+async function startup(rounds: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    // Processes: a forking server whose program is this file ("serve
+    // forking" in the children's arguments, so they serve).
+    const t0 = performance.now();
+    const server = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-net", import.meta.filename!, "serve", "forking", "1"],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    await reader.read(); // {"port"}: both children listen
+    const processesMs = performance.now() - t0;
+    const children = new TextDecoder().decode(
+      (await new Deno.Command("pgrep", { args: ["-P", String(server.pid)] }).output()).stdout,
+    ).trim().split("\n").map(Number);
+    const processesRss = children.reduce((sum, pid) => sum + rssOf(pid), 0);
+    await server.stdin.close();
+    await reader.cancel();
+    await server.status;
+
+    // Workers, in this process.
+    const before = rssOf(Deno.pid);
+    const t1 = performance.now();
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true });
+    const workers = Array.from(
+      { length: CHILDREN },
+      () => new Worker(import.meta.url, { type: "module" }),
+    );
+    await Promise.all(workers.map((worker) =>
+      new Promise<void>((resolve) => {
+        worker.onmessage = () => resolve();
+        worker.postMessage({ port: probe.addr.port, iterations: 1 });
+      })
+    ));
+    const workersMs = performance.now() - t1;
+    const workersRss = rssOf(Deno.pid) - before;
+    probe.close();
+    for (const worker of workers) worker.terminate();
+    console.log(JSON.stringify({
+      round,
+      children: CHILDREN,
+      processesMs: Math.round(processesMs),
+      processesRssMB: +(processesRss / 1e6).toFixed(1),
+      workersMs: Math.round(workersMs),
+      workersRssMB: +(workersRss / 1e6).toFixed(1),
+    }));
+  }
+}
+
+if ("WorkerGlobalScope" in globalThis) {
+  workerMain();
+} else if (import.meta.main) {
+  if (Deno.args[0] === "serve") {
+    await serve(Deno.args[1], Number(Deno.args[2]));
+  } else if (Deno.args[0] === "startup") {
+    await startup(Number(Deno.args[1] ?? 5));
+  } else {
+    const [rounds = 3, seconds = 5, connections = 16] = Deno.args.map(Number);
+    await drive(rounds, seconds, connections);
+  }
+}
