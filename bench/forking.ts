@@ -109,16 +109,7 @@ async function serve(kind: string, iterations: number): Promise<void> {
     // ThreadingTCPServer with allowReusePort on the same port.
     const probe = Deno.listen({ ...address, reusePort: true });
     const port = probe.addr.port;
-    const workers = Array.from(
-      { length: CHILDREN },
-      () => new Worker(import.meta.url, { type: "module" }),
-    );
-    await Promise.all(workers.map((worker) =>
-      new Promise<void>((resolve) => {
-        worker.onmessage = () => resolve();
-        worker.postMessage({ port, iterations });
-      })
-    ));
+    const workers = await startWorkers(port, iterations);
     probe.close();
     console.log(JSON.stringify({ port }));
     await Deno.stdin.readable.pipeTo(new WritableStream());
@@ -126,6 +117,21 @@ async function serve(kind: string, iterations: number): Promise<void> {
     return;
   }
   throw new Error(`Unknown kind "${kind}": use threading, forking or workers`);
+}
+
+/** Starts the Workers, each serving `port`; resolves once all listen. */
+async function startWorkers(port: number, iterations: number): Promise<Worker[]> {
+  const workers = Array.from(
+    { length: CHILDREN },
+    () => new Worker(import.meta.url, { type: "module" }),
+  );
+  await Promise.all(workers.map((worker) =>
+    new Promise<void>((resolve) => {
+      worker.onmessage = () => resolve();
+      worker.postMessage({ port, iterations });
+    })
+  ));
+  return workers;
 }
 
 /** Inside a bench Worker: one ThreadingTCPServer sharing the port. */
@@ -237,16 +243,7 @@ async function startup(rounds: number): Promise<void> {
     const before = rssOf(Deno.pid);
     const t1 = performance.now();
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true });
-    const workers = Array.from(
-      { length: CHILDREN },
-      () => new Worker(import.meta.url, { type: "module" }),
-    );
-    await Promise.all(workers.map((worker) =>
-      new Promise<void>((resolve) => {
-        worker.onmessage = () => resolve();
-        worker.postMessage({ port: probe.addr.port, iterations: 1 });
-      })
-    ));
+    const workers = await startWorkers(probe.addr.port, 1);
     const workersMs = performance.now() - t1;
     const workersRss = rssOf(Deno.pid) - before;
     probe.close();

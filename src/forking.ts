@@ -606,10 +606,15 @@ async function readChildOutput(
     while (data.length > 0) {
       const at = indexOf(data, marker);
       if (at < 0) {
-        // Keep a tail that could be the start of a marker cut in two.
-        const keep = Math.min(marker.length - 1, data.length);
-        await forward(data.subarray(0, data.length - keep));
-        carry = data.slice(data.length - keep);
+        // Hold back only a tail that could be the start of a marker cut in
+        // two (it starts with \x1e, which programs rarely print).
+        const tail = data.lastIndexOf(marker[0], data.length - 1);
+        const cut = tail >= 0 && data.length - tail < marker.length &&
+            marker.subarray(0, data.length - tail).every((byte, i) => data[tail + i] === byte)
+          ? tail
+          : data.length;
+        await forward(data.subarray(0, cut));
+        carry = data.slice(cut);
         break;
       }
       await forward(data.subarray(0, at));
@@ -680,12 +685,19 @@ class Supervisor {
     try {
       const first: Child[] = [];
       for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
+      // Whichever settles first ends the starting phase at once, so that a
+      // death just after it counts as a death (replaced), not a failure.
       const outcome = await Promise.race([
-        Promise.all(first.map((child) => child.ready.promise)).then(() => "ready" as const),
+        Promise.all(first.map((child) => child.ready.promise)).then(() => {
+          this.#startFailed = null;
+          return "ready" as const;
+        }),
         startFailed.promise,
-        stop.promise.then(() => "stopped" as const),
+        stop.promise.then(() => {
+          this.#startFailed = null;
+          return "stopped" as const;
+        }),
       ]);
-      this.#startFailed = null;
       if (outcome === "stopped") return;
       // Every child listens: the parent's own listener, which only held the
       // port, goes, so that no connection waits in a queue nobody accepts.

@@ -63,6 +63,10 @@ Deno.test("ForkingTCPServer spreads connections over its children, never the par
   const seen = new Set<number>();
   for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(Number(await ask(port, "pid")));
   assert.deepEqual([...seen].sort(), [...pids].sort());
+  // What the children print reaches the parent's stdout; the line each
+  // sends to say it listens does not.
+  for (const pid of pids) await fixture.next((e) => e.event === "child" && e.pid === pid);
+  assert.doesNotMatch(fixture.output.join(""), /SOCKETSERVER/);
   await closeAndCheck(fixture, pids);
 });
 
