@@ -169,6 +169,22 @@ Deno.test("A hung handler in a child stops neither shutdown() nor serverClose({ 
   conn.close();
 });
 
+Deno.test("When the parent is killed with SIGKILL its children stop on their own", async () => {
+  await using fixture = app();
+  const { port, pids } = await serving(fixture);
+  assert.match((await ask(port, "pid"))!, /^\d+$/);
+  fixture.process.kill("SIGKILL");
+  await fixture.status;
+  // Their stdin closed with the parent: each stops and exits (init reaps it).
+  const deadline = performance.now() + 10_000;
+  for (const pid of pids) {
+    while (await processExists(pid)) {
+      assert.ok(performance.now() < deadline, `child ${pid} still runs after its parent died`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+});
+
 Deno.test("Children inherit the parent's whole permission kinds and the server's address, nothing more", async () => {
   const tests = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
   await using fixture = app(["1"], {
