@@ -15,9 +15,14 @@
  * The driver calibrates the hash chain once (so every server does the same
  * work per request), then for each round starts each server as its own
  * process (`deno run -A bench/forking.ts serve <kind> <iterations>`), runs
- * echo-load against it and stops it. It prints one JSON line per run and a
- * summary: requests/s per kind (median, min–max) and the forking/threading
- * ratio per round.
+ * echo-load against it and stops it. Before each run it waits (at most a
+ * minute) for a second in which the CPUs are 90% idle, since other programs
+ * share this machine; during the run it measures, from /proc, the cores the
+ * server used, the cores the client used, and the cores other programs
+ * took. It prints one JSON line per run and a summary: requests/s per kind
+ * (median, min–max), the forking/threading ratio per round, and the ratios
+ * of the "quiet" rounds, where other programs took under 0.2 of a core
+ * during both runs.
  *
  * `startup` compares the two ways to run children: how long until 2
  * children listen, and the memory they add (the children's RSS for
@@ -152,6 +157,45 @@ function workerMain(): void {
   };
 }
 
+/** Jiffies since boot: all CPUs busy, and all CPUs in total. */
+function cpuTimes(): { busy: number; total: number } {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3] - fields[4], total };
+}
+
+/** CPU jiffies of a process (and, with `reaped`, of its reaped children). */
+function processCpu(pid: number | "self", reaped = false): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    // utime, stime are fields 14 and 15 of stat(5); cutime, cstime 16 and 17
+    return fields[11] + fields[12] + (reaped ? fields[13] + fields[14] : 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function serverCpu(pid: number): Promise<number> {
+  const children = new TextDecoder().decode(
+    (await new Deno.Command("pgrep", { args: ["-P", String(pid)] }).output()).stdout,
+  ).trim().split("\n").filter(Boolean).map(Number);
+  return [pid, ...children].reduce((sum, p) => sum + processCpu(p), 0);
+}
+
+/** Waits (at most `maxMs`) for a second in which the CPUs are 90% idle. */
+async function waitIdle(maxMs: number): Promise<number> {
+  const deadline = performance.now() + maxMs;
+  while (true) {
+    const a = cpuTimes();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const b = cpuTimes();
+    const idle = 1 - (b.busy - a.busy) / (b.total - a.total);
+    if (idle >= 0.9 || performance.now() > deadline) return Math.round(idle * 100);
+  }
+}
+
 async function drive(rounds: number, seconds: number, connections: number): Promise<void> {
   const iterations = calibrate(2);
   const line = new Uint8Array(64);
@@ -161,10 +205,16 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
   console.log(
     JSON.stringify({ calibrated: { iterations, perRequestMs: +perRequestMs.toFixed(3) } }),
   );
+  const cpus = navigator.hardwareConcurrency;
   const kinds = ["threading", "forking", "workers"];
-  const results: Record<string, number[]> = { threading: [], forking: [], workers: [] };
+  const results: Record<string, { rps: number; otherCores: number }[]> = {
+    threading: [],
+    forking: [],
+    workers: [],
+  };
   for (let round = 0; round < rounds; round++) {
     for (const kind of kinds) {
+      const idleBefore = await waitIdle(60_000);
       const server = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
@@ -187,29 +237,58 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
         first += value;
       }
       const { port } = JSON.parse(first.split("\n")[0]);
+      const before = {
+        cpu: cpuTimes(),
+        server: await serverCpu(server.pid),
+        self: processCpu("self", true),
+      };
       const load = await new Deno.Command(LOAD, {
         args: ["-p", String(port), "-c", String(connections), "-s", "64", "-d", String(seconds)],
       }).output();
+      const after = {
+        cpu: cpuTimes(),
+        server: await serverCpu(server.pid),
+        self: processCpu("self", true),
+      };
       const report = JSON.parse(new TextDecoder().decode(load.stdout));
       await server.stdin.close();
       await lines.cancel();
       await server.status;
-      results[kind].push(report.rps);
-      console.log(JSON.stringify({ round, kind, ...report }));
+      // In cores: what the server used, what the client and this driver
+      // used, and what other programs on the machine took meanwhile.
+      const oneCpu = (after.cpu.total - before.cpu.total) / cpus;
+      const serverCores = (after.server - before.server) / oneCpu;
+      const clientCores = (after.self - before.self) / oneCpu;
+      const otherCores = (after.cpu.busy - before.cpu.busy) / oneCpu - serverCores - clientCores;
+      const cores = (x: number) => +Math.max(0, x).toFixed(2);
+      results[kind].push({ rps: report.rps, otherCores: cores(otherCores) });
+      console.log(JSON.stringify({
+        round,
+        kind,
+        rps: report.rps,
+        p50_us: report.p50_us,
+        p99_us: report.p99_us,
+        errors: report.errors,
+        mismatches: report.mismatches,
+        idleBeforePct: idleBefore,
+        serverCores: cores(serverCores),
+        clientCores: cores(clientCores),
+        otherCores: cores(otherCores),
+      }));
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const summary = Object.fromEntries(
-    kinds.map((
-      kind,
-    ) => [kind, {
-      median: median(results[kind]),
-      min: Math.min(...results[kind]),
-      max: Math.max(...results[kind]),
-    }]),
+  const summary = Object.fromEntries(kinds.map((kind) => {
+    const rps = results[kind].map((r) => r.rps);
+    return [kind, { median: median(rps), min: Math.min(...rps), max: Math.max(...rps) }];
+  }));
+  const ratios = results.forking.map((r, i) => +(r.rps / results.threading[i].rps).toFixed(2));
+  // Rounds in which other programs took less than a fifth of a core
+  // during both runs: the comparison the machine did not distort.
+  const quiet = ratios.filter((_, i) =>
+    results.forking[i].otherCores < 0.2 && results.threading[i].otherCores < 0.2
   );
-  const ratios = results.forking.map((rps, i) => +(rps / results.threading[i]).toFixed(2));
-  console.log(JSON.stringify({ summary, forkingOverThreading: ratios }));
+  console.log(JSON.stringify({ summary, forkingOverThreading: ratios, quietRounds: quiet }));
 }
 
 function rssOf(pid: number): number {
