@@ -3,13 +3,16 @@
  * ForkingTCPServer (child processes) and, for the design choice, the same
  * children as Web Workers in one process.
  *
- * Every request is one 64-byte line; the handler hashes for about 2 ms
- * (a chain of SHA-256 over the line, synchronous, on the handler's own
- * thread) and echoes the line. The load is /tmp/echo-load (C, epoll, one
+ * Every request is one 64-byte line; the handler hashes for about 2 ms and
+ * echoes the line. The hashing is a chain of SHA-256 compressions over the
+ * line, in JavaScript (`js`, the default: pure CPU on the handler's thread,
+ * nothing allocated), or a chain of node:crypto SHA-256 digests (`node`:
+ * synchronous too, but each call allocates, so V8's garbage collector
+ * threads take about another 0.4 core per process). The load is /tmp/echo-load (C, epoll, one
  * thread), built from /work/shared/tools/echo-load.c.
  *
  *     cc -O2 -o /tmp/echo-load /work/shared/tools/echo-load.c
- *     deno run -A bench/forking.ts [rounds=3] [seconds=5] [connections=16]
+ *     deno run -A bench/forking.ts [rounds=3] [seconds=5] [connections=16] [js|node]
  *     deno run -A bench/forking.ts startup [rounds=5]
  *
  * The driver calibrates the hash chain once (so every server does the same
@@ -41,11 +44,77 @@ import {
 const LOAD = "/tmp/echo-load";
 const CHILDREN = 2;
 
-/** About `iterations` × 1 µs of SHA-256 over `line`. */
-function work(line: Uint8Array, iterations: number): Uint8Array {
+// SHA-256's compression function in JavaScript, allocation-free: the
+// constants are the fractional parts of the cube (square) roots of the first
+// 64 (8) primes. Checked against node:crypto: sha256("abc") matches.
+function primes(n: number): number[] {
+  const out: number[] = [];
+  for (let c = 2; out.length < n; c++) if (out.every((p) => c % p)) out.push(c);
+  return out;
+}
+const frac = (x: number) => Math.floor((x - Math.floor(x)) * 2 ** 32) >>> 0;
+const K = new Uint32Array(primes(64).map((p) => frac(Math.cbrt(p))));
+const IV = new Uint32Array(primes(8).map((p) => frac(Math.sqrt(p))));
+
+function compress(H: Uint32Array, W: Uint32Array): void {
+  for (let t = 16; t < 64; t++) {
+    const a = W[t - 15], b = W[t - 2];
+    const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+    const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+    W[t] = (W[t - 16] + s0 + W[t - 7] + s1) | 0;
+  }
+  let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
+  for (let t = 0; t < 64; t++) {
+    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[t] + W[t]) | 0;
+    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  H[0] += a;
+  H[1] += b;
+  H[2] += c;
+  H[3] += d;
+  H[4] += e;
+  H[5] += f;
+  H[6] += g;
+  H[7] += h;
+}
+
+/** `iterations` SHA-256 compressions chained over the line, in JavaScript:
+ * pure CPU on the handler's thread, nothing allocated per iteration. */
+function workJs(line: Uint8Array, iterations: number): number {
+  const H = new Uint32Array(IV);
+  const W = new Uint32Array(64);
+  for (let i = 0; i < iterations; i++) {
+    for (let t = 0; t < 8; t++) W[t] = H[t];
+    for (let t = 8; t < 16; t++) {
+      const o = (t - 8) * 4;
+      W[t] = (line[o] << 24) | (line[o + 1] << 16) | (line[o + 2] << 8) | line[o + 3];
+    }
+    compress(H, W);
+  }
+  return H[0];
+}
+
+/** A chain of `iterations` node:crypto SHA-256 digests: synchronous, but
+ * every call allocates, so V8's garbage collector threads work too. */
+function workNode(line: Uint8Array, iterations: number): number {
   let digest: Uint8Array = line;
   for (let i = 0; i < iterations; i++) digest = createHash("sha256").update(digest).digest();
-  return digest;
+  return digest[0];
+}
+
+let hash: "js" | "node" = "js";
+function work(line: Uint8Array, iterations: number): number {
+  return hash === "js" ? workJs(line, iterations) : workNode(line, iterations);
 }
 
 function calibrate(targetMs: number): number {
@@ -133,7 +202,7 @@ async function startWorkers(port: number, iterations: number): Promise<Worker[]>
   await Promise.all(workers.map((worker) =>
     new Promise<void>((resolve) => {
       worker.onmessage = () => resolve();
-      worker.postMessage({ port, iterations });
+      worker.postMessage({ port, iterations, hash });
     })
   ));
   return workers;
@@ -142,11 +211,14 @@ async function startWorkers(port: number, iterations: number): Promise<Worker[]>
 /** Inside a bench Worker: one ThreadingTCPServer sharing the port. */
 function workerMain(): void {
   const scope = self as unknown as {
-    onmessage: (event: MessageEvent<{ port: number; iterations: number }>) => void;
+    onmessage: (
+      event: MessageEvent<{ port: number; iterations: number; hash: "js" | "node" }>,
+    ) => void;
     postMessage(message: unknown): void;
   };
   scope.onmessage = (event) => {
     const { port, iterations } = event.data;
+    hash = event.data.hash;
     const server = new ThreadingTCPServer(
       { hostname: "127.0.0.1", port },
       hashingHandler(iterations),
@@ -203,7 +275,7 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
   for (let i = 0; i < 200; i++) work(line, iterations);
   const perRequestMs = (performance.now() - t0) / 200;
   console.log(
-    JSON.stringify({ calibrated: { iterations, perRequestMs: +perRequestMs.toFixed(3) } }),
+    JSON.stringify({ hash, calibrated: { iterations, perRequestMs: +perRequestMs.toFixed(3) } }),
   );
   const cpus = navigator.hardwareConcurrency;
   const kinds = ["threading", "forking", "workers"];
@@ -224,6 +296,7 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
           "serve",
           kind,
           String(iterations),
+          hash,
         ],
         stdin: "piped",
         stdout: "piped",
@@ -342,11 +415,13 @@ if ("WorkerGlobalScope" in globalThis) {
   workerMain();
 } else if (import.meta.main) {
   if (Deno.args[0] === "serve") {
+    hash = Deno.args[3] === "node" ? "node" : "js";
     await serve(Deno.args[1], Number(Deno.args[2]));
   } else if (Deno.args[0] === "startup") {
     await startup(Number(Deno.args[1] ?? 5));
   } else {
-    const [rounds = 3, seconds = 5, connections = 16] = Deno.args.map(Number);
+    const [rounds = 3, seconds = 5, connections = 16] = Deno.args.slice(0, 3).map(Number);
+    hash = Deno.args[3] === "node" ? "node" : "js";
     await drive(rounds, seconds, connections);
   }
 }
