@@ -136,9 +136,10 @@ export class Fixture implements AsyncDisposable {
     await this.#stdin.write(encoder.encode(line + "\n"));
   }
 
-  /** Resolves with the program's exit status. */
+  /** Resolves with the program's exit status, once its output (stdout and
+   * stderr, which its children may share) has been read to the end. */
   get status(): Promise<Deno.CommandStatus> {
-    return this.#status;
+    return Promise.all([this.#status, this.#reading]).then(([status]) => status);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
