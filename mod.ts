@@ -27,14 +27,21 @@
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD\n");
  * ```
  *
- * Servers: {@linkcode TCPServer}, {@linkcode ThreadingTCPServer},
- * {@linkcode ThreadingMixIn}, {@linkcode ForkingTCPServer},
- * {@linkcode ForkingMixIn}. Handlers: {@linkcode BaseRequestHandler},
- * {@linkcode StreamRequestHandler}. Their I/O: {@linkcode BufferedReader},
- * {@linkcode StreamWriter}.
+ * Servers: {@linkcode TCPServer}, {@linkcode UDPServer},
+ * {@linkcode UnixStreamServer}, {@linkcode UnixDatagramServer},
+ * {@linkcode TLSServer}, each with a `Threading` variant
+ * ({@linkcode ThreadingTCPServer}, ...) made by {@linkcode ThreadingMixIn};
+ * their bases {@linkcode StreamServer}, {@linkcode TCPServerBase} and
+ * {@linkcode DatagramServer}. Handlers: {@linkcode BaseRequestHandler},
+ * {@linkcode StreamRequestHandler}, {@linkcode DatagramRequestHandler}. Their
+ * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}.
+ * Access control for `verifyRequest()`: {@linkcode AccessList}. Every core:
+ * {@linkcode ForkingTCPServer}, {@linkcode ForkingTLSServer},
+ * {@linkcode ForkingMixIn}.
  *
  * @module
  */
+export { AccessList, type AccessListOptions } from "./src/access.ts";
 export {
   BufferedReader,
   type BufferedReaderOptions,
@@ -45,6 +52,7 @@ export {
   LineTooLongError,
   StreamWriter,
   type StreamWriterOptions,
+  type TimeoutAttribute,
   TimeoutError,
 } from "./src/io.ts";
 export {
@@ -61,9 +69,33 @@ export {
   type RequestOf,
   StreamRequestHandler,
 } from "./src/handlers.ts";
-export { type NetAddress, type TcpAddr, TCPServer, type TCPServerOptions } from "./src/tcp.ts";
+export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
 export {
-  type MixInParameters,
+  type NetAddress,
+  type TcpAddr,
+  TCPServer,
+  TCPServerBase,
+  type TCPServerOptions,
+} from "./src/tcp.ts";
+export { TLSServer, type TLSServerOptions } from "./src/tls.ts";
+export {
+  type DatagramRequest,
+  DatagramRequestHandler,
+  DatagramServer,
+  type DatagramServerOptions,
+} from "./src/datagram.ts";
+export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp.ts";
+export {
+  type UnixAddress,
+  type UnixDatagramAddr,
+  UnixDatagramServer,
+  type UnixDatagramServerOptions,
+  type UnixSocketOptions,
+  type UnixStreamAddr,
+  UnixStreamServer,
+  type UnixStreamServerOptions,
+} from "./src/unix.ts";
+export {
   type ServerClass,
   ThreadingMixIn,
   type ThreadingMixInClass,
@@ -71,6 +103,11 @@ export {
   type ThreadingServerClass,
   type ThreadingServerOptions,
   ThreadingTCPServer,
+  ThreadingTLSServer,
+  ThreadingUDPServer,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixStreamServer,
+  type WithThreadingOptions,
 } from "./src/threading.ts";
 export {
   type ChildDeath,
@@ -81,5 +118,7 @@ export {
   type ForkingServerClass,
   type ForkingServerOptions,
   ForkingTCPServer,
+  ForkingTLSServer,
   isForkingChild,
+  type WithForkingOptions,
 } from "./src/forking.ts";

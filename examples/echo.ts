@@ -5,7 +5,9 @@
  *
  *     deno run -A examples/echo.ts [port]      # or PORT=9999
  *
- * Ctrl-C (SIGINT) or SIGTERM shuts it down cleanly.
+ * Ctrl-C (SIGINT) or SIGTERM shuts it down cleanly: it stops accepting at
+ * once, gives the request in flight GRACE_MS (default 5000) ms to finish,
+ * then closes its connection after delivering what was written.
  *
  * @module
  */
@@ -35,17 +37,25 @@ class MyTCPHandler extends BaseRequestHandler {
 if (import.meta.main) {
   const HOST = "localhost";
   const PORT = Number(Deno.args[0] ?? Deno.env.get("PORT") ?? 9999);
+  /** How long requests in flight may take to finish once a signal came. */
+  const GRACE_MS = Number(Deno.env.get("GRACE_MS") ?? 5000);
 
   // Create the server, binding to localhost on port 9999
-  await using server = new TCPServer({ hostname: HOST, port: PORT }, MyTCPHandler);
-  const stop = () => server.shutdown();
+  const server = new TCPServer({ hostname: HOST, port: PORT }, MyTCPHandler);
+  const stop = () => {
+    console.log("Stopping: no new connections; requests in flight get", GRACE_MS, "ms");
+    server.shutdown();
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   console.log(`Serving on ${HOST}:${server.serverAddress.port}; Ctrl-C stops`);
 
   // Activate the server; this will keep running until you
-  // interrupt the program with Ctrl-C
+  // interrupt the program with Ctrl-C (or send it SIGTERM)
   await server.serveForever();
+  // Not accepting any more: let the request in flight finish within the
+  // grace period; after it, its connection gets what was written, then EOF.
+  await server.serverClose({ graceMs: GRACE_MS });
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   console.log("Server stopped");

@@ -23,9 +23,9 @@ import {
   kCloseSocket,
   type ServerCloseOptions,
 } from "./server.ts";
-import { TCPServer } from "./tcp.ts";
+import { TCPServer, TCPServerBase } from "./tcp.ts";
+import { TLSServer } from "./tls.ts";
 import {
-  type MixInParameters,
   type ServerClass,
   ThreadingMixIn,
   type ThreadingServer,
@@ -216,8 +216,17 @@ export type ForkingMixInClass<C extends ServerClass> =
   & ThreadingServerClass
   & ForkingServerClass
   & (new (
-    ...args: MixInParameters<C, ForkingServerOptions>
+    ...args: WithForkingOptions<ConstructorParameters<C>>
   ) => InstanceType<C> & ThreadingServer & ForkingServer);
+
+/** A server constructor's parameters with {@linkcode ForkingServerOptions}
+ * added to its options (the third parameter). */
+export type WithForkingOptions<P extends unknown[]> = P extends [
+  serverAddress: infer SA,
+  handler: infer H,
+  options?: infer O,
+] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ForkingServerOptions]
+  : P;
 
 /**
  * Whether this process is a child started by a forking server: it runs the
@@ -453,11 +462,17 @@ function denoCommand(): string {
   );
 }
 
-/** Throws when a forking server cannot work here: why, and what to use. */
-function checkSupported(Class: { name: string; prototype: object }, address: unknown): void {
+/** Throws when a forking server cannot work here: why, and what to use
+ * (`Base` is the class given to `ForkingMixIn`). */
+function checkSupported(
+  Class: { name: string; prototype: object },
+  Base: { name: string },
+  address: unknown,
+): void {
+  const instead = `Threading${Base.name}`;
   if (Deno.build.os !== "linux") {
     throw new Deno.errors.NotSupported(
-      `${Class.name} needs Linux: its children listen on one port with SO_REUSEPORT, and only Linux spreads connections across them (on "${Deno.build.os}" Deno ignores the option): use ThreadingTCPServer, or run one server per core behind a load balancer`,
+      `${Class.name} needs Linux: its children listen on one port with SO_REUSEPORT, and only Linux spreads connections across them (on "${Deno.build.os}" Deno ignores the option): use ${instead}, or run one server per core behind a load balancer`,
     );
   }
   // Without --unstable-net, Deno ends the process (exit code 70) at the
@@ -472,12 +487,12 @@ function checkSupported(Class: { name: string; prototype: object }, address: unk
     throw new Deno.errors.NotSupported(
       `${Class.name} cannot serve the Unix socket "${
         String((address as { path: unknown }).path)
-      }": Unix sockets have no SO_REUSEPORT, so children cannot share one; use ThreadingUnixStreamServer, or a TCP address`,
+      }": Unix sockets have no SO_REUSEPORT, so children cannot share one; use ${instead}, or a TCP address`,
     );
   }
-  if (!(Class.prototype instanceof TCPServer)) {
+  if (!(Class.prototype instanceof TCPServerBase)) {
     throw new Deno.errors.NotSupported(
-      `${Class.name} is not a TCPServer: ForkingMixIn needs a listener that children can share with SO_REUSEPORT, which Deno offers for TCP (and TLS) only; use ThreadingMixIn for this server`,
+      `${Base.name} is neither a TCPServer nor a TLSServer: ForkingMixIn needs a listener that children can share with SO_REUSEPORT, which Deno offers for TCP and TLS only (its datagram sockets have no reusePort); use ${instead}`,
     );
   }
   if (childSpec === null && /\$deno\$/.test(Deno.mainModule)) {
@@ -507,8 +522,12 @@ function sameHost(a: string | undefined, b: string | undefined): boolean {
 
 /** Decides the role of a forking server being constructed, and rewrites the
  * constructor's arguments for it. */
-function prepare(Class: { name: string; prototype: object }, args: unknown[]): unknown[] {
-  checkSupported(Class, args[0]);
+function prepare(
+  Class: { name: string; prototype: object },
+  Base: { name: string },
+  args: unknown[],
+): unknown[] {
+  checkSupported(Class, Base, args[0]);
   const ordinal = constructed++;
   const options = { ...(args[2] as Record<string, unknown> | undefined) };
   if ("maxChildren" in options) checkMaxChildren(options.maxChildren);
@@ -987,7 +1006,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
 
     // deno-lint-ignore no-explicit-any
     constructor(...args: any[]) {
-      super(...prepare(new.target, args));
+      super(...prepare(new.target, Base, args));
       this.#role = constructingRole;
       this.#ordinal = constructed - 1;
       const { hostname = "0.0.0.0", port } = args[0] as { hostname?: string; port: number };
@@ -1133,6 +1152,9 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       return this.#role === "parent" ? super[kBlockOnClose]() : true;
     }
   }
+  // Named after what it is (ForkingTCPServer), in messages and in the
+  // spec that tells a child which server to construct.
+  Object.defineProperty(Forking, "name", { value: `Forking${Base.name}` });
   return Forking as unknown as ForkingMixInClass<C>;
 }
 
@@ -1163,3 +1185,27 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
 export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
 /** An instance of {@linkcode ForkingTCPServer}. */
 export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
+
+/**
+ * A {@linkcode TLSServer} served by one child process per core:
+ * `ForkingMixIn(TLSServer)`. Each child runs the program again, so it reads
+ * the certificate and key itself: give the children read permission for
+ * them (`childPermissions: { read: [...] }`) when the parent's is partial.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, ForkingTLSServer } from "../mod.ts";
+ *
+ * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
+ * const key = Deno.readTextFileSync("tests/tls/localhost.key");
+ * await using server = new ForkingTLSServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   { cert, key, maxChildren: 2, childPermissions: { read: ["tests/tls"] } },
+ * );
+ * console.assert(server.maxChildren === 2);
+ * ```
+ */
+export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
+/** An instance of {@linkcode ForkingTLSServer}. */
+export type ForkingTLSServer = InstanceType<typeof ForkingTLSServer>;

@@ -153,7 +153,11 @@ export class BaseRequestHandler<
  * handed to the kernel, so the client receives all of it.
  *
  * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
- * `timeout` (ms per read), `disableNagleAlgorithm`, `maxLineLength`.
+ * `timeout` (ms per read), `idleTimeout` (ms between requests),
+ * `requestTimeout` (ms per request once begun), `disableNagleAlgorithm`,
+ * `maxLineLength`. A timeout that runs out throws `TimeoutError` from
+ * `rfile`; left uncaught, it ends the request through the server's
+ * `handleDrop()`, not `handleError()`.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
@@ -194,6 +198,18 @@ export class StreamRequestHandler<
   /** How long one read may wait, in ms, before it throws
    * {@linkcode TimeoutError}; `null` (the default) waits for ever. */
   timeout: number | null = null;
+  /** How long `rfile` waits for the next request to begin — the first byte
+   * of a `readline()` / `read()` / `read1()` that finds nothing buffered —
+   * in ms, instead of `timeout`; `null` (the default) leaves that wait to
+   * `timeout`. Drops clients that connect and say nothing, or go quiet
+   * between requests. */
+  idleTimeout: number | null = null;
+  /** How long one `rfile.readline()` / `read(n)` may take once its first
+   * byte is in, in ms, however slowly the rest arrives; `null` (the
+   * default) for no limit. This is what drops a slowloris client, which
+   * `timeout` alone cannot: one byte a second never makes a single read
+   * wait long. */
+  requestTimeout: number | null = null;
   /** Sets `TCP_NODELAY` on TCP connections when true. Python:
    * `disable_nagle_algorithm`. */
   disableNagleAlgorithm: boolean = false;
@@ -235,6 +251,8 @@ export class StreamRequestHandler<
       bufferSize: this.rbufsize > 0 ? this.rbufsize : DEFAULT_BUFFER_SIZE,
       maxLineLength: this.maxLineLength,
       timeout: this.timeout,
+      idleTimeout: this.idleTimeout,
+      requestTimeout: this.requestTimeout,
     });
     this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize });
   }

@@ -62,9 +62,13 @@ export class LineTooLongError extends RangeError {
   }
 }
 
+/** Which of a reader's timeouts ran out: see {@linkcode TimeoutError.attribute}. */
+export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout";
+
 /**
- * Thrown when a read waits longer than the reader's `timeout`: the stand-in
- * for Python's `socket.timeout`. It extends `Deno.errors.TimedOut`. The read
+ * Thrown when a read waits longer than one of the reader's timeouts: the
+ * stand-in for Python's `socket.timeout`. It extends `Deno.errors.TimedOut`;
+ * {@linkcode TimeoutError.attribute} says which timeout ran out. The read
  * that timed out stays pending and the next read picks it up, so nothing is
  * lost if the handler catches the error and reads again.
  *
@@ -85,18 +89,28 @@ export class LineTooLongError extends RangeError {
 export class TimeoutError extends Deno.errors.TimedOut {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
+  /** Which one ran out: `"timeout"` (one read waited too long),
+   * `"idleTimeout"` (no next request began in time) or `"requestTimeout"`
+   * (a started request did not complete in time). */
+  readonly attribute: TimeoutAttribute;
 
   /**
    * Creates the error for a read that waited `timeout` ms.
    *
    * @param timeout The timeout that ran out, in milliseconds.
+   * @param attribute Which of the reader's timeouts it is.
    */
-  constructor(timeout: number) {
+  constructor(timeout: number, attribute: TimeoutAttribute = "timeout") {
     super(
-      `No data received within ${timeout} ms: raise the handler's "timeout" or set it to null`,
+      attribute === "timeout"
+        ? `No data received within ${timeout} ms: raise the handler's "timeout" or set it to null`
+        : attribute === "idleTimeout"
+        ? `No request began within ${timeout} ms: raise the handler's "idleTimeout" or set it to null`
+        : `The request was not complete within ${timeout} ms of its first byte: raise the handler's "requestTimeout" or set it to null`,
     );
     this.name = "TimeoutError";
     this.timeout = timeout;
+    this.attribute = attribute;
   }
 }
 
@@ -108,6 +122,13 @@ export interface BufferedReaderOptions {
   maxLineLength?: number;
   /** How long one read from the source may wait, in ms; `null` for ever. */
   timeout?: number | null;
+  /** How long a call that finds nothing buffered may wait for its first
+   * byte — the wait between requests — in ms, instead of `timeout`; `null`
+   * leaves that wait to `timeout`. */
+  idleTimeout?: number | null;
+  /** How long a call may take once its first byte is in, in ms, however
+   * the bytes trickle; `null` for no limit. */
+  requestTimeout?: number | null;
 }
 
 /**
@@ -137,6 +158,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   maxLineLength: number;
   /** How long one read from the source may wait, in ms; `null` waits for ever. */
   timeout: number | null;
+  /** How long a call that finds nothing buffered may wait for its first
+   * byte, in ms — the wait between requests; `null` leaves it to `timeout`. */
+  idleTimeout: number | null;
+  /** How long one `readline()` / `read()` may take once its first byte is
+   * in, in ms, however slowly the rest trickles (slowloris); `null` for no
+   * limit. */
+  requestTimeout: number | null;
 
   #source: ByteSource | null;
   #buf: Uint8Array;
@@ -146,13 +174,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #closed = false;
   /** A read that outlived a timeout, with the offset it fills from. */
   #pending: Promise<number | null> | null = null;
+  /** When the current call's request began (`performance.now()`), or -1
+   * before its first byte: `requestTimeout` counts from it. */
+  #began = -1;
 
   /**
    * Creates a reader over `source`.
    *
    * @param source What to read from, usually a `Deno.Conn`; `null` for a reader
    *   over fixed bytes (see {@linkcode BufferedReader.from}).
-   * @param options Buffer size, line limit and read timeout.
+   * @param options Buffer size, line limit and timeouts.
    */
   constructor(source: ByteSource | null, options: BufferedReaderOptions = {}) {
     this.#source = source;
@@ -160,6 +191,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#buf = new Uint8Array(size > 0 ? size : DEFAULT_BUFFER_SIZE);
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.timeout = options.timeout ?? null;
+    this.idleTimeout = options.idleTimeout ?? null;
+    this.requestTimeout = options.requestTimeout ?? null;
     if (source === null) this.#eof = true;
   }
 
@@ -209,7 +242,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *   Default {@linkcode BufferedReader.maxLineLength}.
    * @returns The line, newline included; empty at EOF.
    * @throws {LineTooLongError} No newline within `limit` bytes.
-   * @throws {TimeoutError} A read waited longer than `timeout`.
+   * @throws {TimeoutError} A read waited longer than `timeout` or
+   *   `idleTimeout`, or the line took longer than `requestTimeout`.
    *
    * @example
    * ```ts
@@ -223,6 +257,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * ```
    */
   async readline(limit: number = this.maxLineLength): Promise<Uint8Array> {
+    this.#began = -1;
     let from = this.#start;
     for (;;) {
       const buf = this.#buf;
@@ -236,9 +271,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       }
       const have = end - start;
       if (have >= limit) throw new LineTooLongError(limit);
-      if (!await this.#fill(have + 1)) {
+      if (!await this.#fill(have + 1, limit)) {
+        // at EOF: the rest, from where #fill left it (it may have compacted)
+        const rest = this.#buf.slice(this.#start, this.#end);
         this.#start = this.#end;
-        return have === 0 ? EMPTY.slice() : buf.slice(start, end);
+        return rest;
       }
       from = this.#start + have;
     }
@@ -251,7 +288,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @param n How many bytes to read.
    * @returns The bytes; empty at EOF.
-   * @throws {TimeoutError} A read waited longer than `timeout`.
+   * @throws {TimeoutError} A read waited longer than `timeout` or
+   *   `idleTimeout`, or the call took longer than `requestTimeout`.
    *
    * @example
    * ```ts
@@ -264,6 +302,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * ```
    */
   async read(n?: number): Promise<Uint8Array> {
+    this.#began = -1;
     if (n === undefined || n < 0) return await this.#readAll();
     if (n === 0) return EMPTY.slice();
     if (n > this.#buf.length && this.#pending === null) return await this.#readLarge(n);
@@ -283,7 +322,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @param n The most bytes to return. Default: the buffer's size.
    * @returns Between 1 and `n` bytes; empty at EOF.
-   * @throws {TimeoutError} The read waited longer than `timeout`.
+   * @throws {TimeoutError} The read waited longer than `timeout` (or
+   *   `idleTimeout`: the call found nothing buffered).
    *
    * @example
    * ```ts
@@ -298,6 +338,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    */
   async read1(n: number = this.#buf.length): Promise<Uint8Array> {
     if (n <= 0) return EMPTY.slice();
+    this.#began = -1;
     if (this.#end === this.#start && !await this.#fill(1)) return EMPTY.slice();
     const start = this.#start;
     const stop = Math.min(start + n, this.#end);
@@ -351,9 +392,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** Reads once more into the buffer, first making room so that `need` bytes
-   * fit from `#start` (compacting, or growing by doubling). Resolves to false
-   * at EOF. */
-  async #fill(need: number): Promise<boolean> {
+   * fit from `#start` (compacting, or growing by doubling, but past `cap`
+   * only as far as `need`). Resolves to false at EOF. */
+  async #fill(need: number, cap: number = Infinity): Promise<boolean> {
     if (this.#eof) return false;
     if (this.#pending === null) {
       const start = this.#start;
@@ -364,7 +405,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       } else if (end === buf.length || buf.length - start < need) {
         const live = end - start;
         if (need > buf.length) {
-          const grown = new Uint8Array(Math.max(need, buf.length * 2));
+          const grown = new Uint8Array(Math.max(need, Math.min(buf.length * 2, cap)));
           grown.set(buf.subarray(start, end));
           buf = this.#buf = grown;
         } else {
@@ -375,7 +416,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
       }
       this.#pending = this.#source!.read(this.#end === 0 ? buf : buf.subarray(this.#end));
     }
-    const n = await this.#await(this.#pending);
+    const n = await this.#await(this.#pending, this.#end - this.#start);
     this.#pending = null;
     if (n === null) {
       this.#eof = true;
@@ -385,13 +426,37 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return true;
   }
 
-  /** Waits for a read, bounded by `timeout`; a read that times out stays
-   * pending in `#pending` for the next call. */
-  #await(read: Promise<number | null>): Promise<number | null> {
-    const timeout = this.timeout;
-    if (timeout === null) return read;
+  /** Waits for a read, bounded by the timeouts; a read that times out stays
+   * pending in `#pending` for the next call. `have` is how many bytes the
+   * current call already has: none means it waits for a request to begin.
+   * Without timeouts this adds nothing to the read. */
+  #await(read: Promise<number | null>, have: number): Promise<number | null> {
+    if (this.timeout === null && this.idleTimeout === null && this.requestTimeout === null) {
+      return read;
+    }
+    let wait = this.timeout;
+    let attribute: TimeoutAttribute = "timeout";
+    if (have === 0 && this.#began < 0) {
+      if (this.idleTimeout !== null) {
+        wait = this.idleTimeout;
+        attribute = "idleTimeout";
+      }
+    } else {
+      const now = performance.now();
+      if (this.#began < 0) this.#began = now;
+      const total = this.requestTimeout;
+      if (total !== null) {
+        const left = Math.max(0, this.#began + total - now);
+        if (wait === null || left < wait) {
+          wait = left;
+          attribute = "requestTimeout";
+        }
+      }
+    }
+    if (wait === null) return read;
+    const limit = attribute === "requestTimeout" ? this.requestTimeout! : wait;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(timeout)), timeout);
+      const timer = setTimeout(() => reject(new TimeoutError(limit, attribute)), wait);
       read.then(
         (n) => (clearTimeout(timer), resolve(n)),
         (e) => (clearTimeout(timer), reject(e)),
@@ -405,7 +470,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     out.set(this.#buf.subarray(this.#start, this.#end));
     this.#start = this.#end = 0;
     while (got < n && !this.#eof) {
-      const read = await this.#await(this.#source!.read(out.subarray(got)));
+      const read = await this.#await(this.#source!.read(out.subarray(got)), got);
       if (read === null) this.#eof = true;
       else got += read;
     }

@@ -6,6 +6,7 @@
  */
 
 import type { BaseRequestHandler } from "./handlers.ts";
+import { LineTooLongError } from "./io.ts";
 
 /** A value or a promise of it: every hook may be async. */
 export type Awaitable<T> = T | Promise<T>;
@@ -22,18 +23,19 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
   clientAddress: A,
   // deno-lint-ignore no-explicit-any
   server: any,
-) => BaseRequestHandler<
+  // The constructor's parameters carry the type check: a handler written for
+  // any `Deno.Conn` (`StreamRequestHandler<StreamServer>`) serves every stream
+  // server, one written for a `Deno.TcpConn` only TCP servers.
   // deno-lint-ignore no-explicit-any
-  any,
-  R,
-  A
->;
+) => BaseRequestHandler<any, any, any>;
 
 /** Options every server takes; each one overrides the class attribute of the
  * same name for this instance. */
 export interface BaseServerOptions {
   /** {@linkcode BaseServer.timeout}: how long `handleRequest()` waits, in ms. */
   timeout?: number | null;
+  /** {@linkcode BaseServer.maxConnections}: the most requests in flight at once. */
+  maxConnections?: number | null;
 }
 
 /** Options of {@linkcode BaseServer.serverClose}. */
@@ -44,6 +46,16 @@ export interface ServerCloseOptions {
    * finish, like Python's `block_on_close`.
    */
   graceMs?: number;
+  /**
+   * When the grace period runs out, how long a stream connection lingers
+   * before it is closed, in ms: its write side is shut first, so the client
+   * receives everything written and then EOF, and what the client still
+   * sends is read and discarded until it closes its side or this time is
+   * up. Closing at once instead lets the kernel reset a connection with
+   * unread input, and the reset can destroy replies the client has not read
+   * yet. Default 1000; 0 closes at once.
+   */
+  lingerMs?: number;
 }
 
 /** Internal hooks shared with the mix-ins of this package; not exported from
@@ -99,6 +111,78 @@ class StopSignal {
   }
 }
 
+/** Back-off after a failed `getRequest()`: the first retry is at once, then
+ * after 10 ms, doubling up to 1 s. */
+const BACKOFF_FIRST_MS = 10;
+const BACKOFF_MAX_MS = 1000;
+/** A failure this long after the previous one starts a new episode, which
+ * logs a line; failures within an episode log nothing more. */
+const EPISODE_QUIET_MS = 5000;
+/** Error codes of a process or system out of descriptors or memory. */
+const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * Whether `error` is a routine end of a request that the client caused or
+ * that a deadline ended: a reset or aborted connection, a write to a closed
+ * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`) or an over-long
+ * line (`LineTooLongError`). Such errors go to
+ * {@linkcode BaseServer.handleDrop}, everything else to
+ * {@linkcode BaseServer.handleError}.
+ *
+ * @param error What a request threw.
+ * @returns `true` for a routine drop.
+ */
+export function isRoutineDrop(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof LineTooLongError;
+}
+
+/** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never
+ * outlives the race. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<typeof TIMEOUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMEOUT), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A lingering close's first half: shuts the write side of a stream
+ * connection (everything written goes out, then EOF), then reads and
+ * discards until the peer closes or `ms` pass. Resolves to a read still
+ * pending (boxed: an async function would wait for a returned promise),
+ * which closing the connection cancels. Not a connection: no-op. */
+async function linger(request: unknown, ms: number): Promise<{ read: Promise<void> } | null> {
+  const conn = request as Partial<Deno.Conn> | null;
+  if (typeof conn?.closeWrite !== "function" || typeof conn.read !== "function") return null;
+  const deadline = performance.now() + ms;
+  const buffer = new Uint8Array(4096);
+  try {
+    // closeWrite() itself can wait for ever: on a TLS connection whose
+    // handshake never completed it waits for the handshake
+    const closing = conn.closeWrite();
+    closing.catch(() => {});
+    if (await within(closing, ms) === TIMEOUT) return null;
+    for (;;) {
+      const read = conn.read(buffer);
+      const n = await within(read, Math.max(0, deadline - performance.now()));
+      if (n === TIMEOUT) return { read: read.then(() => {}, () => {}) };
+      if (n === null) return null;
+    }
+  } catch {
+    return null; // reset, or closed already
+  }
+}
+
 /** Formats an address for messages: `host:port`, `[v6]:port` or a path. */
 export function formatAddress(address: unknown): string {
   if (address === null || typeof address !== "object") return String(address);
@@ -111,7 +195,27 @@ export function formatAddress(address: unknown): string {
   return JSON.stringify(address);
 }
 
-function checkDuration(name: string, value: unknown, nullable: boolean): void {
+/**
+ * The same error with what was being done in front of its message: a new
+ * error of the same class (a `Deno.errors.*` stays one), the original as its
+ * `cause`. A non-error is returned as it is.
+ *
+ * @param error What was thrown.
+ * @param doing What failed, e.g. `TLS handshake with "127.0.0.1:5000"`.
+ * @returns The error to throw.
+ */
+export function withContext(error: unknown, doing: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
+  try {
+    return new Class(`${doing} failed: ${error.message}`, { cause: error });
+  } catch {
+    return error;
+  }
+}
+
+/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`. */
+export function checkDuration(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
@@ -121,6 +225,44 @@ function checkDuration(name: string, value: unknown, nullable: boolean): void {
     );
   }
   if (value < 0) throw new RangeError(`"${name}" must be 0 or more milliseconds, got ${value}`);
+}
+
+/**
+ * Binds and activates `server` from its constructor: both hooks must be
+ * synchronous there; on failure the socket is closed before the error is
+ * rethrown.
+ *
+ * @param server The server being constructed.
+ */
+// deno-lint-ignore no-explicit-any
+export function bindAndActivate(server: BaseServer<any, any, any>): void {
+  try {
+    mustBeSync(server.serverBind(), "serverBind");
+    mustBeSync(server.serverActivate(), "serverActivate");
+  } catch (error) {
+    server[kCloseSocket]();
+    throw error;
+  }
+}
+
+function mustBeSync(result: unknown, hook: string): void {
+  if (result instanceof Promise) {
+    result.catch(() => {});
+    throw new TypeError(
+      `${hook}() returned a promise, which a constructor cannot await: pass { bindAndActivate: false } and await server.${hook}() yourself`,
+    );
+  }
+}
+
+function checkLimit(value: unknown): void {
+  if (value === null) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `"maxConnections" must be a positive integer or null, got ${
+        typeof value === "string" ? `"${value}"` : String(value)
+      }`,
+    );
+  }
 }
 
 /** Checks that `handler` is a request handler class. */
@@ -185,6 +327,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Class attribute: how long {@linkcode BaseServer.handleRequest} waits for
    * a request, in ms; `null` waits for ever. Python: `timeout` (seconds). */
   static timeout: number | null = null;
+  /** Class attribute: the most requests in flight at once — for a stream
+   * server, open connections — or `null` (the default) for no limit. When
+   * the limit is reached the server stops accepting: the next connection
+   * waits in the kernel's listen backlog (`requestQueueSize`), and is
+   * accepted and served as soon as a request ends. Nothing is accepted only
+   * to be closed, so descriptors stay at the limit plus the listener. */
+  static maxConnections: number | null = null;
 
   /** The handler class instantiated for every request. */
   readonly RequestHandlerClass: RequestHandlerClass<R, A>;
@@ -201,6 +350,15 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #idle = false;
   #open = new Set<R>();
   #drained: PromiseWithResolvers<void> | null = null;
+  /** Waiters for a request to end, when `maxConnections` is reached. */
+  #slot: PromiseWithResolvers<void> | null = null;
+  /** Requests `serverClose()` closed at its deadline: their errors are drops. */
+  #forced = new Set<R>();
+  /** Consecutive `getRequest()` failures, and when the last one was. */
+  #failures = 0;
+  #lastFailure = -Infinity;
+  /** Ends a back-off sleep early (shutdown, close). */
+  #wake: (() => void) | null = null;
 
   /**
    * Stores the address and the handler class. Subclasses bind in their own
@@ -221,6 +379,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.RequestHandlerClass = RequestHandlerClass;
     this.#attributes = { ...options };
     if ("timeout" in options) checkDuration("timeout", options.timeout, true);
+    if ("maxConnections" in options) checkLimit(options.maxConnections);
   }
 
   /** How long {@linkcode BaseServer.handleRequest} waits for a request, in ms;
@@ -231,6 +390,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   set timeout(value: number | null) {
     checkDuration("timeout", value, true);
     this.#attributes.timeout = value;
+  }
+
+  /** The most requests in flight at once, or `null` for no limit; see the
+   * static attribute. */
+  get maxConnections(): number | null {
+    return this[kAttribute]("maxConnections") as number | null;
+  }
+  set maxConnections(value: number | null) {
+    checkLimit(value);
+    this.#attributes.maxConnections = value;
+    this.#freeSlot();
   }
 
   /** Internal: reads an attribute — the instance's value, else the class's —
@@ -329,6 +499,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         }
         if (next === STOP) break;
         this.#pendingRequest = null;
+        this.#failures = 0;
+        if (this.#closed) break; // serverClose() took it over and closes it
         const handled = this.#handle(next[0], next[1]);
         if (await stop.race(handled) === STOP) break;
         await this.#runServiceActions();
@@ -366,6 +538,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (!this.#serving) return;
     this.#shutdownRequested = true;
     this.#stop?.fire();
+    this.#wake?.();
     await this.#stopped?.promise;
   }
 
@@ -425,6 +598,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       return;
     }
     this.#pendingRequest = null;
+    this.#failures = 0;
+    if (this.#closed) return; // serverClose() took it over and closes it
     await this.#handle(next[0], next[1]);
   }
 
@@ -640,7 +815,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   closeRequest(request: R): Awaitable<void> {
-    if (this.#open.delete(request) && this.#open.size === 0) this.#drained?.resolve();
+    if (this.#open.delete(request)) {
+      if (this.#open.size === 0) this.#drained?.resolve();
+      this.#freeSlot();
+    }
   }
 
   /**
@@ -675,6 +853,40 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       }\n${error instanceof Error ? error.stack ?? String(error) : String(error)}\n${line}`,
     );
   }
+
+  /**
+   * Hook: called instead of {@linkcode BaseServer.handleError} when a request
+   * ended early for a routine reason — the client reset or aborted the
+   * connection, or a write found it closed (`ConnectionReset`,
+   * `ConnectionAborted`, `BrokenPipe`, `NotConnected`, `UnexpectedEof`); a
+   * timeout ran out (`TimeoutError`: `timeout`, `idleTimeout`,
+   * `requestTimeout`; or any `Deno.errors.TimedOut`); a line was over the
+   * limit (`LineTooLongError`); or `serverClose()` closed the connection at
+   * the end of its grace period (whatever the handler then threw). These are
+   * what hostile, slow or vanished clients cause, so by default they are
+   * dropped silently: the connection is closed and serving goes on. Override
+   * it to log or count them. Every other error reaches `handleError()`.
+   *
+   * @param _request The request.
+   * @param _clientAddress The client's address.
+   * @param _error What ended the request.
+   * @returns When recorded.
+   *
+   * @example Count the drops by reason
+   * ```ts
+   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   *
+   * class Counting extends TCPServer {
+   *   drops = new Map<string, number>();
+   *   override handleDrop(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+   *     const reason = error instanceof Error ? error.name : String(error);
+   *     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+   *   }
+   * }
+   * await using _server = new Counting({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * ```
+   */
+  handleDrop(_request: R, _clientAddress: A, _error: unknown): Awaitable<void> {}
 
   /**
    * Hook: called by {@linkcode BaseServer.handleRequest} when no request came
@@ -721,11 +933,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Hook: closes the server — the socket at once (its address is free again
-   * when this is called), then waits for requests still being handled, at
-   * most `graceMs`, after which their requests are closed under them.
-   * Python: `server_close()`. Calling it again only waits again.
+   * when this is called; a connection accepted but not yet handled is
+   * closed), then waits for requests still being handled, at most `graceMs`
+   * (default: until they finish). When the grace period runs out, each
+   * remaining connection gets a lingering close: its write side is shut so
+   * that the client receives everything the handler wrote and then EOF, what
+   * the client still sends is discarded for at most `lingerMs`, then it is
+   * closed. What its handler throws after that goes to `handleDrop()`, not
+   * `handleError()`. Python: `server_close()`. Calling it again only waits
+   * again.
    *
-   * @param options How long to wait for requests in flight.
+   * For a clean stop on a signal: `await server.shutdown()` (stop
+   * accepting), then `await server.serverClose({ graceMs })`.
+   *
+   * @param options How long to wait for requests in flight, and to linger.
    * @returns Once the socket is closed and no request is left.
    *
    * @example
@@ -738,13 +959,23 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    */
   async serverClose(options: ServerCloseOptions = {}): Promise<void> {
     const graceMs = options.graceMs ?? Infinity;
+    const lingerMs = options.lingerMs ?? 1000;
     checkDuration("graceMs", graceMs, false);
+    checkDuration("lingerMs", lingerMs, false);
     if (!this.#closed) {
       this.#closed = true;
       this[kCloseSocket]();
       this.#stop?.fire();
+      this.#wake?.();
+      this.#freeSlot();
+      const pending = this.#pendingRequest;
+      this.#pendingRequest = null;
+      // A pending accept holds the socket open until its cancellation lands:
+      // wait for it, so that the address is free when this resolves. A
+      // connection it took just before the close was never handled: close it.
+      await pending?.then(([request]) => this.#closeQuietly(request), () => {});
     }
-    if (this[kBlockOnClose]()) await this.#drain(graceMs);
+    if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs);
   }
 
   /** Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it. */
@@ -776,31 +1007,57 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     await this.serverClose();
   }
 
-  async #drain(graceMs: number): Promise<void> {
+  async #drain(graceMs: number, lingerMs: number): Promise<void> {
     if (this.#open.size === 0) return;
     this.#drained ??= Promise.withResolvers<void>();
     const drained = this.#drained.promise;
     if (graceMs === Infinity) {
       await drained;
-    } else {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<typeof TIMEOUT>((resolve) => {
-        timer = setTimeout(() => resolve(TIMEOUT), graceMs);
-      });
-      const outcome = await Promise.race([drained, expired]);
-      clearTimeout(timer);
-      if (outcome === TIMEOUT) {
-        for (const request of [...this.#open]) {
-          try {
-            await this.closeRequest(request);
-          } catch {
-            // already closed
-          }
-          this.#open.delete(request);
-        }
-      }
+    } else if (await within(drained, graceMs) === TIMEOUT) {
+      await Promise.all([...this.#open].map((request) => this.#forceClose(request, lingerMs)));
     }
     this.#drained = null;
+  }
+
+  /** Ends a request at the close deadline: lingers (see `linger()`), then
+   * closes it; errors its handler throws from now on are drops. */
+  async #forceClose(request: R, lingerMs: number): Promise<void> {
+    this.#forced.add(request);
+    const pending = lingerMs > 0 ? await linger(request, lingerMs) : null;
+    await this.#closeQuietly(request);
+    this.#open.delete(request);
+    // closing cancels the lingering read; let it settle (bounded, should an
+    // override of closeRequest() not close the connection)
+    if (pending !== null) await within(pending.read, 100);
+  }
+
+  async #closeQuietly(request: R): Promise<void> {
+    try {
+      await this.closeRequest(request);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Wakes whoever waits for a request to end (`maxConnections`). */
+  #freeSlot(): void {
+    const slot = this.#slot;
+    if (slot !== null) {
+      this.#slot = null;
+      slot.resolve();
+    }
+  }
+
+  /** `getRequest()` once fewer than `maxConnections` requests are open. */
+  async #getRequestWhenFree(): Promise<[R, A]> {
+    for (;;) {
+      if (this.#closed) throw this.#closedError("getRequest()");
+      const limit = this.maxConnections;
+      if (limit === null || this.#open.size < limit) break;
+      this.#slot ??= Promise.withResolvers<void>();
+      await this.#slot.promise;
+    }
+    return await this.getRequest();
   }
 
   /** The request being waited for; one that lost a race against a shutdown
@@ -808,8 +1065,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #nextRequest(): Promise<[R, A]> {
     let pending = this.#pendingRequest;
     if (pending === null) {
+      const limit = this.maxConnections;
       try {
-        const got = this.getRequest();
+        const got = limit !== null && this.#open.size >= limit
+          ? this.#getRequestWhenFree()
+          : this.getRequest();
         pending = got instanceof Promise ? got : Promise.resolve(got);
       } catch (error) {
         pending = Promise.reject(error);
@@ -842,18 +1102,62 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Internal for the mix-ins: `handleError()`, guarded so that a throwing
    * `handleError()` is printed rather than stopping the server. */
   async [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
+    const drop = this.#forced.has(request) || isRoutineDrop(error);
     try {
-      await this.handleError(request, clientAddress, error);
+      if (drop) await this.handleDrop(request, clientAddress, error);
+      else await this.handleError(request, clientAddress, error);
     } catch (secondary) {
-      console.error("handleError() threw:", secondary, "while handling:", error);
+      const hook = drop ? "handleDrop()" : "handleError()";
+      console.error(`${hook} threw:`, secondary, "while handling:", error);
     }
   }
 
-  /** A `getRequest()` failure other than the socket closing. Python ignores
-   * `OSError` here; so do we, yielding once so that a failure that repeats
-   * cannot starve the event loop. */
-  async #requestFailed(_error: unknown): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  /**
+   * A `getRequest()` failure other than the socket closing. Python ignores
+   * `OSError` here and retries at once, which turns `EMFILE` into a busy
+   * loop. Here a client that vanished before its accept is retried at once;
+   * anything else — above all a process out of descriptors — backs off
+   * (at once, then 10 ms doubling to 1 s) until a request comes through, and
+   * logs one line per episode (failures no more than 5 s apart).
+   */
+  async #requestFailed(error: unknown): Promise<void> {
+    if (isRoutineDrop(error)) {
+      await this.#sleep(0);
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#lastFailure > EPISODE_QUIET_MS) {
+      const code = (error as { code?: unknown } | null)?.code;
+      const exhausted = typeof code === "string" && EXHAUSTION_CODES.has(code);
+      console.error(
+        `${this.constructor.name} at ${
+          formatAddress(this.serverAddress)
+        }: taking a request failed (${
+          error instanceof Error ? error.message : String(error)
+        }); retrying with back-off, at most every ${BACKOFF_MAX_MS} ms, until it succeeds${
+          exhausted
+            ? ': the process is out of descriptors or memory, raise "ulimit -n" or set "maxConnections"'
+            : ""
+        }`,
+      );
+    }
+    this.#lastFailure = now;
+    const failures = ++this.#failures;
+    await this.#sleep(
+      failures === 1 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (failures - 2)),
+    );
+  }
+
+  /** Sleeps `ms`, or less if `shutdown()` or `serverClose()` wakes it. */
+  async #sleep(ms: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, ms);
+    this.#wake = () => (clearTimeout(timer), resolve());
+    try {
+      await promise;
+    } finally {
+      this.#wake = null;
+    }
   }
 
   #runServiceActions(): Promise<void> | void {

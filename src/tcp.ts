@@ -4,15 +4,13 @@
  * @module
  */
 
-import {
-  BaseServer,
-  type BaseServerOptions,
-  formatAddress,
-  kAttribute,
-  kCloseSocket,
-  type RequestHandlerClass,
-} from "./server.ts";
+import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
+import { StreamServer, type StreamServerOptions } from "./stream.ts";
+
+/** Internal: opens the listener for `TCPServerBase.serverBind()`;
+ * `TLSServer` overrides it. Not exported from `mod.ts`. */
+export const kListen: unique symbol = Symbol("socketserver.listen");
 
 /** Where a TCP (or TLS, or UDP) server listens. */
 export interface NetAddress {
@@ -29,11 +27,7 @@ export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
 
 /** Options of {@linkcode TCPServer}; each attribute option overrides the
  * class attribute of the same name for this instance. */
-export interface TCPServerOptions extends BaseServerOptions {
-  /** Bind and listen in the constructor (the default). With `false`, call
-   * `serverBind()` and `serverActivate()` yourself. Python:
-   * `bind_and_activate`. */
-  bindAndActivate?: boolean;
+export interface TCPServerOptions extends StreamServerOptions {
   /** {@linkcode TCPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;
   /** {@linkcode TCPServer.allowReusePort}. */
@@ -75,14 +69,18 @@ export function checkNetAddress(
       `The ${what}'s port must be an integer from 0 to 65535, got ${port}: use 0 for any free port`,
     );
   }
-  if (typeof hostname !== "string" || hostname === "") {
+  if (typeof hostname !== "string" || hostname === "" || hostname === "[]") {
     throw new TypeError(
       `The ${what}'s hostname must be a non-empty string, got ${
-        hostname === "" ? '""' : String(hostname)
+        typeof hostname === "string" ? `"${hostname}"` : String(hostname)
       }: use "0.0.0.0" for every interface`,
     );
   }
-  return { hostname, port };
+  // "[::1]" (the URL form) names the same address as "::1"
+  const bare = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname;
+  return { hostname: bare, port };
 }
 
 /** Rewrites the errors of a failed bind so that they name the address. */
@@ -103,38 +101,31 @@ export function bindError(error: unknown, address: string): unknown {
 }
 
 /**
- * A TCP server, Python's `socketserver.TCPServer`: it binds and listens in
- * its constructor (unless `bindAndActivate: false`), so `serverAddress` holds
- * the real port at once, and hands each connection to a new handler. Like
- * Python's, it handles one connection at a time; for one task per connection
- * use `ThreadingTCPServer`.
+ * A TCP server with the connection type left open: {@linkcode TCPServer} is
+ * `TCPServerBase<Deno.TcpConn>`, `TLSServer` is
+ * `TCPServerBase<Deno.TlsConn>`. It holds what both share — the address
+ * check, the `net` permission check, the bind and the TCP class attributes —
+ * and opens its listener with `Deno.listen`. Use `TCPServer` or `TLSServer`;
+ * extend this only for another `Deno.Conn<Deno.NetAddr>` listener.
  *
- * Binding first checks Deno's `net` permission for the exact address and
- * throws `Deno.errors.NotCapable` naming the `--allow-net=` flag to add.
+ * @typeParam C The connection type.
  *
- * @example The seed's echo server
+ * @example
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "../mod.ts";
- * import assert from "node:assert/strict";
+ * import { StreamRequestHandler, TCPServerBase } from "../mod.ts";
  *
- * class MyTCPHandler extends BaseRequestHandler {
+ * class Hello extends StreamRequestHandler<TCPServerBase<Deno.TcpConn>> {
  *   override async handle() {
- *     const data = new Uint8Array(1024);
- *     const n = await this.request.read(data) ?? 0;
- *     const text = new TextDecoder().decode(data.subarray(0, n)).trim();
- *     await this.request.write(new TextEncoder().encode(text.toUpperCase()));
+ *     await this.wfile.write("hello\n");
  *   }
  * }
- *
- * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
- * server.serveForever();
- *
- * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
- * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
+ * await using _server = new TCPServerBase<Deno.TcpConn>(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   Hello,
+ * );
  * ```
  */
-export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
+export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServer<C, TcpAddr> {
   /** Class attribute: whether `SO_REUSEADDR` is set. Deno sets it on every
    * TCP listener on Unix, so it is `true` here and `false` cannot be honoured
    * (binding throws). Python: `allow_reuse_address` (default `False`). */
@@ -146,9 +137,6 @@ export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
   /** Class attribute: the listen backlog. Default 511, Deno's (Python's 5
    * drops connections under any real load). Python: `request_queue_size`. */
   static requestQueueSize: number = 511;
-
-  /** The listener; `undefined` until `serverBind()`. */
-  socket!: Deno.TcpListener;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
@@ -164,20 +152,11 @@ export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
    */
   constructor(
     serverAddress: NetAddress,
-    RequestHandlerClass: RequestHandlerClass<Deno.TcpConn, Deno.NetAddr>,
+    RequestHandlerClass: RequestHandlerClass<C, Deno.NetAddr>,
     options: TCPServerOptions = {},
   ) {
     const { hostname, port } = checkNetAddress(serverAddress);
     super({ transport: "tcp", hostname, port }, RequestHandlerClass, options);
-    if (options.bindAndActivate ?? true) {
-      try {
-        mustBeSync(this.serverBind(), "serverBind");
-        mustBeSync(this.serverActivate(), "serverActivate");
-      } catch (error) {
-        this[kCloseSocket]();
-        throw error;
-      }
-    }
   }
 
   /** Whether `SO_REUSEADDR` is set; see the static attribute. */
@@ -208,11 +187,6 @@ export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
    * `address_family`, which picks the family; here the address does. */
   get addressFamily(): "AF_INET" | "AF_INET6" {
     return this.serverAddress.hostname.includes(":") ? "AF_INET6" : "AF_INET";
-  }
-
-  /** Always `"SOCK_STREAM"`. Python: `socket_type`. */
-  get socketType(): "SOCK_STREAM" {
-    return "SOCK_STREAM";
   }
 
   /**
@@ -252,7 +226,7 @@ export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
     }
     checkNetPermission(hostname, port);
     try {
-      this.socket = Deno.listen({
+      this.socket = this[kListen]({
         transport: "tcp",
         hostname,
         port,
@@ -262,103 +236,45 @@ export class TCPServer extends BaseServer<Deno.TcpConn, Deno.NetAddr, TcpAddr> {
     } catch (error) {
       throw bindError(error, formatAddress({ hostname, port }));
     }
-    this.serverAddress = this.socket.addr as TcpAddr;
+    this.serverAddress = this.socket.addr;
   }
 
-  /**
-   * Accepts the next connection.
-   *
-   * @returns `[connection, clientAddress]`.
-   *
-   * @example
-   * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
-   *
-   * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
-   * const client = await Deno.connect(server.serverAddress);
-   * const [conn, address] = await server.getRequest();
-   * console.assert(address.port === client.localAddr.port);
-   * conn.close();
-   * client.close();
-   * ```
-   */
-  override async getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]> {
-    const conn = await this.socket.accept();
-    return [conn, conn.remoteAddr];
-  }
-
-  /**
-   * Shuts the write side down (the client sees EOF after everything that was
-   * written), then closes the connection. Python: `shutdown_request()`.
-   *
-   * @param request The connection.
-   * @returns When closed.
-   *
-   * @example
-   * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
-   *
-   * class Logged extends TCPServer {
-   *   override async shutdownRequest(request: Deno.TcpConn) {
-   *     console.log("ending", request.remoteAddr.port);
-   *     await super.shutdownRequest(request);
-   *   }
-   * }
-   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
-   * ```
-   */
-  override async shutdownRequest(request: Deno.TcpConn): Promise<void> {
-    try {
-      await request.closeWrite();
-    } catch {
-      // the client is gone, or the connection is already closed
-    }
-    await this.closeRequest(request);
-  }
-
-  /**
-   * Closes the connection. Python: `close_request()`.
-   *
-   * @param request The connection.
-   *
-   * @example
-   * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
-   *
-   * let closed = 0;
-   * class Counting extends TCPServer {
-   *   override closeRequest(request: Deno.TcpConn) {
-   *     closed++;
-   *     super.closeRequest(request);
-   *   }
-   * }
-   * await using _server = new Counting({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
-   * ```
-   */
-  override closeRequest(request: Deno.TcpConn): void {
-    try {
-      request.close();
-    } catch {
-      // already closed
-    }
-    super.closeRequest(request);
-  }
-
-  /** Internal: closes the listener. */
-  override [kCloseSocket](): void {
-    try {
-      this.socket?.close();
-    } catch {
-      // already closed
-    }
+  /** Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it. */
+  [kListen](options: Deno.TcpListenOptions & { transport: "tcp" }): Deno.Listener<C, TcpAddr> {
+    return Deno.listen(options) as unknown as Deno.Listener<C, TcpAddr>;
   }
 }
 
-function mustBeSync(result: unknown, hook: string): void {
-  if (result instanceof Promise) {
-    result.catch(() => {});
-    throw new TypeError(
-      `${hook}() returned a promise, which a constructor cannot await: pass { bindAndActivate: false } and await server.${hook}() yourself`,
-    );
-  }
-}
+/**
+ * A TCP server, Python's `socketserver.TCPServer`: it binds and listens in
+ * its constructor (unless `bindAndActivate: false`), so `serverAddress` holds
+ * the real port at once, and hands each connection to a new handler. Like
+ * Python's, it handles one connection at a time; for one task per connection
+ * use `ThreadingTCPServer`.
+ *
+ * Binding first checks Deno's `net` permission for the exact address and
+ * throws `Deno.errors.NotCapable` naming the `--allow-net=` flag to add.
+ *
+ * @example The seed's echo server
+ * ```ts
+ * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class MyTCPHandler extends BaseRequestHandler {
+ *   override async handle() {
+ *     const data = new Uint8Array(1024);
+ *     const n = await this.request.read(data) ?? 0;
+ *     const text = new TextDecoder().decode(data.subarray(0, n)).trim();
+ *     await this.request.write(new TextEncoder().encode(text.toUpperCase()));
+ *   }
+ * }
+ *
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+ * server.serveForever();
+ *
+ * const conn = await Deno.connect(server.serverAddress);
+ * await conn.write(new TextEncoder().encode("hello world\n"));
+ * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
+ * ```
+ */
+export class TCPServer extends TCPServerBase<Deno.TcpConn> {}

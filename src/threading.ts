@@ -7,6 +7,9 @@
 import type { AnyServer } from "./handlers.ts";
 import { type Awaitable, BaseServer, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
 import { TCPServer } from "./tcp.ts";
+import { UDPServer } from "./udp.ts";
+import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
+import { TLSServer } from "./tls.ts";
 
 /** A server class that a mix-in can extend. */
 // deno-lint-ignore no-explicit-any
@@ -53,64 +56,32 @@ export interface ThreadingServerClass {
   daemonThreads: boolean;
 }
 
-/**
- * The options {@linkcode ThreadingMixIn} adds to a server's constructor:
- * per-instance values of its class attributes.
- *
- * @example
- * ```ts
- * import { BaseRequestHandler, ThreadingTCPServer } from "../mod.ts";
- *
- * await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
- *   daemonThreads: true,
- * });
- * console.assert(server.daemonThreads && ThreadingTCPServer.daemonThreads === false);
- * ```
- */
+/** Options {@linkcode ThreadingMixIn} adds to a server's constructor. */
 export interface ThreadingServerOptions {
-  /** {@linkcode ThreadingServer.blockOnClose}. */
+  /** {@linkcode ThreadingServer.blockOnClose} for this instance. */
   blockOnClose?: boolean;
-  /** {@linkcode ThreadingServer.daemonThreads}. */
+  /** {@linkcode ThreadingServer.daemonThreads} for this instance. */
   daemonThreads?: boolean;
 }
 
-/**
- * The constructor parameters of server class `C`, with the options `O` of a
- * mix-in added to its options (the third parameter).
- *
- * @example
- * ```ts
- * import type { MixInParameters, TCPServer, ThreadingServerOptions } from "../mod.ts";
- *
- * type Args = MixInParameters<typeof TCPServer, ThreadingServerOptions>;
- * const options: Args[2] = { requestQueueSize: 64, blockOnClose: false };
- * console.assert(options?.blockOnClose === false);
- * ```
- */
-export type MixInParameters<C extends ServerClass, O> = ConstructorParameters<C> extends
-  [infer A, infer H, (infer P)?] ? [serverAddress: A, RequestHandlerClass: H, options?: P & O]
-  : ConstructorParameters<C>;
+/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
+ * added to its options (the third parameter). */
+export type WithThreadingOptions<P extends unknown[]> = P extends [
+  serverAddress: infer SA,
+  handler: infer H,
+  options?: infer O,
+] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ThreadingServerOptions]
+  : P;
 
-/**
- * The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
- * statics, a constructor that also takes {@linkcode ThreadingServerOptions},
- * and instances that are also {@linkcode ThreadingServer}s.
- *
- * @example Declaring a ready class, as this package does
- * ```ts
- * import { TCPServer, ThreadingMixIn, type ThreadingMixInClass } from "../mod.ts";
- *
- * class MyTCPServer extends TCPServer {}
- * export const MyThreadingServer: ThreadingMixInClass<typeof MyTCPServer> = ThreadingMixIn(
- *   MyTCPServer,
- * );
- * ```
- */
+/** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
+ * statics and constructor (whose options also take
+ * {@linkcode ThreadingServerOptions}), with instances that are also
+ * {@linkcode ThreadingServer}s. */
 export type ThreadingMixInClass<C extends ServerClass> =
   & Pick<C, keyof C>
   & ThreadingServerClass
   & (new (
-    ...args: MixInParameters<C, ThreadingServerOptions>
+    ...args: WithThreadingOptions<ConstructorParameters<C>>
   ) => InstanceType<C> & ThreadingServer);
 
 /**
@@ -251,3 +222,140 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
 export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = ThreadingMixIn(TCPServer);
 /** An instance of {@linkcode ThreadingTCPServer}. */
 export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
+
+/**
+ * A {@linkcode UDPServer} that handles each datagram in its own async task:
+ * `ThreadingMixIn(UDPServer)`. Python: `ThreadingUDPServer`.
+ *
+ * @example A slow reply does not hold up the next datagram
+ * ```ts
+ * import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const release = Promise.withResolvers<void>();
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() {
+ *     const line = await this.rfile.readline();
+ *     if (new TextDecoder().decode(line) === "slow\n") await release.promise;
+ *     await this.wfile.write(line);
+ *   }
+ * }
+ * await using server = new ThreadingUDPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("slow\n"), server.serverAddress);
+ * await client.send(new TextEncoder().encode("fast\n"), server.serverAddress);
+ * const [first] = await client.receive();
+ * assert.equal(new TextDecoder().decode(first), "fast\n");
+ * release.resolve();
+ * const [second] = await client.receive();
+ * assert.equal(new TextDecoder().decode(second), "slow\n");
+ * client.close();
+ * ```
+ */
+export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = ThreadingMixIn(UDPServer);
+/** An instance of {@linkcode ThreadingUDPServer}. */
+export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
+
+/**
+ * A {@linkcode UnixStreamServer} that handles each connection in its own
+ * async task: `ThreadingMixIn(UnixStreamServer)`. Python:
+ * `ThreadingUnixStreamServer`.
+ *
+ * @example Two clients at once
+ * ```ts
+ * import { StreamRequestHandler, ThreadingUnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new ThreadingUnixStreamServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const a = await Deno.connect(server.serverAddress);
+ *   const b = await Deno.connect(server.serverAddress);
+ *   await b.write(new TextEncoder().encode("b\n"));
+ *   const reply = new Uint8Array(2);
+ *   await b.read(reply); // served while a is still open
+ *   assert.equal(new TextDecoder().decode(reply), "b\n");
+ *   a.close();
+ *   b.close();
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
+export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamServer> =
+  ThreadingMixIn(UnixStreamServer);
+/** An instance of {@linkcode ThreadingUnixStreamServer}. */
+export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamServer>;
+
+/**
+ * A {@linkcode UnixDatagramServer} that handles each datagram in its own
+ * async task: `ThreadingMixIn(UnixDatagramServer)`. Python:
+ * `ThreadingUnixDatagramServer`.
+ *
+ * @example
+ * ```ts
+ * import { DatagramRequestHandler, ThreadingUnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler<ThreadingUnixDatagramServer> {
+ *   override async handle() {
+ *     await this.wfile.write(this.packet);
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new ThreadingUnixDatagramServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+ *   await client.send(new TextEncoder().encode("ping"), server.serverAddress);
+ *   const [reply] = await client.receive();
+ *   assert.equal(new TextDecoder().decode(reply), "ping");
+ *   client.close();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagramServer> =
+  ThreadingMixIn(UnixDatagramServer);
+/** An instance of {@linkcode ThreadingUnixDatagramServer}. */
+export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatagramServer>;
+
+/**
+ * A {@linkcode TLSServer} that handles each connection — its TLS handshake
+ * included — in its own async task: `ThreadingMixIn(TLSServer)`.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTLSServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // PEM text of a certificate and its key: here the repository's test pair for localhost
+ * const cert = await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url));
+ * const key = await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url));
+ * class Hello extends StreamRequestHandler<ThreadingTLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * await using server = new ThreadingTLSServer({ hostname: "127.0.0.1", port: 0 }, Hello, {
+ *   cert,
+ *   key,
+ * });
+ * server.serveForever();
+ * const conn = await Deno.connectTls({
+ *   hostname: "localhost",
+ *   port: server.serverAddress.port,
+ *   caCerts: [cert],
+ * });
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
+ * ```
+ */
+export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = ThreadingMixIn(TLSServer);
+/** An instance of {@linkcode ThreadingTLSServer}. */
+export type ThreadingTLSServer = InstanceType<typeof ThreadingTLSServer>;

@@ -1,13 +1,341 @@
 /**
- * Shared by the tests: a client that asks one line and reads one line, a
- * deadline for awaiting events, and a driver for fixture programs that print
- * JSON events and read commands.
+ * Shared test helpers: clients, subprocesses, tool detection, and the driver
+ * of the fixture programs that print JSON events (the forking tests).
  *
  * @module
  */
+import net from "node:net";
+import { ThreadingTCPServer } from "../mod.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
+
+/** Connects to a TCP address (the server's `serverAddress`). */
+export function connect(address: { hostname: string; port: number }): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname: address.hostname, port: address.port });
+}
+
+/** Reads everything until the peer closes, as text. */
+export async function readAll(conn: Deno.Conn): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return decoder.decode(out);
+}
+
+/** Sends `text`, half-closes, reads the whole reply and closes. */
+export async function exchange(
+  address: { hostname: string; port: number },
+  text: string,
+): Promise<string> {
+  const conn = await connect(address);
+  try {
+    await writeAll(conn, encoder.encode(text));
+    await conn.closeWrite();
+    return await readAll(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Writes all of `bytes`. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let n = 0;
+  while (n < bytes.length) n += await conn.write(bytes.subarray(n));
+}
+
+/** Reads exactly `n` bytes (or fewer at EOF), as text. */
+export async function readExactly(conn: Deno.Conn, n: number): Promise<string> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await conn.read(out.subarray(got));
+    if (r === null) break;
+    got += r;
+  }
+  return decoder.decode(out.subarray(0, got));
+}
+
+const missing = new Set<string>();
+
+/**
+ * Whether `command` can be run. A missing tool is reported once on stderr so
+ * a skipped test says why; a missing `run` permission is an error, not a skip.
+ */
+export function has(command: string): boolean {
+  try {
+    new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (!missing.has(command)) {
+      missing.add(command);
+      console.error(`${command} is not installed: its tests are skipped (.ci/run installs it)`);
+    }
+    return false;
+  }
+}
+
+/** A started subprocess whose stdout is read line by line. */
+export class Proc implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  #stderr: Promise<string>;
+
+  constructor(command: string, args: string[], options: Deno.CommandOptions = {}) {
+    this.child = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      ...options,
+    }).spawn();
+    this.#reader = this.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#stderr = new Response(this.child.stderr).text();
+  }
+
+  /** Reads stdout until a line matches, and returns the match. */
+  async waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+    for (;;) {
+      const newline = this.#buffered.indexOf("\n");
+      if (newline !== -1) {
+        const line = this.#buffered.slice(0, newline);
+        this.#buffered = this.#buffered.slice(newline + 1);
+        this.lines.push(line);
+        const match = line.match(pattern);
+        if (match) return match;
+        continue;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        throw new Error(
+          `Process ended before printing ${pattern}; stdout: ${
+            JSON.stringify(this.lines)
+          }; stderr: ${await this.#stderr}`,
+        );
+      }
+      this.#buffered += value;
+    }
+  }
+
+  /** Reads the rest of stdout and waits for the exit. */
+  async finish(): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
+    let rest = this.#buffered;
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      rest += value;
+    }
+    this.#buffered = "";
+    const status = await this.child.status;
+    const stderr = await this.#stderr;
+    try {
+      await this.child.stdin.close();
+    } catch {
+      // already closed
+    }
+    return { status, stdout: [...this.lines, rest].join("\n"), stderr };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.finish();
+  }
+}
+
+/** What a finished command printed. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion, feeding it `input` on stdin if given, and
+ * killing it after `timeoutMs`. */
+export async function run(
+  command: string,
+  args: string[],
+  options: Deno.CommandOptions & { input?: string | Uint8Array; timeoutMs?: number } = {},
+): Promise<Output> {
+  const { input, timeoutMs = 20_000, ...rest } = options;
+  const child = new Deno.Command(command, {
+    args,
+    stdin: input === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    ...rest,
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  try {
+    if (input !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(typeof input === "string" ? encoder.encode(input) : input);
+      await writer.close();
+    }
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs a TypeScript program given as text with `deno run` and exactly the
+ * permission flags given (nothing more), to completion. */
+export function runDeno(program: string, flags: string[] = []): Promise<Output> {
+  return run("deno", ["run", "--no-prompt", "--unstable-net", ...flags, "-"], { input: program });
+}
+
+/**
+ * Counts the descriptors process `pid` (default: this one) has open — sockets
+ * and files alike — leaving out the pipes, pidfds and `/dev/null` of the
+ * subprocesses that do the counting, which the runtime releases
+ * asynchronously. Deno lets only `--allow-all` list `/proc/<pid>/fd`, so a
+ * python3 child (already a test permission) counts.
+ */
+export async function openDescriptors(pid: number = Deno.pid): Promise<number> {
+  const script = `
+import os, sys
+d = f"/proc/{sys.argv[1]}/fd"
+n = 0
+for f in os.listdir(d):
+    try:
+        t = os.readlink(os.path.join(d, f))
+    except OSError:
+        continue
+    if not (t.startswith("pipe:") or t == "anon_inode:[pidfd]" or t == "/dev/null"):
+        n += 1
+print(n)
+`;
+  const { code, stdout, stderr } = await run("python3", ["-c", script, String(pid)]);
+  if (code !== 0) throw new Error(`Could not count the descriptors of process ${pid}: ${stderr}`);
+  return Number(stdout.trim());
+}
+
+/** The name of an error, or `"EOF"` for `null`. */
+export function errorName(error: unknown): string {
+  if (error === null) return "EOF";
+  return error instanceof Error ? error.name : String(error);
+}
+
+/** A threading TCP server on 127.0.0.1 that records the errors reaching
+ * `handleError()` and `handleDrop()` instead of printing them, and lets a
+ * test await the next drop. */
+export class RecordingServer extends ThreadingTCPServer {
+  errors: unknown[] = [];
+  drops: unknown[] = [];
+  #dropWaiters: Array<() => void> = [];
+
+  override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+    this.errors.push(error);
+  }
+
+  override handleDrop(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+    this.drops.push(error);
+    for (const wake of this.#dropWaiters.splice(0)) wake();
+  }
+
+  /** Stops and closes, forcing connections closed after 2 s: a test whose
+   * behaviour broke fails instead of hanging on its handlers. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+    await this.serverClose({ graceMs: 2000 });
+  }
+
+  /** Resolves once at least `count` drops have been recorded. */
+  async dropped(count = 1): Promise<void> {
+    while (this.drops.length < count) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#dropWaiters.push(resolve);
+      await promise;
+    }
+  }
+}
+
+/**
+ * Reads a connection until EOF; a reset ends it too, and is reported. When
+ * no EOF comes within `deadlineMs` it closes the connection and throws, so
+ * that a broken behaviour fails the test rather than hanging it.
+ */
+export async function readToEnd(
+  conn: Deno.Conn,
+  deadlineMs = 5000,
+): Promise<{ bytes: Uint8Array; error: unknown }> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  let error: unknown = null;
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    conn.close();
+  }, deadlineMs);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+    }
+  } catch (e) {
+    error = e;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (expired) throw new Error(`No EOF from the server within ${deadlineMs} ms`);
+  const bytes = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { bytes, error };
+}
+
+/**
+ * Connects, sends `data`, and then resets the connection (a TCP RST, via
+ * `SO_LINGER` 0 — which `Deno.Conn` cannot do, `node:net`'s
+ * `resetAndDestroy()` can). Resolves once the socket is gone.
+ *
+ * @param port The server's port on 127.0.0.1.
+ * @param data What to send before the reset.
+ * @param before Awaited after sending and before resetting.
+ */
+export function sendThenReset(
+  port: number,
+  data: Uint8Array | string,
+  before: () => Promise<unknown> = () => Promise.resolve(),
+): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const socket = net.connect(port, "127.0.0.1", () => {
+    socket.write(data, () => {
+      before().then(() => socket.resetAndDestroy());
+    });
+  });
+  socket.on("error", () => {});
+  socket.on("close", () => resolve());
+  return promise;
+}
 
 /** Rejects after `ms` with a message saying what was awaited. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

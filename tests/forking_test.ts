@@ -6,11 +6,13 @@
 import assert from "node:assert/strict";
 import {
   BaseRequestHandler,
-  BaseServer,
   ForkingMixIn,
   ForkingTCPServer,
   isForkingChild,
   StreamRequestHandler,
+  UDPServer,
+  UnixDatagramServer,
+  UnixStreamServer,
 } from "../mod.ts";
 import { ask, type Event, Fixture, processExists, readLine } from "./_helpers.ts";
 
@@ -185,6 +187,32 @@ Deno.test("When the parent is killed with SIGKILL its children stop on their own
   }
 });
 
+Deno.test("ForkingTLSServer serves TLS from every child, which read the certificate themselves", async () => {
+  const tls = new URL("./tls/", import.meta.url).pathname;
+  const cert = Deno.readTextFileSync(`${tls}localhost.crt`);
+  const program = new URL("./fixtures/forking_tls.ts", import.meta.url).pathname;
+  await using fixture = new Fixture([
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    `--allow-read=${tls}`,
+    program,
+  ]);
+  const { port, pids } = await serving(fixture);
+  const seen = new Set<number>();
+  for (let i = 0; i < 200 && seen.size < 2; i++) {
+    const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] });
+    seen.add(Number(await readLine(conn)));
+    conn.close();
+  }
+  assert.deepEqual([...seen].sort(), [...pids].sort());
+  await fixture.send("close");
+  const closed = await fixture.next((e) => e.event === "closed");
+  assert.deepEqual(closed.active, []);
+  for (const pid of pids) assert.equal(await processExists(pid), false);
+  assert.equal((await fixture.status).code, 0, fixture.output.join(""));
+});
+
 Deno.test("Children inherit the parent's whole permission kinds and the server's address, nothing more", async () => {
   const tests = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
   await using fixture = app(["1"], {
@@ -226,23 +254,33 @@ Deno.test("childPermissions asking for more than the parent has throws NotCapabl
   Deno.listen({ hostname: "127.0.0.1", port }).close();
 });
 
-Deno.test("ForkingMixIn refuses a Unix socket address or a non-TCP server with NotSupported", () => {
-  assert.throws(
-    // deno-lint-ignore no-explicit-any
-    () => new ForkingTCPServer({ path: "/tmp/forking.sock" } as any, BaseRequestHandler),
-    (error: Error) =>
-      error instanceof Deno.errors.NotSupported &&
-      /Unix sockets have no SO_REUSEPORT/.test(error.message) &&
-      /ThreadingUnixStreamServer/.test(error.message),
-  );
-  class QueueServer extends BaseServer<string, string, string> {}
-  const ForkingQueue = ForkingMixIn(QueueServer);
-  assert.throws(
-    () => new ForkingQueue("queue", BaseRequestHandler),
-    (error: Error) =>
-      error instanceof Deno.errors.NotSupported && /not a TCPServer/.test(error.message) &&
-      /ThreadingMixIn/.test(error.message),
-  );
+Deno.test("ForkingMixIn refuses Unix sockets and datagram servers with NotSupported, naming what to use", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const cases: [() => unknown, RegExp][] = [
+      [
+        () => new (ForkingMixIn(UnixStreamServer))({ path: `${dir}/s.sock` }, BaseRequestHandler),
+        /Unix sockets have no SO_REUSEPORT.*use ThreadingUnixStreamServer/,
+      ],
+      [
+        () => new (ForkingMixIn(UDPServer))({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler),
+        /UDPServer is neither a TCPServer nor a TLSServer.*use ThreadingUDPServer/,
+      ],
+      [
+        () => new (ForkingMixIn(UnixDatagramServer))({ path: `${dir}/d.sock` }, BaseRequestHandler),
+        /Unix sockets have no SO_REUSEPORT.*use ThreadingUnixDatagramServer/,
+      ],
+    ];
+    for (const [construct, message] of cases) {
+      assert.throws(
+        construct,
+        (error: Error) => error instanceof Deno.errors.NotSupported && message.test(error.message),
+      );
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], []); // nothing was bound
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPORT", async () => {

@@ -1,0 +1,79 @@
+/**
+ * What the examples share: the main program — where to listen (`[port]`
+ * argument, `PORT` and `HOST` environment variables), a line saying where the
+ * server listens, a clean stop on Ctrl-C (SIGINT) or SIGTERM — and two small
+ * helpers.
+ *
+ * @module
+ */
+import type { AnyServer } from "../mod.ts";
+
+/**
+ * The address to listen on: the first argument or `PORT` (else
+ * `defaultPort`), on `HOST` (else loopback only).
+ *
+ * @param defaultPort The port when none is given; 0 picks a free one.
+ * @returns The address for a `TCPServer`.
+ */
+export function listenAddress(defaultPort: number): { hostname: string; port: number } {
+  const given = Deno.args[0] ?? Deno.env.get("PORT") ?? String(defaultPort);
+  const port = Number(given);
+  if (!/^[0-9]+$/.test(given) || port > 65535) {
+    throw new RangeError(`The port must be an integer from 0 to 65535, got "${given}"`);
+  }
+  return { hostname: Deno.env.get("HOST") ?? "127.0.0.1", port };
+}
+
+/**
+ * Prints `<name> listening on host:port` (or on the socket's path), serves
+ * until SIGINT or SIGTERM, then closes the server, giving open connections
+ * `graceMs` to end.
+ *
+ * @param server The bound server, of any transport.
+ * @param name What to call it in the messages.
+ * @param graceMs How long connections still open at the stop may take.
+ * @returns Once the server is closed.
+ */
+export async function serveUntilSignal(
+  server: AnyServer,
+  name: string,
+  graceMs = 1000,
+): Promise<void> {
+  const stop = () => server.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  const address = server.serverAddress as { hostname?: string; port?: number; path?: string };
+  const where = address.path ?? `${address.hostname}:${address.port}`;
+  console.log(`${name} listening on ${where} (Ctrl-C stops)`);
+  try {
+    await server.serveForever();
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    await server.serverClose({ graceMs });
+  }
+  console.log(`${name} stopped`);
+}
+
+/** Whether `error` means the peer went away (or the server closed the
+ * connection under the handler) rather than a bug: such errors end a
+ * handler quietly instead of reaching `handleError()`. */
+export function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+/** The parts joined into one array: one write instead of several. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

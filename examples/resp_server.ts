@@ -1,0 +1,268 @@
+/**
+ * A Redis-protocol (RESP2) key-value server: PING, ECHO, SET (EX/PX, NX/XX),
+ * GET, DEL, EXISTS, INCR, DBSIZE, FLUSHALL and QUIT, with Redis's own error
+ * replies, inline commands and pipelining. `redis-cli` and `redis-benchmark`
+ * talk to it.
+ *
+ *     deno run -A examples/resp_server.ts [port]      # default 6379
+ *     redis-cli -p 6379 SET greeting hello EX 60
+ *
+ * @module
+ */
+import { LineTooLongError, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+import { isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
+
+/** An error reply (`-ERR ...`), with Redis's wording. */
+export class RedisError extends Error {}
+/** A malformed request: answered with an error, then the connection closes, as Redis does. */
+class ProtocolError extends RedisError {
+  constructor(what: string) {
+    super(`ERR Protocol error: ${what}`);
+  }
+}
+
+/** What a command returns: `+simple`, `:integer`, `$bulk`, `$-1` (null), `-error` or `*array`. */
+export type Reply = string | number | bigint | Uint8Array | null | RedisError | Reply[];
+
+const INT64 = /^(?:0|-?[1-9][0-9]{0,18})$/; // as Redis's string2ll: no "+", leading 0 or space
+const MAX = 2n ** 63n - 1n;
+const MIN = -(2n ** 63n);
+const NOT_INT = new RedisError("ERR value is not an integer or out of range");
+const SYNTAX = new RedisError("ERR syntax error");
+
+/** Bytes to a string, one char per byte: binary-safe keys and names. */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
+  }
+  return s;
+}
+const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const int64 = (b: Uint8Array | undefined) => {
+  const s = b && b.length <= 20 ? latin1(b) : "";
+  const n = INT64.test(s) ? BigInt(s) : null;
+  return n !== null && n >= MIN && n <= MAX ? n : null;
+};
+const arity = (name: string) =>
+  new RedisError(`ERR wrong number of arguments for '${name}' command`);
+
+/** The server: a `ThreadingTCPServer` that owns the keyspace. Expired keys go
+ * when touched, and in `serviceActions()`, which runs while the server idles. */
+export class RespServer extends ThreadingTCPServer {
+  /** The keyspace: value and expiry time (ms since the epoch; Infinity for none). */
+  readonly data: Map<string, { value: Uint8Array; expiresAt: number }> = new Map();
+
+  /** The live entry for `key`, dropping it if it has expired. */
+  lookup(key: Uint8Array): { value: Uint8Array; expiresAt: number } | void {
+    const entry = this.data.get(latin1(key));
+    if (!entry || entry.expiresAt > Date.now()) return entry;
+    this.data.delete(latin1(key));
+  }
+
+  override serviceActions(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.data) if (entry.expiresAt <= now) this.data.delete(key);
+  }
+}
+
+/** What `CONFIG GET` reports (redis-benchmark asks): nothing is ever persisted. */
+const CONFIG = { save: "", appendonly: "no" };
+
+type Command = (db: RespServer, args: Uint8Array[]) => Reply;
+/** Name → [arity, implementation]; arity as Redis counts it: N exactly, -N at least N. */
+export const COMMANDS: Record<string, [number, Command]> = {
+  ping: [-1, (_, a) => a.length > 2 ? arity("ping") : a[1] ?? "PONG"],
+  echo: [2, (_, a) => a[1]],
+  get: [2, (db, [, key]) => db.lookup(key)?.value ?? null],
+  set: [-3, set],
+  del: [
+    -2,
+    (db, [, ...keys]) => keys.filter((k) => db.lookup(k) && db.data.delete(latin1(k))).length,
+  ],
+  exists: [-2, (db, [, ...keys]) => keys.filter((k) => db.lookup(k)).length],
+  incr: [2, (db, [, key]) => {
+    const entry = db.lookup(key);
+    const n = entry ? int64(entry.value) : 0n;
+    if (n === null) return NOT_INT;
+    if (n === MAX) return new RedisError("ERR increment or decrement would overflow");
+    db.data.set(latin1(key), {
+      value: bytes(String(n + 1n)),
+      expiresAt: entry?.expiresAt ?? Infinity,
+    });
+    return n + 1n;
+  }],
+  config: [-2, (_, [, sub, ...names]) => {
+    if (latin1(sub).toLowerCase() !== "get") {
+      return new RedisError(`ERR unknown subcommand '${latin1(sub)}'. Try CONFIG HELP.`);
+    }
+    if (names.length === 0) return arity("config|get");
+    const wanted = names.map((name) => latin1(name).toLowerCase());
+    return Object.entries(CONFIG).filter(([k]) => wanted.includes(k)).flat().map(bytes);
+  }],
+  dbsize: [1, (db) => (db.serviceActions(), db.data.size)],
+  flushall: [-1, (db, a) => {
+    if (a.length > 2 || (a[1] && !/^(a?sync)$/i.test(latin1(a[1])))) return SYNTAX;
+    db.data.clear();
+    return "OK";
+  }],
+};
+
+/** `SET key value [NX | XX] [EX seconds | PX milliseconds]`, checked in Redis's order. */
+function set(db: RespServer, [, key, value, ...options]: Uint8Array[]): Reply {
+  let ttl: Uint8Array | undefined, unit = 0, nx = false, xx = false;
+  for (let i = 0; i < options.length; i++) {
+    const option = latin1(options[i]).toUpperCase();
+    if (option === "NX" && !xx) nx = true;
+    else if (option === "XX" && !nx) xx = true;
+    else if ((option === "EX" || option === "PX") && !unit && i + 1 < options.length) {
+      unit = option === "EX" ? 1000 : 1;
+      ttl = options[++i];
+    } else return SYNTAX;
+  }
+  let expiresAt = Infinity;
+  if (unit) {
+    const n = int64(ttl);
+    if (n === null) return NOT_INT;
+    const at = n * BigInt(unit) + BigInt(Date.now());
+    if (n <= 0n || (unit === 1000 && n > MAX / 1000n) || at > MAX) {
+      return new RedisError("ERR invalid expire time in 'set' command");
+    }
+    expiresAt = Number(at);
+  }
+  if ((nx && db.lookup(key)) || (xx && !db.lookup(key))) return null;
+  db.data.set(latin1(key), { value, expiresAt });
+  return "OK";
+}
+
+/** Runs one command: Redis's errors for unknown names and wrong arity. */
+export function execute(db: RespServer, args: Uint8Array[]): Reply {
+  const name = latin1(args[0]);
+  const command = Object.hasOwn(COMMANDS, name.toLowerCase()) && COMMANDS[name.toLowerCase()];
+  if (!command) {
+    let rest = "";
+    for (let i = 1; i < args.length && rest.length < 128; i++) {
+      rest += `'${latin1(args[i]).slice(0, 128 - rest.length)}' `;
+    }
+    const message = `ERR unknown command '${name.slice(0, 128)}', with args beginning with: `;
+    return new RedisError((message + rest).replace(/[\r\n]/g, " "));
+  }
+  const [n, run] = command;
+  if (n > 0 ? args.length !== n : args.length < -n) return arity(name.toLowerCase());
+  return run(db, args);
+}
+
+/** An inline command (`SET k "a b"`, as from telnet): Redis's quoting rules. */
+export function splitInline(line: string): Uint8Array[] | null {
+  const token =
+    /[ \t\n\v\f\r]*(?:"((?:\\[^]|[^"\\])*)"|'((?:\\'|[^'])*)'|([^ \t\n\v\f\r"'][^ \t\n\v\f\r]*))(?=[ \t\n\v\f\r]|$)/y;
+  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a: "\x07" };
+  const args: Uint8Array[] = [];
+  line = line.replace(/[ \t\n\v\f\r]+$/, "");
+  while (token.lastIndex < line.length) {
+    const m = token.exec(line);
+    if (!m) return null;
+    const arg = m[1]?.replace(/\\(x[0-9a-fA-F]{2}|[^])/g, (_, e: string) =>
+      e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : escapes[e] ?? e) ??
+      m[2]?.replace(/\\'/g, "'") ?? m[3];
+    args.push(bytes(arg));
+  }
+  return args;
+}
+
+/** One connection: reads commands, runs them in order, replies in order. Replies
+ * collect in `wfile` and go out together once no more input is buffered, so a
+ * pipeline of N commands costs one write, not N. */
+export class RespHandler extends StreamRequestHandler<RespServer> {
+  /** The longest bulk string accepted, in bytes (Redis: proto-max-bulk-len, 512 MB). */
+  maxBulkLength = 1024 * 1024;
+  /** The most arguments a command may have (Redis: 1024 * 1024). */
+  maxArrayLength = 1024;
+  /** The longest inline command or length line (Redis: 64 KiB). */
+  override maxLineLength = 64 * 1024;
+  override wbufsize = 64 * 1024;
+
+  override async handle(): Promise<void> {
+    try {
+      for (;;) {
+        let args: Uint8Array[] | null;
+        try {
+          args = await this.readCommand();
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          return await this.reply(error);
+        }
+        if (args === null) return;
+        if (args.length === 0) continue;
+        if (latin1(args[0]).toLowerCase() === "quit") return await this.reply("OK");
+        await this.reply(execute(this.server, args));
+        if (this.rfile.buffered === 0) await this.wfile.flush();
+      }
+    } catch (error) {
+      if (!isDisconnect(error)) throw error;
+    }
+  }
+
+  /** Reads one command: `*N` then N `$len` bulk strings, or an inline line. Resolves
+   * to null at EOF, to `[]` for an empty one. */
+  async readCommand(): Promise<Uint8Array[] | null> {
+    const line = await this.#line("too big inline request");
+    if (line === null) return null;
+    if (!line.startsWith("*")) {
+      const args = splitInline(line);
+      if (!args) throw new ProtocolError("unbalanced quotes in request");
+      return args;
+    }
+    const count = this.#length(line, this.maxArrayLength, "invalid multibulk length");
+    const args: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const header = await this.#line("too big bulk count string");
+      if (header === null) return null;
+      if (!header.startsWith("$")) throw new ProtocolError(`expected '$', got '${header[0]}'`);
+      const n = this.#length(header, this.maxBulkLength, "invalid bulk length");
+      const data = await this.rfile.read(n + 2); // the string and its CRLF
+      if (data.length < n + 2) return null;
+      args.push(data.subarray(0, n));
+    }
+    return args;
+  }
+
+  /** Sends one reply (into `wfile`'s buffer). */
+  async reply(reply: Reply): Promise<void> {
+    const w = this.wfile;
+    if (reply instanceof Uint8Array) {
+      await w.write(`$${reply.length}\r\n`);
+      await w.write(reply);
+      await w.write("\r\n");
+    } else if (Array.isArray(reply)) {
+      await w.write(`*${reply.length}\r\n`);
+      for (const item of reply) await this.reply(item);
+    } else if (reply === null) await w.write("$-1\r\n");
+    else if (reply instanceof RedisError) await w.write(bytes(`-${reply.message}\r\n`));
+    else await w.write(typeof reply === "string" ? `+${reply}\r\n` : `:${reply}\r\n`);
+  }
+
+  async #line(tooLong: string): Promise<string | null> {
+    try {
+      const line = await this.rfile.readline();
+      return line.length === 0 ? null : latin1(line).replace(/\r?\n$/, "");
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      const first = latin1(await this.rfile.read(1));
+      throw new ProtocolError(first === "*" ? "too big mbulk count string" : tooLong);
+    }
+  }
+
+  #length(line: string, max: number, invalid: string): number {
+    const n = /^[*$](0|-?[1-9][0-9]{0,18})$/.exec(line)?.[1];
+    const length = n === undefined ? NaN : Number(n);
+    if (line[0] === "*" && length <= 0) return 0; // *0 and *-1: nothing to run
+    if (!(length >= 0 && length <= max)) throw new ProtocolError(invalid);
+    return length;
+  }
+}
+
+if (import.meta.main) {
+  const server = new RespServer(listenAddress(6379), RespHandler);
+  await serveUntilSignal(server, "RESP server");
+}

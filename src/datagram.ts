@@ -1,0 +1,448 @@
+/**
+ * Datagram serving: {@linkcode DatagramServer}, the base of `UDPServer` and
+ * `UnixDatagramServer`, and {@linkcode DatagramRequestHandler}.
+ *
+ * @module
+ */
+
+import {
+  BaseServer,
+  type BaseServerOptions,
+  bindAndActivate,
+  formatAddress,
+  kAttribute,
+  kCloseSocket,
+  type RequestHandlerClass,
+  withContext,
+} from "./server.ts";
+import { type AnyServer, BaseRequestHandler, type ClientAddressOf } from "./handlers.ts";
+import { BufferedReader, type ByteSink, DEFAULT_MAX_LINE_LENGTH, StreamWriter } from "./io.ts";
+import type { UDPServer } from "./udp.ts";
+import { checkUnixSendPermissions } from "./permissions.ts";
+
+/**
+ * What a datagram server hands its handler as `request`: Python's
+ * `(data, socket)` tuple — `const [packet, socket] = this.request` — with
+ * `truncated` set when the datagram was longer than the server's
+ * `maxPacketSize` and `packet` holds only its first `maxPacketSize` bytes.
+ */
+export type DatagramRequest = [packet: Uint8Array, socket: Deno.DatagramConn] & {
+  /** Whether the datagram was longer than `maxPacketSize` and was cut. */
+  readonly truncated: boolean;
+};
+
+/** Options of every {@linkcode DatagramServer}; each attribute option
+ * overrides the class attribute of the same name for this instance. */
+export interface DatagramServerOptions extends BaseServerOptions {
+  /** Bind in the constructor (the default). With `false`, call
+   * `serverBind()` and `serverActivate()` yourself. Python:
+   * `bind_and_activate`. */
+  bindAndActivate?: boolean;
+  /** {@linkcode DatagramServer.maxPacketSize}. */
+  maxPacketSize?: number;
+}
+
+/**
+ * Throws when Deno's unstable datagram API is not enabled, naming the flag:
+ * without it `Deno.listenDatagram` is simply missing.
+ *
+ * @param what The class that needs it, for the message.
+ * @throws {Deno.errors.NotSupported} `Deno.listenDatagram` is missing.
+ */
+export function requireUnstableNet(what: string): void {
+  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    throw new Deno.errors.NotSupported(
+      `${what} needs Deno's unstable datagram API (Deno.listenDatagram): run with --unstable-net, or add "unstable": ["net"] to deno.json`,
+    );
+  }
+}
+
+/** Internal: called once a datagram server's socket is closed;
+ * `UnixDatagramServer` removes its socket file there. Not exported from
+ * `mod.ts`. */
+export const kSocketClosed: unique symbol = Symbol("socketserver.socketClosed");
+
+function checkPacketSize(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `"maxPacketSize" must be a positive integer number of bytes, got ${
+        typeof value === "string" ? `"${value}"` : String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The base of the datagram servers — `UDPServer` and `UnixDatagramServer`:
+ * every datagram received on `socket`, a `Deno.DatagramConn`, is one
+ * request, `[packet, socket]` as in Python, handled by a new handler
+ * (usually a {@linkcode DatagramRequestHandler}). There is no connection to
+ * end, so `shutdownRequest()` and `closeRequest()` only do the server's
+ * bookkeeping.
+ *
+ * A datagram longer than `maxPacketSize` is cut to that size and its request
+ * is marked `truncated` (Python cuts it silently). Receiving reads into a
+ * buffer one byte larger than `maxPacketSize`, which is how a longer datagram
+ * is told apart.
+ *
+ * The socket is also the way replies go out, so `serverClose()` keeps it open
+ * until the requests in flight have finished (at most `graceMs`): their
+ * replies are still sent. Nothing new is received meanwhile.
+ *
+ * Like the stream servers, the constructor binds, so what a subclass's
+ * `serverBind()` needs must come from the constructor's options.
+ *
+ * @typeParam A The client address type.
+ * @typeParam SA The server address type.
+ *
+ * @example A datagram server on an explicit socket
+ * ```ts
+ * import { DatagramRequestHandler, DatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class LoopbackServer extends DatagramServer<Deno.NetAddr, Deno.NetAddr> {
+ *   override serverBind() {
+ *     this.socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ *     this.serverAddress = this.socket.addr as Deno.NetAddr;
+ *   }
+ * }
+ * class Upper extends DatagramRequestHandler<LoopbackServer> {
+ *   override async handle() {
+ *     await this.wfile.write(new TextDecoder().decode(this.packet).toUpperCase());
+ *   }
+ * }
+ * await using server = new LoopbackServer(
+ *   { transport: "udp", hostname: "127.0.0.1", port: 0 },
+ *   Upper,
+ * );
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+ * const [reply] = await client.receive();
+ * assert.equal(new TextDecoder().decode(reply), "HI");
+ * client.close();
+ * ```
+ */
+export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Addr = Deno.Addr>
+  extends BaseServer<DatagramRequest, A, SA> {
+  /** Class attribute: the longest datagram received whole, in bytes; a
+   * longer one is cut to this size and marked `truncated`. Python:
+   * `max_packet_size` (8192). */
+  static maxPacketSize: number = 8192;
+
+  /** The socket; `undefined` until `serverBind()`. */
+  declare socket: Deno.DatagramConn;
+
+  #buffer: Uint8Array | null = null;
+  #receiving = false;
+  #closeWhenIdle = false;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds.
+   *
+   * @param serverAddress The address to serve on.
+   * @param RequestHandlerClass The handler class, run once per datagram.
+   * @param options Attribute values for this instance, and `bindAndActivate`.
+   * @throws {TypeError} A malformed handler class, or an async bind.
+   * @throws {RangeError} A `maxPacketSize` that is not a positive integer.
+   */
+  constructor(
+    serverAddress: SA,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, A>,
+    options: DatagramServerOptions = {},
+  ) {
+    if ("maxPacketSize" in options) checkPacketSize(options.maxPacketSize);
+    super(serverAddress, RequestHandlerClass, options);
+    if (options.bindAndActivate ?? true) bindAndActivate(this);
+  }
+
+  /** The longest datagram received whole, in bytes; see the static
+   * attribute. */
+  get maxPacketSize(): number {
+    return this[kAttribute]("maxPacketSize") as number;
+  }
+  set maxPacketSize(value: number) {
+    this[kAttribute]("maxPacketSize", checkPacketSize(value));
+  }
+
+  /** Always `"SOCK_DGRAM"`. Python: `socket_type`. */
+  get socketType(): "SOCK_DGRAM" {
+    return "SOCK_DGRAM";
+  }
+
+  /**
+   * Receives the next datagram.
+   *
+   * @returns `[[packet, socket], clientAddress]`; the request's `truncated`
+   *   says whether the datagram was cut to `maxPacketSize`.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+   *   maxPacketSize: 4,
+   * });
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hello"), server.serverAddress);
+   * const [request] = await server.getRequest();
+   * const [packet] = request;
+   * assert.equal(new TextDecoder().decode(packet), "hell");
+   * assert.equal(request.truncated, true);
+   * client.close();
+   * ```
+   */
+  override async getRequest(): Promise<[DatagramRequest, A]> {
+    const max = checkPacketSize(this.maxPacketSize);
+    const socket = this.socket;
+    // One buffer is reused; a second receive while one is pending gets its own.
+    let buffer = this.#buffer;
+    if (buffer === null || buffer.length !== max + 1 || this.#receiving) {
+      buffer = new Uint8Array(max + 1);
+      if (!this.#receiving) this.#buffer = buffer;
+    }
+    const shared = buffer === this.#buffer;
+    if (shared) this.#receiving = true;
+    let data: Uint8Array;
+    let address: Deno.Addr;
+    try {
+      [data, address] = await socket.receive(buffer);
+    } finally {
+      if (shared) this.#receiving = false;
+    }
+    const truncated = data.length > max;
+    const packet = data.slice(0, truncated ? max : data.length);
+    const request = Object.assign([packet, socket], { truncated }) as DatagramRequest;
+    return [request, address as A];
+  }
+
+  /**
+   * Marks the request over. The socket is the server's and stays open; only
+   * when `serverClose()` is waiting for this last request is it closed now.
+   * Overrides must call `super.closeRequest(request)`. Python:
+   * `close_request()`.
+   *
+   * @param request The request.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "../mod.ts";
+   *
+   * class Logged extends UDPServer {
+   *   override closeRequest(request: DatagramRequest) {
+   *     console.log("done with a datagram of", request[0].length, "bytes");
+   *     super.closeRequest(request);
+   *   }
+   * }
+   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * ```
+   */
+  override closeRequest(request: DatagramRequest): void {
+    super.closeRequest(request);
+    if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
+  }
+
+  /** Internal: closes the socket, or, while requests are in flight, marks it
+   * to be closed after the last one (their replies go out through it). */
+  override [kCloseSocket](): void {
+    if (this.activeRequests > 0 && this.socket !== undefined) {
+      this.#closeWhenIdle = true;
+      return;
+    }
+    this.#closeNow();
+  }
+
+  #closeNow(): void {
+    this.#closeWhenIdle = false;
+    this.#buffer = null;
+    try {
+      this.socket?.close();
+    } catch {
+      // already closed
+    }
+    this[kSocketClosed]();
+  }
+
+  /** Internal: called once the socket is closed. */
+  [kSocketClosed](): void {}
+}
+
+/** Collects a handler's reply: every write is kept, in order. */
+class ReplyBuffer implements ByteSink {
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+
+  write(p: Uint8Array): Promise<number> {
+    if (p.length > 0) {
+      this.#chunks.push(p.slice());
+      this.#size += p.length;
+    }
+    return Promise.resolve(p.length);
+  }
+
+  /** The reply as one datagram, or `null` when no byte was written. */
+  take(): Uint8Array | null {
+    const chunks = this.#chunks;
+    const size = this.#size;
+    this.#chunks = [];
+    this.#size = 0;
+    if (size === 0) return null;
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+}
+
+/**
+ * A handler for datagrams, Python's `socketserver.DatagramRequestHandler`:
+ * `setup()` gives it `packet` (the datagram's bytes), `socket` (the server's
+ * `Deno.DatagramConn`), `rfile`, a {@linkcode BufferedReader} over the packet
+ * with the same `readline()` / `read()` as a stream handler's, and `wfile`, a
+ * {@linkcode StreamWriter} that collects the reply. `finish()` sends what was
+ * written to the client's address as one datagram — and nothing when no byte
+ * was written (Python sends an empty datagram then), so an echo of an empty
+ * datagram sends nothing back. A handler that means to answer with an empty
+ * datagram sends it itself: `this.socket.send(new Uint8Array(), this.clientAddress)`.
+ *
+ * `truncated` tells a datagram cut to the server's `maxPacketSize`.
+ *
+ * @typeParam S The server type, for a typed `this.server` and
+ *   `clientAddress`: `DatagramRequestHandler<UnixDatagramServer>`, or
+ *   `DatagramRequestHandler<DatagramServer>` for a handler that serves both
+ *   UDP and Unix datagram servers.
+ *
+ * @example A line echo over UDP
+ * ```ts
+ * import { DatagramRequestHandler, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hello world\n"), server.serverAddress);
+ * const [reply] = await client.receive();
+ * assert.equal(new TextDecoder().decode(reply), "hello world\n");
+ * client.close();
+ * ```
+ */
+export class DatagramRequestHandler<S extends AnyServer = UDPServer>
+  extends BaseRequestHandler<S, DatagramRequest, ClientAddressOf<S>> {
+  /** The longest line `rfile.readline()` accepts, in bytes, newline
+   * included; longer ones throw `LineTooLongError`. Default 64 KiB. */
+  maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
+  /** The datagram's bytes; set by `setup()`. */
+  packet!: Uint8Array;
+  /** The server's socket, for replies beyond `wfile`; set by `setup()`. */
+  socket!: Deno.DatagramConn;
+  /** A reader over `packet`, at EOF after it; set by `setup()`. */
+  rfile!: BufferedReader;
+  /** Collects the reply that `finish()` sends; set by `setup()`. */
+  wfile!: StreamWriter;
+
+  #reply: ReplyBuffer | null = null;
+
+  /** Whether the datagram was longer than the server's `maxPacketSize`, so
+   * that `packet` holds only its first `maxPacketSize` bytes. */
+  get truncated(): boolean {
+    return this.request.truncated;
+  }
+
+  /**
+   * Sets `packet`, `socket`, `rfile` and `wfile`. Subclasses that override it
+   * call `super.setup()` first.
+   *
+   * @example
+   * ```ts
+   * import { DatagramRequestHandler } from "../mod.ts";
+   *
+   * class Strict extends DatagramRequestHandler {
+   *   override setup() {
+   *     super.setup();
+   *     if (this.truncated) throw new RangeError("datagram too long");
+   *   }
+   * }
+   * ```
+   */
+  override setup(): void {
+    const [packet, socket] = this.request;
+    this.packet = packet;
+    this.socket = socket;
+    this.rfile = BufferedReader.from(packet, { maxLineLength: this.maxLineLength });
+    this.#reply = new ReplyBuffer();
+    this.wfile = new StreamWriter(this.#reply);
+  }
+
+  /**
+   * Sends what was written to `wfile` to the client in one datagram —
+   * nothing when no byte was written — and closes both files. Subclasses
+   * that override it call `super.finish()` last.
+   *
+   * @returns Once the reply is sent.
+   * @throws {Deno.errors.NotConnected} A reply to a Unix datagram client
+   *   whose socket is not bound to a path, which cannot receive it, or is
+   *   gone; like every `NotConnected`, it goes to the server's
+   *   `handleDrop()`.
+   * @throws {Deno.errors.NotCapable} No `write` or `net` permission for the
+   *   Unix datagram client's path.
+   *
+   * @example
+   * ```ts
+   * import { DatagramRequestHandler } from "../mod.ts";
+   *
+   * class Signed extends DatagramRequestHandler {
+   *   override async finish() {
+   *     await this.wfile.write(" -- server");
+   *     await super.finish();
+   *   }
+   * }
+   * ```
+   */
+  override async finish(): Promise<void> {
+    const wfile = this.wfile;
+    if (wfile === undefined) return;
+    await wfile.flush();
+    const reply = this.#reply!.take();
+    wfile.close();
+    this.rfile.close();
+    if (reply === null) return;
+    const address = this.clientAddress as Deno.Addr;
+    if (address.transport === "unixpacket") {
+      if (!address.path) {
+        throw new Deno.errors.NotConnected(
+          "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
+        );
+      }
+      checkUnixSendPermissions(address.path);
+    }
+    try {
+      await this.socket.send(reply, address);
+    } catch (error) {
+      if (
+        address.transport === "unixpacket" &&
+        (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+      ) {
+        // the client closed its socket before the reply: a routine drop
+        throw new Deno.errors.NotConnected(
+          `Cannot reply to "${address.path}": the client's socket is gone (${error.message})`,
+          { cause: error },
+        );
+      }
+      throw withContext(
+        error,
+        `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`,
+      );
+    }
+  }
+}

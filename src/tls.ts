@@ -1,0 +1,271 @@
+/**
+ * {@linkcode TLSServer}: a stream server on `Deno.listenTls`.
+ *
+ * @module
+ */
+
+import {
+  checkDuration,
+  formatAddress,
+  kAttribute,
+  type RequestHandlerClass,
+  withContext,
+} from "./server.ts";
+import {
+  kListen,
+  type NetAddress,
+  type TcpAddr,
+  TCPServerBase,
+  type TCPServerOptions,
+} from "./tcp.ts";
+
+/** Options of {@linkcode TLSServer}: the certificate and key, and the
+ * {@linkcode TCPServer} options; each attribute option overrides the class
+ * attribute of the same name for this instance. */
+export interface TLSServerOptions extends TCPServerOptions {
+  /** The certificate chain, PEM text (`Deno.readTextFileSync("cert.pem")`). */
+  cert: string;
+  /** The private key, PEM text. */
+  key: string;
+  /** The ALPN protocols to offer, most preferred first; the one agreed on is
+   * `(await request.handshake()).alpnProtocol` in a handler. */
+  alpnProtocols?: string[];
+  /** {@linkcode TLSServer.handshakeTimeout}. */
+  handshakeTimeout?: number | null;
+}
+
+function checkTlsOptions(options: unknown): void {
+  const o = (options ?? {}) as Partial<TLSServerOptions>;
+  for (const name of ["cert", "key"] as const) {
+    if (typeof o[name] !== "string" || o[name] === "") {
+      throw new TypeError(
+        `TLSServer needs "${name}" as PEM text, got ${
+          o[name] === "" ? '""' : typeof o[name]
+        }: pass { cert: Deno.readTextFileSync("cert.pem"), key: Deno.readTextFileSync("key.pem") }`,
+      );
+    }
+  }
+  const alpn = o.alpnProtocols;
+  if (
+    alpn !== undefined &&
+    (!Array.isArray(alpn) || alpn.some((p) => typeof p !== "string" || p === ""))
+  ) {
+    throw new TypeError(
+      `"alpnProtocols" must be an array of non-empty strings such as ["h2", "http/1.1"], got ${
+        JSON.stringify(alpn)
+      }`,
+    );
+  }
+  if ("handshakeTimeout" in o) checkDuration("handshakeTimeout", o.handshakeTimeout, true);
+}
+
+/** The connections whose handshake completed: only those can be shut down
+ * with `closeWrite()`, which otherwise waits for the handshake for ever. */
+const handshaken = new WeakSet<Deno.TlsConn>();
+
+async function handshake(
+  conn: Deno.TlsConn,
+  address: Deno.NetAddr,
+  timeout: number | null,
+): Promise<void> {
+  const done = conn.handshake();
+  done.catch(() => {}); // settles when the connection closes, after a timeout won
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let expired = false;
+  try {
+    if (timeout === null) {
+      await done;
+    } else {
+      await Promise.race([
+        done,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            expired = true;
+            reject(
+              new Deno.errors.TimedOut(
+                `TLS handshake with "${
+                  formatAddress(address)
+                }" did not complete within ${timeout} ms: raise "handshakeTimeout" or set it to null`,
+              ),
+            );
+          }, timeout);
+        }),
+      ]);
+    }
+  } catch (error) {
+    throw expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`);
+  } finally {
+    clearTimeout(timer);
+  }
+  handshaken.add(conn);
+}
+
+/**
+ * A TLS server: a TCP server (a sibling of {@linkcode TCPServer}) whose connections are
+ * `Deno.TlsConn`s, on `Deno.listenTls`. Python's `socketserver` has none (a
+ * Python user wraps the socket with `ssl` in `get_request()`); the handler
+ * side is unchanged — a {@linkcode StreamRequestHandler} reads and writes
+ * plain text, encryption happens underneath.
+ *
+ * `Deno.listenTls`'s `accept()` returns before the TLS handshake, so the
+ * handshake runs in {@linkcode TLSServer.finishRequest}, per request: with
+ * `ThreadingTLSServer` a slow or silent client holds up only its own task,
+ * never the accept loop. A failed handshake (a client that does not trust the
+ * certificate, one that speaks plain text, one that gives up) is an error of
+ * that request — it goes to `handleError()` and the connection is closed —
+ * and never stops the server. A handshake that takes longer than
+ * `handshakeTimeout` (default 60 s, nginx's) fails the same way.
+ *
+ * The certificate and key are PEM text. Binding checks the `net` permission
+ * for the exact address first, like `TCPServer`.
+ *
+ * @example A TLS echo server and a client trusting its test certificate
+ * ```ts
+ * import { StreamRequestHandler, TLSServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // PEM text of a certificate and its key: here the repository's test pair for localhost
+ * const cert = await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url));
+ * const key = await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url));
+ *
+ * class Echo extends StreamRequestHandler<TLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * await using server = new TLSServer({ hostname: "127.0.0.1", port: 0 }, Echo, { cert, key });
+ * server.serveForever();
+ * const conn = await Deno.connectTls({
+ *   hostname: "localhost",
+ *   port: server.serverAddress.port,
+ *   caCerts: [cert],
+ * });
+ * await conn.write(new TextEncoder().encode("hello world\n"));
+ * assert.equal(await new Response(conn.readable).text(), "hello world\n");
+ * ```
+ */
+export class TLSServer extends TCPServerBase<Deno.TlsConn> {
+  /** Class attribute: how long a client may take to complete the TLS
+   * handshake, in ms; `null` waits for ever. Default 60 000 (nginx's
+   * `ssl_handshake_timeout`). */
+  static handshakeTimeout: number | null = 60_000;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds
+   * and listens.
+   *
+   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param RequestHandlerClass The handler class, run once per connection.
+   * @param options `cert` and `key` (PEM text), `alpnProtocols`, and the
+   *   `TCPServer` options.
+   * @throws {TypeError} No `cert` or `key`, or a malformed address or option.
+   * @throws {Deno.errors.InvalidData} The certificate or key cannot be used.
+   * @throws {Deno.errors.NotCapable} No `net` permission for the address.
+   * @throws {Deno.errors.AddrInUse} The address is taken.
+   */
+  constructor(
+    serverAddress: NetAddress,
+    RequestHandlerClass: RequestHandlerClass<Deno.TlsConn, Deno.NetAddr>,
+    options: TLSServerOptions,
+  ) {
+    checkTlsOptions(options);
+    super(serverAddress, RequestHandlerClass, options);
+  }
+
+  /** How long the TLS handshake may take, in ms; see the static attribute. */
+  get handshakeTimeout(): number | null {
+    return this[kAttribute]("handshakeTimeout") as number | null;
+  }
+  set handshakeTimeout(value: number | null) {
+    checkDuration("handshakeTimeout", value, true);
+    this[kAttribute]("handshakeTimeout", value);
+  }
+
+  /** The ALPN protocols offered, as given to the constructor. */
+  get alpnProtocols(): readonly string[] | undefined {
+    return this[kAttribute]("alpnProtocols") as string[] | undefined;
+  }
+
+  /** Internal: opens the listener with `Deno.listenTls`. */
+  override [kListen](
+    options: Deno.TcpListenOptions & { transport: "tcp" },
+  ): Deno.Listener<Deno.TlsConn, TcpAddr> {
+    const alpnProtocols = this.alpnProtocols;
+    try {
+      return Deno.listenTls({
+        ...options,
+        cert: this[kAttribute]("cert") as string,
+        key: this[kAttribute]("key") as string,
+        ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
+      }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable ||
+        error instanceof Deno.errors.NotCapable
+      ) throw error;
+      throw new Deno.errors.InvalidData(
+        `The TLS certificate or key cannot be used: ${
+          error instanceof Error ? error.message : String(error)
+        }: pass the PEM text of a certificate and of its own private key`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Completes the TLS handshake (at most `handshakeTimeout` ms), then runs
+   * the handler. A failed handshake throws, so the request goes to
+   * `handleError()` and is closed; the server goes on. Python:
+   * `finish_request()`.
+   *
+   * @param request The connection.
+   * @param clientAddress The client's address.
+   * @returns When the handler has finished.
+   * @throws {Deno.errors.TimedOut} The handshake took too long.
+   * @throws {Error} The handshake failed (the message says why).
+   *
+   * @example Log the protocol agreed on
+   * ```ts
+   * import { BaseRequestHandler, TLSServer } from "../mod.ts";
+   *
+   * class Logged extends TLSServer {
+   *   override async finishRequest(request: Deno.TlsConn, address: Deno.NetAddr) {
+   *     const { alpnProtocol } = await request.handshake();
+   *     console.log(address.hostname, "speaks", alpnProtocol);
+   *     await super.finishRequest(request, address);
+   *   }
+   * }
+   * ```
+   */
+  override async finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void> {
+    await handshake(request, clientAddress, this.handshakeTimeout);
+    await super.finishRequest(request, clientAddress);
+  }
+
+  /**
+   * Ends the connection: after a completed handshake like every stream
+   * server (`closeWrite()`, which sends TLS's `close_notify`, then
+   * `closeRequest()`); after a failed or unfinished one it only closes it, as
+   * `closeWrite()` would wait for the handshake. Python:
+   * `shutdown_request()`.
+   *
+   * @param request The connection.
+   * @returns When closed.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, TLSServer } from "../mod.ts";
+   *
+   * class Logged extends TLSServer {
+   *   override async shutdownRequest(request: Deno.TlsConn) {
+   *     console.log("ending", request.remoteAddr.port);
+   *     await super.shutdownRequest(request);
+   *   }
+   * }
+   * ```
+   */
+  override async shutdownRequest(request: Deno.TlsConn): Promise<void> {
+    if (handshaken.has(request)) return await super.shutdownRequest(request);
+    await this.closeRequest(request);
+  }
+}

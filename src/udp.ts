@@ -1,0 +1,143 @@
+/**
+ * {@linkcode UDPServer}: a datagram server on `Deno.listenDatagram`.
+ *
+ * @module
+ */
+
+import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
+import { checkNetPermission } from "./permissions.ts";
+import { bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
+import {
+  type DatagramRequest,
+  DatagramServer,
+  type DatagramServerOptions,
+  requireUnstableNet,
+} from "./datagram.ts";
+
+/** A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
+ * can be passed straight to `DatagramConn.send()`. */
+export type UdpAddr = Deno.NetAddr & { transport: "udp" };
+
+/** Options of {@linkcode UDPServer}; each attribute option overrides the
+ * class attribute of the same name for this instance. */
+export interface UDPServerOptions extends DatagramServerOptions {
+  /** {@linkcode UDPServer.allowReuseAddress}. */
+  allowReuseAddress?: boolean;
+}
+
+/**
+ * A UDP server, Python's `socketserver.UDPServer`: every datagram is a
+ * request, `[packet, socket]`, handed to a new handler — usually a
+ * {@linkcode DatagramRequestHandler}, whose `finish()` sends the reply. Like
+ * Python's, it handles one datagram at a time; for one task per datagram use
+ * `ThreadingUDPServer`.
+ *
+ * It runs on `Deno.listenDatagram`, which Deno 2.9 ships as unstable: run
+ * with `--unstable-net` (this repository's `deno.json` enables it); without
+ * it the constructor throws `Deno.errors.NotSupported` saying so. Binding
+ * checks the `net` permission for the exact address first, like
+ * {@linkcode TCPServer}. IPv6 works: bind `"::1"`, or `"::"` for every
+ * interface (IPv4 clients then appear as `::ffff:a.b.c.d`).
+ *
+ * @example An echo server for one line per datagram
+ * ```ts
+ * import { DatagramRequestHandler, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hello world\n"), server.serverAddress);
+ * const [reply] = await client.receive();
+ * assert.equal(new TextDecoder().decode(reply), "hello world\n");
+ * client.close();
+ * ```
+ */
+export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
+  /** Class attribute: bind even when another socket holds the address
+   * (Deno's `reuseAddress`, which takes the address over). Python:
+   * `allow_reuse_address` (`False` for `UDPServer`). */
+  static allowReuseAddress: boolean = false;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds.
+   *
+   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param RequestHandlerClass The handler class, run once per datagram.
+   * @param options Attribute values for this instance, and `bindAndActivate`.
+   * @throws {TypeError} A malformed address or handler class.
+   * @throws {RangeError} A port outside 0–65535, or a bad `maxPacketSize`.
+   * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
+   * @throws {Deno.errors.NotCapable} No `net` permission for the address.
+   * @throws {Deno.errors.AddrInUse} The address is taken.
+   */
+  constructor(
+    serverAddress: NetAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.NetAddr>,
+    options: UDPServerOptions = {},
+  ) {
+    const { hostname, port } = checkNetAddress(serverAddress);
+    super({ transport: "udp", hostname, port }, RequestHandlerClass, options);
+  }
+
+  /** Whether to take over an address in use; see the static attribute. */
+  get allowReuseAddress(): boolean {
+    return this[kAttribute]("allowReuseAddress") as boolean;
+  }
+  set allowReuseAddress(value: boolean) {
+    this[kAttribute]("allowReuseAddress", value);
+  }
+
+  /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`. Python:
+   * `address_family`. */
+  get addressFamily(): "AF_INET" | "AF_INET6" {
+    return this.serverAddress.hostname.includes(":") ? "AF_INET6" : "AF_INET";
+  }
+
+  /**
+   * Checks that the datagram API is enabled and the `net` permission, then
+   * binds with `Deno.listenDatagram` and sets `serverAddress` to the bound
+   * address. A UDP server has nothing to activate.
+   *
+   * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
+   * @throws {Deno.errors.NotCapable} No `net` permission for the address.
+   * @throws {Deno.errors.AddrInUse} The address is taken.
+   * @throws {Error} The server is already bound.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   *
+   * const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+   *   bindAndActivate: false,
+   * });
+   * server.serverBind();
+   * console.assert(server.serverAddress.port !== 0);
+   * await server.serverClose();
+   * ```
+   */
+  override serverBind(): void {
+    if (this.socket !== undefined) {
+      throw new Error(`The server is already bound to "${formatAddress(this.serverAddress)}"`);
+    }
+    requireUnstableNet("UDPServer");
+    const { hostname, port } = this.serverAddress;
+    checkNetPermission(hostname, port);
+    try {
+      this.socket = Deno.listenDatagram({
+        transport: "udp",
+        hostname,
+        port,
+        ...(this.allowReuseAddress ? { reuseAddress: true } : {}),
+      });
+    } catch (error) {
+      throw bindError(error, formatAddress({ hostname, port }));
+    }
+    this.serverAddress = this.socket.addr as UdpAddr;
+  }
+}

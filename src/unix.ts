@@ -1,0 +1,521 @@
+/**
+ * {@linkcode UnixStreamServer} and {@linkcode UnixDatagramServer}: servers on
+ * Unix domain sockets, and the life of their socket files.
+ *
+ * @module
+ */
+
+import {
+  type Awaitable,
+  type BaseServer,
+  kAttribute,
+  kCloseSocket,
+  type RequestHandlerClass,
+  withContext,
+} from "./server.ts";
+import { checkPathPermissions } from "./permissions.ts";
+import { StreamServer, type StreamServerOptions } from "./stream.ts";
+import {
+  type DatagramRequest,
+  DatagramServer,
+  type DatagramServerOptions,
+  kSocketClosed,
+  requireUnstableNet,
+} from "./datagram.ts";
+
+/** Where a Unix socket server listens: the socket file's path. A relative
+ * path is resolved against `Deno.cwd()` once, in the constructor. */
+export interface UnixAddress {
+  /** The socket file's path. */
+  path: string;
+}
+
+/** A bound Unix stream address; pass it to `Deno.connect()`. */
+export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
+
+/** A bound Unix datagram address; pass it to `DatagramConn.send()`. */
+export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
+
+/** What both Unix servers take besides their transport's options. */
+export interface UnixSocketOptions {
+  /**
+   * When a socket file is already at the path — left behind by a process
+   * that died without closing its server — remove it and bind, but only
+   * after checking that nothing answers on it. The check connects, which
+   * takes a promise, so this needs `bindAndActivate: false` and
+   * `await server.serverBind()`. Default `false`: refuse. Whatever this says,
+   * a path that is not a socket is never removed.
+   */
+  reclaimStaleSocket?: boolean;
+}
+
+/** Options of {@linkcode UnixStreamServer}. */
+export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocketOptions {}
+
+/** Options of {@linkcode UnixDatagramServer}. */
+export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {}
+
+// deno-lint-ignore no-explicit-any
+type AnyBaseServer = BaseServer<any, any, any>;
+
+/** The socket file each server created: removed by `serverClose()` if the
+ * file at the path is still that one. A WeakMap, not a field: the bind runs
+ * inside the base constructor, before subclass fields exist. */
+const socketFiles = new WeakMap<AnyBaseServer, { path: string; ino: number | null }>();
+
+function checkUnixAddress(address: unknown): string {
+  const path = (address as { path?: unknown } | null)?.path;
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError(
+      `The server address must be an object like { path: "/tmp/app.sock" }, got ${
+        address === null || typeof address !== "object" ? String(address) : JSON.stringify(address)
+      }`,
+    );
+  }
+  if (path.includes("\0")) {
+    throw new TypeError(
+      `The socket path must not contain NUL bytes, got ${
+        JSON.stringify(path)
+      }: abstract sockets are not supported; use a file path`,
+    );
+  }
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path.replace(/^(\.\/)+/, "")}`;
+}
+
+function checkReclaim(
+  Class: { reclaimStaleSocket?: boolean },
+  options: UnixSocketOptions & {
+    bindAndActivate?: boolean;
+  },
+): void {
+  const reclaim = options.reclaimStaleSocket ?? Class.reclaimStaleSocket;
+  if (reclaim && (options.bindAndActivate ?? true)) {
+    throw new TypeError(
+      "reclaimStaleSocket checks the old socket asynchronously, which a constructor cannot await: pass { bindAndActivate: false } too, then await server.serverBind() and call server.serverActivate()",
+    );
+  }
+}
+
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** Removes a stale socket file at `path`, or throws when something answers
+ * on it. A connection refused is the only proof of staleness accepted. */
+async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
+  let answer: unknown = null;
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    answer = "a stream server accepted a connection";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return; // removed meanwhile
+    // a datagram server answers a stream connect with EPROTOTYPE
+    if (!(error instanceof Deno.errors.ConnectionRefused)) answer = error;
+  }
+  if (answer !== null) {
+    throw new Deno.errors.AddrInUse(
+      `Socket file "${path}" is in use (${
+        typeof answer === "string" ? answer : answer instanceof Error ? answer.message : answer
+      }): stop the server using it or choose another path`,
+    );
+  }
+  const now = lstatOrNull(path);
+  if (now === null) return;
+  if (!now.isSocket || now.ino !== found.ino) {
+    throw new Deno.errors.AddrInUse(
+      `Socket file "${path}" was replaced while it was being checked, so it was left alone: try again`,
+    );
+  }
+  Deno.removeSync(path);
+}
+
+/**
+ * The bind of both Unix servers: permission check, the stale-file policy,
+ * then `listen()`; remembers the file created.
+ */
+function bindSocketFile(
+  server: AnyBaseServer,
+  path: string,
+  reclaim: boolean,
+  listen: () => void,
+): Awaitable<void> {
+  checkPathPermissions(path);
+  const bind = () => {
+    try {
+      listen();
+    } catch (error) {
+      throw withContext(error, `Binding the Unix socket "${path}"`);
+    }
+    socketFiles.set(server, { path, ino: lstatOrNull(path)?.ino ?? null });
+  };
+  const found = lstatOrNull(path);
+  if (found === null) return bind();
+  if (!found.isSocket) {
+    throw new Deno.errors.AlreadyExists(
+      `Cannot bind the Unix socket "${path}": that path exists and is not a socket, so it was left untouched: remove it yourself or choose another path`,
+    );
+  }
+  if (!reclaim) {
+    throw new Deno.errors.AddrInUse(
+      `Socket file "${path}" already exists: another server may be using it. If it was left by a crashed run, remove it, or pass { reclaimStaleSocket: true, bindAndActivate: false } and await server.serverBind(), which removes it when nothing answers on it`,
+    );
+  }
+  return reclaimStale(path, found).then(bind);
+}
+
+/** Removes the socket file `server` created, if it is still the one there. */
+function removeSocketFile(server: AnyBaseServer): void {
+  const file = socketFiles.get(server);
+  if (file === undefined) return;
+  socketFiles.delete(server);
+  try {
+    const now = lstatOrNull(file.path);
+    if (now?.isSocket && now.ino === file.ino) Deno.removeSync(file.path);
+  } catch {
+    // gone, or no longer ours to remove
+  }
+}
+
+/**
+ * A `unixpacket` socket made safe for concurrent use. Deno 2.9 runs one
+ * operation at a time on such a socket — a send while a receive is pending
+ * fails with `Deno.errors.Busy`, as does a second concurrent send
+ * (denoland/deno#6290) — and a pending receive cannot be cancelled. A
+ * threading server always has a receive pending, so its handlers could never
+ * reply. This wrapper never lets a receive and a send on the socket overlap:
+ * sends queue up one after the other; a receive waits for the queued sends;
+ * and a send made while a receive is pending goes out through a second,
+ * unbound socket instead (its own queue), so it does not wait for the next
+ * datagram to arrive. Such a reply comes from an unnamed address.
+ */
+class SerialUnixDatagramConn implements Deno.DatagramConn {
+  #socket: Deno.DatagramConn;
+  #spare: Deno.DatagramConn | null = null;
+  #sends: Promise<unknown> = Promise.resolve();
+  #spareSends: Promise<unknown> = Promise.resolve();
+  #pendingSends = 0;
+  #sent: PromiseWithResolvers<void> | null = null;
+  #receiving = false;
+
+  constructor(socket: Deno.DatagramConn) {
+    this.#socket = socket;
+  }
+
+  get addr(): Deno.Addr {
+    return this.#socket.addr;
+  }
+
+  async receive(p?: Uint8Array): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+    while (this.#pendingSends > 0) {
+      this.#sent ??= Promise.withResolvers<void>();
+      await this.#sent.promise;
+    }
+    this.#receiving = true;
+    try {
+      return await this.#socket.receive(p);
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
+    if (this.#receiving) {
+      const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
+      const send = () =>
+        spare.send(p, addr).catch((error) => {
+          if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+          throw new Deno.errors.PermissionDenied(
+            `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
+            { cause: error },
+          );
+        });
+      const sent = this.#spareSends.then(send, send);
+      this.#spareSends = sent.catch(() => {});
+      return sent;
+    }
+    this.#pendingSends++;
+    const send = () => this.#socket.send(p, addr);
+    const sent = this.#sends.then(send, send);
+    const done = () => {
+      if (--this.#pendingSends === 0) {
+        this.#sent?.resolve();
+        this.#sent = null;
+      }
+    };
+    this.#sends = sent.then(done, done);
+    return sent;
+  }
+
+  close(): void {
+    try {
+      this.#spare?.close();
+    } catch {
+      // already closed
+    }
+    this.#socket.close();
+  }
+
+  joinMulticastV4(address: string, networkInterface: string): Promise<Deno.MulticastV4Membership> {
+    return this.#socket.joinMulticastV4(address, networkInterface);
+  }
+
+  joinMulticastV6(address: string, networkInterface: number): Promise<Deno.MulticastV6Membership> {
+    return this.#socket.joinMulticastV6(address, networkInterface);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+    for (;;) yield await this.receive();
+  }
+}
+
+function alreadyBound(path: string): Error {
+  return new Error(`The server is already bound to "${path}"`);
+}
+
+/**
+ * A Unix stream socket server, Python's `socketserver.UnixStreamServer`: a
+ * stream server like {@linkcode TCPServer}, on a socket file, whose requests
+ * are `Deno.UnixConn`s. For one task per connection use
+ * `ThreadingUnixStreamServer`.
+ *
+ * The socket file's life: binding creates it (and first checks the `read`,
+ * `write` and `net` permissions Deno needs for it, naming the missing flags);
+ * `serverClose()` removes it — unlike Python, which leaves it behind — if it
+ * is still the file this server created. A file already at the path is
+ * never overwritten: a socket file makes the constructor throw
+ * `Deno.errors.AddrInUse` unless `reclaimStaleSocket` is set and nothing
+ * answers on it; any other kind of file throws `Deno.errors.AlreadyExists`
+ * and is left untouched.
+ *
+ * @example A line echo server on a socket file
+ * ```ts
+ * import { StreamRequestHandler, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler<UnixStreamServer> {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new UnixStreamServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const conn = await Deno.connect(server.serverAddress);
+ *   await conn.write(new TextEncoder().encode("hello world\n"));
+ *   assert.equal(await new Response(conn.readable).text(), "hello world\n");
+ * } // the socket file is removed here
+ * await Deno.remove(dir);
+ * ```
+ */
+export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr> {
+  /** Class attribute: whether a stale socket file at the path may be
+   * removed; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
+  static reclaimStaleSocket: boolean = false;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds
+   * and listens.
+   *
+   * @param serverAddress Where to listen: `{ path }`.
+   * @param RequestHandlerClass The handler class, run once per connection.
+   * @param options Attribute values for this instance, `bindAndActivate` and
+   *   `reclaimStaleSocket`.
+   * @throws {TypeError} A malformed address or handler class, or
+   *   `reclaimStaleSocket` without `bindAndActivate: false`.
+   * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
+   * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
+   * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<Deno.UnixConn, Deno.UnixAddr>,
+    options: UnixStreamServerOptions = {},
+  ) {
+    const path = checkUnixAddress(serverAddress);
+    checkReclaim(new.target, options);
+    super({ transport: "unix", path }, RequestHandlerClass, options);
+  }
+
+  /** Whether a stale socket file may be removed; see the static attribute. */
+  get reclaimStaleSocket(): boolean {
+    return this[kAttribute]("reclaimStaleSocket") as boolean;
+  }
+  set reclaimStaleSocket(value: boolean) {
+    this[kAttribute]("reclaimStaleSocket", value);
+  }
+
+  /** Always `"AF_UNIX"`. Python: `address_family`. */
+  get addressFamily(): "AF_UNIX" {
+    return "AF_UNIX";
+  }
+
+  /**
+   * Checks the permissions and the path, then binds and listens with
+   * `Deno.listen`. Synchronous, except when it has to check whether a socket
+   * file left at the path is stale (`reclaimStaleSocket`).
+   *
+   * @returns When bound: at once, or a promise when a stale file is checked.
+   * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
+   * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
+   *   be reclaimed, or something answers on it.
+   * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   *
+   * @example Reclaiming the socket file of a crashed run
+   * ```ts
+   * import { BaseRequestHandler, UnixStreamServer } from "../mod.ts";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
+   *   bindAndActivate: false,
+   *   reclaimStaleSocket: true,
+   * });
+   * await server.serverBind();
+   * server.serverActivate();
+   * await server.serverClose();
+   * await Deno.remove(dir);
+   * ```
+   */
+  override serverBind(): Awaitable<void> {
+    const path = this.serverAddress.path;
+    if (this.socket !== undefined) throw alreadyBound(path);
+    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
+      this.socket = Deno.listen({ transport: "unix", path }) as Deno.Listener<
+        Deno.UnixConn,
+        UnixStreamAddr
+      >;
+    });
+  }
+
+  /** Internal: closes the listener and removes the socket file. */
+  override [kCloseSocket](): void {
+    super[kCloseSocket]();
+    removeSocketFile(this);
+  }
+}
+
+/**
+ * A Unix datagram socket server, Python's `socketserver.UnixDatagramServer`:
+ * a datagram server like {@linkcode UDPServer}, on a socket file (Deno's
+ * `unixpacket` transport, which is `AF_UNIX, SOCK_DGRAM`). A client that
+ * wants replies binds its own socket to a path; a reply to an unbound client
+ * fails in the handler's `finish()`. For one task per datagram use
+ * `ThreadingUnixDatagramServer`.
+ *
+ * It needs `--unstable-net`, like `UDPServer`. The socket file's life is
+ * {@linkcode UnixStreamServer}'s: permissions checked before the bind, a
+ * file at the path never overwritten (`reclaimStaleSocket` for a stale
+ * socket file), the file removed once the server's socket is closed.
+ *
+ * @example A line echo server, and a client bound to its own path
+ * ```ts
+ * import { DatagramRequestHandler, UnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler<UnixDatagramServer> {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using server = new UnixDatagramServer({ path: `${dir}/echo.sock` }, Echo);
+ *   server.serveForever();
+ *   const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+ *   await client.send(new TextEncoder().encode("hello world\n"), server.serverAddress);
+ *   const [reply] = await client.receive();
+ *   assert.equal(new TextDecoder().decode(reply), "hello world\n");
+ *   client.close();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagramAddr> {
+  /** Class attribute: whether a stale socket file at the path may be
+   * removed; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
+  static reclaimStaleSocket: boolean = false;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds.
+   *
+   * @param serverAddress Where to listen: `{ path }`.
+   * @param RequestHandlerClass The handler class, run once per datagram.
+   * @param options Attribute values for this instance, `bindAndActivate` and
+   *   `reclaimStaleSocket`.
+   * @throws {TypeError} A malformed address or handler class, or
+   *   `reclaimStaleSocket` without `bindAndActivate: false`.
+   * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
+   * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
+   * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
+   * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   */
+  constructor(
+    serverAddress: UnixAddress,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.UnixAddr>,
+    options: UnixDatagramServerOptions = {},
+  ) {
+    const path = checkUnixAddress(serverAddress);
+    checkReclaim(new.target, options);
+    super({ transport: "unixpacket", path }, RequestHandlerClass, options);
+  }
+
+  /** Whether a stale socket file may be removed; see the static attribute. */
+  get reclaimStaleSocket(): boolean {
+    return this[kAttribute]("reclaimStaleSocket") as boolean;
+  }
+  set reclaimStaleSocket(value: boolean) {
+    this[kAttribute]("reclaimStaleSocket", value);
+  }
+
+  /** Always `"AF_UNIX"`. Python: `address_family`. */
+  get addressFamily(): "AF_UNIX" {
+    return "AF_UNIX";
+  }
+
+  /**
+   * Checks that the datagram API is enabled, the permissions and the path,
+   * then binds with `Deno.listenDatagram`. Synchronous, except when it has to
+   * check whether a socket file left at the path is stale.
+   *
+   * @returns When bound: at once, or a promise when a stale file is checked.
+   * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
+   * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
+   * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
+   *   be reclaimed, or something answers on it.
+   * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, UnixDatagramServer } from "../mod.ts";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const server = new UnixDatagramServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
+   *   bindAndActivate: false,
+   * });
+   * await server.serverBind();
+   * await server.serverClose();
+   * await Deno.remove(dir);
+   * ```
+   */
+  override serverBind(): Awaitable<void> {
+    const path = this.serverAddress.path;
+    if (this.socket !== undefined) throw alreadyBound(path);
+    requireUnstableNet("UnixDatagramServer");
+    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
+      this.socket = new SerialUnixDatagramConn(
+        Deno.listenDatagram({ transport: "unixpacket", path }),
+      );
+    });
+  }
+
+  /** Internal: removes the socket file once the socket is closed. */
+  override [kSocketClosed](): void {
+    removeSocketFile(this);
+  }
+}

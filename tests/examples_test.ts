@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { has, Proc, run } from "./_helpers.ts";
+
+const ECHO = new URL("../examples/echo.ts", import.meta.url).pathname;
+const CLIENT = new URL("../examples/echo_client.ts", import.meta.url).pathname;
+const SEED_CLIENT = new URL("./fixtures/seed_client.py", import.meta.url).pathname;
+const SEED_SERVER = new URL("./fixtures/seed_server.py", import.meta.url).pathname;
+
+/** Starts examples/echo.ts on a free port; resolves to the process and port. */
+async function startEcho(): Promise<{ proc: Proc; port: string }> {
+  const proc = new Proc("deno", ["run", "-A", ECHO, "0"]);
+  const [, port] = await proc.waitFor(/^Serving on localhost:(\d+)/);
+  return { proc, port };
+}
+
+async function stop(proc: Proc, signal: Deno.Signal): Promise<{ code: number; stdout: string }> {
+  proc.child.kill(signal);
+  const { status, stdout } = await proc.finish();
+  return { code: status.code, stdout };
+}
+
+Deno.test("examples/echo.ts answers examples/echo_client.ts: Received: HELLO WORLD", async () => {
+  const { proc, port } = await startEcho();
+  try {
+    const client = await run("deno", ["run", "-A", CLIENT, "hello", "world"], {
+      env: { PORT: port },
+    });
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(client.stdout, "Sent:     hello world\nReceived: HELLO WORLD\n");
+    await proc.waitFor(/^hello world$/);
+    assert.ok(proc.lines.includes("127.0.0.1 wrote:"), JSON.stringify(proc.lines));
+  } finally {
+    const { code, stdout } = await stop(proc, "SIGINT");
+    assert.equal(code, 0);
+    assert.match(stdout, /Server stopped/);
+  }
+});
+
+Deno.test({
+  name: "the seed's Python client gets Received: HELLO WORLD from examples/echo.ts",
+  ignore: !has("python3"),
+  async fn() {
+    const { proc, port } = await startEcho();
+    try {
+      const client = await run("python3", [SEED_CLIENT, "hello", "world"], { env: { PORT: port } });
+      assert.equal(client.code, 0, client.stderr);
+      assert.equal(client.stdout, "Sent:     hello world\nReceived: HELLO WORLD\n");
+    } finally {
+      await stop(proc, "SIGTERM");
+    }
+  },
+});
+
+Deno.test({
+  name: "examples/echo_client.ts gets Received: HELLO WORLD from the seed's Python socketserver",
+  ignore: !has("python3"),
+  async fn() {
+    await using server = new Proc("python3", ["-u", SEED_SERVER], { env: { PORT: "0" } });
+    const [, port] = await server.waitFor(/^listening on (\d+)/);
+    const client = await run("deno", ["run", "-A", CLIENT, "hello", "world"], {
+      env: { PORT: port },
+    });
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(client.stdout, "Sent:     hello world\nReceived: HELLO WORLD\n");
+    await server.waitFor(/^b'hello world'$/);
+  },
+});
+
+Deno.test("examples/echo.ts shuts down cleanly on SIGINT and on SIGTERM", async () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const { proc } = await startEcho();
+    const { code, stdout } = await stop(proc, signal);
+    assert.equal(code, 0, `${signal}: exit code`);
+    assert.match(stdout, /Server stopped/, signal);
+  }
+});
+
+Deno.test("examples/echo.ts takes its port from PORT when no argument is given", async () => {
+  const proc = new Proc("deno", ["run", "-A", ECHO], { env: { PORT: "0" } });
+  const [, port] = await proc.waitFor(/^Serving on localhost:(\d+)/);
+  assert.notEqual(port, "9999");
+  assert.notEqual(port, "0");
+  await stop(proc, "SIGINT");
+});

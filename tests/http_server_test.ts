@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { ThreadingTCPServer } from "../mod.ts";
+import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
+import { has, readAll, run, serveLoopback, startExample, stopExample } from "./_clients.ts";
+
+const HAS_CURL = has("curl");
+const HAS_WRK = has("wrk");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const serve = (Handler = HTTPRequestHandler) => serveLoopback(ThreadingTCPServer, Handler);
+
+const base = (server: ThreadingTCPServer) => `http://127.0.0.1:${server.serverAddress.port}`;
+
+/** curl -sS with `args`; -i puts the status line and headers in stdout. */
+function curl(...args: string[]) {
+  return run("curl", ["-sS", ...args]);
+}
+
+/** Splits curl -i output into status, lower-cased headers and body. */
+function parse(response: string) {
+  const end = response.indexOf("\r\n\r\n");
+  const [statusLine, ...lines] = response.slice(0, end).split("\r\n");
+  const headers = new Map(lines.map((l) => {
+    const i = l.indexOf(":");
+    return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()] as const;
+  }));
+  return {
+    status: Number(statusLine.split(" ")[1]),
+    statusLine,
+    headers,
+    body: response.slice(end + 4),
+  };
+}
+
+/** Sends raw bytes in one write; returns all the server sends until it closes. */
+async function raw(server: ThreadingTCPServer, request: string): Promise<string> {
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    await conn.write(encoder.encode(request));
+    return decoder.decode(await readAll(conn));
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name: "http: curl gets the hello page, its request echoed, and HEAD headers without a body",
+  ignore: !HAS_CURL,
+  async fn() {
+    await using server = serve();
+    const hello = parse((await curl("-i", `${base(server)}/`)).stdout);
+    assert.equal(hello.statusLine, "HTTP/1.1 200 OK");
+    assert.equal(hello.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(hello.headers.get("content-length"), String(HELLO.length));
+    assert.match(hello.headers.get("date")!, /^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
+    assert.equal(hello.body, decoder.decode(HELLO));
+
+    const echo = await curl(
+      "-i",
+      "-H",
+      "X-Test: yes",
+      "--data-binary",
+      "a=1&b=2",
+      `${base(server)}/echo?q=1`,
+    );
+    const { status, headers, body } = parse(echo.stdout);
+    assert.equal(status, 200);
+    assert.equal(headers.get("content-type"), "message/http");
+    assert.match(body, /^POST \/echo\?q=1 HTTP\/1\.1\r\n/);
+    assert.match(body, /\r\nX-Test: yes\r\n/);
+    assert.match(body, /\r\nContent-Length: 7\r\n/);
+    assert.ok(body.endsWith("\r\n\r\na=1&b=2"), body);
+    assert.equal(Number(headers.get("content-length")), encoder.encode(body).length);
+
+    const head = await curl("-i", "-I", `${base(server)}/`);
+    const headed = parse(head.stdout);
+    assert.equal(headed.status, 200);
+    assert.equal(headed.headers.get("content-length"), String(HELLO.length));
+    assert.equal(headed.body, "");
+  },
+});
+
+Deno.test({
+  name: "http: curl reuses one keep-alive connection for two URLs; Connection: close ends it",
+  ignore: !HAS_CURL,
+  async fn() {
+    await using server = serve();
+    const both = await curl(
+      "-v",
+      "-o",
+      "/dev/null",
+      "-o",
+      "/dev/null",
+      `${base(server)}/`,
+      `${base(server)}/echo`,
+    );
+    assert.equal(both.code, 0);
+    assert.match(both.stderr, /Re-using existing connection/);
+    assert.equal(both.stderr.match(/Connected to/g)?.length, 1);
+    assert.doesNotMatch(both.stderr, /< Connection: close/);
+
+    const closing = await curl(
+      "-v",
+      "-o",
+      "/dev/null",
+      "-o",
+      "/dev/null",
+      "-H",
+      "Connection: close",
+      `${base(server)}/`,
+      `${base(server)}/`,
+    );
+    assert.match(closing.stderr, /< Connection: close/);
+    assert.equal(closing.stderr.match(/Connected to/g)?.length, 2);
+  },
+});
+
+Deno.test({
+  name: "http: curl gets 404, 405 with Allow, 413, 414, 431 and 501 answers",
+  ignore: !HAS_CURL,
+  async fn() {
+    await using server = serve();
+    const url = base(server);
+    const status = async (...args: string[]) => parse((await curl("-i", ...args)).stdout);
+
+    const missing = await status(`${url}/nope`);
+    assert.equal(missing.statusLine, "HTTP/1.1 404 Not Found");
+    assert.equal(missing.body, '404 Not Found: Nothing at "/nope"\n');
+
+    const wrongMethod = await status("-X", "DELETE", `${url}/`);
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get("allow"), "GET, HEAD");
+
+    // curl sends "Expect: 100-continue" for a large body: the 413 comes before any of it
+    const big = new Uint8Array(2 * 1024 * 1024);
+    const tooBig = await run("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
+      input: big,
+    });
+    assert.equal(parse(tooBig.stdout).status, 413);
+    assert.equal(parse(tooBig.stdout).headers.get("connection"), "close");
+
+    assert.equal((await status(`${url}/${"a".repeat(9000)}`)).status, 414);
+    assert.equal((await status("-H", `X-Long: ${"a".repeat(9000)}`, `${url}/`)).status, 431);
+    const chunked = await status(
+      "-H",
+      "Transfer-Encoding: chunked",
+      "--data-binary",
+      "x",
+      `${url}/echo`,
+    );
+    assert.equal(chunked.status, 501);
+  },
+});
+
+Deno.test("http: malformed requests get 400, 431 or 505 and the connection closes", async () => {
+  await using server = serve();
+  const statusOf = async (request: string) => {
+    const response = await raw(server, request);
+    assert.match(response, /\r\nConnection: close\r\n/);
+    return response.slice(0, response.indexOf("\r\n"));
+  };
+  assert.equal(await statusOf("GARBAGE\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+  assert.equal(await statusOf("GET / HTTP/1.1\r\n\r\n"), "HTTP/1.1 400 Bad Request"); // no Host
+  assert.equal(
+    await statusOf("GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"),
+    "HTTP/1.1 400 Bad Request",
+  );
+  assert.equal(
+    await statusOf("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n"),
+    "HTTP/1.1 400 Bad Request",
+  );
+  assert.equal(
+    await statusOf(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    ),
+    "HTTP/1.1 400 Bad Request",
+  );
+  assert.equal(await statusOf("GET / HTTP/2.0\r\n\r\n"), "HTTP/1.1 505 HTTP Version Not Supported");
+  const headers = Array.from({ length: 101 }, (_, i) => `X-${i}: ${i}\r\n`).join("");
+  assert.equal(
+    await statusOf(`GET / HTTP/1.1\r\nHost: x\r\n${headers}\r\n`),
+    "HTTP/1.1 431 Request Header Fields Too Large",
+  );
+  // Host, 98 more and Connection: 100 headers, the most allowed
+  const hundred = Array.from({ length: 98 }, (_, i) => `X-${i}: ${i}\r\n`).join("");
+  const ok = await raw(server, `GET / HTTP/1.1\r\nHost: x\r\n${hundred}Connection: close\r\n\r\n`);
+  assert.match(ok, /^HTTP\/1\.1 200 OK/, "100 headers are allowed");
+});
+
+Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
+  await using server = serve();
+  const pipelined = await raw(
+    server,
+    "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+      "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" +
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n", // after close: never answered
+  );
+  const statuses = [...pipelined.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ["404", "200", "200", "200"]);
+  assert.match(
+    pipelined,
+    /\r\n\r\nPOST \/echo HTTP\/1\.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello/,
+  );
+
+  // header values may carry any byte from 0x80 up (obs-text); /echo returns them untouched
+  const utf8 = await raw(
+    server,
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-Price: 5 €\r\nConnection: close\r\n\r\n",
+  );
+  assert.match(utf8, /^HTTP\/1\.1 200 OK/);
+  assert.match(utf8, /\r\nX-Price: 5 €\r\n/);
+
+  const http10 = await raw(server, "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+  assert.equal(http10.match(/^HTTP\/1\.1 200/gm)?.length, 1);
+  assert.match(http10, /\r\nConnection: close\r\n/);
+
+  const kept = await raw(
+    server,
+    "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+  );
+  assert.equal(kept.match(/^HTTP\/1\.1 200/gm)?.length, 2);
+  assert.match(kept, /\r\nConnection: keep-alive\r\n/);
+});
+
+Deno.test("http: an idle keep-alive connection is closed after the handler's timeout", async () => {
+  class Impatient extends HTTPRequestHandler {
+    override timeout = 50;
+  }
+  await using server = serve(Impatient);
+  const response = await raw(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert.match(response, /^HTTP\/1\.1 200 OK/); // and then EOF, without a second request
+});
+
+Deno.test({
+  name: "http: wrk -t1 -c50 sees no socket errors and no non-2xx answers",
+  ignore: !HAS_WRK,
+  async fn() {
+    await using server = serve();
+    const { code, stdout } = await run("wrk", ["-t1", "-c50", "-d1s", `${base(server)}/`]);
+    assert.equal(code, 0);
+    assert.doesNotMatch(stdout, /Socket errors|Non-2xx/, stdout);
+    assert.ok(Number(/(\d+) requests in/.exec(stdout)?.[1]) > 0, stdout);
+  },
+});
+
+Deno.test({
+  name: "http example: prints its port, answers curl, stops on SIGTERM",
+  ignore: !HAS_CURL,
+  async fn() {
+    await using example = await startExample("http_server");
+    const [, host, port] = example.match;
+    const hello = await curl(`http://${host}:${port}/`);
+    assert.equal(hello.stdout, decoder.decode(HELLO));
+    await stopExample(example, "HTTP server");
+  },
+});

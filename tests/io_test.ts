@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { BufferedReader, LineTooLongError, StreamWriter, TimeoutError } from "../mod.ts";
+import { decoder, encoder } from "./_helpers.ts";
+
+/** A source that hands out `chunks` one read at a time, however big the
+ * reader's buffer (a read larger than the buffer is split). */
+function chunked(chunks: string[]): { read(p: Uint8Array): Promise<number | null>; reads: number } {
+  const queue = chunks.map((c) => encoder.encode(c));
+  const source = {
+    reads: 0,
+    read(p: Uint8Array): Promise<number | null> {
+      source.reads++;
+      const next = queue.shift();
+      if (next === undefined) return Promise.resolve(null);
+      const n = Math.min(p.length, next.length);
+      p.set(next.subarray(0, n));
+      if (n < next.length) queue.unshift(next.subarray(n));
+      return Promise.resolve(n);
+    },
+  };
+  return source;
+}
+
+const text = (b: Uint8Array) => decoder.decode(b);
+
+Deno.test("readline() joins a line split across reads and keeps what follows it", async () => {
+  const reader = new BufferedReader(chunked(["ab", "c\nde", "f\n", "g"]), { bufferSize: 4 });
+  assert.equal(text(await reader.readline()), "abc\n");
+  assert.equal(text(await reader.readline()), "def\n");
+  assert.equal(text(await reader.readline()), "g");
+  assert.equal((await reader.readline()).length, 0);
+  assert.equal((await reader.readline()).length, 0);
+});
+
+Deno.test("readline() returns copies: a later read does not change an earlier line", async () => {
+  const reader = new BufferedReader(chunked(["one\n", "two\n"]), { bufferSize: 4 });
+  const first = await reader.readline();
+  const second = await reader.readline();
+  assert.equal(text(first), "one\n");
+  assert.equal(text(second), "two\n");
+});
+
+Deno.test("readline(limit) accepts a line of exactly limit bytes and refuses one byte more", async () => {
+  const exact = new BufferedReader(chunked(["x".repeat(9) + "\n"]), { bufferSize: 4 });
+  assert.equal((await exact.readline(10)).length, 10);
+  const over = new BufferedReader(chunked(["x".repeat(10) + "\n"]), { bufferSize: 4 });
+  await assert.rejects(over.readline(10), LineTooLongError);
+});
+
+Deno.test("readline() without a newline stops at the limit: memory stays bounded", async () => {
+  let served = 0;
+  const endless = {
+    read(p: Uint8Array): Promise<number> {
+      p.fill(0x61);
+      served += p.length;
+      return Promise.resolve(p.length);
+    },
+  };
+  const reader = new BufferedReader(endless, { bufferSize: 1024, maxLineLength: 64 * 1024 });
+  await assert.rejects(reader.readline(), LineTooLongError);
+  assert.ok(served <= 64 * 1024 + 1024, `read ${served} bytes for a 64 KiB limit`);
+});
+
+Deno.test("read(n) larger than the buffer reads straight into the result", async () => {
+  const source = chunked(["abc", "defgh", "ijklmnopqrstuvwxyz"]);
+  const reader = new BufferedReader(source, { bufferSize: 4 });
+  assert.equal(text(await reader.read(2)), "ab");
+  assert.equal(text(await reader.read(20)), "cdefghijklmnopqrstuv");
+  assert.equal(text(await reader.read(20)), "wxyz");
+  assert.equal((await reader.read(1)).length, 0);
+});
+
+Deno.test("read1() never reads when bytes are buffered", async () => {
+  const source = chunked(["hello\nworld"]);
+  const reader = new BufferedReader(source);
+  await reader.readline();
+  const reads = source.reads;
+  assert.equal(text(await reader.read1(3)), "wor");
+  assert.equal(text(await reader.read1()), "ld");
+  assert.equal(source.reads, reads);
+});
+
+Deno.test("mixing readline(), read(n) and read() returns every byte once, in order", async () => {
+  const reader = new BufferedReader(chunked(["l1\nabcdef", "gh\nl3\n", "tail"]), { bufferSize: 5 });
+  const parts = [
+    text(await reader.readline()),
+    text(await reader.read(3)),
+    text(await reader.readline()),
+    text(await reader.read1(1)),
+    text(await reader.read()),
+  ];
+  assert.equal(parts.join(""), "l1\nabcdefgh\nl3\ntail");
+  assert.deepEqual(parts.slice(0, 3), ["l1\n", "abc", "defgh\n"]);
+});
+
+Deno.test("BufferedReader.from() reads fixed bytes without a source", async () => {
+  const reader = BufferedReader.from(encoder.encode("a\nb\n"));
+  const lines: string[] = [];
+  for await (const line of reader) lines.push(text(line));
+  assert.deepEqual(lines, ["a\n", "b\n"]);
+  assert.equal(reader.buffered, 0);
+});
+
+Deno.test("a read that times out is picked up by the next read: no byte is lost", async () => {
+  let deliver: (n: number | null) => void = () => {};
+  let target: Uint8Array | undefined;
+  let reads = 0;
+  const slow = {
+    read(p: Uint8Array): Promise<number | null> {
+      reads++;
+      target = p;
+      return new Promise((resolve) => (deliver = resolve));
+    },
+  };
+  const reader = new BufferedReader(slow, { timeout: 5 });
+  await assert.rejects(reader.readline(), TimeoutError);
+  reader.timeout = null;
+  const line = reader.readline();
+  target!.set(encoder.encode("late\n"));
+  deliver(5);
+  assert.equal(text(await line), "late\n");
+  assert.equal(reads, 1, "the pending read was reused, not issued twice");
+  const end = reader.readline();
+  deliver(null);
+  assert.equal((await end).length, 0);
+});
+
+Deno.test("StreamWriter retries partial writes until every byte is written", async () => {
+  const written: number[] = [];
+  const stingy = {
+    write(p: Uint8Array): Promise<number> {
+      const n = Math.min(3, p.length);
+      written.push(...p.subarray(0, n));
+      return Promise.resolve(n);
+    },
+  };
+  const wfile = new StreamWriter(stingy);
+  assert.equal(await wfile.write("abcdefgh"), 8);
+  assert.equal(decoder.decode(new Uint8Array(written)), "abcdefgh");
+});
+
+Deno.test("StreamWriter keeps concurrent writes whole and in call order", async () => {
+  const out: string[] = [];
+  const slowSink = {
+    async write(p: Uint8Array): Promise<number> {
+      await new Promise((r) => setTimeout(r, 0));
+      const n = Math.min(2, p.length); // partial writes force continuations
+      out.push(decoder.decode(p.subarray(0, n)));
+      return n;
+    },
+  };
+  const wfile = new StreamWriter(slowSink);
+  await Promise.all([wfile.write("AAAA"), wfile.write("BBBB"), wfile.write("CCCC")]);
+  assert.equal(out.join(""), "AAAABBBBCCCC");
+  assert.equal(wfile.idle, true);
+});
+
+Deno.test("a failed write rejects that write only; later writes still go out", async () => {
+  let fail = true;
+  const out: string[] = [];
+  const sink = {
+    write(p: Uint8Array): Promise<number> {
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Deno.errors.BrokenPipe("gone"));
+      }
+      out.push(decoder.decode(p));
+      return Promise.resolve(p.length);
+    },
+  };
+  const wfile = new StreamWriter(sink);
+  const first = wfile.write("lost");
+  const second = wfile.write("kept");
+  await assert.rejects(first, Deno.errors.BrokenPipe);
+  assert.equal(await second, 4);
+  assert.deepEqual(out, ["kept"]);
+});

@@ -1,0 +1,290 @@
+import assert from "node:assert/strict";
+import { BufferedReader } from "../mod.ts";
+import { RespHandler, RespServer } from "../examples/resp_server.ts";
+import {
+  has,
+  readAll,
+  run,
+  serveLoopback,
+  startExample,
+  startRedisServer,
+  stopExample,
+} from "./_clients.ts";
+
+const HAS_CLI = has("redis-cli");
+const HAS_SERVER = has("redis-server");
+const HAS_BENCHMARK = has("redis-benchmark");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const serve = (Handler = RespHandler, pollInterval = 500) =>
+  serveLoopback(RespServer, Handler, pollInterval);
+
+/** Sends `request` in one write and returns everything the server sends until it closes. */
+async function exchange(port: number, request: string | Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(typeof request === "string" ? encoder.encode(request) : request);
+    return decoder.decode(await readAll(conn));
+  } finally {
+    conn.close();
+  }
+}
+
+const resp = (...args: string[]) =>
+  `*${args.length}\r\n` + args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join("");
+
+// Every command, with the errors Redis gives; fed to redis-cli one per line, as a user types.
+const SCRIPT = `FLUSHALL
+PING
+PING "hello world"
+PING a b
+ECHO "binary \\x00\\xff ok"
+ECHO
+SET greeting hello
+GET greeting
+GET missing
+get greeting
+SET greeting
+SET k v EX 100
+SET k v PX 100000 NX
+SET k v2 XX
+SET fresh v XX
+GET k
+SET k v EX 0
+SET k v PX -5
+SET k v EX ten
+SET k v EX
+SET k v EX 1 PX 1
+SET k v NX XX
+SET k v SOMETHING
+SET n 41
+INCR n
+INCR n
+INCR fresh
+SET big 9223372036854775807
+INCR big
+SET word abc
+INCR word
+SET z 007
+INCR z
+INCR
+EXISTS greeting k missing greeting
+EXISTS
+DEL greeting missing k
+DEL
+DBSIZE
+DBSIZE extra
+NOSUCH a "b c"
+nosuch
+CONFIG GET save
+FLUSHALL BOGUS
+FLUSHALL SYNC
+DBSIZE
+`;
+
+// What redis-server 7 answers to SCRIPT, as redis-cli --no-raw prints it.
+const TRANSCRIPT = `OK
+PONG
+"hello world"
+(error) ERR wrong number of arguments for 'ping' command
+"binary \\x00\\xff ok"
+(error) ERR wrong number of arguments for 'echo' command
+OK
+"hello"
+(nil)
+"hello"
+(error) ERR wrong number of arguments for 'set' command
+OK
+(nil)
+OK
+(nil)
+"v2"
+(error) ERR invalid expire time in 'set' command
+(error) ERR invalid expire time in 'set' command
+(error) ERR value is not an integer or out of range
+(error) ERR syntax error
+(error) ERR syntax error
+(error) ERR syntax error
+(error) ERR syntax error
+OK
+(integer) 42
+(integer) 43
+(integer) 1
+OK
+(error) ERR increment or decrement would overflow
+OK
+(error) ERR value is not an integer or out of range
+OK
+(error) ERR value is not an integer or out of range
+(error) ERR wrong number of arguments for 'incr' command
+(integer) 3
+(error) ERR wrong number of arguments for 'exists' command
+(integer) 2
+(error) ERR wrong number of arguments for 'del' command
+(integer) 5
+(error) ERR wrong number of arguments for 'dbsize' command
+(error) ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b c' 
+(error) ERR unknown command 'nosuch', with args beginning with: 
+1) "save"
+2) ""
+(error) ERR syntax error
+OK
+(integer) 0
+`;
+
+Deno.test({
+  name: "resp: redis-cli drives every command and prints what it prints for redis-server",
+  ignore: !HAS_CLI,
+  async fn() {
+    await using server = serve();
+    const cli = (port: number, ...args: string[]) =>
+      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
+        input: SCRIPT,
+      });
+    const ours = await cli(server.serverAddress.port);
+    assert.equal(ours.stderr, "");
+    assert.equal(ours.stdout, TRANSCRIPT);
+    const quit = await run("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
+    assert.equal(quit.stdout, "OK\n");
+    if (HAS_SERVER) {
+      await using redis = await startRedisServer();
+      assert.equal((await cli(redis.port)).stdout, TRANSCRIPT, "the transcript is real Redis's");
+    } else console.error("redis-server is not installed: the transcript is not re-checked");
+  },
+});
+
+// Multibulk and inline commands, an unknown one, an empty line and `*0`, all in one write;
+// nothing after QUIT is answered.
+const PIPELINE = resp("FLUSHALL") + resp("PING") + "PING\r\n" + resp("SET", "k", "va lue") +
+  "GET k\r\n" + 'ECHO "quoted \\"value\\"\\x21"\r\n' + "ECHO 'it\\'s' extra\r\n" +
+  'ECHO "tab\\tnew\\nline"\n' +
+  resp("INCR", "n").repeat(3) + resp("UNKNOWN", "x") + "\r\n" + "*0\r\n" + "*-1\r\n" +
+  resp("DEL", "k", "n", "k") + resp("EXISTS", "k") + "  dbsize  \r\n" + 'ECHO "open\r\n';
+const PIPELINE_REPLIES = "+OK\r\n+PONG\r\n+PONG\r\n+OK\r\n$6\r\nva lue\r\n" +
+  '$15\r\nquoted "value"!\r\n' + "-ERR wrong number of arguments for 'echo' command\r\n" +
+  "$12\r\ntab\tnew\nline\r\n" +
+  ":1\r\n:2\r\n:3\r\n-ERR unknown command 'UNKNOWN', with args beginning with: 'x' \r\n" +
+  ":2\r\n:0\r\n:0\r\n-ERR Protocol error: unbalanced quotes in request\r\n";
+
+Deno.test("resp: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
+  await using server = serve();
+  assert.equal(await exchange(server.serverAddress.port, PIPELINE), PIPELINE_REPLIES);
+  const quit = resp("SET", "a", "1") + "QUIT\r\n" + resp("GET", "a");
+  assert.equal(await exchange(server.serverAddress.port, quit), "+OK\r\n+OK\r\n");
+});
+
+Deno.test({
+  name: "resp: redis-server answers the same pipeline with the same bytes",
+  ignore: !HAS_SERVER,
+  async fn() {
+    await using redis = await startRedisServer();
+    assert.equal(await exchange(redis.port, PIPELINE), PIPELINE_REPLIES);
+  },
+});
+
+Deno.test("resp: 2000 pipelined INCRs across many reads come back in order", async () => {
+  await using server = serve();
+  const request = resp("INCR", "counter").repeat(2000) + "QUIT\r\n";
+  const expected = Array.from({ length: 2000 }, (_, i) => `:${i + 1}\r\n`).join("") + "+OK\r\n";
+  assert.equal(await exchange(server.serverAddress.port, request), expected);
+});
+
+Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
+  class Small extends RespHandler {
+    override maxBulkLength = 8;
+    override maxArrayLength = 3;
+  }
+  await using server = serve(Small);
+  const { port } = server.serverAddress;
+  // within the limits
+  assert.equal(
+    await exchange(port, resp("ECHO", "12345678") + "QUIT\r\n"),
+    "$8\r\n12345678\r\n+OK\r\n",
+  );
+  // one byte over: the error, then the connection closes without reading the body
+  assert.equal(
+    await exchange(port, resp("PING") + resp("ECHO", "123456789") + resp("PING")),
+    "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
+  );
+  assert.equal(
+    await exchange(port, resp("DEL", "a", "b", "c")),
+    "-ERR Protocol error: invalid multibulk length\r\n",
+  );
+  assert.equal(
+    await exchange(port, "*1\r\n$-1\r\n"),
+    "-ERR Protocol error: invalid bulk length\r\n",
+  );
+  assert.equal(await exchange(port, "*x\r\n"), "-ERR Protocol error: invalid multibulk length\r\n");
+  assert.equal(
+    await exchange(port, "*1\r\n+PING\r\n"),
+    "-ERR Protocol error: expected '$', got '+'\r\n",
+  );
+  const inline = "ECHO " + "x".repeat(70_000);
+  assert.equal(await exchange(port, inline), "-ERR Protocol error: too big inline request\r\n");
+  // the defaults: a 1 GB bulk string is refused on its header alone
+  await using defaults = serve();
+  assert.equal(
+    await exchange(defaults.serverAddress.port, "*1\r\n$1000000000\r\n"),
+    "-ERR Protocol error: invalid bulk length\r\n",
+  );
+});
+
+Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", async () => {
+  await using server = serve(RespHandler, 10);
+  const { port } = server.serverAddress;
+  const setup = resp("SET", "short", "v", "PX", "200") + resp("SET", "long", "v", "EX", "100") +
+    resp("GET", "short") + resp("SET", "idle", "v", "PX", "1") + "QUIT\r\n";
+  assert.equal(await exchange(port, setup), "+OK\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+OK\r\n");
+  const deadline = Date.now() + 5_000;
+  let reply = "";
+  while (Date.now() < deadline) {
+    reply = await exchange(port, resp("GET", "short") + resp("GET", "long") + "QUIT\r\n");
+    if (reply.startsWith("$-1")) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(reply, "$-1\r\n$1\r\nv\r\n+OK\r\n");
+  // "idle" was never read again: the periodic sweep removed it
+  assert.deepEqual([...server.data.keys()], ["long"]);
+});
+
+Deno.test({
+  name: "resp: redis-benchmark -t ping,set,get -P 16 runs without errors",
+  ignore: !HAS_BENCHMARK,
+  async fn() {
+    await using server = serve();
+    const args = ["-h", "127.0.0.1", "-p", String(server.serverAddress.port)];
+    const { code, stdout, stderr } = await run(
+      "redis-benchmark",
+      [...args, "-q", "-t", "ping,set,get", "-n", "2000", "-P", "16", "-c", "10"],
+    );
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
+    const tests = [...stdout.matchAll(/(\w+): [\d.]+ requests per second/g)].map((m) => m[1]);
+    assert.deepEqual(tests, ["PING_INLINE", "PING_MBULK", "SET", "GET"]);
+  },
+});
+
+Deno.test({
+  name: "resp example: prints its port, answers redis-cli, stops on SIGTERM",
+  ignore: !HAS_CLI,
+  async fn() {
+    await using example = await startExample("resp_server");
+    const [, host, port] = example.match;
+    assert.equal((await run("redis-cli", ["-h", host, "-p", port, "PING"])).stdout, "PONG\n");
+    await stopExample(example, "RESP server");
+  },
+});
+
+Deno.test("resp: a client that sends half a command and vanishes leaves nothing behind", async () => {
+  await using server = serve();
+  const conn = await Deno.connect(server.serverAddress);
+  await conn.write(encoder.encode("*2\r\n$3\r\nGET\r\n$5\r\nab"));
+  conn.close();
+  // the handler sees EOF mid-command and ends; the server then closes with no request open
+  const probe = await Deno.connect(server.serverAddress);
+  const reader = new BufferedReader(probe);
+  await probe.write(encoder.encode("PING\r\n"));
+  assert.equal(decoder.decode(await reader.readline()), "+PONG\r\n");
+  probe.close();
+});

@@ -1,0 +1,127 @@
+/**
+ * Timeouts: a client that connects and says nothing is dropped by
+ * `idleTimeout`, one that trickles a request byte by byte (slowloris) by
+ * `requestTimeout` — which a per-read `timeout` alone never does — and the
+ * drops reach `handleDrop()`, never `handleError()`. Well-behaved slow
+ * clients are not dropped.
+ */
+import assert from "node:assert/strict";
+import { StreamRequestHandler, TimeoutError } from "../mod.ts";
+import { decoder, encoder, errorName, readToEnd, RecordingServer } from "./_helpers.ts";
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A line echo handler with the timeouts under test. */
+function echoWith(timeouts: {
+  timeout?: number | null;
+  idleTimeout?: number | null;
+  requestTimeout?: number | null;
+}) {
+  return class Echo extends StreamRequestHandler<RecordingServer> {
+    override timeout = timeouts.timeout ?? null;
+    override idleTimeout = timeouts.idleTimeout ?? null;
+    override requestTimeout = timeouts.requestTimeout ?? null;
+    override async handle() {
+      for await (const line of this.rfile) await this.wfile.write(line);
+    }
+  };
+}
+
+Deno.test("idleTimeout drops a client that connects and says nothing, through handleDrop()", async () => {
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    echoWith({ idleTimeout: 100 }),
+  );
+  server.serveForever();
+
+  const silent = await Deno.connect(server.serverAddress);
+  const { bytes, error } = await readToEnd(silent); // until the server hangs up
+  silent.close();
+  await server.dropped();
+
+  assert.equal(bytes.length, 0);
+  assert.equal(error, null, "the client sees a clean EOF");
+  const drop = server.drops[0];
+  assert.ok(drop instanceof TimeoutError);
+  assert.equal(drop.attribute, "idleTimeout");
+  assert.match(drop.message, /"idleTimeout"/);
+  assert.equal(server.errors.length, 0);
+});
+
+Deno.test("a slowloris client (one byte at a time, never a newline) is dropped by requestTimeout, which a per-read timeout cannot do", async () => {
+  // each byte comes well within the per-read timeout (40 ms apart, 200 ms
+  // allowed), so only the request deadline can end this
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    echoWith({ timeout: 200, requestTimeout: 300 }),
+  );
+  server.serveForever();
+
+  const slow = await Deno.connect(server.serverAddress);
+  const reading = readToEnd(slow);
+  let sent = 0;
+  const started = performance.now();
+  while (server.drops.length === 0 && sent < 200) { // at most 8 s
+    try {
+      await slow.write(encoder.encode("x"));
+      sent++;
+    } catch {
+      break; // the server hung up
+    }
+    await delay(40);
+  }
+  const elapsed = performance.now() - started;
+  assert.equal(server.drops.length, 1, `still connected after ${sent} bytes (${elapsed} ms)`);
+  const { bytes } = await reading;
+  slow.close();
+
+  const drop = server.drops[0];
+  assert.ok(drop instanceof TimeoutError, `dropped by ${errorName(drop)}`);
+  assert.equal(drop.attribute, "requestTimeout");
+  assert.equal(drop.timeout, 300);
+  assert.equal(bytes.length, 0);
+  assert.equal(server.errors.length, 0);
+});
+
+Deno.test("timeout drops a client that goes silent in the middle of a request", async () => {
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    echoWith({ timeout: 100, idleTimeout: 60_000 }),
+  );
+  server.serveForever();
+
+  const conn = await Deno.connect(server.serverAddress);
+  await conn.write(encoder.encode("half a line"));
+  await readToEnd(conn);
+  conn.close();
+  await server.dropped();
+
+  const drop = server.drops[0];
+  assert.ok(drop instanceof TimeoutError);
+  assert.equal(drop.attribute, "timeout");
+  assert.equal(server.errors.length, 0);
+});
+
+Deno.test("a slow but well-behaved client is not dropped: each pause is within idleTimeout, each line within requestTimeout", async () => {
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    echoWith({ timeout: 150, idleTimeout: 150, requestTimeout: 150 }),
+  );
+  server.serveForever();
+
+  const conn = await Deno.connect(server.serverAddress);
+  const replies: string[] = [];
+  const buffer = new Uint8Array(64);
+  for (let i = 0; i < 5; i++) { // 5 × 60 ms: twice every timeout in total
+    await delay(60);
+    await conn.write(encoder.encode(`req ${i}\n`));
+    const n = await conn.read(buffer);
+    replies.push(decoder.decode(buffer.subarray(0, n ?? 0)));
+  }
+  await conn.closeWrite();
+  await readToEnd(conn);
+  conn.close();
+
+  assert.deepEqual(replies, ["req 0\n", "req 1\n", "req 2\n", "req 3\n", "req 4\n"]);
+  assert.equal(server.drops.length + server.errors.length, 0);
+});
