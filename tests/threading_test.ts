@@ -1,13 +1,24 @@
 /**
- * ThreadingMixIn / ThreadingTCPServer: one async task per request, in this
- * process, over real sockets.
+ * ThreadingMixIn and the Threading* servers: one async task per request, in
+ * this process, over real sockets.
  */
 import assert from "node:assert/strict";
-import { StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer } from "../mod.ts";
-import { ask, Fixture, readLine, until, within } from "./_helpers.ts";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+import {
+  type AnyServer,
+  DatagramRequestHandler,
+  type DatagramServer,
+  StreamRequestHandler,
+  type StreamServer,
+  TCPServer,
+  ThreadingMixIn,
+  ThreadingTCPServer,
+  ThreadingTLSServer,
+  ThreadingUDPServer,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixStreamServer,
+} from "../mod.ts";
+import { ask, decoder, encoder, Fixture, readLine, until, within } from "./_helpers.ts";
+import { cert, key, withTempDir } from "./transport_helpers.ts";
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
 /** Lines in, the handler's `reply(line)` out; `null` ends the request. */
@@ -31,27 +42,117 @@ async function say(conn: Deno.Conn, line: string): Promise<void> {
   await conn.write(encoder.encode(line + "\n"));
 }
 
-Deno.test("ThreadingTCPServer runs handlers at once: one waiting for a second client's message completes", async () => {
+/** Handlers for the meeting test: "wait" waits until a "release" request
+ * has been handled, which only a server running both at once can do. */
+function meeting() {
+  const waiting = Promise.withResolvers<void>();
   const met = Promise.withResolvers<void>();
-  const Meet = lineHandler(async (line) => {
+  const answer = async (line: string) => {
     if (line === "wait") {
-      await met.promise; // only the other client's handler can resolve this
-      return "met";
+      waiting.resolve();
+      await met.promise;
+      return "met\n";
     }
     met.resolve();
-    return "released";
+    return "released\n";
+  };
+  class Stream extends StreamRequestHandler<StreamServer> {
+    override async handle() {
+      await this.wfile.write(await answer(decoder.decode(await this.rfile.readline()).trim()));
+    }
+  }
+  class Datagram extends DatagramRequestHandler<DatagramServer> {
+    override async handle() {
+      await this.wfile.write(await answer(decoder.decode(this.packet).trim()));
+    }
+  }
+  return { Stream, Datagram, waiting: waiting.promise };
+}
+
+type Ask = (line: string) => Promise<string>;
+
+async function askStream(connect: () => Promise<Deno.Conn>, line: string): Promise<string> {
+  const conn = await connect();
+  try {
+    await say(conn, line);
+    return (await readLine(conn)) ?? "EOF";
+  } finally {
+    conn.close();
+  }
+}
+
+async function askDatagram(
+  client: Deno.DatagramConn,
+  server: Deno.Addr,
+  line: string,
+): Promise<string> {
+  try {
+    await client.send(encoder.encode(line + "\n"), server);
+    const [reply] = await client.receive();
+    return decoder.decode(reply).trim();
+  } finally {
+    client.close();
+  }
+}
+
+const meetings: [string, (dir: string, m: ReturnType<typeof meeting>) => [AnyServer, Ask]][] = [
+  ["ThreadingTCPServer", (_, m) => {
+    const server = new ThreadingTCPServer(LOOPBACK, m.Stream);
+    return [server, (line) => askStream(() => Deno.connect(server.serverAddress), line)];
+  }],
+  ["ThreadingTLSServer", (_, m) => {
+    const server = new ThreadingTLSServer(LOOPBACK, m.Stream, { cert, key });
+    const port = server.serverAddress.port;
+    return [
+      server,
+      (line) =>
+        askStream(() => Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] }), line),
+    ];
+  }],
+  ["ThreadingUnixStreamServer", (dir, m) => {
+    const server = new ThreadingUnixStreamServer({ path: `${dir}/s.sock` }, m.Stream);
+    return [server, (line) => askStream(() => Deno.connect(server.serverAddress), line)];
+  }],
+  ["ThreadingUDPServer", (_, m) => {
+    const server = new ThreadingUDPServer(LOOPBACK, m.Datagram);
+    return [server, (line) =>
+      askDatagram(
+        Deno.listenDatagram({ transport: "udp", ...LOOPBACK }),
+        server.serverAddress,
+        line,
+      )];
+  }],
+  ["ThreadingUnixDatagramServer", (dir, m) => {
+    const server = new ThreadingUnixDatagramServer({ path: `${dir}/d.sock` }, m.Datagram);
+    return [server, (line) =>
+      askDatagram(
+        Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/${line}.sock` }),
+        server.serverAddress,
+        line,
+      )];
+  }],
+];
+
+for (const [name, make] of meetings) {
+  Deno.test(`${name} runs requests at once: one waiting for a second client's request completes`, async () => {
+    await withTempDir(async (dir) => {
+      const m = meeting();
+      const [server, ask] = make(dir, m);
+      const serving = server.serveForever();
+      try {
+        const first = ask("wait");
+        await within(m.waiting, 5_000, "the first request to be waiting");
+        // A server that ran one request at a time would never take this one.
+        assert.equal(await within(ask("release"), 5_000, "the second reply"), "released");
+        assert.equal(await within(first, 5_000, "the first reply"), "met");
+      } finally {
+        await server.shutdown();
+        await serving;
+        await server.serverClose({ graceMs: 1_000 });
+      }
+    });
   });
-  await using server = new ThreadingTCPServer(LOOPBACK, Meet);
-  server.serveForever();
-  const first = await connect(server.serverAddress.port);
-  await say(first, "wait");
-  const second = await connect(server.serverAddress.port);
-  await say(second, "release");
-  assert.equal(await within(readLine(second), 5_000, "the second reply"), "released");
-  assert.equal(await within(readLine(first), 5_000, "the first reply"), "met");
-  first.close();
-  second.close();
-});
+}
 
 Deno.test("A plain TCPServer serves one connection at a time (the control for the test above)", async () => {
   let handling = 0;
