@@ -107,6 +107,7 @@ export {
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
+  type WithMixInOptions,
   type WithThreadingOptions,
 } from "./src/threading.ts";
 export {

@@ -31,6 +31,7 @@ import {
   type ThreadingServer,
   type ThreadingServerClass,
   type ThreadingServerOptions,
+  type WithMixInOptions,
 } from "./threading.ts";
 
 /**
@@ -221,12 +222,7 @@ export type ForkingMixInClass<C extends ServerClass> =
 
 /** A server constructor's parameters with {@linkcode ForkingServerOptions}
  * added to its options (the third parameter). */
-export type WithForkingOptions<P extends unknown[]> = P extends [
-  serverAddress: infer SA,
-  handler: infer H,
-  options?: infer O,
-] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ForkingServerOptions]
-  : P;
+export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, ForkingServerOptions>;
 
 /**
  * Whether this process is a child started by a forking server: it runs the

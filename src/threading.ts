@@ -64,14 +64,18 @@ export interface ThreadingServerOptions {
   daemonThreads?: boolean;
 }
 
-/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
- * added to its options (the third parameter). */
-export type WithThreadingOptions<P extends unknown[]> = P extends [
+/** A server constructor's parameters with a mix-in's options `X` added to
+ * its options (the third parameter). */
+export type WithMixInOptions<P extends unknown[], X> = P extends [
   serverAddress: infer SA,
   handler: infer H,
   options?: infer O,
-] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ThreadingServerOptions]
+] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & X]
   : P;
+
+/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
+ * added to its options (the third parameter). */
+export type WithThreadingOptions<P extends unknown[]> = WithMixInOptions<P, ThreadingServerOptions>;
 
 /** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
  * statics and constructor (whose options also take
