@@ -256,7 +256,11 @@ export function isForkingChild(): boolean {
 // ---------------------------------------------------------------------------
 
 const FRAGMENT = "socketserver-forking-child=";
-const KILL_MARGIN_MS = 2_000;
+/** After a child's grace and lingering close, how long the parent gives it
+ * to exit before killing it. */
+const KILL_MARGIN_MS = 1_000;
+/** `serverClose()`'s default `lingerMs`. */
+const DEFAULT_LINGER_MS = 1_000;
 const EXIT_LINGER_MS = 1_000;
 const HEALTHY_LIFETIME_MS = 10_000;
 const MAX_BACKOFF_MS = 10_000;
@@ -313,11 +317,11 @@ function tellParent(message: Message): void {
 async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<void> {
   const reader = Deno.stdin.readable.getReader();
   let stopped: Promise<void> | null = null;
-  const stop = (graceMs: number | null) => {
+  const stop = (graceMs: number | null, lingerMs?: number) => {
     childStopping.resolve();
     const close = async () => {
       await server.shutdown();
-      await server.serverClose({ graceMs: graceMs ?? Infinity });
+      await server.serverClose({ graceMs: graceMs ?? Infinity, lingerMs });
     };
     // A second "stop" with a shorter grace closes the requests sooner.
     const closing = close().catch((error) => console.error("Stopping the child failed:", error));
@@ -338,8 +342,8 @@ async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<void> {
       while ((newline = pending.indexOf("\n")) >= 0) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
-        const message = JSON.parse(line) as { stop?: number | null };
-        if ("stop" in message) stop(message.stop ?? null);
+        const message = JSON.parse(line) as { stop?: number | null; lingerMs?: number };
+        if ("stop" in message) stop(message.stop ?? null, message.lingerMs);
       }
     }
   } catch {
@@ -570,6 +574,8 @@ interface Child {
   startedAt: number;
   /** The grace it was last told to stop with; undefined while serving. */
   stopGrace?: number;
+  /** The lingering close it was told to do after the grace, if given. */
+  stopLinger?: number;
   killTimer?: ReturnType<typeof setTimeout>;
   /** Resolves once the process is reaped and its stdout drained. */
   gone: Promise<void>;
@@ -669,6 +675,7 @@ class Supervisor {
   #replacements = new Set<ReturnType<typeof setTimeout>>();
   #rapidDeaths = 0;
   #deadline = Infinity;
+  #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
 
@@ -750,10 +757,12 @@ class Supervisor {
     await this.#stopped?.promise;
   }
 
-  /** Stops every child within `graceMs`; waits for them when `wait`. */
-  async close(graceMs: number, wait: boolean): Promise<void> {
+  /** Stops every child within `graceMs` (then a lingering close of
+   * `lingerMs`, as `serverClose()` does); waits for them when `wait`. */
+  async close(graceMs: number, wait: boolean, lingerMs?: number): Promise<void> {
     this.#stop?.resolve();
     await this.#stopped?.promise;
+    this.#lingerMs = lingerMs;
     this.#stopAll(graceMs);
     if (wait) await Promise.all([...this.children.values()].map((child) => child.gone));
   }
@@ -913,9 +922,14 @@ class Supervisor {
   }
 
   #stopChild(child: Child, graceMs: number): void {
-    if (child.stopGrace !== undefined && child.stopGrace <= graceMs) return;
+    const lingerMs = this.#lingerMs;
+    if (
+      child.stopGrace !== undefined && child.stopGrace <= graceMs && child.stopLinger === lingerMs
+    ) return;
     child.stopGrace = graceMs;
-    const line = JSON.stringify({ stop: Number.isFinite(graceMs) ? graceMs : null }) + "\n";
+    child.stopLinger = lingerMs;
+    const line = JSON.stringify({ stop: Number.isFinite(graceMs) ? graceMs : null, lingerMs }) +
+      "\n";
     child.stdin.write(encoder.encode(line)).catch(() => {});
     if (Number.isFinite(graceMs)) {
       clearTimeout(child.killTimer);
@@ -925,7 +939,7 @@ class Supervisor {
         } catch {
           // already gone
         }
-      }, graceMs + KILL_MARGIN_MS);
+      }, graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS);
     }
   }
 
@@ -1121,7 +1135,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       const graceMs = options.graceMs ?? Infinity;
       checkGrace("graceMs", graceMs);
       await super.serverClose(options);
-      await this.#supervisor?.close(Math.min(graceMs, this.childGraceMs), this[kBlockOnClose]());
+      await this.#supervisor?.close(
+        Math.min(graceMs, this.childGraceMs),
+        this[kBlockOnClose](),
+        options.lingerMs,
+      );
     }
 
     childStarted(_pid: number): Awaitable<void> {}
