@@ -209,6 +209,38 @@ export function runDeno(program: string, flags: string[] = []): Promise<Output> 
 }
 
 /**
+ * Waits until the kernel's accept queue of the TCP listener on `port` is
+ * empty — every connection made to it so far has been accepted by the
+ * server — reading the queue length from `/proc/net/tcp{,6}` (through a
+ * python3 child: Deno lets only `--allow-all` read `/proc`). Bounded: throws
+ * after `tries` looks, 10 ms apart.
+ */
+export async function acceptQueueDrained(port: number, tries = 300): Promise<void> {
+  const script = `
+import sys
+port = int(sys.argv[1])
+queued = 0
+for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(name).read().splitlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        f = row.split()
+        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+            queued += int(f[4].split(":")[1], 16)
+print(queued)
+`;
+  for (let i = 0; i < tries; i++) {
+    const { code, stdout, stderr } = await run("python3", ["-c", script, String(port)]);
+    if (code !== 0) throw new Error(`Could not read the accept queue of port ${port}: ${stderr}`);
+    if (Number(stdout.trim()) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`The server on port ${port} did not accept its queued connections`);
+}
+
+/**
  * Counts the descriptors process `pid` (default: this one) has open — sockets
  * and files alike — leaving out the pipes, pidfds and `/dev/null` of the
  * subprocesses that do the counting, which the runtime releases
