@@ -35,7 +35,9 @@
  * {@linkcode DatagramServer}. Handlers: {@linkcode BaseRequestHandler},
  * {@linkcode StreamRequestHandler}, {@linkcode DatagramRequestHandler}. Their
  * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}.
- * Access control for `verifyRequest()`: {@linkcode AccessList}.
+ * Access control for `verifyRequest()`: {@linkcode AccessList}. Every core:
+ * {@linkcode ForkingTCPServer}, {@linkcode ForkingTLSServer},
+ * {@linkcode ForkingMixIn}.
  *
  * @module
  */
@@ -105,5 +107,19 @@ export {
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
+  type WithMixInOptions,
   type WithThreadingOptions,
 } from "./src/threading.ts";
+export {
+  type ChildDeath,
+  type ChildPermissions,
+  ForkingMixIn,
+  type ForkingMixInClass,
+  type ForkingServer,
+  type ForkingServerClass,
+  type ForkingServerOptions,
+  ForkingTCPServer,
+  ForkingTLSServer,
+  isForkingChild,
+  type WithForkingOptions,
+} from "./src/forking.ts";

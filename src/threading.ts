@@ -5,7 +5,7 @@
  */
 
 import type { AnyServer } from "./handlers.ts";
-import { type Awaitable, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
+import { type Awaitable, BaseServer, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
 import { TCPServer } from "./tcp.ts";
 import { UDPServer } from "./udp.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
@@ -17,18 +17,28 @@ export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) 
 
 /** What {@linkcode ThreadingMixIn} adds to a server instance. */
 export interface ThreadingServer {
-  /** Whether `serverClose()` waits for every request in flight (default
-   * `true`). Python: `block_on_close`. */
+  /**
+   * Whether `serverClose()` waits for every request in flight (default
+   * `true`), at most its `graceMs`. With `false` it returns once the
+   * listener is closed; the handlers still running go on to the end, and
+   * their connections keep the process alive until then, like Python's
+   * non-daemon threads at exit. Python: `block_on_close`.
+   */
   blockOnClose: boolean;
-  /** When `true`, `serverClose()` does not wait for requests in flight, and
-   * their connections do not keep the process alive (it may exit under
-   * them), like Python's daemon threads. Default `false`. Python:
-   * `daemon_threads`. */
+  /**
+   * When `true`, `serverClose()` does not wait for requests in flight, and
+   * their connections are unref'd (`Deno.Conn.unref()`), so that a pending
+   * read no longer keeps the process alive: once nothing else is pending the
+   * process exits under them, like Python's daemon threads. A handler
+   * waiting on something other than its connection (a timer, a fetch) still
+   * keeps the process alive. Default `false`. Python: `daemon_threads`.
+   */
   daemonThreads: boolean;
   /**
    * The body of a request's task: `finishRequest()`, `handleError()` if it
-   * threw, then always `shutdownRequest()`. Python:
-   * `process_request_thread()`.
+   * threw, then always `shutdownRequest()`; a request whose
+   * `shutdownRequest()` throws is still released, so `serverClose()` never
+   * waits for it. Python: `process_request_thread()`.
    *
    * @param request The request.
    * @param clientAddress The client's address.
@@ -54,14 +64,18 @@ export interface ThreadingServerOptions {
   daemonThreads?: boolean;
 }
 
-/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
- * added to its options (the third parameter). */
-export type WithThreadingOptions<P extends unknown[]> = P extends [
+/** A server constructor's parameters with a mix-in's options `X` added to
+ * its options (the third parameter). */
+export type WithMixInOptions<P extends unknown[], X> = P extends [
   serverAddress: infer SA,
   handler: infer H,
   options?: infer O,
-] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & ThreadingServerOptions]
+] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & X]
   : P;
+
+/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
+ * added to its options (the third parameter). */
+export type WithThreadingOptions<P extends unknown[]> = WithMixInOptions<P, ThreadingServerOptions>;
 
 /** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
  * statics and constructor (whose options also take
@@ -131,7 +145,20 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
-      this.processRequestThread(request, clientAddress);
+      // Nothing is kept for the task: the request's entry in the server's
+      // open set (removed by closeRequest()) is the only trace of it. An
+      // override of processRequestThread() that rejects is reported, never
+      // left as an unhandled rejection that would end the process.
+      let task: Promise<void>;
+      try {
+        task = Promise.resolve(this.processRequestThread(request, clientAddress));
+      } catch (error) {
+        task = Promise.reject(error);
+      }
+      task.catch(async (error) => {
+        await this[kReportError](request, clientAddress, error);
+        await releaseRequest(this, request);
+      });
     }
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
@@ -144,6 +171,7 @@ export function ThreadingMixIn<C extends ServerClass>(
         await this.shutdownRequest(request);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
+        await releaseRequest(this, request);
       }
     }
 
@@ -152,6 +180,19 @@ export function ThreadingMixIn<C extends ServerClass>(
     }
   }
   return Threading as unknown as ThreadingMixInClass<C>;
+}
+
+/** Releases a request whose `shutdownRequest()` threw: `closeRequest()`,
+ * then `BaseServer`'s own `closeRequest()` in case an override threw before
+ * calling it, so that no request is kept (and waited for by `serverClose()`)
+ * after its task ended. */
+async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
+  try {
+    await server.closeRequest(request);
+  } catch {
+    // an override that throws: drop the entry below
+  }
+  BaseServer.prototype.closeRequest.call(server, request);
 }
 
 /**

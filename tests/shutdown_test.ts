@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
-import { decoder, encoder, errorName, readToEnd, RecordingServer } from "./_helpers.ts";
+import {
+  acceptQueueDrained,
+  decoder,
+  encoder,
+  errorName,
+  readToEnd,
+  RecordingServer,
+} from "./_helpers.ts";
 
 Deno.test("after shutdown() no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
   let handled = 0;
@@ -141,6 +148,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     served.close();
     // one that connects and says nothing: its handler waits in read()
     const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+    // the signal must find its request in flight, not still in the backlog
+    // (a connection never accepted is reset when the listener closes)
+    await acceptQueueDrained(port);
 
     child.kill(signal);
     const { bytes, error } = await readToEnd(silent);
