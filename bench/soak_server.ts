@@ -2,14 +2,25 @@
  * The server under test in `bench/soak.ts`, run in its own process so that
  * its memory and descriptors can be measured and a crash seen: a
  * `ThreadingTCPServer` answering each line `ok <line>`, with the hardening
- * settings on. It prints `{"port":N}` once listening and, after SIGTERM
- * (graceful: stop accepting, 2 s grace), one JSON line of counters.
+ * settings on, and beside it a `ThreadingUDPServer` answering each datagram
+ * that is one line of UTF-8 `ok <line>` and refusing anything else — empty,
+ * cut, not UTF-8 — without a reply. It prints `{"port":N,"udpPort":M}` once
+ * listening and, after SIGTERM (graceful: stop serving, 2 s grace), one JSON
+ * line of counters.
  *
- *     deno run --allow-net=127.0.0.1 --v8-flags=--expose-gc bench/soak_server.ts [maxConnections]
+ *     deno run --unstable-net --allow-net=127.0.0.1 --v8-flags=--expose-gc \
+ *       bench/soak_server.ts [maxConnections]
  *
  * @module
  */
-import { StreamRequestHandler, ThreadingTCPServer, TimeoutError } from "../mod.ts";
+import {
+  type DatagramRequest,
+  DatagramRequestHandler,
+  StreamRequestHandler,
+  ThreadingTCPServer,
+  ThreadingUDPServer,
+  TimeoutError,
+} from "../mod.ts";
 
 const MAX_CONNECTIONS = Number(Deno.args[0] ?? 384);
 const PREFIX = new TextEncoder().encode("ok ");
@@ -25,7 +36,32 @@ const stats = {
   /** Deno.memoryUsage() after the load and a full GC (with --expose-gc). */
   afterGc: null as Deno.MemoryUsage | null,
   serveForeverFailed: null as string | null,
+  udp: {
+    requests: 0,
+    /** Datagrams refused by the handler, by reason. */
+    refused: { empty: 0, truncated: 0, invalid: 0 },
+    peakActive: 0,
+    drops: {} as Record<string, number>,
+  },
 };
+
+/** One reason per error, for the drop counts. */
+function reason(error: unknown): string {
+  return error instanceof TimeoutError
+    ? `TimeoutError (${error.attribute})`
+    : error instanceof Error
+    ? error.name
+    : String(error);
+}
+
+/** Keeps the first 20 errors that reached handleError(), then counts "…". */
+function recordError(error: unknown): void {
+  if (stats.handleError.length < 20) {
+    stats.handleError.push(error instanceof Error ? error.stack ?? error.message : String(error));
+  } else {
+    stats.handleError.push("…");
+  }
+}
 
 class Reply extends StreamRequestHandler<SoakServer> {
   override maxLineLength = 4096;
@@ -48,42 +84,77 @@ class Reply extends StreamRequestHandler<SoakServer> {
 
 class SoakServer extends ThreadingTCPServer {
   override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
-    if (stats.handleError.length < 20) {
-      stats.handleError.push(error instanceof Error ? error.stack ?? error.message : String(error));
-    } else {
-      stats.handleError.push("…");
-    }
+    recordError(error);
   }
 
   override handleDrop(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
-    const reason = error instanceof TimeoutError
-      ? `TimeoutError (${error.attribute})`
-      : error instanceof Error
-      ? error.name
-      : String(error);
-    stats.drops[reason] = (stats.drops[reason] ?? 0) + 1;
+    const why = reason(error);
+    stats.drops[why] = (stats.drops[why] ?? 0) + 1;
+  }
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+/** Validates, then answers: what is not one line of UTF-8 gets no reply. */
+class UdpReply extends DatagramRequestHandler<SoakUdpServer> {
+  override async handle() {
+    const udp = stats.udp;
+    udp.peakActive = Math.max(udp.peakActive, this.server.activeRequests);
+    if (this.packet.length === 0) return void udp.refused.empty++;
+    if (this.truncated) return void udp.refused.truncated++;
+    let text: string;
+    try {
+      text = strict.decode(this.packet);
+    } catch {
+      return void udp.refused.invalid++;
+    }
+    udp.requests++;
+    await this.wfile.write(`ok ${text}`);
+  }
+}
+
+class SoakUdpServer extends ThreadingUDPServer {
+  override handleError(_request: DatagramRequest, _address: Deno.NetAddr, error: unknown) {
+    recordError(error);
+  }
+
+  override handleDrop(_request: DatagramRequest, _address: Deno.NetAddr, error: unknown) {
+    const why = reason(error);
+    stats.udp.drops[why] = (stats.udp.drops[why] ?? 0) + 1;
   }
 }
 
 const server = new SoakServer({ hostname: "127.0.0.1", port: 0 }, Reply, {
   maxConnections: MAX_CONNECTIONS,
 });
+const udpServer = new SoakUdpServer({ hostname: "127.0.0.1", port: 0 }, UdpReply);
 const sampler = setInterval(() => {
   const now = Deno.memoryUsage();
   for (const key of ["rss", "heapTotal", "heapUsed", "external"] as const) {
     stats.memory[key] = Math.max(stats.memory[key], now[key]);
   }
 }, 250);
-const stop = () => server.shutdown();
+const stop = () => Promise.all([server.shutdown(), udpServer.shutdown()]);
 Deno.addSignalListener("SIGTERM", stop);
-console.log(JSON.stringify({ port: server.serverAddress.port }));
+console.log(
+  JSON.stringify({ port: server.serverAddress.port, udpPort: udpServer.serverAddress.port }),
+);
 
-try {
-  await server.serveForever();
-} catch (error) {
-  stats.serveForeverFailed = String(error);
-}
-await server.serverClose({ graceMs: 2000, lingerMs: 500 });
+const serve = async (which: string, serving: Promise<void>) => {
+  try {
+    await serving;
+  } catch (error) {
+    stats.serveForeverFailed = `${which}: ${error}`;
+  }
+};
+await Promise.all([
+  serve("TCP", server.serveForever()),
+  serve("UDP", udpServer.serveForever()),
+]);
+await Promise.all([
+  server.serverClose({ graceMs: 2000, lingerMs: 500 }),
+  udpServer.serverClose({ graceMs: 2000 }),
+]);
 Deno.removeSignalListener("SIGTERM", stop);
 clearInterval(sampler);
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -62,6 +62,31 @@ export function requireUnstableNet(what: string): void {
  * `mod.ts`. */
 export const kSocketClosed: unique symbol = Symbol("socketserver.socketClosed");
 
+/** How many receive errors in a row one `getRequest()` skips as reports of
+ * an earlier reply's loss (see {@linkcode isLossReport}) before it throws. */
+const MAX_SKIPPED_REPORTS = 64;
+
+/**
+ * Whether a receive error is the network reporting that an earlier datagram
+ * sent on the socket was not delivered — an ICMP "port unreachable" for a
+ * reply to a client that has closed its socket. Windows reports it on the
+ * next receive of an unconnected UDP socket as `ConnectionReset`
+ * (`WSAECONNRESET`), and Linux as `ConnectionRefused` when `IP_RECVERR` is
+ * on; Linux by default does not report it at all on an unconnected socket
+ * (verified: the receive after such a reply returns the next datagram).
+ */
+function isLossReport(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionRefused;
+}
+
+/** How large a datagram the transport of `address` carries, for messages. */
+function largestDatagram(address: Deno.Addr): string {
+  return address.transport === "udp"
+    ? "a UDP datagram carries at most 65507 bytes over IPv4 and 65527 over IPv6"
+    : "a Unix datagram carries at most the socket's send buffer (net.core.wmem_default)";
+}
+
 function checkPacketSize(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
@@ -82,9 +107,18 @@ function checkPacketSize(value: unknown): number {
  * bookkeeping.
  *
  * A datagram longer than `maxPacketSize` is cut to that size and its request
- * is marked `truncated` (Python cuts it silently). Receiving reads into a
- * buffer one byte larger than `maxPacketSize`, which is how a longer datagram
- * is told apart.
+ * is marked `truncated` (Python cuts it silently). Receiving reads into one
+ * reused buffer one byte larger than `maxPacketSize`, which is how a longer
+ * datagram is told apart; each request gets a copy of just the datagram's
+ * bytes.
+ *
+ * Hostile or broken peers cannot stop it: empty, oversized and garbage
+ * datagrams are requests like any other (what the handler does with them is
+ * its business); a receive error that only reports an earlier reply's loss
+ * (an ICMP "port unreachable" for a vanished client) is skipped; and at most
+ * `maxConnections` datagrams (default 1024) are handled at once, so a flood
+ * costs bounded memory — beyond that, datagrams wait in the socket's
+ * receive buffer and the kernel drops what does not fit there.
  *
  * The socket is also the way replies go out, so `serverClose()` keeps it open
  * until the requests in flight have finished (at most `graceMs`): their
@@ -130,6 +164,15 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * longer one is cut to this size and marked `truncated`. Python:
    * `max_packet_size` (8192). */
   static maxPacketSize: number = 8192;
+  /** Class attribute: the most datagrams handled at once — for a threading
+   * server, handler tasks in flight — or `null` for no limit. Default 1024
+   * (a stream server's default is `null`): sending a datagram costs a client
+   * nothing and over UDP its source can be forged, so without a bound a
+   * flood meeting a slow handler would grow memory without end. At the limit
+   * the server stops receiving until a handler finishes: datagrams wait in
+   * the socket's receive buffer, and the kernel drops what does not fit. A
+   * plain (non-threading) server handles one at a time anyway. */
+  static override maxConnections: number | null = 1024;
 
   /** The socket; `undefined` until `serverBind()`. */
   declare socket: Deno.DatagramConn;
@@ -172,7 +215,11 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   }
 
   /**
-   * Receives the next datagram.
+   * Receives the next datagram. A receive error that only reports that an
+   * earlier datagram sent on the socket was not delivered
+   * (`ConnectionRefused` or `ConnectionReset`: an ICMP "port unreachable"
+   * for a reply to a vanished client, which Windows reports this way) is
+   * skipped, up to 64 in a row.
    *
    * @returns `[[packet, socket], clientAddress]`; the request's `truncated`
    *   says whether the datagram was cut to `maxPacketSize`.
@@ -208,7 +255,14 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     let data: Uint8Array;
     let address: Deno.Addr;
     try {
-      [data, address] = await socket.receive(buffer);
+      for (let skipped = 0;; skipped++) {
+        try {
+          [data, address] = await socket.receive(buffer);
+          break;
+        } catch (error) {
+          if (!isLossReport(error) || skipped === MAX_SKIPPED_REPORTS) throw error;
+        }
+      }
     } finally {
       if (shared) this.#receiving = false;
     }
@@ -313,6 +367,11 @@ class ReplyBuffer implements ByteSink {
  *
  * `truncated` tells a datagram cut to the server's `maxPacketSize`.
  *
+ * Datagrams come from anyone: empty, cut, or garbage. Refuse what is not a
+ * request by returning without writing (no reply is sent) rather than by
+ * throwing — what a handler throws goes to the server's `handleError()`,
+ * once per datagram, since the server cannot tell bad input from a bug.
+ *
  * @typeParam S The server type, for a typed `this.server` and
  *   `clientAddress`: `DatagramRequestHandler<UnixDatagramServer>`, or
  *   `DatagramRequestHandler<DatagramServer>` for a handler that serves both
@@ -367,10 +426,10 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    * ```ts
    * import { DatagramRequestHandler } from "../mod.ts";
    *
-   * class Strict extends DatagramRequestHandler {
+   * class Logged extends DatagramRequestHandler {
    *   override setup() {
    *     super.setup();
-   *     if (this.truncated) throw new RangeError("datagram too long");
+   *     console.log(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
    *   }
    * }
    * ```
@@ -396,6 +455,14 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *   `handleDrop()`.
    * @throws {Deno.errors.NotCapable} No `write` or `net` permission for the
    *   Unix datagram client's path.
+   * @throws {Deno.errors.TimedOut} A Unix datagram client has not read its
+   *   replies: see `UnixDatagramServer.replyTimeout`; a drop, like every
+   *   `TimedOut`.
+   * @throws {RangeError} The reply is longer than one datagram can carry
+   *   (`EMSGSIZE`, e.g. over 65507 bytes over UDP/IPv4): a bug of the
+   *   handler, it reaches `handleError()`. A reply the system drops for want
+   *   of buffers (`ENOBUFS`) is reported to the server's `handleDrop()`
+   *   instead, and `finish()` returns.
    *
    * @example
    * ```ts
@@ -439,10 +506,23 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
           { cause: error },
         );
       }
-      throw withContext(
-        error,
-        `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`,
-      );
+      const code = (error as { code?: unknown } | null)?.code;
+      const doing = `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`;
+      if (code === "ENOBUFS") {
+        // the system's buffers are full: the reply is lost as the network
+        // loses datagrams under load — a drop, not an error
+        await this.server.handleDrop(this.request, this.clientAddress, withContext(error, doing));
+        return;
+      }
+      if (code === "EMSGSIZE") {
+        throw new RangeError(
+          `${doing} failed: it is longer than one datagram can carry (${
+            largestDatagram(address)
+          }): send a shorter reply, or several`,
+          { cause: error },
+        );
+      }
+      throw withContext(error, doing);
     }
   }
 }

@@ -8,6 +8,7 @@
 import {
   type Awaitable,
   type BaseServer,
+  checkDuration,
   kAttribute,
   kCloseSocket,
   type RequestHandlerClass,
@@ -53,7 +54,10 @@ export interface UnixSocketOptions {
 export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocketOptions {}
 
 /** Options of {@linkcode UnixDatagramServer}. */
-export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {}
+export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
+  /** {@linkcode UnixDatagramServer.replyTimeout}. */
+  replyTimeout?: number | null;
+}
 
 // deno-lint-ignore no-explicit-any
 type AnyBaseServer = BaseServer<any, any, any>;
@@ -169,6 +173,25 @@ function bindSocketFile(
   return reclaimStale(path, found).then(bind);
 }
 
+/** Binds `listen()` anew at the path of the socket file `server` created,
+ * which must still be there (or gone); returns the new socket. */
+function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
+  const file = socketFiles.get(server);
+  if (file === undefined) throw new Deno.errors.BadResource("The server's socket file is gone");
+  const now = lstatOrNull(file.path);
+  if (now !== null) {
+    if (!now.isSocket || now.ino !== file.ino) {
+      throw new Deno.errors.AddrInUse(
+        `Cannot bind "${file.path}" anew: the file there is no longer this server's socket`,
+      );
+    }
+    Deno.removeSync(file.path);
+  }
+  const socket = listen();
+  file.ino = lstatOrNull(file.path)?.ino ?? null;
+  return socket;
+}
+
 /** Removes the socket file `server` created, if it is still the one there. */
 function removeSocketFile(server: AnyBaseServer): void {
   const file = socketFiles.get(server);
@@ -183,28 +206,58 @@ function removeSocketFile(server: AnyBaseServer): void {
 }
 
 /**
- * A `unixpacket` socket made safe for concurrent use. Deno 2.9 runs one
- * operation at a time on such a socket — a send while a receive is pending
- * fails with `Deno.errors.Busy`, as does a second concurrent send
- * (denoland/deno#6290) — and a pending receive cannot be cancelled. A
- * threading server always has a receive pending, so its handlers could never
- * reply. This wrapper never lets a receive and a send on the socket overlap:
- * sends queue up one after the other; a receive waits for the queued sends;
- * and a send made while a receive is pending goes out through a second,
- * unbound socket instead (its own queue), so it does not wait for the next
- * datagram to arrive. Such a reply comes from an unnamed address.
+ * A `unixpacket` socket made safe for concurrent use and for clients that do
+ * not read. Deno 2.9 runs one operation at a time on such a socket — a send
+ * while a receive is pending fails with `Deno.errors.Busy`, as does a second
+ * concurrent send (denoland/deno#6290) — and a pending receive cannot be
+ * cancelled. A threading server always has a receive pending, so its
+ * handlers could never reply. This wrapper never lets a receive and a send on
+ * the socket overlap: sends queue up one after the other; a receive waits
+ * for the queued sends; and a send made while a receive is pending goes out
+ * through a second, unbound socket instead (its own queue), so it does not
+ * wait for the next datagram to arrive. Such a reply comes from an unnamed
+ * address.
+ *
+ * Unix datagram sockets have flow control: a send to a client whose receive
+ * queue is full (`net.unix.max_dgram_qlen` datagrams, 10 by default) waits
+ * until the client reads, and until then the socket is unusable (`Busy`).
+ * So a client that sends requests and never reads would stop the server for
+ * good. Hence every send has a deadline (`replyTimeout`): when it runs out
+ * the reply is dropped (`TimedOut`), the socket the send is stuck on is
+ * retired — the spare is replaced by a fresh one, the server's own socket is
+ * bound anew at the same path (what was queued on the old one is lost) —
+ * and further replies to that client are dropped at once until the stuck
+ * send ends (the client reads or closes its socket; until then the retired
+ * socket holds one descriptor).
  */
 class SerialUnixDatagramConn implements Deno.DatagramConn {
   #socket: Deno.DatagramConn;
+  #rebind: () => Deno.DatagramConn;
+  #replyTimeout: () => number | null;
   #spare: Deno.DatagramConn | null = null;
   #sends: Promise<unknown> = Promise.resolve();
   #spareSends: Promise<unknown> = Promise.resolve();
   #pendingSends = 0;
   #sent: PromiseWithResolvers<void> | null = null;
   #receiving = false;
+  /** Client paths with a send stuck past its deadline, and how many. */
+  #stuck = new Map<string, number>();
+  #closed = false;
 
-  constructor(socket: Deno.DatagramConn) {
+  /**
+   * @param socket The bound socket.
+   * @param rebind Binds a new socket at the same path, for when a send is
+   *   stuck on the current one.
+   * @param replyTimeout Reads the deadline of a send, in ms (`null`: none).
+   */
+  constructor(
+    socket: Deno.DatagramConn,
+    rebind: () => Deno.DatagramConn,
+    replyTimeout: () => number | null,
+  ) {
     this.#socket = socket;
+    this.#rebind = rebind;
+    this.#replyTimeout = replyTimeout;
   }
 
   get addr(): Deno.Addr {
@@ -225,22 +278,36 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   }
 
   send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
+    const path = (addr as Partial<Deno.UnixAddr>).path || null;
     if (this.#receiving) {
-      const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
-      const send = () =>
-        spare.send(p, addr).catch((error) => {
+      const send = () => {
+        if (this.#closed) return Promise.reject(closedError());
+        const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
+        const retire = () => {
+          if (this.#spare === spare) this.#spare = null;
+          try {
+            spare.close();
+          } catch {
+            // already closed
+          }
+        };
+        return this.#deadline(path, () => spare.send(p, addr), retire).catch((error) => {
           if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
           throw new Deno.errors.PermissionDenied(
             `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
             { cause: error },
           );
         });
+      };
       const sent = this.#spareSends.then(send, send);
       this.#spareSends = sent.catch(() => {});
       return sent;
     }
     this.#pendingSends++;
-    const send = () => this.#socket.send(p, addr);
+    const send = () => {
+      const socket = this.#socket;
+      return this.#deadline(path, () => socket.send(p, addr), () => this.#retire(socket));
+    };
     const sent = this.#sends.then(send, send);
     const done = () => {
       if (--this.#pendingSends === 0) {
@@ -252,7 +319,79 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     return sent;
   }
 
+  /**
+   * Runs `send` to `path` with the deadline. When it runs out, `retire()`
+   * replaces the socket the send is stuck on, the send is left to end
+   * whenever the client reads or goes, and replies to `path` are refused
+   * until then.
+   */
+  #deadline(path: string | null, send: () => Promise<number>, retire: () => void): Promise<number> {
+    if (path !== null && this.#stuck.has(path)) {
+      return Promise.reject(
+        new Deno.errors.TimedOut(
+          `dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies`,
+        ),
+      );
+    }
+    const ms = this.#replyTimeout();
+    const sending = send();
+    if (ms === null || ms === Infinity) return sending;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (path !== null) this.#stuck.set(path, (this.#stuck.get(path) ?? 0) + 1);
+        const unstuck = () => {
+          if (path === null) return;
+          const n = this.#stuck.get(path)! - 1;
+          if (n === 0) this.#stuck.delete(path);
+          else this.#stuck.set(path, n);
+        };
+        sending.then(unstuck, unstuck);
+        try {
+          retire();
+        } finally {
+          reject(
+            new Deno.errors.TimedOut(
+              `timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies; its replies are dropped until it reads or closes its socket`,
+            ),
+          );
+        }
+      }, ms);
+      sending.then((n) => {
+        clearTimeout(timer);
+        resolve(n);
+      }, (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
+
+  /** Replaces the server's socket, on which a send is stuck, by a new one
+   * bound at the same path; if that fails the stuck socket is kept (and is
+   * `Busy` until the send ends). */
+  #retire(socket: Deno.DatagramConn): void {
+    if (this.#socket !== socket || this.#closed) return;
+    try {
+      this.#socket = this.#rebind();
+    } catch (error) {
+      console.error(
+        `Could not bind "${
+          (socket.addr as Deno.UnixAddr).path
+        }" anew after a reply got stuck on the server's socket (${
+          error instanceof Error ? error.message : String(error)
+        }); the socket is unusable until the client that does not read its replies reads or closes its socket`,
+      );
+      return;
+    }
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
   close(): void {
+    this.#closed = true;
     try {
       this.#spare?.close();
     } catch {
@@ -271,6 +410,20 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
 
   async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
     for (;;) yield await this.receive();
+  }
+}
+
+function closedError(): Deno.errors.BadResource {
+  return new Deno.errors.BadResource("Cannot send on a closed Unix datagram server's socket");
+}
+
+/** A number of ms above 0 (a send takes a little while), or `null`. */
+function checkReplyTimeout(value: unknown): void {
+  checkDuration("replyTimeout", value, true);
+  if (value === 0) {
+    throw new RangeError(
+      `"replyTimeout" must be more than 0 milliseconds (a send takes a moment), or null to wait for ever, got 0`,
+    );
   }
 }
 
@@ -405,8 +558,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
  * a datagram server like {@linkcode UDPServer}, on a socket file (Deno's
  * `unixpacket` transport, which is `AF_UNIX, SOCK_DGRAM`). A client that
  * wants replies binds its own socket to a path; a reply to an unbound client
- * fails in the handler's `finish()`. For one task per datagram use
- * `ThreadingUnixDatagramServer`.
+ * fails in the handler's `finish()`, and a reply to a client that does not
+ * read its replies is dropped after `replyTimeout`. For one task per
+ * datagram use `ThreadingUnixDatagramServer`.
  *
  * It needs `--unstable-net`, like `UDPServer`. The socket file's life is
  * {@linkcode UnixStreamServer}'s: permissions checked before the bind, a
@@ -440,6 +594,24 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   /** Class attribute: whether a stale socket file at the path may be
    * removed; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
+  /**
+   * Class attribute: how long a reply may wait to be sent, in ms; `null`
+   * waits for ever. Unix datagram sockets have flow control: a reply to a
+   * client whose receive queue is full (`net.unix.max_dgram_qlen`
+   * datagrams) waits until the client reads, and meanwhile the socket can
+   * neither send nor receive — a client that sends requests and never reads
+   * would stop the server. When this runs out the reply is dropped (the
+   * handler's `finish()` throws `Deno.errors.TimedOut`, which goes to
+   * `handleDrop()`), the server carries on with a fresh socket bound at the
+   * same path (datagrams still queued on the old one are lost), and later
+   * replies to that client are dropped at once until it reads or closes its
+   * socket. Default 1000; must be more than 0.
+   *
+   * Deno cannot cancel the stuck send: until that client reads or closes its
+   * socket, it holds one descriptor and keeps the process alive after
+   * `serverClose()` (call `Deno.exit()` to end it regardless).
+   */
+  static replyTimeout: number | null = 1000;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
@@ -448,8 +620,11 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
-   * @throws {TypeError} A malformed address or handler class, or
-   *   `reclaimStaleSocket` without `bindAndActivate: false`.
+   * @throws {TypeError} A malformed address or handler class,
+   *   `reclaimStaleSocket` without `bindAndActivate: false`, or a
+   *   `replyTimeout` that is not a number or `null`.
+   * @throws {RangeError} A bad `maxPacketSize`, or a `replyTimeout` of 0
+   *   or less.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
    * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
@@ -462,7 +637,17 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
+    if ("replyTimeout" in options) checkReplyTimeout(options.replyTimeout);
     super({ transport: "unixpacket", path }, RequestHandlerClass, options);
+  }
+
+  /** How long a reply may wait to be sent, in ms; see the static attribute. */
+  get replyTimeout(): number | null {
+    return this[kAttribute]("replyTimeout") as number | null;
+  }
+  set replyTimeout(value: number | null) {
+    checkReplyTimeout(value);
+    this[kAttribute]("replyTimeout", value);
   }
 
   /** Whether a stale socket file may be removed; see the static attribute. */
@@ -507,9 +692,12 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     const path = this.serverAddress.path;
     if (this.socket !== undefined) throw alreadyBound(path);
     requireUnstableNet("UnixDatagramServer");
+    const listen = () => Deno.listenDatagram({ transport: "unixpacket", path });
     return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
       this.socket = new SerialUnixDatagramConn(
-        Deno.listenDatagram({ transport: "unixpacket", path }),
+        listen(),
+        () => replaceSocketFile(this, listen),
+        () => this.replyTimeout,
       );
     });
   }

@@ -10,6 +10,30 @@ import { ThreadingTCPServer } from "../mod.ts";
 export const encoder = new TextEncoder();
 export const decoder = new TextDecoder();
 
+/** mulberry32: a small, seeded, good-enough PRNG, so that a failing
+ * random case can be replayed. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Whether anything is at `path` (a dangling link counts). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 /** Connects to a TCP address (the server's `serverAddress`). */
 export function connect(address: { hostname: string; port: number }): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: address.hostname, port: address.port });

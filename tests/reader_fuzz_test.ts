@@ -8,22 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { BufferedReader, type ByteSource, LineTooLongError } from "../mod.ts";
+import { random } from "./_helpers.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20240605);
 const CASES = 1500;
 const LF = 0x0a;
-
-/** mulberry32: a small, seeded, good-enough PRNG. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rng: () => number, choices: readonly T[]): T {
   return choices[Math.floor(rng() * choices.length)];

@@ -26,6 +26,7 @@ import {
   within,
   withTempDir,
 } from "./transport_helpers.ts";
+import { exists } from "./_helpers.ts";
 
 /** Each Unix server class with a handler that echoes, and how to talk to it. */
 const kinds = [
@@ -64,16 +65,6 @@ function leaveStaleSocket(path: string): void {
 
 async function isSocket(path: string): Promise<boolean> {
   return (await Deno.lstat(path)).isSocket === true;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 for (const kind of kinds) {
