@@ -59,6 +59,7 @@ export {
   type Awaitable,
   BaseServer,
   type BaseServerOptions,
+  isRoutineDrop,
   type RequestHandlerClass,
   type ServerCloseOptions,
 } from "./src/server.ts";

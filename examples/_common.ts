@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { AnyServer } from "../mod.ts";
+import { type AnyServer, isRoutineDrop } from "../mod.ts";
 
 /**
  * The address to listen on: the first argument or `PORT` (else
@@ -55,16 +55,13 @@ export async function serveUntilSignal(
   console.log(`${name} stopped`);
 }
 
-/** Whether `error` means the peer went away (or the server closed the
- * connection under the handler) rather than a bug: such errors end a
- * handler quietly instead of reaching `handleError()`. */
+/** Whether `error` means the peer went away, or the server closed the
+ * connection under a task that was still using it: the library's routine
+ * drops (`isRoutineDrop`), plus the errors of an operation on a closed
+ * connection. */
 export function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.NotConnected;
+  return isRoutineDrop(error) || error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource;
 }
 
 /** The parts joined into one array: one write instead of several. */

@@ -131,6 +131,16 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  *
  * @param error What a request threw.
  * @returns `true` for a routine drop.
+ *
+ * @example
+ * ```ts
+ * import { isRoutineDrop, LineTooLongError } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isRoutineDrop(new Deno.errors.ConnectionReset("reset by peer")), true);
+ * assert.equal(isRoutineDrop(new LineTooLongError(1024)), true);
+ * assert.equal(isRoutineDrop(new TypeError("a bug")), false);
+ * ```
  */
 export function isRoutineDrop(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
