@@ -30,6 +30,10 @@ const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
+/** Spans up to this many bytes are searched with a loop: `indexOf`'s call
+ * costs more than a short loop. */
+const SHORT_SPAN = 64;
+
 /**
  * Thrown by {@linkcode BufferedReader.readline} when no newline arrives
  * within the line limit. The bytes read so far stay buffered: `read(n)` still
@@ -115,9 +119,15 @@ export interface BufferedReaderOptions {
  * methods of Python's buffered socket file — `readline()`, `read()`,
  * `read1()` — and async iteration over lines.
  *
- * Every method resolves to a fresh `Uint8Array` the caller owns. Reading
- * never copies the buffer on the way: one `read` of the source fills it, and
- * lines are cut from it with `indexOf`.
+ * Every method resolves to a `Uint8Array` the caller owns: the reader never
+ * writes to those bytes again. Reading copies nothing on the way: one `read`
+ * of the source fills the buffer, lines are found in it with `indexOf` and
+ * handed out as views of it, and the reader moves on to a new buffer rather
+ * than overwrite bytes it has handed out. So a line's `buffer` is the
+ * reader's (up to `bufferSize` bytes, holding data read before and after the
+ * line): `slice()` a line to keep a small part of it for long, or before
+ * transferring its `buffer`. A reader made with
+ * {@linkcode BufferedReader.from} returns copies.
  *
  * @example Lines, then the rest
  * ```ts
@@ -140,12 +150,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   #source: ByteSource | null;
   #buf: Uint8Array;
+  /** The size of a new buffer; a longer line grows one beyond it. */
+  #bufferSize: number;
   #start = 0;
   #end = 0;
+  /** `#buf[0, #lent)` may be held by the caller: it is never written again. */
+  #lent = 0;
+  /** `#buf[#start, #scanned)` holds no newline (when `#scanned > #start`). */
+  #scanned = 0;
   #eof = false;
   #closed = false;
   /** A read that outlived a timeout, with the offset it fills from. */
   #pending: Promise<number | null> | null = null;
+  /** `#buf.subarray(0, #end)` for `#findLF()`, made when needed, and the
+   * buffer it views: valid while `#buf` and `#end` are unchanged. */
+  #live: Uint8Array = EMPTY;
+  #liveOf: Uint8Array = EMPTY;
 
   /**
    * Creates a reader over `source`.
@@ -157,7 +177,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   constructor(source: ByteSource | null, options: BufferedReaderOptions = {}) {
     this.#source = source;
     const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
-    this.#buf = new Uint8Array(size > 0 ? size : DEFAULT_BUFFER_SIZE);
+    this.#bufferSize = size > 0 ? size : DEFAULT_BUFFER_SIZE;
+    this.#buf = new Uint8Array(this.#bufferSize);
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.timeout = options.timeout ?? null;
     if (source === null) this.#eof = true;
@@ -223,24 +244,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * ```
    */
   async readline(limit: number = this.maxLineLength): Promise<Uint8Array> {
-    let from = this.#start;
     for (;;) {
-      const buf = this.#buf;
-      const start = this.#start;
-      const end = this.#end;
-      const i = from < end ? buf.indexOf(LF, from) : -1;
-      if (i !== -1 && i < end) {
-        if (i + 1 - start > limit) throw new LineTooLongError(limit);
-        this.#start = i + 1;
-        return buf.slice(start, i + 1);
-      }
-      const have = end - start;
-      if (have >= limit) throw new LineTooLongError(limit);
-      if (!await this.#fill(have + 1)) {
-        this.#start = this.#end;
-        return have === 0 ? EMPTY.slice() : buf.slice(start, end);
-      }
-      from = this.#start + have;
+      const line = this.#takeLine(limit);
+      if (line !== null) return line;
+      const read = this.#read(this.#end - this.#start + 1);
+      if (read === null || !this.#filled(await read)) return this.#takeRest();
     }
   }
 
@@ -270,10 +278,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     while (this.#end - this.#start < n) {
       if (!await this.#fill(n)) break;
     }
-    const start = this.#start;
-    const stop = Math.min(start + n, this.#end);
-    this.#start = stop;
-    return this.#buf.slice(start, stop);
+    return this.#take(Math.min(this.#start + n, this.#end));
   }
 
   /**
@@ -299,10 +304,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   async read1(n: number = this.#buf.length): Promise<Uint8Array> {
     if (n <= 0) return EMPTY.slice();
     if (this.#end === this.#start && !await this.#fill(1)) return EMPTY.slice();
-    const start = this.#start;
-    const stop = Math.min(start + n, this.#end);
-    this.#start = stop;
-    return this.#buf.slice(start, stop);
+    return this.#take(Math.min(this.#start + n, this.#end));
   }
 
   /**
@@ -321,12 +323,24 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.deepEqual(lines, ["a\n", "b\n"]);
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    // Not an async generator: its request queue costs a promise and a
+    // resumption per line. The loop is readline()'s, yielding results.
+    return {
+      next: async (): Promise<IteratorResult<Uint8Array>> => {
+        for (;;) {
+          const line = this.#takeLine(this.maxLineLength);
+          if (line !== null) return { done: false, value: line };
+          const read = this.#read(this.#end - this.#start + 1);
+          if (read === null || !this.#filled(await read)) {
+            const rest = this.#takeRest();
+            return rest.length === 0
+              ? { done: true, value: undefined }
+              : { done: false, value: rest };
+          }
+        }
+      },
+    };
   }
 
   /**
@@ -346,36 +360,118 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   close(): void {
     this.#closed = true;
     this.#eof = true;
-    this.#buf = EMPTY;
+    this.#buf = this.#live = this.#liveOf = EMPTY;
     this.#start = this.#end = 0;
+    this.#lent = this.#scanned = 0;
   }
 
-  /** Reads once more into the buffer, first making room so that `need` bytes
-   * fit from `#start` (compacting, or growing by doubling). Resolves to false
-   * at EOF. */
+  /** Hands out `#buf[#start, stop)` and moves `#start` to `stop`: a view of
+   * the buffer, which is then never written again, or, for a reader over
+   * fixed bytes it does not own, a copy. */
+  #take(stop: number): Uint8Array {
+    const start = this.#start;
+    this.#start = stop;
+    if (this.#source === null) return this.#buf.slice(start, stop);
+    this.#lent = stop;
+    return this.#buf.subarray(start, stop);
+  }
+
+  /** Hands out everything buffered: a fresh empty array when nothing is. */
+  #takeRest(): Uint8Array {
+    return this.#start === this.#end ? EMPTY.slice() : this.#take(this.#end);
+  }
+
+  /** The next line if a whole one is buffered, else null (and the bytes
+   * searched are remembered, so that the next call searches only new ones).
+   * Throws {@linkcode LineTooLongError} past `limit`. */
+  #takeLine(limit: number): Uint8Array | null {
+    const start = this.#start;
+    const end = this.#end;
+    const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
+    if (i !== -1) {
+      if (i + 1 - start > limit) throw new LineTooLongError(limit);
+      return this.#take(i + 1);
+    }
+    if (end - start >= limit) throw new LineTooLongError(limit);
+    this.#scanned = end;
+    return null;
+  }
+
+  /** The index of the first newline in the buffer between `from` and `end`
+   * (= `#end`), or -1. The bytes after `end` are stale, and `indexOf` cannot
+   * stop at an index: it runs on a view that ends at `end`, made once per
+   * read rather than once per line, so that a line already buffered costs
+   * no allocation and a partial one no scan of stale bytes. */
+  #findLF(from: number, end: number): number {
+    const buf = this.#buf;
+    if (end - from <= SHORT_SPAN) {
+      for (let i = from; i < end; i++) if (buf[i] === LF) return i;
+      return -1;
+    }
+    let live = this.#live;
+    if (live.length !== end || this.#liveOf !== buf) {
+      live = this.#live = buf.subarray(0, end);
+      this.#liveOf = buf;
+    }
+    return live.indexOf(LF, from);
+  }
+
+  /** Reads once more into the buffer (see `#read()`); resolves to false at
+   * EOF. */
   async #fill(need: number): Promise<boolean> {
-    if (this.#eof) return false;
+    const read = this.#read(need);
+    return read !== null && this.#filled(await read);
+  }
+
+  /** Starts one read of the source into the buffer, first making room so
+   * that `need` bytes fit from `#start`, or picks up the read a timeout left
+   * pending. Returns null at EOF; hand what the promise resolves to to
+   * `#filled()`.
+   *
+   * Room: bytes handed out are never written again, so the buffer is reused
+   * from its start only when it is empty and nothing was handed out. Else
+   * reads go on after the data, until less than `need` or (once bytes were
+   * handed out) less than a quarter of the buffer is left: then the data
+   * moves to a new buffer — `bufferSize` bytes, or for a long line the old
+   * size doubled. */
+  #read(need: number): Promise<number | null> | null {
+    if (this.#eof) return null;
     if (this.#pending === null) {
-      const start = this.#start;
       const end = this.#end;
       let buf = this.#buf;
-      if (start === end) {
-        this.#start = this.#end = 0;
-      } else if (end === buf.length || buf.length - start < need) {
-        const live = end - start;
-        if (need > buf.length) {
-          const grown = new Uint8Array(Math.max(need, buf.length * 2));
-          grown.set(buf.subarray(start, end));
-          buf = this.#buf = grown;
-        } else {
-          buf.copyWithin(0, start, end);
-        }
-        this.#start = 0;
-        this.#end = live;
+      const room = buf.length - end;
+      if (this.#lent === 0 && this.#start === end) {
+        this.#start = this.#end = this.#scanned = 0;
+      } else if (
+        room < need - (end - this.#start) || (this.#lent !== 0 && room < buf.length >> 2)
+      ) {
+        const size = need <= this.#bufferSize
+          ? this.#bufferSize
+          : need <= buf.length
+          ? buf.length
+          : Math.max(need, buf.length * 2);
+        buf = this.#moveTo(new Uint8Array(size));
       }
       this.#pending = this.#source!.read(this.#end === 0 ? buf : buf.subarray(this.#end));
     }
-    const n = await this.#await(this.#pending);
+    return this.#await(this.#pending);
+  }
+
+  /** Copies the buffered bytes to the start of `buf`, which becomes the
+   * buffer; returns it. */
+  #moveTo(buf: Uint8Array): Uint8Array {
+    const start = this.#start;
+    buf.set(this.#buf.subarray(start, this.#end));
+    this.#buf = buf;
+    this.#lent = 0;
+    this.#scanned = this.#scanned > start ? this.#scanned - start : 0;
+    this.#end -= start;
+    this.#start = 0;
+    return buf;
+  }
+
+  /** Records the outcome of a read started by `#read()`: false at EOF. */
+  #filled(n: number | null): boolean {
     this.#pending = null;
     if (n === null) {
       this.#eof = true;
@@ -403,7 +499,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     const out = new Uint8Array(n);
     let got = this.#end - this.#start;
     out.set(this.#buf.subarray(this.#start, this.#end));
-    this.#start = this.#end = 0;
+    this.#start = this.#end;
     while (got < n && !this.#eof) {
       const read = await this.#await(this.#source!.read(out.subarray(got)));
       if (read === null) this.#eof = true;
@@ -416,9 +512,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     while (await this.#fill(this.#end - this.#start + 1)) {
       // keep filling: #fill grows the buffer as it goes
     }
-    const out = this.#buf.slice(this.#start, this.#end);
-    this.#start = this.#end;
-    return out;
+    return this.#takeRest();
   }
 }
 
