@@ -158,7 +158,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #serving = false;
   #shutdownRequested = false;
   #closed = false;
-  #stop: PromiseWithResolvers<typeof STOP> | null = null;
+  /** Ends the wait `serveForever()` is in (see `#untilStop()`). */
+  #wake: ((stop: typeof STOP) => void) | null = null;
   #stopped: PromiseWithResolvers<void> | null = null;
   #pendingRequest: Promise<[R, A]> | null = null;
   #idle = false;
@@ -268,7 +269,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     checkDuration("pollInterval", pollInterval, true);
     this.#serving = true;
     this.#shutdownRequested = false;
-    const stop = this.#stop = Promise.withResolvers<typeof STOP>();
     this.#stopped = Promise.withResolvers<void>();
     let ticker: ReturnType<typeof setInterval> | undefined;
     if (pollInterval !== null && pollInterval > 0) {
@@ -281,7 +281,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#idle = true;
         let next: [R, A] | typeof STOP;
         try {
-          next = await Promise.race([this.#nextRequest(), stop.promise]);
+          next = await this.#untilStop(this.#nextRequest());
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
@@ -292,15 +292,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         }
         if (next === STOP) break;
         this.#pendingRequest = null;
+        // A ThreadingMixIn server's request is handled synchronously (its
+        // task runs on its own): no wait, no turn of the event loop.
         const handled = this.#handle(next[0], next[1]);
-        if (await Promise.race([handled, stop.promise]) === STOP) break;
-        await this.#runServiceActions();
+        if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
+        const actions = this.#runServiceActions();
+        if (actions !== undefined) await actions;
       }
     } finally {
       clearInterval(ticker);
       this.#serving = false;
       this.#shutdownRequested = false;
-      this.#stop = null;
+      this.#wake = null;
       this.#stopped.resolve();
     }
   }
@@ -328,7 +331,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   async shutdown(): Promise<void> {
     if (!this.#serving) return;
     this.#shutdownRequested = true;
-    this.#stop?.resolve(STOP);
+    this.#wake?.(STOP);
     await this.#stopped?.promise;
   }
 
@@ -705,7 +708,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (!this.#closed) {
       this.#closed = true;
       this[kCloseSocket]();
-      this.#stop?.resolve(STOP);
+      this.#wake?.(STOP);
     }
     if (this[kBlockOnClose]()) await this.#drain(graceMs);
   }
@@ -783,22 +786,56 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return pending;
   }
 
-  /** Python's `_handle_request_noblock()` after `get_request()`. */
-  async #handle(request: R, clientAddress: A): Promise<void> {
+  /** `promise`, or STOP once `shutdown()` or `serverClose()` is called. A
+   * resolver per wait rather than `Promise.race()` against one stop promise:
+   * each race would leave a reaction on that promise, kept until the loop
+   * stops — one per request, a leak on a long-running server. */
+  #untilStop<T>(promise: Promise<T>): Promise<T | typeof STOP> {
+    if (this.#shutdownRequested || this.#closed) return Promise.resolve(STOP);
+    const { promise: woken, resolve, reject } = Promise.withResolvers<T | typeof STOP>();
+    this.#wake = resolve;
+    promise.then(resolve, reject);
+    return woken;
+  }
+
+  /** Python's `_handle_request_noblock()` after `get_request()`. Returns
+   * nothing when every hook returned synchronously (a ThreadingMixIn server's
+   * `processRequest()` does), a promise otherwise. */
+  #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.#open.add(request);
     try {
-      if (await this.verifyRequest(request, clientAddress)) {
-        await this.processRequest(request, clientAddress);
-      } else {
-        await this.shutdownRequest(request);
+      const verified = this.verifyRequest(request, clientAddress);
+      if (verified instanceof Promise) {
+        return this.#handleVerified(request, clientAddress, verified);
       }
+      const done = verified
+        ? this.processRequest(request, clientAddress)
+        : this.shutdownRequest(request);
+      if (done instanceof Promise) {
+        return done.catch((error) => this.#handleFailed(request, clientAddress, error));
+      }
+      return undefined;
     } catch (error) {
-      await this[kReportError](request, clientAddress, error);
-      try {
-        await this.shutdownRequest(request);
-      } catch {
-        this.#open.delete(request);
-      }
+      return this.#handleFailed(request, clientAddress, error);
+    }
+  }
+
+  async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
+    try {
+      if (await verified) await this.processRequest(request, clientAddress);
+      else await this.shutdownRequest(request);
+    } catch (error) {
+      await this.#handleFailed(request, clientAddress, error);
+    }
+  }
+
+  /** An error on the way: `handleError()`, then `shutdownRequest()`. */
+  async #handleFailed(request: R, clientAddress: A, error: unknown): Promise<void> {
+    await this[kReportError](request, clientAddress, error);
+    try {
+      await this.shutdownRequest(request);
+    } catch {
+      this.#open.delete(request);
     }
   }
 
