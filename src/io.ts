@@ -121,13 +121,13 @@ export interface BufferedReaderOptions {
  *
  * Every method resolves to a `Uint8Array` the caller owns: the reader never
  * writes to those bytes again. Reading copies nothing on the way: one `read`
- * of the source fills the buffer, lines are found in it with `indexOf` and
- * handed out as views of it, and the reader moves on to a new buffer rather
- * than overwrite bytes it has handed out. So a line's `buffer` is the
- * reader's (up to `bufferSize` bytes, holding data read before and after the
- * line): `slice()` a line to keep a small part of it for long, or before
- * transferring its `buffer`. A reader made with
- * {@linkcode BufferedReader.from} returns copies.
+ * of the source fills the buffer, and lines are found in it with `indexOf`.
+ * Results up to a quarter of `bufferSize` are handed out as views of the
+ * buffer — the reader moves on rather than overwrite bytes it handed out —
+ * so their `buffer` is the reader's (holding data read before and after
+ * them): `slice()` one to keep it for long, or before transferring its
+ * `buffer`. Longer results, and those of a reader made with
+ * {@linkcode BufferedReader.from}, are copies.
  *
  * @example Lines, then the rest
  * ```ts
@@ -366,12 +366,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** Hands out `#buf[#start, stop)` and moves `#start` to `stop`: a view of
-   * the buffer, which is then never written again, or, for a reader over
-   * fixed bytes it does not own, a copy. */
+   * the buffer, whose bytes are then never written again, or a copy — for a
+   * reader over fixed bytes it does not own, and for more than a quarter of
+   * `bufferSize` (lending those would cost a new buffer for every one, and
+   * pin a large one per line kept). */
   #take(stop: number): Uint8Array {
     const start = this.#start;
     this.#start = stop;
-    if (this.#source === null) return this.#buf.slice(start, stop);
+    if (this.#source === null || stop - start > this.#bufferSize >> 2) {
+      return this.#buf.slice(start, stop);
+    }
     this.#lent = stop;
     return this.#buf.subarray(start, stop);
   }
@@ -428,29 +432,33 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * pending. Returns null at EOF; hand what the promise resolves to to
    * `#filled()`.
    *
-   * Room: bytes handed out are never written again, so the buffer is reused
-   * from its start only when it is empty and nothing was handed out. Else
-   * reads go on after the data, until less than `need` or (once bytes were
-   * handed out) less than a quarter of the buffer is left: then the data
-   * moves to a new buffer — `bufferSize` bytes, or for a long line the old
+   * Room: bytes before `#lent` may be held by the caller and are never
+   * written again; the rest of the buffer is free once read. The read goes
+   * after the data when enough room is left there — `need`, and once bytes
+   * were lent at least a quarter of the buffer, so reads do not shrink to
+   * slivers — else the data moves down to `#lent` when that makes the room,
+   * else to a new buffer: `bufferSize` bytes, or for a long line the old
    * size doubled. */
   #read(need: number): Promise<number | null> | null {
     if (this.#eof) return null;
     if (this.#pending === null) {
-      const end = this.#end;
       let buf = this.#buf;
-      const room = buf.length - end;
-      if (this.#lent === 0 && this.#start === end) {
-        this.#start = this.#end = this.#scanned = 0;
-      } else if (
-        room < need - (end - this.#start) || (this.#lent !== 0 && room < buf.length >> 2)
-      ) {
-        const size = need <= this.#bufferSize
-          ? this.#bufferSize
-          : need <= buf.length
-          ? buf.length
-          : Math.max(need, buf.length * 2);
-        buf = this.#moveTo(new Uint8Array(size));
+      const base = this.#lent;
+      if (this.#start === this.#end) this.#start = this.#end = this.#scanned = base;
+      const live = this.#end - this.#start;
+      const want = Math.max(need - live, base === 0 ? 1 : buf.length >> 2);
+      if (buf.length - this.#end < want) {
+        if (buf.length - base - live >= want) {
+          buf.copyWithin(base, this.#start, this.#end);
+          this.#rebase(base);
+        } else {
+          const size = need <= this.#bufferSize
+            ? this.#bufferSize
+            : need <= buf.length
+            ? buf.length
+            : Math.max(need, buf.length * 2);
+          buf = this.#moveTo(new Uint8Array(size));
+        }
       }
       this.#pending = this.#source!.read(this.#end === 0 ? buf : buf.subarray(this.#end));
     }
@@ -460,14 +468,19 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   /** Copies the buffered bytes to the start of `buf`, which becomes the
    * buffer; returns it. */
   #moveTo(buf: Uint8Array): Uint8Array {
-    const start = this.#start;
-    buf.set(this.#buf.subarray(start, this.#end));
+    buf.set(this.#buf.subarray(this.#start, this.#end));
     this.#buf = buf;
     this.#lent = 0;
-    this.#scanned = this.#scanned > start ? this.#scanned - start : 0;
-    this.#end -= start;
-    this.#start = 0;
+    this.#rebase(0);
     return buf;
+  }
+
+  /** Moves the offsets after the buffered bytes moved to `to`. */
+  #rebase(to: number): void {
+    const shift = this.#start - to;
+    this.#scanned = this.#scanned > this.#start ? this.#scanned - shift : to;
+    this.#end -= shift;
+    this.#start = to;
   }
 
   /** Records the outcome of a read started by `#read()`: false at EOF. */
