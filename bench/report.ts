@@ -119,6 +119,9 @@ export interface Figure {
   p50: number | null;
   /** Latency medians, µs. */
   p99: number | null;
+  /** The server's CPU time (user + system, all threads) per request, µs,
+   * median: steadier than requests/s on a shared machine. */
+  cpu: number | null;
   /** `value` over the reference's in the same round. */
   ratio: Spread | null;
   /** For the idle workload: RSS growth per 10,000 connections, KiB, median. */
@@ -178,6 +181,7 @@ export function summarize(report: Report): Figure[] {
         mbps: w.mode === "idle" ? null : pick((r) => r.mbps),
         p50: w.mode === "idle" ? null : pick((r) => r.p50_us),
         p99: w.mode === "idle" ? null : pick((r) => r.p99_us),
+        cpu: w.mode === "idle" ? null : pick((r) => r.cpu_us_per_req),
         ratio: spread(ratios(report, w.id, s.id, w.reference)),
         per10k: w.mode === "idle" ? pick((r) => r.per_10k_kb) : null,
         errors: ok.reduce((n, m) => n + (m.result!.errors ?? 0) + (m.result!.mismatches ?? 0), 0),
@@ -238,41 +242,56 @@ export function renderMarkdown(report: Report, figures: Figure[]): string {
         `. Ratios: over ${name(w.reference)}.`,
       "",
     );
+    const row = (cells: string[]) =>
+      lines.push(`| ${cells.join(" | ")} |`);
+    const ratio = (f: Figure) => f.ratio ? range(f.ratio, fixed, report.rounds) : "–";
     if (w.mode === "idle") {
-      lines.push(
-        "| Server | RSS with connections (MiB) | RSS growth per 10,000 connections (MiB) | × raw Deno RSS | errors |",
-        "| --- | ---: | ---: | ---: | ---: |",
-      );
+      row([
+        "Server",
+        "RSS with the connections (MiB)",
+        "RSS growth per 10,000 connections (MiB)",
+        "× raw Deno RSS",
+        "errors",
+      ]);
+      row(["---", "---:", "---:", "---:", "---:"]);
       for (const f of rows) {
-        if (!f.value) {
-          lines.push(`| ${name(f.server)} | ${f.note ?? "–"} | | | |`);
-          continue;
+        if (!f.value) row([name(f.server), f.note ?? "–", "", "", ""]);
+        else {
+          row([
+            name(f.server),
+            range(f.value, (n) => fixed(n / 1024, 1), report.rounds),
+            fixed((f.per10k ?? 0) / 1024, 1),
+            ratio(f),
+            String(f.errors),
+          ]);
         }
-        lines.push(
-          `| ${name(f.server)} | ${
-            range(f.value, (n) => fixed(n / 1024, 1), report.rounds)
-          } | ${fixed((f.per10k ?? 0) / 1024, 1)} | ${
-            f.ratio ? range(f.ratio, fixed, report.rounds) : "–"
-          } | ${f.errors} |`,
-        );
       }
     } else {
-      lines.push(
-        "| Server | requests/s | MB/s | p50 µs | p99 µs | × raw Deno | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-      );
+      row([
+        "Server",
+        "requests/s",
+        "MB/s",
+        "p50 µs",
+        "p99 µs",
+        "× raw Deno",
+        "server CPU µs/request",
+        "errors",
+      ]);
+      row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]);
       for (const f of rows) {
-        if (!f.value) {
-          lines.push(`| ${name(f.server)} | ${f.note ?? "–"} | | | | | |`);
-          continue;
+        if (!f.value) row([name(f.server), f.note ?? "–", "", "", "", "", "", ""]);
+        else {
+          row([
+            name(f.server),
+            range(f.value, int, report.rounds),
+            fixed(f.mbps ?? 0),
+            int(f.p50 ?? 0),
+            int(f.p99 ?? 0),
+            ratio(f),
+            fixed(f.cpu ?? 0, 1),
+            String(f.errors),
+          ]);
         }
-        lines.push(
-          `| ${name(f.server)} | ${range(f.value, int, report.rounds)} | ${fixed(f.mbps ?? 0)} | ${
-            int(f.p50 ?? 0)
-          } | ${int(f.p99 ?? 0)} | ${
-            f.ratio ? range(f.ratio, fixed, report.rounds) : "–"
-          } | ${f.errors} |`,
-        );
       }
     }
     lines.push("");

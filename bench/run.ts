@@ -156,6 +156,7 @@ export const SERVERS: ServerInfo[] = [
   lib("lib-unixdgram", "socketserver UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
   raw("deno-tcp-echo", "raw Deno.listen echo loop", "tcp-echo", LINE),
   raw("deno-tcp-oneshot", "raw Deno.listen one-shot", "tcp-oneshot", ["oneshot"]),
+  raw("deno-tcp-oneshot-serial", "raw Deno.listen one-shot, one at a time", "tcp-oneshot-serial", ["oneshot"]),
   raw("deno-udp-echo", "raw Deno.listenDatagram loop", "udp-echo", ["udp"]),
   raw("deno-unix-echo", "raw Deno.listen (unix) echo loop", "unix-echo", ["unix-50"]),
   raw("deno-unixpacket-echo", "raw Deno.listenDatagram (unixpacket) loop", "unixpacket-echo", ["unixdgram"]),

@@ -7,8 +7,9 @@
  *     deno run -A bench/servers/deno_raw.ts <mode> [path]
  *
  * Modes: `tcp-echo`, `tcp-oneshot` (the seed handler: one read of at most
- * 1024 bytes, reply upper-cased, close), `unix-echo`, `udp-echo`,
- * `unixpacket-echo`.
+ * 1024 bytes, reply upper-cased, close), `tcp-oneshot-serial` (the same,
+ * one connection at a time, as a plain `TCPServer` works), `unix-echo`,
+ * `udp-echo`, `unixpacket-echo`.
  *
  * @module
  */
@@ -55,6 +56,11 @@ async function serve(listener: Deno.Listener, handle: (conn: Deno.Conn) => Promi
   for await (const conn of listener) handle(conn);
 }
 
+/** One connection at a time, like a plain TCPServer. */
+async function serveSerially(listener: Deno.Listener, handle: (conn: Deno.Conn) => Promise<void>) {
+  for await (const conn of listener) await handle(conn);
+}
+
 async function datagrams(sock: Deno.DatagramConn): Promise<void> {
   const buf = new Uint8Array(65536);
   for (;;) {
@@ -73,6 +79,12 @@ switch (mode) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     ready({ port: listener.addr.port });
     await serve(listener, mode === "tcp-echo" ? echo : oneShot);
+    break;
+  }
+  case "tcp-oneshot-serial": {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    ready({ port: listener.addr.port });
+    await serveSerially(listener, oneShot);
     break;
   }
   case "unix-echo": {
@@ -95,7 +107,7 @@ switch (mode) {
   }
   default:
     console.error(
-      `Unknown mode "${mode}": use tcp-echo, tcp-oneshot, unix-echo, udp-echo or unixpacket-echo`,
+      `Unknown mode "${mode}": use tcp-echo, tcp-oneshot, tcp-oneshot-serial, unix-echo, udp-echo or unixpacket-echo`,
     );
     Deno.exit(2);
 }
