@@ -60,6 +60,7 @@ export const kReportError: unique symbol = Symbol("socketserver.reportError");
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
 
 const STOP = Symbol("stop");
+const ignore = () => {};
 const TIMEOUT = Symbol("timeout");
 
 /** Formats an address for messages: `host:port`, `[v6]:port` or a path. */
@@ -780,7 +781,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       } catch (error) {
         pending = Promise.reject(error);
       }
-      pending.catch(() => {}); // a request abandoned by serverClose() rejects unobserved
+      pending.catch(ignore); // a request abandoned by serverClose() rejects unobserved
       this.#pendingRequest = pending;
     }
     return pending;
