@@ -4,9 +4,9 @@
  *
  *     deno bench bench/io_bench.ts
  *
- * Each iteration reads a whole 256 KiB input (4,096 lines of 64 bytes, or
- * 64 lines of 4 KiB) delivered in chunks of a given size, or writes 4,096
- * messages.
+ * Each iteration reads a whole 256 KiB input (4,096 lines of 64 bytes, 64
+ * lines of 4 KiB, or 4 lines of 64 KiB) delivered in chunks of a given size,
+ * or writes 4,096 messages.
  *
  * @module
  */
@@ -53,6 +53,24 @@ for (const chunk of [16, 64, 100, 1024, 4096, 16384, 65536]) {
     fn: async () => await readlines(SHORT, chunk, INPUT / 64),
   });
 }
+
+const HUGE = lines(65536);
+
+for (const chunk of [16384, 65536]) {
+  Deno.bench({
+    name: `readline 64 KiB lines, ${chunk}-byte reads`,
+    group: "readline 64 KiB lines",
+    fn: async () => await readlines(HUGE, chunk, INPUT / 65536),
+  });
+}
+
+Deno.bench({
+  name: "Uint8Array indexOf over a 64 KiB line (what the search replaced)",
+  group: "readline 64 KiB lines",
+  fn() {
+    if (HUGE.indexOf(0x0a) !== 65535) throw new Error("no newline");
+  },
+});
 
 for (const chunk of [1024, 16384, 65536]) {
   Deno.bench({
