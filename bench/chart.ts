@@ -20,8 +20,8 @@ const LEGEND: [string, string][] = [
   ["python", "CPython"],
 ];
 
-const WIDTH = 980;
-const LABEL = 400; // the server names' column
+const WIDTH = 1040;
+const LABEL = 460; // the server names' column
 const BAR = 380; // the longest bar
 const ROW = 20;
 const PAD = 14;

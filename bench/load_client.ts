@@ -15,7 +15,8 @@
  *   after 200 ms: counted and sent again). With `-u`, Unix datagrams.
  * - `idle` (not in echo-load): opens CONNS connections, 100 at a time, each
  *   sending one line and waiting for its echo so the server has really taken
- *   it; then prints its JSON line and holds them all until it is killed.
+ *   it, for at most SECONDS; then prints its JSON line (`held`: how many are
+ *   open) and holds them all until it is killed.
  *
  * `-U`: the payload is lower-case letters and the reply must come back
  * upper-cased.
@@ -285,23 +286,44 @@ async function datagrams(o: Options, stats: Stats, end: number, index: number): 
 async function idle(o: Options, stats: Stats): Promise<Deno.Conn[]> {
   const { payload, expect } = payloads(o);
   const held: Deno.Conn[] = [];
+  const deadline = performance.now() + o.seconds * 1000;
   let next = 0;
+  /** Connects and has one line echoed; the connection, or null. */
+  const open = async (rbuf: Uint8Array): Promise<Deno.Conn | null> => {
+    let conn: Deno.Conn | null = null;
+    try {
+      conn = await connect(o);
+      const t0 = performance.now();
+      await writeAll(conn, payload);
+      if (!await readExactly(conn, rbuf, o.size)) throw new Error("EOF");
+      if (same(rbuf, expect, o.size)) stats.record(t0);
+      else stats.mismatches++;
+      return conn;
+    } catch {
+      closeQuietly(conn);
+      return null;
+    }
+  };
   const opener = async () => {
     const rbuf = new Uint8Array(o.size);
-    while (next < o.conns) {
+    while (next < o.conns && performance.now() < deadline) {
       next++;
-      let conn: Deno.Conn | null = null;
-      try {
-        conn = await connect(o);
-        const t0 = performance.now();
-        await writeAll(conn, payload);
-        if (!await readExactly(conn, rbuf, o.size)) throw new Error("EOF");
-        if (same(rbuf, expect, o.size)) stats.record(t0);
-        else stats.mismatches++;
-        held.push(conn);
-      } catch {
+      // A server with a short backlog drops SYNs, and the kernel retries
+      // for seconds: an attempt may not outlast the run.
+      const attempt = open(rbuf);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => {
+        timer = setTimeout(() => r("late"), Math.max(0, deadline - performance.now()));
+      });
+      const conn = await Promise.race([attempt, late]);
+      clearTimeout(timer);
+      if (conn === "late") {
         stats.errors++;
-        closeQuietly(conn);
+        attempt.then(closeQuietly);
+      } else if (conn === null) {
+        stats.errors++;
+      } else {
+        held.push(conn);
       }
     }
   };

@@ -126,6 +126,8 @@ export interface Figure {
   ratio: Spread | null;
   /** For the idle workload: RSS growth per 10,000 connections, KiB, median. */
   per10k: number | null;
+  /** For the idle workload: connections held, median. */
+  held: number | null;
   /** Errors reported by the client, summed over rounds. */
   errors: number;
   /** Why there is no figure. */
@@ -184,6 +186,7 @@ export function summarize(report: Report): Figure[] {
         cpu: w.mode === "idle" ? null : pick((r) => r.cpu_us_per_req),
         ratio: spread(ratios(report, w.id, s.id, w.reference)),
         per10k: w.mode === "idle" ? pick((r) => r.per_10k_kb) : null,
+        held: w.mode === "idle" ? pick((r) => r.held) : null,
         errors: ok.reduce((n, m) => n + (m.result!.errors ?? 0) + (m.result!.mismatches ?? 0), 0),
         note: failed
           ? failed.skipped ? `n/a: ${failed.skipped}` : `failed: ${failed.error}`
@@ -248,17 +251,19 @@ export function renderMarkdown(report: Report, figures: Figure[]): string {
     if (w.mode === "idle") {
       row([
         "Server",
-        "RSS with the connections (MiB)",
+        "connections held",
+        "RSS with them (MiB)",
         "RSS growth per 10,000 connections (MiB)",
         "× raw Deno RSS",
         "errors",
       ]);
-      row(["---", "---:", "---:", "---:", "---:"]);
+      row(["---", "---:", "---:", "---:", "---:", "---:"]);
       for (const f of rows) {
-        if (!f.value) row([name(f.server), f.note ?? "–", "", "", ""]);
+        if (!f.value) row([name(f.server), f.note ?? "–", "", "", "", ""]);
         else {
           row([
             name(f.server),
+            int(f.held ?? 0),
             range(f.value, (n) => fixed(n / 1024, 1), report.rounds),
             fixed((f.per10k ?? 0) / 1024, 1),
             ratio(f),

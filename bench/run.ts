@@ -15,6 +15,8 @@
  * - `BENCH_ONLY`: comma-separated workload ids to run (default: all).
  * - `BENCH_SERVERS`: comma-separated server ids to run (default: all).
  * - `BENCH_IDLE_CONNS` (default 10000): connections the idle workload holds.
+ * - `BENCH_IDLE_SECONDS` (default 30): how long it may take to open them;
+ *   RSS growth is scaled to 10,000 from however many it holds.
  * - `BENCH_OUT` (default `bench/results`): where the results go.
  *
  * Adding a server is one entry in {@linkcode SERVERS}; adding a workload, one
@@ -50,6 +52,7 @@ const SECONDS = num("BENCH_SECONDS", 3);
 const WARMUP = num("BENCH_WARMUP", 0.5);
 const ROUNDS = Math.floor(num("BENCH_ROUNDS", 1));
 const IDLE_CONNS = Math.floor(num("BENCH_IDLE_CONNS", 10_000));
+const IDLE_SECONDS = num("BENCH_IDLE_SECONDS", 30);
 const list = (name: string) => env(name)?.split(",").map((s) => s.trim()).filter(Boolean);
 const ONLY = list("BENCH_ONLY");
 const ONLY_SERVERS = list("BENCH_SERVERS");
@@ -424,7 +427,7 @@ async function measureIdle(w: WorkloadInfo, server: ServerInfo): Promise<Record<
   try {
     await sleep(500);
     const base = rssKb(running.pid);
-    client = spawn([...clientCommand(false), ...clientArgs(w, running, 0)]);
+    client = spawn([...clientCommand(false), ...clientArgs(w, running, IDLE_SECONDS)]);
     const first = Promise.withResolvers<string>();
     const out = drain(client.stdout, (line) => first.resolve(line));
     const err = drain(client.stderr, () => {});
@@ -432,7 +435,7 @@ async function measureIdle(w: WorkloadInfo, server: ServerInfo): Promise<Record<
     const line = await Promise.race([
       first.promise,
       client.status.then(() => ""),
-      new Promise<string>((r) => timer = setTimeout(() => r(""), 120_000)),
+      new Promise<string>((r) => timer = setTimeout(() => r(""), (IDLE_SECONDS + 30) * 1000)),
     ]);
     clearTimeout(timer);
     if (!line) throw new Error(`The idle client printed no result: ${err.state.tail.trim()}`);
