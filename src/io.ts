@@ -156,13 +156,15 @@ export interface BufferedReaderOptions {
  *
  * Every method resolves to a `Uint8Array` the caller owns: the reader never
  * writes to those bytes again. Reading copies nothing on the way: one `read`
- * of the source fills the buffer, and lines are found in it with `indexOf`.
- * Results up to a quarter of `bufferSize` are handed out as views of the
- * buffer — the reader moves on rather than overwrite bytes it handed out —
- * so their `buffer` is the reader's (holding data read before and after
- * them): `slice()` one to keep it for long, or before transferring its
- * `buffer`. Longer results, and those of a reader made with
- * {@linkcode BufferedReader.from}, are copies.
+ * of the source fills the buffer, and lines are found in it 16 bytes at a
+ * time. Lines, and `read()` / `read1()` results up to a quarter of
+ * `bufferSize`, are handed out as views of the buffer — the reader moves on
+ * rather than overwrite bytes it handed out — so their `buffer` is the
+ * reader's (holding data read before and after them, at most about twice
+ * the line's size or `bufferSize`): `slice()` one to keep it for long, or
+ * before transferring its `buffer`. Longer `read()` / `read1()` results, and
+ * everything a reader made with {@linkcode BufferedReader.from} returns, are
+ * copies.
  *
  * @example Lines, then the rest
  * ```ts
@@ -191,6 +193,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   #end = 0;
   /** `#buf[0, #lent)` may be held by the caller: it is never written again. */
   #lent = 0;
+  /** The length of the last line lent: a new buffer holds two such. */
+  #lastLine = 0;
   /** `#buf[#start, #scanned)` holds no newline (when `#scanned > #start`). */
   #scanned = 0;
   #eof = false;
@@ -401,18 +405,24 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#lent = this.#scanned = 0;
   }
 
-  /** Hands out `#buf[#start, stop)` and moves `#start` to `stop`: a view of
-   * the buffer, whose bytes are then never written again, or a copy — for a
-   * reader over fixed bytes it does not own, and for more than a quarter of
-   * `bufferSize` (lending those would cost a new buffer for every one, and
-   * pin a large one per line kept). */
+  /** Hands out `#buf[#start, stop)` for `read()` and `read1()`: lent (see
+   * `#lend()`), or copied when the reader does not own its bytes or when it
+   * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
+   * reads would need a new buffer per read. */
   #take(stop: number): Uint8Array {
-    const start = this.#start;
-    this.#start = stop;
-    if (this.#source === null || stop - start > this.#bufferSize >> 2) {
+    if (this.#source === null || stop - this.#start > this.#bufferSize >> 2) {
+      const start = this.#start;
+      this.#start = stop;
       return this.#buf.slice(start, stop);
     }
-    this.#lent = stop;
+    return this.#lend(stop);
+  }
+
+  /** Hands out `#buf[#start, stop)` as a view of the buffer, whose bytes are
+   * then never written again. */
+  #lend(stop: number): Uint8Array {
+    const start = this.#start;
+    this.#start = this.#lent = stop;
     return this.#buf.subarray(start, stop);
   }
 
@@ -430,7 +440,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
     if (i !== -1) {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
-      return this.#take(i + 1);
+      if (this.#source === null) return this.#take(i + 1);
+      this.#lastLine = i + 1 - start;
+      return this.#lend(i + 1);
     }
     if (end - start >= limit) throw new LineTooLongError(limit);
     this.#scanned = end;
@@ -469,8 +481,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * after the data when enough room is left there — `need`, and once bytes
    * were lent at least a quarter of the buffer, so reads do not shrink to
    * slivers — else the data moves down to `#lent` when that makes the room,
-   * else to a new buffer: `bufferSize` bytes, or for a long line the old
-   * size doubled. */
+   * else to a new buffer: room for two lines like the last one (at least
+   * `bufferSize`), or for a line outgrowing the buffer the old size doubled.
+   * So lines of any length are lent, and a stream of 64 KiB lines costs one
+   * 128 KiB buffer per two lines — less than copying each out. */
   #read(need: number): Promise<number | null> | null {
     if (this.#eof) return null;
     if (this.#pending === null) {
@@ -484,11 +498,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
           buf.copyWithin(base, this.#start, this.#end);
           this.#rebase(base);
         } else {
-          const size = need <= this.#bufferSize
-            ? this.#bufferSize
-            : need <= buf.length
-            ? buf.length
-            : Math.max(need, buf.length * 2);
+          const size = need > buf.length
+            ? Math.max(need, buf.length * 2)
+            : Math.max(this.#bufferSize, need, this.#lastLine * 2);
           buf = this.#moveTo(new Uint8Array(size));
         }
       }

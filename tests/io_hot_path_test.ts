@@ -172,6 +172,24 @@ Deno.test("a 64 KiB line arriving a byte at a time is read whole", async () => {
   assert.equal(source.reads, input.length);
 });
 
+Deno.test("long lines handed out whole keep their bytes while later lines are read", async () => {
+  // Lines of any length are lent, and the reader sizes new buffers from the
+  // last line: kept lines must survive every move to a new buffer.
+  const rand = random(9);
+  const parts: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const length = [65535, 40000, 100, 70000, 5][i % 5];
+    parts.push(String.fromCharCode(0x41 + i).repeat(length) + "\n");
+  }
+  const input = encoder.encode(parts.join(""));
+  const reader = new BufferedReader(chunked(input, () => 1 + Math.floor(rand() * 30000)), {
+    maxLineLength: 1 << 20,
+  });
+  const kept: Uint8Array[] = [];
+  for await (const line of reader) kept.push(line);
+  assert.deepEqual(kept.map((line) => decoder.decode(line)), parts);
+});
+
 Deno.test("BufferedReader.from returns copies: changing the input afterwards changes no line", async () => {
   const input = encoder.encode("one\ntwo\n");
   const reader = BufferedReader.from(input);
