@@ -20,8 +20,8 @@ const LEGEND: [string, string][] = [
   ["python", "CPython"],
 ];
 
-const WIDTH = 1040;
-const LABEL = 460; // the server names' column
+const WIDTH = 1080;
+const LABEL = 490; // the server names' column
 const BAR = 380; // the longest bar
 const ROW = 20;
 const PAD = 14;
@@ -80,6 +80,7 @@ export function renderChart(report: Report, figures: Figure[]): string {
       );
       if (f.value) {
         const width = Math.max(1, (f.value.median / max) * BAR);
+        let textAt = LABEL + width + 6;
         const figure = idle
           ? `${(f.value.median / 1024).toFixed(1)} MiB`
           : `${Math.round(f.value.median).toLocaleString("en")} req/s`;
@@ -98,9 +99,10 @@ export function renderChart(report: Report, figures: Figure[]): string {
               b.toFixed(1)
             } ${mid - 4}v8" class="spread"/>`,
           );
+          textAt = Math.max(textAt, b + 6);
         }
         body.push(
-          `<text x="${LABEL + width + 6}" y="${top + 13}" class="value">${
+          `<text x="${textAt.toFixed(1)}" y="${top + 13}" class="value">${
             escapeXml(figure + ratio)
           }</text>`,
         );

@@ -22,6 +22,7 @@ function lines(lineLength: number): Uint8Array {
 
 const SHORT = lines(64);
 const LONG = lines(4096);
+const HUGE = lines(65536);
 
 /** A source that hands out `input` in `chunk`-byte reads, resolving at once
  * (like a socket whose data is already in the kernel). */
@@ -45,24 +46,21 @@ async function readlines(input: Uint8Array, chunk: number, expect: number): Prom
   if (count !== expect) throw new Error(`read ${count} lines, expected ${expect}`);
 }
 
-for (const chunk of [16, 64, 100, 1024, 4096, 16384, 65536]) {
-  Deno.bench({
-    name: `readline 64-byte lines, ${chunk}-byte reads`,
-    group: "readline 64-byte lines",
-    baseline: chunk === 16384,
-    fn: async () => await readlines(SHORT, chunk, INPUT / 64),
-  });
+/** One benchmark per read size, reading `input`'s lines of `lineLength`. */
+function readlineBenches(group: string, input: Uint8Array, lineLength: number, chunks: number[]) {
+  for (const chunk of chunks) {
+    Deno.bench({
+      name: `${group}, ${chunk}-byte reads`,
+      group,
+      baseline: chunk === 16384,
+      fn: async () => await readlines(input, chunk, INPUT / lineLength),
+    });
+  }
 }
 
-const HUGE = lines(65536);
-
-for (const chunk of [16384, 65536]) {
-  Deno.bench({
-    name: `readline 64 KiB lines, ${chunk}-byte reads`,
-    group: "readline 64 KiB lines",
-    fn: async () => await readlines(HUGE, chunk, INPUT / 65536),
-  });
-}
+readlineBenches("readline 64-byte lines", SHORT, 64, [16, 64, 100, 1024, 4096, 16384, 65536]);
+readlineBenches("readline 4 KiB lines", LONG, 4096, [1024, 16384, 65536]);
+readlineBenches("readline 64 KiB lines", HUGE, 65536, [16384, 65536]);
 
 Deno.bench({
   name: "Uint8Array indexOf over a 64 KiB line (what the search replaced)",
@@ -71,14 +69,6 @@ Deno.bench({
     if (HUGE.indexOf(0x0a) !== 65535) throw new Error("no newline");
   },
 });
-
-for (const chunk of [1024, 16384, 65536]) {
-  Deno.bench({
-    name: `readline 4 KiB lines, ${chunk}-byte reads`,
-    group: "readline 4 KiB lines",
-    fn: async () => await readlines(LONG, chunk, INPUT / 4096),
-  });
-}
 
 Deno.bench({
   name: "for await (const line of rfile), 64-byte lines, 16 KiB reads",

@@ -222,9 +222,9 @@ export function renderMarkdown(report: Report, figures: Figure[]): string {
   lines.push(
     "# Benchmark results",
     "",
-    `${report.date} · ${m.cores} × ${m.cpu} · load average ${m.loadavg} before, ${
+    `${report.date} · ${m.cores} × ${m.cpu} · load average (1, 5, 15 min) ${m.loadavg} at the start, ${
       m.loadavgAfter ?? "?"
-    } after`,
+    } at the end (it counts the benchmark's own processes: CPython's 10,000 threads in the idle workload lift it far)`,
     "",
     `Deno ${v.deno} (V8 ${v.v8}) · Node ${v.node} · ${v.python} · ${report.seconds} s per run after ${report.warmup} s of warm-up · ${report.rounds} round(s)` +
       (report.rounds > 1

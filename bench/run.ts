@@ -148,6 +148,29 @@ export const WORKLOADS: WorkloadInfo[] = [
 
 const LINE = ["line-1", "line-50", "line-64k", "idle"];
 
+/** Makes the entry helpers below: `(id, name, mode, serves)` → a server
+ * whose command is `command(mode)`. */
+function kind(impl: ServerInfo["impl"], command: (mode: string) => string[]) {
+  return (id: string, name: string, mode: string, serves: string[]): ServerInfo => ({
+    id,
+    name,
+    impl,
+    serves,
+    command: command(mode),
+  });
+}
+const denoScript = (file: string) => (mode: string) => [
+  Deno.execPath(),
+  "run",
+  ...DENO_FLAGS,
+  `${BENCH}servers/${file}`,
+  mode,
+];
+const lib = kind("lib", denoScript("deno_lib.ts"));
+const raw = kind("deno", denoScript("deno_raw.ts"));
+const node = kind("node", (mode) => ["node", `${BENCH}servers/node_net.mjs`, mode]);
+const python = kind("python", (mode) => ["python3", `${BENCH}servers/py_socketserver.py`, mode]);
+
 // deno-fmt-ignore
 /** Every server: one line each. `serves` lists the workloads it runs. */
 export const SERVERS: ServerInfo[] = [
@@ -190,43 +213,6 @@ export const TARGETS: Target[] = [
   { workload: "udp", server: "lib-udp", versus: "deno-udp-echo", atLeast: 0.9 },
   { workload: "idle", server: "lib-threading-line", versus: "deno-tcp-echo", atMost: 1.3 },
 ];
-
-function lib(id: string, name: string, mode: string, serves: string[]): ServerInfo {
-  return {
-    id,
-    name,
-    impl: "lib",
-    serves,
-    command: [Deno.execPath(), "run", ...DENO_FLAGS, `${BENCH}servers/deno_lib.ts`, mode],
-  };
-}
-function raw(id: string, name: string, mode: string, serves: string[]): ServerInfo {
-  return {
-    id,
-    name,
-    impl: "deno",
-    serves,
-    command: [Deno.execPath(), "run", ...DENO_FLAGS, `${BENCH}servers/deno_raw.ts`, mode],
-  };
-}
-function node(id: string, name: string, mode: string, serves: string[]): ServerInfo {
-  return {
-    id,
-    name,
-    impl: "node",
-    serves,
-    command: ["node", `${BENCH}servers/node_net.mjs`, mode],
-  };
-}
-function python(id: string, name: string, mode: string, serves: string[]): ServerInfo {
-  return {
-    id,
-    name,
-    impl: "python",
-    serves,
-    command: ["python3", `${BENCH}servers/py_socketserver.py`, mode],
-  };
-}
 
 // ---------------------------------------------------------------- processes
 
@@ -505,7 +491,27 @@ function isFile(path: string): boolean {
   }
 }
 
-if (import.meta.main) {
+/** Writes the markdown, JSON and SVG for a report. */
+async function writeResults(report: Report): Promise<string> {
+  const figures: Figure[] = summarize(report);
+  const markdown = renderMarkdown(report, figures);
+  await Deno.mkdir(OUT, { recursive: true });
+  await Deno.writeTextFile(`${OUT}/latest.md`, markdown);
+  await Deno.writeTextFile(
+    `${OUT}/latest.json`,
+    JSON.stringify({ ...report, figures }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${OUT}/latest.svg`, renderChart(report, figures));
+  return markdown;
+}
+
+if (import.meta.main && Deno.args[0] === "--render") {
+  // Redraws the table and chart from a JSON report, without measuring.
+  const path = Deno.args[1] ?? `${OUT}/latest.json`;
+  const { figures: _, ...report } = JSON.parse(await Deno.readTextFile(path));
+  await writeResults(report as Report);
+  console.log(`Rendered ${OUT}/latest.md and latest.svg from ${path}`);
+} else if (import.meta.main) {
   const useEchoLoad = ECHO_LOAD !== undefined && ECHO_LOAD !== "" && isFile(ECHO_LOAD);
   if (ECHO_LOAD && !useEchoLoad) {
     console.error(`ECHO_LOAD="${ECHO_LOAD}" is not a file: using bench/load_client.ts`);
@@ -601,15 +607,7 @@ if (import.meta.main) {
   report.machine.loadavgAfter = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
     " ",
   );
-  const figures: Figure[] = summarize(report);
-  const markdown = renderMarkdown(report, figures);
-  await Deno.mkdir(OUT, { recursive: true });
-  await Deno.writeTextFile(`${OUT}/latest.md`, markdown);
-  await Deno.writeTextFile(
-    `${OUT}/latest.json`,
-    JSON.stringify({ ...report, figures }, null, 2) + "\n",
-  );
-  await Deno.writeTextFile(`${OUT}/latest.svg`, renderChart(report, figures));
+  const markdown = await writeResults(report);
   console.log("\n" + markdown);
   console.log(`Written: ${OUT}/latest.md, latest.json, latest.svg`);
 }
