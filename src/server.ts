@@ -72,44 +72,8 @@ export const kReportError: unique symbol = Symbol("socketserver.reportError");
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
 
 const STOP = Symbol("stop");
+const ignore = () => {};
 const TIMEOUT = Symbol("timeout");
-
-/**
- * A one-shot stop signal that promises can be raced against without leaking:
- * `Promise.race([p, stop.promise])` on a long-lived promise adds a reaction
- * to it on every call, each keeping the race's result (a connection) alive
- * until the signal fires — a leak of every request served. Here a race
- * registers a listener and removes it as soon as `p` settles.
- */
-class StopSignal {
-  #fired = false;
-  #listeners = new Set<() => void>();
-
-  fire(): void {
-    if (this.#fired) return;
-    this.#fired = true;
-    for (const listener of this.#listeners) listener();
-    this.#listeners.clear();
-  }
-
-  race<T>(promise: Promise<T>): Promise<T | typeof STOP> {
-    if (this.#fired) return Promise.resolve(STOP);
-    return new Promise((resolve, reject) => {
-      const onStop = () => resolve(STOP);
-      this.#listeners.add(onStop);
-      promise.then(
-        (value) => {
-          this.#listeners.delete(onStop);
-          resolve(value);
-        },
-        (error) => {
-          this.#listeners.delete(onStop);
-          reject(error);
-        },
-      );
-    });
-  }
-}
 
 /** Back-off after a failed `getRequest()`: the first retry is at once, then
  * after 10 ms, doubling up to 1 s. */
@@ -354,7 +318,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #serving = false;
   #shutdownRequested = false;
   #closed = false;
-  #stop: StopSignal | null = null;
+  /** Ends the wait `serveForever()` is in (see `#untilStop()`). */
+  #stopWait: ((stop: typeof STOP) => void) | null = null;
   #stopped: PromiseWithResolvers<void> | null = null;
   #pendingRequest: Promise<[R, A]> | null = null;
   #idle = false;
@@ -485,7 +450,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     checkDuration("pollInterval", pollInterval, true);
     this.#serving = true;
     this.#shutdownRequested = false;
-    const stop = this.#stop = new StopSignal();
     this.#stopped = Promise.withResolvers<void>();
     let ticker: ReturnType<typeof setInterval> | undefined;
     if (pollInterval !== null && pollInterval > 0) {
@@ -498,7 +462,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#idle = true;
         let next: [R, A] | typeof STOP;
         try {
-          next = await stop.race(this.#nextRequest());
+          next = await this.#untilStop(this.#nextRequest());
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
@@ -511,15 +475,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#pendingRequest = null;
         this.#failures = 0;
         if (this.#closed) break; // serverClose() took it over and closes it
+        // A ThreadingMixIn server's request is handled synchronously (its
+        // task runs on its own): no wait, no turn of the event loop.
         const handled = this.#handle(next[0], next[1]);
-        if (await stop.race(handled) === STOP) break;
-        await this.#runServiceActions();
+        if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
+        const actions = this.#runServiceActions();
+        if (actions !== undefined) await actions;
       }
     } finally {
       clearInterval(ticker);
       this.#serving = false;
       this.#shutdownRequested = false;
-      this.#stop = null;
+      this.#stopWait = null;
       this.#stopped.resolve();
     }
   }
@@ -547,7 +514,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   async shutdown(): Promise<void> {
     if (!this.#serving) return;
     this.#shutdownRequested = true;
-    this.#stop?.fire();
+    this.#stopWait?.(STOP);
     this.#wake?.();
     await this.#stopped?.promise;
   }
@@ -975,7 +942,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (!this.#closed) {
       this.#closed = true;
       this[kCloseSocket]();
-      this.#stop?.fire();
+      this.#stopWait?.(STOP);
       this.#wake?.();
       this.#freeSlot();
       const pending = this.#pendingRequest;
@@ -1084,28 +1051,62 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       } catch (error) {
         pending = Promise.reject(error);
       }
-      pending.catch(() => {}); // a request abandoned by serverClose() rejects unobserved
+      pending.catch(ignore); // a request abandoned by serverClose() rejects unobserved
       this.#pendingRequest = pending;
     }
     return pending;
   }
 
-  /** Python's `_handle_request_noblock()` after `get_request()`. */
-  async #handle(request: R, clientAddress: A): Promise<void> {
+  /** `promise`, or STOP once `shutdown()` or `serverClose()` is called. A
+   * resolver per wait rather than `Promise.race()` against one stop promise:
+   * each race would leave a reaction on that promise, kept until the loop
+   * stops — one per request, a leak on a long-running server. */
+  #untilStop<T>(promise: Promise<T>): Promise<T | typeof STOP> {
+    if (this.#shutdownRequested || this.#closed) return Promise.resolve(STOP);
+    const { promise: woken, resolve, reject } = Promise.withResolvers<T | typeof STOP>();
+    this.#stopWait = resolve;
+    promise.then(resolve, reject);
+    return woken;
+  }
+
+  /** Python's `_handle_request_noblock()` after `get_request()`. Returns
+   * nothing when every hook returned synchronously (a ThreadingMixIn server's
+   * `processRequest()` does), a promise otherwise. */
+  #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.#open.add(request);
     try {
-      if (await this.verifyRequest(request, clientAddress)) {
-        await this.processRequest(request, clientAddress);
-      } else {
-        await this.shutdownRequest(request);
+      const verified = this.verifyRequest(request, clientAddress);
+      if (verified instanceof Promise) {
+        return this.#handleVerified(request, clientAddress, verified);
       }
+      const done = verified
+        ? this.processRequest(request, clientAddress)
+        : this.shutdownRequest(request);
+      if (done instanceof Promise) {
+        return done.catch((error) => this.#handleFailed(request, clientAddress, error));
+      }
+      return undefined;
     } catch (error) {
-      await this[kReportError](request, clientAddress, error);
-      try {
-        await this.shutdownRequest(request);
-      } catch {
-        this.#open.delete(request);
-      }
+      return this.#handleFailed(request, clientAddress, error);
+    }
+  }
+
+  async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
+    try {
+      if (await verified) await this.processRequest(request, clientAddress);
+      else await this.shutdownRequest(request);
+    } catch (error) {
+      await this.#handleFailed(request, clientAddress, error);
+    }
+  }
+
+  /** An error on the way: `handleError()`, then `shutdownRequest()`. */
+  async #handleFailed(request: R, clientAddress: A, error: unknown): Promise<void> {
+    await this[kReportError](request, clientAddress, error);
+    try {
+      await this.shutdownRequest(request);
+    } catch {
+      this.#open.delete(request);
     }
   }
 

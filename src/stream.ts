@@ -135,12 +135,16 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
+    // More than Python's habit here: Deno's close() cancels a write still in
+    // flight (one a handler did not await), while closeWrite() waits for it.
+    // Measured against close() alone in bench/: no cost that shows.
     try {
       await request.closeWrite();
     } catch {
       // the client is gone, or the connection is already closed
     }
-    await this.closeRequest(request);
+    const closed: unknown = this.closeRequest(request);
+    if (closed instanceof Promise) await closed;
   }
 
   /**
