@@ -10,28 +10,30 @@
  *   with the seed's `MyTCPHandler` (one read of at most 1024 bytes, the text
  *   trimmed and upper-cased, a newline put back for echo-load's check; no
  *   console output).
- * - `unix-line`: `ThreadingMixIn(UnixStreamServer)` + the line echo handler.
+ * - `unix-line`: `ThreadingUnixStreamServer` + the line echo handler.
  * - `udp`, `unixdgram`: `UDPServer` / `UnixDatagramServer` + a
  *   `DatagramRequestHandler` that echoes the packet.
  *
- * The last three need classes that `mod.ts` may not export yet; the mode then
- * exits with status 3 and says so, and the harness marks the row "n/a".
- *
  * @module
  */
-import * as lib from "../../mod.ts";
 import {
+  type AnyServer,
   BaseRequestHandler,
+  DatagramRequestHandler,
   StreamRequestHandler,
-  ThreadingMixIn,
+  type StreamServer,
+  TCPServer,
   ThreadingTCPServer,
+  ThreadingUnixStreamServer,
+  UDPServer,
+  UnixDatagramServer,
 } from "../../mod.ts";
-import { TCPServer } from "../../mod.ts";
 import { args, ready, shout } from "./ready.ts";
 
 const { mode, path } = args();
 
-class LineEcho extends StreamRequestHandler {
+/** One handler for the TCP and the Unix stream servers. */
+class LineEcho extends StreamRequestHandler<StreamServer> {
   override async handle() {
     for await (const line of this.rfile) await this.wfile.write(line);
   }
@@ -45,27 +47,11 @@ class MyTCPHandler extends BaseRequestHandler {
   }
 }
 
-// Classes other branches are adding; looked up by name so this file runs
-// before and after they land.
-// deno-lint-ignore no-explicit-any
-const optional = lib as Record<string, any>;
-
-function need(name: string) {
-  const found = optional[name];
-  if (typeof found !== "function") {
-    console.error(`mod.ts does not export ${name} yet`);
-    Deno.exit(3);
+/** One handler for the UDP and the Unix datagram servers. */
+class DatagramEcho extends DatagramRequestHandler<AnyServer> {
+  override async handle() {
+    await this.wfile.write(this.packet);
   }
-  return found;
-}
-
-// deno-lint-ignore no-explicit-any
-function datagramEcho(): any {
-  return class extends need("DatagramRequestHandler") {
-    handle() {
-      this.wfile.write(this.packet);
-    }
-  };
 }
 
 switch (mode) {
@@ -84,20 +70,19 @@ switch (mode) {
     break;
   }
   case "unix-line": {
-    const Server = ThreadingMixIn(need("UnixStreamServer"));
-    const server = new Server({ path }, LineEcho);
+    const server = new ThreadingUnixStreamServer({ path }, LineEcho);
     ready({ path });
     await server.serveForever();
     break;
   }
   case "udp": {
-    const server = new (need("UDPServer"))({ hostname: "127.0.0.1", port: 0 }, datagramEcho());
+    const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho);
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
   }
   case "unixdgram": {
-    const server = new (need("UnixDatagramServer"))({ path }, datagramEcho());
+    const server = new UnixDatagramServer({ path }, DatagramEcho);
     ready({ path });
     await server.serveForever();
     break;
