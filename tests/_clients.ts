@@ -6,9 +6,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { BufferedReader, type RequestHandlerClass, type TCPServer } from "../mod.ts";
+import type { RequestHandlerClass, TCPServer } from "../mod.ts";
 
 export { has, type Output, run } from "./_helpers.ts";
+import { readToEnd } from "./_helpers.ts";
 
 /** A port free right now (bound, then released) for a tool that cannot be
  * asked for port 0. */
@@ -135,8 +136,10 @@ export async function startRedisServer(): Promise<Started & { port: number }> {
   return Object.assign(started, { port });
 }
 
-/** Reads from `conn` until EOF (at most `timeoutMs`), as bytes. */
+/** Reads from `conn` until EOF (at most `timeoutMs`), as bytes; throws what
+ * the read threw. */
 export async function readAll(conn: Deno.Conn, timeoutMs = 10_000): Promise<Uint8Array> {
-  const reader = new BufferedReader(conn, { timeout: timeoutMs });
-  return await reader.read();
+  const { bytes, error } = await readToEnd(conn, timeoutMs);
+  if (error !== null) throw error;
+  return bytes;
 }

@@ -39,24 +39,12 @@ export function connect(address: { hostname: string; port: number }): Promise<De
   return Deno.connect({ hostname: address.hostname, port: address.port });
 }
 
-/** Reads everything until the peer closes, as text. */
+/** Reads everything until the peer closes, as text; throws what the read
+ * threw (see {@linkcode readToEnd} for a read that reports a reset). */
 export async function readAll(conn: Deno.Conn): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(64 * 1024);
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    chunks.push(buf.slice(0, n));
-  }
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return decoder.decode(out);
+  const { bytes, error } = await readToEnd(conn);
+  if (error !== null) throw error;
+  return decoder.decode(bytes);
 }
 
 /** Sends `text`, half-closes, reads the whole reply and closes. */

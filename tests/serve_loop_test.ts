@@ -6,12 +6,9 @@
  */
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
 import assert from "node:assert/strict";
+import { readAll } from "./_clients.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
-
-async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(conn.readable).arrayBuffer());
-}
 
 Deno.test("shutdown() from inside a plain TCPServer handler stops serveForever while the handler still runs", async () => {
   const release = Promise.withResolvers<void>();

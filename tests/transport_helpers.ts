@@ -11,12 +11,12 @@ import {
   StreamRequestHandler,
   type StreamServer,
 } from "../mod.ts";
-import { decoder, encoder, has, type Output, run } from "./_helpers.ts";
+import { decoder, encoder, has, type Output, run, within } from "./_helpers.ts";
 
 /** CPython test_socketserver's TEST_STR. */
 export const TEST_STR = "hello world\n";
 
-export { decoder, encoder };
+export { decoder, encoder, within };
 
 export const CERT_PATH: string = new URL("./tls/localhost.crt", import.meta.url).pathname;
 export const KEY_PATH: string = new URL("./tls/localhost.key", import.meta.url).pathname;
@@ -41,20 +41,6 @@ export class EchoLine extends StreamRequestHandler<StreamServer> {
 export class EchoDatagram extends DatagramRequestHandler<DatagramServer> {
   override async handle(): Promise<void> {
     await this.wfile.write(await this.rfile.readline());
-  }
-}
-
-/** Rejects when `promise` has not settled within `ms`: a bound on a wait
- * for an event, never a sleep. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
