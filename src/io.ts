@@ -19,11 +19,34 @@ export interface ByteSink {
   write(p: Uint8Array): Promise<number>;
 }
 
-/** The default size of a reader's buffer, in bytes. */
+/**
+ * The default size of a reader's buffer, in bytes: what a
+ * `StreamRequestHandler`'s `rbufsize` of -1 means.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_BUFFER_SIZE, StreamRequestHandler } from "../mod.ts";
+ *
+ * class BigReads extends StreamRequestHandler {
+ *   override rbufsize = 4 * DEFAULT_BUFFER_SIZE;
+ * }
+ * ```
+ */
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
 
-/** The default longest line {@linkcode BufferedReader.readline} accepts, in
- * bytes, newline included (the limit `http.server` uses). */
+/**
+ * The default longest line {@linkcode BufferedReader.readline} accepts, in
+ * bytes, newline included (the limit `http.server` uses).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_LINE_LENGTH, StreamRequestHandler } from "../mod.ts";
+ *
+ * class LongLines extends StreamRequestHandler {
+ *   override maxLineLength = 16 * DEFAULT_MAX_LINE_LENGTH; // 1 MiB
+ * }
+ * ```
+ */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
 const LF = 0x0a;
