@@ -349,6 +349,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     }
   }
 
+  /** `readline()` once the buffer holds no whole line. */
+  async #readLine(limit: number): Promise<Uint8Array> {
+    for (;;) {
+      const read = this.#read(this.#end - this.#start + 1, limit);
+      if (read === null || !this.#filled(await read)) return this.#takeRest();
+      const line = this.#takeLine(limit);
+      if (line !== null) return line;
+    }
+  }
+
   /**
    * Reads `n` bytes, or fewer only at EOF. Without `n` (or with a negative
    * one) it reads everything until EOF, which has no bound: prefer a size or
@@ -425,23 +435,41 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    // Not an async generator: its request queue costs a promise and a
-    // resumption per line. The loop is readline()'s, yielding results.
+    // Not an async generator, nor even an async function: a line already
+    // buffered is returned at once, and a read's outcome is turned into the
+    // next result by one reaction (#lineRead), a promise and a resumption
+    // fewer per line than an async function awaiting the read.
     return {
-      next: async (): Promise<IteratorResult<Uint8Array>> => {
-        for (;;) {
-          const line = this.#takeLine(this.maxLineLength);
-          if (line !== null) return { done: false, value: line };
-          const read = this.#read(this.#end - this.#start + 1);
-          if (read === null || !this.#filled(await read)) {
-            const rest = this.#takeRest();
-            return rest.length === 0
-              ? { done: true, value: undefined }
-              : { done: false, value: rest };
-          }
-        }
+      next: () => {
+        this.#began = -1; // each line is a request of its own, as with readline()
+        return this.#nextLine();
       },
     };
+  }
+
+  #nextLine(): Promise<IteratorResult<Uint8Array>> {
+    try {
+      const line = this.#takeLine(this.maxLineLength);
+      if (line !== null) return Promise.resolve({ done: false, value: line });
+      const read = this.#read(this.#end - this.#start + 1, this.maxLineLength);
+      return read === null ? Promise.resolve(this.#atEnd()) : read.then(this.#lineRead);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #lineRead = (
+    n: number | null,
+  ): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+    if (!this.#filled(n)) return this.#atEnd();
+    const line = this.#takeLine(this.maxLineLength);
+    return line !== null ? { done: false, value: line } : this.#nextLine();
+  };
+
+  /** The iterator's result at EOF: what is left, if anything, else done. */
+  #atEnd(): IteratorResult<Uint8Array> {
+    const rest = this.#takeRest();
+    return rest.length === 0 ? { done: true, value: undefined } : { done: false, value: rest };
   }
 
   /**
@@ -822,19 +850,51 @@ export class StreamWriter {
 
   #after(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    const go = () => this.#sendCounted(bytes);
+    const go = () => this.#start(bytes);
     return this.#last.then(go, go);
   }
 
   #send(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    return this.#sendCounted(bytes);
+    return this.#start(bytes);
   }
 
-  async #sendCounted(bytes: Uint8Array): Promise<number> {
+  /** Starts sending `bytes`, counted in `#inFlight` by the caller. One write
+   * of the sink usually takes them all: `#written()` then settles the write
+   * with no async function in between (a promise and a resumption fewer per
+   * write, which a line echo feels); only a partial write takes the loop in
+   * `#sendRest()`. Sends never overlap, so `#current` is the one in flight. */
+  #start(bytes: Uint8Array): Promise<number> {
+    this.#current = bytes;
+    let p: Promise<number>;
+    try {
+      p = this.#sink.write(bytes);
+    } catch (error) {
+      this.#inFlight--;
+      return Promise.reject(error);
+    }
+    return p.then(this.#written, this.#failed);
+  }
+
+  #current: Uint8Array = EMPTY;
+
+  #written = (n: number): number | Promise<number> => {
+    const bytes = this.#current;
+    this.#current = EMPTY;
+    if (n < bytes.length) return this.#sendRest(bytes, n);
+    this.#inFlight--;
+    return n;
+  };
+
+  #failed = (error: unknown): never => {
+    this.#current = EMPTY;
+    this.#inFlight--;
+    throw error;
+  };
+
+  async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
     try {
       const sink = this.#sink;
-      let n = await sink.write(bytes);
       while (n < bytes.length) n += await sink.write(bytes.subarray(n));
       return n;
     } finally {

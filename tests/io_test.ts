@@ -61,6 +61,27 @@ Deno.test("readline() without a newline stops at the limit: memory stays bounded
   assert.ok(served <= 64 * 1024 + 1024, `read ${served} bytes for a 64 KiB limit`);
 });
 
+Deno.test("for await over a reader without a newline stops at the limit too: its buffer never outgrows it", async () => {
+  let served = 0;
+  let largest = 0;
+  const endless = {
+    read(p: Uint8Array): Promise<number> {
+      p.fill(0x61);
+      served += p.length;
+      largest = Math.max(largest, p.buffer.byteLength);
+      return Promise.resolve(p.length);
+    },
+  };
+  // 40,000 is no power-of-two multiple of the buffer: doubling 16 KiB
+  // without a cap would pass it (64 KiB)
+  const reader = new BufferedReader(endless, { bufferSize: 16_384, maxLineLength: 40_000 });
+  await assert.rejects(async () => {
+    for await (const _ of reader) assert.fail("no line can come");
+  }, LineTooLongError);
+  assert.ok(largest <= 40_000, `the buffer grew to ${largest} bytes for a 40,000-byte limit`);
+  assert.ok(served <= 40_000, `read ${served} bytes for a 40,000-byte limit`);
+});
+
 Deno.test("read(n) larger than the buffer reads straight into the result", async () => {
   const source = chunked(["abc", "defgh", "ijklmnopqrstuvwxyz"]);
   const reader = new BufferedReader(source, { bufferSize: 4 });

@@ -97,6 +97,39 @@ Deno.test(`readline() over random inputs and chunk boundaries yields the lines o
   }
 });
 
+Deno.test(`for await over a reader yields the lines of splitting the whole input, or throws LineTooLongError, over random inputs and chunk boundaries (seed ${SEED})`, async () => {
+  for (let c = 0; c < CASES; c++) {
+    const rng = random(SEED + c);
+    const input = makeInput(rng);
+    const limit = pick(rng, [1, 2, 7, 64, 500, 1 << 20]);
+    const reader = new BufferedReader(new Chunked(input, rng, pick(rng, [1, 3, 64, 4096])), {
+      bufferSize: pick(rng, [1, 2, 16, 1024, 16384]),
+      maxLineLength: limit,
+      ...(rng() < 0.5 ? { timeout: 60_000, idleTimeout: 60_000, requestTimeout: 60_000 } : {}),
+    });
+    const where = `case ${c} (seed ${SEED + c}, ${input.length} bytes, limit ${limit})`;
+    const expected: Uint8Array[] = [];
+    let tooLong = false;
+    for (let pos = 0; pos < input.length;) {
+      const model = modelLine(input, pos, limit);
+      if ("tooLong" in model) {
+        tooLong = true;
+        break;
+      }
+      expected.push(model.line);
+      pos += model.line.length;
+    }
+    const lines: Uint8Array[] = [];
+    const iterate = async () => {
+      for await (const line of reader) lines.push(line);
+    };
+    if (tooLong) await assert.rejects(iterate(), LineTooLongError, where);
+    else await iterate();
+    assert.equal(lines.length, expected.length, `${where}: lines`);
+    lines.forEach((line, i) => sameBytes(line, expected[i], `${where}: line ${i}`));
+  }
+});
+
 Deno.test(`readline() / read(n) / read1(n) mixed at random read the input exactly as a model does (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
     const rng = random(SEED * 7 + c);

@@ -125,3 +125,31 @@ Deno.test("a slow but well-behaved client is not dropped: each pause is within i
   assert.deepEqual(replies, ["req 0\n", "req 1\n", "req 2\n", "req 3\n", "req 4\n"]);
   assert.equal(server.drops.length + server.errors.length, 0);
 });
+
+Deno.test("requestTimeout restarts with every line a for-await loop yields: after a line that came in two reads, a pause longer than requestTimeout (within idleTimeout) is no drop", async () => {
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    echoWith({ idleTimeout: 5_000, requestTimeout: 150 }),
+  );
+  server.serveForever();
+
+  const conn = await Deno.connect(server.serverAddress);
+  const buffer = new Uint8Array(64);
+  const ask = async (...parts: string[]) => {
+    for (const [i, part] of parts.entries()) {
+      if (i > 0) await delay(30); // the line arrives in two reads
+      await conn.write(encoder.encode(part));
+    }
+    const n = await conn.read(buffer);
+    return decoder.decode(buffer.subarray(0, n ?? 0));
+  };
+  assert.equal(await ask("ha", "lf\n"), "half\n");
+  await delay(300); // idle between requests: twice requestTimeout, far within idleTimeout
+  assert.equal(await ask("next\n"), "next\n");
+  await conn.closeWrite();
+  await readToEnd(conn);
+  conn.close();
+
+  assert.deepEqual(server.drops.map(errorName), []);
+  assert.equal(server.errors.length, 0);
+});
