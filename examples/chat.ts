@@ -47,8 +47,11 @@ export class ChatServer extends ThreadingTCPServer {
   /** Says goodbye to every client, then closes as every server does. */
   override async serverClose(options?: ServerCloseOptions): Promise<void> {
     const closing = super.serverClose(options); // the listener first: nobody new comes in
-    for (const client of this.clients) client.bye("* The server is shutting down");
-    await closing;
+    // bye() fails only with the queue's task, whose error finish() reports: not twice
+    const byes = [...this.clients].map((client) =>
+      client.bye("* The server is shutting down").catch(() => {})
+    );
+    await Promise.all([closing, ...byes]);
   }
 }
 
@@ -59,6 +62,11 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
   /** How many bytes may wait for this client before it counts as stalled and
    * is disconnected. The kernel's socket buffers hold more on top of it. */
   maxQueuedBytes = 256 * 1024;
+  /** How long the queue may take to drain once the client has left (or at
+   * shutdown), in ms; then the connection is closed with the rest unsent. A
+   * client that stopped reading and then quit or half-closed would otherwise
+   * hold its handler, stuck in a write, for ever. */
+  drainTimeout = 5_000;
   nick = "";
 
   #queue: Uint8Array[] = [];
@@ -90,14 +98,26 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     this.#disconnect();
   }
 
-  /** Sends a last line, then disconnects once the queue is drained. */
+  /** Sends a last line, then disconnects once the queue is drained (or after
+   * `drainTimeout`). */
   async bye(line: string): Promise<void> {
     this.send(line + "\n");
     this.#done = true;
     this.#wake?.();
-    await this.#pump;
+    await this.#drained();
     this.leave("server shutdown");
     this.#disconnect();
+  }
+
+  /** Waits for the queue's task to end, closing the connection if that takes
+   * more than `drainTimeout`: that ends a write the client never takes. */
+  async #drained(): Promise<void> {
+    const timer = setTimeout(() => this.#disconnect(), this.drainTimeout);
+    try {
+      await this.#pump;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #disconnect(): void {
@@ -149,13 +169,17 @@ export class ChatHandler extends StreamRequestHandler<ChatServer> {
     }
   }
 
-  /** Lets the queue drain before the server closes the connection. */
+  /** Lets the queue drain (for at most `drainTimeout`) before the server
+   * closes the connection. */
   override async finish(): Promise<void> {
     this.#done = true;
     this.#wake?.();
-    await this.#pump;
-    this.server.clients.delete(this);
-    await super.finish();
+    try {
+      await this.#drained();
+    } finally {
+      this.server.clients.delete(this);
+      await super.finish();
+    }
   }
 
   #rename(nick: string): void {

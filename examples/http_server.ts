@@ -12,8 +12,13 @@
  *
  * @module
  */
-import { LineTooLongError, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
-import { concat, listenAddress, serveUntilSignal } from "./_common.ts";
+import {
+  LineTooLongError,
+  StreamRequestHandler,
+  StreamWriter,
+  ThreadingTCPServer,
+} from "../mod.ts";
+import { boundedWrites, concat, isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** The hello page. */
 export const HELLO: Uint8Array<ArrayBuffer> = new TextEncoder().encode(
@@ -64,6 +69,11 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   maxHeaders = 100;
   /** The largest `Content-Length` accepted (else 413). */
   maxBodyLength = 1024 * 1024;
+  /** How long one write may wait for a client that reads nothing, in ms; then
+   * the connection closes. `null`: for ever. */
+  writeTimeout: number | null = 10_000;
+  /** How long `lingeringClose()` may read and discard input, in ms. */
+  lingerTimeout = 2_000;
   /** The `Server` header. */
   serverVersion = "socketserver-deno/0.1";
 
@@ -75,6 +85,12 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   closeConnection = true;
   /** The request line and header lines as received, for `/echo`. */
   #head: Uint8Array[] = [];
+
+  /** Bounds `wfile`'s writes by `writeTimeout`. */
+  override setup(): void {
+    super.setup();
+    this.wfile = new StreamWriter(boundedWrites(this.request, this.writeTimeout));
+  }
 
   // A client gone, or idle past `timeout`, ends handle() with an error the
   // server counts as a routine drop (handleDrop(), silent): nothing to answer.
@@ -90,7 +106,8 @@ export class HTTPRequestHandler extends StreamRequestHandler {
     } catch (error) {
       if (!(error instanceof HTTPError)) throw error;
       this.closeConnection = true; // after a malformed request the stream cannot be trusted
-      return await this.sendError(error.status, error.message);
+      await this.sendError(error.status, error.message);
+      return await this.lingeringClose();
     }
     const path = this.path.replace(/^https?:\/\/[^/]*/, "").split("?")[0] || "/";
     const allowed = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
@@ -186,6 +203,29 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   sendError(status: number, message: string, headers: Record<string, string> = {}): Promise<void> {
     const body = encoder.encode(`${status} ${REASONS[status]}: ${message}\n`);
     return this.send(status, body, { "Content-Type": "text/plain; charset=utf-8", ...headers });
+  }
+
+  /**
+   * Ends a connection whose request was answered but perhaps not read to its
+   * end (a body sent without waiting for `100 Continue`, pipelined requests):
+   * shuts the write side, so the client gets the answer and then EOF, and
+   * discards what it still sends until it closes, for at most
+   * `lingerTimeout`. A connection closed with unread input is reset, and the
+   * reset can reach the client before it has read the answer.
+   */
+  async lingeringClose(): Promise<void> {
+    const rfile = this.rfile;
+    rfile.idleTimeout = rfile.requestTimeout = null;
+    const deadline = performance.now() + this.lingerTimeout;
+    try {
+      await this.request.closeWrite();
+      for (let left = this.lingerTimeout; left > 0; left = deadline - performance.now()) {
+        rfile.timeout = left;
+        if ((await rfile.read1()).length === 0) return; // EOF: the client has closed
+      }
+    } catch (error) {
+      if (!isDisconnect(error)) throw error; // a timeout is one too
+    }
   }
 
   /** A line, or an HTTPError with `status` when it is longer than `maxLineLength`. */

@@ -9,8 +9,15 @@
  *
  * @module
  */
-import { LineTooLongError, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
-import { listenAddress, serveUntilSignal } from "./_common.ts";
+import {
+  BufferedReader,
+  DEFAULT_BUFFER_SIZE,
+  LineTooLongError,
+  StreamRequestHandler,
+  StreamWriter,
+  ThreadingTCPServer,
+} from "../mod.ts";
+import { boundedWrites, listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** An error reply (`-ERR ...`), with Redis's wording. */
 export class RedisError extends Error {}
@@ -47,22 +54,41 @@ const int64 = (b: Uint8Array | undefined) => {
 const arity = (name: string) =>
   new RedisError(`ERR wrong number of arguments for '${name}' command`);
 
+/** A stored value and its expiry time (ms since the epoch; Infinity for none). */
+export type Entry = { value: Uint8Array; expiresAt: number };
+
 /** The server: a `ThreadingTCPServer` that owns the keyspace. Expired keys go
- * when touched, and in `serviceActions()`, which runs while the server idles. */
+ * when touched, and in `serviceActions()`, which the server runs after each
+ * connection it accepts and every `pollInterval` while idle. */
 export class RespServer extends ThreadingTCPServer {
-  /** The keyspace: value and expiry time (ms since the epoch; Infinity for none). */
-  readonly data: Map<string, { value: Uint8Array; expiresAt: number }> = new Map();
+  /** The keyspace. Values are copies, never views of a connection's buffer. */
+  readonly data: Map<string, Entry> = new Map();
+  /** How many keys one `serviceActions()` looks at, at most. */
+  sweepBatch = 1000;
+  /** Where the sweep goes on: a live iterator, which sees keys added and
+   * deleted after it was made. */
+  #sweep: MapIterator<[string, Entry]> = this.data.entries();
 
   /** The live entry for `key`, dropping it if it has expired. */
-  lookup(key: Uint8Array): { value: Uint8Array; expiresAt: number } | void {
+  lookup(key: Uint8Array): Entry | void {
     const entry = this.data.get(latin1(key));
     if (!entry || entry.expiresAt > Date.now()) return entry;
     this.data.delete(latin1(key));
   }
 
+  /** Drops the expired keys among the next `sweepBatch` of the keyspace, going
+   * round it over successive calls: bounded work however many keys there are. */
   override serviceActions(): void {
     const now = Date.now();
-    for (const [key, entry] of this.data) if (entry.expiresAt <= now) this.data.delete(key);
+    for (let i = 0; i < this.sweepBatch; i++) {
+      const next = this.#sweep.next();
+      if (next.done) {
+        this.#sweep = this.data.entries(); // round again next time
+        return;
+      }
+      const [key, entry] = next.value;
+      if (entry.expiresAt <= now) this.data.delete(key);
+    }
   }
 }
 
@@ -100,7 +126,7 @@ export const COMMANDS: Record<string, [number, Command]> = {
     const wanted = names.map((name) => latin1(name).toLowerCase());
     return Object.entries(CONFIG).filter(([k]) => wanted.includes(k)).flat().map(bytes);
   }],
-  dbsize: [1, (db) => (db.serviceActions(), db.data.size)],
+  dbsize: [1, (db) => db.data.size], // expired keys not yet swept count, as in Redis
   flushall: [-1, (db, a) => {
     if (a.length > 2 || (a[1] && !/^(a?sync)$/i.test(latin1(a[1])))) return SYNTAX;
     db.data.clear();
@@ -131,7 +157,8 @@ function set(db: RespServer, [, key, value, ...options]: Uint8Array[]): Reply {
     expiresAt = Number(at);
   }
   if ((nx && db.lookup(key)) || (xx && !db.lookup(key))) return null;
-  db.data.set(latin1(key), { value, expiresAt });
+  // a copy: `value` is a view of the connection's read buffer, which it would pin
+  db.data.set(latin1(key), { value: value.slice(), expiresAt });
   return "OK";
 }
 
@@ -145,34 +172,65 @@ export function execute(db: RespServer, args: Uint8Array[]): Reply {
       rest += `'${latin1(args[i]).slice(0, 128 - rest.length)}' `;
     }
     const message = `ERR unknown command '${name.slice(0, 128)}', with args beginning with: `;
-    return new RedisError((message + rest).replace(/[\r\n]/g, " "));
+    return new RedisError(message + rest);
   }
   const [n, run] = command;
   if (n > 0 ? args.length !== n : args.length < -n) return arity(name.toLowerCase());
   return run(db, args);
 }
 
-/** An inline command (`SET k "a b"`, as from telnet): Redis's quoting rules. */
+const isSpace = (c: string | undefined) => c !== undefined && " \t\n\v\f\r".includes(c);
+const ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a: "\x07" };
+const HEX2 = /^[0-9a-fA-F]{2}$/;
+
+/**
+ * Splits an inline command (`SET k "a b"`, as typed into telnet) as Redis's
+ * `sdssplitargs()` does: words between spaces; `"..."` with `\n`, `\r`,
+ * `\t`, `\b`, `\a`, `\xHH` and `\<char>` escapes; `'...'` with only `\'`.
+ * A quote may open inside a word (`a"b c"` is `ab c`), but a closing quote
+ * must end the word.
+ *
+ * @param line The line, without its line ending, one char per byte.
+ * @returns The arguments, or null for unbalanced quotes.
+ */
 export function splitInline(line: string): Uint8Array[] | null {
-  const token =
-    /[ \t\n\v\f\r]*(?:"((?:\\[^]|[^"\\])*)"|'((?:\\'|[^'])*)'|([^ \t\n\v\f\r"'][^ \t\n\v\f\r]*))(?=[ \t\n\v\f\r]|$)/y;
-  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a: "\x07" };
   const args: Uint8Array[] = [];
-  line = line.replace(/[ \t\n\v\f\r]+$/, "");
-  while (token.lastIndex < line.length) {
-    const m = token.exec(line);
-    if (!m) return null;
-    const arg = m[1]?.replace(/\\(x[0-9a-fA-F]{2}|[^])/g, (_, e: string) =>
-      e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : escapes[e] ?? e) ??
-      m[2]?.replace(/\\'/g, "'") ?? m[3];
+  let i = 0;
+  for (;;) {
+    while (isSpace(line[i])) i++;
+    if (i === line.length) return args;
+    let arg = "";
+    let quote = ""; // the quote we are inside, if any
+    for (;; i++) {
+      const c: string | undefined = line[i];
+      if (!quote) {
+        if (c === undefined || " \t\n\r".includes(c)) break; // not \v, \f: those are the word's
+        if (c === '"' || c === "'") quote = c;
+        else arg += c;
+      } else if (c === undefined) {
+        return null; // unterminated quotes
+      } else if (c === quote) {
+        if (i + 1 < line.length && !isSpace(line[i + 1])) return null; // `"a"b`
+        i++;
+        break;
+      } else if (quote === "'") {
+        arg += c === "\\" && line[i + 1] === "'" ? line[++i] : c;
+      } else if (c === "\\" && line[i + 1] === "x" && HEX2.test(line.slice(i + 2, i + 4))) {
+        arg += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
+        i += 3;
+      } else if (c === "\\" && i + 1 < line.length) {
+        i++;
+        arg += ESCAPES[line[i]] ?? line[i];
+      } else arg += c;
+    }
     args.push(bytes(arg));
   }
-  return args;
 }
 
 /** One connection: reads commands, runs them in order, replies in order. Replies
- * collect in `wfile` and go out together once no more input is buffered, so a
- * pipeline of N commands costs one write, not N. */
+ * collect in `wfile` and go out together just before `rfile` has to wait on
+ * the socket for more input, so a pipeline of N commands costs one write, not
+ * N, and no reply is held back while the client waits for it. */
 export class RespHandler extends StreamRequestHandler<RespServer> {
   /** The longest bulk string accepted, in bytes (Redis: proto-max-bulk-len, 512 MB). */
   maxBulkLength = 1024 * 1024;
@@ -181,9 +239,35 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
   /** The longest inline command or length line (Redis: 64 KiB). */
   override maxLineLength = 64 * 1024;
   override wbufsize = 64 * 1024;
+  /** How long one write may wait for a client that reads nothing, in ms; then
+   * the connection closes. `null`: for ever. */
+  writeTimeout: number | null = 30_000;
+
+  /** Makes `rfile` flush `wfile` before each read of the socket, and bounds
+   * `wfile`'s writes by `writeTimeout`. */
+  override setup(): void {
+    super.setup();
+    const conn = this.request;
+    const wfile = new StreamWriter(boundedWrites(conn, this.writeTimeout), {
+      bufferSize: this.wbufsize,
+    });
+    const source = {
+      read: (p: Uint8Array) =>
+        wfile.buffered === 0 ? conn.read(p) : wfile.flush().then(() => conn.read(p)),
+    };
+    this.wfile = wfile;
+    this.rfile = new BufferedReader(source, {
+      bufferSize: this.rbufsize > 0 ? this.rbufsize : DEFAULT_BUFFER_SIZE,
+      maxLineLength: this.maxLineLength,
+      timeout: this.timeout,
+      idleTimeout: this.idleTimeout,
+      requestTimeout: this.requestTimeout,
+    });
+  }
 
   // A client that resets or vanishes ends handle() with an error the server
   // counts as a routine drop (handleDrop(), silent): nothing to catch here.
+  // finish() sends the replies still in wfile.
   override async handle(): Promise<void> {
     for (;;) {
       let args: Uint8Array[] | null;
@@ -197,12 +281,12 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
       if (args.length === 0) continue;
       if (latin1(args[0]).toLowerCase() === "quit") return await this.reply("OK");
       await this.reply(execute(this.server, args));
-      if (this.rfile.buffered === 0) await this.wfile.flush();
     }
   }
 
   /** Reads one command: `*N` then N `$len` bulk strings, or an inline line. Resolves
-   * to null at EOF, to `[]` for an empty one. */
+   * to null at EOF (a command cut short by EOF is not run), to `[]` for an
+   * empty one. Bulk strings are views of `rfile`'s buffer: copy one to keep it. */
   async readCommand(): Promise<Uint8Array[] | null> {
     const line = await this.#line("too big inline request");
     if (line === null) return null;
@@ -216,7 +300,10 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
     for (let i = 0; i < count; i++) {
       const header = await this.#line("too big bulk count string");
       if (header === null) return null;
-      if (!header.startsWith("$")) throw new ProtocolError(`expected '$', got '${header[0]}'`);
+      if (!header.startsWith("$")) {
+        const got = header[0] ?? "\r"; // an empty line: Redis reports its "\r"
+        throw new ProtocolError(`expected '$', got '${got}'`);
+      }
       const n = this.#length(header, this.maxBulkLength, "invalid bulk length");
       const data = await this.rfile.read(n + 2); // the string and its CRLF
       if (data.length < n + 2) return null;
@@ -236,14 +323,17 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
       await w.write(`*${reply.length}\r\n`);
       for (const item of reply) await this.reply(item);
     } else if (reply === null) await w.write("$-1\r\n");
-    else if (reply instanceof RedisError) await w.write(bytes(`-${reply.message}\r\n`));
-    else await w.write(typeof reply === "string" ? `+${reply}\r\n` : `:${reply}\r\n`);
+    else if (reply instanceof RedisError) {
+      await w.write(bytes(`-${reply.message.replace(/[\r\n]/g, " ")}\r\n`)); // as Redis does
+    } else await w.write(typeof reply === "string" ? `+${reply}\r\n` : `:${reply}\r\n`);
   }
 
+  /** The next line without its line ending; null at EOF, and for a last line
+   * that EOF cut short: Redis never runs a line without its newline. */
   async #line(tooLong: string): Promise<string | null> {
     try {
       const line = await this.rfile.readline();
-      return line.length === 0 ? null : latin1(line).replace(/\r?\n$/, "");
+      return line.at(-1) !== 0x0a ? null : latin1(line).replace(/\r?\n$/, "");
     } catch (error) {
       if (!(error instanceof LineTooLongError)) throw error;
       const first = latin1(await this.rfile.read(1));

@@ -105,6 +105,20 @@ export async function stopExample(example: Started, name: string): Promise<void>
   assert.match(stdout, new RegExp(`${name} stopped`));
 }
 
+/** The signals an example stops on: Ctrl-C's, and a service manager's. */
+export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/** Stops an example with `signal` and checks that it says `<name> stopped` and exits 0. */
+export async function stopExampleWith(
+  example: Started,
+  name: string,
+  signal: Deno.Signal,
+): Promise<void> {
+  const { status, stdout } = await example.stop(signal);
+  assert.equal(status.code, 0, `exit code after ${signal}`);
+  assert.match(stdout, new RegExp(`${name} stopped`));
+}
+
 /** Starts one of the examples on port 0 with the narrowest permissions, and
  * resolves once it has printed where it listens. `match[1]` is the host,
  * `match[2]` the port. */

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { BufferedReader } from "../mod.ts";
 import { ChatHandler, ChatServer } from "../examples/chat.ts";
-import { has, serveLoopback, startExample, stopExample } from "./_clients.ts";
+import { has, serveLoopback, startExample, STOP_SIGNALS, stopExampleWith } from "./_clients.ts";
+import { until } from "./_helpers.ts";
 
 const HAS_SOCAT = has("socat");
 const encoder = new TextEncoder();
@@ -176,6 +177,38 @@ Deno.test("chat: a client that never reads stalls nobody and is dropped when its
   }
 });
 
+Deno.test("chat: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
+  class Patient extends ChatHandler {
+    override maxQueuedBytes = 64 * 1024 * 1024; // never hung up for being slow
+    override drainTimeout = 200;
+  }
+  await using server = serve(Patient);
+  const alice = await Client.join(server, "alice");
+  try {
+    for (const [leave, reason] of [["/quit", "quit"], ["half-close", "disconnected"]]) {
+      const mallory = await Deno.connect(server.serverAddress); // picks a nick, never reads
+      try {
+        await mallory.write(encoder.encode("mallory\n"));
+        assert.equal(await alice.line(), "* mallory joined");
+        // 8 MB for mallory: more than the kernel buffers hold, so its queue's write blocks
+        const line = "x".repeat(999);
+        for (let i = 0; i < 8; i++) await alice.send(Array(1000).fill(line).join("\n"));
+        await alice.send("/who"); // answered once the server has read all of the above
+        assert.equal(await alice.line(), "* Here: alice, mallory");
+
+        if (leave === "/quit") await mallory.write(encoder.encode("/quit\n"));
+        else await mallory.closeWrite();
+        assert.equal(await alice.line(), `* mallory left (${reason})`);
+        await until(() => server.clients.size === 1, "mallory's handler to finish", 5_000);
+      } finally {
+        mallory.close();
+      }
+    }
+  } finally {
+    await alice.close();
+  }
+});
+
 Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
   await using server = serve();
   const alice = await Client.join(server, "alice");
@@ -206,19 +239,21 @@ Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long 
 });
 
 Deno.test({
-  name: "chat example: prints its port, greets a socat client, stops on SIGTERM",
+  name: "chat example: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
   ignore: !HAS_SOCAT,
   async fn() {
-    await using example = await startExample("chat");
-    const client = socatClient(Number(example.match[2]));
-    try {
-      assert.equal(await client.pick("solo"), "* Hello solo; here: nobody else yet");
-      const stopped = stopExample(example, "Chat server");
-      assert.equal(await client.line(), "* The server is shutting down");
-      assert.equal((await client.reader.readline()).length, 0, "then the connection closes");
-      await stopped;
-    } finally {
-      await client.close();
+    for (const signal of STOP_SIGNALS) {
+      await using example = await startExample("chat");
+      const client = socatClient(Number(example.match[2]));
+      try {
+        assert.equal(await client.pick("solo"), "* Hello solo; here: nobody else yet");
+        const stopped = stopExampleWith(example, "Chat server", signal);
+        assert.equal(await client.line(), "* The server is shutting down");
+        assert.equal((await client.reader.readline()).length, 0, "then the connection closes");
+        await stopped;
+      } finally {
+        await client.close();
+      }
     }
   },
 });

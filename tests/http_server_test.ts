@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { ThreadingTCPServer } from "../mod.ts";
 import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
-import { has, readAll, run, serveLoopback, startExample, stopExample } from "./_clients.ts";
+import {
+  has,
+  readAll,
+  run,
+  serveLoopback,
+  startExample,
+  STOP_SIGNALS,
+  stopExampleWith,
+} from "./_clients.ts";
+import { readToEnd, within, writeAll } from "./_helpers.ts";
 
 const HAS_CURL = has("curl");
 const HAS_WRK = has("wrk");
@@ -117,12 +126,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http: curl gets 404, 405 with Allow, 413, 414, 431 and 501 answers",
+  name: "http: curl gets 400, 404, 405 with Allow, 413, 414, 431 and 501 answers",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
     const url = base(server);
     const status = async (...args: string[]) => parse((await curl("-i", ...args)).stdout);
+
+    // -H 'Host:' removes the header curl would send
+    const noHost = await status("-H", "Host:", `${url}/`);
+    assert.equal(noHost.statusLine, "HTTP/1.1 400 Bad Request");
+    assert.equal(noHost.headers.get("connection"), "close");
+    assert.equal(noHost.body, "400 Bad Request: Missing Host header\n");
 
     const missing = await status(`${url}/nope`);
     assert.equal(missing.statusLine, "HTTP/1.1 404 Not Found");
@@ -188,6 +203,94 @@ Deno.test("http: malformed requests get 400, 431 or 505 and the connection close
   assert.match(ok, /^HTTP\/1\.1 200 OK/, "100 headers are allowed");
 });
 
+Deno.test("http: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
+  await using server = serve();
+  const body = new Uint8Array(16 * 1024 * 1024); // more than the kernel buffers between the two
+  const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    // as a simple client does: the whole request first (no Expect: 100-continue), then the answer
+    await writeAll(conn, encoder.encode(head));
+    await writeAll(conn, body);
+    const { bytes, error } = await readToEnd(conn);
+    assert.equal(error, null);
+    const response = decoder.decode(bytes);
+    assert.match(response, /^HTTP\/1\.1 413 Content Too Large\r\n/);
+    assert.match(response, /\r\nConnection: close\r\n/);
+    assert.ok(
+      response.endsWith("\r\n\r\n413 Content Too Large: The body may have at most 1048576 bytes\n"),
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("http: lingering after an error answer ends at lingerTimeout while the client keeps sending", async () => {
+  class Brief extends HTTPRequestHandler {
+    override lingerTimeout = 100;
+  }
+  await using server = serve(Brief);
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    await writeAll(conn, encoder.encode("GARBAGE\r\n\r\n"));
+    const { bytes, error } = await readToEnd(conn); // the answer, then EOF: the write side shut
+    assert.equal(error, null);
+    assert.match(decoder.decode(bytes), /^HTTP\/1\.1 400 Bad Request\r\n/);
+    // a byte every 10 ms: the server reads and discards them until it closes, then resets
+    const dropped = await within(
+      (async () => {
+        try {
+          for (;;) {
+            await conn.write(encoder.encode("x"));
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        } catch (error) {
+          return error;
+        }
+      })(),
+      5_000,
+      "the server to stop lingering",
+    );
+    assert.ok(
+      dropped instanceof Deno.errors.ConnectionReset || dropped instanceof Deno.errors.BrokenPipe,
+      String(dropped),
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("http: a client that sends but never reads is dropped after writeTimeout", async () => {
+  class Impatient extends HTTPRequestHandler {
+    override writeTimeout = 100;
+  }
+  await using server = serve(Impatient);
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    const body = "x".repeat(512 * 1024);
+    const echo = encoder.encode(
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    const error = await within(
+      (async () => {
+        try {
+          for (;;) await writeAll(conn, echo); // the echoes fill the buffers, then stall
+        } catch (error) {
+          return error;
+        }
+      })(),
+      10_000,
+      "the server to drop a client that does not read",
+    );
+    assert.ok(
+      error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe,
+      String(error),
+    );
+  } finally {
+    conn.close();
+  }
+});
+
 Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
   await using server = serve();
   const pipelined = await raw(
@@ -235,11 +338,11 @@ Deno.test("http: an idle keep-alive connection is closed after the handler's tim
 });
 
 Deno.test({
-  name: "http: wrk -t1 -c50 sees no socket errors and no non-2xx answers",
+  name: "http: wrk -t1 -c50 -d3s sees no socket errors and no non-2xx answers",
   ignore: !HAS_WRK,
   async fn() {
     await using server = serve();
-    const { code, stdout } = await run("wrk", ["-t1", "-c50", "-d1s", `${base(server)}/`]);
+    const { code, stdout } = await run("wrk", ["-t1", "-c50", "-d3s", `${base(server)}/`]);
     assert.equal(code, 0);
     assert.doesNotMatch(stdout, /Socket errors|Non-2xx/, stdout);
     assert.ok(Number(/(\d+) requests in/.exec(stdout)?.[1]) > 0, stdout);
@@ -247,13 +350,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http example: prints its port, answers curl, stops on SIGTERM",
+  name: "http example: prints its port, answers curl, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CURL,
   async fn() {
-    await using example = await startExample("http_server");
-    const [, host, port] = example.match;
-    const hello = await curl(`http://${host}:${port}/`);
-    assert.equal(hello.stdout, decoder.decode(HELLO));
-    await stopExample(example, "HTTP server");
+    for (const signal of STOP_SIGNALS) {
+      await using example = await startExample("http_server");
+      const [, host, port] = example.match;
+      const hello = await curl(`http://${host}:${port}/`);
+      assert.equal(hello.stdout, decoder.decode(HELLO));
+      await stopExampleWith(example, "HTTP server", signal);
+    }
   },
 });
