@@ -12,6 +12,7 @@ import {
   formatAddress,
   kAttribute,
   kCloseSocket,
+  notBoundError,
   type RequestHandlerClass,
   withContext,
 } from "./server.ts";
@@ -223,6 +224,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    *
    * @returns `[[packet, socket], clientAddress]`; the request's `truncated`
    *   says whether the datagram was cut to `maxPacketSize`.
+   * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
    * ```ts
@@ -244,6 +246,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   override async getRequest(): Promise<[DatagramRequest, A]> {
     const max = checkPacketSize(this.maxPacketSize);
     const socket = this.socket;
+    if (socket === undefined) throw notBoundError(this);
     // One buffer is reused; a second receive while one is pending gets its own.
     let buffer = this.#buffer;
     if (buffer === null || buffer.length !== max + 1 || this.#receiving) {

@@ -188,6 +188,30 @@ export function withContext(error: unknown, doing: string): unknown {
   }
 }
 
+/** The errors `notBoundError()` made: `serveForever()` and
+ * `handleRequest()` rethrow them instead of retrying. */
+const notBound = new WeakSet<object>();
+
+/**
+ * The error of a server asked for a request before it was bound (it was
+ * constructed with `bindAndActivate: false` and `serverBind()` was never
+ * called); `serveForever()` and `handleRequest()` reject with it at once.
+ *
+ * @param server The server.
+ * @returns The error to throw.
+ */
+export function notBoundError(server: object): Deno.errors.BadResource {
+  const error = new Deno.errors.BadResource(
+    `${server.constructor.name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`,
+  );
+  notBound.add(error);
+  return error;
+}
+
+function isNotBound(error: unknown): boolean {
+  return error !== null && typeof error === "object" && notBound.has(error);
+}
+
 /** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`. */
 export function checkDuration(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
@@ -422,7 +446,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @param pollInterval How often `serviceActions()` runs while idle, in ms;
    *   `null` for only after requests. Default 500, like Python's 0.5 s.
    * @returns Once the loop has stopped.
-   * @throws {Deno.errors.BadResource} The server is closed.
+   * @throws {Deno.errors.BadResource} The server is closed, or was never
+   *   bound (`bindAndActivate: false` and no `serverBind()`).
    * @throws {Error} `serveForever()` is already running.
    *
    * @example Serve until a handler asks to stop
@@ -466,6 +491,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
+          if (isNotBound(error)) throw error;
           await this.#requestFailed(error);
           continue;
         } finally {
@@ -525,7 +551,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * processes and closes it.
    *
    * @returns Once the request has been handled, or the wait timed out.
-   * @throws {Deno.errors.BadResource} The server is closed.
+   * @throws {Deno.errors.BadResource} The server is closed, or was never
+   *   bound (`bindAndActivate: false` and no `serverBind()`).
    *
    * @example
    * ```ts
@@ -567,6 +594,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     } catch (error) {
       this.#pendingRequest = null;
       if (this.#closed) throw this.#closedError("handleRequest()");
+      if (isNotBound(error)) throw error;
       await this.#requestFailed(error);
       return;
     }

@@ -10,6 +10,7 @@ import {
   type BaseServerOptions,
   bindAndActivate,
   kCloseSocket,
+  notBoundError,
   type RequestHandlerClass,
 } from "./server.ts";
 
@@ -96,6 +97,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * Accepts the next connection.
    *
    * @returns `[connection, clientAddress]`.
+   * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
    * ```ts
@@ -110,6 +112,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override async getRequest(): Promise<[C, C["remoteAddr"]]> {
+    if (this.socket === undefined) throw notBoundError(this);
     const conn = await this.socket.accept();
     return [conn, conn.remoteAddr];
   }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { connect, exchange, readAll } from "./_helpers.ts";
+import {
+  BaseRequestHandler,
+  type BaseServer,
+  StreamRequestHandler,
+  TCPServer,
+  ThreadingTCPServer,
+  UDPServer,
+  UnixStreamServer,
+} from "../mod.ts";
+import { connect, exchange, readAll, within } from "./_helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -262,4 +270,31 @@ Deno.test("a BaseRequestHandler that does nothing still gets its connection clos
   assert.equal(await exchange(server.serverAddress, "ignored"), "");
   await server.shutdown();
   await serving;
+});
+
+Deno.test("serveForever() and handleRequest() on a server never bound reject at once, saying to call serverBind()", async () => {
+  const dir = await Deno.makeTempDir();
+  const unbound = { bindAndActivate: false };
+  // deno-lint-ignore no-explicit-any
+  const servers: BaseServer<any, any, any>[] = [
+    new TCPServer(LOCAL, Echo, unbound),
+    new ThreadingTCPServer(LOCAL, Echo, unbound),
+    new UDPServer(LOCAL, BaseRequestHandler, unbound),
+    new UnixStreamServer({ path: `${dir}/never.sock` }, BaseRequestHandler, unbound),
+  ];
+  const notBound = (name: string) => (error: unknown) =>
+    error instanceof Deno.errors.BadResource &&
+    error.message ===
+      `${name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`;
+  try {
+    for (const server of servers) {
+      const name = server.constructor.name;
+      await assert.rejects(within(server.serveForever(), 1000, "serveForever()"), notBound(name));
+      assert.equal(server.serving, false);
+      await assert.rejects(within(server.handleRequest(), 1000, "handleRequest()"), notBound(name));
+    }
+  } finally {
+    await Promise.all(servers.map((server) => server.serverClose()));
+    await Deno.remove(dir, { recursive: true });
+  }
 });
