@@ -9,6 +9,7 @@ import {
   BaseServer,
   type BaseServerOptions,
   bindAndActivate,
+  describeValue,
   formatAddress,
   kAttribute,
   kCloseSocket,
@@ -91,9 +92,7 @@ function largestDatagram(address: Deno.Addr): string {
 function checkPacketSize(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
-      `"maxPacketSize" must be a positive integer number of bytes, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
-      }`,
+      `"maxPacketSize" must be a positive integer number of bytes, got ${describeValue(value)}`,
     );
   }
   return value;

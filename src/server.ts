@@ -188,6 +188,21 @@ export function withContext(error: unknown, doing: string): unknown {
   }
 }
 
+/**
+ * Renders a value for an error message: a string quoted, an object or array
+ * as its literal (`{ port: "80" }`, not `[object Object]`), a function as
+ * `function "name"`, anything else as it prints (`-1`, `NaN`, `undefined`).
+ * Numbers stay bare, strings are quoted: `got 80` and `got "80"` differ.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return `function "${value.name}"`;
+  if (value !== null && typeof value === "object") {
+    return Deno.inspect(value, { compact: true, breakLength: Infinity, depth: 2 });
+  }
+  return String(value);
+}
+
 /** The errors `notBoundError()` made: `serveForever()` and
  * `handleRequest()` rethrow them instead of retrying. */
 const notBound = new WeakSet<object>();
@@ -218,7 +233,7 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `"${name}" must be a number of milliseconds${nullable ? " or null" : ""}, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
+        describeValue(value)
       }`,
     );
   }
@@ -256,9 +271,7 @@ function checkLimit(value: unknown): void {
   if (value === null) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
-      `"maxConnections" must be a positive integer or null, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
-      }`,
+      `"maxConnections" must be a positive integer or null, got ${describeValue(value)}`,
     );
   }
 }
@@ -271,7 +284,7 @@ export function checkHandlerClass(handler: unknown): void {
   if (typeof proto?.handle !== "function") {
     throw new TypeError(
       `RequestHandlerClass must be a class extending BaseRequestHandler, got ${
-        typeof handler === "function" ? `function "${handler.name}"` : String(handler)
+        describeValue(handler)
       }`,
     );
   }

@@ -59,6 +59,12 @@ function checkTlsOptions(options: unknown): void {
   if ("handshakeTimeout" in o) checkDuration("handshakeTimeout", o.handshakeTimeout, true);
 }
 
+/** Whether `Deno.listenTls` threw because of the certificate or key. */
+function isCertificateError(error: unknown): boolean {
+  return error instanceof Deno.errors.InvalidData ||
+    (error instanceof Error && error.constructor === Error && /\b(cert|key)/i.test(error.message));
+}
+
 /** The connections whose handshake completed: only those can be shut down
  * with `closeWrite()`, which otherwise waits for the handshake for ever. */
 const handshaken = new WeakSet<Deno.TlsConn>();
@@ -199,10 +205,11 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
         ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
       }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
     } catch (error) {
-      if (
-        error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable ||
-        error instanceof Deno.errors.NotCapable
-      ) throw error;
+      // Deno reports an unusable certificate or key as InvalidData ("No
+      // certificates found"), or, for a key that is not the certificate's,
+      // as an Error naming the keys; everything else is the bind's own
+      // failure, which serverBind() words like a TCPServer's
+      if (!isCertificateError(error)) throw error;
       throw new Deno.errors.InvalidData(
         `The TLS certificate or key cannot be used: ${
           error instanceof Error ? error.message : String(error)

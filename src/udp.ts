@@ -6,7 +6,7 @@
 
 import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
-import { bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
+import { alreadyBound, bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -123,7 +123,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    */
   override serverBind(): void {
     if (this.socket !== undefined) {
-      throw new Error(`The server is already bound to "${formatAddress(this.serverAddress)}"`);
+      throw alreadyBound(formatAddress(this.serverAddress));
     }
     requireUnstableNet("UDPServer");
     const { hostname, port } = this.serverAddress;
@@ -136,7 +136,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
         ...(this.allowReuseAddress ? { reuseAddress: true } : {}),
       });
     } catch (error) {
-      throw bindError(error, formatAddress({ hostname, port }));
+      throw bindError(error, hostname, port);
     }
     this.serverAddress = this.socket.addr as UdpAddr;
   }

@@ -9,12 +9,14 @@ import {
   type Awaitable,
   type BaseServer,
   checkDuration,
+  describeValue,
   kAttribute,
   kCloseSocket,
   type RequestHandlerClass,
   withContext,
 } from "./server.ts";
 import { checkPathPermissions } from "./permissions.ts";
+import { alreadyBound } from "./tcp.ts";
 import { StreamServer, type StreamServerOptions } from "./stream.ts";
 import {
   type DatagramRequest,
@@ -72,7 +74,7 @@ function checkUnixAddress(address: unknown): string {
   if (typeof path !== "string" || path === "") {
     throw new TypeError(
       `The server address must be an object like { path: "/tmp/app.sock" }, got ${
-        address === null || typeof address !== "object" ? String(address) : JSON.stringify(address)
+        describeValue(address)
       }`,
     );
   }
@@ -154,7 +156,7 @@ function bindSocketFile(
     try {
       listen();
     } catch (error) {
-      throw withContext(error, `Binding the Unix socket "${path}"`);
+      throw unixBindError(error, path);
     }
     socketFiles.set(server, { path, ino: lstatOrNull(path)?.ino ?? null });
   };
@@ -173,16 +175,35 @@ function bindSocketFile(
   return reclaimStale(path, found).then(bind);
 }
 
+/** The error of a failed Unix bind, with the path and what to do. */
+function unixBindError(error: unknown, path: string): unknown {
+  const wrapped = withContext(error, `Binding the Unix socket "${path}"`);
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  if (wrapped instanceof Deno.errors.NotFound) {
+    wrapped.message += `: create the directory "${dir}" first, or choose a path in one that exists`;
+  } else if (wrapped instanceof Deno.errors.PermissionDenied) {
+    wrapped.message +=
+      `: this user may not create files in "${dir}"; choose a directory it can write to`;
+  }
+  return wrapped;
+}
+
 /** Binds `listen()` anew at the path of the socket file `server` created,
  * which must still be there (or gone); returns the new socket. */
 function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
   const file = socketFiles.get(server);
-  if (file === undefined) throw new Deno.errors.BadResource("The server's socket file is gone");
+  if (file === undefined) {
+    throw new Deno.errors.BadResource(
+      `Cannot bind "${
+        (server.serverAddress as Deno.UnixAddr).path
+      }" anew: the server is closed and its socket file removed; create a new server`,
+    );
+  }
   const now = lstatOrNull(file.path);
   if (now !== null) {
     if (!now.isSocket || now.ino !== file.ino) {
       throw new Deno.errors.AddrInUse(
-        `Cannot bind "${file.path}" anew: the file there is no longer this server's socket`,
+        `Cannot bind "${file.path}" anew: the file there is no longer this server's socket, so something else replaced it; give each server a path of its own`,
       );
     }
     Deno.removeSync(file.path);
@@ -329,7 +350,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     if (path !== null && this.#stuck.has(path)) {
       return Promise.reject(
         new Deno.errors.TimedOut(
-          `dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies`,
+          `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
         ),
       );
     }
@@ -351,7 +372,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
         } finally {
           reject(
             new Deno.errors.TimedOut(
-              `timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies; its replies are dropped until it reads or closes its socket`,
+              `The reply timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
             ),
           );
         }
@@ -425,10 +446,6 @@ function checkReplyTimeout(value: unknown): void {
       `"replyTimeout" must be more than 0 milliseconds (a send takes a moment), or null to wait for ever, got 0`,
     );
   }
-}
-
-function alreadyBound(path: string): Error {
-  return new Error(`The server is already bound to "${path}"`);
 }
 
 /**
