@@ -23,6 +23,8 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
 export interface UDPServerOptions extends DatagramServerOptions {
   /** {@linkcode UDPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;
+  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured. */
+  allowReusePort?: boolean;
 }
 
 /**
@@ -63,6 +65,13 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * (Deno's `reuseAddress`, which takes the address over). Python:
    * `allow_reuse_address` (`False` for `UDPServer`). */
   static allowReuseAddress: boolean = false;
+  /** Class attribute: whether `SO_REUSEPORT` is set, letting several sockets
+   * share the port and its datagrams. Python: `allow_reuse_port` (`False`).
+   * Deno's `Deno.listenDatagram` has no such option, so only `false` can be
+   * honoured: `true` makes the bind throw a `RangeError`. (`allowReuseAddress`
+   * lets a second socket bind the port, but on Linux the newest socket then
+   * receives every datagram: nothing is shared.) */
+  static allowReusePort: boolean = false;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
@@ -71,7 +80,8 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
-   * @throws {RangeError} A port outside 0–65535, or a bad `maxPacketSize`.
+   * @throws {RangeError} A port outside 0–65535, a bad `maxPacketSize`, or
+   *   `allowReusePort` set.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
@@ -93,6 +103,14 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     this[kAttribute]("allowReuseAddress", value);
   }
 
+  /** Whether `SO_REUSEPORT` is asked for; see the static attribute. */
+  get allowReusePort(): boolean {
+    return this[kAttribute]("allowReusePort") as boolean;
+  }
+  set allowReusePort(value: boolean) {
+    this[kAttribute]("allowReusePort", value);
+  }
+
   /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`. Python:
    * `address_family`. */
   get addressFamily(): "AF_INET" | "AF_INET6" {
@@ -107,6 +125,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
+   * @throws {RangeError} `allowReusePort` is `true`.
    * @throws {Error} The server is already bound.
    *
    * @example
@@ -127,6 +146,11 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     }
     requireUnstableNet("UDPServer");
     const { hostname, port } = this.serverAddress;
+    if (this.allowReusePort) {
+      throw new RangeError(
+        "allowReusePort true cannot be honoured by UDPServer: Deno.listenDatagram has no SO_REUSEPORT option; remove the override (allowReuseAddress lets a second socket bind the port, but the newest one then receives every datagram)",
+      );
+    }
     checkNetPermission(hostname, port);
     try {
       this.socket = Deno.listenDatagram({

@@ -61,6 +61,10 @@ export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSo
   replyTimeout?: number | null;
 }
 
+/** The backlog Deno 2.9 listens with on a Unix stream socket (verified with
+ * `ss -xl`); `Deno.listen` takes none as an option for Unix sockets. */
+const UNIX_BACKLOG = 1024;
+
 // deno-lint-ignore no-explicit-any
 type AnyBaseServer = BaseServer<any, any, any>;
 
@@ -488,6 +492,12 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   /** Class attribute: whether a stale socket file at the path may be
    * removed; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
+  /** Class attribute: the listen backlog, Python's `request_queue_size`.
+   * Deno's `Deno.listen` takes no backlog for Unix sockets and always
+   * listens with 1024 (the kernel caps it at `net.core.somaxconn`), so this
+   * reports that and cannot be changed: a subclass that overrides it with
+   * another value makes the bind throw a `RangeError`. */
+  static requestQueueSize: number = UNIX_BACKLOG;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
@@ -521,6 +531,11 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
     this[kAttribute]("reclaimStaleSocket", value);
   }
 
+  /** The listen backlog, 1024, read-only; see the static attribute. */
+  get requestQueueSize(): number {
+    return this[kAttribute]("requestQueueSize") as number;
+  }
+
   /** Always `"AF_UNIX"`. Python: `address_family`. */
   get addressFamily(): "AF_UNIX" {
     return "AF_UNIX";
@@ -536,6 +551,8 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
    *   be reclaimed, or something answers on it.
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   * @throws {RangeError} `requestQueueSize` is overridden with a value other
+   *   than 1024.
    *
    * @example Reclaiming the socket file of a crashed run
    * ```ts
@@ -555,6 +572,14 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   override serverBind(): Awaitable<void> {
     const path = this.serverAddress.path;
     if (this.socket !== undefined) throw alreadyBound(path);
+    const backlog = this.requestQueueSize;
+    if (backlog !== UNIX_BACKLOG) {
+      throw new RangeError(
+        `requestQueueSize ${
+          describeValue(backlog)
+        } cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with ${UNIX_BACKLOG}; remove the override`,
+      );
+    }
     return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
       this.socket = Deno.listen({ transport: "unix", path }) as Deno.Listener<
         Deno.UnixConn,
