@@ -176,10 +176,11 @@ Deno.test("handleRequest() handles exactly one request", async () => {
   second.close();
 });
 
-Deno.test("handleRequest() calls handleTimeout() when no request comes within timeout", async () => {
+Deno.test("handleRequest() calls handleTimeout() when no request comes within timeout, and awaits an async one", async () => {
   let timeouts = 0;
   class Waiting extends TCPServer {
-    override handleTimeout() {
+    override async handleTimeout() {
+      await new Promise((resolve) => setTimeout(resolve, 10));
       timeouts++;
     }
   }
@@ -207,6 +208,34 @@ Deno.test("handleRequest() without a timeout waits for the request", async () =>
   assert.equal(await exchange(server.serverAddress, "waited\n"), "waited\n");
   await handled;
   assert.equal(timeouts, 0);
+});
+
+Deno.test("serveForever() awaits an async serviceActions() before it takes the next request", async () => {
+  class Ordered extends TCPServer {
+    events: string[] = [];
+    override async getRequest() {
+      this.events.push("getRequest");
+      return await super.getRequest();
+    }
+    override async serviceActions() {
+      this.events.push("actions begin");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      this.events.push("actions end");
+    }
+  }
+  await using server = new Ordered(LOCAL, Echo);
+  const serving = server.serveForever(null);
+  assert.equal(await exchange(server.serverAddress, "a\n"), "a\n");
+  assert.equal(await exchange(server.serverAddress, "b\n"), "b\n");
+  await server.shutdown();
+  await serving;
+  assert.deepEqual(server.events.slice(0, 4), [
+    "getRequest",
+    "actions begin",
+    "actions end",
+    "getRequest",
+  ]);
+  assert.equal(server.events.filter((e) => e === "actions end").length, 2);
 });
 
 Deno.test("serviceActions() runs after every request and while idle every pollInterval", async () => {
