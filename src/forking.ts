@@ -102,10 +102,12 @@ export interface ChildDeath {
  * @example
  * ```ts
  * import { BaseRequestHandler, type ForkingServer, ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
  * const forking: ForkingServer = server;
- * console.assert(forking.activeChildren.size === 0 && !forking.isChild);
+ * assert.equal(forking.activeChildren.size, 0);
+ * assert.equal(forking.isChild, false);
  * ```
  */
 export interface ForkingServer {
@@ -155,12 +157,13 @@ export interface ForkingServer {
  * @example Class attributes, as in Python
  * ```ts
  * import { ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class Small extends ForkingTCPServer {
  *   static override maxChildren = 2;
  *   static override childGraceMs = 5_000;
  * }
- * console.assert(Small.maxChildren === 2);
+ * assert.equal(Small.maxChildren, 2);
  * ```
  */
 export interface ForkingServerClass {
@@ -182,12 +185,13 @@ export interface ForkingServerClass {
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
  *   maxChildren: 4,
  *   childGraceMs: 1_000,
  * });
- * console.assert(server.maxChildren === 4);
+ * assert.equal(server.maxChildren, 4);
  * ```
  */
 export interface ForkingServerOptions extends ThreadingServerOptions {
@@ -1209,6 +1213,7 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTLSServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
  * const key = Deno.readTextFileSync("tests/tls/localhost.key");
@@ -1217,7 +1222,7 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  *   BaseRequestHandler,
  *   { cert, key, maxChildren: 2, childPermissions: { read: ["tests/tls"] } },
  * );
- * console.assert(server.maxChildren === 2);
+ * assert.equal(server.maxChildren, 2);
  * ```
  */
 export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);

@@ -41,6 +41,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  * @example The seed's handler: one read, the reply upper-cased
  * ```ts
  * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
  *   override async handle() {
@@ -55,7 +56,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  * const conn = await Deno.connect(server.serverAddress);
  * await conn.write(new TextEncoder().encode("hello\n"));
  * const reply = new Uint8Array(1024);
- * console.assert(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)) === "HELLO");
+ * assert.equal(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)), "HELLO");
  * conn.close();
  * ```
  */

@@ -650,6 +650,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * let activated = false;
    * class Logged extends TCPServer {
@@ -659,7 +660,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *   }
    * }
    * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
-   * console.assert(activated);
+   * assert.equal(activated, true);
    * ```
    */
   serverActivate(): Awaitable<void> {}
@@ -673,6 +674,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * let accepted = 0;
    * class Counting extends TCPServer {
@@ -686,7 +688,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * const handled = server.handleRequest();
    * (await Deno.connect(server.serverAddress)).close();
    * await handled;
-   * console.assert(accepted === 1);
+   * assert.equal(accepted, 1);
    * ```
    */
   getRequest(): Awaitable<[R, A]> {

@@ -102,11 +102,12 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * const client = await Deno.connect(server.serverAddress);
    * const [conn, address] = await server.getRequest();
-   * console.assert(address.port === client.localAddr.port);
+   * assert.equal(address.port, client.localAddr.port);
    * conn.close();
    * client.close();
    * ```

@@ -246,12 +246,13 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
    *   bindAndActivate: false,
    * });
    * server.serverBind();
-   * console.assert(server.serverAddress.port !== 0);
+   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */

@@ -107,6 +107,7 @@ export type ThreadingMixInClass<C extends ServerClass> =
  * @example
  * ```ts
  * import { StreamRequestHandler, TCPServer, ThreadingMixIn } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class Quick extends ThreadingMixIn(TCPServer) {
  *   static override daemonThreads = true;
@@ -119,7 +120,7 @@ export type ThreadingMixInClass<C extends ServerClass> =
  * await using server = new Quick({ hostname: "127.0.0.1", port: 0 }, Hello);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * console.assert(await new Response(conn.readable).text() === "hello\n");
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
  * ```
  */
 export function ThreadingMixIn<C extends ServerClass>(

@@ -131,12 +131,13 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @example
    * ```ts
    * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
    *   bindAndActivate: false,
    * });
    * server.serverBind();
-   * console.assert(server.serverAddress.port !== 0);
+   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */
