@@ -27,14 +27,44 @@ import { checkUnixSendPermissions } from "./permissions.ts";
  * `(data, socket)` tuple — `const [packet, socket] = this.request` — with
  * `truncated` set when the datagram was longer than the server's
  * `maxPacketSize` and `packet` holds only its first `maxPacketSize` bytes.
+ *
+ * @example Refusing empty and cut datagrams
+ * ```ts
+ * import { type DatagramRequest, DatagramRequestHandler, UDPServer } from "../mod.ts";
+ *
+ * class Strict extends UDPServer {
+ *   override verifyRequest(request: DatagramRequest) {
+ *     const [packet] = request;
+ *     return packet.length > 0 && !request.truncated;
+ *   }
+ * }
+ * await using _server = new Strict({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
+ * ```
  */
 export type DatagramRequest = [packet: Uint8Array, socket: Deno.DatagramConn] & {
   /** Whether the datagram was longer than `maxPacketSize` and was cut. */
   readonly truncated: boolean;
 };
 
-/** Options of every {@linkcode DatagramServer}; each attribute option
- * overrides the class attribute of the same name for this instance. */
+/**
+ * Options of every {@linkcode DatagramServer}; each attribute option
+ * overrides the class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type DatagramServerOptions, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DatagramServerOptions = { maxPacketSize: 1500, maxConnections: 64 };
+ * await using server = new UDPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.maxPacketSize, 1500);
+ * assert.equal(server.maxConnections, 64);
+ * ```
+ */
 export interface DatagramServerOptions extends BaseServerOptions {
   /** Bind in the constructor (the default). With `false`, call
    * `serverBind()` and `serverActivate()` yourself. Python:

@@ -40,6 +40,19 @@ import {
  * `true` for the whole kind. Every item is checked against the parent's own
  * permissions before a child starts: a child can never have more than its
  * parent.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type ChildPermissions, ForkingTCPServer } from "../mod.ts";
+ *
+ * const childPermissions: ChildPermissions = { read: ["./static"], env: ["LOG_LEVEL"] };
+ * if (import.meta.main && Deno.args.includes("--serve")) {
+ *   await using server = new ForkingTCPServer({ port: 8000 }, BaseRequestHandler, {
+ *     childPermissions,
+ *   });
+ *   await server.serveForever();
+ * }
+ * ```
  */
 export interface ChildPermissions {
   /** Paths the children may read (`--allow-read`). */
@@ -224,8 +237,20 @@ export type ForkingMixInClass<C extends ServerClass> =
     ...args: WithForkingOptions<ConstructorParameters<C>>
   ) => InstanceType<C> & ThreadingServer & ForkingServer);
 
-/** A server constructor's parameters with {@linkcode ForkingServerOptions}
- * added to its options (the third parameter). */
+/**
+ * A server constructor's parameters with {@linkcode ForkingServerOptions}
+ * added to its options (the third parameter).
+ *
+ * @example
+ * ```ts
+ * import type { TCPServer, WithForkingOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * type Params = WithForkingOptions<ConstructorParameters<typeof TCPServer>>;
+ * const options: Params[2] = { maxChildren: 4, childGraceMs: 5000 };
+ * assert.equal(options?.maxChildren, 4);
+ * ```
+ */
 export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, ForkingServerOptions>;
 
 /**
@@ -1201,7 +1226,21 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
  * ```
  */
 export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
-/** An instance of {@linkcode ForkingTCPServer}. */
+/**
+ * An instance of {@linkcode ForkingTCPServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { type ForkingTCPServer, StreamRequestHandler } from "../mod.ts";
+ *
+ * class Pid extends StreamRequestHandler<ForkingTCPServer> {
+ *   override async handle() {
+ *     // this.server is the child's ForkingTCPServer
+ *     await this.wfile.write(`child ${Deno.pid} of ${this.server.maxChildren}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
 
 /**
@@ -1226,5 +1265,18 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  * ```
  */
 export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
-/** An instance of {@linkcode ForkingTLSServer}. */
+/**
+ * An instance of {@linkcode ForkingTLSServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { type ForkingTLSServer, StreamRequestHandler } from "../mod.ts";
+ *
+ * class Pid extends StreamRequestHandler<ForkingTLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write(`served over TLS by process ${Deno.pid}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ForkingTLSServer = InstanceType<typeof ForkingTLSServer>;

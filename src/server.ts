@@ -8,7 +8,23 @@
 import type { BaseRequestHandler } from "./handlers.ts";
 import { LineTooLongError } from "./io.ts";
 
-/** A value or a promise of it: every hook may be async. */
+/**
+ * A value or a promise of it: every hook may be async.
+ *
+ * @example A hook that waits only sometimes
+ * ```ts
+ * import type { Awaitable } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cache = new Map<string, boolean>();
+ * function allowed(host: string): Awaitable<boolean> {
+ *   return cache.get(host) ?? Promise.resolve(host === "127.0.0.1");
+ * }
+ * cache.set("::1", true);
+ * assert.equal(await allowed("::1"), true);
+ * assert.equal(await allowed("127.0.0.1"), true);
+ * ```
+ */
 export type Awaitable<T> = T | Promise<T>;
 
 /**
@@ -17,6 +33,24 @@ export type Awaitable<T> = T | Promise<T>;
  *
  * @typeParam R The request type (a `Deno.Conn` for stream servers).
  * @typeParam A The client address type.
+ *
+ * @example
+ * ```ts
+ * import { type RequestHandlerClass, StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Hello extends StreamRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * const Handler: RequestHandlerClass<Deno.TcpConn, Deno.NetAddr> = Hello;
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+ *   bindAndActivate: false,
+ * });
+ * assert.equal(server.RequestHandlerClass, Hello);
+ * await server.serverClose();
+ * ```
  */
 export type RequestHandlerClass<R = unknown, A = unknown> = new (
   request: R,
@@ -29,8 +63,25 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
   // deno-lint-ignore no-explicit-any
 ) => BaseRequestHandler<any, any, any>;
 
-/** Options every server takes; each one overrides the class attribute of the
- * same name for this instance. */
+/**
+ * Options every server takes; each one overrides the class attribute of the
+ * same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type BaseServerOptions, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BaseServerOptions = { timeout: 1000, maxConnections: 100 };
+ * await using server = new TCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.timeout, 1000);
+ * assert.equal(server.maxConnections, 100);
+ * ```
+ */
 export interface BaseServerOptions {
   /** {@linkcode BaseServer.timeout}: how long `handleRequest()` waits, in ms. */
   timeout?: number | null;
@@ -38,7 +89,21 @@ export interface BaseServerOptions {
   maxConnections?: number | null;
 }
 
-/** Options of {@linkcode BaseServer.serverClose}. */
+/**
+ * Options of {@linkcode BaseServer.serverClose}.
+ *
+ * @example A stop with a deadline
+ * ```ts
+ * import { BaseRequestHandler, type ServerCloseOptions, TCPServer } from "../mod.ts";
+ *
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const serving = server.serveForever();
+ * const options: ServerCloseOptions = { graceMs: 5000, lingerMs: 500 };
+ * await server.shutdown();
+ * await server.serverClose(options);
+ * await serving;
+ * ```
+ */
 export interface ServerCloseOptions {
   /**
    * How long to wait for requests still being handled, in ms, before their

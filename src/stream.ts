@@ -14,8 +14,25 @@ import {
   type RequestHandlerClass,
 } from "./server.ts";
 
-/** Options of every {@linkcode StreamServer}; each attribute option
- * overrides the class attribute of the same name for this instance. */
+/**
+ * Options of every {@linkcode StreamServer}; each attribute option
+ * overrides the class attribute of the same name for this instance.
+ *
+ * @example Binding later
+ * ```ts
+ * import { BaseRequestHandler, type StreamServerOptions, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: StreamServerOptions = { bindAndActivate: false };
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, options);
+ * assert.equal(server.socket, undefined);
+ * await server.serverBind();
+ * server.serverActivate();
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface StreamServerOptions extends BaseServerOptions {
   /** Bind and listen in the constructor (the default). With `false`, call
    * `serverBind()` and `serverActivate()` yourself. Python:

@@ -18,7 +18,20 @@ import { StreamServer, type StreamServerOptions } from "./stream.ts";
  * `TLSServer` overrides it. Not exported from `mod.ts`. */
 export const kListen: unique symbol = Symbol("socketserver.listen");
 
-/** Where a TCP (or TLS, or UDP) server listens. */
+/**
+ * Where a TCP (or TLS, or UDP) server listens.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type NetAddress, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const address: NetAddress = { hostname: "127.0.0.1", port: 0 };
+ * await using server = new TCPServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.hostname, "127.0.0.1");
+ * assert.notEqual(server.serverAddress.port, 0);
+ * ```
+ */
 export interface NetAddress {
   /** An IPv4 or IPv6 literal, or a host name. Default `"0.0.0.0"`, every IPv4
    * interface, as in `Deno.listen`. */
@@ -27,12 +40,42 @@ export interface NetAddress {
   port: number;
 }
 
-/** A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, so it
- * can be passed straight to `Deno.connect()`. */
+/**
+ * A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, so it
+ * can be passed straight to `Deno.connect()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type TcpAddr, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const address: TcpAddr = server.serverAddress;
+ * const conn = await Deno.connect(address); // no conversion needed
+ * assert.equal(conn.remoteAddr.port, address.port);
+ * conn.close();
+ * ```
+ */
 export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
 
-/** Options of {@linkcode TCPServer}; each attribute option overrides the
- * class attribute of the same name for this instance. */
+/**
+ * Options of {@linkcode TCPServer}; each attribute option overrides the
+ * class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: TCPServerOptions = { requestQueueSize: 128, timeout: 5000 };
+ * await using server = new TCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.requestQueueSize, 128);
+ * ```
+ */
 export interface TCPServerOptions extends StreamServerOptions {
   /** {@linkcode TCPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;

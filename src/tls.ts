@@ -19,9 +19,31 @@ import {
   type TCPServerOptions,
 } from "./tcp.ts";
 
-/** Options of {@linkcode TLSServer}: the certificate and key, and the
+/**
+ * Options of {@linkcode TLSServer}: the certificate and key, and the
  * {@linkcode TCPServer} options; each attribute option overrides the class
- * attribute of the same name for this instance. */
+ * attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, TLSServer, type TLSServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: TLSServerOptions = {
+ *   cert: await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url)),
+ *   key: await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url)),
+ *   alpnProtocols: ["h2", "http/1.1"],
+ *   handshakeTimeout: 10_000,
+ * };
+ * await using server = new TLSServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.deepEqual(server.alpnProtocols, ["h2", "http/1.1"]);
+ * assert.equal(server.handshakeTimeout, 10_000);
+ * ```
+ */
 export interface TLSServerOptions extends TCPServerOptions {
   /** The certificate chain, PEM text (`Deno.readTextFileSync("cert.pem")`). */
   cert: string;

@@ -14,12 +14,44 @@ import {
   requireUnstableNet,
 } from "./datagram.ts";
 
-/** A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
- * can be passed straight to `DatagramConn.send()`. */
+/**
+ * A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
+ * can be passed straight to `DatagramConn.send()`.
+ *
+ * @example
+ * ```ts
+ * import { DatagramRequestHandler, type UdpAddr, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
+ * const address: UdpAddr = server.serverAddress;
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const sent = await client.send(new TextEncoder().encode("ping"), address); // no conversion
+ * assert.equal(sent, 4);
+ * client.close();
+ * ```
+ */
 export type UdpAddr = Deno.NetAddr & { transport: "udp" };
 
-/** Options of {@linkcode UDPServer}; each attribute option overrides the
- * class attribute of the same name for this instance. */
+/**
+ * Options of {@linkcode UDPServer}; each attribute option overrides the
+ * class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, UDPServer, type UDPServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: UDPServerOptions = { allowReuseAddress: true, maxPacketSize: 512 };
+ * await using server = new UDPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.allowReuseAddress, true);
+ * assert.equal(server.allowReusePort, false);
+ * ```
+ */
 export interface UDPServerOptions extends DatagramServerOptions {
   /** {@linkcode UDPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;

@@ -26,20 +26,90 @@ import {
   requireUnstableNet,
 } from "./datagram.ts";
 
-/** Where a Unix socket server listens: the socket file's path. A relative
- * path is resolved against `Deno.cwd()` once, in the constructor. */
+/**
+ * Where a Unix socket server listens: the socket file's path. A relative
+ * path is resolved against `Deno.cwd()` once, in the constructor.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixAddress, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address: UnixAddress = { path: `${dir}/app.sock` };
+ * const server = new UnixStreamServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.path, address.path);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixAddress {
   /** The socket file's path. */
   path: string;
 }
 
-/** A bound Unix stream address; pass it to `Deno.connect()`. */
+/**
+ * A bound Unix stream address; pass it to `Deno.connect()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixStreamAddr, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler);
+ * const address: UnixStreamAddr = server.serverAddress;
+ * const conn = await Deno.connect(address); // no conversion needed
+ * assert.equal(conn.remoteAddr.transport, "unix");
+ * conn.close();
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
 
-/** A bound Unix datagram address; pass it to `DatagramConn.send()`. */
+/**
+ * A bound Unix datagram address; pass it to `DatagramConn.send()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixDatagramAddr, UnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixDatagramServer({ path: `${dir}/app.sock` }, BaseRequestHandler);
+ * const address: UnixDatagramAddr = server.serverAddress;
+ * const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+ * assert.equal(await client.send(new TextEncoder().encode("ping"), address), 4);
+ * client.close();
+ * await server.serverClose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
 
-/** What both Unix servers take besides their transport's options. */
+/**
+ * What both Unix servers take besides their transport's options.
+ *
+ * @example Reclaiming a crashed run's socket file
+ * ```ts
+ * import { BaseRequestHandler, UnixDatagramServer, type UnixSocketOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/app.sock`;
+ * Deno.listenDatagram({ transport: "unixpacket", path }).close(); // leaves its file behind
+ * const options: UnixSocketOptions = { reclaimStaleSocket: true };
+ * const server = new UnixDatagramServer({ path }, BaseRequestHandler, {
+ *   ...options,
+ *   bindAndActivate: false,
+ * });
+ * await server.serverBind(); // nothing answers on the old file, so it is replaced
+ * assert.equal(server.reclaimStaleSocket, true);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixSocketOptions {
   /**
    * When a socket file is already at the path — left behind by a process
@@ -52,10 +122,54 @@ export interface UnixSocketOptions {
   reclaimStaleSocket?: boolean;
 }
 
-/** Options of {@linkcode UnixStreamServer}. */
+/**
+ * Options of {@linkcode UnixStreamServer}.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, UnixStreamServer, type UnixStreamServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: UnixStreamServerOptions = { timeout: 1000, maxConnections: 16 };
+ * {
+ *   await using server = new UnixStreamServer(
+ *     { path: `${dir}/app.sock` },
+ *     BaseRequestHandler,
+ *     options,
+ *   );
+ *   assert.equal(server.maxConnections, 16);
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocketOptions {}
 
-/** Options of {@linkcode UnixDatagramServer}. */
+/**
+ * Options of {@linkcode UnixDatagramServer}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   BaseRequestHandler,
+ *   UnixDatagramServer,
+ *   type UnixDatagramServerOptions,
+ * } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: UnixDatagramServerOptions = { replyTimeout: 250, maxPacketSize: 4096 };
+ * {
+ *   await using server = new UnixDatagramServer(
+ *     { path: `${dir}/app.sock` },
+ *     BaseRequestHandler,
+ *     options,
+ *   );
+ *   assert.equal(server.replyTimeout, 250);
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
   /** {@linkcode UnixDatagramServer.replyTimeout}. */
   replyTimeout?: number | null;
