@@ -9,9 +9,11 @@ import {
   BaseServer,
   type BaseServerOptions,
   bindAndActivate,
+  describeValue,
   formatAddress,
   kAttribute,
   kCloseSocket,
+  notBoundError,
   type RequestHandlerClass,
   withContext,
 } from "./server.ts";
@@ -25,14 +27,44 @@ import { checkUnixSendPermissions } from "./permissions.ts";
  * `(data, socket)` tuple — `const [packet, socket] = this.request` — with
  * `truncated` set when the datagram was longer than the server's
  * `maxPacketSize` and `packet` holds only its first `maxPacketSize` bytes.
+ *
+ * @example Refusing empty and cut datagrams
+ * ```ts
+ * import { type DatagramRequest, DatagramRequestHandler, UDPServer } from "../mod.ts";
+ *
+ * class Strict extends UDPServer {
+ *   override verifyRequest(request: DatagramRequest) {
+ *     const [packet] = request;
+ *     return packet.length > 0 && !request.truncated;
+ *   }
+ * }
+ * await using _server = new Strict({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
+ * ```
  */
 export type DatagramRequest = [packet: Uint8Array, socket: Deno.DatagramConn] & {
   /** Whether the datagram was longer than `maxPacketSize` and was cut. */
   readonly truncated: boolean;
 };
 
-/** Options of every {@linkcode DatagramServer}; each attribute option
- * overrides the class attribute of the same name for this instance. */
+/**
+ * Options of every {@linkcode DatagramServer}; each attribute option
+ * overrides the class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type DatagramServerOptions, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DatagramServerOptions = { maxPacketSize: 1500, maxConnections: 64 };
+ * await using server = new UDPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.maxPacketSize, 1500);
+ * assert.equal(server.maxConnections, 64);
+ * ```
+ */
 export interface DatagramServerOptions extends BaseServerOptions {
   /** Bind in the constructor (the default). With `false`, call
    * `serverBind()` and `serverActivate()` yourself. Python:
@@ -90,9 +122,7 @@ function largestDatagram(address: Deno.Addr): string {
 function checkPacketSize(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
-      `"maxPacketSize" must be a positive integer number of bytes, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
-      }`,
+      `"maxPacketSize" must be a positive integer number of bytes, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -223,6 +253,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    *
    * @returns `[[packet, socket], clientAddress]`; the request's `truncated`
    *   says whether the datagram was cut to `maxPacketSize`.
+   * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
    * ```ts
@@ -244,6 +275,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   override async getRequest(): Promise<[DatagramRequest, A]> {
     const max = checkPacketSize(this.maxPacketSize);
     const socket = this.socket;
+    if (socket === undefined) throw notBoundError(this);
     // One buffer is reused; a second receive while one is pending gets its own.
     let buffer = this.#buffer;
     if (buffer === null || buffer.length !== max + 1 || this.#receiving) {

@@ -40,6 +40,19 @@ import {
  * `true` for the whole kind. Every item is checked against the parent's own
  * permissions before a child starts: a child can never have more than its
  * parent.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type ChildPermissions, ForkingTCPServer } from "../mod.ts";
+ *
+ * const childPermissions: ChildPermissions = { read: ["./static"], env: ["LOG_LEVEL"] };
+ * if (import.meta.main && Deno.args.includes("--serve")) {
+ *   await using server = new ForkingTCPServer({ port: 8000 }, BaseRequestHandler, {
+ *     childPermissions,
+ *   });
+ *   await server.serveForever();
+ * }
+ * ```
  */
 export interface ChildPermissions {
   /** Paths the children may read (`--allow-read`). */
@@ -102,10 +115,12 @@ export interface ChildDeath {
  * @example
  * ```ts
  * import { BaseRequestHandler, type ForkingServer, ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
  * const forking: ForkingServer = server;
- * console.assert(forking.activeChildren.size === 0 && !forking.isChild);
+ * assert.equal(forking.activeChildren.size, 0);
+ * assert.equal(forking.isChild, false);
  * ```
  */
 export interface ForkingServer {
@@ -155,12 +170,13 @@ export interface ForkingServer {
  * @example Class attributes, as in Python
  * ```ts
  * import { ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class Small extends ForkingTCPServer {
  *   static override maxChildren = 2;
  *   static override childGraceMs = 5_000;
  * }
- * console.assert(Small.maxChildren === 2);
+ * assert.equal(Small.maxChildren, 2);
  * ```
  */
 export interface ForkingServerClass {
@@ -182,12 +198,13 @@ export interface ForkingServerClass {
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
  *   maxChildren: 4,
  *   childGraceMs: 1_000,
  * });
- * console.assert(server.maxChildren === 4);
+ * assert.equal(server.maxChildren, 4);
  * ```
  */
 export interface ForkingServerOptions extends ThreadingServerOptions {
@@ -220,8 +237,20 @@ export type ForkingMixInClass<C extends ServerClass> =
     ...args: WithForkingOptions<ConstructorParameters<C>>
   ) => InstanceType<C> & ThreadingServer & ForkingServer);
 
-/** A server constructor's parameters with {@linkcode ForkingServerOptions}
- * added to its options (the third parameter). */
+/**
+ * A server constructor's parameters with {@linkcode ForkingServerOptions}
+ * added to its options (the third parameter).
+ *
+ * @example
+ * ```ts
+ * import type { TCPServer, WithForkingOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * type Params = WithForkingOptions<ConstructorParameters<typeof TCPServer>>;
+ * const options: Params[2] = { maxChildren: 4, childGraceMs: 5000 };
+ * assert.equal(options?.maxChildren, 4);
+ * ```
+ */
 export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, ForkingServerOptions>;
 
 /**
@@ -1197,7 +1226,21 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
  * ```
  */
 export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
-/** An instance of {@linkcode ForkingTCPServer}. */
+/**
+ * An instance of {@linkcode ForkingTCPServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { type ForkingTCPServer, StreamRequestHandler } from "../mod.ts";
+ *
+ * class Pid extends StreamRequestHandler<ForkingTCPServer> {
+ *   override async handle() {
+ *     // this.server is the child's ForkingTCPServer
+ *     await this.wfile.write(`child ${Deno.pid} of ${this.server.maxChildren}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
 
 /**
@@ -1209,6 +1252,7 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTLSServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
  * const key = Deno.readTextFileSync("tests/tls/localhost.key");
@@ -1217,9 +1261,22 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  *   BaseRequestHandler,
  *   { cert, key, maxChildren: 2, childPermissions: { read: ["tests/tls"] } },
  * );
- * console.assert(server.maxChildren === 2);
+ * assert.equal(server.maxChildren, 2);
  * ```
  */
 export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
-/** An instance of {@linkcode ForkingTLSServer}. */
+/**
+ * An instance of {@linkcode ForkingTLSServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { type ForkingTLSServer, StreamRequestHandler } from "../mod.ts";
+ *
+ * class Pid extends StreamRequestHandler<ForkingTLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write(`served over TLS by process ${Deno.pid}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ForkingTLSServer = InstanceType<typeof ForkingTLSServer>;

@@ -14,14 +14,64 @@ import {
   StreamWriter,
 } from "./io.ts";
 
-/** Any server, whatever its request and address types. */
+/**
+ * Any server, whatever its request and address types.
+ *
+ * @example
+ * ```ts
+ * import { type AnyServer, BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function describe(server: AnyServer): string {
+ *   return `${server.constructor.name} with ${server.activeRequests} requests in flight`;
+ * }
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+ *   bindAndActivate: false,
+ * });
+ * assert.equal(describe(server), "TCPServer with 0 requests in flight");
+ * await server.serverClose();
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export type AnyServer = BaseServer<any, any, any>;
 
-/** The request type of server `S`: a `Deno.TcpConn` for a `TCPServer`. */
+/**
+ * The request type of server `S`: a `Deno.TcpConn` for a `TCPServer`.
+ *
+ * @example
+ * ```ts
+ * import type { RequestOf, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function size(request: RequestOf<UDPServer>): number {
+ *   const [packet] = request; // a DatagramRequest
+ *   return request.truncated ? Infinity : packet.length;
+ * }
+ * const socket = {} as Deno.DatagramConn;
+ * const request = Object.assign([new Uint8Array(3), socket], { truncated: false });
+ * assert.equal(size(request as RequestOf<UDPServer>), 3);
+ * ```
+ */
 export type RequestOf<S> = S extends BaseServer<infer R, infer _A, infer _SA> ? R : unknown;
 
-/** The client address type of server `S`: a `Deno.NetAddr` for a `TCPServer`. */
+/**
+ * The client address type of server `S`: a `Deno.NetAddr` for a `TCPServer`.
+ *
+ * @example
+ * ```ts
+ * import type { ClientAddressOf, UDPServer, UnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function where(address: ClientAddressOf<UDPServer>): string {
+ *   return `${address.hostname}:${address.port}`; // a Deno.NetAddr
+ * }
+ * function path(address: ClientAddressOf<UnixDatagramServer>): string {
+ *   return address.path || "(unnamed)"; // a Deno.UnixAddr
+ * }
+ * assert.equal(where({ transport: "udp", hostname: "127.0.0.1", port: 53 }), "127.0.0.1:53");
+ * assert.equal(path({ transport: "unixpacket", path: "" }), "(unnamed)");
+ * ```
+ */
 export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _SA> ? A : unknown;
 
 /**
@@ -41,6 +91,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  * @example The seed's handler: one read, the reply upper-cased
  * ```ts
  * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
  *   override async handle() {
@@ -55,7 +106,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  * const conn = await Deno.connect(server.serverAddress);
  * await conn.write(new TextEncoder().encode("hello\n"));
  * const reply = new Uint8Array(1024);
- * console.assert(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)) === "HELLO");
+ * assert.equal(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)), "HELLO");
  * conn.close();
  * ```
  */

@@ -5,15 +5,55 @@
  * @module
  */
 
-/** Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
- * anything with the same `read()`. */
+/**
+ * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
+ * anything with the same `read()`.
+ *
+ * @example A reader over an in-memory source
+ * ```ts
+ * import { BufferedReader, type ByteSource } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const chunks = [new TextEncoder().encode("one\ntwo\n")];
+ * const source: ByteSource = {
+ *   read(p) {
+ *     const chunk = chunks.shift();
+ *     if (chunk === undefined) return Promise.resolve(null);
+ *     p.set(chunk);
+ *     return Promise.resolve(chunk.length);
+ *   },
+ * };
+ * const reader = new BufferedReader(source);
+ * assert.equal(new TextDecoder().decode(await reader.readline()), "one\n");
+ * assert.equal(new TextDecoder().decode(await reader.readline()), "two\n");
+ * ```
+ */
 export interface ByteSource {
   /** Reads into `p`; resolves to the number of bytes read, or `null` at EOF. */
   read(p: Uint8Array): Promise<number | null>;
 }
 
-/** Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
- * with the same `write()`. */
+/**
+ * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
+ * with the same `write()`.
+ *
+ * @example A writer into memory
+ * ```ts
+ * import { type ByteSink, StreamWriter } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const written: string[] = [];
+ * const sink: ByteSink = {
+ *   write(p) {
+ *     written.push(new TextDecoder().decode(p));
+ *     return Promise.resolve(p.length);
+ *   },
+ * };
+ * const wfile = new StreamWriter(sink);
+ * assert.equal(await wfile.write("hello"), 5);
+ * assert.deepEqual(written, ["hello"]);
+ * ```
+ */
 export interface ByteSink {
   /** Writes some of `p`; resolves to the number of bytes written. */
   write(p: Uint8Array): Promise<number>;
@@ -124,7 +164,29 @@ export class LineTooLongError extends RangeError {
   }
 }
 
-/** Which of a reader's timeouts ran out: see {@linkcode TimeoutError.attribute}. */
+/**
+ * Which of a reader's timeouts ran out: see {@linkcode TimeoutError.attribute}.
+ *
+ * @example Telling the timeouts apart
+ * ```ts
+ * import { BufferedReader, type TimeoutAttribute, TimeoutError } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let release = () => {};
+ * const silent = {
+ *   read: () => new Promise<null>((resolve) => release = () => resolve(null)),
+ * };
+ * const reader = new BufferedReader(silent, { idleTimeout: 10 });
+ * let which: TimeoutAttribute | null = null;
+ * try {
+ *   await reader.readline();
+ * } catch (error) {
+ *   if (error instanceof TimeoutError) which = error.attribute;
+ * }
+ * release();
+ * assert.equal(which, "idleTimeout");
+ * ```
+ */
 export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout";
 
 /**
@@ -176,7 +238,19 @@ export class TimeoutError extends Deno.errors.TimedOut {
   }
 }
 
-/** Options of a {@linkcode BufferedReader}. */
+/**
+ * Options of a {@linkcode BufferedReader}.
+ *
+ * @example
+ * ```ts
+ * import { BufferedReader, type BufferedReaderOptions, LineTooLongError } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BufferedReaderOptions = { maxLineLength: 8 };
+ * const reader = BufferedReader.from(new TextEncoder().encode("a long line\n"), options);
+ * await assert.rejects(reader.readline(), LineTooLongError);
+ * ```
+ */
 export interface BufferedReaderOptions {
   /** The buffer's starting size in bytes. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
   bufferSize?: number;
@@ -688,7 +762,29 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 }
 
-/** Options of a {@linkcode StreamWriter}. */
+/**
+ * Options of a {@linkcode StreamWriter}.
+ *
+ * @example Writes collected until flush()
+ * ```ts
+ * import { type ByteSink, StreamWriter, type StreamWriterOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let sent = 0;
+ * const sink: ByteSink = {
+ *   write(p) {
+ *     sent += p.length;
+ *     return Promise.resolve(p.length);
+ *   },
+ * };
+ * const options: StreamWriterOptions = { bufferSize: 1024 };
+ * const wfile = new StreamWriter(sink, options);
+ * await wfile.write("collected");
+ * assert.equal(sent, 0);
+ * await wfile.flush();
+ * assert.equal(sent, 9);
+ * ```
+ */
 export interface StreamWriterOptions {
   /** `0` (the default, like Python's `wbufsize`) sends every `write()` at
    * once; a positive size collects writes and sends them when that many bytes

@@ -8,7 +8,23 @@
 import type { BaseRequestHandler } from "./handlers.ts";
 import { LineTooLongError } from "./io.ts";
 
-/** A value or a promise of it: every hook may be async. */
+/**
+ * A value or a promise of it: every hook may be async.
+ *
+ * @example A hook that waits only sometimes
+ * ```ts
+ * import type { Awaitable } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cache = new Map<string, boolean>();
+ * function allowed(host: string): Awaitable<boolean> {
+ *   return cache.get(host) ?? Promise.resolve(host === "127.0.0.1");
+ * }
+ * cache.set("::1", true);
+ * assert.equal(await allowed("::1"), true);
+ * assert.equal(await allowed("127.0.0.1"), true);
+ * ```
+ */
 export type Awaitable<T> = T | Promise<T>;
 
 /**
@@ -17,6 +33,24 @@ export type Awaitable<T> = T | Promise<T>;
  *
  * @typeParam R The request type (a `Deno.Conn` for stream servers).
  * @typeParam A The client address type.
+ *
+ * @example
+ * ```ts
+ * import { type RequestHandlerClass, StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Hello extends StreamRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * const Handler: RequestHandlerClass<Deno.TcpConn, Deno.NetAddr> = Hello;
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+ *   bindAndActivate: false,
+ * });
+ * assert.equal(server.RequestHandlerClass, Hello);
+ * await server.serverClose();
+ * ```
  */
 export type RequestHandlerClass<R = unknown, A = unknown> = new (
   request: R,
@@ -29,8 +63,25 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
   // deno-lint-ignore no-explicit-any
 ) => BaseRequestHandler<any, any, any>;
 
-/** Options every server takes; each one overrides the class attribute of the
- * same name for this instance. */
+/**
+ * Options every server takes; each one overrides the class attribute of the
+ * same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type BaseServerOptions, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BaseServerOptions = { timeout: 1000, maxConnections: 100 };
+ * await using server = new TCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.timeout, 1000);
+ * assert.equal(server.maxConnections, 100);
+ * ```
+ */
 export interface BaseServerOptions {
   /** {@linkcode BaseServer.timeout}: how long `handleRequest()` waits, in ms. */
   timeout?: number | null;
@@ -38,7 +89,21 @@ export interface BaseServerOptions {
   maxConnections?: number | null;
 }
 
-/** Options of {@linkcode BaseServer.serverClose}. */
+/**
+ * Options of {@linkcode BaseServer.serverClose}.
+ *
+ * @example A stop with a deadline
+ * ```ts
+ * import { BaseRequestHandler, type ServerCloseOptions, TCPServer } from "../mod.ts";
+ *
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const serving = server.serveForever();
+ * const options: ServerCloseOptions = { graceMs: 5000, lingerMs: 500 };
+ * await server.shutdown();
+ * await server.serverClose(options);
+ * await serving;
+ * ```
+ */
 export interface ServerCloseOptions {
   /**
    * How long to wait for requests still being handled, in ms, before their
@@ -188,13 +253,52 @@ export function withContext(error: unknown, doing: string): unknown {
   }
 }
 
+/**
+ * Renders a value for an error message: a string quoted, an object or array
+ * as its literal (`{ port: "80" }`, not `[object Object]`), a function as
+ * `function "name"`, anything else as it prints (`-1`, `NaN`, `undefined`).
+ * Numbers stay bare, strings are quoted: `got 80` and `got "80"` differ.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return `function "${value.name}"`;
+  if (value !== null && typeof value === "object") {
+    return Deno.inspect(value, { compact: true, breakLength: Infinity, depth: 2 });
+  }
+  return String(value);
+}
+
+/** The errors `notBoundError()` made: `serveForever()` and
+ * `handleRequest()` rethrow them instead of retrying. */
+const notBound = new WeakSet<object>();
+
+/**
+ * The error of a server asked for a request before it was bound (it was
+ * constructed with `bindAndActivate: false` and `serverBind()` was never
+ * called); `serveForever()` and `handleRequest()` reject with it at once.
+ *
+ * @param server The server.
+ * @returns The error to throw.
+ */
+export function notBoundError(server: object): Deno.errors.BadResource {
+  const error = new Deno.errors.BadResource(
+    `${server.constructor.name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`,
+  );
+  notBound.add(error);
+  return error;
+}
+
+function isNotBound(error: unknown): boolean {
+  return error !== null && typeof error === "object" && notBound.has(error);
+}
+
 /** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`. */
 export function checkDuration(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `"${name}" must be a number of milliseconds${nullable ? " or null" : ""}, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
+        describeValue(value)
       }`,
     );
   }
@@ -232,9 +336,7 @@ function checkLimit(value: unknown): void {
   if (value === null) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
-      `"maxConnections" must be a positive integer or null, got ${
-        typeof value === "string" ? `"${value}"` : String(value)
-      }`,
+      `"maxConnections" must be a positive integer or null, got ${describeValue(value)}`,
     );
   }
 }
@@ -247,7 +349,7 @@ export function checkHandlerClass(handler: unknown): void {
   if (typeof proto?.handle !== "function") {
     throw new TypeError(
       `RequestHandlerClass must be a class extending BaseRequestHandler, got ${
-        typeof handler === "function" ? `function "${handler.name}"` : String(handler)
+        describeValue(handler)
       }`,
     );
   }
@@ -422,7 +524,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @param pollInterval How often `serviceActions()` runs while idle, in ms;
    *   `null` for only after requests. Default 500, like Python's 0.5 s.
    * @returns Once the loop has stopped.
-   * @throws {Deno.errors.BadResource} The server is closed.
+   * @throws {Deno.errors.BadResource} The server is closed, or was never
+   *   bound (`bindAndActivate: false` and no `serverBind()`).
    * @throws {Error} `serveForever()` is already running.
    *
    * @example Serve until a handler asks to stop
@@ -466,6 +569,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
+          if (isNotBound(error)) throw error;
           await this.#requestFailed(error);
           continue;
         } finally {
@@ -525,7 +629,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * processes and closes it.
    *
    * @returns Once the request has been handled, or the wait timed out.
-   * @throws {Deno.errors.BadResource} The server is closed.
+   * @throws {Deno.errors.BadResource} The server is closed, or was never
+   *   bound (`bindAndActivate: false` and no `serverBind()`).
    *
    * @example
    * ```ts
@@ -567,6 +672,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     } catch (error) {
       this.#pendingRequest = null;
       if (this.#closed) throw this.#closedError("handleRequest()");
+      if (isNotBound(error)) throw error;
       await this.#requestFailed(error);
       return;
     }
@@ -609,6 +715,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * let activated = false;
    * class Logged extends TCPServer {
@@ -618,7 +725,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *   }
    * }
    * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
-   * console.assert(activated);
+   * assert.equal(activated, true);
    * ```
    */
   serverActivate(): Awaitable<void> {}
@@ -632,6 +739,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * let accepted = 0;
    * class Counting extends TCPServer {
@@ -645,7 +753,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * const handled = server.handleRequest();
    * (await Deno.connect(server.serverAddress)).close();
    * await handled;
-   * console.assert(accepted === 1);
+   * assert.equal(accepted, 1);
    * ```
    */
   getRequest(): Awaitable<[R, A]> {

@@ -10,11 +10,29 @@ import {
   type BaseServerOptions,
   bindAndActivate,
   kCloseSocket,
+  notBoundError,
   type RequestHandlerClass,
 } from "./server.ts";
 
-/** Options of every {@linkcode StreamServer}; each attribute option
- * overrides the class attribute of the same name for this instance. */
+/**
+ * Options of every {@linkcode StreamServer}; each attribute option
+ * overrides the class attribute of the same name for this instance.
+ *
+ * @example Binding later
+ * ```ts
+ * import { BaseRequestHandler, type StreamServerOptions, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: StreamServerOptions = { bindAndActivate: false };
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, options);
+ * assert.equal(server.socket, undefined);
+ * await server.serverBind();
+ * server.serverActivate();
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface StreamServerOptions extends BaseServerOptions {
   /** Bind and listen in the constructor (the default). With `false`, call
    * `serverBind()` and `serverActivate()` yourself. Python:
@@ -96,20 +114,23 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * Accepts the next connection.
    *
    * @returns `[connection, clientAddress]`.
+   * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * const client = await Deno.connect(server.serverAddress);
    * const [conn, address] = await server.getRequest();
-   * console.assert(address.port === client.localAddr.port);
+   * assert.equal(address.port, client.localAddr.port);
    * conn.close();
    * client.close();
    * ```
    */
   override async getRequest(): Promise<[C, C["remoteAddr"]]> {
+    if (this.socket === undefined) throw notBoundError(this);
     const conn = await this.socket.accept();
     return [conn, conn.remoteAddr];
   }

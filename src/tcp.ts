@@ -4,7 +4,13 @@
  * @module
  */
 
-import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
+import {
+  describeValue,
+  formatAddress,
+  kAttribute,
+  type RequestHandlerClass,
+  withContext,
+} from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
 import { StreamServer, type StreamServerOptions } from "./stream.ts";
 
@@ -12,7 +18,20 @@ import { StreamServer, type StreamServerOptions } from "./stream.ts";
  * `TLSServer` overrides it. Not exported from `mod.ts`. */
 export const kListen: unique symbol = Symbol("socketserver.listen");
 
-/** Where a TCP (or TLS, or UDP) server listens. */
+/**
+ * Where a TCP (or TLS, or UDP) server listens.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type NetAddress, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const address: NetAddress = { hostname: "127.0.0.1", port: 0 };
+ * await using server = new TCPServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.hostname, "127.0.0.1");
+ * assert.notEqual(server.serverAddress.port, 0);
+ * ```
+ */
 export interface NetAddress {
   /** An IPv4 or IPv6 literal, or a host name. Default `"0.0.0.0"`, every IPv4
    * interface, as in `Deno.listen`. */
@@ -21,12 +40,42 @@ export interface NetAddress {
   port: number;
 }
 
-/** A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, so it
- * can be passed straight to `Deno.connect()`. */
+/**
+ * A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, so it
+ * can be passed straight to `Deno.connect()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type TcpAddr, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const address: TcpAddr = server.serverAddress;
+ * const conn = await Deno.connect(address); // no conversion needed
+ * assert.equal(conn.remoteAddr.port, address.port);
+ * conn.close();
+ * ```
+ */
 export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
 
-/** Options of {@linkcode TCPServer}; each attribute option overrides the
- * class attribute of the same name for this instance. */
+/**
+ * Options of {@linkcode TCPServer}; each attribute option overrides the
+ * class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: TCPServerOptions = { requestQueueSize: 128, timeout: 5000 };
+ * await using server = new TCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.requestQueueSize, 128);
+ * ```
+ */
 export interface TCPServerOptions extends StreamServerOptions {
   /** {@linkcode TCPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;
@@ -52,16 +101,14 @@ export function checkNetAddress(
   if (address === null || typeof address !== "object") {
     throw new TypeError(
       `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 }, got ${
-        String(address)
+        describeValue(address)
       }`,
     );
   }
   const { hostname = "0.0.0.0", port } = address as { hostname?: unknown; port?: unknown };
   if (typeof port !== "number") {
     throw new TypeError(
-      `The ${what}'s port must be a number from 0 to 65535, got ${
-        typeof port === "string" ? `"${port}"` : String(port)
-      }`,
+      `The ${what}'s port must be a number from 0 to 65535, got ${describeValue(port)}`,
     );
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -72,7 +119,7 @@ export function checkNetAddress(
   if (typeof hostname !== "string" || hostname === "" || hostname === "[]") {
     throw new TypeError(
       `The ${what}'s hostname must be a non-empty string, got ${
-        typeof hostname === "string" ? `"${hostname}"` : String(hostname)
+        describeValue(hostname)
       }: use "0.0.0.0" for every interface`,
     );
   }
@@ -83,8 +130,21 @@ export function checkNetAddress(
   return { hostname: bare, port };
 }
 
-/** Rewrites the errors of a failed bind so that they name the address. */
-export function bindError(error: unknown, address: string): unknown {
+/** The first port an unprivileged process may bind on Linux by default
+ * (`net.ipv4.ip_unprivileged_port_start`). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
+/**
+ * Rewrites the errors of a failed bind so that they name the address and,
+ * where the cause is known, say what to do.
+ *
+ * @param error What the bind threw.
+ * @param hostname The host being bound.
+ * @param port The port being bound.
+ * @returns The error to throw: of the same class, the original as `cause`.
+ */
+export function bindError(error: unknown, hostname: string, port: number): unknown {
+  const address = formatAddress({ hostname, port });
   if (error instanceof Deno.errors.AddrInUse) {
     return new Deno.errors.AddrInUse(
       `Address "${address}" is already in use: stop what holds it, or bind port 0 for a free port`,
@@ -97,7 +157,32 @@ export function bindError(error: unknown, address: string): unknown {
       { cause: error },
     );
   }
-  return error;
+  if (error instanceof Deno.errors.PermissionDenied && port > 0 && port < FIRST_UNPRIVILEGED_PORT) {
+    return new Deno.errors.PermissionDenied(
+      `Binding "${address}" failed: ${error.message}: ports below ${FIRST_UNPRIVILEGED_PORT} need root or the CAP_NET_BIND_SERVICE capability; bind port ${FIRST_UNPRIVILEGED_PORT} or above, or 0 for a free one`,
+      { cause: error },
+    );
+  }
+  // TLSServer's unusable certificate, worded already
+  if (error instanceof Deno.errors.InvalidData) return error;
+  const wrapped = withContext(error, `Binding "${address}"`);
+  if (wrapped instanceof Error && /lookup address/i.test(wrapped.message)) {
+    wrapped.message += `: check the host name, or bind an IP address such as "127.0.0.1"`;
+  }
+  return wrapped;
+}
+
+/**
+ * The error of a second `serverBind()`: the constructor has already bound,
+ * unless it was given `bindAndActivate: false`.
+ *
+ * @param address Where the server is bound, formatted.
+ * @returns The error to throw.
+ */
+export function alreadyBound(address: string): Error {
+  return new Error(
+    `The server is already bound to "${address}": the constructor binds unless given { bindAndActivate: false }, so call serverBind() only then; to bind another address create a new server`,
+  );
 }
 
 /**
@@ -196,23 +281,27 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    *
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
-   * @throws {Error} The server is already bound.
+   * @throws {Deno.errors.PermissionDenied} A port below 1024 without the
+   *   privilege to bind it.
+   * @throws {Error} The server is already bound, or the host name does not
+   *   resolve.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
    *   bindAndActivate: false,
    * });
    * server.serverBind();
-   * console.assert(server.serverAddress.port !== 0);
+   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */
   override serverBind(): void {
     if (this.socket !== undefined) {
-      throw new Error(`The server is already bound to "${formatAddress(this.serverAddress)}"`);
+      throw alreadyBound(formatAddress(this.serverAddress));
     }
     const { hostname, port } = this.serverAddress;
     if (!this.allowReuseAddress) {
@@ -234,7 +323,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
         ...(this.allowReusePort ? { reusePort: true } : {}),
       });
     } catch (error) {
-      throw bindError(error, formatAddress({ hostname, port }));
+      throw bindError(error, hostname, port);
     }
     this.serverAddress = this.socket.addr;
   }

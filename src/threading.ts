@@ -11,11 +11,53 @@ import { UDPServer } from "./udp.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
 import { TLSServer } from "./tls.ts";
 
-/** A server class that a mix-in can extend. */
+/**
+ * A server class that a mix-in can extend.
+ *
+ * @example A mix-in of one's own
+ * ```ts
+ * import { BaseRequestHandler, type ServerClass, TCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function Counting<C extends ServerClass>(Base: C) {
+ *   return class extends Base {
+ *     handled = 0;
+ *     override async finishRequest(request: unknown, address: unknown): Promise<void> {
+ *       this.handled++;
+ *       await super.finishRequest(request, address);
+ *     }
+ *   };
+ * }
+ * const CountingTCPServer = Counting(TCPServer);
+ * await using server = new CountingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * const handled = server.handleRequest();
+ * (await Deno.connect(server.serverAddress)).close();
+ * await handled;
+ * assert.equal(server.handled, 1);
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) => T;
 
-/** What {@linkcode ThreadingMixIn} adds to a server instance. */
+/**
+ * What {@linkcode ThreadingMixIn} adds to a server instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type ThreadingServer, ThreadingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function detach(server: ThreadingServer): void {
+ *   server.daemonThreads = true; // serverClose() no longer waits for handlers
+ * }
+ * await using server = new ThreadingTCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ * );
+ * detach(server);
+ * assert.equal(server.daemonThreads, true);
+ * ```
+ */
 export interface ThreadingServer {
   /**
    * Whether `serverClose()` waits for every request in flight (default
@@ -47,8 +89,20 @@ export interface ThreadingServer {
   processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
 }
 
-/** What {@linkcode ThreadingMixIn} adds to a server class: the class
- * attributes' defaults. */
+/**
+ * What {@linkcode ThreadingMixIn} adds to a server class: the class
+ * attributes' defaults.
+ *
+ * @example
+ * ```ts
+ * import { type ThreadingServerClass, ThreadingTCPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const defaults: ThreadingServerClass = ThreadingTCPServer;
+ * assert.equal(defaults.blockOnClose, true);
+ * assert.equal(defaults.daemonThreads, false);
+ * ```
+ */
 export interface ThreadingServerClass {
   /** Class attribute, default `true`. See {@linkcode ThreadingServer.blockOnClose}. */
   blockOnClose: boolean;
@@ -56,7 +110,23 @@ export interface ThreadingServerClass {
   daemonThreads: boolean;
 }
 
-/** Options {@linkcode ThreadingMixIn} adds to a server's constructor. */
+/**
+ * Options {@linkcode ThreadingMixIn} adds to a server's constructor.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, ThreadingTCPServer, type ThreadingServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ThreadingServerOptions = { blockOnClose: false };
+ * await using server = new ThreadingTCPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.blockOnClose, false);
+ * ```
+ */
 export interface ThreadingServerOptions {
   /** {@linkcode ThreadingServer.blockOnClose} for this instance. */
   blockOnClose?: boolean;
@@ -64,8 +134,20 @@ export interface ThreadingServerOptions {
   daemonThreads?: boolean;
 }
 
-/** A server constructor's parameters with a mix-in's options `X` added to
- * its options (the third parameter). */
+/**
+ * A server constructor's parameters with a mix-in's options `X` added to
+ * its options (the third parameter).
+ *
+ * @example The parameters of a mix-in's class
+ * ```ts
+ * import type { TCPServer, WithMixInOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * type Params = WithMixInOptions<ConstructorParameters<typeof TCPServer>, { verbose?: boolean }>;
+ * const options: Params[2] = { timeout: 1000, verbose: true };
+ * assert.equal(options?.verbose, true);
+ * ```
+ */
 export type WithMixInOptions<P extends unknown[], X> = P extends [
   serverAddress: infer SA,
   handler: infer H,
@@ -73,14 +155,41 @@ export type WithMixInOptions<P extends unknown[], X> = P extends [
 ] ? [serverAddress: SA, RequestHandlerClass: H, options?: O & X]
   : P;
 
-/** A server constructor's parameters with {@linkcode ThreadingServerOptions}
- * added to its options (the third parameter). */
+/**
+ * A server constructor's parameters with {@linkcode ThreadingServerOptions}
+ * added to its options (the third parameter).
+ *
+ * @example
+ * ```ts
+ * import type { TCPServer, WithThreadingOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * type Params = WithThreadingOptions<ConstructorParameters<typeof TCPServer>>;
+ * const options: Params[2] = { timeout: 1000, daemonThreads: true };
+ * assert.equal(options?.daemonThreads, true);
+ * ```
+ */
 export type WithThreadingOptions<P extends unknown[]> = WithMixInOptions<P, ThreadingServerOptions>;
 
-/** The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
+/**
+ * The class {@linkcode ThreadingMixIn} returns for a server class `C`: `C`'s
  * statics and constructor (whose options also take
  * {@linkcode ThreadingServerOptions}), with instances that are also
- * {@linkcode ThreadingServer}s. */
+ * {@linkcode ThreadingServer}s.
+ *
+ * @example Declaring a ready class, as this package does
+ * ```ts
+ * import { ThreadingMixIn, type ThreadingMixInClass, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Syslog extends UDPServer {
+ *   static override maxPacketSize = 2048;
+ * }
+ * const ThreadingSyslog: ThreadingMixInClass<typeof Syslog> = ThreadingMixIn(Syslog);
+ * assert.equal(ThreadingSyslog.maxPacketSize, 2048);
+ * assert.equal(ThreadingSyslog.daemonThreads, false);
+ * ```
+ */
 export type ThreadingMixInClass<C extends ServerClass> =
   & Pick<C, keyof C>
   & ThreadingServerClass
@@ -107,6 +216,7 @@ export type ThreadingMixInClass<C extends ServerClass> =
  * @example
  * ```ts
  * import { StreamRequestHandler, TCPServer, ThreadingMixIn } from "../mod.ts";
+ * import assert from "node:assert/strict";
  *
  * class Quick extends ThreadingMixIn(TCPServer) {
  *   static override daemonThreads = true;
@@ -119,7 +229,7 @@ export type ThreadingMixInClass<C extends ServerClass> =
  * await using server = new Quick({ hostname: "127.0.0.1", port: 0 }, Hello);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * console.assert(await new Response(conn.readable).text() === "hello\n");
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
  * ```
  */
 export function ThreadingMixIn<C extends ServerClass>(
@@ -224,7 +334,21 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  * ```
  */
 export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = ThreadingMixIn(TCPServer);
-/** An instance of {@linkcode ThreadingTCPServer}. */
+/**
+ * An instance of {@linkcode ThreadingTCPServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+ *
+ * class Stats extends StreamRequestHandler<ThreadingTCPServer> {
+ *   override async handle() {
+ *     await this.wfile.write(`${this.server.activeRequests} connections open\n`);
+ *   }
+ * }
+ * await using _server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Stats);
+ * ```
+ */
 export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
 
 /**
@@ -258,7 +382,21 @@ export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
  * ```
  */
 export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = ThreadingMixIn(UDPServer);
-/** An instance of {@linkcode ThreadingUDPServer}. */
+/**
+ * An instance of {@linkcode ThreadingUDPServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+ *
+ * class Busy extends DatagramRequestHandler<ThreadingUDPServer> {
+ *   override async handle() {
+ *     await this.wfile.write(`${this.server.activeRequests} datagrams in flight`);
+ *   }
+ * }
+ * await using _server = new ThreadingUDPServer({ hostname: "127.0.0.1", port: 0 }, Busy);
+ * ```
+ */
 export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
 
 /**
@@ -294,7 +432,21 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
  */
 export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamServer> =
   ThreadingMixIn(UnixStreamServer);
-/** An instance of {@linkcode ThreadingUnixStreamServer}. */
+/**
+ * An instance of {@linkcode ThreadingUnixStreamServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { StreamRequestHandler, type ThreadingUnixStreamServer } from "../mod.ts";
+ *
+ * class Where extends StreamRequestHandler<ThreadingUnixStreamServer> {
+ *   override async handle() {
+ *     // this.request is a Deno.UnixConn, this.server a ThreadingUnixStreamServer
+ *     await this.wfile.write(`${this.server.serverAddress.path}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamServer>;
 
 /**
@@ -327,7 +479,21 @@ export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamS
  */
 export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagramServer> =
   ThreadingMixIn(UnixDatagramServer);
-/** An instance of {@linkcode ThreadingUnixDatagramServer}. */
+/**
+ * An instance of {@linkcode ThreadingUnixDatagramServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { DatagramRequestHandler, type ThreadingUnixDatagramServer } from "../mod.ts";
+ *
+ * class Where extends DatagramRequestHandler<ThreadingUnixDatagramServer> {
+ *   override async handle() {
+ *     // this.clientAddress is a Deno.UnixAddr
+ *     await this.wfile.write(`you are ${this.clientAddress.path || "unnamed"}`);
+ *   }
+ * }
+ * ```
+ */
 export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatagramServer>;
 
 /**
@@ -361,5 +527,19 @@ export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatag
  * ```
  */
 export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = ThreadingMixIn(TLSServer);
-/** An instance of {@linkcode ThreadingTLSServer}. */
+/**
+ * An instance of {@linkcode ThreadingTLSServer}.
+ *
+ * @example Typing a handler's server
+ * ```ts
+ * import { StreamRequestHandler, type ThreadingTLSServer } from "../mod.ts";
+ *
+ * class Alpn extends StreamRequestHandler<ThreadingTLSServer> {
+ *   override async handle() {
+ *     const { alpnProtocol } = await this.request.handshake(); // a Deno.TlsConn
+ *     await this.wfile.write(`${alpnProtocol ?? "no ALPN"}\n`);
+ *   }
+ * }
+ * ```
+ */
 export type ThreadingTLSServer = InstanceType<typeof ThreadingTLSServer>;

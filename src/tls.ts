@@ -19,9 +19,31 @@ import {
   type TCPServerOptions,
 } from "./tcp.ts";
 
-/** Options of {@linkcode TLSServer}: the certificate and key, and the
+/**
+ * Options of {@linkcode TLSServer}: the certificate and key, and the
  * {@linkcode TCPServer} options; each attribute option overrides the class
- * attribute of the same name for this instance. */
+ * attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, TLSServer, type TLSServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: TLSServerOptions = {
+ *   cert: await Deno.readTextFile(new URL("../tests/tls/localhost.crt", import.meta.url)),
+ *   key: await Deno.readTextFile(new URL("../tests/tls/localhost.key", import.meta.url)),
+ *   alpnProtocols: ["h2", "http/1.1"],
+ *   handshakeTimeout: 10_000,
+ * };
+ * await using server = new TLSServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.deepEqual(server.alpnProtocols, ["h2", "http/1.1"]);
+ * assert.equal(server.handshakeTimeout, 10_000);
+ * ```
+ */
 export interface TLSServerOptions extends TCPServerOptions {
   /** The certificate chain, PEM text (`Deno.readTextFileSync("cert.pem")`). */
   cert: string;
@@ -57,6 +79,12 @@ function checkTlsOptions(options: unknown): void {
     );
   }
   if ("handshakeTimeout" in o) checkDuration("handshakeTimeout", o.handshakeTimeout, true);
+}
+
+/** Whether `Deno.listenTls` threw because of the certificate or key. */
+function isCertificateError(error: unknown): boolean {
+  return error instanceof Deno.errors.InvalidData ||
+    (error instanceof Error && error.constructor === Error && /\b(cert|key)/i.test(error.message));
 }
 
 /** The connections whose handshake completed: only those can be shut down
@@ -199,10 +227,11 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
         ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
       }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
     } catch (error) {
-      if (
-        error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable ||
-        error instanceof Deno.errors.NotCapable
-      ) throw error;
+      // Deno reports an unusable certificate or key as InvalidData ("No
+      // certificates found"), or, for a key that is not the certificate's,
+      // as an Error naming the keys; everything else is the bind's own
+      // failure, which serverBind() words like a TCPServer's
+      if (!isCertificateError(error)) throw error;
       throw new Deno.errors.InvalidData(
         `The TLS certificate or key cannot be used: ${
           error instanceof Error ? error.message : String(error)

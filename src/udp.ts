@@ -6,7 +6,7 @@
 
 import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
-import { bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
+import { alreadyBound, bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -14,15 +14,49 @@ import {
   requireUnstableNet,
 } from "./datagram.ts";
 
-/** A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
- * can be passed straight to `DatagramConn.send()`. */
+/**
+ * A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
+ * can be passed straight to `DatagramConn.send()`.
+ *
+ * @example
+ * ```ts
+ * import { DatagramRequestHandler, type UdpAddr, UDPServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
+ * const address: UdpAddr = server.serverAddress;
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const sent = await client.send(new TextEncoder().encode("ping"), address); // no conversion
+ * assert.equal(sent, 4);
+ * client.close();
+ * ```
+ */
 export type UdpAddr = Deno.NetAddr & { transport: "udp" };
 
-/** Options of {@linkcode UDPServer}; each attribute option overrides the
- * class attribute of the same name for this instance. */
+/**
+ * Options of {@linkcode UDPServer}; each attribute option overrides the
+ * class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, UDPServer, type UDPServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: UDPServerOptions = { allowReuseAddress: true, maxPacketSize: 512 };
+ * await using server = new UDPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.allowReuseAddress, true);
+ * assert.equal(server.allowReusePort, false);
+ * ```
+ */
 export interface UDPServerOptions extends DatagramServerOptions {
   /** {@linkcode UDPServer.allowReuseAddress}. */
   allowReuseAddress?: boolean;
+  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured. */
+  allowReusePort?: boolean;
 }
 
 /**
@@ -63,6 +97,13 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * (Deno's `reuseAddress`, which takes the address over). Python:
    * `allow_reuse_address` (`False` for `UDPServer`). */
   static allowReuseAddress: boolean = false;
+  /** Class attribute: whether `SO_REUSEPORT` is set, letting several sockets
+   * share the port and its datagrams. Python: `allow_reuse_port` (`False`).
+   * Deno's `Deno.listenDatagram` has no such option, so only `false` can be
+   * honoured: `true` makes the bind throw a `RangeError`. (`allowReuseAddress`
+   * lets a second socket bind the port, but on Linux the newest socket then
+   * receives every datagram: nothing is shared.) */
+  static allowReusePort: boolean = false;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
@@ -71,7 +112,8 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
-   * @throws {RangeError} A port outside 0–65535, or a bad `maxPacketSize`.
+   * @throws {RangeError} A port outside 0–65535, a bad `maxPacketSize`, or
+   *   `allowReusePort` set.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
@@ -93,6 +135,14 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     this[kAttribute]("allowReuseAddress", value);
   }
 
+  /** Whether `SO_REUSEPORT` is asked for; see the static attribute. */
+  get allowReusePort(): boolean {
+    return this[kAttribute]("allowReusePort") as boolean;
+  }
+  set allowReusePort(value: boolean) {
+    this[kAttribute]("allowReusePort", value);
+  }
+
   /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`. Python:
    * `address_family`. */
   get addressFamily(): "AF_INET" | "AF_INET6" {
@@ -107,26 +157,33 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
+   * @throws {RangeError} `allowReusePort` is `true`.
    * @throws {Error} The server is already bound.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   * import assert from "node:assert/strict";
    *
    * const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
    *   bindAndActivate: false,
    * });
    * server.serverBind();
-   * console.assert(server.serverAddress.port !== 0);
+   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */
   override serverBind(): void {
     if (this.socket !== undefined) {
-      throw new Error(`The server is already bound to "${formatAddress(this.serverAddress)}"`);
+      throw alreadyBound(formatAddress(this.serverAddress));
     }
     requireUnstableNet("UDPServer");
     const { hostname, port } = this.serverAddress;
+    if (this.allowReusePort) {
+      throw new RangeError(
+        "allowReusePort true cannot be honoured by UDPServer: Deno.listenDatagram has no SO_REUSEPORT option; remove the override (allowReuseAddress lets a second socket bind the port, but the newest one then receives every datagram)",
+      );
+    }
     checkNetPermission(hostname, port);
     try {
       this.socket = Deno.listenDatagram({
@@ -136,7 +193,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
         ...(this.allowReuseAddress ? { reuseAddress: true } : {}),
       });
     } catch (error) {
-      throw bindError(error, formatAddress({ hostname, port }));
+      throw bindError(error, hostname, port);
     }
     this.serverAddress = this.socket.addr as UdpAddr;
   }

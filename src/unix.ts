@@ -9,12 +9,14 @@ import {
   type Awaitable,
   type BaseServer,
   checkDuration,
+  describeValue,
   kAttribute,
   kCloseSocket,
   type RequestHandlerClass,
   withContext,
 } from "./server.ts";
 import { checkPathPermissions } from "./permissions.ts";
+import { alreadyBound } from "./tcp.ts";
 import { StreamServer, type StreamServerOptions } from "./stream.ts";
 import {
   type DatagramRequest,
@@ -24,20 +26,90 @@ import {
   requireUnstableNet,
 } from "./datagram.ts";
 
-/** Where a Unix socket server listens: the socket file's path. A relative
- * path is resolved against `Deno.cwd()` once, in the constructor. */
+/**
+ * Where a Unix socket server listens: the socket file's path. A relative
+ * path is resolved against `Deno.cwd()` once, in the constructor.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixAddress, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const address: UnixAddress = { path: `${dir}/app.sock` };
+ * const server = new UnixStreamServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.path, address.path);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixAddress {
   /** The socket file's path. */
   path: string;
 }
 
-/** A bound Unix stream address; pass it to `Deno.connect()`. */
+/**
+ * A bound Unix stream address; pass it to `Deno.connect()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixStreamAddr, UnixStreamServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler);
+ * const address: UnixStreamAddr = server.serverAddress;
+ * const conn = await Deno.connect(address); // no conversion needed
+ * assert.equal(conn.remoteAddr.transport, "unix");
+ * conn.close();
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
 
-/** A bound Unix datagram address; pass it to `DatagramConn.send()`. */
+/**
+ * A bound Unix datagram address; pass it to `DatagramConn.send()`.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type UnixDatagramAddr, UnixDatagramServer } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixDatagramServer({ path: `${dir}/app.sock` }, BaseRequestHandler);
+ * const address: UnixDatagramAddr = server.serverAddress;
+ * const client = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+ * assert.equal(await client.send(new TextEncoder().encode("ping"), address), 4);
+ * client.close();
+ * await server.serverClose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
 
-/** What both Unix servers take besides their transport's options. */
+/**
+ * What both Unix servers take besides their transport's options.
+ *
+ * @example Reclaiming a crashed run's socket file
+ * ```ts
+ * import { BaseRequestHandler, UnixDatagramServer, type UnixSocketOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/app.sock`;
+ * Deno.listenDatagram({ transport: "unixpacket", path }).close(); // leaves its file behind
+ * const options: UnixSocketOptions = { reclaimStaleSocket: true };
+ * const server = new UnixDatagramServer({ path }, BaseRequestHandler, {
+ *   ...options,
+ *   bindAndActivate: false,
+ * });
+ * await server.serverBind(); // nothing answers on the old file, so it is replaced
+ * assert.equal(server.reclaimStaleSocket, true);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixSocketOptions {
   /**
    * When a socket file is already at the path — left behind by a process
@@ -50,14 +122,62 @@ export interface UnixSocketOptions {
   reclaimStaleSocket?: boolean;
 }
 
-/** Options of {@linkcode UnixStreamServer}. */
+/**
+ * Options of {@linkcode UnixStreamServer}.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, UnixStreamServer, type UnixStreamServerOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: UnixStreamServerOptions = { timeout: 1000, maxConnections: 16 };
+ * {
+ *   await using server = new UnixStreamServer(
+ *     { path: `${dir}/app.sock` },
+ *     BaseRequestHandler,
+ *     options,
+ *   );
+ *   assert.equal(server.maxConnections, 16);
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocketOptions {}
 
-/** Options of {@linkcode UnixDatagramServer}. */
+/**
+ * Options of {@linkcode UnixDatagramServer}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   BaseRequestHandler,
+ *   UnixDatagramServer,
+ *   type UnixDatagramServerOptions,
+ * } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const options: UnixDatagramServerOptions = { replyTimeout: 250, maxPacketSize: 4096 };
+ * {
+ *   await using server = new UnixDatagramServer(
+ *     { path: `${dir}/app.sock` },
+ *     BaseRequestHandler,
+ *     options,
+ *   );
+ *   assert.equal(server.replyTimeout, 250);
+ * }
+ * await Deno.remove(dir);
+ * ```
+ */
 export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
   /** {@linkcode UnixDatagramServer.replyTimeout}. */
   replyTimeout?: number | null;
 }
+
+/** The backlog Deno 2.9 listens with on a Unix stream socket (verified with
+ * `ss -xl`); `Deno.listen` takes none as an option for Unix sockets. */
+const UNIX_BACKLOG = 1024;
 
 // deno-lint-ignore no-explicit-any
 type AnyBaseServer = BaseServer<any, any, any>;
@@ -72,7 +192,7 @@ function checkUnixAddress(address: unknown): string {
   if (typeof path !== "string" || path === "") {
     throw new TypeError(
       `The server address must be an object like { path: "/tmp/app.sock" }, got ${
-        address === null || typeof address !== "object" ? String(address) : JSON.stringify(address)
+        describeValue(address)
       }`,
     );
   }
@@ -154,7 +274,7 @@ function bindSocketFile(
     try {
       listen();
     } catch (error) {
-      throw withContext(error, `Binding the Unix socket "${path}"`);
+      throw unixBindError(error, path);
     }
     socketFiles.set(server, { path, ino: lstatOrNull(path)?.ino ?? null });
   };
@@ -173,16 +293,35 @@ function bindSocketFile(
   return reclaimStale(path, found).then(bind);
 }
 
+/** The error of a failed Unix bind, with the path and what to do. */
+function unixBindError(error: unknown, path: string): unknown {
+  const wrapped = withContext(error, `Binding the Unix socket "${path}"`);
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  if (wrapped instanceof Deno.errors.NotFound) {
+    wrapped.message += `: create the directory "${dir}" first, or choose a path in one that exists`;
+  } else if (wrapped instanceof Deno.errors.PermissionDenied) {
+    wrapped.message +=
+      `: this user may not create files in "${dir}"; choose a directory it can write to`;
+  }
+  return wrapped;
+}
+
 /** Binds `listen()` anew at the path of the socket file `server` created,
  * which must still be there (or gone); returns the new socket. */
 function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
   const file = socketFiles.get(server);
-  if (file === undefined) throw new Deno.errors.BadResource("The server's socket file is gone");
+  if (file === undefined) {
+    throw new Deno.errors.BadResource(
+      `Cannot bind "${
+        (server.serverAddress as Deno.UnixAddr).path
+      }" anew: the server is closed and its socket file removed; create a new server`,
+    );
+  }
   const now = lstatOrNull(file.path);
   if (now !== null) {
     if (!now.isSocket || now.ino !== file.ino) {
       throw new Deno.errors.AddrInUse(
-        `Cannot bind "${file.path}" anew: the file there is no longer this server's socket`,
+        `Cannot bind "${file.path}" anew: the file there is no longer this server's socket, so something else replaced it; give each server a path of its own`,
       );
     }
     Deno.removeSync(file.path);
@@ -329,7 +468,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     if (path !== null && this.#stuck.has(path)) {
       return Promise.reject(
         new Deno.errors.TimedOut(
-          `dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies`,
+          `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
         ),
       );
     }
@@ -351,7 +490,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
         } finally {
           reject(
             new Deno.errors.TimedOut(
-              `timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies; its replies are dropped until it reads or closes its socket`,
+              `The reply timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
             ),
           );
         }
@@ -427,10 +566,6 @@ function checkReplyTimeout(value: unknown): void {
   }
 }
 
-function alreadyBound(path: string): Error {
-  return new Error(`The server is already bound to "${path}"`);
-}
-
 /**
  * A Unix stream socket server, Python's `socketserver.UnixStreamServer`: a
  * stream server like {@linkcode TCPServer}, on a socket file, whose requests
@@ -471,6 +606,12 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   /** Class attribute: whether a stale socket file at the path may be
    * removed; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
+  /** Class attribute: the listen backlog, Python's `request_queue_size`.
+   * Deno's `Deno.listen` takes no backlog for Unix sockets and always
+   * listens with 1024 (the kernel caps it at `net.core.somaxconn`), so this
+   * reports that and cannot be changed: a subclass that overrides it with
+   * another value makes the bind throw a `RangeError`. */
+  static requestQueueSize: number = UNIX_BACKLOG;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
@@ -504,6 +645,11 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
     this[kAttribute]("reclaimStaleSocket", value);
   }
 
+  /** The listen backlog, 1024, read-only; see the static attribute. */
+  get requestQueueSize(): number {
+    return this[kAttribute]("requestQueueSize") as number;
+  }
+
   /** Always `"AF_UNIX"`. Python: `address_family`. */
   get addressFamily(): "AF_UNIX" {
     return "AF_UNIX";
@@ -519,6 +665,8 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
    *   be reclaimed, or something answers on it.
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
+   * @throws {RangeError} `requestQueueSize` is overridden with a value other
+   *   than 1024.
    *
    * @example Reclaiming the socket file of a crashed run
    * ```ts
@@ -538,6 +686,14 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   override serverBind(): Awaitable<void> {
     const path = this.serverAddress.path;
     if (this.socket !== undefined) throw alreadyBound(path);
+    const backlog = this.requestQueueSize;
+    if (backlog !== UNIX_BACKLOG) {
+      throw new RangeError(
+        `requestQueueSize ${
+          describeValue(backlog)
+        } cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with ${UNIX_BACKLOG}; remove the override`,
+      );
+    }
     return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
       this.socket = Deno.listen({ transport: "unix", path }) as Deno.Listener<
         Deno.UnixConn,

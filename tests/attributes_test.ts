@@ -1,8 +1,79 @@
 import assert from "node:assert/strict";
-import { BaseRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer } from "../mod.ts";
-import { exchange } from "./_helpers.ts";
+import {
+  BaseRequestHandler,
+  TCPServer,
+  ThreadingMixIn,
+  ThreadingTCPServer,
+  ThreadingUDPServer,
+  ThreadingUnixStreamServer,
+  UDPServer,
+  UnixStreamServer,
+} from "../mod.ts";
+import { exchange, run } from "./_helpers.ts";
+import { withTempDir } from "./transport_helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+/** Prints the listen() backlog of the listening TCP socket on port `key`, or
+ * of the Unix socket at path `key`, as the kernel reports it through
+ * sock_diag (what `ss -l` shows as Send-Q); /proc/net/tcp does not show it. */
+const BACKLOG_SCRIPT = String.raw`
+import socket, struct, sys
+
+def dump(family, request):
+    """Yields the messages of a sock_diag dump: (payload offset, data)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4)  # NETLINK_SOCK_DIAG
+    s.send(struct.pack("=IHHII", 16 + len(request), 20, 0x301, 1, 0) + request)
+    try:
+        while True:
+            data = s.recv(1 << 16)
+            off = 0
+            while off < len(data):
+                length, kind = struct.unpack_from("=IH", data, off)
+                if kind in (2, 3):  # NLMSG_ERROR, NLMSG_DONE
+                    return
+                yield data[off + 16:off + length]
+                off += (length + 3) & ~3
+    finally:
+        s.close()
+
+LISTEN = 1 << 10
+kind, key = sys.argv[1], sys.argv[2]
+if kind == "tcp":
+    for family in (socket.AF_INET, socket.AF_INET6):
+        request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, LISTEN) + bytes(48)
+        for msg in dump(family, request):
+            if struct.unpack_from(">H", msg, 4)[0] == int(key):
+                print(struct.unpack_from("=I", msg, 60)[0])  # idiag_wqueue
+                sys.exit(0)
+else:
+    request = struct.pack("=BBHIIIII", socket.AF_UNIX, 0, 0, LISTEN, 0, 0x11, 0xFFFFFFFF, 0xFFFFFFFF)
+    for msg in dump(socket.AF_UNIX, request):
+        off, name, backlog = 16, None, None
+        while off + 4 <= len(msg):
+            length, attr = struct.unpack_from("=HH", msg, off)
+            value = msg[off + 4:off + length]
+            if attr == 0:  # UNIX_DIAG_NAME
+                name = value.rstrip(b"\0").decode()
+            elif attr == 4:  # UNIX_DIAG_RQLEN: queued, backlog
+                backlog = struct.unpack_from("=II", value)[1]
+            off += (length + 3) & ~3
+        if name == key:
+            print(backlog)
+            sys.exit(0)
+sys.exit("no listening socket at %s" % key)
+`;
+
+/**
+ * The backlog the kernel keeps for a listening socket: TCP on `key` = port,
+ * or Unix at `key` = path. Read through python3 (sock_diag netlink), which
+ * the tests already run; Deno has no such API.
+ */
+async function listenBacklog(kind: "tcp" | "unix", key: string | number): Promise<number> {
+  const { code, stdout, stderr } = await run("python3", ["-c", BACKLOG_SCRIPT, kind, String(key)]);
+  assert.equal(code, 0, stderr);
+  return Number(stdout.trim());
+}
 
 Deno.test("a static attribute override in a subclass takes effect for the bind inside the constructor", async () => {
   // SO_REUSEPORT is only set if the bind saw the override: two servers can
@@ -90,6 +161,20 @@ Deno.test("allowReuseAddress false is refused, since Deno always sets SO_REUSEAD
   );
 });
 
+Deno.test("requestQueueSize is the listen backlog the kernel keeps, from the class attribute or the option", async () => {
+  class Small extends TCPServer {
+    static override requestQueueSize = 7;
+  }
+  await using byClass = new Small(LOCAL, BaseRequestHandler);
+  await using byOption = new ThreadingTCPServer(LOCAL, BaseRequestHandler, {
+    requestQueueSize: 13,
+  });
+  await using byDefault = new TCPServer({ hostname: "::1", port: 0 }, BaseRequestHandler);
+  assert.equal(await listenBacklog("tcp", byClass.serverAddress.port), 7);
+  assert.equal(await listenBacklog("tcp", byOption.serverAddress.port), 13);
+  assert.equal(await listenBacklog("tcp", byDefault.serverAddress.port), 511);
+});
+
 Deno.test("requestQueueSize must be a positive integer", () => {
   assert.throws(
     () => new TCPServer(LOCAL, BaseRequestHandler, { requestQueueSize: 0 }),
@@ -144,3 +229,58 @@ Deno.test("a typed handler reaches its own server's members without casts", asyn
   await server.shutdown();
   await serving;
 });
+
+Deno.test("UDPServer has allowReusePort, false like Python's; true is refused, since Deno.listenDatagram cannot set SO_REUSEPORT", () => {
+  assert.equal(UDPServer.allowReusePort, false);
+  const refused = (error: unknown) =>
+    error instanceof RangeError &&
+    error.message.startsWith(
+      "allowReusePort true cannot be honoured by UDPServer: Deno.listenDatagram has no SO_REUSEPORT option; remove the override",
+    );
+  class Shared extends UDPServer {
+    static override allowReusePort = true;
+  }
+  assert.throws(() => new Shared(LOCAL, BaseRequestHandler), refused);
+  assert.throws(
+    () => new ThreadingUDPServer(LOCAL, BaseRequestHandler, { allowReusePort: true }),
+    refused,
+  );
+  const server = new UDPServer(LOCAL, BaseRequestHandler, { bindAndActivate: false });
+  assert.equal(server.allowReusePort, false);
+  server.allowReusePort = true;
+  assert.throws(() => server.serverBind(), refused);
+  assert.equal(server.socket, undefined);
+});
+
+Deno.test("UnixStreamServer.requestQueueSize is 1024, the backlog Deno listens with", () =>
+  withTempDir(async (dir) => {
+    const path = `${dir}/backlog.sock`;
+    await using server = new ThreadingUnixStreamServer({ path }, BaseRequestHandler);
+    assert.equal(UnixStreamServer.requestQueueSize, 1024);
+    assert.equal(server.requestQueueSize, 1024);
+    // the kernel caps a backlog at net.core.somaxconn (4096 since Linux 5.4)
+    const somaxconn = await run("python3", [
+      "-c",
+      'print(open("/proc/sys/net/core/somaxconn").read())',
+    ]);
+    assert.equal(
+      await listenBacklog("unix", path),
+      Math.min(server.requestQueueSize, Number(somaxconn.stdout.trim())),
+    );
+  }));
+
+Deno.test("a UnixStreamServer subclass overriding requestQueueSize is refused: Deno takes no backlog for Unix sockets", () =>
+  withTempDir(async (dir) => {
+    class Deep extends UnixStreamServer {
+      static override requestQueueSize = 64;
+    }
+    assert.throws(
+      () => new Deep({ path: `${dir}/deep.sock` }, BaseRequestHandler),
+      (error: unknown) =>
+        error instanceof RangeError &&
+        error.message ===
+          "requestQueueSize 64 cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with 1024; remove the override",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+    await Promise.resolve();
+  }));

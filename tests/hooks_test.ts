@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { exchange, Proc } from "./_helpers.ts";
+import { exchange, Proc, readAll } from "./_helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -223,6 +223,44 @@ Deno.test("the default handleError() writes the client's address and the stack t
   assert.match(stderr, /at Fails\.handle/);
 });
 
+Deno.test("with the default handleError(), serveForever() reports a failed request on stderr and goes on serving", async () => {
+  const script = `
+    import { StreamRequestHandler, TCPServer } from "${new URL("../mod.ts", import.meta.url)}";
+    let n = 0;
+    class FailsFirst extends StreamRequestHandler {
+      override async handle() {
+        if (n++ === 0) throw new Error("boom in the first request");
+        await this.wfile.write("served " + n + "\\n");
+      }
+    }
+    const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, FailsFirst);
+    console.log("port", server.serverAddress.port);
+    await server.serveForever();
+  `;
+  await using proc = new Proc("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
+  const writer = proc.child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const [, port] = await proc.waitFor(/^port (\d+)/);
+  const address = { hostname: "127.0.0.1", port: Number(port) };
+  const first = await Deno.connect(address);
+  const failedPort = first.localAddr.port;
+  assert.equal(await readAll(first), ""); // closed without a reply
+  first.close();
+  assert.equal(await exchange(address, ""), "served 2\n");
+  assert.equal(await exchange(address, ""), "served 3\n");
+  proc.child.kill("SIGTERM");
+  const { stderr } = await proc.finish();
+  assert.match(
+    stderr,
+    new RegExp(
+      `Exception occurred during processing of request from 127\\.0\\.0\\.1:${failedPort}`,
+    ),
+  );
+  assert.match(stderr, /Error: boom in the first request/);
+  assert.equal(stderr.match(/Exception occurred/g)?.length, 1);
+});
+
 Deno.test("finish() runs even when handle() throws, and setup() before both", async () => {
   const order: string[] = [];
   class Tracked extends BaseRequestHandler {
@@ -295,6 +333,38 @@ Deno.test("an async serverBind() in the constructor is refused with a hint, and 
   await server.serverBind();
   assert.ok(server.serverAddress.port > 0);
   await server.serverClose();
+});
+
+Deno.test("an async serverActivate() is refused by the constructor with a hint, and awaited with bindAndActivate: false", async () => {
+  let port = 0;
+  class Announced extends TCPServer {
+    announced = false;
+    override async serverActivate() {
+      port = this.serverAddress.port;
+      super.serverActivate();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      this.announced = true;
+    }
+  }
+  assert.throws(
+    () => new Announced(LOCAL, BaseRequestHandler),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message ===
+        "serverActivate() returned a promise, which a constructor cannot await: pass { bindAndActivate: false } and await server.serverActivate() yourself",
+  );
+  // the refused server's socket was closed: its port is free
+  await using again = new TCPServer({ hostname: "127.0.0.1", port }, BaseRequestHandler);
+  assert.equal(again.serverAddress.port, port);
+
+  await using server = new Announced(LOCAL, BaseRequestHandler, { bindAndActivate: false });
+  server.serverBind();
+  await server.serverActivate();
+  assert.equal(server.announced, true);
+  const serving = server.serveForever();
+  assert.equal(await exchange(server.serverAddress, "x"), "");
+  await server.shutdown();
+  await serving;
 });
 
 Deno.test("a serverActivate() that throws closes the socket and the error reaches the caller", async () => {

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { connect, exchange, readAll } from "./_helpers.ts";
+import {
+  BaseRequestHandler,
+  type BaseServer,
+  StreamRequestHandler,
+  TCPServer,
+  ThreadingTCPServer,
+  UDPServer,
+  UnixStreamServer,
+} from "../mod.ts";
+import { connect, exchange, readAll, within } from "./_helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -168,10 +176,11 @@ Deno.test("handleRequest() handles exactly one request", async () => {
   second.close();
 });
 
-Deno.test("handleRequest() calls handleTimeout() when no request comes within timeout", async () => {
+Deno.test("handleRequest() calls handleTimeout() when no request comes within timeout, and awaits an async one", async () => {
   let timeouts = 0;
   class Waiting extends TCPServer {
-    override handleTimeout() {
+    override async handleTimeout() {
+      await new Promise((resolve) => setTimeout(resolve, 10));
       timeouts++;
     }
   }
@@ -199,6 +208,34 @@ Deno.test("handleRequest() without a timeout waits for the request", async () =>
   assert.equal(await exchange(server.serverAddress, "waited\n"), "waited\n");
   await handled;
   assert.equal(timeouts, 0);
+});
+
+Deno.test("serveForever() awaits an async serviceActions() before it takes the next request", async () => {
+  class Ordered extends TCPServer {
+    events: string[] = [];
+    override async getRequest() {
+      this.events.push("getRequest");
+      return await super.getRequest();
+    }
+    override async serviceActions() {
+      this.events.push("actions begin");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      this.events.push("actions end");
+    }
+  }
+  await using server = new Ordered(LOCAL, Echo);
+  const serving = server.serveForever(null);
+  assert.equal(await exchange(server.serverAddress, "a\n"), "a\n");
+  assert.equal(await exchange(server.serverAddress, "b\n"), "b\n");
+  await server.shutdown();
+  await serving;
+  assert.deepEqual(server.events.slice(0, 4), [
+    "getRequest",
+    "actions begin",
+    "actions end",
+    "getRequest",
+  ]);
+  assert.equal(server.events.filter((e) => e === "actions end").length, 2);
 });
 
 Deno.test("serviceActions() runs after every request and while idle every pollInterval", async () => {
@@ -262,4 +299,31 @@ Deno.test("a BaseRequestHandler that does nothing still gets its connection clos
   assert.equal(await exchange(server.serverAddress, "ignored"), "");
   await server.shutdown();
   await serving;
+});
+
+Deno.test("serveForever() and handleRequest() on a server never bound reject at once, saying to call serverBind()", async () => {
+  const dir = await Deno.makeTempDir();
+  const unbound = { bindAndActivate: false };
+  // deno-lint-ignore no-explicit-any
+  const servers: BaseServer<any, any, any>[] = [
+    new TCPServer(LOCAL, Echo, unbound),
+    new ThreadingTCPServer(LOCAL, Echo, unbound),
+    new UDPServer(LOCAL, BaseRequestHandler, unbound),
+    new UnixStreamServer({ path: `${dir}/never.sock` }, BaseRequestHandler, unbound),
+  ];
+  const notBound = (name: string) => (error: unknown) =>
+    error instanceof Deno.errors.BadResource &&
+    error.message ===
+      `${name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`;
+  try {
+    for (const server of servers) {
+      const name = server.constructor.name;
+      await assert.rejects(within(server.serveForever(), 1000, "serveForever()"), notBound(name));
+      assert.equal(server.serving, false);
+      await assert.rejects(within(server.handleRequest(), 1000, "handleRequest()"), notBound(name));
+    }
+  } finally {
+    await Promise.all(servers.map((server) => server.serverClose()));
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -142,6 +142,41 @@ Deno.test("a multi-megabyte reply reaches a slow reader in full before the conne
   });
 });
 
+Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, though the handler returned long before", async () => {
+  const size = 4 * 1024 * 1024;
+  let returned = -1;
+  class Big extends StreamRequestHandler {
+    override handle() {
+      const block = new Uint8Array(size);
+      for (let i = 0; i < size; i++) block[i] = i % 251;
+      this.wfile.write(block); // not awaited: the close must wait for it
+      returned = performance.now();
+    }
+  }
+  await withServer(Big, async (address) => {
+    const conn = await connect(address);
+    const buf = new Uint8Array(16 * 1024);
+    let total = 0;
+    let bad = -1;
+    try {
+      for (;;) {
+        // 16 KiB every 3 ms: about 750 ms for the whole reply, far slower
+        // than the server writes, so most of it waits in the kernel
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (let i = 0; i < n && bad < 0; i++) if (buf[i] !== (total + i) % 251) bad = total + i;
+        total += n;
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+    } finally {
+      conn.close();
+    }
+    assert.ok(returned > 0 && performance.now() - returned > 200, "the handler returned early");
+    assert.equal(bad, -1, `byte ${bad} is wrong`);
+    assert.equal(total, size);
+  });
+});
+
 Deno.test("writes issued without awaiting go out in call order, unmixed, and all before the close", async () => {
   class Burst extends StreamRequestHandler {
     override handle() {
@@ -182,6 +217,24 @@ Deno.test("rbufsize sets the read buffer, and a line longer than it is still rea
   }
   await withServer(Small, (address) => exchange(address, "a".repeat(100) + "\nbb\n"));
   assert.deepEqual(lengths, [101, 3]);
+});
+
+Deno.test("rbufsize is the size of rfile's buffer: read1() never returns more than it", async () => {
+  const chunks: number[] = [];
+  class Small extends StreamRequestHandler {
+    override rbufsize = 8;
+    override async handle() {
+      for (;;) {
+        const chunk = await this.rfile.read1(); // default n: the buffer's size
+        if (chunk.length === 0) break;
+        chunks.push(chunk.length);
+      }
+    }
+  }
+  await withServer(Small, (address) => exchange(address, "x".repeat(100)));
+  assert.equal(chunks.reduce((a, b) => a + b, 0), 100);
+  assert.ok(Math.max(...chunks) <= 8, `chunks of ${chunks.join(", ")} bytes`);
+  assert.ok(chunks.length >= 13);
 });
 
 Deno.test("a line longer than maxLineLength throws LineTooLongError naming the limit", async () => {

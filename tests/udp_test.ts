@@ -9,6 +9,7 @@ import {
   DatagramRequestHandler,
   ThreadingUDPServer,
   UDPServer,
+  UnixDatagramServer,
 } from "../mod.ts";
 import {
   bindInSubprocess,
@@ -50,6 +51,45 @@ Deno.test("a datagram longer than maxPacketSize reaches the handler cut to maxPa
     assert.equal(await ask(client, server.serverAddress, new Uint8Array(3)), "false:3");
   } finally {
     client.close();
+  }
+});
+
+Deno.test("a static maxPacketSize override in a subclass sizes the receive buffer, on UDP and Unix datagram servers", async () => {
+  class SmallUDP extends UDPServer {
+    static override maxPacketSize = 16;
+  }
+  await using server = new SmallUDP(loopback, Describe);
+  assert.equal(server.maxPacketSize, 16);
+  assert.equal(UDPServer.maxPacketSize, 8192);
+  server.serveForever();
+  const client = udpClient();
+  try {
+    assert.equal(await ask(client, server.serverAddress, new Uint8Array(100)), "true:16");
+    assert.equal(await ask(client, server.serverAddress, new Uint8Array(16)), "false:16");
+  } finally {
+    client.close();
+  }
+
+  class DescribeUnix extends DatagramRequestHandler<UnixDatagramServer> {
+    override async handle() {
+      await this.wfile.write(`${this.truncated}:${this.packet.length}`);
+    }
+  }
+  class SmallUnix extends UnixDatagramServer {
+    static override maxPacketSize = 16;
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    await using unix = new SmallUnix({ path: `${dir}/server.sock` }, DescribeUnix);
+    unix.serveForever();
+    const unixClient = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/client.sock` });
+    try {
+      assert.equal(await ask(unixClient, unix.serverAddress, new Uint8Array(100)), "true:16");
+    } finally {
+      unixClient.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

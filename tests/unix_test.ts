@@ -191,31 +191,58 @@ Deno.test("the constructors refuse a missing or malformed path", () => {
   }
 });
 
-Deno.test("permissions: without net, binding a Unix stream socket names exactly --allow-net=unix:<path>", () =>
-  withTempDir(async (dir) => {
-    const path = `${dir}/server.sock`;
-    const result = await bindInSubprocess(
-      [`--allow-read=${dir}`, `--allow-write=${dir}`],
-      "unix",
-      path,
-    );
-    assert.equal(result.ok, false);
-    assert.equal(result.name, "NotCapable");
-    assert.match(result.message!, new RegExp(`run with --allow-net=unix:${path}$`));
-    assert.equal(await exists(path), false);
-  }));
+/** Both Unix server kinds as tests/fixtures/bind.ts names them, with the
+ * flag the datagram one needs besides permissions. */
+const bindKinds = [
+  { kind: "unix", name: "UnixStreamServer", flags: [] as string[] },
+  { kind: "unixdgram", name: "UnixDatagramServer", flags: ["--unstable-net"] },
+];
 
-Deno.test("permissions: without read and write, binding a Unix socket names --allow-read and --allow-write for the path", () =>
-  withTempDir(async (dir) => {
-    const path = `${dir}/server.sock`;
-    const result = await bindInSubprocess([`--allow-net=unix:${path}`], "unix", path);
-    assert.equal(result.ok, false);
-    assert.equal(result.name, "NotCapable");
-    assert.match(
-      result.message!,
-      new RegExp(`run with --allow-read=${path} --allow-write=${path}$`),
-    );
-  }));
+for (const { kind, name, flags } of bindKinds) {
+  Deno.test(`permissions: without net, ${name} names exactly --allow-net=unix:<path> and creates no file`, () =>
+    withTempDir(async (dir) => {
+      const path = `${dir}/server.sock`;
+      const result = await bindInSubprocess(
+        [...flags, `--allow-read=${dir}`, `--allow-write=${dir}`],
+        kind,
+        path,
+      );
+      assert.equal(result.ok, false);
+      assert.equal(result.name, "NotCapable");
+      assert.equal(
+        result.message,
+        `Binding the Unix socket "${path}" needs more permissions: run with --allow-net=unix:${path}`,
+      );
+      assert.equal(await exists(path), false);
+    }));
+
+  Deno.test(`permissions: without read and write, ${name} names --allow-read and --allow-write for the path`, () =>
+    withTempDir(async (dir) => {
+      const path = `${dir}/server.sock`;
+      const result = await bindInSubprocess([...flags, `--allow-net=unix:${path}`], kind, path);
+      assert.equal(result.ok, false);
+      assert.equal(result.name, "NotCapable");
+      assert.equal(
+        result.message,
+        `Binding the Unix socket "${path}" needs more permissions: run with --allow-read=${path} --allow-write=${path}`,
+      );
+      assert.equal(await exists(path), false);
+    }));
+
+  Deno.test(`permissions: without write alone, ${name} names only --allow-write for the path`, () =>
+    withTempDir(async (dir) => {
+      const path = `${dir}/server.sock`;
+      const result = await bindInSubprocess(
+        [...flags, `--allow-read=${dir}`, `--allow-net=unix:${path}`],
+        kind,
+        path,
+      );
+      assert.equal(result.ok, false);
+      assert.equal(result.name, "NotCapable");
+      assert.match(result.message!, new RegExp(`: run with --allow-write=${path}$`));
+      assert.equal(await exists(path), false);
+    }));
+}
 
 Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix servers bind", () =>
   withTempDir(async (dir) => {
