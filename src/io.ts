@@ -572,8 +572,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * were lent at least a quarter of the buffer, so reads do not shrink to
    * slivers — else the data moves down to `#lent` when that makes the room,
    * else to a new buffer: room for two lines like the last one (at least
-   * `bufferSize`), or for a line outgrowing the buffer the old size doubled
-   * (but past `cap`, a line's limit, only as far as `need`).
+   * `bufferSize`, and no more than `cap`, a line's limit: after a line near
+   * the limit a flood must not fill twice the limit), or for a line
+   * outgrowing the buffer the old size doubled (but past `cap` only as far
+   * as `need`).
    * So lines of any length are lent, and a stream of 64 KiB lines costs one
    * 128 KiB buffer per two lines — less than copying each out. */
   #read(need: number, cap: number = Infinity): Promise<number | null> | null {
@@ -591,7 +593,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
         } else {
           const size = need > buf.length
             ? Math.max(need, Math.min(buf.length * 2, cap))
-            : Math.max(this.#bufferSize, need, this.#lastLine * 2);
+            : Math.max(this.#bufferSize, need, Math.min(this.#lastLine * 2, cap));
           buf = this.#moveTo(new Uint8Array(size));
         }
       }
