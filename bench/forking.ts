@@ -8,10 +8,13 @@
  * line, in JavaScript (`js`, the default: pure CPU on the handler's thread,
  * nothing allocated), or a chain of node:crypto SHA-256 digests (`node`:
  * synchronous too, but each call allocates, so V8's garbage collector
- * threads take about another 0.4 core per process). The load is /tmp/echo-load (C, epoll, one
- * thread), built from /work/shared/tools/echo-load.c.
+ * threads take about another 0.4 core per process). The load is echo-load
+ * (C, epoll, one thread) from ../shared/tools/echo-load.c, outside this
+ * repository: `ECHO_LOAD=/path/to/echo-load` names a built one; without it
+ * the bench builds /tmp/echo-load from that source with `cc -O2` (when it is
+ * missing or older than the source), or says what to do (see `echoLoad()`
+ * in bench/threading_scale.ts).
  *
- *     cc -O2 -o /tmp/echo-load /work/shared/tools/echo-load.c
  *     deno run -A bench/forking.ts [rounds=3] [seconds=5] [connections=16] [js|node]
  *     deno run -A bench/forking.ts startup [rounds=5]
  *
@@ -25,7 +28,15 @@
  * took. It prints one JSON line per run and a summary: requests/s per kind
  * (median, min–max), the forking/threading ratio per round, and the ratios
  * of the "quiet" rounds, where other programs took under 0.2 of a core
- * during both runs.
+ * during both runs. Its last line is `forking: PASS …` or `forking: FAIL …`
+ * against issue 4's figure — forking (2 children) at least 1.6× the
+ * requests per second of threading, here the median of the rounds' ratios,
+ * with no wrong reply — and it exits 1 on FAIL.
+ *
+ * Every wait is bounded: a server has 60 s to say it listens and 30 s to
+ * exit once told to stop (then it is killed), echo-load is killed 30 s
+ * after its run should have ended, and the wait for an idle machine gives
+ * up after a minute.
  *
  * `startup` compares the two ways to run children: how long until 2
  * children listen, and the memory they add (the children's RSS for
@@ -40,9 +51,55 @@ import {
   StreamRequestHandler,
   ThreadingTCPServer,
 } from "../mod.ts";
+import { echoLoad } from "./threading_scale.ts";
 
-const LOAD = "/tmp/echo-load";
 const CHILDREN = 2;
+const TARGET_RATIO = 1.6;
+const LISTEN_MS = 60_000;
+const EXIT_MS = 30_000;
+
+/** Resolves to `promise`'s value, or to `null` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits at most `ms` for `child` to exit, then kills it (SIGKILL). */
+async function exitOrKill(child: Deno.ChildProcess, ms: number): Promise<Deno.CommandStatus> {
+  const status = await within(child.status, ms);
+  if (status !== null) return status;
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // exited meanwhile
+  }
+  return await child.status;
+}
+
+/** The first line of `reader` (a server's {"port"}), within `ms`. */
+async function firstLine(
+  reader: ReadableStreamDefaultReader<string>,
+  ms: number,
+  what: string,
+): Promise<string> {
+  const read = async () => {
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${what} ended before listening`);
+      first += value;
+    }
+    return first.split("\n")[0];
+  };
+  const line = await within(read(), ms);
+  if (line === null) throw new Error(`${what} did not say it listens within ${ms / 1000} s`);
+  return line;
+}
 
 // SHA-256's compression function in JavaScript, allocation-free: the
 // constants are the fractional parts of the cube (square) roots of the first
@@ -269,6 +326,7 @@ async function waitIdle(maxMs: number): Promise<number> {
 }
 
 async function drive(rounds: number, seconds: number, connections: number): Promise<void> {
+  const load = await echoLoad();
   const iterations = calibrate(2);
   const line = new Uint8Array(64);
   const t0 = performance.now();
@@ -279,6 +337,7 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
   );
   const cpus = navigator.hardwareConcurrency;
   const kinds = ["threading", "forking", "workers"];
+  let mismatches = 0;
   const results: Record<string, { rps: number; otherCores: number }[]> = {
     threading: [],
     forking: [],
@@ -303,30 +362,48 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
         stderr: "inherit",
       }).spawn();
       const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let first = "";
-      while (!first.includes("\n")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error(`${kind} server ended before listening`);
-        first += value;
+      let first: string;
+      try {
+        first = await firstLine(lines, LISTEN_MS, `The ${kind} server`);
+      } catch (error) {
+        await server.stdin.close().catch(() => {});
+        await lines.cancel();
+        await exitOrKill(server, 0);
+        throw error;
       }
-      const { port } = JSON.parse(first.split("\n")[0]);
+      const { port } = JSON.parse(first);
       const before = {
         cpu: cpuTimes(),
         server: await serverCpu(server.pid),
         self: processCpu("self", true),
       };
-      const load = await new Deno.Command(LOAD, {
+      const client = new Deno.Command(load, {
         args: ["-p", String(port), "-c", String(connections), "-s", "64", "-d", String(seconds)],
-      }).output();
+        stdout: "piped",
+      }).spawn();
+      // echo-load stops at its -d; a watchdog kills it 30 s after that
+      const watchdog = setTimeout(() => {
+        try {
+          client.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+      }, (seconds + 30) * 1000);
+      const output = await client.output();
+      clearTimeout(watchdog);
       const after = {
         cpu: cpuTimes(),
         server: await serverCpu(server.pid),
         self: processCpu("self", true),
       };
-      const report = JSON.parse(new TextDecoder().decode(load.stdout));
       await server.stdin.close();
       await lines.cancel();
-      await server.status;
+      await exitOrKill(server, EXIT_MS);
+      if (!output.success) {
+        throw new Error(`echo-load failed against the ${kind} server (code ${output.code})`);
+      }
+      const report = JSON.parse(new TextDecoder().decode(output.stdout));
+      mismatches += report.mismatches ?? 0;
       // In cores: what the server used, what the client and this driver
       // used, and what other programs on the machine took meanwhile.
       const oneCpu = (after.cpu.total - before.cpu.total) / cpus;
@@ -362,6 +439,16 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
     results.forking[i].otherCores < 0.2 && results.threading[i].otherCores < 0.2
   );
   console.log(JSON.stringify({ summary, forkingOverThreading: ratios, quietRounds: quiet }));
+  const ratio = median(ratios);
+  const pass = ratio >= TARGET_RATIO && mismatches === 0;
+  console.log(
+    `forking: ${
+      pass ? "PASS" : "FAIL"
+    } — forking over threading ×${ratio} (median of ${rounds} round${rounds === 1 ? "" : "s"}${
+      quiet.length > 0 ? `; quiet rounds ×${median(quiet)}` : "; no quiet round"
+    }), ${mismatches} wrong replies, ${cpus} cores, ${hash} hashing; issue 4's figure: ×${TARGET_RATIO} or more`,
+  );
+  if (!pass) Deno.exitCode = 1;
 }
 
 function rssOf(pid: number): number {
@@ -381,7 +468,7 @@ async function startup(rounds: number): Promise<void> {
       stdout: "piped",
     }).spawn();
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    await reader.read(); // {"port"}: both children listen
+    await firstLine(reader, LISTEN_MS, "The forking server"); // {"port"}: both children listen
     const processesMs = performance.now() - t0;
     const children = new TextDecoder().decode(
       (await new Deno.Command("pgrep", { args: ["-P", String(server.pid)] }).output()).stdout,
@@ -389,7 +476,7 @@ async function startup(rounds: number): Promise<void> {
     const processesRss = children.reduce((sum, pid) => sum + rssOf(pid), 0);
     await server.stdin.close();
     await reader.cancel();
-    await server.status;
+    await exitOrKill(server, EXIT_MS);
 
     // Workers, in this process.
     const before = rssOf(Deno.pid);

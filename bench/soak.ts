@@ -416,7 +416,7 @@ async function udpVanish(): Promise<void> {
 console.log(
   `soak: ${SECONDS} s, ${GOOD} well-behaved clients, hostile: ${
     Object.entries(HOSTILE).map(([k, v]) => `${v} ${k}`).join(", ")
-  }; server maxConnections ${MAX_CONNECTIONS}, line limit 4096, timeouts: read 2 s, idle 3 s, request 2 s
+  }; server maxConnections ${MAX_CONNECTIONS}, line limit 4096, timeouts: read 2 s, idle 3 s, request 2 s, write 2 s
 UDP: ${UDP_GOOD} well-behaved clients (resend after ${UDP_WAIT_MS} ms, give up after ${UDP_MAX_SENDS} sends), hostile: ${
     Object.entries(UDP_HOSTILE).map(([k, v]) => `${v} ${k}`).join(", ")
   } (flood bursts of ${UDP_FLOOD_BURST}, 1 s apart); server: ThreadingUDPServer, maxConnections 1024`,

@@ -68,6 +68,7 @@ class Reply extends StreamRequestHandler<SoakServer> {
   override timeout = 2000;
   override idleTimeout = 3000;
   override requestTimeout = 2000;
+  override writeTimeout = 2000;
 
   override async handle() {
     stats.connections++;

@@ -11,20 +11,137 @@
  * checks every answer. Needs 2 file descriptors per connection (client and
  * server run in two processes, so one each): `ulimit -n` is checked first.
  *
- * heap: /tmp/echo-load (-m connect: a new connection per request) against a
+ * heap: echo-load (-m connect: a new connection per request) against a
  * ThreadingTCPServer in this process, run with --v8-flags=--expose-gc (the
  * bench re-runs itself with it); after 10,000 requests and every 100,000
  * it collects garbage and records Deno.memoryUsage().heapUsed, and stops at
  * `requests`. Prints the ratio of the last heap to the one at 10,000.
  *
+ * echo-load is the C load generator of ../shared/tools/echo-load.c (outside
+ * this repository): `ECHO_LOAD=/path/to/echo-load` names a built one;
+ * without it the bench builds /tmp/echo-load from that source with
+ * `cc -O2` (when it is missing or older than the source), or says what to
+ * do. See {@linkcode echoLoad}.
+ *
+ * Both end with a line `hold: PASS …` / `heap: FAIL …` against issue 4's
+ * figure (5,000 connections held at once and all answered correctly; the
+ * heap after 1,000,000 requests within 10% of the heap after 10,000), and
+ * exit 1 on FAIL. Every wait is bounded: `hold` gives up on its barrier
+ * after 60 s, on its client after 5 minutes, and closes with a 5 s grace;
+ * `heap` stops when echo-load exits early, and after a deadline of 60 s
+ * plus 1 s per 2,000 requests.
+ *
  * @module
  */
 import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
 
-const LOAD = "/tmp/echo-load";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const MB = (bytes: number) => +(bytes / 1e6).toFixed(2);
+
+/** Where the C source of echo-load is: beside this repository, in
+ * ../shared/tools/. */
+const ECHO_LOAD_SOURCE = new URL("../../shared/tools/echo-load.c", import.meta.url).pathname;
+
+function mtime(path: string): number | null {
+  try {
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * The path of the echo-load binary: `ECHO_LOAD` when set, else
+ * /tmp/echo-load, built from ../shared/tools/echo-load.c with `cc -O2` when
+ * it is missing or older than the source. Throws, saying what to do, when
+ * neither can be had.
+ *
+ * @returns The binary to run.
+ */
+export async function echoLoad(): Promise<string> {
+  const given = Deno.env.get("ECHO_LOAD");
+  if (given) {
+    if (mtime(given) === null) {
+      throw new Error(`ECHO_LOAD is "${given}", which does not exist: build echo-load there first`);
+    }
+    return given;
+  }
+  const target = "/tmp/echo-load";
+  const source = mtime(ECHO_LOAD_SOURCE);
+  const built = mtime(target);
+  if (source === null) {
+    if (built !== null) return target;
+    throw new Error(
+      `echo-load is needed, and its source is not at "${ECHO_LOAD_SOURCE}": build it from echo-load.c with "cc -O2 -o /tmp/echo-load echo-load.c", or set ECHO_LOAD to its path`,
+    );
+  }
+  if (built !== null && built >= source) return target;
+  // Built under another name and renamed, so that a run using the old
+  // binary meanwhile is not disturbed.
+  const temporary = `${target}.${Deno.pid}`;
+  let compiled: Deno.CommandOutput;
+  try {
+    compiled = await new Deno.Command("cc", {
+      args: ["-O2", "-o", temporary, ECHO_LOAD_SOURCE],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new Error(
+      `No C compiler ("cc") to build echo-load: install one (e.g. apt-get install gcc), or build "${ECHO_LOAD_SOURCE}" elsewhere and set ECHO_LOAD to the binary`,
+    );
+  }
+  if (!compiled.success) {
+    throw new Error(`"cc -O2 -o ${temporary} ${ECHO_LOAD_SOURCE}" failed: see its output above`);
+  }
+  Deno.renameSync(temporary, target);
+  console.error(`built ${target} from ${ECHO_LOAD_SOURCE}`);
+  return target;
+}
+
+/** The issue's figure, and the verdict line that ends a bench. */
+function verdict(bench: string, pass: boolean, what: string): void {
+  console.log(`${bench}: ${pass ? "PASS" : "FAIL"} — ${what}`);
+  if (!pass) Deno.exitCode = 1;
+}
+
+/** Resolves to `promise`'s value, or to `null` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stops `child`: `signal`, then SIGKILL when it has not exited within 5 s. */
+async function stop(child: Deno.ChildProcess, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+  try {
+    child.kill(signal);
+  } catch {
+    return; // exited already
+  }
+  if (await within(child.status, 5_000) === null) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+    await child.status;
+  }
+}
+
+const BARRIER_MS = 60_000;
+const CLIENT_MS = 300_000;
+const GRACE_MS = 5_000;
+const HOLD_TARGET = 5_000;
+const HEAP_TARGET_REQUESTS = 1_000_000;
+const HEAP_TARGET_RATIO = 1.1;
 
 async function fileLimit(): Promise<number> {
   const out = await new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).output();
@@ -43,6 +160,13 @@ async function hold(connections: number): Promise<void> {
   let inFlight = 0;
   let peak = 0;
   const all = Promise.withResolvers<void>();
+  // The barrier gives up after BARRIER_MS (a client that failed to connect
+  // them all): every handler then answers, and the verdict says so.
+  let barrierTimedOut = false;
+  const barrier = setTimeout(() => {
+    barrierTimedOut = peak < connections;
+    all.resolve();
+  }, BARRIER_MS);
   class Barrier extends StreamRequestHandler {
     override async handle() {
       const line = await this.rfile.readline();
@@ -53,34 +177,68 @@ async function hold(connections: number): Promise<void> {
       inFlight--;
     }
   }
-  await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Barrier, {
+  const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Barrier, {
     requestQueueSize: 4096,
   });
-  server.serveForever();
+  const serving = server.serveForever();
   const t0 = performance.now();
-  const client = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      import.meta.filename!,
-      "client",
-      String(server.serverAddress.port),
-      String(connections),
-    ],
-    stderr: "inherit",
-  }).output();
-  const report = JSON.parse(decoder.decode(client.stdout));
+  let report: { connectedMs?: number; answeredMs?: number; correct: number } = { correct: 0 };
+  let clientFailed: string | null = null;
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        import.meta.filename!,
+        "client",
+        String(server.serverAddress.port),
+        String(connections),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const output = await within(child.output(), CLIENT_MS);
+    if (output === null) {
+      await stop(child, "SIGKILL");
+      clientFailed = `the client did not finish within ${CLIENT_MS / 1000} s`;
+    } else if (!output.success) {
+      clientFailed = `the client exited with code ${output.code}`;
+    } else {
+      report = JSON.parse(decoder.decode(output.stdout));
+    }
+  } finally {
+    clearTimeout(barrier);
+    all.resolve();
+    await server.shutdown();
+    await serving;
+    await server.serverClose({ graceMs: GRACE_MS });
+  }
   const memory = Deno.memoryUsage();
   console.log(JSON.stringify({
     bench: "hold",
     limitNoFile: limit,
     connections,
     peakInFlight: peak,
+    barrierTimedOut,
+    clientFailed,
     ...report,
     totalMs: Math.round(performance.now() - t0),
     serverRssMB: MB(memory.rss),
     serverHeapMB: MB(memory.heapUsed),
   }));
+  const held = peak === connections && !barrierTimedOut;
+  const answered = report.correct === connections && clientFailed === null;
+  verdict(
+    "hold",
+    held && answered && connections >= HOLD_TARGET,
+    `${peak} of ${connections} connections in flight at once, ${report.correct} answered correctly${
+      clientFailed ? ` (${clientFailed})` : ""
+    }${
+      barrierTimedOut ? ` (not all in flight within ${BARRIER_MS / 1000} s)` : ""
+    }; issue 4's figure: ${HOLD_TARGET} held at once, each answered correctly${
+      connections < HOLD_TARGET ? `, more than this run's ${connections}` : ""
+    }`,
+  );
 }
 
 /** The client side of `hold`, in its own process. */
@@ -114,7 +272,7 @@ async function client(port: number, connections: number): Promise<void> {
 async function heap(requests: number): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) {
-    // Re-run with the flag that exposes gc().
+    // Re-run with the flag that exposes gc(); the run bounds itself.
     const { code } = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -128,6 +286,8 @@ async function heap(requests: number): Promise<void> {
     Deno.exit(code);
   }
   const collect: () => void = gc;
+  const load = await echoLoad();
+  const deadlineMs = 60_000 + requests / 2;
   let served = 0;
   const marks: { requests: number; heapMB: number; rssMB: number }[] = [];
   const done = Promise.withResolvers<void>();
@@ -153,26 +313,54 @@ async function heap(requests: number): Promise<void> {
     // echo-load resets the connections in flight when it is stopped
     override handleError() {}
   }
-  await using server = new Quiet({ hostname: "127.0.0.1", port: 0 }, Echo);
-  server.serveForever();
-  const load = new Deno.Command(LOAD, {
-    args: ["-p", String(server.serverAddress.port), "-m", "connect", "-c", "32", "-d", "3600"],
+  const server = new Quiet({ hostname: "127.0.0.1", port: 0 }, Echo);
+  const serving = server.serveForever();
+  const client = new Deno.Command(load, {
+    args: [
+      "-p",
+      String(server.serverAddress.port),
+      "-m",
+      "connect",
+      "-c",
+      "32",
+      "-d",
+      String(Math.ceil(deadlineMs / 1000)),
+    ],
     stdout: "null",
   }).spawn();
-  await done.promise;
-  load.kill("SIGTERM");
-  await load.status;
-  const first = marks[0].heapMB;
-  const last = marks.at(-1)!;
+  // Whichever comes first: the requests served, echo-load gone (it stops
+  // at its -d, or fails), or the deadline.
+  const outcome = await within(
+    Promise.race([
+      done.promise.then(() => "done" as const),
+      client.status.then((status) => `echo-load exited early (code ${status.code})`),
+    ]),
+    deadlineMs + 5_000,
+  ) ?? `not done within ${Math.round(deadlineMs / 1000)} s`;
+  await stop(client);
+  await server.shutdown();
+  await serving;
+  await server.serverClose({ graceMs: GRACE_MS });
+  const first = marks[0]?.heapMB ?? NaN;
+  const last = marks.at(-1) ?? { requests: served, heapMB: NaN, rssMB: NaN };
+  const ratio = +(last.heapMB / first).toFixed(3);
   console.log(JSON.stringify({
     bench: "heap",
     requests: last.requests,
     seconds: Math.round((performance.now() - t0) / 1000),
     heapAt10kMB: first,
     heapAtEndMB: last.heapMB,
-    ratio: +(last.heapMB / first).toFixed(3),
+    ratio,
     rssAtEndMB: last.rssMB,
+    outcome,
   }));
+  verdict(
+    "heap",
+    outcome === "done" && last.requests >= HEAP_TARGET_REQUESTS && ratio <= HEAP_TARGET_RATIO,
+    `heap ${first} MB after 10,000 requests, ${last.heapMB} MB after ${last.requests} (×${ratio})${
+      outcome === "done" ? "" : `; ${outcome}`
+    }; issue 4's figure: within ×${HEAP_TARGET_RATIO} after ${HEAP_TARGET_REQUESTS} requests`,
+  );
 }
 
 if (import.meta.main) {

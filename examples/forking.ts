@@ -8,7 +8,9 @@
  *     deno run --allow-net=0.0.0.0:9999 --allow-run=deno examples/forking.ts [port]
  *     echo hello | nc localhost 9999     # or: deno run -A examples/echo_client.ts hello
  *
- * Ctrl-C (SIGINT) or SIGTERM stops the children gracefully and exits.
+ * It says "Serving on port …" once every child listens. Ctrl-C (SIGINT) or
+ * SIGTERM stops the children gracefully: requests in flight get 2 s to
+ * finish, then their connections are closed, and the program exits.
  *
  * @module
  */
@@ -24,19 +26,30 @@ export class Digest extends StreamRequestHandler {
   }
 }
 
+/** The server, which says where it serves once every child listens. */
+export class DigestServer extends ForkingTCPServer {
+  #listening = 0;
+
+  /** Called in the parent as each child listens. The first children's
+   * calls come once all of them listen and the parent's own listener is
+   * closed, so a client that connects after the line is never queued on
+   * the parent's listener (whose queue is reset when it closes). */
+  override childStarted(_pid: number) {
+    if (++this.#listening === this.maxChildren) {
+      console.log(`Serving on port ${this.serverAddress.port} with ${this.maxChildren} processes`);
+    }
+  }
+}
+
 if (import.meta.main) {
   const port = Number(Deno.args[0] ?? 9999);
-  await using server = new ForkingTCPServer({ port }, Digest);
+  await using server = new DigestServer({ port }, Digest);
   const stop = () => server.shutdown();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  if (!isForkingChild()) {
-    console.log(
-      `Serving on port ${server.serverAddress.port} with ${server.maxChildren} processes`,
-    );
-  }
   await server.serveForever();
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+  await server.serverClose({ graceMs: 2_000 });
   if (!isForkingChild()) console.log("Stopped");
 }

@@ -205,10 +205,10 @@ export class BaseRequestHandler<
  *
  * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
  * `timeout` (ms per read), `idleTimeout` (ms between requests),
- * `requestTimeout` (ms per request once begun), `disableNagleAlgorithm`,
- * `maxLineLength`. A timeout that runs out throws `TimeoutError` from
- * `rfile`; left uncaught, it ends the request through the server's
- * `handleDrop()`, not `handleError()`.
+ * `requestTimeout` (ms per request once begun), `writeTimeout` (ms per
+ * write), `disableNagleAlgorithm`, `maxLineLength`. A timeout that runs out
+ * throws `TimeoutError` from `rfile` (or `wfile`); left uncaught, it ends
+ * the request through the server's `handleDrop()`, not `handleError()`.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
@@ -261,6 +261,15 @@ export class StreamRequestHandler<
    * `timeout` alone cannot: one byte a second never makes a single read
    * wait long. */
   requestTimeout: number | null = null;
+  /** How long one `wfile.write()` (or flush) may take to hand its bytes to
+   * the kernel, in ms, however many partial writes that takes; `null` (the
+   * default) waits for ever. This is what drops a client that stops reading
+   * its replies (a slow-read attack), which otherwise holds the handler in
+   * `wfile.write()` until `serverClose()`: the write rejects with
+   * {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and the
+   * connection is closed. It must exceed the time your largest legitimate
+   * reply takes to reach a slow client. */
+  writeTimeout: number | null = null;
   /** Sets `TCP_NODELAY` on TCP connections when true. Python:
    * `disable_nagle_algorithm`. */
   disableNagleAlgorithm: boolean = false;
@@ -305,7 +314,7 @@ export class StreamRequestHandler<
       idleTimeout: this.idleTimeout,
       requestTimeout: this.requestTimeout,
     });
-    this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize });
+    this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize, timeout: this.writeTimeout });
   }
 
   /**

@@ -57,6 +57,9 @@ export interface ByteSource {
 export interface ByteSink {
   /** Writes some of `p`; resolves to the number of bytes written. */
   write(p: Uint8Array): Promise<number>;
+  /** Closes the sink, cancelling a write in flight: what a writer whose
+   * write timed out does (see {@linkcode StreamWriterOptions.timeout}). */
+  close?(): void;
 }
 
 /**
@@ -165,7 +168,8 @@ export class LineTooLongError extends RangeError {
 }
 
 /**
- * Which of a reader's timeouts ran out: see {@linkcode TimeoutError.attribute}.
+ * Which of a reader's or writer's timeouts ran out: see
+ * {@linkcode TimeoutError.attribute}.
  *
  * @example Telling the timeouts apart
  * ```ts
@@ -187,14 +191,17 @@ export class LineTooLongError extends RangeError {
  * assert.equal(which, "idleTimeout");
  * ```
  */
-export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout";
+export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "writeTimeout";
 
 /**
- * Thrown when a read waits longer than one of the reader's timeouts: the
- * stand-in for Python's `socket.timeout`. It extends `Deno.errors.TimedOut`;
+ * Thrown when a read waits longer than one of the reader's timeouts, or a
+ * write cannot be sent within the writer's: the stand-in for Python's
+ * `socket.timeout`. It extends `Deno.errors.TimedOut`;
  * {@linkcode TimeoutError.attribute} says which timeout ran out. The read
  * that timed out stays pending and the next read picks it up, so nothing is
- * lost if the handler catches the error and reads again.
+ * lost if the handler catches the error and reads again. A write that timed
+ * out cannot be taken back (part of it may be sent): the writer closes the
+ * connection, and its later writes reject with the same error.
  *
  * @example Reading with a deadline
  * ```ts
@@ -214,15 +221,16 @@ export class TimeoutError extends Deno.errors.TimedOut {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
   /** Which one ran out: `"timeout"` (one read waited too long),
-   * `"idleTimeout"` (no next request began in time) or `"requestTimeout"`
-   * (a started request did not complete in time). */
+   * `"idleTimeout"` (no next request began in time), `"requestTimeout"`
+   * (a started request did not complete in time) or `"writeTimeout"` (a
+   * write was not sent in time: the client does not read). */
   readonly attribute: TimeoutAttribute;
 
   /**
-   * Creates the error for a read that waited `timeout` ms.
+   * Creates the error for a read or write that waited `timeout` ms.
    *
    * @param timeout The timeout that ran out, in milliseconds.
-   * @param attribute Which of the reader's timeouts it is.
+   * @param attribute Which of the reader's (or the writer's) timeouts it is.
    */
   constructor(timeout: number, attribute: TimeoutAttribute = "timeout") {
     super(
@@ -230,7 +238,9 @@ export class TimeoutError extends Deno.errors.TimedOut {
         ? `No data received within ${timeout} ms: raise the handler's "timeout" or set it to null`
         : attribute === "idleTimeout"
         ? `No request began within ${timeout} ms: raise the handler's "idleTimeout" or set it to null`
-        : `The request was not complete within ${timeout} ms of its first byte: raise the handler's "requestTimeout" or set it to null`,
+        : attribute === "requestTimeout"
+        ? `The request was not complete within ${timeout} ms of its first byte: raise the handler's "requestTimeout" or set it to null`
+        : `The client took no reply within ${timeout} ms (it does not read): raise the handler's "writeTimeout" or set it to null`,
     );
     this.name = "TimeoutError";
     this.timeout = timeout;
@@ -646,8 +656,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * were lent at least a quarter of the buffer, so reads do not shrink to
    * slivers — else the data moves down to `#lent` when that makes the room,
    * else to a new buffer: room for two lines like the last one (at least
-   * `bufferSize`), or for a line outgrowing the buffer the old size doubled
-   * (but past `cap`, a line's limit, only as far as `need`).
+   * `bufferSize`, and no more than `cap`, a line's limit: after a line near
+   * the limit a flood must not fill twice the limit), or for a line
+   * outgrowing the buffer the old size doubled (but past `cap` only as far
+   * as `need`).
    * So lines of any length are lent, and a stream of 64 KiB lines costs one
    * 128 KiB buffer per two lines — less than copying each out. */
   #read(need: number, cap: number = Infinity): Promise<number | null> | null {
@@ -665,7 +677,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
         } else {
           const size = need > buf.length
             ? Math.max(need, Math.min(buf.length * 2, cap))
-            : Math.max(this.#bufferSize, need, this.#lastLine * 2);
+            : Math.max(this.#bufferSize, need, Math.min(this.#lastLine * 2, cap));
           buf = this.#moveTo(new Uint8Array(size));
         }
       }
@@ -790,6 +802,11 @@ export interface StreamWriterOptions {
    * once; a positive size collects writes and sends them when that many bytes
    * are waiting, on `flush()`, and when the handler finishes. */
   bufferSize?: number;
+  /** How long sending one write's bytes (or one flush's) may take, in ms,
+   * from when its turn comes to when the last byte is in the kernel's send
+   * buffer; `null` (the default) for ever. See
+   * {@linkcode StreamWriter.timeout}. */
+  timeout?: number | null;
 }
 
 /**
@@ -800,6 +817,10 @@ export interface StreamWriterOptions {
  *
  * With the default `bufferSize` of 0 nothing needs flushing, like Python's
  * unbuffered `wfile`.
+ *
+ * A client that stops reading fills the kernel's buffers, after which a
+ * write waits for it for ever; {@linkcode StreamWriter.timeout} bounds that
+ * wait.
  *
  * @example
  * ```ts
@@ -814,6 +835,34 @@ export interface StreamWriterOptions {
  * ```
  */
 export class StreamWriter {
+  /**
+   * How long sending one write (or one flush) may take, in ms, from when
+   * its turn comes — after the writes before it — to when its last byte is
+   * in the kernel's send buffer, however many partial writes that takes (as
+   * Python's `sendall()` counts its timeout since 3.5); `null` (the default)
+   * waits for ever, and adds no timer to a write. A write that runs out
+   * rejects with {@linkcode TimeoutError} (`attribute` `"writeTimeout"`),
+   * and, since part of it may be sent and the rest cannot be withdrawn, the
+   * writer closes its sink (cancelling the write) and rejects every later
+   * write with the same error.
+   *
+   * @example A client that never reads
+   * ```ts
+   * import { StreamWriter, TimeoutError } from "./io.ts";
+   * import assert from "node:assert/strict";
+   *
+   * let closed = false;
+   * let cancel = () => {};
+   * const stuck = {
+   *   write: () => new Promise<number>((_, reject) => cancel = () => reject(new Error("closed"))),
+   *   close: () => (closed = true, cancel()),
+   * };
+   * const wfile = new StreamWriter(stuck, { timeout: 10 });
+   * await assert.rejects(wfile.write("reply\n"), TimeoutError);
+   * assert.equal(closed, true);
+   * ```
+   */
+  timeout: number | null;
   #sink: ByteSink;
   #bufferSize: number;
   #buf: Uint8Array | null = null;
@@ -821,16 +870,19 @@ export class StreamWriter {
   #closed = false;
   #inFlight = 0;
   #last: Promise<unknown> = Promise.resolve();
+  /** The error of the write that timed out, once one did. */
+  #timedOut: TimeoutError | null = null;
 
   /**
    * Creates a writer to `sink`.
    *
    * @param sink Where to send, usually a `Deno.Conn`.
-   * @param options The buffer size (0: unbuffered).
+   * @param options The buffer size (0: unbuffered) and the write timeout.
    */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
     this.#sink = sink;
     this.#bufferSize = Math.max(0, options.bufferSize ?? 0);
+    this.timeout = options.timeout ?? null;
   }
 
   /** Whether {@linkcode StreamWriter.close} was called. */
@@ -854,6 +906,8 @@ export class StreamWriter {
    * @param data The bytes or text to send.
    * @returns The number of bytes accepted: all of them.
    * @throws {Deno.errors.BadResource} The writer is closed.
+   * @throws {TimeoutError} The bytes could not be sent within
+   *   {@linkcode StreamWriter.timeout}, or an earlier write could not.
    *
    * @example
    * ```ts
@@ -872,6 +926,7 @@ export class StreamWriter {
         new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
       );
     }
+    if (this.#timedOut !== null) return Promise.reject(this.#timedOut);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
     const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
@@ -946,13 +1001,48 @@ export class StreamWriter {
 
   #after(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    const go = () => this.#start(bytes);
+    const go = () =>
+      this.timeout === null && this.#timedOut === null
+        ? this.#start(bytes)
+        : this.#startWithin(bytes);
     return this.#last.then(go, go);
   }
 
   #send(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    return this.#start(bytes);
+    return this.timeout === null && this.#timedOut === null
+      ? this.#start(bytes)
+      : this.#startWithin(bytes);
+  }
+
+  /** `#start()` bounded by `timeout`. When it runs out the write rejects
+   * with {@linkcode TimeoutError}, and the sink is closed: that cancels the
+   * send still in flight, which `#failed()` then counts out of `#inFlight`.
+   * A write queued behind one that timed out is refused rather than sent
+   * (its bytes would go out after a partial write, or overlap it). */
+  #startWithin(bytes: Uint8Array): Promise<number> {
+    if (this.#timedOut !== null) {
+      this.#inFlight--;
+      return Promise.reject(this.#timedOut);
+    }
+    const ms = this.timeout;
+    if (ms === null) return this.#start(bytes);
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const timer = setTimeout(() => {
+      const error = new TimeoutError(ms, "writeTimeout");
+      this.#timedOut = error;
+      reject(error);
+      try {
+        this.#sink.close?.();
+      } catch {
+        // closed already
+      }
+    }, ms);
+    this.#start(bytes).then(
+      (n) => (clearTimeout(timer), resolve(n)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+    return promise;
   }
 
   /** Starts sending `bytes`, counted in `#inFlight` by the caller. One write

@@ -308,13 +308,18 @@ export class RecordingServer extends ThreadingTCPServer {
     await this.serverClose({ graceMs: 2000 });
   }
 
-  /** Resolves once at least `count` drops have been recorded. */
-  async dropped(count = 1): Promise<void> {
-    while (this.drops.length < count) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#dropWaiters.push(resolve);
-      await promise;
-    }
+  /** Resolves once at least `count` drops have been recorded; rejects
+   * when they have not within `ms`, so that a broken behaviour fails the
+   * test rather than hanging it. */
+  dropped(count = 1, ms = 10_000): Promise<void> {
+    const wait = async () => {
+      while (this.drops.length < count) {
+        const { promise, resolve } = Promise.withResolvers<void>();
+        this.#dropWaiters.push(resolve);
+        await promise;
+      }
+    };
+    return within(wait(), ms, () => `${count} drop(s); recorded: ${this.drops.map(errorName)}`);
   }
 }
 
@@ -381,11 +386,19 @@ export function sendThenReset(
   return promise;
 }
 
-/** Rejects after `ms` with a message saying what was awaited. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** Rejects after `ms` with a message saying what was awaited (`what`, or
+ * what it returns then: a message that shows the state at the deadline). */
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string | (() => string),
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer = setTimeout(() => {
+      const awaited = typeof what === "string" ? what : what();
+      reject(new Error(`Timed out after ${ms} ms waiting for ${awaited}`));
+    }, ms);
   });
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
@@ -402,28 +415,39 @@ export async function until(condition: () => boolean, what: string, ms = 5_000):
   }
 }
 
-/** Reads one line (without its newline) from `conn`; null at EOF. */
-export async function readLine(conn: Deno.Conn): Promise<string | null> {
-  const bytes: number[] = [];
-  const one = new Uint8Array(1);
-  while (true) {
-    const n = await conn.read(one);
-    if (n === null) return bytes.length > 0 ? decoder.decode(new Uint8Array(bytes)) : null;
-    if (one[0] === 0x0a) return decoder.decode(new Uint8Array(bytes));
-    bytes.push(one[0]);
-  }
+/** Reads one line (without its newline) from `conn`; null at EOF. Rejects
+ * when no whole line (nor EOF) came within `ms`; the read then stays
+ * pending until the caller closes `conn`. */
+export function readLine(conn: Deno.Conn, ms = 10_000): Promise<string | null> {
+  const read = async () => {
+    const bytes: number[] = [];
+    const one = new Uint8Array(1);
+    while (true) {
+      const n = await conn.read(one);
+      if (n === null) return bytes.length > 0 ? decoder.decode(new Uint8Array(bytes)) : null;
+      if (one[0] === 0x0a) return decoder.decode(new Uint8Array(bytes));
+      bytes.push(one[0]);
+    }
+  };
+  return within(read(), ms, "a line from the server");
 }
 
-/** Connects, sends `line`, returns the first line of the reply. */
+/** Connects, sends `line`, returns the first line of the reply; rejects
+ * when the reply takes longer than `ms`. */
 export async function ask(
   port: number,
   line: string,
   hostname = "127.0.0.1",
+  ms = 10_000,
 ): Promise<string | null> {
-  const conn = await Deno.connect({ hostname, port });
+  const connecting = Deno.connect({ hostname, port });
+  const conn = await within(connecting, ms, `a connection to port ${port}`).catch((error) => {
+    connecting.then((late) => late.close(), () => {}); // one that comes too late is closed
+    throw error;
+  });
   try {
     await conn.write(encoder.encode(line + "\n"));
-    return await readLine(conn);
+    return await readLine(conn, ms);
   } finally {
     conn.close();
   }
@@ -512,6 +536,12 @@ export class Fixture implements AsyncDisposable {
    * stderr, which its children may share) has been read to the end. */
   get status(): Promise<Deno.CommandStatus> {
     return Promise.all([this.#status, this.#reading]).then(([status]) => status);
+  }
+
+  /** {@linkcode Fixture.status}, bounded: rejects (with what the program
+   * printed) when it has not exited within `ms`. */
+  exited(ms = 20_000): Promise<Deno.CommandStatus> {
+    return within(this.status, ms, () => `the program to exit; stderr: ${this.output.join("")}`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

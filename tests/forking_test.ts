@@ -52,7 +52,7 @@ async function closeAndCheck(
     assert.equal(await processExists(pid), false, `child ${pid} is still running (or a zombie)`);
   }
   await fixture.send("exit");
-  const status = await fixture.status;
+  const status = await fixture.exited();
   assert.equal(status.code, 0, fixture.output.join(""));
   return closed;
 }
@@ -176,7 +176,7 @@ Deno.test("When the parent is killed with SIGKILL its children stop on their own
   const { port, pids } = await serving(fixture);
   assert.match((await ask(port, "pid"))!, /^\d+$/);
   fixture.process.kill("SIGKILL");
-  await fixture.status;
+  await fixture.exited();
   // Their stdin closed with the parent: each stops and exits (init reaps it).
   const deadline = performance.now() + 10_000;
   for (const pid of pids) {
@@ -210,7 +210,7 @@ Deno.test("ForkingTLSServer serves TLS from every child, which read the certific
   const closed = await fixture.next((e) => e.event === "closed");
   assert.deepEqual(closed.active, []);
   for (const pid of pids) assert.equal(await processExists(pid), false);
-  assert.equal((await fixture.status).code, 0, fixture.output.join(""));
+  assert.equal((await fixture.exited()).code, 0, fixture.output.join(""));
 });
 
 Deno.test("Children inherit the parent's whole permission kinds and the server's address, nothing more", async () => {
@@ -287,7 +287,7 @@ Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPO
   await using fixture = app(["2"], {
     flags: ["--no-config", "--allow-net=127.0.0.1", "--allow-run=deno"],
   });
-  const status = await fixture.status;
+  const status = await fixture.exited();
   assert.notEqual(status.code, 0);
   const stderr = fixture.output.join("");
   assert.match(stderr, /NotSupported/);
@@ -296,7 +296,7 @@ Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPO
 
 Deno.test("Without permission to run Deno a forking server says which flag to add", async () => {
   await using fixture = app(["2"], { flags: ["--allow-net=127.0.0.1"] });
-  const status = await fixture.status;
+  const status = await fixture.exited();
   assert.notEqual(status.code, 0);
   assert.match(fixture.output.join(""), /NotCapable: .*--allow-run=/);
 });
@@ -328,5 +328,5 @@ Deno.test("A child that constructs a different server fails serveForever() with 
   assert.match(failed.message, /must construct the same servers in the same order/);
   const closed = await fixture.next((e) => e.event === "closed");
   assert.deepEqual(closed.active, []);
-  assert.equal((await fixture.status).code, 0);
+  assert.equal((await fixture.exited()).code, 0);
 });

@@ -196,3 +196,65 @@ Deno.test("a failed write rejects that write only; later writes still go out", a
   assert.equal(await second, 4);
   assert.deepEqual(out, ["kept"]);
 });
+
+/** A sink that takes `room` bytes, then none until it is closed, when the
+ * write in flight rejects as a closed `Deno.Conn`'s does. */
+function stalling(room: number) {
+  const sink = {
+    sent: [] as string[],
+    writes: 0,
+    closed: false,
+    cancel: () => {},
+    write(p: Uint8Array): Promise<number> {
+      sink.writes++;
+      if (sink.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+      const n = Math.min(room, p.length);
+      room -= n;
+      if (n > 0) {
+        sink.sent.push(decoder.decode(p.subarray(0, n)));
+        return Promise.resolve(n);
+      }
+      return new Promise((_, reject) => {
+        sink.cancel = () => reject(new Deno.errors.Interrupted("operation canceled"));
+      });
+    },
+    close() {
+      sink.closed = true;
+      sink.cancel();
+    },
+  };
+  return sink;
+}
+
+Deno.test("a write that cannot be sent within the writer's timeout rejects with TimeoutError and closes the sink; writes queued behind it, and later ones, are refused unsent", async () => {
+  const sink = stalling(3);
+  const wfile = new StreamWriter(sink, { timeout: 20 });
+  const stuck = wfile.write("abcdef"); // "abc" goes out, then the sink stalls
+  const queued = wfile.write("queued");
+  const error = await stuck.catch((e) => e);
+  assert.ok(error instanceof TimeoutError, `rejected with ${error}`);
+  assert.equal(error.attribute, "writeTimeout");
+  assert.equal(error.timeout, 20);
+  assert.equal(sink.closed, true, "the sink was closed");
+  await assert.rejects(queued, (e) => e === error, "the queued write is refused");
+  await assert.rejects(wfile.write("later"), (e) => e === error, "a later write is refused");
+  await wfile.flush();
+  assert.deepEqual(sink.sent, ["abc"], "nothing was sent after the stall");
+  assert.equal(sink.writes, 2, "the queued and later writes never reached the sink");
+  assert.equal(wfile.idle, true, "the cancelled write is no longer in flight");
+});
+
+Deno.test("a writer's timeout counts from a write's turn: writes that each finish in time never time out", async () => {
+  const out: string[] = [];
+  const slowSink = {
+    async write(p: Uint8Array): Promise<number> {
+      await new Promise((r) => setTimeout(r, 15));
+      out.push(decoder.decode(p));
+      return p.length;
+    },
+  };
+  // 5 writes of 15 ms each take 75 ms in all, three times the timeout
+  const wfile = new StreamWriter(slowSink, { timeout: 25 });
+  await Promise.all(["a", "b", "c", "d", "e"].map((s) => wfile.write(s)));
+  assert.deepEqual(out, ["a", "b", "c", "d", "e"]);
+});

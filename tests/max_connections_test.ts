@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { decoder, encoder, openDescriptors, readToEnd, RecordingServer } from "./_helpers.ts";
+import {
+  decoder,
+  encoder,
+  openDescriptors,
+  readToEnd,
+  RecordingServer,
+  within,
+} from "./_helpers.ts";
 
 Deno.test("at maxConnections the next connections wait in the backlog and are served, in turn, as slots free", async () => {
   const LIMIT = 2;
@@ -51,8 +58,8 @@ Deno.test("at maxConnections the next connections wait in the backlog and are se
     await conn.write(encoder.encode(`${i}\n`));
     clients.push(conn);
   }
-  await started[0].promise;
-  await started[1].promise;
+  await within(started[0].promise, 5_000, "the first request to start");
+  await within(started[1].promise, 5_000, "the second request to start");
   // every client is connected, only LIMIT of them are accepted
   const during = await openDescriptors() - before;
   assert.ok(
@@ -64,7 +71,7 @@ Deno.test("at maxConnections the next connections wait in the backlog and are se
   // let them go one by one: each hang-up lets exactly one more in
   const replies: string[] = [];
   for (let i = 0; i < CLIENTS; i++) {
-    await started[i].promise;
+    await within(started[i].promise, 5_000, `request ${i} to start once a slot freed`);
     await clients[i].closeWrite();
     const { bytes } = await readToEnd(clients[i]);
     replies.push(decoder.decode(bytes));
@@ -115,12 +122,12 @@ Deno.test("serverClose() ends serveForever() while it waits for a free slot", as
   });
   const serving = server.serveForever();
   const first = await Deno.connect(server.serverAddress);
-  await holding.promise;
+  await within(holding.promise, 5_000, "the first request to start");
   const second = await Deno.connect(server.serverAddress); // queued by the kernel
   const closing = server.serverClose();
-  await serving; // returns although it was waiting for the slot
+  await within(serving, 5_000, "serveForever() to return"); // although it waited for the slot
   release.resolve();
-  await closing;
+  await within(closing, 5_000, "serverClose()");
   // never accepted: it ends when the listener closes
   const { bytes } = await readToEnd(second);
   assert.equal(bytes.length, 0);

@@ -147,7 +147,7 @@ for (const [name, make] of meetings) {
         assert.equal(await within(first, 5_000, "the first reply"), "met");
       } finally {
         await server.shutdown();
-        await serving;
+        await within(serving, 5_000, "serveForever() to return");
         await server.serverClose({ graceMs: 1_000 });
       }
     });
@@ -188,11 +188,11 @@ Deno.test("blockOnClose true: serverClose() waits until the handler in flight ha
   await say(conn, "go");
   await until(() => server.activeRequests === 1, "the request to be taken");
   await server.shutdown();
-  await serving;
+  await within(serving, 5_000, "serveForever() to return");
   // Open the gate only later: a serverClose() that did not wait would
   // resolve before that, with the handler unfinished.
   setTimeout(() => gate.resolve(), 50);
-  await server.serverClose();
+  await within(server.serverClose(), 5_000, "serverClose() once the handler finished");
   assert.equal(finished, true);
   assert.equal(server.activeRequests, 0);
   assert.equal(await readLine(conn), null);
@@ -224,7 +224,7 @@ Deno.test("blockOnClose false: serverClose() returns while the handler still run
   gate.resolve();
   assert.equal(await readLine(conn), "late"); // and it finishes its work
   await conn.closeWrite();
-  await done.promise;
+  await within(done.promise, 5_000, "the detached handler to finish");
   assert.equal(server.activeRequests, 0);
   conn.close();
 });
@@ -287,12 +287,12 @@ Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor
   const serving = server.serveForever();
   const stuck = await connect(server.serverAddress.port);
   await say(stuck, "hang");
-  await hung.promise;
+  await within(hung.promise, 5_000, "the handler to hang");
   for (let i = 0; i < 5; i++) {
     assert.equal(await ask(server.serverAddress.port, `ok${i}`), `ok${i}`);
   }
   await within(server.shutdown(), 5_000, "shutdown()");
-  await serving;
+  await within(serving, 5_000, "serveForever() to return");
   assert.equal(server.serving, false);
   await until(() => server.activeRequests === 1, "only the hung request to be left");
   await server.serverClose({ graceMs: 0 });

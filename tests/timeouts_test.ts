@@ -7,7 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, TimeoutError } from "../mod.ts";
-import { decoder, encoder, errorName, readToEnd, RecordingServer } from "./_helpers.ts";
+import {
+  decoder,
+  encoder,
+  errorName,
+  readToEnd,
+  RecordingServer,
+  until,
+  within,
+} from "./_helpers.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -152,4 +160,66 @@ Deno.test("requestTimeout restarts with every line a for-await loop yields: afte
 
   assert.deepEqual(server.drops.map(errorName), []);
   assert.equal(server.errors.length, 0);
+});
+
+/** Answers each line `<MiB> <writes>` with that many MiB in that many
+ * `wfile.write()` calls, under `writeTimeout`. */
+function replyWith(writeTimeout: number | null) {
+  return class Big extends StreamRequestHandler<RecordingServer> {
+    override writeTimeout = writeTimeout;
+    override async handle() {
+      for await (const line of this.rfile) {
+        const [mib, writes] = decoder.decode(line).trim().split(" ").map(Number);
+        const part = new Uint8Array((mib << 20) / writes).fill(0x7a);
+        for (let i = 0; i < writes; i++) await this.wfile.write(part);
+      }
+    }
+  };
+}
+
+for (const writes of [1, 16]) {
+  Deno.test(`writeTimeout drops a client that never reads a 16 MiB reply (${writes} write${writes > 1 ? "s" : ""}), through handleDrop(), and closes its connection`, async () => {
+    await using server = new RecordingServer(
+      { hostname: "127.0.0.1", port: 0 },
+      replyWith(200),
+    );
+    server.serveForever();
+
+    const conn = await Deno.connect(server.serverAddress);
+    const asked = performance.now();
+    await conn.write(encoder.encode(`16 ${writes}\n`)); // and never read
+    await within(server.dropped(), 5_000, "the client that does not read to be dropped");
+    const elapsed = performance.now() - asked;
+    await until(() => server.activeRequests === 0, "the handler to end");
+    const { bytes } = await readToEnd(conn); // the connection is closed: EOF or a reset
+    conn.close();
+
+    const drop = server.drops[0];
+    assert.ok(drop instanceof TimeoutError, `dropped by ${errorName(drop)}`);
+    assert.equal(drop.attribute, "writeTimeout");
+    assert.equal(drop.timeout, 200);
+    assert.match(drop.message, /"writeTimeout"/);
+    assert.ok(elapsed >= 200, `dropped after ${elapsed} ms, before the timeout`);
+    assert.ok(bytes.length < 16 << 20, "the reply was not all sent");
+    assert.equal(server.drops.length, 1);
+    assert.equal(server.errors.length, 0);
+  });
+}
+
+Deno.test("writeTimeout does not drop a client that reads a 16 MiB reply as it comes", async () => {
+  await using server = new RecordingServer(
+    { hostname: "127.0.0.1", port: 0 },
+    replyWith(5_000),
+  );
+  server.serveForever();
+
+  const conn = await Deno.connect(server.serverAddress);
+  await conn.write(encoder.encode("16 4\n"));
+  await conn.closeWrite();
+  const { bytes, error } = await readToEnd(conn, 10_000);
+  conn.close();
+
+  assert.equal(error, null);
+  assert.equal(bytes.length, 16 << 20);
+  assert.equal(server.drops.length + server.errors.length, 0);
 });
