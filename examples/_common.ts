@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type AnyServer, type ByteSink, isRoutineDrop } from "../mod.ts";
+import { type AnyServer, isRoutineDrop } from "../mod.ts";
 
 /**
  * The address to listen on: the first argument or `PORT` (else
@@ -73,37 +73,4 @@ export function concat(parts: Uint8Array[]): Uint8Array {
     at += part.length;
   }
   return out;
-}
-
-/**
- * `conn` as a sink for a `StreamWriter` whose writes each wait at most `ms`
- * for the client to take the bytes; then the connection is closed and the
- * write fails with `Deno.errors.TimedOut` (a routine drop). The library's
- * timeouts bound reads only: without this, a client that sends but never
- * reads holds its handler in a write for ever.
- *
- * @param conn The connection.
- * @param ms The longest one write may wait, in ms; `null` for ever.
- * @returns The sink: `conn` itself when `ms` is null.
- */
-export function boundedWrites(conn: Deno.Conn, ms: number | null): ByteSink {
-  if (ms === null) return conn;
-  return {
-    write(bytes: Uint8Array): Promise<number> {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          try {
-            conn.close(); // ends the write too
-          } catch {
-            // already closed
-          }
-          const message = `The client took no data for ${ms} ms: raise the handler's ` +
-            `"writeTimeout" or set it to null`;
-          reject(new Deno.errors.TimedOut(message));
-        }, ms);
-      });
-      return Promise.race([conn.write(bytes), expired]).finally(() => clearTimeout(timer));
-    },
-  };
 }

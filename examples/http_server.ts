@@ -12,13 +12,8 @@
  *
  * @module
  */
-import {
-  LineTooLongError,
-  StreamRequestHandler,
-  StreamWriter,
-  ThreadingTCPServer,
-} from "../mod.ts";
-import { boundedWrites, concat, isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
+import { LineTooLongError, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+import { concat, isDisconnect, listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** The hello page. */
 export const HELLO: Uint8Array<ArrayBuffer> = new TextEncoder().encode(
@@ -70,8 +65,8 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   /** The largest `Content-Length` accepted (else 413). */
   maxBodyLength = 1024 * 1024;
   /** How long one write may wait for a client that reads nothing, in ms; then
-   * the connection closes. `null`: for ever. */
-  writeTimeout: number | null = 10_000;
+   * the connection closes (a routine drop). */
+  override writeTimeout: number | null = 10_000;
   /** How long `lingeringClose()` may read and discard input, in ms. */
   lingerTimeout = 2_000;
   /** The `Server` header. */
@@ -85,12 +80,6 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   closeConnection = true;
   /** The request line and header lines as received, for `/echo`. */
   #head: Uint8Array[] = [];
-
-  /** Bounds `wfile`'s writes by `writeTimeout`. */
-  override setup(): void {
-    super.setup();
-    this.wfile = new StreamWriter(boundedWrites(this.request, this.writeTimeout));
-  }
 
   // A client gone, or idle past `timeout`, ends handle() with an error the
   // server counts as a routine drop (handleDrop(), silent): nothing to answer.

@@ -17,7 +17,7 @@ import {
   StreamWriter,
   ThreadingTCPServer,
 } from "../mod.ts";
-import { boundedWrites, listenAddress, serveUntilSignal } from "./_common.ts";
+import { listenAddress, serveUntilSignal } from "./_common.ts";
 
 /** An error reply (`-ERR ...`), with Redis's wording. */
 export class RedisError extends Error {}
@@ -240,16 +240,16 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
   override maxLineLength = 64 * 1024;
   override wbufsize = 64 * 1024;
   /** How long one write may wait for a client that reads nothing, in ms; then
-   * the connection closes. `null`: for ever. */
-  writeTimeout: number | null = 30_000;
+   * the connection closes (a routine drop). */
+  override writeTimeout: number | null = 30_000;
 
-  /** Makes `rfile` flush `wfile` before each read of the socket, and bounds
-   * `wfile`'s writes by `writeTimeout`. */
+  /** Makes `rfile` flush `wfile` before each read of the socket. */
   override setup(): void {
     super.setup();
     const conn = this.request;
-    const wfile = new StreamWriter(boundedWrites(conn, this.writeTimeout), {
+    const wfile = new StreamWriter(conn, {
       bufferSize: this.wbufsize,
+      timeout: this.writeTimeout,
     });
     const source = {
       read: (p: Uint8Array) =>

@@ -5,8 +5,21 @@
  * @module
  */
 
-/** Options of {@linkcode AccessList}: networks such as `"10.0.0.0/8"`,
- * `"fe80::/10"`, or single addresses (`"192.0.2.7"`, `"::1"`). */
+/**
+ * Options of {@linkcode AccessList}: networks such as `"10.0.0.0/8"`,
+ * `"fe80::/10"`, or single addresses (`"192.0.2.7"`, `"::1"`).
+ *
+ * @example Everybody but one network
+ * ```ts
+ * import { AccessList, type AccessListOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AccessListOptions = { deny: ["198.51.100.0/24"] };
+ * const access = new AccessList(options);
+ * assert.equal(access.allows("198.51.100.9"), false);
+ * assert.equal(access.allows("203.0.113.1"), true);
+ * ```
+ */
 export interface AccessListOptions {
   /** When given, only clients in one of these networks are allowed (an
    * empty list allows nobody). When omitted, every client not denied is. */

@@ -98,13 +98,6 @@ export function serveLoopback<S extends TCPServer>(
   return server;
 }
 
-/** Stops an example with SIGTERM and checks that it says `<name> stopped` and exits 0. */
-export async function stopExample(example: Started, name: string): Promise<void> {
-  const { status, stdout } = await example.stop("SIGTERM");
-  assert.equal(status.code, 0);
-  assert.match(stdout, new RegExp(`${name} stopped`));
-}
-
 /** The signals an example stops on: Ctrl-C's, and a service manager's. */
 export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
