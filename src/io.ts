@@ -94,6 +94,19 @@ export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Internal: a sink that takes every write whole, at once (a datagram's reply
+ * buffer) has a method under this key, `(p) => p.length`. A writer over it
+ * skips the promise chain a real send needs, which per datagram is most of
+ * the writer's cost. Not exported from the package.
+ */
+export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
+
+/** A sink with {@linkcode kWriteSync}. */
+interface SyncSink extends ByteSink {
+  [kWriteSync](p: Uint8Array): number;
+}
 const encoder = new TextEncoder();
 
 const EMPTY_WORDS = new Uint32Array(0);
@@ -869,9 +882,11 @@ export class StreamWriter {
   #used = 0;
   #closed = false;
   #inFlight = 0;
-  #last: Promise<unknown> = Promise.resolve();
+  /** The latest send; set whenever `#inFlight` > 0. */
+  #last: Promise<unknown> | null = null;
   /** The error of the write that timed out, once one did. */
   #timedOut: TimeoutError | null = null;
+  #sync: SyncSink | null;
 
   /**
    * Creates a writer to `sink`.
@@ -881,6 +896,7 @@ export class StreamWriter {
    */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
     this.#sink = sink;
+    this.#sync = kWriteSync in sink ? sink as SyncSink : null;
     this.#bufferSize = Math.max(0, options.bufferSize ?? 0);
     this.timeout = options.timeout ?? null;
   }
@@ -929,6 +945,9 @@ export class StreamWriter {
     if (this.#timedOut !== null) return Promise.reject(this.#timedOut);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
+    if (this.#sync !== null && this.#inFlight === 0) {
+      return Promise.resolve(this.#sync[kWriteSync](bytes));
+    }
     const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
     this.#last = p;
     return p;
@@ -961,7 +980,7 @@ export class StreamWriter {
       this.#last = p;
       await p;
     } else if (this.#inFlight > 0) {
-      await this.#last.catch(() => {});
+      await this.#last!.catch(() => {});
     }
   }
 
@@ -1005,7 +1024,7 @@ export class StreamWriter {
       this.timeout === null && this.#timedOut === null
         ? this.#start(bytes)
         : this.#startWithin(bytes);
-    return this.#last.then(go, go);
+    return this.#last!.then(go, go);
   }
 
   #send(bytes: Uint8Array): Promise<number> {
@@ -1017,7 +1036,7 @@ export class StreamWriter {
 
   /** `#start()` bounded by `timeout`. When it runs out the write rejects
    * with {@linkcode TimeoutError}, and the sink is closed: that cancels the
-   * send still in flight, which `#failed()` then counts out of `#inFlight`.
+   * send still in flight, which `#onFailed()` then counts out of `#inFlight`.
    * A write queued behind one that timed out is refused rather than sent
    * (its bytes would go out after a partial write, or overlap it). */
   #startWithin(bytes: Uint8Array): Promise<number> {
@@ -1046,7 +1065,7 @@ export class StreamWriter {
   }
 
   /** Starts sending `bytes`, counted in `#inFlight` by the caller. One write
-   * of the sink usually takes them all: `#written()` then settles the write
+   * of the sink usually takes them all: `#onWritten()` then settles the write
    * with no async function in between (a promise and a resumption fewer per
    * write, which a line echo feels); only a partial write takes the loop in
    * `#sendRest()`. Sends never overlap, so `#current` is the one in flight. */
@@ -1059,24 +1078,31 @@ export class StreamWriter {
       this.#inFlight--;
       return Promise.reject(error);
     }
-    return p.then(this.#written, this.#failed);
+    return p.then(
+      this.#written ??= this.#onWritten.bind(this),
+      this.#failed ??= this.#onFailed.bind(this),
+    );
   }
 
   #current: Uint8Array = EMPTY;
 
-  #written = (n: number): number | Promise<number> => {
+  // Bound on the first send, not per writer: a datagram's writer never sends.
+  #written: ((n: number) => number | Promise<number>) | undefined;
+  #failed: ((error: unknown) => never) | undefined;
+
+  #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;
     this.#current = EMPTY;
     if (n < bytes.length) return this.#sendRest(bytes, n);
     this.#inFlight--;
     return n;
-  };
+  }
 
-  #failed = (error: unknown): never => {
+  #onFailed(error: unknown): never {
     this.#current = EMPTY;
     this.#inFlight--;
     throw error;
-  };
+  }
 
   async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
     try {

@@ -482,10 +482,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** Internal: reads an attribute — the instance's value, else the class's —
    * or, given a value, sets the instance's. */
-  [kAttribute](name: string, ...value: [unknown?]): unknown {
-    if (value.length > 0) {
-      this.#attributes[name] = value[0];
-      return value[0];
+  [kAttribute](name: string, value?: unknown): unknown {
+    // arguments.length, not a rest parameter: reading an attribute, as the
+    // serve loop does per request, allocates nothing.
+    if (arguments.length > 1) {
+      this.#attributes[name] = value;
+      return value;
     }
     const own = this.#attributes[name];
     return own !== undefined ? own : (this.constructor as unknown as Record<string, unknown>)[name];
@@ -815,7 +817,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   async #processInline(request: R, clientAddress: A): Promise<void> {
     await this.finishRequest(request, clientAddress);
-    await this.shutdownRequest(request);
+    const shut = this.shutdownRequest(request);
+    if (shut instanceof Promise) await shut;
   }
 
   /**
@@ -1159,7 +1162,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       } catch (error) {
         pending = Promise.reject(error);
       }
-      pending.catch(ignore); // a request abandoned by serverClose() rejects unobserved
       this.#pendingRequest = pending;
     }
     return pending;
@@ -1170,7 +1172,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * each race would leave a reaction on that promise, kept until the loop
    * stops — one per request, a leak on a long-running server. */
   #untilStop<T>(promise: Promise<T>): Promise<T | typeof STOP> {
-    if (this.#shutdownRequested || this.#closed) return Promise.resolve(STOP);
+    if (this.#shutdownRequested || this.#closed) {
+      promise.catch(ignore); // abandoned: it may reject unobserved
+      return Promise.resolve(STOP);
+    }
     const { promise: woken, resolve, reject } = Promise.withResolvers<T | typeof STOP>();
     this.#stopWait = resolve;
     promise.then(resolve, reject);

@@ -187,6 +187,33 @@ Deno.test("several writes to wfile go out as one datagram when the handler finis
   }
 });
 
+Deno.test("packets a handler keeps without copying are never overwritten by later datagrams, nor replies by later writes", async () => {
+  const kept: Uint8Array[] = [];
+  class Keep extends DatagramRequestHandler {
+    override async handle() {
+      kept.push(this.packet); // a view, kept on purpose without slice()
+      const reply = encoder.encode(`re:${decoder.decode(this.packet)}`);
+      await this.wfile.write(reply);
+      reply.fill(0x21); // what was written is sent, not what the buffer holds later
+    }
+  }
+  await using server = new UDPServer(loopback, Keep);
+  server.serveForever();
+  const client = udpClient();
+  try {
+    // enough datagrams of differing sizes to span several shared buffers
+    const sent: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const text = `${i}:` + "x".repeat(i % 200);
+      sent.push(text);
+      assert.equal(await ask(client, server.serverAddress, encoder.encode(text)), `re:${text}`);
+    }
+    assert.deepEqual(kept.map((packet) => decoder.decode(packet)), sent);
+  } finally {
+    client.close();
+  }
+});
+
 Deno.test("rfile reads a packet's lines and the rest like a stream handler's rfile", async () => {
   class Lines extends DatagramRequestHandler {
     override async handle() {
