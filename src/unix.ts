@@ -381,6 +381,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   #receiving = false;
   /** Client paths with a send stuck past its deadline, and how many. */
   #stuck = new Map<string, number>();
+  #watchdog = new Watchdog();
   #closed = false;
 
   /**
@@ -442,12 +443,14 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
       this.#spareSends = sent.catch(() => {});
       return sent;
     }
-    this.#pendingSends++;
     const send = () => {
       const socket = this.#socket;
       return this.#deadline(path, () => socket.send(p, addr), () => this.#retire(socket));
     };
-    const sent = this.#sends.then(send, send);
+    // nothing queued: send now rather than a turn later, behind a settled
+    // promise
+    const sent = this.#pendingSends === 0 ? send() : this.#sends.then(send, send);
+    this.#pendingSends++;
     const done = () => {
       if (--this.#pendingSends === 0) {
         this.#sent?.resolve();
@@ -476,7 +479,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     const sending = send();
     if (ms === null || ms === Infinity) return sending;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = () => {
         if (path !== null) this.#stuck.set(path, (this.#stuck.get(path) ?? 0) + 1);
         const unstuck = () => {
           if (path === null) return;
@@ -494,12 +497,13 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
             ),
           );
         }
-      }, ms);
+      };
+      const watched = this.#watchdog.watch(ms, expire);
       sending.then((n) => {
-        clearTimeout(timer);
+        this.#watchdog.unwatch(watched);
         resolve(n);
       }, (error) => {
-        clearTimeout(timer);
+        this.#watchdog.unwatch(watched);
         reject(error);
       });
     });
@@ -531,6 +535,7 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
 
   close(): void {
     this.#closed = true;
+    this.#watchdog.close();
     try {
       this.#spare?.close();
     } catch {
@@ -550,6 +555,80 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
     for (;;) yield await this.receive();
   }
+}
+
+/** One watched send: when it must have ended, and what to do if not. */
+interface Watched {
+  at: number;
+  expire: () => void;
+}
+
+/**
+ * Deadlines for sends, on one timer rather than one per send: a timer per
+ * reply (set, then cleared a few microseconds later) was most of what a Unix
+ * datagram reply cost over a raw loop. The timer is set for the earliest
+ * deadline; when it fires, what has expired expires and it is set again for
+ * the next, so a deadline fires when it is due, as its own timer would. At
+ * most two sends are watched at once (the socket's and the spare's queues
+ * each send one at a time), so a list is enough.
+ */
+class Watchdog {
+  #watched: Watched[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** When the timer fires (performance.now()), if set. */
+  #due = Infinity;
+
+  /** Calls `expire` in `ms` unless {@linkcode unwatch} is called first. */
+  watch(ms: number, expire: () => void): Watched {
+    const watched = { at: performance.now() + ms, expire };
+    this.#watched.push(watched);
+    if (watched.at < this.#due) this.#arm(watched.at);
+    return watched;
+  }
+
+  unwatch(watched: Watched): void {
+    const i = this.#watched.indexOf(watched);
+    if (i !== -1) this.#watched.splice(i, 1);
+    // the timer stays set, finding nothing due when it fires (cheaper than
+    // clearing and setting it per send), unless the socket is closed
+    if (this.#closed && this.#watched.length === 0) this.#disarm();
+  }
+
+  /** Sends watched still expire when due (their sockets are retired); the
+   * timer goes once nothing is watched. */
+  close(): void {
+    this.#closed = true;
+    if (this.#watched.length === 0) this.#disarm();
+  }
+
+  #closed = false;
+
+  #disarm(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#due = Infinity;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#due = at;
+    const timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
+    // a send still in flight keeps the process alive; its deadline need not
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  #fire = (): void => {
+    this.#timer = null;
+    this.#due = Infinity;
+    const now = performance.now();
+    const due = this.#watched.filter((w) => w.at <= now + 0.5);
+    this.#watched = this.#watched.filter((w) => w.at > now + 0.5);
+    let next = Infinity;
+    for (const w of this.#watched) next = Math.min(next, w.at);
+    if (next !== Infinity) this.#arm(next);
+    for (const w of due) w.expire();
+  };
 }
 
 function closedError(): Deno.errors.BadResource {
