@@ -517,8 +517,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
 
   /**
    * Sets `packet`, `socket` and `wfile` (`rfile` is made on first use).
-   * Subclasses that override it
-   * call `super.setup()` first.
+   * Subclasses that override it call `super.setup()` first.
    *
    * @example
    * ```ts
