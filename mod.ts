@@ -7,7 +7,7 @@
  * Quick start — a line echo server that upper-cases, one task per client:
  *
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "./mod.ts";
+ * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {

@@ -11,7 +11,7 @@
  *
  * @example Everybody but one network
  * ```ts
- * import { AccessList, type AccessListOptions } from "../mod.ts";
+ * import { AccessList, type AccessListOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: AccessListOptions = { deny: ["198.51.100.0/24"] };
@@ -58,7 +58,7 @@ const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
  *
  * @example Loopback and one private network, except a single host
  * ```ts
- * import { AccessList, BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import { AccessList, BaseRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const access = new AccessList({
@@ -106,7 +106,7 @@ export class AccessList {
    *
    * @example
    * ```ts
-   * import { AccessList } from "../mod.ts";
+   * import { AccessList } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const access = new AccessList({ deny: ["192.0.2.0/24", "2001:db8::/32"] });

@@ -36,7 +36,7 @@ import { checkUnixSendPermissions } from "./permissions.ts";
  *
  * @example Refusing empty and cut datagrams
  * ```ts
- * import { type DatagramRequest, DatagramRequestHandler, UDPServer } from "../mod.ts";
+ * import { type DatagramRequest, DatagramRequestHandler, UDPServer } from "@x/socketserver";
  *
  * class Strict extends UDPServer {
  *   override verifyRequest(request: DatagramRequest) {
@@ -58,7 +58,7 @@ export type DatagramRequest = [packet: Uint8Array, socket: Deno.DatagramConn] & 
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type DatagramServerOptions, UDPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type DatagramServerOptions, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: DatagramServerOptions = { maxPacketSize: 1500, maxConnections: 64 };
@@ -171,7 +171,7 @@ function checkPacketSize(value: unknown): number {
  *
  * @example A datagram server on an explicit socket
  * ```ts
- * import { DatagramRequestHandler, DatagramServer } from "../mod.ts";
+ * import { DatagramRequestHandler, DatagramServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class LoopbackServer extends DatagramServer<Deno.NetAddr, Deno.NetAddr> {
@@ -264,7 +264,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   * import { BaseRequestHandler, UDPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
@@ -315,7 +315,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "../mod.ts";
+   * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "@x/socketserver";
    *
    * class Logged extends UDPServer {
    *   override closeRequest(request: DatagramRequest) {
@@ -468,7 +468,7 @@ class ReplyBuffer implements ByteSink {
  *
  * @example A line echo over UDP
  * ```ts
- * import { DatagramRequestHandler, UDPServer } from "../mod.ts";
+ * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends DatagramRequestHandler {
@@ -521,7 +521,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "../mod.ts";
+   * import { DatagramRequestHandler } from "@x/socketserver";
    *
    * class Logged extends DatagramRequestHandler {
    *   override setup() {
@@ -563,7 +563,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "../mod.ts";
+   * import { DatagramRequestHandler } from "@x/socketserver";
    *
    * class Signed extends DatagramRequestHandler {
    *   override async finish() {

@@ -43,7 +43,7 @@ import {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type ChildPermissions, ForkingTCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type ChildPermissions, ForkingTCPServer } from "@x/socketserver";
  *
  * const childPermissions: ChildPermissions = { read: ["./static"], env: ["LOG_LEVEL"] };
  * if (import.meta.main && Deno.args.includes("--serve")) {
@@ -80,7 +80,7 @@ export interface ChildPermissions {
  *
  * @example Counting deaths instead of printing them
  * ```ts
- * import { type ChildDeath, ForkingTCPServer } from "../mod.ts";
+ * import { type ChildDeath, ForkingTCPServer } from "@x/socketserver";
  *
  * class Counted extends ForkingTCPServer {
  *   deaths = 0;
@@ -114,7 +114,7 @@ export interface ChildDeath {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type ForkingServer, ForkingTCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type ForkingServer, ForkingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
@@ -169,7 +169,7 @@ export interface ForkingServer {
  *
  * @example Class attributes, as in Python
  * ```ts
- * import { ForkingTCPServer } from "../mod.ts";
+ * import { ForkingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Small extends ForkingTCPServer {
@@ -197,7 +197,7 @@ export interface ForkingServerClass {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, ForkingTCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, ForkingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
@@ -223,7 +223,7 @@ export interface ForkingServerOptions extends ThreadingServerOptions {
  *
  * @example Declaring a ready class, as this package does
  * ```ts
- * import { ForkingMixIn, type ForkingMixInClass, TCPServer } from "../mod.ts";
+ * import { ForkingMixIn, type ForkingMixInClass, TCPServer } from "@x/socketserver";
  *
  * class MyTCPServer extends TCPServer {}
  * export const MyForkingServer: ForkingMixInClass<typeof MyTCPServer> = ForkingMixIn(MyTCPServer);
@@ -243,7 +243,7 @@ export type ForkingMixInClass<C extends ServerClass> =
  *
  * @example
  * ```ts
- * import type { TCPServer, WithForkingOptions } from "../mod.ts";
+ * import type { TCPServer, WithForkingOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * type Params = WithForkingOptions<ConstructorParameters<typeof TCPServer>>;
@@ -262,7 +262,7 @@ export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, Forkin
  *
  * @example
  * ```ts
- * import { isForkingChild } from "../mod.ts";
+ * import { isForkingChild } from "@x/socketserver";
  *
  * if (!isForkingChild()) console.log("starting the service");
  * ```
@@ -1012,7 +1012,7 @@ class Supervisor {
  *
  * @example A forking server's shape (see the README for a whole program)
  * ```ts
- * import { ForkingMixIn, StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import { ForkingMixIn, StreamRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Hasher extends ForkingMixIn(TCPServer) {
@@ -1209,7 +1209,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
  *
  * @example A program serving on every core
  * ```ts
- * import { ForkingTCPServer, isForkingChild, StreamRequestHandler } from "../mod.ts";
+ * import { ForkingTCPServer, isForkingChild, StreamRequestHandler } from "@x/socketserver";
  *
  * class Echo extends StreamRequestHandler {
  *   override async handle() {
@@ -1231,7 +1231,7 @@ export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixI
  *
  * @example Typing a handler's server
  * ```ts
- * import { type ForkingTCPServer, StreamRequestHandler } from "../mod.ts";
+ * import { type ForkingTCPServer, StreamRequestHandler } from "@x/socketserver";
  *
  * class Pid extends StreamRequestHandler<ForkingTCPServer> {
  *   override async handle() {
@@ -1251,7 +1251,7 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, ForkingTLSServer } from "../mod.ts";
+ * import { BaseRequestHandler, ForkingTLSServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
@@ -1270,7 +1270,7 @@ export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixI
  *
  * @example Typing a handler's server
  * ```ts
- * import { type ForkingTLSServer, StreamRequestHandler } from "../mod.ts";
+ * import { type ForkingTLSServer, StreamRequestHandler } from "@x/socketserver";
  *
  * class Pid extends StreamRequestHandler<ForkingTLSServer> {
  *   override async handle() {

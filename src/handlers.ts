@@ -19,7 +19,7 @@ import {
  *
  * @example
  * ```ts
- * import { type AnyServer, BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import { type AnyServer, BaseRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function describe(server: AnyServer): string {
@@ -40,7 +40,7 @@ export type AnyServer = BaseServer<any, any, any>;
  *
  * @example
  * ```ts
- * import type { RequestOf, UDPServer } from "../mod.ts";
+ * import type { RequestOf, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function size(request: RequestOf<UDPServer>): number {
@@ -59,7 +59,7 @@ export type RequestOf<S> = S extends BaseServer<infer R, infer _A, infer _SA> ? 
  *
  * @example
  * ```ts
- * import type { ClientAddressOf, UDPServer, UnixDatagramServer } from "../mod.ts";
+ * import type { ClientAddressOf, UDPServer, UnixDatagramServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function where(address: ClientAddressOf<UDPServer>): string {
@@ -90,7 +90,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  *
  * @example The seed's handler: one read, the reply upper-cased
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
@@ -144,7 +144,7 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "../mod.ts";
+   * import { BaseRequestHandler } from "@x/socketserver";
    *
    * class Greeter extends BaseRequestHandler {
    *   greeting = "";
@@ -164,7 +164,7 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "../mod.ts";
+   * import { BaseRequestHandler } from "@x/socketserver";
    *
    * class Hello extends BaseRequestHandler {
    *   override async handle() {
@@ -183,7 +183,7 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "../mod.ts";
+   * import { BaseRequestHandler } from "@x/socketserver";
    *
    * class Audited extends BaseRequestHandler {
    *   override finish() {
@@ -215,7 +215,7 @@ export class BaseRequestHandler<
  *
  * @example A line echo server that upper-cases
  * ```ts
- * import { StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {
@@ -292,7 +292,7 @@ export class StreamRequestHandler<
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "../mod.ts";
+   * import { StreamRequestHandler } from "@x/socketserver";
    *
    * class Greeting extends StreamRequestHandler {
    *   override async setup() {
@@ -325,7 +325,7 @@ export class StreamRequestHandler<
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "../mod.ts";
+   * import { StreamRequestHandler } from "@x/socketserver";
    *
    * class Signed extends StreamRequestHandler {
    *   override async finish() {

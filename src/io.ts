@@ -11,7 +11,7 @@
  *
  * @example A reader over an in-memory source
  * ```ts
- * import { BufferedReader, type ByteSource } from "../mod.ts";
+ * import { BufferedReader, type ByteSource } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const chunks = [new TextEncoder().encode("one\ntwo\n")];
@@ -39,7 +39,7 @@ export interface ByteSource {
  *
  * @example A writer into memory
  * ```ts
- * import { type ByteSink, StreamWriter } from "../mod.ts";
+ * import { type ByteSink, StreamWriter } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const written: string[] = [];
@@ -68,7 +68,7 @@ export interface ByteSink {
  *
  * @example
  * ```ts
- * import { DEFAULT_BUFFER_SIZE, StreamRequestHandler } from "../mod.ts";
+ * import { DEFAULT_BUFFER_SIZE, StreamRequestHandler } from "@x/socketserver";
  *
  * class BigReads extends StreamRequestHandler {
  *   override rbufsize = 4 * DEFAULT_BUFFER_SIZE;
@@ -83,7 +83,7 @@ export const DEFAULT_BUFFER_SIZE = 16 * 1024;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_LINE_LENGTH, StreamRequestHandler } from "../mod.ts";
+ * import { DEFAULT_MAX_LINE_LENGTH, StreamRequestHandler } from "@x/socketserver";
  *
  * class LongLines extends StreamRequestHandler {
  *   override maxLineLength = 16 * DEFAULT_MAX_LINE_LENGTH; // 1 MiB
@@ -155,7 +155,7 @@ function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number):
  *
  * @example Catching an over-long line
  * ```ts
- * import { BufferedReader, LineTooLongError } from "./io.ts";
+ * import { BufferedReader, LineTooLongError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const reader = BufferedReader.from(new TextEncoder().encode("x".repeat(100)));
@@ -186,7 +186,7 @@ export class LineTooLongError extends RangeError {
  *
  * @example Telling the timeouts apart
  * ```ts
- * import { BufferedReader, type TimeoutAttribute, TimeoutError } from "../mod.ts";
+ * import { BufferedReader, type TimeoutAttribute, TimeoutError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * let release = () => {};
@@ -218,7 +218,7 @@ export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "w
  *
  * @example Reading with a deadline
  * ```ts
- * import { BufferedReader, TimeoutError } from "./io.ts";
+ * import { BufferedReader, TimeoutError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * let release = () => {};
@@ -266,7 +266,7 @@ export class TimeoutError extends Deno.errors.TimedOut {
  *
  * @example
  * ```ts
- * import { BufferedReader, type BufferedReaderOptions, LineTooLongError } from "../mod.ts";
+ * import { BufferedReader, type BufferedReaderOptions, LineTooLongError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: BufferedReaderOptions = { maxLineLength: 8 };
@@ -309,7 +309,7 @@ export interface BufferedReaderOptions {
  *
  * @example Lines, then the rest
  * ```ts
- * import { BufferedReader } from "./io.ts";
+ * import { BufferedReader } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const reader = BufferedReader.from(new TextEncoder().encode("one\ntwo\nrest"));
@@ -386,7 +386,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new Uint8Array([104, 105, 10]));
@@ -427,7 +427,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new TextEncoder().encode("a\nb"));
@@ -468,7 +468,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new Uint8Array([1, 2, 3, 4, 5]));
@@ -499,7 +499,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new Uint8Array([1, 2, 3]));
@@ -522,7 +522,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new TextEncoder().encode("a\nb\n"));
@@ -575,7 +575,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    *
    * @example
    * ```ts
-   * import { BufferedReader } from "./io.ts";
+   * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const reader = BufferedReader.from(new Uint8Array([1]));
@@ -792,7 +792,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
  *
  * @example Writes collected until flush()
  * ```ts
- * import { type ByteSink, StreamWriter, type StreamWriterOptions } from "../mod.ts";
+ * import { type ByteSink, StreamWriter, type StreamWriterOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * let sent = 0;
@@ -837,7 +837,7 @@ export interface StreamWriterOptions {
  *
  * @example
  * ```ts
- * import { StreamWriter } from "./io.ts";
+ * import { StreamWriter } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const sent: Uint8Array[] = [];
@@ -861,7 +861,7 @@ export class StreamWriter {
    *
    * @example A client that never reads
    * ```ts
-   * import { StreamWriter, TimeoutError } from "./io.ts";
+   * import { StreamWriter, TimeoutError } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let closed = false;
@@ -927,7 +927,7 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./io.ts";
+   * import { StreamWriter } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let total = 0;
@@ -960,7 +960,7 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./io.ts";
+   * import { StreamWriter } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let total = 0;
@@ -990,7 +990,7 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./io.ts";
+   * import { StreamWriter } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const wfile = new StreamWriter({ write: (p) => Promise.resolve(p.length) });

@@ -13,7 +13,7 @@ import { LineTooLongError } from "./io.ts";
  *
  * @example A hook that waits only sometimes
  * ```ts
- * import type { Awaitable } from "../mod.ts";
+ * import type { Awaitable } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const cache = new Map<string, boolean>();
@@ -36,7 +36,7 @@ export type Awaitable<T> = T | Promise<T>;
  *
  * @example
  * ```ts
- * import { type RequestHandlerClass, StreamRequestHandler, TCPServer } from "../mod.ts";
+ * import { type RequestHandlerClass, StreamRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Hello extends StreamRequestHandler {
@@ -69,7 +69,7 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type BaseServerOptions, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type BaseServerOptions, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: BaseServerOptions = { timeout: 1000, maxConnections: 100 };
@@ -94,7 +94,7 @@ export interface BaseServerOptions {
  *
  * @example A stop with a deadline
  * ```ts
- * import { BaseRequestHandler, type ServerCloseOptions, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type ServerCloseOptions, TCPServer } from "@x/socketserver";
  *
  * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
  * const serving = server.serveForever();
@@ -163,7 +163,7 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  *
  * @example
  * ```ts
- * import { isRoutineDrop, LineTooLongError } from "../mod.ts";
+ * import { isRoutineDrop, LineTooLongError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isRoutineDrop(new Deno.errors.ConnectionReset("reset by peer")), true);
@@ -378,7 +378,7 @@ export function checkHandlerClass(handler: unknown): void {
  *
  * @example A server over an in-memory queue of requests
  * ```ts
- * import { BaseRequestHandler, BaseServer } from "../mod.ts";
+ * import { BaseRequestHandler, BaseServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const seen: string[] = [];
@@ -532,7 +532,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example Serve until a handler asks to stop
    * ```ts
-   * import { StreamRequestHandler, TCPServer } from "../mod.ts";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Once extends StreamRequestHandler {
    *   override async handle() {
@@ -609,7 +609,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * const serving = server.serveForever();
@@ -636,7 +636,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let timedOut = false;
@@ -696,7 +696,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
    *   bindAndActivate: false,
@@ -716,7 +716,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let activated = false;
@@ -740,7 +740,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * let accepted = 0;
@@ -773,7 +773,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example Only loopback clients
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class LocalOnly extends TCPServer {
    *   override verifyRequest(_request: Deno.TcpConn, address: Deno.NetAddr) {
@@ -799,7 +799,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Timed extends TCPServer {
    *   override async processRequest(request: Deno.TcpConn, address: Deno.NetAddr) {
@@ -832,7 +832,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Logged extends TCPServer {
    *   override async finishRequest(request: Deno.TcpConn, address: Deno.NetAddr) {
@@ -865,7 +865,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * let ended = 0;
    * class Counting extends TCPServer {
@@ -891,7 +891,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Logged extends TCPServer {
    *   override closeRequest(request: Deno.TcpConn) {
@@ -922,7 +922,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example Count errors instead of printing them
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Quiet extends TCPServer {
    *   errors = 0;
@@ -962,7 +962,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example Count the drops by reason
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Counting extends TCPServer {
    *   drops = new Map<string, number>();
@@ -984,7 +984,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Patient extends TCPServer {
    *   static override timeout = 1000;
@@ -1006,7 +1006,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Ticking extends TCPServer {
    *   ticks = 0;
@@ -1039,7 +1039,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * await server.serverClose();
@@ -1082,7 +1082,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * {
    *   await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);

@@ -20,7 +20,7 @@ import {
  *
  * @example Binding later
  * ```ts
- * import { BaseRequestHandler, type StreamServerOptions, UnixStreamServer } from "../mod.ts";
+ * import { BaseRequestHandler, type StreamServerOptions, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -59,7 +59,7 @@ export interface StreamServerOptions extends BaseServerOptions {
  *
  * @example A stream server over any listener
  * ```ts
- * import { StreamRequestHandler, StreamServer } from "../mod.ts";
+ * import { StreamRequestHandler, StreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class LoopbackServer extends StreamServer<Deno.TcpConn, Deno.NetAddr> {
@@ -118,7 +118,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
@@ -144,7 +144,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * class Logged extends TCPServer {
    *   override async shutdownRequest(request: Deno.TcpConn) {
@@ -175,7 +175,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    *
    * let closed = 0;
    * class Counting extends TCPServer {

@@ -23,7 +23,7 @@ export const kListen: unique symbol = Symbol("socketserver.listen");
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type NetAddress, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type NetAddress, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const address: NetAddress = { hostname: "127.0.0.1", port: 0 };
@@ -46,7 +46,7 @@ export interface NetAddress {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type TcpAddr, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type TcpAddr, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
@@ -64,7 +64,7 @@ export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "../mod.ts";
+ * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: TCPServerOptions = { requestQueueSize: 128, timeout: 5000 };
@@ -197,7 +197,7 @@ export function alreadyBound(address: string): Error {
  *
  * @example
  * ```ts
- * import { StreamRequestHandler, TCPServerBase } from "../mod.ts";
+ * import { StreamRequestHandler, TCPServerBase } from "@x/socketserver";
  *
  * class Hello extends StreamRequestHandler<TCPServerBase<Deno.TcpConn>> {
  *   override async handle() {
@@ -288,7 +288,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
@@ -346,7 +346,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  *
  * @example The seed's echo server
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {

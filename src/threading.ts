@@ -16,7 +16,7 @@ import { TLSServer } from "./tls.ts";
  *
  * @example A mix-in of one's own
  * ```ts
- * import { BaseRequestHandler, type ServerClass, TCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type ServerClass, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function Counting<C extends ServerClass>(Base: C) {
@@ -44,7 +44,7 @@ export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) 
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type ThreadingServer, ThreadingTCPServer } from "../mod.ts";
+ * import { BaseRequestHandler, type ThreadingServer, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function detach(server: ThreadingServer): void {
@@ -95,7 +95,7 @@ export interface ThreadingServer {
  *
  * @example
  * ```ts
- * import { type ThreadingServerClass, ThreadingTCPServer } from "../mod.ts";
+ * import { type ThreadingServerClass, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const defaults: ThreadingServerClass = ThreadingTCPServer;
@@ -115,7 +115,7 @@ export interface ThreadingServerClass {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, ThreadingTCPServer, type ThreadingServerOptions } from "../mod.ts";
+ * import { BaseRequestHandler, ThreadingTCPServer, type ThreadingServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: ThreadingServerOptions = { blockOnClose: false };
@@ -140,7 +140,7 @@ export interface ThreadingServerOptions {
  *
  * @example The parameters of a mix-in's class
  * ```ts
- * import type { TCPServer, WithMixInOptions } from "../mod.ts";
+ * import type { TCPServer, WithMixInOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * type Params = WithMixInOptions<ConstructorParameters<typeof TCPServer>, { verbose?: boolean }>;
@@ -161,7 +161,7 @@ export type WithMixInOptions<P extends unknown[], X> = P extends [
  *
  * @example
  * ```ts
- * import type { TCPServer, WithThreadingOptions } from "../mod.ts";
+ * import type { TCPServer, WithThreadingOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * type Params = WithThreadingOptions<ConstructorParameters<typeof TCPServer>>;
@@ -179,7 +179,7 @@ export type WithThreadingOptions<P extends unknown[]> = WithMixInOptions<P, Thre
  *
  * @example Declaring a ready class, as this package does
  * ```ts
- * import { ThreadingMixIn, type ThreadingMixInClass, UDPServer } from "../mod.ts";
+ * import { ThreadingMixIn, type ThreadingMixInClass, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Syslog extends UDPServer {
@@ -215,7 +215,7 @@ export type ThreadingMixInClass<C extends ServerClass> =
  *
  * @example
  * ```ts
- * import { StreamRequestHandler, TCPServer, ThreadingMixIn } from "../mod.ts";
+ * import { StreamRequestHandler, TCPServer, ThreadingMixIn } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Quick extends ThreadingMixIn(TCPServer) {
@@ -311,7 +311,7 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  *
  * @example A line echo server for many clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+ * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler {
@@ -339,7 +339,7 @@ export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = Threadi
  *
  * @example Typing a handler's server
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+ * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  *
  * class Stats extends StreamRequestHandler<ThreadingTCPServer> {
  *   override async handle() {
@@ -357,7 +357,7 @@ export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
  *
  * @example A slow reply does not hold up the next datagram
  * ```ts
- * import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+ * import { DatagramRequestHandler, ThreadingUDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const release = Promise.withResolvers<void>();
@@ -387,7 +387,7 @@ export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = Threadi
  *
  * @example Typing a handler's server
  * ```ts
- * import { DatagramRequestHandler, ThreadingUDPServer } from "../mod.ts";
+ * import { DatagramRequestHandler, ThreadingUDPServer } from "@x/socketserver";
  *
  * class Busy extends DatagramRequestHandler<ThreadingUDPServer> {
  *   override async handle() {
@@ -406,7 +406,7 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
  *
  * @example Two clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingUnixStreamServer } from "../mod.ts";
+ * import { StreamRequestHandler, ThreadingUnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
@@ -437,7 +437,7 @@ export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamSer
  *
  * @example Typing a handler's server
  * ```ts
- * import { StreamRequestHandler, type ThreadingUnixStreamServer } from "../mod.ts";
+ * import { StreamRequestHandler, type ThreadingUnixStreamServer } from "@x/socketserver";
  *
  * class Where extends StreamRequestHandler<ThreadingUnixStreamServer> {
  *   override async handle() {
@@ -456,7 +456,7 @@ export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamS
  *
  * @example
  * ```ts
- * import { DatagramRequestHandler, ThreadingUnixDatagramServer } from "../mod.ts";
+ * import { DatagramRequestHandler, ThreadingUnixDatagramServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends DatagramRequestHandler<ThreadingUnixDatagramServer> {
@@ -484,7 +484,7 @@ export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagra
  *
  * @example Typing a handler's server
  * ```ts
- * import { DatagramRequestHandler, type ThreadingUnixDatagramServer } from "../mod.ts";
+ * import { DatagramRequestHandler, type ThreadingUnixDatagramServer } from "@x/socketserver";
  *
  * class Where extends DatagramRequestHandler<ThreadingUnixDatagramServer> {
  *   override async handle() {
@@ -502,7 +502,7 @@ export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatag
  *
  * @example
  * ```ts
- * import { StreamRequestHandler, ThreadingTLSServer } from "../mod.ts";
+ * import { StreamRequestHandler, ThreadingTLSServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * // PEM text of a certificate and its key: here the repository's test pair for localhost
@@ -532,7 +532,7 @@ export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = Threadi
  *
  * @example Typing a handler's server
  * ```ts
- * import { StreamRequestHandler, type ThreadingTLSServer } from "../mod.ts";
+ * import { StreamRequestHandler, type ThreadingTLSServer } from "@x/socketserver";
  *
  * class Alpn extends StreamRequestHandler<ThreadingTLSServer> {
  *   override async handle() {

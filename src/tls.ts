@@ -26,7 +26,7 @@ import {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, TLSServer, type TLSServerOptions } from "../mod.ts";
+ * import { BaseRequestHandler, TLSServer, type TLSServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: TLSServerOptions = {
@@ -149,7 +149,7 @@ async function handshake(
  *
  * @example A TLS echo server and a client trusting its test certificate
  * ```ts
- * import { StreamRequestHandler, TLSServer } from "../mod.ts";
+ * import { StreamRequestHandler, TLSServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * // PEM text of a certificate and its key: here the repository's test pair for localhost
@@ -255,7 +255,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    *
    * @example Log the protocol agreed on
    * ```ts
-   * import { BaseRequestHandler, TLSServer } from "../mod.ts";
+   * import { BaseRequestHandler, TLSServer } from "@x/socketserver";
    *
    * class Logged extends TLSServer {
    *   override async finishRequest(request: Deno.TlsConn, address: Deno.NetAddr) {
@@ -283,7 +283,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TLSServer } from "../mod.ts";
+   * import { BaseRequestHandler, TLSServer } from "@x/socketserver";
    *
    * class Logged extends TLSServer {
    *   override async shutdownRequest(request: Deno.TlsConn) {

@@ -20,7 +20,7 @@ import {
  *
  * @example
  * ```ts
- * import { DatagramRequestHandler, type UdpAddr, UDPServer } from "../mod.ts";
+ * import { DatagramRequestHandler, type UdpAddr, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
@@ -39,7 +39,7 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, UDPServer, type UDPServerOptions } from "../mod.ts";
+ * import { BaseRequestHandler, UDPServer, type UDPServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const options: UDPServerOptions = { allowReuseAddress: true, maxPacketSize: 512 };
@@ -75,7 +75,7 @@ export interface UDPServerOptions extends DatagramServerOptions {
  *
  * @example An echo server for one line per datagram
  * ```ts
- * import { DatagramRequestHandler, UDPServer } from "../mod.ts";
+ * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends DatagramRequestHandler {
@@ -162,7 +162,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, UDPServer } from "../mod.ts";
+   * import { BaseRequestHandler, UDPServer } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
    * const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {

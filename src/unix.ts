@@ -32,7 +32,7 @@ import {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type UnixAddress, UnixStreamServer } from "../mod.ts";
+ * import { BaseRequestHandler, type UnixAddress, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -53,7 +53,7 @@ export interface UnixAddress {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type UnixStreamAddr, UnixStreamServer } from "../mod.ts";
+ * import { BaseRequestHandler, type UnixStreamAddr, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -73,7 +73,7 @@ export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, type UnixDatagramAddr, UnixDatagramServer } from "../mod.ts";
+ * import { BaseRequestHandler, type UnixDatagramAddr, UnixDatagramServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -93,7 +93,7 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
  *
  * @example Reclaiming a crashed run's socket file
  * ```ts
- * import { BaseRequestHandler, UnixDatagramServer, type UnixSocketOptions } from "../mod.ts";
+ * import { BaseRequestHandler, UnixDatagramServer, type UnixSocketOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -127,7 +127,7 @@ export interface UnixSocketOptions {
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, UnixStreamServer, type UnixStreamServerOptions } from "../mod.ts";
+ * import { BaseRequestHandler, UnixStreamServer, type UnixStreamServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -154,7 +154,7 @@ export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocket
  *   BaseRequestHandler,
  *   UnixDatagramServer,
  *   type UnixDatagramServerOptions,
- * } from "../mod.ts";
+ * } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -662,7 +662,7 @@ function checkReplyTimeout(value: unknown): void {
  *
  * @example A line echo server on a socket file
  * ```ts
- * import { StreamRequestHandler, UnixStreamServer } from "../mod.ts";
+ * import { StreamRequestHandler, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<UnixStreamServer> {
@@ -749,7 +749,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    *
    * @example Reclaiming the socket file of a crashed run
    * ```ts
-   * import { BaseRequestHandler, UnixStreamServer } from "../mod.ts";
+   * import { BaseRequestHandler, UnixStreamServer } from "@x/socketserver";
    *
    * const dir = await Deno.makeTempDir();
    * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
@@ -804,7 +804,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
  *
  * @example A line echo server, and a client bound to its own path
  * ```ts
- * import { DatagramRequestHandler, UnixDatagramServer } from "../mod.ts";
+ * import { DatagramRequestHandler, UnixDatagramServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends DatagramRequestHandler<UnixDatagramServer> {
@@ -912,7 +912,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, UnixDatagramServer } from "../mod.ts";
+   * import { BaseRequestHandler, UnixDatagramServer } from "@x/socketserver";
    *
    * const dir = await Deno.makeTempDir();
    * const server = new UnixDatagramServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
