@@ -5,12 +5,13 @@
  * @module
  */
 
-import type { Awaitable, BaseServer } from "./server.ts";
+import { type Awaitable, type BaseServer, kReportError } from "./server.ts";
 import type { TCPServer } from "./tcp.ts";
 import {
   BufferedReader,
   DEFAULT_BUFFER_SIZE,
   DEFAULT_MAX_LINE_LENGTH,
+  kReportLost,
   StreamWriter,
 } from "./io.ts";
 
@@ -315,6 +316,11 @@ export class StreamRequestHandler<
       requestTimeout: this.requestTimeout,
     });
     this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize, timeout: this.writeTimeout });
+    // A write the handler did not await, failing after a reset, reaches the
+    // server (a drop) rather than ending the process as an unhandled rejection
+    this.wfile[kReportLost] = (error) => {
+      this.server[kReportError](this.request, this.clientAddress, error);
+    };
   }
 
   /**

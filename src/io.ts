@@ -107,6 +107,36 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
 interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
 }
+
+/**
+ * Internal: a handler's `wfile` has a function under this key that reports
+ * a write's failure to the server (`handleDrop()` for a reset). The writer
+ * calls it, once, for a failure no caller observed: a write the handler did
+ * not await. Not exported from the package.
+ */
+export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+
+/** The failures of writers with a {@linkcode kReportLost} function, to find
+ * the writer of an unhandled rejection. Filled only when a write fails, so
+ * a write that succeeds, awaited or not, costs nothing more. */
+const lostWrites = new WeakMap<object, StreamWriter>();
+let watchingRejections = false;
+
+/** Takes the unhandled rejections of writes a handler did not await: the
+ * process would otherwise die of the first reset under such a write. Other
+ * rejections are left as they are. Registered on the first failed write. */
+function onUnhandledRejection(event: PromiseRejectionEvent): void {
+  const reason = event.reason;
+  if (reason === null || typeof reason !== "object") return;
+  const writer = lostWrites.get(reason);
+  if (writer === undefined) return;
+  event.preventDefault();
+  const report = writer[kReportLost];
+  if (report === undefined || reportedWriters.has(writer)) return;
+  reportedWriters.add(writer); // one report per connection, not per lost write
+  report(reason);
+}
+const reportedWriters = new WeakSet<StreamWriter>();
 const encoder = new TextEncoder();
 
 const EMPTY_WORDS = new Uint32Array(0);
@@ -835,6 +865,13 @@ export interface StreamWriterOptions {
  * write waits for it for ever; {@linkcode StreamWriter.timeout} bounds that
  * wait.
  *
+ * A send that fails (the client reset the connection) fails its write, the
+ * writes queued behind it and every later one with the same error, at once:
+ * nothing is sent after a gap in the stream. In a handler's `wfile` a failure
+ * that no caller observes — a write the handler did not await — goes to the
+ * server's `handleDrop()` (once per connection) instead of ending the
+ * process as an unhandled rejection.
+ *
  * @example
  * ```ts
  * import { StreamWriter } from "@x/socketserver";
@@ -886,7 +923,13 @@ export class StreamWriter {
   #last: Promise<unknown> | null = null;
   /** The error of the write that timed out, once one did. */
   #timedOut: TimeoutError | null = null;
+  /** The first error a send failed with (a reset, a closed connection) or
+   * the timeout's: every later write, and every write queued behind it,
+   * rejects with it at once instead of trying the dead connection again. */
+  #failure: unknown = null;
   #sync: SyncSink | null;
+  /** Internal: reports a failure no caller observed; see {@linkcode kReportLost}. */
+  [kReportLost]?: (error: unknown) => void;
 
   /**
    * Creates a writer to `sink`.
@@ -942,7 +985,7 @@ export class StreamWriter {
         new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
       );
     }
-    if (this.#timedOut !== null) return Promise.reject(this.#timedOut);
+    if (this.#failure !== null) return Promise.reject(this.#failure);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
     if (this.#sync !== null && this.#inFlight === 0) {
@@ -1020,18 +1063,36 @@ export class StreamWriter {
 
   #after(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    const go = () =>
-      this.timeout === null && this.#timedOut === null
-        ? this.#start(bytes)
-        : this.#startWithin(bytes);
+    const go = () => {
+      if (this.#failure !== null) {
+        // the connection failed under an earlier write: settle at once, so
+        // that a long queue of writes nobody awaited ends in one turn
+        this.#inFlight--;
+        return Promise.reject(this.#failure);
+      }
+      return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+    };
     return this.#last!.then(go, go);
   }
 
   #send(bytes: Uint8Array): Promise<number> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
     this.#inFlight++;
-    return this.timeout === null && this.#timedOut === null
-      ? this.#start(bytes)
-      : this.#startWithin(bytes);
+    return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+  }
+
+  /** Records the failure of a send: later writes reject with it, and it is
+   * registered so that, should no caller observe it, the handler's
+   * {@linkcode kReportLost} gets it instead of the process dying. */
+  #fail(error: unknown): void {
+    if (this.#failure === null) this.#failure = error;
+    if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
+      lostWrites.set(error, this);
+      if (!watchingRejections) {
+        watchingRejections = true;
+        globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
+      }
+    }
   }
 
   /** `#start()` bounded by `timeout`. When it runs out the write rejects
@@ -1050,6 +1111,7 @@ export class StreamWriter {
     const timer = setTimeout(() => {
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
+      this.#fail(error);
       reject(error);
       try {
         this.#sink.close?.();
@@ -1076,6 +1138,7 @@ export class StreamWriter {
       p = this.#sink.write(bytes);
     } catch (error) {
       this.#inFlight--;
+      this.#fail(error);
       return Promise.reject(error);
     }
     return p.then(
@@ -1101,6 +1164,7 @@ export class StreamWriter {
   #onFailed(error: unknown): never {
     this.#current = EMPTY;
     this.#inFlight--;
+    this.#fail(error);
     throw error;
   }
 
@@ -1109,6 +1173,9 @@ export class StreamWriter {
       const sink = this.#sink;
       while (n < bytes.length) n += await sink.write(bytes.subarray(n));
       return n;
+    } catch (error) {
+      this.#fail(error);
+      throw error;
     } finally {
       this.#inFlight--;
     }

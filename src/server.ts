@@ -431,6 +431,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #slot: PromiseWithResolvers<void> | null = null;
   /** Requests `serverClose()` closed at its deadline: their errors are drops. */
   #forced = new Set<R>();
+  /** Requests already reported to `handleDrop()`. */
+  #dropped = new WeakSet<object>();
   /** Consecutive `getRequest()` failures, and when the last one was. */
   #failures = 0;
   #lastFailure = -Infinity;
@@ -1227,6 +1229,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * `handleError()` is printed rather than stopping the server. */
   async [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     const drop = this.#forced.has(request) || isRoutineDrop(error);
+    if (drop && request !== null && typeof request === "object") {
+      // one drop per request: a reset fails the read and the writes the
+      // handler did not await alike
+      if (this.#dropped.has(request)) return;
+      this.#dropped.add(request);
+    }
     try {
       if (drop) await this.handleDrop(request, clientAddress, error);
       else await this.handleError(request, clientAddress, error);
