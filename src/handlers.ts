@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_LINE_LENGTH,
   kReportLost,
   StreamWriter,
+  watchWrites,
 } from "./io.ts";
 
 /**
@@ -321,6 +322,7 @@ export class StreamRequestHandler<
     this.wfile[kReportLost] = (error) => {
       this.server[kReportError](this.request, this.clientAddress, error);
     };
+    watchWrites(conn, this.wfile);
   }
 
   /**

@@ -94,6 +94,7 @@ export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
+const ignore = () => {};
 
 /**
  * Internal: a sink that takes every write whole, at once (a datagram's reply
@@ -137,6 +138,29 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   report(reason);
 }
 const reportedWriters = new WeakSet<StreamWriter>();
+
+/** The handlers' writers by connection, for {@linkcode stopWrites}. */
+const connectionWriters = new WeakMap<object, StreamWriter>();
+
+/**
+ * Internal: records `writer` as the writer of connection `conn`, so that
+ * `serverClose()` can stop it before its lingering close. Not exported from
+ * the package.
+ */
+export function watchWrites(conn: object, writer: StreamWriter): void {
+  connectionWriters.set(conn, writer);
+}
+
+/**
+ * Internal: refuses every write to `conn` not yet started, with `error`,
+ * and resolves once the write in flight, if any, has ended — so that the
+ * stream can be shut with no write cut in two. `null` when no writer was
+ * recorded or none is in flight. Not exported from the package.
+ */
+export function stopWrites(conn: object, error: Error): Promise<void> | null {
+  return connectionWriters.get(conn)?.[kStopWrites](error) ?? null;
+}
+const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 const encoder = new TextEncoder();
 
 const EMPTY_WORDS = new Uint32Array(0);
@@ -927,6 +951,8 @@ export class StreamWriter {
    * the timeout's: every later write, and every write queued behind it,
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
+  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  #stopped = false;
   #sync: SyncSink | null;
   /** Internal: reports a failure no caller observed; see {@linkcode kReportLost}. */
   [kReportLost]?: (error: unknown) => void;
@@ -1047,6 +1073,13 @@ export class StreamWriter {
     this.#used = 0;
   }
 
+  /** Internal: see {@linkcode stopWrites}. */
+  [kStopWrites](error: Error): Promise<void> | null {
+    this.#stopped = true;
+    this.#fail(error);
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
   async #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
     if (this.#used + bytes.length > size) await this.flush();
@@ -1113,6 +1146,8 @@ export class StreamWriter {
       this.#timedOut = error;
       this.#fail(error);
       reject(error);
+      // once serverClose() lingers on the connection, closing it is its job
+      if (this.#stopped) return;
       try {
         this.#sink.close?.();
       } catch {

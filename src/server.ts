@@ -6,7 +6,7 @@
  */
 
 import type { BaseRequestHandler } from "./handlers.ts";
-import { LineTooLongError } from "./io.ts";
+import { LineTooLongError, stopWrites } from "./io.ts";
 
 /**
  * A value or a promise of it: every hook may be async.
@@ -135,6 +135,10 @@ export const kReportError: unique symbol = Symbol("socketserver.reportError");
 /** Internal: whether `serverClose()` waits for requests in flight; not
  * exported from `mod.ts`. */
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
+/** Internal: whether `serverClose()` owns a request for its lingering close,
+ * which the ordinary close path must then leave open; not exported from
+ * `mod.ts`. */
+export const kLingering: unique symbol = Symbol("socketserver.lingering");
 
 const STOP = Symbol("stop");
 const ignore = () => {};
@@ -206,11 +210,21 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
   const deadline = performance.now() + ms;
   const buffer = new Uint8Array(4096);
   try {
+    // The handler's writes not yet started are refused and the one in flight
+    // ends first: shutting the stream between the parts of one write would
+    // deliver half a reply
+    const writes = stopWrites(
+      conn,
+      new Deno.errors.BrokenPipe(
+        "Cannot write: serverClose() ended this connection at the end of its grace period",
+      ),
+    );
+    if (writes !== null && await within(writes, ms) === TIMEOUT) return null;
     // closeWrite() itself can wait for ever: on a TLS connection whose
     // handshake never completed it waits for the handshake
     const closing = conn.closeWrite();
     closing.catch(() => {});
-    if (await within(closing, ms) === TIMEOUT) return null;
+    if (await within(closing, Math.max(0, deadline - performance.now())) === TIMEOUT) return null;
     for (;;) {
       const read = conn.read(buffer);
       const n = await within(read, Math.max(0, deadline - performance.now()));
@@ -433,6 +447,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #forced = new Set<R>();
   /** Requests already reported to `handleDrop()`. */
   #dropped = new WeakSet<object>();
+  /** The lingering closes under way, by request: a second `serverClose()`
+   * joins the first's rather than starting another on the same socket. */
+  #forcing = new Map<R, Promise<void>>();
+  /** Requests in their lingering close: nothing else may close them. */
+  #lingering = new Set<R>();
   /** Consecutive `getRequest()` failures, and when the last one was. */
   #failures = 0;
   #lastFailure = -Infinity;
@@ -1029,9 +1048,14 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * remaining connection gets a lingering close: its write side is shut so
    * that the client receives everything the handler wrote and then EOF, what
    * the client still sends is discarded for at most `lingerMs`, then it is
-   * closed. What its handler throws after that goes to `handleDrop()`, not
+   * closed. Until then the connection is `serverClose()`'s: the handler's
+   * writes not yet started are refused (`BrokenPipe`), the one in flight is
+   * finished first so that no reply is cut in two, and the handler
+   * returning or failing does not close it, so every byte of a write that
+   * resolved reaches the client. It thus takes at most `graceMs + lingerMs`.
+   * What its handler throws after that goes to `handleDrop()`, not
    * `handleError()`. Python: `server_close()`. Calling it again only waits
-   * again.
+   * again, joining the lingering closes under way.
    *
    * For a clean stop on a signal: `await server.shutdown()` (stop
    * accepting), then `await server.serverClose({ graceMs })`.
@@ -1109,16 +1133,46 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.#drained = null;
   }
 
-  /** Ends a request at the close deadline: lingers (see `linger()`), then
-   * closes it; errors its handler throws from now on are drops. */
-  async #forceClose(request: R, lingerMs: number): Promise<void> {
+  /** Ends a request at the close deadline, once even if `serverClose()` is
+   * called again meanwhile: lingers (see `linger()`), then closes it; errors
+   * its handler throws from now on are drops. */
+  #forceClose(request: R, lingerMs: number): Promise<void> {
+    let forcing = this.#forcing.get(request);
+    if (forcing === undefined) {
+      forcing = this.#lingerThenClose(request, lingerMs);
+      this.#forcing.set(request, forcing);
+    }
+    return forcing;
+  }
+
+  async #lingerThenClose(request: R, lingerMs: number): Promise<void> {
     this.#forced.add(request);
-    const pending = lingerMs > 0 ? await linger(request, lingerMs) : null;
+    // Until the linger ends the connection is this method's: the handler
+    // returning, or failing on its next write, must not close it under the
+    // lingering read — closing with unread input resets the connection and
+    // destroys the replies the client has not read yet
+    this.#lingering.add(request);
+    let pending: { read: Promise<void> } | null = null;
+    try {
+      if (lingerMs > 0) pending = await linger(request, lingerMs);
+    } finally {
+      this.#lingering.delete(request);
+    }
     await this.#closeQuietly(request);
-    this.#open.delete(request);
+    if (this.#open.delete(request)) {
+      if (this.#open.size === 0) this.#drained?.resolve();
+      this.#freeSlot();
+    }
+    this.#forcing.delete(request);
     // closing cancels the lingering read; let it settle (bounded, should an
     // override of closeRequest() not close the connection)
     if (pending !== null) await within(pending.read, 100);
+  }
+
+  /** Internal: whether `serverClose()` is lingering on `request`, which the
+   * ordinary close path must then leave to it. */
+  [kLingering](request: R): boolean {
+    return this.#lingering.size > 0 && this.#lingering.has(request);
   }
 
   async #closeQuietly(request: R): Promise<void> {
