@@ -185,6 +185,15 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof LineTooLongError;
 }
 
+/** Whether a failed `accept()` was the client's doing — it reset or
+ * aborted the connection before it was taken — rather than the process's
+ * (descriptors, memory), which backs off. */
+function isClientFailure(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected;
+}
+
 /** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never
  * outlives the race. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
@@ -454,6 +463,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #lingering = new Set<R>();
   /** Consecutive `getRequest()` failures, and when the last one was. */
   #failures = 0;
+  /** `getRequest()` failures the client caused, retried at once. */
+  #clientFailures = 0;
   #lastFailure = -Infinity;
   /** Ends a back-off sleep early (shutdown, close). */
   #wake: (() => void) | null = null;
@@ -601,6 +612,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         if (next === STOP) break;
         this.#pendingRequest = null;
         this.#failures = 0;
+        this.#clientFailures = 0;
         if (this.#closed) break; // serverClose() took it over and closes it
         // A ThreadingMixIn server's request is handled synchronously (its
         // task runs on its own): no wait, no turn of the event loop.
@@ -705,6 +717,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     }
     this.#pendingRequest = null;
     this.#failures = 0;
+    this.#clientFailures = 0;
     if (this.#closed) return; // serverClose() took it over and closes it
     await this.#handle(next[0], next[1]);
   }
@@ -1301,14 +1314,19 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /**
    * A `getRequest()` failure other than the socket closing. Python ignores
    * `OSError` here and retries at once, which turns `EMFILE` into a busy
-   * loop. Here a client that vanished before its accept is retried at once;
-   * anything else — above all a process out of descriptors — backs off
+   * loop. Here a client that vanished before its accept (reset, aborted, not
+   * connected) is retried at once, with no timer; anything else — above all
+   * a process out of descriptors or memory — backs off
    * (at once, then 10 ms doubling to 1 s) until a request comes through, and
    * logs one line per episode (failures no more than 5 s apart).
    */
   async #requestFailed(error: unknown): Promise<void> {
-    if (isRoutineDrop(error)) {
-      await this.#sleep(0);
+    if (isClientFailure(error)) {
+      // No timer: each one cost a client reset before its accept ~2 ms, and
+      // a burst of them stalled every client queued behind. A real accept
+      // waits on the event loop anyway; a getRequest() override failing
+      // synchronously gets a timer now and then, so it cannot starve it.
+      if (++this.#clientFailures % 1024 === 0) await this.#sleep(0);
       return;
     }
     const now = performance.now();
