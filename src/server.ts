@@ -157,8 +157,9 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 /**
  * Whether `error` is a routine end of a request that the client caused or
  * that a deadline ended: a reset or aborted connection, a write to a closed
- * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`) or an over-long
- * line (`LineTooLongError`). Such errors go to
+ * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`), an over-long
+ * line (`LineTooLongError`) or a failed TLS handshake (a plain-text or
+ * garbage client, one that does not trust the certificate). Such errors go to
  * {@linkcode BaseServer.handleDrop}, everything else to
  * {@linkcode BaseServer.handleError}.
  *
@@ -177,6 +178,7 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  */
 export function isRoutineDrop(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
+    (error !== null && typeof error === "object" && markedDrops.has(error)) ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.NotConnected ||
@@ -192,6 +194,16 @@ function isClientFailure(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.NotConnected;
+}
+
+/** Errors this package marked as drops whatever their class. */
+const markedDrops = new WeakSet<object>();
+
+/** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
+ * e.g. a failed TLS handshake; returns it. */
+export function asDrop<T>(error: T): T {
+  if (error !== null && typeof error === "object") markedDrops.add(error);
+  return error;
 }
 
 /** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never

@@ -5,6 +5,7 @@
  */
 
 import {
+  asDrop,
   checkDuration,
   formatAddress,
   kAttribute,
@@ -121,7 +122,11 @@ async function handshake(
       ]);
     }
   } catch (error) {
-    throw expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`);
+    // a scanner, a plain-text client, one that does not trust the
+    // certificate: routine on a public port, so a drop, not a stack trace
+    throw asDrop(
+      expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -139,10 +144,11 @@ async function handshake(
  * handshake runs in {@linkcode TLSServer.finishRequest}, per request: with
  * `ThreadingTLSServer` a slow or silent client holds up only its own task,
  * never the accept loop. A failed handshake (a client that does not trust the
- * certificate, one that speaks plain text, one that gives up) is an error of
- * that request — it goes to `handleError()` and the connection is closed —
- * and never stops the server. A handshake that takes longer than
- * `handshakeTimeout` (default 60 s, nginx's) fails the same way.
+ * certificate, one that speaks plain text or garbage, one that gives up) is
+ * a drop of that request — it goes to `handleDrop()`, silent by default, and
+ * the connection is closed — and never stops the server. A handshake that
+ * takes longer than `handshakeTimeout` (default 60 s, nginx's) fails the
+ * same way.
  *
  * The certificate and key are PEM text. Binding checks the `net` permission
  * for the exact address first, like `TCPServer`.
@@ -244,7 +250,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
   /**
    * Completes the TLS handshake (at most `handshakeTimeout` ms), then runs
    * the handler. A failed handshake throws, so the request goes to
-   * `handleError()` and is closed; the server goes on. Python:
+   * `handleDrop()` and is closed; the server goes on. Python:
    * `finish_request()`.
    *
    * @param request The connection.
