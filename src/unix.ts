@@ -109,6 +109,20 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
  * await server.serverClose();
  * await Deno.remove(dir);
  * ```
+ *
+ * @example A socket only its owner and group may connect to
+ * ```ts
+ * import { BaseRequestHandler, UnixStreamServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
+ *   socketMode: 0o660,
+ * });
+ * assert.equal(Deno.lstatSync(`${dir}/app.sock`).mode! & 0o777, 0o660);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
  */
 export interface UnixSocketOptions {
   /**
@@ -120,6 +134,18 @@ export interface UnixSocketOptions {
    * a path that is not a socket is never removed.
    */
   reclaimStaleSocket?: boolean;
+  /**
+   * The socket file's mode, e.g. `0o660` (owner and group may connect):
+   * connecting to a Unix socket needs write permission on its file, so this
+   * decides which local users may talk to the server. The socket is bound
+   * inside a private directory (mode 0700) next to the path, given this
+   * mode, and only then linked into place, so there is no moment at which a
+   * wider mode is connectable. Needs `--allow-read` and `--allow-write` for
+   * the socket's directory and a bare `--allow-net` (Deno checks `net` for
+   * the exact path of every Unix bind, the private one included). Default
+   * `null`: the mode Deno creates the file with, 0777 minus the umask.
+   */
+  socketMode?: number | null;
 }
 
 /**
@@ -185,7 +211,111 @@ type AnyBaseServer = BaseServer<any, any, any>;
 /** The socket file each server created: removed by `serverClose()` if the
  * file at the path is still that one. A WeakMap, not a field: the bind runs
  * inside the base constructor, before subclass fields exist. */
-const socketFiles = new WeakMap<AnyBaseServer, { path: string; ino: number | null }>();
+const socketFiles = new WeakMap<AnyBaseServer, SocketFile>();
+
+/** A socket file a server created: its path and identity. */
+interface SocketFile {
+  path: string;
+  dev: number | null;
+  ino: number | null;
+}
+
+/** Whether the file at `file.path` is still the socket `file` describes. */
+function isOurs(file: SocketFile, now: Deno.FileInfo | null): boolean {
+  return now !== null && now.isSocket === true && now.ino === file.ino && now.dev === file.dev;
+}
+
+/** The longest path a Unix socket can be bound to (`sun_path`, 108 bytes
+ * with its terminating NUL). */
+const MAX_SOCKET_PATH = 107;
+
+function checkSocketMode(value: unknown): void {
+  if (value === null || value === undefined) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw new RangeError(
+      `"socketMode" must be a file mode from 0 to 0o777 such as 0o660, or null, got ${
+        describeValue(value)
+      }`,
+    );
+  }
+}
+
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(descriptor).state === "granted";
+}
+
+/**
+ * Binds through a private directory, so that the socket is connectable at
+ * `path` only with its final mode, and the listener's own name is not the
+ * path: Deno 2.9 removes a stream listener's bound path when it closes,
+ * whatever file is there by then, which would delete a socket another
+ * server put at the path. Returns `null` when the permissions for it are
+ * missing and `mode` is `null` (the caller then binds at `path` itself).
+ */
+function bindPrivately(
+  path: string,
+  mode: number | null,
+  listen: (at: string) => { close(): void },
+): { close(): void } | null {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const allowed = granted({ name: "read", path: dir }) && granted({ name: "write", path: dir }) &&
+    granted({ name: "net" });
+  // the private name: the directory, "/.s", 16 random hex digits, "/s"
+  const fits = new TextEncoder().encode(dir).length + 21 <= MAX_SOCKET_PATH;
+  if (!allowed || !fits) {
+    if (mode === null) return null;
+    throw allowed
+      ? new RangeError(
+        `"socketMode" binds the socket in a private directory next to "${path}", whose path would exceed ${MAX_SOCKET_PATH} bytes: choose a shorter directory`,
+      )
+      : new Deno.errors.NotCapable(
+        `"socketMode" binds the socket in a private directory next to "${path}" before moving it into place: run with --allow-read=${dir} --allow-write=${dir} --allow-net`,
+      );
+  }
+  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" }); // mode 0700: private
+  const at = `${temp}/s`;
+  let socket: { close(): void } | null = null;
+  try {
+    socket = listen(at);
+    if (mode !== null) Deno.chmodSync(at, mode);
+    // link, unlike rename, never replaces a file that appeared at the path
+    Deno.linkSync(at, path);
+    return socket;
+  } catch (error) {
+    try {
+      socket?.close();
+    } catch {
+      // closed already
+    }
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Deno.errors.AddrInUse(
+        `Socket file "${path}" appeared while the server was binding: another server may be using it; choose another path`,
+        { cause: error },
+      );
+    }
+    throw error;
+  } finally {
+    try {
+      Deno.removeSync(temp, { recursive: true });
+    } catch {
+      // removed already
+    }
+  }
+}
+
+/** Binds `listen` at `path`, privately when it can (see `bindPrivately()`);
+ * returns the identity of the file created. */
+function bindAt(
+  path: string,
+  mode: number | null,
+  privately: boolean,
+  listen: (at: string) => { close(): void },
+): SocketFile {
+  const done = privately || mode !== null ? bindPrivately(path, mode, listen) : null;
+  if (done === null) listen(path);
+  const info = lstatOrNull(path);
+  return { path, dev: info?.dev ?? null, ino: info?.ino ?? null };
+}
 
 function checkUnixAddress(address: unknown): string {
   const path = (address as { path?: unknown } | null)?.path;
@@ -266,17 +396,20 @@ async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
 function bindSocketFile(
   server: AnyBaseServer,
   path: string,
-  reclaim: boolean,
-  listen: () => void,
+  options: { reclaim: boolean; mode: number | null; privately: boolean },
+  listen: (at: string) => { close(): void },
 ): Awaitable<void> {
   checkPathPermissions(path);
+  checkSocketMode(options.mode);
+  const reclaim = options.reclaim;
   const bind = () => {
+    let file: SocketFile;
     try {
-      listen();
+      file = bindAt(path, options.mode, options.privately, listen);
     } catch (error) {
       throw unixBindError(error, path);
     }
-    socketFiles.set(server, { path, ino: lstatOrNull(path)?.ino ?? null });
+    socketFiles.set(server, file);
   };
   const found = lstatOrNull(path);
   if (found === null) return bind();
@@ -308,7 +441,11 @@ function unixBindError(error: unknown, path: string): unknown {
 
 /** Binds `listen()` anew at the path of the socket file `server` created,
  * which must still be there (or gone); returns the new socket. */
-function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
+function replaceSocketFile<T extends { close(): void }>(
+  server: AnyBaseServer,
+  mode: number | null,
+  listen: (at: string) => T,
+): T {
   const file = socketFiles.get(server);
   if (file === undefined) {
     throw new Deno.errors.BadResource(
@@ -319,26 +456,29 @@ function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
   }
   const now = lstatOrNull(file.path);
   if (now !== null) {
-    if (!now.isSocket || now.ino !== file.ino) {
+    if (!isOurs(file, now)) {
       throw new Deno.errors.AddrInUse(
         `Cannot bind "${file.path}" anew: the file there is no longer this server's socket, so something else replaced it; give each server a path of its own`,
       );
     }
     Deno.removeSync(file.path);
   }
-  const socket = listen();
-  file.ino = lstatOrNull(file.path)?.ino ?? null;
-  return socket;
+  let socket: T | null = null;
+  const created = bindAt(file.path, mode, false, (at) => socket = listen(at));
+  file.dev = created.dev;
+  file.ino = created.ino;
+  return socket!;
 }
 
-/** Removes the socket file `server` created, if it is still the one there. */
+/** Removes the socket file `server` created, if it is still the one there.
+ * Called while the socket is still open: a bound socket holds its file's
+ * inode, so no other file can have the same number until it closes. */
 function removeSocketFile(server: AnyBaseServer): void {
   const file = socketFiles.get(server);
   if (file === undefined) return;
   socketFiles.delete(server);
   try {
-    const now = lstatOrNull(file.path);
-    if (now?.isSocket && now.ino === file.ino) Deno.removeSync(file.path);
+    if (isOurs(file, lstatOrNull(file.path))) Deno.removeSync(file.path);
   } catch {
     // gone, or no longer ours to remove
   }
@@ -652,13 +792,17 @@ function checkReplyTimeout(value: unknown): void {
  * `ThreadingUnixStreamServer`.
  *
  * The socket file's life: binding creates it (and first checks the `read`,
- * `write` and `net` permissions Deno needs for it, naming the missing flags);
- * `serverClose()` removes it — unlike Python, which leaves it behind — if it
- * is still the file this server created. A file already at the path is
- * never overwritten: a socket file makes the constructor throw
- * `Deno.errors.AddrInUse` unless `reclaimStaleSocket` is set and nothing
- * answers on it; any other kind of file throws `Deno.errors.AlreadyExists`
- * and is left untouched.
+ * `write` and `net` permissions Deno needs for it, naming the missing flags),
+ * with the mode `socketMode` says; `serverClose()` removes it — unlike
+ * Python, which leaves it behind — if it is still the file this server
+ * created. A file already at the path is never overwritten: a socket file
+ * makes the constructor throw `Deno.errors.AddrInUse` unless
+ * `reclaimStaleSocket` is set and nothing answers on it; any other kind of
+ * file throws `Deno.errors.AlreadyExists` and is left untouched. With
+ * permissions for its directory and a bare `--allow-net` it binds through a
+ * private directory (see {@linkcode UnixSocketOptions.socketMode}): Deno 2.9
+ * removes a listener's bound path when it closes, whatever file is there by
+ * then, and this keeps a socket another server put at the path safe.
  *
  * @example A line echo server on a socket file
  * ```ts
@@ -691,6 +835,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * reports that and cannot be changed: a subclass that overrides it with
    * another value makes the bind throw a `RangeError`. */
   static requestQueueSize: number = UNIX_BACKLOG;
+  /** Class attribute: the socket file's mode, or `null`; see
+   * {@linkcode UnixSocketOptions.socketMode}. */
+  static socketMode: number | null = null;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
@@ -713,6 +860,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
+    checkSocketMode(options.socketMode);
     super({ transport: "unix", path }, RequestHandlerClass, options);
   }
 
@@ -722,6 +870,16 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   }
   set reclaimStaleSocket(value: boolean) {
     this[kAttribute]("reclaimStaleSocket", value);
+  }
+
+  /** The socket file's mode, or `null`; see the static attribute. It
+   * applies at the next bind. */
+  get socketMode(): number | null {
+    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+  }
+  set socketMode(value: number | null) {
+    checkSocketMode(value);
+    this[kAttribute]("socketMode", value);
   }
 
   /** The listen backlog, 1024, read-only; see the static attribute. */
@@ -773,18 +931,23 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
         } cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with ${UNIX_BACKLOG}; remove the override`,
       );
     }
-    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
-      this.socket = Deno.listen({ transport: "unix", path }) as Deno.Listener<
+    // privately whenever permitted: Deno removes a listener's bound path
+    // when it closes, and the socket file at the path may by then be
+    // another server's
+    const options = { reclaim: this.reclaimStaleSocket, mode: this.socketMode, privately: true };
+    return bindSocketFile(this, path, options, (at) => {
+      return this.socket = Deno.listen({ transport: "unix", path: at }) as Deno.Listener<
         Deno.UnixConn,
         UnixStreamAddr
       >;
     });
   }
 
-  /** Internal: closes the listener and removes the socket file. */
+  /** Internal: removes the socket file (if it is still this server's) and
+   * closes the listener. */
   override [kCloseSocket](): void {
+    if (this.socket !== undefined) removeSocketFile(this);
     super[kCloseSocket]();
-    removeSocketFile(this);
   }
 }
 
@@ -847,6 +1010,9 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * `serverClose()` (call `Deno.exit()` to end it regardless).
    */
   static replyTimeout: number | null = 1000;
+  /** Class attribute: the socket file's mode, or `null`; see
+   * {@linkcode UnixSocketOptions.socketMode}. */
+  static socketMode: number | null = null;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
@@ -872,8 +1038,19 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
+    checkSocketMode(options.socketMode);
     if ("replyTimeout" in options) checkReplyTimeout(options.replyTimeout);
     super({ transport: "unixpacket", path }, RequestHandlerClass, options);
+  }
+
+  /** The socket file's mode, or `null`; see the static attribute. It
+   * applies at the next bind. */
+  get socketMode(): number | null {
+    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+  }
+  set socketMode(value: number | null) {
+    checkSocketMode(value);
+    this[kAttribute]("socketMode", value);
   }
 
   /** How long a reply may wait to be sent, in ms; see the static attribute. */
@@ -927,17 +1104,20 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     const path = this.serverAddress.path;
     if (this.socket !== undefined) throw alreadyBound(path);
     requireUnstableNet("UnixDatagramServer");
-    const listen = () => Deno.listenDatagram({ transport: "unixpacket", path });
-    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
-      this.socket = new SerialUnixDatagramConn(
-        listen(),
-        () => replaceSocketFile(this, listen),
+    const mode = this.socketMode;
+    const listen = (at: string) => Deno.listenDatagram({ transport: "unixpacket", path: at });
+    const options = { reclaim: this.reclaimStaleSocket, mode, privately: false };
+    return bindSocketFile(this, path, options, (at) => {
+      return this.socket = new SerialUnixDatagramConn(
+        listen(at),
+        () => replaceSocketFile(this, mode, listen),
         () => this.replyTimeout,
       );
     });
   }
 
-  /** Internal: removes the socket file once the socket is closed. */
+  /** Internal: removes the socket file, if it is still this server's, just
+   * before the socket closes. */
   override [kSocketClosed](): void {
     removeSocketFile(this);
   }
