@@ -13,7 +13,7 @@ import {
   DEFAULT_MAX_LINE_LENGTH,
   kReportLost,
   StreamWriter,
-  watchWrites,
+  watchConnection,
 } from "./io.ts";
 
 /**
@@ -322,7 +322,7 @@ export class StreamRequestHandler<
     this.wfile[kReportLost] = (error) => {
       this.server[kReportError](this.request, this.clientAddress, error);
     };
-    watchWrites(conn, this.wfile);
+    watchConnection(conn, this.rfile, this.wfile);
   }
 
   /**

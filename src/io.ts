@@ -139,16 +139,18 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
 }
 const reportedWriters = new WeakSet<StreamWriter>();
 
-/** The handlers' writers by connection, for {@linkcode stopWrites}. */
-const connectionWriters = new WeakMap<object, StreamWriter>();
+/** The handlers' files by connection, for {@linkcode stopWrites} and
+ * {@linkcode opsInFlight}. */
+const connectionFiles = new WeakMap<object, { rfile: BufferedReader; wfile: StreamWriter }>();
 
 /**
- * Internal: records `writer` as the writer of connection `conn`, so that
- * `serverClose()` can stop it before its lingering close. Not exported from
- * the package.
+ * Internal: records a handler's `rfile` and `wfile` as those of connection
+ * `conn`, so that the server can stop the writes before its lingering close
+ * and see the operations a close leaves to finish. Not exported from the
+ * package.
  */
-export function watchWrites(conn: object, writer: StreamWriter): void {
-  connectionWriters.set(conn, writer);
+export function watchConnection(conn: object, rfile: BufferedReader, wfile: StreamWriter): void {
+  connectionFiles.set(conn, { rfile, wfile });
 }
 
 /**
@@ -158,9 +160,28 @@ export function watchWrites(conn: object, writer: StreamWriter): void {
  * recorded or none is in flight. Not exported from the package.
  */
 export function stopWrites(conn: object, error: Error): Promise<void> | null {
-  return connectionWriters.get(conn)?.[kStopWrites](error) ?? null;
+  return connectionFiles.get(conn)?.wfile[kStopWrites](error) ?? null;
+}
+
+/**
+ * Internal: settles once the read and write that `conn`'s handler left
+ * pending (a read that outlived a timeout, a write cut off) have ended,
+ * which after `conn.close()` is when Deno lets go of the descriptor; `null`
+ * when none is pending. Not exported from the package.
+ */
+export function opsInFlight(conn: object): Promise<void> | null {
+  const files = connectionFiles.get(conn);
+  if (files === undefined) return null;
+  const read = files.rfile[kPendingRead]();
+  const write = files.wfile[kInFlight]();
+  if (read === null) return write;
+  return write === null
+    ? read.then(ignore, ignore)
+    : Promise.all([read.then(ignore, ignore), write]).then(ignore);
 }
 const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
+const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
+const kInFlight: unique symbol = Symbol("socketserver.inFlight");
 const encoder = new TextEncoder();
 
 const EMPTY_WORDS = new Uint32Array(0);
@@ -646,6 +667,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#lent = this.#scanned = 0;
   }
 
+  /** Internal: the read from the source still pending, if any (one that
+   * outlived a timeout). */
+  [kPendingRead](): Promise<number | null> | null {
+    return this.#pending;
+  }
+
   /** Hands out `#buf[#start, stop)` for `read()` and `read1()`: lent (see
    * `#lend()`), or copied when the reader does not own its bytes or when it
    * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
@@ -1071,6 +1098,11 @@ export class StreamWriter {
     this.#closed = true;
     this.#buf = null;
     this.#used = 0;
+  }
+
+  /** Internal: the end of the writes in flight, if any. */
+  [kInFlight](): Promise<void> | null {
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
   }
 
   /** Internal: see {@linkcode stopWrites}. */

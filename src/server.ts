@@ -139,6 +139,9 @@ export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
  * which the ordinary close path must then leave open; not exported from
  * `mod.ts`. */
 export const kLingering: unique symbol = Symbol("socketserver.lingering");
+/** Internal: keeps a slot of `maxConnections` taken until a descriptor an
+ * ended request still holds is released; not exported from `mod.ts`. */
+export const kHoldSlot: unique symbol = Symbol("socketserver.holdSlot");
 
 const STOP = Symbol("stop");
 const ignore = () => {};
@@ -443,7 +446,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * the limit is reached the server stops accepting: the next connection
    * waits in the kernel's listen backlog (`requestQueueSize`), and is
    * accepted and served as soon as a request ends. Nothing is accepted only
-   * to be closed, so descriptors stay at the limit plus the listener. */
+   * to be closed, and a request's slot is freed only with its descriptor (a
+   * read cut off by a timeout is cancelled a turn after the close; a TLS
+   * handshake that timed out holds its socket until the client speaks or
+   * leaves), so a stream server keeps at most the listener, the limit and
+   * 16 more descriptors open, also while a batch of timeouts fires. */
   static maxConnections: number | null = null;
 
   /** The handler class instantiated for every request. */
@@ -464,6 +471,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #drained: PromiseWithResolvers<void> | null = null;
   /** Waiters for a request to end, when `maxConnections` is reached. */
   #slot: PromiseWithResolvers<void> | null = null;
+  /** Descriptors that ended requests still hold (see `kHoldSlot`): they
+   * count against `maxConnections` like open requests. */
+  #held = 0;
   /** Requests `serverClose()` closed at its deadline: their errors are drops. */
   #forced = new Set<R>();
   /** Requests already reported to `handleDrop()`. */
@@ -1194,6 +1204,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (pending !== null) await within(pending.read, 100);
   }
 
+  /** Internal: counts a descriptor that a request, though over, still
+   * holds — its close waits on an operation Deno has yet to cancel, a TLS
+   * handshake Deno cannot abort — against `maxConnections` until `released`
+   * settles, so that the limit bounds the descriptors and not only the
+   * requests. */
+  [kHoldSlot](released: Promise<unknown>): void {
+    this.#held++;
+    const done = () => {
+      this.#held--;
+      this.#freeSlot();
+    };
+    released.then(done, done);
+  }
+
   /** Internal: whether `serverClose()` is lingering on `request`, which the
    * ordinary close path must then leave to it. */
   [kLingering](request: R): boolean {
@@ -1222,7 +1246,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     for (;;) {
       if (this.#closed) throw this.#closedError("getRequest()");
       const limit = this.maxConnections;
-      if (limit === null || this.#open.size < limit) break;
+      if (limit === null || this.#open.size + this.#held < limit) break;
       this.#slot ??= Promise.withResolvers<void>();
       await this.#slot.promise;
     }
@@ -1236,7 +1260,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (pending === null) {
       const limit = this.maxConnections;
       try {
-        const got = limit !== null && this.#open.size >= limit
+        const got = limit !== null && this.#open.size + this.#held >= limit
           ? this.#getRequestWhenFree()
           : this.getRequest();
         pending = got instanceof Promise ? got : Promise.resolve(got);

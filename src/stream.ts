@@ -10,10 +10,12 @@ import {
   type BaseServerOptions,
   bindAndActivate,
   kCloseSocket,
+  kHoldSlot,
   kLingering,
   notBoundError,
   type RequestHandlerClass,
 } from "./server.ts";
+import { opsInFlight } from "./io.ts";
 
 /**
  * Options of every {@linkcode StreamServer}; each attribute option
@@ -195,6 +197,13 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
       request.close();
     } catch {
       // already closed
+    }
+    if (this.maxConnections !== null) {
+      // A read that outlived a timeout holds the descriptor until Deno has
+      // cancelled it, a turn later: until then it counts against the limit,
+      // or a batch of timeouts would let in as many new clients at once
+      const releasing = opsInFlight(request);
+      if (releasing !== null) this[kHoldSlot](releasing);
     }
     super.closeRequest(request);
   }
