@@ -484,6 +484,10 @@ function removeSocketFile(server: AnyBaseServer): void {
   }
 }
 
+/** How many sockets a Unix datagram server may hold for its replies —
+ * idle, sending, or stuck on a client that does not read — beside its own. */
+const MAX_REPLY_SOCKETS = 16;
+
 /**
  * A `unixpacket` socket made safe for concurrent use and for clients that do
  * not read. Deno 2.9 runs one operation at a time on such a socket — a send
@@ -493,32 +497,40 @@ function removeSocketFile(server: AnyBaseServer): void {
  * handlers could never reply. This wrapper never lets a receive and a send on
  * the socket overlap: sends queue up one after the other; a receive waits
  * for the queued sends; and a send made while a receive is pending goes out
- * through a second, unbound socket instead (its own queue), so it does not
- * wait for the next datagram to arrive. Such a reply comes from an unnamed
- * address.
+ * through one of a few unbound reply sockets instead, one send at a time
+ * each, so it does not wait for the next datagram to arrive nor for another
+ * client's reply. Such a reply comes from an unnamed address.
  *
  * Unix datagram sockets have flow control: a send to a client whose receive
  * queue is full (`net.unix.max_dgram_qlen` datagrams, 10 by default) waits
- * until the client reads, and until then the socket is unusable (`Busy`).
- * So a client that sends requests and never reads would stop the server for
- * good. Hence every send has a deadline (`replyTimeout`): when it runs out
- * the reply is dropped (`TimedOut`), the socket the send is stuck on is
- * retired — the spare is replaced by a fresh one, the server's own socket is
- * bound anew at the same path (what was queued on the old one is lost) —
- * and further replies to that client are dropped at once until the stuck
- * send ends (the client reads or closes its socket; until then the retired
- * socket holds one descriptor).
+ * until the client reads, and until then the socket is unusable (`Busy`);
+ * Deno cannot cancel such a send, not even by closing the socket. So every
+ * send has a deadline (`replyTimeout`): when it runs out the reply is
+ * dropped (`TimedOut`), the socket it is stuck on is set aside — a reply
+ * socket simply, the server's own socket by binding a new one at the same
+ * path (what was queued on the old one is lost) — and further replies to
+ * that client are dropped at once until the stuck send ends (the client
+ * reads or closes its socket). The sockets set aside count against
+ * {@linkcode MAX_REPLY_SOCKETS} until then; when all of them are taken, a
+ * reply waits for one at most its deadline, then is dropped. So clients that
+ * do not read cost at most that many descriptors, and never delay a reply to
+ * another client by more than one `replyTimeout`.
  */
 class SerialUnixDatagramConn implements Deno.DatagramConn {
   #socket: Deno.DatagramConn;
   #rebind: () => Deno.DatagramConn;
   #replyTimeout: () => number | null;
-  #spare: Deno.DatagramConn | null = null;
   #sends: Promise<unknown> = Promise.resolve();
-  #spareSends: Promise<unknown> = Promise.resolve();
   #pendingSends = 0;
   #sent: PromiseWithResolvers<void> | null = null;
   #receiving = false;
+  /** Unbound reply sockets with no send in flight. */
+  #idle: Deno.DatagramConn[] = [];
+  /** Reply sockets in existence (idle, sending or stuck), and server
+   * sockets set aside while a send is stuck on them. */
+  #replySockets = 0;
+  /** Replies waiting for a reply socket, oldest first. */
+  #waiters: Array<(socket: Deno.DatagramConn | null) => void> = [];
   /** Client paths with a send stuck past its deadline, and how many. */
   #stuck = new Map<string, number>();
   #watchdog = new Watchdog();
@@ -559,33 +571,21 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
 
   send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
     const path = (addr as Partial<Deno.UnixAddr>).path || null;
-    if (this.#receiving) {
-      const send = () => {
-        if (this.#closed) return Promise.reject(closedError());
-        const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
-        const retire = () => {
-          if (this.#spare === spare) this.#spare = null;
-          try {
-            spare.close();
-          } catch {
-            // already closed
-          }
-        };
-        return this.#deadline(path, () => spare.send(p, addr), retire).catch((error) => {
-          if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
-          throw new Deno.errors.PermissionDenied(
-            `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
-            { cause: error },
-          );
-        });
-      };
-      const sent = this.#spareSends.then(send, send);
-      this.#spareSends = sent.catch(() => {});
-      return sent;
+    if (path !== null && this.#stuck.has(path)) return Promise.reject(droppedAtOnce());
+    // the server's own socket only when it is not receiving, and when a send
+    // stuck on it could still be set aside
+    if (this.#receiving || this.#replySockets >= MAX_REPLY_SOCKETS) {
+      return this.#sendAside(p, addr, path);
     }
     const send = () => {
+      // queued behind a send that got stuck: the budget may be spent now
+      if (this.#replySockets >= MAX_REPLY_SOCKETS) return this.#sendAside(p, addr, path);
       const socket = this.#socket;
-      return this.#deadline(path, () => socket.send(p, addr), () => this.#retire(socket));
+      return this.#deadline(
+        path,
+        () => socket.send(p, addr),
+        (sending) => this.#retire(socket, sending),
+      );
     };
     // nothing queued: send now rather than a turn later, behind a settled
     // promise
@@ -601,23 +601,117 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     return sent;
   }
 
-  /**
-   * Runs `send` to `path` with the deadline. When it runs out, `retire()`
-   * replaces the socket the send is stuck on, the send is left to end
-   * whenever the client reads or goes, and replies to `path` are refused
-   * until then.
-   */
-  #deadline(path: string | null, send: () => Promise<number>, retire: () => void): Promise<number> {
-    if (path !== null && this.#stuck.has(path)) {
-      return Promise.reject(
-        new Deno.errors.TimedOut(
-          `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
-        ),
-      );
-    }
+  /** Sends through a reply socket: an idle one, a new one while fewer than
+   * {@linkcode MAX_REPLY_SOCKETS} exist, else the first one freed within the
+   * deadline. */
+  async #sendAside(p: Uint8Array, addr: Deno.Addr, path: string | null): Promise<number> {
+    if (this.#closed) throw closedError();
     const ms = this.#replyTimeout();
+    const began = performance.now();
+    const socket = this.#idle.pop() ?? this.#newReplySocket() ?? await this.#waitForSocket(ms);
+    const left = ms === null ? null : Math.max(1, ms - (performance.now() - began));
+    let stuck = false;
+    try {
+      return await this.#deadline(path, () => socket.send(p, addr), (sending) => {
+        stuck = true;
+        this.#setAside(socket, sending);
+      }, left);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+      throw new Deno.errors.PermissionDenied(
+        `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
+        { cause: error },
+      );
+    } finally {
+      if (!stuck) this.#recycle(socket);
+    }
+  }
+
+  #newReplySocket(): Deno.DatagramConn | null {
+    if (this.#replySockets >= MAX_REPLY_SOCKETS) return null;
+    const socket = Deno.listenDatagram({ transport: "unixpacket" });
+    this.#replySockets++;
+    return socket;
+  }
+
+  /** The next reply socket freed, within `ms`; else the reply is dropped. */
+  #waitForSocket(ms: number | null): Promise<Deno.DatagramConn> {
+    return new Promise((resolve, reject) => {
+      let watched: Watched | null = null;
+      const waiter = (socket: Deno.DatagramConn | null) => {
+        if (watched !== null) this.#watchdog.unwatch(watched);
+        if (socket === null) reject(closedError());
+        else resolve(socket);
+      };
+      this.#waiters.push(waiter);
+      if (ms === null || ms === Infinity) return;
+      watched = this.#watchdog.watch(ms, () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i !== -1) this.#waiters.splice(i, 1);
+        reject(
+          new Deno.errors.TimedOut(
+            `The reply was dropped after ${ms} ms (replyTimeout): all ${MAX_REPLY_SOCKETS} reply sockets are held by replies to clients that do not read them, which Deno cannot cancel; they are freed as those clients read or close their sockets`,
+          ),
+        );
+      });
+    });
+  }
+
+  /** A reply socket whose send ended: to the next waiter, or idle. */
+  #recycle(socket: Deno.DatagramConn): void {
+    const waiter = this.#closed ? undefined : this.#waiters.shift();
+    if (waiter !== undefined) return waiter(socket);
+    if (!this.#closed) {
+      this.#idle.push(socket);
+      return;
+    }
+    this.#replySockets--;
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Sets aside a socket whose send is stuck: closed now (which does not
+   * end the send), counted until the send ends — its descriptor is held
+   * until then — then its place goes to a waiting reply, if any. */
+  #setAside(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+    const freed = () => {
+      this.#replySockets--;
+      if (this.#closed || this.#waiters.length === 0) return;
+      let fresh: Deno.DatagramConn | null;
+      try {
+        fresh = this.#newReplySocket();
+      } catch {
+        return; // out of descriptors: the waiters' deadlines deal with it
+      }
+      if (fresh !== null) this.#waiters.shift()!(fresh);
+    };
+    sending.then(freed, freed);
+  }
+
+  /**
+   * Runs `send` to `path` with the deadline (`ms`, by default
+   * `replyTimeout`). When it runs out, `setAside()` gets the send, which is
+   * left to end whenever the client reads or goes, and replies to `path`
+   * are refused until then.
+   */
+  #deadline(
+    path: string | null,
+    send: () => Promise<number>,
+    setAside: (sending: Promise<number>) => void,
+    ms: number | null = this.#replyTimeout(),
+  ): Promise<number> {
+    if (path !== null && this.#stuck.has(path)) return Promise.reject(droppedAtOnce());
     const sending = send();
     if (ms === null || ms === Infinity) return sending;
+    const limit = this.#replyTimeout() ?? ms;
     return new Promise((resolve, reject) => {
       const expire = () => {
         if (path !== null) this.#stuck.set(path, (this.#stuck.get(path) ?? 0) + 1);
@@ -629,11 +723,11 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
         };
         sending.then(unstuck, unstuck);
         try {
-          retire();
+          setAside(sending);
         } finally {
           reject(
             new Deno.errors.TimedOut(
-              `The reply timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
+              `The reply timed out after ${limit} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
             ),
           );
         }
@@ -650,9 +744,10 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   }
 
   /** Replaces the server's socket, on which a send is stuck, by a new one
-   * bound at the same path; if that fails the stuck socket is kept (and is
-   * `Busy` until the send ends). */
-  #retire(socket: Deno.DatagramConn): void {
+   * bound at the same path, and sets the old one aside (see `setAside()`);
+   * if that fails the stuck socket is kept (and is `Busy` until the send
+   * ends). */
+  #retire(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
     if (this.#socket !== socket || this.#closed) return;
     try {
       this.#socket = this.#rebind();
@@ -666,20 +761,21 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
       );
       return;
     }
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
+    this.#replySockets++;
+    this.#setAside(socket, sending);
   }
 
   close(): void {
     this.#closed = true;
     this.#watchdog.close();
-    try {
-      this.#spare?.close();
-    } catch {
-      // already closed
+    for (const waiter of this.#waiters.splice(0)) waiter(null);
+    for (const socket of this.#idle.splice(0)) {
+      this.#replySockets--;
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
     }
     this.#socket.close();
   }
@@ -709,8 +805,8 @@ interface Watched {
  * datagram reply cost over a raw loop. The timer is set for the earliest
  * deadline; when it fires, what has expired expires and it is set again for
  * the next, so a deadline fires when it is due, as its own timer would. At
- * most two sends are watched at once (the socket's and the spare's queues
- * each send one at a time), so a list is enough.
+ * most one send per socket is watched at once, and a reply waiting for a
+ * socket: a few dozen at most, so a list is enough.
  */
 class Watchdog {
   #watched: Watched[] = [];
@@ -769,6 +865,12 @@ class Watchdog {
     if (next !== Infinity) this.#arm(next);
     for (const w of due) w.expire();
   };
+}
+
+function droppedAtOnce(): Deno.errors.TimedOut {
+  return new Deno.errors.TimedOut(
+    `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
+  );
 }
 
 function closedError(): Deno.errors.BadResource {
@@ -1000,14 +1102,19 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * neither send nor receive — a client that sends requests and never reads
    * would stop the server. When this runs out the reply is dropped (the
    * handler's `finish()` throws `Deno.errors.TimedOut`, which goes to
-   * `handleDrop()`), the server carries on with a fresh socket bound at the
-   * same path (datagrams still queued on the old one are lost), and later
-   * replies to that client are dropped at once until it reads or closes its
-   * socket. Default 1000; must be more than 0.
+   * `handleDrop()`), the socket it is stuck on is set aside (the server's
+   * own socket is bound anew at the same path; datagrams still queued on the
+   * old one are lost), and later replies to that client are dropped at once
+   * until it reads or closes its socket. Replies made while the server waits
+   * for the next datagram (a threading server's) go out through a pool of
+   * reply sockets, so a stuck one holds up no other. Default 1000; must be
+   * more than 0.
    *
    * Deno cannot cancel the stuck send: until that client reads or closes its
    * socket, it holds one descriptor and keeps the process alive after
-   * `serverClose()` (call `Deno.exit()` to end it regardless).
+   * `serverClose()` (call `Deno.exit()` to end it regardless). Clients that
+   * do not read hold at most 16 descriptors in all: when 16 sockets are
+   * stuck, a reply waits for one at most `replyTimeout`, then is dropped.
    */
   static replyTimeout: number | null = 1000;
   /** Class attribute: the socket file's mode, or `null`; see
