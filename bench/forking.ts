@@ -397,7 +397,9 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
       await lines.cancel();
       await exitOrKill(server, EXIT_MS);
       if (!output.success) {
-        throw new Error(`The load generator failed against the ${kind} server (code ${output.code})`);
+        throw new Error(
+          `The load generator failed against the ${kind} server (code ${output.code})`,
+        );
       }
       const report = JSON.parse(new TextDecoder().decode(output.stdout));
       mismatches += report.mismatches ?? 0;
