@@ -43,7 +43,7 @@ export function renderChart(report: Report, figures: Figure[]): string {
   body.push(
     `<text x="${PAD}" y="24" class="h1">@x/socketserver benchmark · ${
       escapeXml(report.date.slice(0, 16).replace("T", " "))
-    } UTC · ${report.machine.cores} cores (shared) · ${report.rounds} × ${report.seconds} s runs · bars: median requests/s, whiskers: min–max over rounds</text>`,
+    } UTC · ${report.machine.cores} cores (shared) · ${report.rounds} × ${report.seconds} s runs · whiskers: min–max over rounds</text>`,
   );
   let x = PAD;
   for (const { impl, label } of IMPLS) {

@@ -70,7 +70,8 @@ export interface Target {
   server: string;
   /** The server it is compared with. */
   versus: string;
-  /** What is compared (default `rps`; `rss` is memory per idle connection). */
+  /** What is compared: `rss` is memory per idle connection; without it,
+   * requests/s (the server's whole RSS for the idle workload). */
   metric?: Metric;
   /** The ratio's median must be at least this. */
   atLeast?: number;
@@ -117,6 +118,8 @@ export interface Report {
   rounds: number;
   /** How long the whole run took, seconds. */
   elapsed?: number;
+  /** How the run measured, in words (reports from before the field have none). */
+  method?: string;
   /** The workloads run. */
   workloads: WorkloadInfo[];
   /** The servers. */
@@ -271,7 +274,7 @@ function range(s: Spread, f: (n: number) => string): string {
 
 /** The result of a target: the measured ratios and whether the median meets it. */
 export function evaluate(report: Report, t: Target): { ratio: Spread | null; met: boolean | null } {
-  const ratio = spread(ratios(report, t.workload, t.server, t.versus, t.metric ?? "rps"));
+  const ratio = spread(ratios(report, t.workload, t.server, t.versus, t.metric ?? "value"));
   if (!ratio) return { ratio, met: null };
   const met = (t.atLeast === undefined || ratio.median >= t.atLeast) &&
     (t.atMost === undefined || ratio.median <= t.atMost);
@@ -298,11 +301,18 @@ function machineLines(report: Report): string[] {
   ];
 }
 
+/** How `deno task bench` measures, as its reports say it. */
+export const METHOD =
+  "every server in its own process, driven by the same closed-loop client; within a round each workload visits every server once, the order rotated from round to round. Server CPU per request is user + system time of the server's process and its children over the measured window, read from `/proc/PID/stat` by the client at the window's edges, ÷ requests answered. Figures are medians over the rounds; (min–max) is the spread; every ratio is taken within one round, then its median and spread reported.";
+
 function methodLine(report: Report): string {
   const clients = [...new Set(Object.values(report.clients))].join("; ");
   return `${report.rounds} round(s) of ${report.seconds} s per run after ${report.warmup} s of warm-up${
     report.elapsed ? `, ${Math.round(report.elapsed / 60)} minutes in all` : ""
-  }; every server in its own process, driven by the same closed-loop client (${clients}); within a round each workload visits every server once, the order rotated from round to round. Server CPU per request is user + system time of the server's process and its children over the measured window, from \`/proc/PID/stat\`, ÷ requests answered. Figures are medians over the rounds; (min–max) is the spread; every ratio is taken within one round, then its median and spread reported.`;
+  }; client: ${clients}; ${
+    report.method ??
+      "measured by the suite before the field (servers in a fixed order each round, server CPU read by the harness around the client's run); ratios taken within a round."
+  }`;
 }
 
 /** The field at a glance: one row per workload, one column per
@@ -383,6 +393,13 @@ export function gapLines(report: Report): string[] {
   return lines;
 }
 
+function gapOrWhy(report: Report): string[] {
+  const lines = gapLines(report);
+  return lines.length
+    ? lines
+    : ["Not measured: this run had no C server beside raw Deno and this library."];
+}
+
 /** The issue's figures: each ratio's median and spread, and whether it is met. */
 export function targetsTable(report: Report): string[] {
   const name = (id: string) => report.servers.find((s) => s.id === id)?.name ?? id;
@@ -400,13 +417,14 @@ export function targetsTable(report: Report): string[] {
   ];
   for (const t of targets) {
     const { ratio, met } = evaluate(report, t);
+    const idle = report.workloads.find((w) => w.id === t.workload)?.mode === "idle";
     const bound = [
       t.atLeast !== undefined ? `≥ ${t.atLeast}×` : "",
       t.atMost !== undefined ? `≤ ${t.atMost}×` : "",
     ].filter(Boolean).join(", ");
     lines.push(
       `| ${t.workload} | ${name(t.server)} | ${name(t.versus)} | ${
-        what[t.metric ?? "rps"]
+        t.metric ? what[t.metric] : idle ? "RSS" : "requests/s"
       } | ${bound} | ${ratio ? range(ratio, fixed) + "×" : "–"} | ${
         met === null ? "not measured" : met ? "yes" : "**no**"
       } |`,
@@ -434,7 +452,7 @@ export function renderMarkdown(report: Report, figures: Figure[]): string {
     "",
     "## The gap to the C limit",
     "",
-    ...gapLines(report),
+    ...gapOrWhy(report),
     "",
   ];
   for (const w of report.workloads) {
@@ -529,7 +547,7 @@ export function renderReadmeBlock(report: Report, figures: Figure[]): string {
     "",
     "**The gap to the C limit**, in server CPU per request (memory for idle connections):",
     "",
-    ...gapLines(report),
+    ...gapOrWhy(report),
     ...(targets.length ? ["", "**The issue's figures** (per-round ratios):", "", ...targets] : []),
   ].join("\n");
 }
