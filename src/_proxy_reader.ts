@@ -12,8 +12,10 @@ import {
   parseProxyHeader,
   proxyHeaderLength,
   V1_MAX_LENGTH,
+  V2_FIXED_LENGTH,
   V2_MAX_LIMIT,
   V2_MIN_LIMIT,
+  V2_SIGNATURE,
 } from "./_proxy_protocol.ts";
 import { type ProxyHeader, ProxyHeaderError, type ProxyProtocolMode } from "./proxy_protocol.ts";
 
@@ -47,9 +49,9 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Reads the PROXY protocol header at the start of `source` and parses it.
- * Reads in chunks: a version 2 header, once its length is known, is read to
- * its end exactly; bytes that arrived past the header are returned as
- * `rest`. Every failure throws `ProxyHeaderError`: no header (`"signature"`),
+ * Reads in chunks: after the first read, a version 2 header is read to its
+ * end exactly; bytes that arrived past the header (in the first read, or
+ * past a version 1 line) are returned as `rest`. Every failure throws `ProxyHeaderError`: no header (`"signature"`),
  * a bad one (`"malformed"`, `"checksum"`), a version 1 line without CRLF
  * within 107 bytes or a version 2 header over the limit (`"too-long"`), EOF
  * first (`"truncated"`), the deadline (`"timeout"`), or a failed read
@@ -103,7 +105,11 @@ export async function readProxyHeader(
         return { header, rest: have > length ? buffer.subarray(length, have) : EMPTY };
       }
       let want = buffer.length;
-      if (length !== 0) {
+      if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
+        // A version 2 header whose fixed part is not all here: read up to
+        // its end, then the length field says how much more to read.
+        want = V2_FIXED_LENGTH;
+      } else if (length !== 0) {
         // A version 2 header whose length is known: read exactly to its end.
         if (buffer.length < length) {
           const grown = new Uint8Array(length);

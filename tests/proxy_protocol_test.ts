@@ -769,6 +769,21 @@ Deno.test("readProxyHeader() never reads past a version 2 header once its length
   assert.deepEqual(source.asked, [536, sample.length - 536]);
 });
 
+Deno.test("readProxyHeader() leaves the payload unread when a short version 2 header arrives split", async () => {
+  const sample = v2({ addresses: ipv4Block([127, 0, 0, 7], [127, 0, 0, 1], 1, 2) });
+  let first = true;
+  const source = new Chunks(bytes(sample, "PAYLOAD"), () => {
+    const size = first ? 10 : Infinity;
+    first = false;
+    return size;
+  });
+  const { header, rest } = await readProxyHeader(source);
+  assert.equal(header.length, 28);
+  assert.equal(rest.length, 0);
+  // the fixed part's other 6 bytes, then the 12 its length field announces
+  assert.deepEqual(source.asked, [536, 6, 12]);
+});
+
 Deno.test("readProxyHeader() in mode v1 asks for at most 107 bytes, the longest line", async () => {
   const sample = bytes("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n");
   const source = new Chunks(bytes(sample, "x".repeat(500)));
@@ -846,23 +861,27 @@ Deno.test("readProxyHeader() over a real loopback connection: header and payload
   const { port } = listener.addr;
   {
     using client = await Deno.connect({ hostname: "127.0.0.1", port });
-    using server = await listener.accept();
+    const server = await listener.accept(); // its readable closes it
     const header = v2({ addresses: ipv4Block([127, 0, 0, 7], [127, 0, 0, 1], 5555, port) });
     await client.write(header.subarray(0, 5));
     await client.write(header.subarray(5));
     await client.write(encoder.encode("hello"));
-    const read = await readProxyHeader(server, { timeoutMs: 10_000 });
+    await client.closeWrite();
+    const read = await within(readProxyHeader(server, { timeoutMs: 10_000 }), 10_000, "the header");
     assert.deepEqual(read.header.source, { transport: "tcp", hostname: "127.0.0.7", port: 5555 });
-    const buf = new Uint8Array(5 - read.rest.length);
-    let got = 0;
-    while (got < buf.length) got += (await server.read(buf.subarray(got)))!;
-    assert.equal(decoder.decode(bytes(read.rest, buf)), "hello");
+    // rest, then the rest of the connection to its EOF, is the payload
+    const unread = await within(new Response(server.readable).bytes(), 10_000, "the payload");
+    assert.equal(decoder.decode(bytes(read.rest, unread)), "hello");
   }
   {
     using client = await Deno.connect({ hostname: "127.0.0.1", port });
     const server = await listener.accept();
     await client.write(encoder.encode("PROXY TCP4 "));
-    const error = await readProxyHeader(server, { timeoutMs: 50 }).catch((e) => e);
+    const error = await within(
+      readProxyHeader(server, { timeoutMs: 50 }).catch((e) => e),
+      10_000,
+      "the header's deadline",
+    );
     server.close(); // ends the read the deadline left pending
     assert.ok(error instanceof ProxyHeaderError);
     assert.equal(error.reason, "timeout");
