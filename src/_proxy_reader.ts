@@ -139,6 +139,11 @@ export async function readProxyHeader(
           mode,
         );
       }
+      if (n === 0) {
+        // A source that keeps resolving with nothing would spin on
+        // microtasks and starve the deadline's timer: let timers run.
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, 0)), deadline]);
+      }
       have += n;
     }
   } finally {

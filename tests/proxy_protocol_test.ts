@@ -818,6 +818,17 @@ Deno.test("readProxyHeader() refuses a header that stops coming as timed out, at
   }
 });
 
+Deno.test("readProxyHeader() times out on a source that keeps reading zero bytes instead of spinning past the deadline", async () => {
+  const source: ByteSource = { read: () => Promise.resolve(0) };
+  const error = await within(
+    readProxyHeader(source, { timeoutMs: 50 }).catch((e) => e),
+    10_000,
+    "the header's deadline",
+  );
+  assert.ok(error instanceof ProxyHeaderError);
+  assert.equal(error.reason, "timeout");
+});
+
 Deno.test("readProxyHeader() refuses garbage at once, without waiting for the deadline", async () => {
   for (const garbage of ["GET / HTTP/1.1\r\n", "PROXY TCP4 \x00", "\r\n\r\n\x00\r\nQUIT\n\x31"]) {
     const source = new Chunks(bytes(garbage), undefined, true);
