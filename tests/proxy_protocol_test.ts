@@ -24,7 +24,7 @@ import {
   type ProxyHeaderErrorReason,
   type ProxyProtocolMode,
 } from "../src/proxy_protocol.ts";
-import { random, within } from "./_helpers.ts";
+import { random, sendThenReset, within } from "./_helpers.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261207);
 const encoder = new TextEncoder();
@@ -897,6 +897,23 @@ Deno.test("readProxyHeader() over a real loopback connection: header and payload
     assert.ok(error instanceof ProxyHeaderError);
     assert.equal(error.reason, "timeout");
   }
+});
+
+Deno.test("readProxyHeader() refuses a header cut by a TCP reset as io (the reset as cause) or truncated, and rejects nothing later", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const reset = sendThenReset(listener.addr.port, "PROXY TCP4 127.0.0.7 127.0");
+  using server = await accepted;
+  const error = await within(
+    readProxyHeader(server, { timeoutMs: 10_000 }).catch((e) => e),
+    10_000,
+    "the reader to see the reset",
+  );
+  await reset;
+  assert.ok(error instanceof ProxyHeaderError, String(error));
+  // Linux may report the reset, or EOF when the bytes were read first.
+  if (error.reason === "io") assert.ok(error.cause instanceof Deno.errors.ConnectionReset);
+  else assert.equal(error.reason, "truncated");
 });
 
 // ---- differential check against proxy-protocol-js ----
