@@ -193,6 +193,31 @@ for (const { name, Base, unix } of servers) {
   });
 }
 
+for (const { name, Base, unix } of servers) {
+  Deno.test(`runHandler() on a ${name}: a handler that reads request.readable to the end finds the connection closed under it (BadResource to handleError), as over a socket`, async () => {
+    const Raw = handler(async (self) => {
+      const text = await new Response(self.request.readable).text();
+      await self.wfile.write(text.toUpperCase());
+    });
+    const { real, memory } = await bothWays(Base, unix, Raw, sendLines);
+    assert.deepEqual(memory, real);
+    assert.ok(memory[0].includes("handleError BadResource"), String(memory[0]));
+  });
+
+  Deno.test(`runHandler() on a ${name}: a 1 MiB write the handler does not await still reaches the client whole before the close`, async () => {
+    const Careless = handler(async (self) => {
+      await self.rfile.readline();
+      self.wfile.write(new Uint8Array(1 << 20).fill(0x61)); // not awaited
+    });
+    const { real, memory } = await bothWays(Base, unix, Careless, async (conn) => {
+      await conn.write(encoder.encode("go\n"));
+      return String((await readAll(conn)).length);
+    });
+    assert.deepEqual(memory, real);
+    assert.equal(memory[1], String(1 << 20));
+  });
+}
+
 Deno.test("runHandler(): a client that resets mid-line is a drop with ConnectionReset, as a Node client's reset over TCP is", async () => {
   const Reader = handler(async (self) => {
     await self.rfile.readline();
@@ -216,6 +241,54 @@ Deno.test("runHandler(): a client that resets mid-line is a drop with Connection
   assert.deepEqual(server.log, real);
   assert.ok(real.includes("handleDrop ConnectionReset"), String(real));
   assert.ok(drops[0] instanceof Deno.errors.ConnectionReset);
+});
+
+Deno.test("runHandler(): a client that resets while the handler writes makes the write fail, a drop with ConnectionReset", async () => {
+  const writing = Promise.withResolvers<void>();
+  class Flood extends StreamRequestHandler {
+    override async handle() {
+      await this.rfile.readline();
+      const chunk = new Uint8Array(1 << 20);
+      for (let i = 0; i < 64; i++) {
+        const write = this.wfile.write(chunk);
+        writing.resolve(); // the first megabyte is waiting for room
+        await write;
+      }
+    }
+  }
+  await using run = runHandler(Flood);
+  await run.client.write(encoder.encode("send me a lot\n"));
+  await writing.promise;
+  run.client.reset();
+  const { drops } = await run.done;
+  assert.equal(drops.length, 1);
+  assert.ok(drops[0] instanceof Deno.errors.ConnectionReset, errorName(drops[0]));
+});
+
+Deno.test("runHandler(): when serverClose() cuts a request off at its deadline, done waits for the handler to return and reports what it then threw as a drop", async () => {
+  const order: string[] = [];
+  const started = Promise.withResolvers<void>();
+  class Stubborn extends StreamRequestHandler {
+    override async handle() {
+      started.resolve();
+      try {
+        await this.rfile.readline(); // the client never sends
+      } finally {
+        order.push("handler returned");
+      }
+    }
+  }
+  await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Stubborn, {
+    bindAndActivate: false,
+  });
+  await using run = runHandler(Stubborn, { server });
+  const done = run.done.then((outcome) => (order.push("done"), outcome));
+  await started.promise;
+  await server.serverClose({ graceMs: 10, lingerMs: 10 });
+  const { drops } = await within(done, 10_000, "the request's end");
+  assert.deepEqual(order, ["handler returned", "done"]);
+  assert.equal(drops.length, 1, `drops: ${drops.map(errorName)}`);
+  assert.equal(run.connection.closed, true);
 });
 
 Deno.test("runHandler(): done resolves with the drops (a TimeoutError from writeTimeout when the client does not read) and the connection closed", async () => {

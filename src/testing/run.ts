@@ -30,9 +30,9 @@ const networks = new WeakMap<AnyServer, MemoryNetwork>();
  * permission is needed, no port or file is taken.
  *
  * The server must be constructed with `{ bindAndActivate: false }`. TLS
- * servers cannot be bound in memory (the handshake needs a real socket),
- * nor forking ones (their children accept from the real socket): run them
- * with `withServer()`.
+ * servers cannot be bound in memory (the handshake needs a real socket):
+ * run them with `withServer()`; nor can forking ones (their children run
+ * the program again and accept from the real socket).
  *
  * @param server An unbound stream or datagram server.
  * @param network The network to bind on; a new one by default.
@@ -83,7 +83,7 @@ export function bindInMemory(server: AnyServer, network?: MemoryNetwork): Memory
   const name = server?.constructor?.name ?? String(server);
   if ("activeChildren" in server) {
     throw new TypeError(
-      `${name} cannot be bound in memory: its child processes accept from the real socket; test it with withServer(), and its handler in memory on a ThreadingTCPServer`,
+      `${name} cannot be bound in memory: its child processes run the program again and accept from the real socket; test its handler in memory on a ThreadingTCPServer, and the server itself as a program`,
     );
   }
   if (server instanceof TLSServer) {
@@ -164,6 +164,8 @@ class Tracker {
   #ended = false;
   /** The server has taken the request (`getRequest()` returned it). */
   taken = false;
+  /** `finishRequest()` is running: the handler has not returned yet. */
+  handling = false;
 
   constructor() {
     // observed through `done` or dispose, never an unhandled rejection
@@ -223,7 +225,7 @@ class Harness {
    * print errors, which the run reports instead. */
   #observe(): void {
     const server = this.server;
-    const { handleError, handleDrop, closeRequest, getRequest } = server;
+    const { handleError, handleDrop, closeRequest, getRequest, finishRequest } = server;
     const requests = this.requests;
     const own = this.own;
     server.handleError = function (request: unknown, address: unknown, error: unknown) {
@@ -236,10 +238,28 @@ class Harness {
       requests.get(request)?.drops.push(error);
       return handleDrop.call(this, request, address, error);
     };
+    server.finishRequest = function (request: unknown, address: unknown) {
+      const tracker = requests.get(request);
+      if (tracker === undefined) return finishRequest.call(this, request, address);
+      tracker.handling = true;
+      let finished: unknown;
+      try {
+        finished = finishRequest.call(this, request, address);
+      } catch (error) {
+        tracker.handling = false;
+        throw error;
+      }
+      if (finished instanceof Promise) return finished.finally(() => tracker.handling = false);
+      tracker.handling = false;
+      return finished as Promise<void>;
+    };
     server.closeRequest = function (request: unknown) {
       const tracker = requests.get(request);
       const end = () => {
-        if (tracker === undefined) return;
+        // closed under a running handler (serverClose()'s deadline): the
+        // request ends when the handler has, with the closeRequest() that
+        // follows it
+        if (tracker === undefined || tracker.handling) return;
         requests.delete(request);
         tracker.end();
       };

@@ -85,9 +85,9 @@ function isUnix(Class: ServerClass): boolean {
  * in a new temporary directory — starts `serveForever()`, calls `fn(server,
  * address)`, and whatever `fn` does, shuts the server down, closes it
  * (waiting for the requests still running, at most `graceMs`) and removes
- * the directory, so Deno's sanitizers find nothing left. Works with every
- * server class: TCP, UDP, TLS (give `serverOptions`), Unix, threading and
- * forking.
+ * the directory, so Deno's sanitizers find nothing left. Works with the
+ * TCP, UDP, TLS (give `serverOptions`) and Unix servers and their threading
+ * variants; not with forking ones, whose children run the program again.
  *
  * It binds a real socket, so it needs `--allow-net` (and `--allow-read`
  * and `--allow-write` for the temporary directory of a Unix server); to
