@@ -590,3 +590,41 @@ Deno.test("runDatagramHandler() on a UnixDatagramServer in memory: the reply goe
   });
   assert.equal(decoder.decode(reply!), "/run/client.sock");
 });
+
+Deno.test("runHandler() and runDatagramHandler() hand their requests to a serve loop already running, and track them all the same", async () => {
+  class Echo extends StreamRequestHandler {
+    override async handle() {
+      await this.wfile.write(await this.rfile.readline());
+    }
+  }
+  await using tcp = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
+    bindAndActivate: false,
+  });
+  bindInMemory(tcp);
+  tcp.serveForever(null); // waiting in getRequest() before any run
+  await using run = runHandler(Echo, { server: tcp });
+  await run.client.write(encoder.encode("looped\n"));
+  assert.equal(await readAll(run.client), "looped\n");
+  assert.deepEqual(await run.done, { drops: [] });
+
+  await using udp = new ThreadingUDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho, {
+    bindAndActivate: false,
+  });
+  bindInMemory(udp);
+  udp.serveForever(null);
+  const { reply } = await runDatagramHandler(DatagramEcho, "looped", { server: udp });
+  assert.equal(decoder.decode(reply!), "looped");
+});
+
+Deno.test("runHandler() and runDatagramHandler() on a closed server say so", async () => {
+  class Echo extends StreamRequestHandler {}
+  const tcp = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, { bindAndActivate: false });
+  await tcp.serverClose();
+  assert.throws(() => runHandler(Echo, { server: tcp }), /closed TCPServer: create a new server/);
+  assert.throws(() => bindInMemory(tcp), /is closed/);
+  const udp = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho, {
+    bindAndActivate: false,
+  });
+  await udp.serverClose();
+  await assert.rejects(runDatagramHandler(DatagramEcho, "x", { server: udp }), /closed UDPServer/);
+});

@@ -42,6 +42,7 @@ const networks = new WeakMap<AnyServer, MemoryNetwork>();
  *   one.
  * @throws {Error} The server is bound to a real socket, or in memory on
  *   another network.
+ * @throws {Deno.errors.BadResource} The server is closed.
  * @throws {Deno.errors.AddrInUse} The network has something at the address.
  *
  * @example A whole server in memory, with two clients
@@ -103,6 +104,11 @@ export function bindInMemory(server: AnyServer, network?: MemoryNetwork): Memory
       }": construct it with { bindAndActivate: false } to bind it in memory`,
     );
   }
+  if (server.closed) {
+    throw new Deno.errors.BadResource(
+      `${name} is closed: create a new one to bind it in memory`,
+    );
+  }
   const net = network ?? new MemoryNetwork();
   const address = server.serverAddress as Deno.NetAddr | Deno.UnixAddr;
   if (server instanceof StreamServer) {
@@ -162,7 +168,7 @@ class Tracker {
   readonly settled: PromiseWithResolvers<RequestOutcome> = Promise.withResolvers();
   #error: { value: unknown } | null = null;
   #ended = false;
-  /** The server has taken the request (`getRequest()` returned it). */
+  /** The server has taken the request (it reached `verifyRequest()`). */
   taken = false;
   /** `finishRequest()` is running: the handler has not returned yet. */
   handling = false;
@@ -197,8 +203,8 @@ class Tracker {
  * queue of `handleRequest()` calls (one at a time, as the serve loop). */
 class Harness {
   readonly requests = new Map<unknown, Tracker>();
-  /** Datagram requests by their sender's address, until `getRequest()`
-   * returns them. */
+  /** Datagram requests by their sender's address, until `verifyRequest()`
+   * meets them. */
   readonly senders = new Map<string, Tracker>();
   readonly network: MemoryNetwork;
   #queue: Promise<void>;
@@ -225,7 +231,7 @@ class Harness {
    * print errors, which the run reports instead. */
   #observe(): void {
     const server = this.server;
-    const { handleError, handleDrop, closeRequest, getRequest, finishRequest } = server;
+    const { handleError, handleDrop, closeRequest, verifyRequest, finishRequest } = server;
     const requests = this.requests;
     const own = this.own;
     server.handleError = function (request: unknown, address: unknown, error: unknown) {
@@ -274,21 +280,22 @@ class Harness {
       end();
       return closed as void;
     };
+    // verifyRequest() is the first hook a request taken by the server meets,
+    // and is looked up per request even by a serve loop already running
     const senders = server instanceof DatagramServer ? this.senders : null;
-    server.getRequest = async function () {
-      const pair = await getRequest.call(this);
+    server.verifyRequest = function (request: unknown, address: unknown) {
       if (senders !== null) {
         // a datagram request is a new array: find its run by the sender
-        const key = formatAddress(pair[1]);
+        const key = formatAddress(address);
         const tracker = senders.get(key);
         if (tracker !== undefined) {
           senders.delete(key);
-          requests.set(pair[0], tracker);
+          requests.set(request, tracker);
         }
       }
-      const tracker = requests.get(pair[0]);
+      const tracker = requests.get(request);
       if (tracker !== undefined) tracker.taken = true;
-      return pair;
+      return verifyRequest.call(this, request, address);
     };
   }
 }
@@ -306,6 +313,12 @@ function harness(server: AnyServer, own: boolean, network?: MemoryNetwork): Harn
     );
   }
   return h;
+}
+
+function closedServer(server: AnyServer): Deno.errors.BadResource {
+  return new Deno.errors.BadResource(
+    `Cannot run a request on a closed ${server.constructor.name}: create a new server for it`,
+  );
 }
 
 function checkHandler(
@@ -498,6 +511,7 @@ class Run<S extends AnyServer> implements HandlerRun<S> {
  * @returns The run: `client`, `connection`, `done`; `await using` it.
  * @throws {TypeError} A datagram handler, or a server that runs another
  *   handler class, or one that cannot run in memory (TLS, forking).
+ * @throws {Deno.errors.BadResource} The server is closed.
  *
  * @example A handler test in ten lines
  * ```ts
@@ -550,6 +564,7 @@ export function runHandler<S extends AnyServer = TCPServer>(
       `${server.constructor.name} is a datagram server: run its handler with runDatagramHandler()`,
     );
   }
+  if (server.closed) throw closedServer(server);
   const h = harness(server, own, options.network);
   const [client, connection] = connectNow(h.network, {
     ...(server.serverAddress as Deno.NetAddr),
@@ -650,6 +665,7 @@ let nextClient = 0;
  * @returns How the request ended, with the replies.
  * @throws {TypeError} A stream server, or a server that runs another
  *   handler class.
+ * @throws {Deno.errors.BadResource} The server is closed.
  * @throws {unknown} What reached the server's `handleError()`.
  *
  * @example A UDP echo
@@ -682,6 +698,7 @@ export async function runDatagramHandler<S extends AnyServer = UDPServer>(
       `${server.constructor.name} is not a datagram server: run its handler with runHandler()`,
     );
   }
+  if (server.closed) throw closedServer(server);
   try {
     const h = harness(server, own, options.network);
     const serverAddr = server.serverAddress as Deno.NetAddr | Deno.UnixAddr;
