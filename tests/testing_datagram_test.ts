@@ -183,6 +183,16 @@ Deno.test("MemoryNetwork bounds datagram memory: a UDP socket's full buffer drop
     [(await u.receive())[0], (await u.receive())[0]].map((d) => decoder.decode(d)),
     ["2", "3"],
   );
+  // Linux's default queue, net.unix.max_dgram_qlen: 10 datagrams
+  const linux = new MemoryNetwork();
+  using w = linux.listenDatagram({ transport: "unixpacket", path: "/w.sock" });
+  using x = linux.listenDatagram({ transport: "unixpacket", path: "/x.sock" });
+  for (let i = 0; i < 10; i++) await x.send(new Uint8Array(1), w.addr);
+  const eleventh = x.send(new Uint8Array(1), w.addr);
+  assert.equal(await settled(eleventh), false);
+  await w.receive();
+  await eleventh;
+
   const fourth = v.send(encoder.encode("4"), u.addr);
   const fifth = v.send(encoder.encode("5"), u.addr);
   const sixth = v.send(encoder.encode("6"), u.addr);

@@ -10,6 +10,7 @@ import net from "node:net";
 import {
   type DatagramRequest,
   DatagramRequestHandler,
+  ForkingTCPServer,
   type RequestHandlerClass,
   StreamRequestHandler,
   type StreamServer,
@@ -17,6 +18,7 @@ import {
   ThreadingTCPServer,
   ThreadingUDPServer,
   TimeoutError,
+  TLSServer,
   UDPServer,
   UnixDatagramServer,
   UnixStreamServer,
@@ -450,6 +452,19 @@ Deno.test("runHandler() refuses what cannot run in memory, saying what to do", a
     bindAndActivate: false,
   });
   assert.throws(() => runHandler(Dgram, { server: udp }), /runDatagramHandler/);
+  const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
+  const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
+  class TlsEcho extends StreamRequestHandler<TLSServer> {}
+  await using tls = new TLSServer({ hostname: "127.0.0.1", port: 0 }, TlsEcho, {
+    cert,
+    key,
+    bindAndActivate: false,
+  });
+  assert.throws(() => runHandler(TlsEcho, { server: tls }), /TLS handshake needs a real socket/);
+  await using forking = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
+    bindAndActivate: false,
+  });
+  assert.throws(() => bindInMemory(forking), /run the program again/);
 });
 
 Deno.test("bindInMemory(): a ThreadingTCPServer serves several in-memory clients with serveForever(), as a chat test needs", async () => {

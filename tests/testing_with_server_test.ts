@@ -14,7 +14,7 @@ import {
   UDPServer,
 } from "../mod.ts";
 import { withServer } from "../testing.ts";
-import { decoder, encoder, exists } from "./_helpers.ts";
+import { decoder, encoder, exists, within } from "./_helpers.ts";
 
 class Echo extends StreamRequestHandler {
   override async handle() {
@@ -102,7 +102,7 @@ Deno.test("withServer() waits for a request still running after the callback, as
   await conn.write(encoder.encode("\n"));
   const reply = new Uint8Array(16);
   const n = await conn.read(reply);
-  await closing;
+  await within(closing, 10_000, "withServer() to close");
   conn.close();
   assert.equal(decoder.decode(reply.subarray(0, n!)), "late\n");
   assert.deepEqual(finished, ["handler"]);
@@ -137,4 +137,28 @@ Deno.test("withServer() takes the server's options and a UDP server alike", asyn
       assert.equal(address.hostname, "::1");
     },
   );
+});
+
+Deno.test("withServer() with graceMs closes a request still running after the callback once the grace is over", async () => {
+  const ended = Promise.withResolvers<void>();
+  class Hang extends StreamRequestHandler {
+    override async handle() {
+      try {
+        await this.rfile.readline(); // the client never sends
+      } finally {
+        ended.resolve();
+      }
+    }
+  }
+  let conn: Deno.TcpConn | undefined;
+  await within(
+    withServer(ThreadingTCPServer, Hang, { graceMs: 20 }, async (_server, address) => {
+      conn = await Deno.connect(address);
+    }),
+    10_000,
+    "withServer() to close the hanging request after its grace",
+  );
+  await ended.promise; // the server closed the connection under the handler
+  assert.equal(await conn!.read(new Uint8Array(1)), null);
+  conn!.close();
 });
