@@ -242,7 +242,7 @@ let nextPort = 49152;
 
 /** A port from the ephemeral range (49152–65535), for addresses made up
  * without a network. */
-export function ephemeralPort(): number {
+function ephemeralPort(): number {
   const port = nextPort;
   nextPort = nextPort === 65535 ? 49152 : nextPort + 1;
   return port;

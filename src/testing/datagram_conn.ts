@@ -58,6 +58,9 @@ function shape(data: Uint8Array<ArrayBuffer>, p: Uint8Array | undefined): Uint8A
   return p.subarray(0, n) as Uint8Array<ArrayBuffer>;
 }
 
+/** Internal: makes a socket bound at `addr` on a network. */
+export let createDatagramConn: (addr: DatagramAddr, host: DatagramHost) => MemoryDatagramConn;
+
 /** Internal: takes every datagram queued on `conn`, without waiting. */
 export let drain: (conn: MemoryDatagramConn) => [Uint8Array<ArrayBuffer>, Deno.Addr][];
 
@@ -113,9 +116,13 @@ export class MemoryDatagramConn implements Deno.DatagramConn {
    * @param addr Its address.
    * @param host Its network.
    */
-  constructor(addr: DatagramAddr, host: DatagramHost) {
+  protected constructor(addr: DatagramAddr, host: unknown) {
     this.#addr = addr;
-    this.#host = host;
+    this.#host = host as DatagramHost;
+  }
+
+  static {
+    createDatagramConn = (addr, host) => new MemoryDatagramConn(addr, host);
   }
 
   /** Its address (a copy). */

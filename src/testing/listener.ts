@@ -8,6 +8,12 @@
 import { badResource } from "./_errors.ts";
 import type { MemoryConn } from "./conn.ts";
 
+/** Internal: makes a listener at `addr`; `onClose` frees the address. */
+export let createListener: <C extends MemoryConn>(
+  addr: C["localAddr"],
+  onClose: () => void,
+) => MemoryListener<C>;
+
 /** Internal: hands `listener` the server end of a new connection. */
 export let enqueue: <C extends MemoryConn>(listener: MemoryListener<C>, conn: C) => void;
 
@@ -55,7 +61,7 @@ export class MemoryListener<C extends MemoryConn = MemoryConn>
    * @param addr The address it listens on.
    * @param onClose Frees the address in the network.
    */
-  constructor(addr: C["localAddr"], onClose: () => void) {
+  protected constructor(addr: C["localAddr"], onClose: () => void) {
     this.#addr = addr;
     this.#onClose = onClose;
   }
@@ -114,6 +120,7 @@ export class MemoryListener<C extends MemoryConn = MemoryConn>
 
   static {
     enqueue = (listener, conn) => listener.#enqueue(conn);
+    createListener = (addr, onClose) => new MemoryListener(addr, onClose);
   }
 
   /** Hands the server end of a new connection to `accept()`. */

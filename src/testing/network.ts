@@ -8,12 +8,13 @@
 import { addrInUse, connectionRefused, notFound } from "./_errors.ts";
 import { DEFAULT_CONN_BUFFER_SIZE, makePair, type MemoryConn, type MemoryTcpConn } from "./conn.ts";
 import {
+  createDatagramConn,
   type DatagramHost,
-  MemoryDatagramConn,
+  type MemoryDatagramConn,
   type Route,
   unixRouteError,
 } from "./datagram_conn.ts";
-import { enqueue, MemoryListener } from "./listener.ts";
+import { createListener, enqueue, type MemoryListener } from "./listener.ts";
 
 /**
  * Options of {@linkcode MemoryNetwork}: the sizes of its sockets' buffers.
@@ -272,7 +273,7 @@ export class MemoryNetwork {
     if (options.transport === "unix") {
       const path = checkPath(options.path);
       if (this.#unix.bound.has(path) || this.#unixpacket.bound.has(path)) throw addrInUse();
-      const listener = new MemoryListener<MemoryConn<Deno.UnixAddr>>(
+      const listener = createListener<MemoryConn<Deno.UnixAddr>>(
         { transport: "unix", path },
         () => this.#unix.bound.delete(path), // Deno removes the socket file
       );
@@ -288,7 +289,7 @@ export class MemoryNetwork {
     if (port === 0) port = this.#tcp.freePort(host);
     else if (this.#tcp.taken(host, port)) throw addrInUse();
     const key = `${host}:${port}`;
-    const listener = new MemoryListener<MemoryTcpConn>(
+    const listener = createListener<MemoryTcpConn>(
       { transport: "tcp", hostname: host, port },
       () => this.#tcp.bound.delete(key),
     );
@@ -435,7 +436,7 @@ export class MemoryNetwork {
       const path = checkPath(options.path);
       const table = this.#unixpacket;
       if (table.bound.has(path) || this.#unix.bound.has(path)) throw addrInUse();
-      const socket = new MemoryDatagramConn(
+      const socket = createDatagramConn(
         { transport: "unixpacket", path },
         this.#host(table, "unixpacket", () => {
           table.bound.delete(path);
@@ -459,7 +460,7 @@ export class MemoryNetwork {
     if (port === 0) port = table.freePort(host);
     else if (table.taken(host, port)) throw addrInUse();
     const key = `${host}:${port}`;
-    const socket = new MemoryDatagramConn(
+    const socket = createDatagramConn(
       { transport: "udp", hostname: host, port },
       this.#host(table, host.includes(":") ? "udp6" : "udp", () => table.bound.delete(key)),
     );

@@ -178,10 +178,6 @@ class Tracker {
     this.settled.promise.catch(() => {});
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   fail(error: unknown): void {
     this.#error ??= { value: error };
   }
