@@ -149,17 +149,20 @@ function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number):
 }
 
 /**
- * Thrown by {@linkcode BufferedReader.readline} when no newline arrives
- * within the line limit. The bytes read so far stay buffered: `read(n)` still
- * returns them.
+ * Thrown by {@linkcode BufferedReader.readline} called without a size when
+ * no newline arrives within `maxLineLength` bytes. The bytes read so far
+ * stay buffered: `read(n)` or `readline(size)` still return them.
  *
  * @example Catching an over-long line
  * ```ts
  * import { BufferedReader, LineTooLongError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * const reader = BufferedReader.from(new TextEncoder().encode("x".repeat(100)));
- * await assert.rejects(reader.readline(10), LineTooLongError);
+ * const reader = BufferedReader.from(new TextEncoder().encode("x".repeat(100)), {
+ *   maxLineLength: 10,
+ * });
+ * await assert.rejects(reader.readline(), LineTooLongError);
+ * assert.equal((await reader.readline(10)).length, 10); // the bytes are still there
  * ```
  */
 export class LineTooLongError extends RangeError {
@@ -173,7 +176,7 @@ export class LineTooLongError extends RangeError {
    */
   constructor(limit: number) {
     super(
-      `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength" or pass a larger limit to readline()`,
+      `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength", or read the line in parts with readline(size)`,
     );
     this.name = "LineTooLongError";
     this.limit = limit;
@@ -277,7 +280,7 @@ export class TimeoutError extends Deno.errors.TimedOut {
 export interface BufferedReaderOptions {
   /** The buffer's starting size in bytes. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
   bufferSize?: number;
-  /** The default line limit of `readline()`. Default {@linkcode DEFAULT_MAX_LINE_LENGTH}. */
+  /** The longest line `readline()` without a size accepts. Default {@linkcode DEFAULT_MAX_LINE_LENGTH}. */
   maxLineLength?: number;
   /** How long one read from the source may wait, in ms; `null` for ever. */
   timeout?: number | null;
@@ -321,7 +324,8 @@ export interface BufferedReaderOptions {
  * ```
  */
 export class BufferedReader implements AsyncIterable<Uint8Array> {
-  /** The default line limit of {@linkcode BufferedReader.readline}, in bytes, newline included. */
+  /** The longest line {@linkcode BufferedReader.readline} without a size
+   * (and iteration) accepts, in bytes, newline included. */
   maxLineLength: number;
   /** How long one read from the source may wait, in ms; `null` waits for ever. */
   timeout: number | null;
@@ -414,14 +418,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * Reads one line: the bytes up to and including the next `\n`. At EOF it
    * returns what is left without a newline, then empty arrays.
    *
-   * Unlike Python, where `readline(size)` cuts the line at `size` bytes, a line
-   * longer than `limit` throws {@linkcode LineTooLongError}, so a client that
-   * never sends a newline costs at most `limit` bytes of memory.
+   * As in Python, `size` bounds the line: with a size, the line is cut after
+   * `size` bytes when no newline comes within them (the rest of it is read
+   * next), and no error is thrown; `http.server`'s over-long request line
+   * check, `readline(65537)` then a length test, works as it does there.
+   * `readline(0)` returns an empty array. Without a size (or with a negative
+   * one, or `null`: Python's -1 and `None`) the line is not cut but guarded:
+   * one longer than {@linkcode BufferedReader.maxLineLength} throws
+   * {@linkcode LineTooLongError}, so a client that never sends a newline
+   * costs at most that much memory, where Python's would take it all.
    *
-   * @param limit The longest line accepted, in bytes, newline included.
-   *   Default {@linkcode BufferedReader.maxLineLength}.
-   * @returns The line, newline included; empty at EOF.
-   * @throws {LineTooLongError} No newline within `limit` bytes.
+   * @param size The most bytes to return, newline included; omitted, `null`
+   *   or negative for a whole line within `maxLineLength`.
+   * @returns The line, newline included (none when cut); empty at EOF.
+   * @throws {LineTooLongError} No size given, and no newline within
+   *   `maxLineLength` bytes.
+   * @throws {TypeError} `size` is not an integer.
    * @throws {TimeoutError} A read waited longer than `timeout` or
    *   `idleTimeout`, or the line took longer than `requestTimeout`.
    *
@@ -430,18 +442,48 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
-   * const reader = BufferedReader.from(new TextEncoder().encode("a\nb"));
+   * const reader = BufferedReader.from(new TextEncoder().encode("a\nlong line\nb"));
    * assert.equal((await reader.readline()).length, 2);
+   * assert.equal((await reader.readline(4)).length, 4); // "long": cut, as Python cuts it
+   * assert.equal((await reader.readline()).length, 6); // " line\n"
    * assert.equal((await reader.readline()).length, 1);
    * assert.equal((await reader.readline()).length, 0);
    * ```
    */
-  async readline(limit: number = this.maxLineLength): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array> {
+    if (size !== undefined && size !== null) {
+      if (typeof size !== "number" || !Number.isInteger(size)) {
+        throw new TypeError(
+          `readline() takes an integer size (-1 or none for a whole line), got ${
+            typeof size === "number" ? size : JSON.stringify(size)
+          }`,
+        );
+      }
+      if (size >= 0) return size === 0 ? EMPTY.slice() : await this.#readlineUpTo(size);
+    }
+    const limit = this.maxLineLength;
     this.#began = -1;
     for (;;) {
       const line = this.#takeLine(limit);
       if (line !== null) return line;
       const read = this.#read(this.#end - this.#start + 1, limit);
+      if (read === null || !this.#filled(await read)) return this.#takeRest();
+    }
+  }
+
+  /** `readline(size)`: the line, or its first `size` bytes. */
+  async #readlineUpTo(size: number): Promise<Uint8Array> {
+    this.#began = -1;
+    for (;;) {
+      const start = this.#start;
+      const end = this.#end;
+      const i = this.#findLF(
+        this.#scanned > start ? this.#scanned : start,
+        Math.min(end, start + size),
+      );
+      if (i !== -1 || end - start >= size) return this.#hand(i !== -1 ? i + 1 : start + size);
+      this.#scanned = end;
+      const read = this.#read(end - start + 1, size);
       if (read === null || !this.#filled(await read)) return this.#takeRest();
     }
   }
@@ -627,13 +669,19 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
     if (i !== -1) {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
-      if (this.#source === null) return this.#take(i + 1);
-      this.#lastLine = i + 1 - start;
-      return this.#lend(i + 1);
+      return this.#hand(i + 1);
     }
     if (end - start >= limit) throw new LineTooLongError(limit);
     this.#scanned = end;
     return null;
+  }
+
+  /** Hands out the line `#buf[#start, stop)`: a copy when the reader does
+   * not own its bytes, else lent (and remembered as the last line's size). */
+  #hand(stop: number): Uint8Array {
+    if (this.#source === null) return this.#take(stop);
+    this.#lastLine = stop - this.#start;
+    return this.#lend(stop);
   }
 
   /** The index of the first newline in `#buf[from, end)`, or -1: a loop
