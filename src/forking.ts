@@ -23,7 +23,7 @@ import {
   kCloseSocket,
   type ServerCloseOptions,
 } from "./server.ts";
-import { TCPServer, TCPServerBase } from "./tcp.ts";
+import { normalizeNetAddress, TCPServer, TCPServerBase } from "./tcp.ts";
 import { TLSServer } from "./tls.ts";
 import {
   type ServerClass,
@@ -512,10 +512,13 @@ function checkSupported(
       `${Class.name} needs SO_REUSEPORT, which Deno offers only with --unstable-net: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
     );
   }
-  if (address !== null && typeof address === "object" && "path" in address) {
+  if (
+    typeof address === "string" ||
+    (address !== null && typeof address === "object" && "path" in address)
+  ) {
     throw new Deno.errors.NotSupported(
       `${Class.name} cannot serve the Unix socket "${
-        String((address as { path: unknown }).path)
+        String(typeof address === "string" ? address : (address as { path: unknown }).path)
       }": Unix sockets have no SO_REUSEPORT, so children cannot share one; use ${instead}, or a TCP address`,
     );
   }
@@ -556,6 +559,9 @@ function prepare(
   Base: { name: string },
   args: unknown[],
 ): unknown[] {
+  // Python's ("", port) tuple becomes { hostname: "0.0.0.0", port } in place:
+  // the constructor reads args[0] after this
+  args[0] = normalizeNetAddress(args[0]);
   checkSupported(Class, Base, args[0]);
   const ordinal = constructed++;
   const options = { ...(args[2] as Record<string, unknown> | undefined) };

@@ -34,10 +34,54 @@ export const kListen: unique symbol = Symbol("socketserver.listen");
  */
 export interface NetAddress {
   /** An IPv4 or IPv6 literal, or a host name. Default `"0.0.0.0"`, every IPv4
-   * interface, as in `Deno.listen`. */
+   * interface, as in `Deno.listen`; `""` means the same, as Python's
+   * `HOST = ""` does. */
   hostname?: string;
   /** The port; 0 picks a free one, reported in `serverAddress`. */
   port: number;
+}
+
+/**
+ * Python's address tuple, `(HOST, PORT)`, written `[HOST, PORT]`: every TCP,
+ * TLS and UDP server takes it beside a {@linkcode NetAddress}. A `HOST` of
+ * `""` means every interface, as in Python.
+ *
+ * @example Python's `TCPServer(("", 9999), Handler)`
+ * ```ts
+ * import { BaseRequestHandler, type NetAddressTuple, TCPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const address: NetAddressTuple = ["", 0];
+ * await using server = new TCPServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.hostname, "0.0.0.0");
+ * ```
+ */
+export type NetAddressTuple = readonly [hostname: string, port: number];
+
+/**
+ * Turns the address forms Python spells — a `[host, port]` tuple, a host of
+ * `""` for every interface — into a `{ hostname, port }` object; leaves any
+ * other value as it is, for the checks to word.
+ *
+ * @param address What the constructor was given.
+ * @returns The address as an object, when it was one of those forms.
+ * @throws {TypeError} An array that is not `[hostname, port]`.
+ */
+export function normalizeNetAddress(address: unknown): unknown {
+  if (Array.isArray(address)) {
+    if (address.length !== 2 || typeof address[0] !== "string" || typeof address[1] !== "number") {
+      throw new TypeError(
+        `A tuple server address must be [hostname, port], like ["localhost", 9999] or ["", 9999] for every interface, got ${
+          describeValue(address)
+        }`,
+      );
+    }
+    return { hostname: address[0] === "" ? "0.0.0.0" : address[0], port: address[1] };
+  }
+  if (address !== null && typeof address === "object" && (address as NetAddress).hostname === "") {
+    return { ...address, hostname: "0.0.0.0" };
+  }
+  return address;
 }
 
 /**
@@ -86,7 +130,8 @@ export interface TCPServerOptions extends StreamServerOptions {
 }
 
 /**
- * Validates a `{ hostname?, port }` address before any socket is opened.
+ * Validates a `{ hostname?, port }` address (or a `[hostname, port]`
+ * tuple) before any socket is opened.
  *
  * @param address The address to check.
  * @param what How to name it in messages.
@@ -98,9 +143,10 @@ export function checkNetAddress(
   address: unknown,
   what = "server address",
 ): { hostname: string; port: number } {
+  address = normalizeNetAddress(address);
   if (address === null || typeof address !== "object") {
     throw new TypeError(
-      `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 }, got ${
+      `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 } or a tuple like ["127.0.0.1", 9999], got ${
         describeValue(address)
       }`,
     );
@@ -227,7 +273,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
@@ -236,7 +283,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<C, Deno.NetAddr>,
     options: TCPServerOptions = {},
   ) {

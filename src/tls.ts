@@ -14,6 +14,7 @@ import {
 import {
   kListen,
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServerBase,
   type TCPServerOptions,
@@ -182,7 +183,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options `cert` and `key` (PEM text), `alpnProtocols`, and the
    *   `TCPServer` options.
@@ -192,7 +194,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<Deno.TlsConn, Deno.NetAddr>,
     options: TLSServerOptions,
   ) {

@@ -6,7 +6,13 @@
 
 import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
-import { alreadyBound, bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
+import {
+  alreadyBound,
+  bindError,
+  checkNetAddress,
+  type NetAddress,
+  type NetAddressTuple,
+} from "./tcp.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -108,7 +114,8 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
@@ -119,7 +126,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.NetAddr>,
     options: UDPServerOptions = {},
   ) {

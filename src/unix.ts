@@ -188,10 +188,11 @@ type AnyBaseServer = BaseServer<any, any, any>;
 const socketFiles = new WeakMap<AnyBaseServer, { path: string; ino: number | null }>();
 
 function checkUnixAddress(address: unknown): string {
-  const path = (address as { path?: unknown } | null)?.path;
+  // Python's UnixStreamServer("/tmp/app.sock", ...): the path alone
+  const path = typeof address === "string" ? address : (address as { path?: unknown } | null)?.path;
   if (typeof path !== "string" || path === "") {
     throw new TypeError(
-      `The server address must be an object like { path: "/tmp/app.sock" }, got ${
+      `The server address must be a socket path like "/tmp/app.sock" or an object like { path: "/tmp/app.sock" }, got ${
         describeValue(address)
       }`,
     );
@@ -696,7 +697,8 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ path }`.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
+   *   Python spells it.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
@@ -707,7 +709,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
    */
   constructor(
-    serverAddress: UnixAddress,
+    serverAddress: UnixAddress | string,
     RequestHandlerClass: RequestHandlerClass<Deno.UnixConn, Deno.UnixAddr>,
     options: UnixStreamServerOptions = {},
   ) {
@@ -851,7 +853,8 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ path }`.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
+   *   Python spells it.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
@@ -866,7 +869,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
    */
   constructor(
-    serverAddress: UnixAddress,
+    serverAddress: UnixAddress | string,
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.UnixAddr>,
     options: UnixDatagramServerOptions = {},
   ) {
