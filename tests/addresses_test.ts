@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import {
   BaseRequestHandler,
   DatagramRequestHandler,
-  DatagramServer,
+  type DatagramServer,
   StreamRequestHandler,
-  StreamServer,
+  type StreamServer,
   TCPServer,
   ThreadingTCPServer,
   ThreadingUDPServer,
