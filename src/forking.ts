@@ -143,6 +143,19 @@ export interface ForkingServer {
    * rather than the parent's (it supervises). */
   readonly isChild: boolean;
   /**
+   * Resolves once every child of the current `serveForever()` listens and
+   * the parent's own listener, which only held the port, is closed: from
+   * then on no connection can land in a queue that nobody accepts. A script
+   * that also runs clients starts them after it (connections made before
+   * may be reset). Read it after calling `serveForever()` (without awaiting
+   * that): each `serveForever()` of the parent starts a new `ready`. It
+   * rejects when starting fails (with `serveForever()`'s error) or the
+   * server is stopped first. In a child process it resolves at once: keep
+   * client code under `if (!isForkingChild())`, since every child runs the
+   * script again.
+   */
+  readonly ready: Promise<void>;
+  /**
    * Hook, called in the parent once a child listens. Does nothing by
    * default.
    *
@@ -690,6 +703,24 @@ async function readChildOutput(
   await forward(carry);
 }
 
+/** A promise to settle once (later calls do nothing), which knows whether
+ * it has; a rejection nobody awaits is not reported as unhandled. */
+function settleable(): PromiseWithResolvers<void> & { readonly settled: boolean } {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  promise.catch(() => {});
+  let settled = false;
+  return {
+    promise,
+    resolve: () => (settled = true, resolve()),
+    reject: (reason?: unknown) => {
+      if (!settled) (settled = true, reject(reason));
+    },
+    get settled() {
+      return settled;
+    },
+  };
+}
+
 function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGTRAP") return "signal SIGTRAP (V8 ran out of heap)";
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
@@ -728,7 +759,9 @@ class Supervisor {
     return this.#serving;
   }
 
-  async serve(pollInterval: number | null): Promise<void> {
+  /** Starts the children and supervises them until `shutdown()`;
+   * `started` is called once the first ones all listen. */
+  async serve(pollInterval: number | null, started: () => void): Promise<void> {
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
     }
@@ -759,6 +792,7 @@ class Supervisor {
       // Every child listens: the parent's own listener, which only held the
       // port, goes, so that no connection waits in a queue nobody accepts.
       this.#server[kCloseSocket]();
+      started();
       for (const child of first) await this.#started(child);
       if (pollInterval !== null && pollInterval > 0) {
         ticker = setInterval(() => this.#serviceActions(), pollInterval);
@@ -1048,6 +1082,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     #ordinal: number;
     #requested: { hostname: string; port: number };
     #supervisor: Supervisor | null = null;
+    #ready = settleable();
 
     // deno-lint-ignore no-explicit-any
     constructor(...args: any[]) {
@@ -1056,6 +1091,8 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       this.#ordinal = constructed - 1;
       const { hostname = "0.0.0.0", port } = args[0] as { hostname?: string; port: number };
       this.#requested = { hostname, port };
+      // a child listens from its constructor on
+      if (this.#role !== "parent") this.#ready.resolve();
       if (this.#role === "parent") {
         try {
           denoCommand();
@@ -1097,6 +1134,10 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
 
     get isChild(): boolean {
       return this.#role !== "parent";
+    }
+
+    get ready(): Promise<void> {
+      return this.#ready.promise;
     }
 
     override get serving(): boolean {
@@ -1148,7 +1189,20 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         );
       }
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
-      await this.#supervisor.serve(pollInterval);
+      if (this.#ready.settled) this.#ready = settleable();
+      const ready = this.#ready;
+      try {
+        await this.#supervisor.serve(pollInterval, () => ready.resolve());
+      } catch (error) {
+        ready.reject(error);
+        throw error;
+      } finally {
+        ready.reject(
+          new Error(
+            `${this.constructor.name} stopped before every child listened: shutdown() or serverClose() was called while it started`,
+          ),
+        );
+      }
     }
 
     override async shutdown(): Promise<void> {
