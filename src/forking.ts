@@ -741,6 +741,7 @@ class Supervisor {
   #replacements = new Set<ReturnType<typeof setTimeout>>();
   #rapidDeaths = 0;
   #deadline = Infinity;
+  #actionsRunning = false;
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
@@ -1013,10 +1014,14 @@ class Supervisor {
   }
 
   #serviceActions(): void {
+    if (this.#actionsRunning) return; // never two runs at once, as in Python
     try {
       const result = this.#server.serviceActions();
       if (result instanceof Promise) {
-        result.catch((error) => console.error("serviceActions() threw:", error));
+        this.#actionsRunning = true;
+        result
+          .catch((error) => console.error("serviceActions() threw:", error))
+          .finally(() => this.#actionsRunning = false);
       }
     } catch (error) {
       console.error("serviceActions() threw:", error);
@@ -1083,6 +1088,8 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     #requested: { hostname: string; port: number };
     #supervisor: Supervisor | null = null;
     #ready = settleable();
+    /** A `shutdown()` before `serveForever()`, kept for it (as `BaseServer` keeps one). */
+    #stopRequested = false;
 
     // deno-lint-ignore no-explicit-any
     constructor(...args: any[]) {
@@ -1191,6 +1198,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
       if (this.#ready.settled) this.#ready = settleable();
       const ready = this.#ready;
+      if (this.#stopRequested) {
+        this.#stopRequested = false;
+        ready.reject(new Error(`${this.constructor.name} was shut down before it served`));
+        return;
+      }
       try {
         await this.#supervisor.serve(pollInterval, () => ready.resolve());
       } catch (error) {
@@ -1207,6 +1219,10 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
 
     override async shutdown(): Promise<void> {
       if (this.#role !== "parent") return await super.shutdown();
+      if (!this.serving) {
+        this.#stopRequested = true; // the next serveForever() returns at once
+        return;
+      }
       await this.#supervisor?.shutdown();
     }
 

@@ -137,6 +137,7 @@ export const kReportError: unique symbol = Symbol("socketserver.reportError");
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
 
 const STOP = Symbol("stop");
+const NO_REQUESTS: ReadonlySet<never> = new Set();
 const ignore = () => {};
 const TIMEOUT = Symbol("timeout");
 
@@ -267,6 +268,80 @@ export function describeValue(value: unknown): string {
   }
   return String(value);
 }
+
+// ---------------------------------------------------------------------------
+// Which request's handler is calling? `await this.server.serverClose()` in a
+// handler must not wait for that same handler. JavaScript cannot tell a
+// function its caller, but V8's async stack trace names every async function
+// awaiting on the way: `finishRequest()` runs under an async frame whose
+// name holds a slot number, the slot holds the request, and serverClose()
+// reads the slots off its own stack. One async call per request; the stack
+// is read only by serverClose(), and only while requests are open.
+// ---------------------------------------------------------------------------
+
+const FRAME_NAME = "socketserver_request_";
+const FRAME_PATTERN = /socketserver_request_(\d+)/g;
+type Frame = (server: AnyServer, request: unknown, clientAddress: unknown) => Promise<void>;
+const frames: Frame[] = [];
+const frameRequests: unknown[] = [];
+const freeFrames: number[] = [];
+
+/**
+ * Runs `server.finishRequest(request, clientAddress)` under a frame that
+ * names the request, so that a `serverClose()` awaited by its handler finds
+ * it. The request loops and `ThreadingMixIn` call it.
+ *
+ * @param server The server.
+ * @param request The request.
+ * @param clientAddress The client's address.
+ * @returns When the handler has finished.
+ */
+export function finishRequestFramed(
+  server: AnyServer,
+  request: unknown,
+  clientAddress: unknown,
+): Promise<void> {
+  const slot = freeFrames.pop() ?? frames.length;
+  frameRequests[slot] = request;
+  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress);
+}
+
+function makeFrame(slot: number): Frame {
+  const name = `${FRAME_NAME}${slot}`;
+  return {
+    async [name](server: AnyServer, request: unknown, clientAddress: unknown) {
+      try {
+        await server.finishRequest(request, clientAddress);
+      } finally {
+        frameRequests[slot] = undefined;
+        freeFrames.push(slot);
+      }
+    },
+  }[name];
+}
+
+/** The requests whose handlers are on the current (async) call stack. */
+function requestsOnStack(): unknown[] {
+  const limit = Error.stackTraceLimit;
+  let stack = "";
+  try {
+    Error.stackTraceLimit = Infinity;
+    stack = new Error().stack ?? "";
+  } catch {
+    // no stack to read: no caller found
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  const found: unknown[] = [];
+  for (const match of stack.matchAll(FRAME_PATTERN)) {
+    const request = frameRequests[Number(match[1])];
+    if (request !== undefined) found.push(request);
+  }
+  return found;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyServer = BaseServer<any, any, any>;
 
 /** The errors `notBoundError()` made: `serveForever()` and
  * `handleRequest()` rethrow them instead of retrying. */
@@ -425,8 +500,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #stopped: PromiseWithResolvers<void> | null = null;
   #pendingRequest: Promise<[R, A]> | null = null;
   #idle = false;
+  /** The run of an async `serviceActions()` in progress, if any. */
+  #actions: Promise<void> | null = null;
+  /** The turn of the last `handleRequest()` to take a request: resolves
+   * once that call has its request (or gave up); null when none is taking. */
+  #turn: Promise<void> | null = null;
+  /** How many `handleRequest()` calls are taking or waiting to take. */
+  #taking = 0;
   #open = new Set<R>();
   #drained: PromiseWithResolvers<void> | null = null;
+  /** `serverClose()` calls from inside handlers: each waits for every open
+   * request but its caller's. */
+  #drainedExcept = new Set<{ exempt: ReadonlySet<R>; resolve: () => void }>();
   /** Waiters for a request to end, when `maxConnections` is reached. */
   #slot: PromiseWithResolvers<void> | null = null;
   /** Requests `serverClose()` closed at its deadline: their errors are drops. */
@@ -521,14 +606,19 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * `serviceActions()` runs after every request and, while no request comes,
    * every `pollInterval` ms (Python's `poll_interval`, which here only paces
-   * `serviceActions()`: shutdown does not wait for it).
+   * `serviceActions()`: shutdown does not wait for it). An async one is never
+   * run twice at once, and a request that comes during a run waits for it.
+   *
+   * A `shutdown()` called before `serveForever()` is kept, as Python keeps
+   * it: this call then returns at once (and the next one serves).
    *
    * @param pollInterval How often `serviceActions()` runs while idle, in ms;
    *   `null` for only after requests. Default 500, like Python's 0.5 s.
    * @returns Once the loop has stopped.
    * @throws {Deno.errors.BadResource} The server is closed, or was never
    *   bound (`bindAndActivate: false` and no `serverBind()`).
-   * @throws {Error} `serveForever()` is already running.
+   * @throws {Error} `serveForever()` is already running, or a
+   *   `handleRequest()` is waiting for a request: one taker at a time.
    *
    * @example Serve until a handler asks to stop
    * ```ts
@@ -552,14 +642,23 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
     }
+    if (this.#taking > 0) {
+      throw new Error(
+        "serveForever() cannot start while handleRequest() is waiting for a request: await it (or let its timeout run out) first",
+      );
+    }
     checkDuration("pollInterval", pollInterval, true);
+    if (this.#shutdownRequested) {
+      // A stop asked for before serving, kept as Python keeps it: used up here.
+      this.#shutdownRequested = false;
+      return;
+    }
     this.#serving = true;
-    this.#shutdownRequested = false;
     this.#stopped = Promise.withResolvers<void>();
     let ticker: ReturnType<typeof setInterval> | undefined;
     if (pollInterval !== null && pollInterval > 0) {
       ticker = setInterval(() => {
-        if (this.#idle) this.#runServiceActions();
+        if (this.#idle && this.#actions === null) this.#runServiceActions();
       }, pollInterval);
     }
     try {
@@ -581,6 +680,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#pendingRequest = null;
         this.#failures = 0;
         if (this.#closed) break; // serverClose() took it over and closes it
+        // A run of serviceActions() the idle timer started is let finish
+        // first: Python's loop never runs the two at once.
+        if (this.#actions !== null && await this.#untilStop(this.#actions) === STOP) {
+          if (this.#closed) await this.#closeQuietly(next[0]);
+          else this.#pendingRequest = Promise.resolve(next); // for the next taker
+          break;
+        }
         // A ThreadingMixIn server's request is handled synchronously (its
         // task runs on its own): no wait, no turn of the event loop.
         const handled = this.#handle(next[0], next[1]);
@@ -599,11 +705,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Stops {@linkcode BaseServer.serveForever} and resolves once it has
-   * returned. It resolves at once when the server is not serving (where
-   * Python's would deadlock), and it may be called from inside a handler: the
-   * loop stops without waiting for requests in flight, which
-   * {@linkcode BaseServer.serverClose} waits for. The socket stays open until
-   * `serverClose()`.
+   * returned. It may be called from inside a handler: the loop stops without
+   * waiting for requests in flight, which {@linkcode BaseServer.serverClose}
+   * waits for. The socket stays open until `serverClose()`. When the server
+   * is not serving it resolves at once (where Python's would block) and is
+   * kept, as Python keeps it: the next `serveForever()` returns at once, as
+   * Go's `Serve()` does after `Shutdown()`.
    *
    * @returns Once `serveForever()` has returned.
    *
@@ -618,7 +725,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async shutdown(): Promise<void> {
-    if (!this.#serving) return;
+    if (!this.#serving) {
+      // Kept, as Python keeps its flag: the next serveForever() returns at once
+      // (as Go's Serve() after Shutdown()); handleRequest() ignores it.
+      this.#shutdownRequested = true;
+      return;
+    }
     this.#shutdownRequested = true;
     this.#stopWait?.(STOP);
     this.#wake?.();
@@ -630,9 +742,14 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies,
    * processes and closes it.
    *
+   * Calls made while another waits for a request take turns, in call order
+   * (each one's `timeout` counting from its call), so that no request is
+   * given to two; one made while `serveForever()` serves throws at once.
+   *
    * @returns Once the request has been handled, or the wait timed out.
    * @throws {Deno.errors.BadResource} The server is closed, or was never
    *   bound (`bindAndActivate: false` and no `serverBind()`).
+   * @throws {Error} `serveForever()` is serving.
    *
    * @example
    * ```ts
@@ -654,22 +771,35 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    */
   async handleRequest(): Promise<void> {
     if (this.#closed) throw this.#closedError("handleRequest()");
+    if (this.#serving) {
+      throw new Error(
+        "handleRequest() cannot run while serveForever() is serving: call shutdown() first, or serve with one of the two only",
+      );
+    }
     const timeout = this.timeout;
-    let next: [R, A] | typeof TIMEOUT;
+    checkDuration("timeout", timeout, true);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    // One taker at a time, in call order, so that no request goes to two
+    // calls; each call's timeout counts from the call, as Python's does.
+    const previous = this.#turn;
+    const turn = Promise.withResolvers<void>();
+    this.#turn = turn.promise;
+    this.#taking++;
+    let ourTurn = previous === null;
+    let next: [R, A] | typeof TIMEOUT = TIMEOUT;
     try {
-      if (timeout === null) {
-        next = await this.#nextRequest();
-      } else {
-        checkDuration("timeout", timeout, true);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const expired = new Promise<typeof TIMEOUT>((resolve) => {
-          timer = setTimeout(() => resolve(TIMEOUT), timeout);
-        });
-        try {
-          next = await Promise.race([this.#nextRequest(), expired]);
-        } finally {
-          clearTimeout(timer);
-        }
+      if (!ourTurn) {
+        ourTurn = deadline === Infinity
+          ? (await previous, true)
+          : await within(previous!, deadline - performance.now()) !== TIMEOUT;
+      }
+      if (ourTurn) {
+        if (this.#closed) throw this.#closedError("handleRequest()");
+        const request = this.#nextRequest();
+        next = deadline === Infinity
+          ? await request
+          : await within(request, Math.max(0, deadline - performance.now()));
+        if (next !== TIMEOUT) this.#pendingRequest = null;
       }
     } catch (error) {
       this.#pendingRequest = null;
@@ -677,12 +807,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       if (isNotBound(error)) throw error;
       await this.#requestFailed(error);
       return;
+    } finally {
+      this.#taking--;
+      if (ourTurn) {
+        turn.resolve();
+        if (this.#turn === turn.promise) this.#turn = null;
+      } else {
+        // gave up waiting: the turn passes on only once the one before ends
+        previous!.then(turn.resolve);
+      }
     }
     if (next === TIMEOUT) {
       await this.handleTimeout();
       return;
     }
-    this.#pendingRequest = null;
     this.#failures = 0;
     if (this.#closed) return; // serverClose() took it over and closes it
     await this.#handle(next[0], next[1]);
@@ -816,7 +954,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   async #processInline(request: R, clientAddress: A): Promise<void> {
-    await this.finishRequest(request, clientAddress);
+    await finishRequestFramed(this, request, clientAddress);
     const shut = this.shutdownRequest(request);
     if (shut instanceof Promise) await shut;
   }
@@ -905,6 +1043,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   closeRequest(request: R): Awaitable<void> {
     if (this.#open.delete(request)) {
       if (this.#open.size === 0) this.#drained?.resolve();
+      if (this.#drainedExcept.size > 0) this.#wakeDrainers();
       this.#freeSlot();
     }
   }
@@ -999,8 +1138,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Hook: called by {@linkcode BaseServer.serveForever} after every request
-   * and every `pollInterval` ms while idle, never during a request. Does
-   * nothing by default. Python: `service_actions()`.
+   * and every `pollInterval` ms while idle, never during a request (a
+   * `ThreadingMixIn` server's run alongside the tasks of earlier ones) and
+   * never twice at once: an idle tick that comes while an async one still
+   * runs is skipped. Does nothing by default. Python: `service_actions()`.
    *
    * @returns When done.
    *
@@ -1034,6 +1175,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * For a clean stop on a signal: `await server.shutdown()` (stop
    * accepting), then `await server.serverClose({ graceMs })`.
    *
+   * Awaited inside a handler (`await this.server.serverClose()`, directly or
+   * through async functions it awaits), it waits for every other request,
+   * not for the caller's own, which it would wait for for ever; the handler
+   * then goes on, and its connection is closed when it returns.
+   *
    * @param options How long to wait for requests in flight, and to linger.
    * @returns Once the socket is closed and no request is left.
    *
@@ -1046,6 +1192,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async serverClose(options: ServerCloseOptions = {}): Promise<void> {
+    // Read first, while the caller is still on the stack: a handler that
+    // awaits this is not waited for (it would wait for ever for itself).
+    const callers = this.#open.size === 0 ? NO_REQUESTS : this.#callers();
     const graceMs = options.graceMs ?? Infinity;
     const lingerMs = options.lingerMs ?? 1000;
     checkDuration("graceMs", graceMs, false);
@@ -1063,7 +1212,14 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       // connection it took just before the close was never handled: close it.
       await pending?.then(([request]) => this.#closeQuietly(request), () => {});
     }
-    if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs);
+    if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs, callers);
+  }
+
+  /** The open requests whose handlers are calling (see `requestsOnStack()`). */
+  #callers(): ReadonlySet<R> {
+    const open = this.#open;
+    const callers = new Set(requestsOnStack().filter((request) => open.has(request as R)) as R[]);
+    return callers.size === 0 ? NO_REQUESTS : callers;
   }
 
   /** Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it. */
@@ -1095,8 +1251,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     await this.serverClose();
   }
 
-  async #drain(graceMs: number, lingerMs: number): Promise<void> {
+  async #drain(graceMs: number, lingerMs: number, exempt: ReadonlySet<R>): Promise<void> {
     if (this.#open.size === 0) return;
+    if (exempt.size > 0) return await this.#drainExcept(graceMs, lingerMs, exempt);
     this.#drained ??= Promise.withResolvers<void>();
     const drained = this.#drained.promise;
     if (graceMs === Infinity) {
@@ -1105,6 +1262,38 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       await Promise.all([...this.#open].map((request) => this.#forceClose(request, lingerMs)));
     }
     this.#drained = null;
+  }
+
+  /** `#drain()` for a `serverClose()` awaited by handlers: every open
+   * request but theirs. */
+  async #drainExcept(graceMs: number, lingerMs: number, exempt: ReadonlySet<R>): Promise<void> {
+    const waiter = { exempt, ...Promise.withResolvers<void>() };
+    this.#drainedExcept.add(waiter);
+    try {
+      this.#wakeDrainers();
+      if (graceMs === Infinity) {
+        await waiter.promise;
+      } else if (await within(waiter.promise, graceMs) === TIMEOUT) {
+        const others = [...this.#open].filter((request) => !exempt.has(request));
+        await Promise.all(others.map((request) => this.#forceClose(request, lingerMs)));
+      }
+    } finally {
+      this.#drainedExcept.delete(waiter);
+    }
+  }
+
+  /** Resolves the `#drainExcept()` waits whose other requests are all done. */
+  #wakeDrainers(): void {
+    for (const waiter of this.#drainedExcept) {
+      let done = true;
+      for (const request of this.#open) {
+        if (!waiter.exempt.has(request)) {
+          done = false;
+          break;
+        }
+      }
+      if (done) waiter.resolve();
+    }
   }
 
   /** Ends a request at the close deadline: lingers (see `linger()`), then
@@ -1288,7 +1477,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     try {
       const result = this.serviceActions();
       if (result instanceof Promise) {
-        return result.catch((error) => console.error("serviceActions() threw:", error));
+        const running: Promise<void> = result
+          .catch((error) => console.error("serviceActions() threw:", error))
+          .finally(() => {
+            if (this.#actions === running) this.#actions = null;
+          });
+        this.#actions = running;
+        return running;
       }
     } catch (error) {
       console.error("serviceActions() threw:", error);

@@ -5,7 +5,14 @@
  */
 
 import type { AnyServer } from "./handlers.ts";
-import { type Awaitable, BaseServer, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
+import {
+  type Awaitable,
+  BaseServer,
+  finishRequestFramed,
+  kAttribute,
+  kBlockOnClose,
+  kReportError,
+} from "./server.ts";
 import { TCPServer } from "./tcp.ts";
 import { UDPServer } from "./udp.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
@@ -273,7 +280,7 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
       try {
-        await this.finishRequest(request, clientAddress);
+        await finishRequestFramed(this, request, clientAddress);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
       }

@@ -31,14 +31,16 @@ Deno.test("server.ready lets the docs' threaded example run on ForkingTCPServer 
   assert.ok(!servedBy.has(parent), "the parent served a request");
 });
 
-const FAILING = new URL("./fixtures/forking_ready_fail.ts", import.meta.url).pathname;
+const LIFECYCLE = new URL("./fixtures/forking_lifecycle.ts", import.meta.url).pathname;
 
-async function readyOutcome(mode: string): Promise<{ ready: string; served: string }> {
+async function lifecycle(
+  mode: string,
+): Promise<{ ready: string; served: string; children: number; most: number }> {
   const { code, stdout, stderr } = await run("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-run=deno",
-    FAILING,
+    LIFECYCLE,
     mode,
   ], { timeoutMs: 60_000 });
   assert.equal(code, 0, stderr);
@@ -46,13 +48,26 @@ async function readyOutcome(mode: string): Promise<{ ready: string; served: stri
 }
 
 Deno.test("server.ready rejects with serveForever()'s error when a child fails to start", async () => {
-  const { ready, served } = await readyOutcome("mismatch");
+  const { ready, served } = await lifecycle("mismatch");
   assert.match(served, /^threw: .*must construct the same servers in the same order/);
   assert.equal(ready, served.replace(/^threw/, "rejected"));
 });
 
 Deno.test("server.ready rejects, saying so, when shutdown() comes before every child listens", async () => {
-  const { ready, served } = await readyOutcome("stop");
+  const { ready, served } = await lifecycle("stop");
   assert.equal(served, "returned");
-  assert.match(ready, /^rejected: ForkingTCPServer stopped before every child listened/);
+  assert.match(ready, /^rejected: Server stopped before every child listened/);
+});
+
+Deno.test("shutdown() before serveForever() on a forking server makes it return at once, starting no child", async () => {
+  const { ready, served, children } = await lifecycle("early-stop");
+  assert.equal(served, "returned");
+  assert.equal(children, 0);
+  assert.match(ready, /^rejected: Server was shut down before it served/);
+});
+
+Deno.test("a forking parent's async serviceActions() slower than pollInterval never runs twice at once", async () => {
+  const { served, most } = await lifecycle("actions");
+  assert.equal(served, "returned");
+  assert.equal(most, 1);
 });
