@@ -262,7 +262,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * (binding throws). Python: `allow_reuse_address` (default `False`). */
   static allowReuseAddress: boolean = true;
   /** Class attribute: whether `SO_REUSEPORT` is set, letting several
-   * processes listen on one port (Linux; needs `--unstable-net`). Python:
+   * processes listen on one port (Linux; needs `--unstable-net`, without
+   * which binding throws `Deno.errors.NotSupported`). Python:
    * `allow_reuse_port`. */
   static allowReusePort: boolean = false;
   /** Class attribute: the listen backlog. Default 511, Deno's (Python's 5
@@ -330,6 +331,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @throws {Deno.errors.AddrInUse} The address is taken.
    * @throws {Deno.errors.PermissionDenied} A port below 1024 without the
    *   privilege to bind it.
+   * @throws {Deno.errors.NotSupported} `allowReusePort` is true and Deno
+   *   runs without `--unstable-net`.
    * @throws {Error} The server is already bound, or the host name does not
    *   resolve.
    *
@@ -359,6 +362,17 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     const backlog = this.requestQueueSize;
     if (!Number.isInteger(backlog) || backlog < 1) {
       throw new RangeError(`"requestQueueSize" must be a positive integer, got ${backlog}`);
+    }
+    // Without --unstable-net, Deno ends the process (exit code 70) at a
+    // reusePort listen, where no catch runs: refuse first. Deno.listenDatagram
+    // comes with the same flag, so its presence says whether it is on.
+    if (
+      this.allowReusePort &&
+      typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function"
+    ) {
+      throw new Deno.errors.NotSupported(
+        `${this.constructor.name} cannot set SO_REUSEPORT (allowReusePort: true) without Deno's unstable net API: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
+      );
     }
     checkNetPermission(hostname, port);
     try {
