@@ -296,6 +296,9 @@ export function ThreadingMixIn<C extends ServerClass>(
       return this.blockOnClose && !this.daemonThreads;
     }
   }
+  // Named after what it is (ThreadingTCPServer), as in Python, so that
+  // messages naming `this.constructor.name` say which class it is.
+  Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });
   return Threading as unknown as ThreadingMixInClass<C>;
 }
 
