@@ -298,8 +298,10 @@ export interface BufferedReaderOptions {
  * methods of Python's buffered socket file — `readline()`, `read()`,
  * `read1()` — and async iteration over lines.
  *
- * Every method resolves to a `Uint8Array` the caller owns: the reader never
- * writes to those bytes again. Reading copies nothing on the way: one `read`
+ * Every method resolves to a `Uint8Array<ArrayBuffer>` the caller owns —
+ * typed so that `crypto.subtle.digest()`, `new Blob([...])` and
+ * `new Response(...)` take it as it is — and the reader never writes to
+ * those bytes again. Reading copies nothing on the way: one `read`
  * of the source fills the buffer, and lines are found in it 16 bytes at a
  * time. Lines, and `read()` / `read1()` results up to a quarter of
  * `bufferSize`, are handed out as views of the buffer — the reader moves on
@@ -323,7 +325,7 @@ export interface BufferedReaderOptions {
  * assert.equal((await reader.readline()).length, 0); // EOF
  * ```
  */
-export class BufferedReader implements AsyncIterable<Uint8Array> {
+export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** The longest line {@linkcode BufferedReader.readline} without a size
    * (and iteration) accepts, in bytes, newline included. */
   maxLineLength: number;
@@ -338,7 +340,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   requestTimeout: number | null;
 
   #source: ByteSource | null;
-  #buf: Uint8Array;
+  #buf: Uint8Array<ArrayBuffer>;
   /** The size of a new buffer; a longer line grows one beyond it. */
   #bufferSize: number;
   #start = 0;
@@ -399,7 +401,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    */
   static from(bytes: Uint8Array, options: BufferedReaderOptions = {}): BufferedReader {
     const reader = new BufferedReader(null, { ...options, bufferSize: 1 });
-    reader.#buf = bytes;
+    // Typed as the reader's own buffer, which it is not: a reader without a
+    // source never lends its bytes, it copies them out (see #take()).
+    reader.#buf = bytes as Uint8Array<ArrayBuffer>;
     reader.#end = bytes.length;
     return reader;
   }
@@ -450,7 +454,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.equal((await reader.readline()).length, 0);
    * ```
    */
-  async readline(size?: number | null): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     if (size !== undefined && size !== null) {
       if (typeof size !== "number" || !Number.isInteger(size)) {
         throw new TypeError(
@@ -472,7 +476,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** `readline(size)`: the line, or its first `size` bytes. */
-  async #readlineUpTo(size: number): Promise<Uint8Array> {
+  async #readlineUpTo(size: number): Promise<Uint8Array<ArrayBuffer>> {
     this.#began = -1;
     for (;;) {
       const start = this.#start;
@@ -489,7 +493,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   }
 
   /** `readline()` once the buffer holds no whole line. */
-  async #readLine(limit: number): Promise<Uint8Array> {
+  async #readLine(limit: number): Promise<Uint8Array<ArrayBuffer>> {
     for (;;) {
       const read = this.#read(this.#end - this.#start + 1, limit);
       if (read === null || !this.#filled(await read)) return this.#takeRest();
@@ -518,7 +522,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.deepEqual(await reader.read(), new Uint8Array([3, 4, 5]));
    * ```
    */
-  async read(n?: number): Promise<Uint8Array> {
+  async read(n?: number): Promise<Uint8Array<ArrayBuffer>> {
     this.#began = -1;
     if (n === undefined || n < 0) return await this.#readAll();
     if (n === 0) return EMPTY.slice();
@@ -550,7 +554,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.equal((await reader.read1()).length, 0);
    * ```
    */
-  async read1(n: number = this.#buf.length): Promise<Uint8Array> {
+  async read1(n: number = this.#buf.length): Promise<Uint8Array<ArrayBuffer>> {
     if (n <= 0) return EMPTY.slice();
     this.#began = -1;
     if (this.#end === this.#start && !await this.#fill(1)) return EMPTY.slice();
@@ -573,7 +577,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.deepEqual(lines, ["a\n", "b\n"]);
    * ```
    */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     // Not an async generator, nor even an async function: a line already
     // buffered is returned at once, and a read's outcome is turned into the
     // next result by one reaction (#lineRead), a promise and a resumption
@@ -586,7 +590,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     };
   }
 
-  #nextLine(): Promise<IteratorResult<Uint8Array>> {
+  #nextLine(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
     try {
       const line = this.#takeLine(this.maxLineLength);
       if (line !== null) return Promise.resolve({ done: false, value: line });
@@ -599,14 +603,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   #lineRead = (
     n: number | null,
-  ): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+  ): IteratorResult<Uint8Array<ArrayBuffer>> | Promise<IteratorResult<Uint8Array<ArrayBuffer>>> => {
     if (!this.#filled(n)) return this.#atEnd();
     const line = this.#takeLine(this.maxLineLength);
     return line !== null ? { done: false, value: line } : this.#nextLine();
   };
 
   /** The iterator's result at EOF: what is left, if anything, else done. */
-  #atEnd(): IteratorResult<Uint8Array> {
+  #atEnd(): IteratorResult<Uint8Array<ArrayBuffer>> {
     const rest = this.#takeRest();
     return rest.length === 0 ? { done: true, value: undefined } : { done: false, value: rest };
   }
@@ -638,7 +642,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * `#lend()`), or copied when the reader does not own its bytes or when it
    * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
    * reads would need a new buffer per read. */
-  #take(stop: number): Uint8Array {
+  #take(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null || stop - this.#start > this.#bufferSize >> 2) {
       const start = this.#start;
       this.#start = stop;
@@ -649,21 +653,21 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Hands out `#buf[#start, stop)` as a view of the buffer, whose bytes are
    * then never written again. */
-  #lend(stop: number): Uint8Array {
+  #lend(stop: number): Uint8Array<ArrayBuffer> {
     const start = this.#start;
     this.#start = this.#lent = stop;
     return this.#buf.subarray(start, stop);
   }
 
   /** Hands out everything buffered: a fresh empty array when nothing is. */
-  #takeRest(): Uint8Array {
+  #takeRest(): Uint8Array<ArrayBuffer> {
     return this.#start === this.#end ? EMPTY.slice() : this.#take(this.#end);
   }
 
   /** The next line if a whole one is buffered, else null (and the bytes
    * searched are remembered, so that the next call searches only new ones).
    * Throws {@linkcode LineTooLongError} past `limit`. */
-  #takeLine(limit: number): Uint8Array | null {
+  #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
     const start = this.#start;
     const end = this.#end;
     const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
@@ -678,7 +682,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Hands out the line `#buf[#start, stop)`: a copy when the reader does
    * not own its bytes, else lent (and remembered as the last line's size). */
-  #hand(stop: number): Uint8Array {
+  #hand(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null) return this.#take(stop);
     this.#lastLine = stop - this.#start;
     return this.#lend(stop);
@@ -749,7 +753,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Copies the buffered bytes to the start of `buf`, which becomes the
    * buffer; returns it. */
-  #moveTo(buf: Uint8Array): Uint8Array {
+  #moveTo(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
     buf.set(this.#buf.subarray(this.#start, this.#end));
     this.#buf = buf;
     this.#lent = 0;
@@ -814,7 +818,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     });
   }
 
-  async #readLarge(n: number): Promise<Uint8Array> {
+  async #readLarge(n: number): Promise<Uint8Array<ArrayBuffer>> {
     const out = new Uint8Array(n);
     let got = this.#end - this.#start;
     out.set(this.#buf.subarray(this.#start, this.#end));
@@ -827,7 +831,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return got === n ? out : out.slice(0, got);
   }
 
-  async #readAll(): Promise<Uint8Array> {
+  async #readAll(): Promise<Uint8Array<ArrayBuffer>> {
     while (await this.#fill(this.#end - this.#start + 1)) {
       // keep filling: #fill grows the buffer as it goes
     }
