@@ -164,7 +164,8 @@ function checkPacketSize(value: unknown): number {
  * replies are still sent. Nothing new is received meanwhile.
  *
  * Like the stream servers, the constructor binds, so what a subclass's
- * `serverBind()` needs must come from the constructor's options.
+ * `serverBind()` needs must come from the constructor's options
+ * (`this.options`), and fields it sets are declared with `declare`.
  *
  * @typeParam A The client address type.
  * @typeParam SA The server address type.
@@ -215,6 +216,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   /** The socket; `undefined` until `serverBind()`. */
   declare socket: Deno.DatagramConn;
+  /** The options given to the constructor; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<DatagramServerOptions>;
 
   #closeWhenIdle = false;
 

@@ -488,6 +488,39 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** The handler class instantiated for every request. */
   readonly RequestHandlerClass: RequestHandlerClass<R, A>;
+  /**
+   * The options given to the constructor, as given (a frozen copy): how a
+   * subclass reads its own options in a `serverBind()` override, which runs
+   * inside the base constructor, before the subclass's fields exist. A
+   * subclass types its own with `declare readonly options:
+   * Readonly<MyOptions>`. Not enumerable, so that `console.log(server)`
+   * does not print them (a TLS key among them). The current value of an
+   * attribute is its property (`server.timeout`), not this.
+   *
+   * @example Options of a subclass, read during the bind
+   * ```ts
+   * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * interface GreeterOptions extends TCPServerOptions {
+   *   banner?: string;
+   * }
+   * class Greeter extends TCPServer {
+   *   declare readonly options: Readonly<GreeterOptions>;
+   *   declare banner: string; // declare, not `banner = ""`: see serverBind()
+   *   constructor(address: [string, number], options: GreeterOptions = {}) {
+   *     super(address, BaseRequestHandler, options);
+   *   }
+   *   override serverBind() {
+   *     super.serverBind();
+   *     this.banner = `${this.options.banner ?? "hello"} on ${this.serverAddress.port}`;
+   *   }
+   * }
+   * await using server = new Greeter(["127.0.0.1", 0], { banner: "welcome" });
+   * assert.equal(server.banner, `welcome on ${server.serverAddress.port}`);
+   * ```
+   */
+  declare readonly options: Readonly<BaseServerOptions>;
   /** The address the server listens on; the bound one once bound. */
   serverAddress: SA;
 
@@ -540,6 +573,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     this.#attributes = { ...options };
+    Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
     if ("timeout" in options) checkDuration("timeout", options.timeout, true);
     if ("maxConnections" in options) checkLimit(options.maxConnections);
   }

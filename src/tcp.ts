@@ -270,6 +270,9 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * drops connections under any real load). Python: `request_queue_size`. */
   static requestQueueSize: number = 511;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<TCPServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.

@@ -179,6 +179,9 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * `ssl_handshake_timeout`). */
   static handshakeTimeout: number | null = 60_000;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<TLSServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.

@@ -111,6 +111,9 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * receives every datagram: nothing is shared.) */
   static allowReusePort: boolean = false;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UDPServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *

@@ -693,6 +693,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * another value makes the bind throw a `RangeError`. */
   static requestQueueSize: number = UNIX_BACKLOG;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UnixStreamServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
@@ -849,6 +852,9 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * `serverClose()` (call `Deno.exit()` to end it regardless).
    */
   static replyTimeout: number | null = 1000;
+
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UnixDatagramServerOptions>;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
