@@ -21,6 +21,7 @@ import {
   kAttribute,
   kBlockOnClose,
   kCloseSocket,
+  secondsMistake,
   type ServerCloseOptions,
 } from "./server.ts";
 import { normalizeNetAddress, TCPServer, TCPServerBase } from "./tcp.ts";
@@ -559,6 +560,7 @@ function checkGrace(name: string, value: unknown): void {
       `"${name}" must be 0 or more milliseconds (Infinity to wait for ever), got ${String(value)}`,
     );
   }
+  if (value > 0 && value < 1) throw secondsMistake(name, value);
 }
 
 function sameHost(a: string | undefined, b: string | undefined): boolean {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Awaitable, BaseServer } from "./server.ts";
+import { type Awaitable, type BaseServer, checkDuration } from "./server.ts";
 import type { TCPServer } from "./tcp.ts";
 import {
   BufferedReader,
@@ -309,6 +309,10 @@ export class StreamRequestHandler<
    * ```
    */
   override setup(): void {
+    checkDuration("timeout", this.timeout, true);
+    checkDuration("idleTimeout", this.idleTimeout, true);
+    checkDuration("requestTimeout", this.requestTimeout, true);
+    if (this.writeTimeout !== undefined) checkDuration("writeTimeout", this.writeTimeout, true);
     const conn = this.request;
     if (this.disableNagleAlgorithm && "setNoDelay" in conn) {
       (conn as unknown as Deno.TcpConn).setNoDelay(true);
