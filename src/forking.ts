@@ -1186,6 +1186,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     override async serveForever(pollInterval: number | null = 500): Promise<void> {
       if (this.#role === "child") return await super.serveForever(pollInterval);
       if (this.#role === "inert") return await childStopping.promise;
+      if (this.options.signal?.aborted) {
+        if (this.#ready.settled) this.#ready = settleable();
+        this.#ready.reject(new Error(`${this.constructor.name} was stopped by its signal`));
+        return;
+      }
       if (this.closed) {
         throw new Deno.errors.BadResource(
           `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,

@@ -87,6 +87,14 @@ export interface BaseServerOptions {
   timeout?: number | null;
   /** {@linkcode BaseServer.maxConnections}: the most requests in flight at once. */
   maxConnections?: number | null;
+  /**
+   * Stops and closes the server when it aborts, as `Deno.serve({ signal })`
+   * does: `shutdown()` (so `serveForever()` returns) and `serverClose()`,
+   * which lets the requests in flight finish (call `serverClose({ graceMs })`
+   * as well for a deadline). A signal already aborted gives a server that
+   * binds nothing and whose `serveForever()` returns at once.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -407,6 +415,7 @@ export function secondsMistake(name: string, value: number): RangeError {
  */
 // deno-lint-ignore no-explicit-any
 export function bindAndActivate(server: BaseServer<any, any, any>): void {
+  if (server.closed) return; // its signal aborted before it was constructed
   try {
     mustBeSync(server.serverBind(), "serverBind");
     mustBeSync(server.serverActivate(), "serverActivate");
@@ -572,6 +581,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #lastFailure = -Infinity;
   /** Ends a back-off sleep early (shutdown, close). */
   #wake: (() => void) | null = null;
+  /** Settles once the socket `serverClose()` closed is let go of. */
+  #socketClosed: Promise<void> | null = null;
+  /** The `signal` option's listener: stops and closes, as `Deno.serve()`'s does. */
+  #onAbort = (): void => {
+    this.shutdown().catch((error) => console.error("shutdown() on abort threw:", error));
+    this.serverClose().catch((error) => console.error("serverClose() on abort threw:", error));
+  };
 
   /**
    * Stores the address and the handler class. Subclasses bind in their own
@@ -592,6 +608,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.RequestHandlerClass = RequestHandlerClass;
     this.#attributes = { ...options };
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (!(signal instanceof AbortSignal)) {
+        throw new TypeError(
+          `"signal" must be an AbortSignal, such as new AbortController().signal, got ${
+            describeValue(signal)
+          }`,
+        );
+      }
+      if (signal.aborted) this.#closed = true; // nothing bound, nothing to serve
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
     if ("timeout" in options) checkDuration("timeout", options.timeout, true);
     if ("maxConnections" in options) checkLimit(options.maxConnections);
   }
@@ -690,6 +718,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async serveForever(pollInterval: number | null = 500): Promise<void> {
+    if (this.options.signal?.aborted) return; // stopped by its signal, as Deno.serve()
     if (this.#closed) throw this.#closedError("serveForever()");
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
@@ -1253,6 +1282,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     checkDuration("lingerMs", lingerMs, false);
     if (!this.#closed) {
       this.#closed = true;
+      this.options.signal?.removeEventListener("abort", this.#onAbort);
       this[kCloseSocket]();
       this.#stopWait?.(STOP);
       this.#wake?.();
@@ -1262,8 +1292,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       // A pending accept holds the socket open until its cancellation lands:
       // wait for it, so that the address is free when this resolves. A
       // connection it took just before the close was never handled: close it.
-      await pending?.then(([request]) => this.#closeQuietly(request), () => {});
+      this.#socketClosed = pending?.then(([request]) => this.#closeQuietly(request), () => {}) ??
+        null;
     }
+    // every call waits for it: the first may have come from the signal option
+    if (this.#socketClosed !== null) await this.#socketClosed;
     if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs, callers);
   }
 
