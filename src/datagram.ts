@@ -337,7 +337,10 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   }
 
   /** Internal: closes the socket, or, while requests are in flight, marks it
-   * to be closed after the last one (their replies go out through it). */
+   * to be closed after the last one (their replies go out through it).
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     if (this.activeRequests > 0 && this.socket !== undefined) {
       this.#closeWhenIdle = true;
@@ -356,7 +359,11 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     this[kSocketClosed]();
   }
 
-  /** Internal: called once the socket is closed. */
+  /**
+   * Internal: called once the socket is closed.
+   *
+   * @ignore
+   */
   [kSocketClosed](): void {}
 }
 

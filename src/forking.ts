@@ -1310,7 +1310,9 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
  */
 export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
 /**
- * An instance of {@linkcode ForkingTCPServer}.
+ * An instance of {@linkcode ForkingTCPServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -1324,7 +1326,67 @@ export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixI
  * }
  * ```
  */
-export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
+export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingServer {
+  /** Starts `maxChildren` child processes that serve, and supervises them until `shutdown()` (in
+   * a child: serves). See {@linkcode ForkingMixIn}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Tells every child to stop accepting, and resolves once `serveForever()` has returned; called
+   * before it, makes it return at once. See {@linkcode ForkingMixIn}. */
+  shutdown(): Promise<void>;
+  /** Not supported by the parent, whose children accept the connections: throws
+   * `Deno.errors.NotSupported`; call `serveForever()`. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TcpConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TcpConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Stops the children within `min(graceMs, childGraceMs)` and, unless `blockOnClose` is false,
+   * waits for them to exit. See {@linkcode ForkingMixIn}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** Hook, called in the parent once a child listens. See {@linkcode ForkingServer.childStarted}. */
+  childStarted(pid: number): Awaitable<void>;
+  /** Hook, called in the parent when a child ends without having been asked to; it is replaced.
+   * See {@linkcode ForkingServer.childDied}. */
+  childDied(death: ChildDeath): Awaitable<void>;
+}
 
 /**
  * A {@linkcode TLSServer} served by one child process per core:
@@ -1349,7 +1411,9 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  */
 export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
 /**
- * An instance of {@linkcode ForkingTLSServer}.
+ * An instance of {@linkcode ForkingTLSServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -1362,4 +1426,66 @@ export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixI
  * }
  * ```
  */
-export type ForkingTLSServer = InstanceType<typeof ForkingTLSServer>;
+export interface ForkingTLSServer extends TLSServer, ThreadingServer, ForkingServer {
+  /** Starts `maxChildren` child processes that serve, and supervises them until `shutdown()` (in
+   * a child: serves). See {@linkcode ForkingMixIn}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Tells every child to stop accepting, and resolves once `serveForever()` has returned; called
+   * before it, makes it return at once. See {@linkcode ForkingMixIn}. */
+  shutdown(): Promise<void>;
+  /** Not supported by the parent, whose children accept the connections: throws
+   * `Deno.errors.NotSupported`; call `serveForever()`. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Completes the TLS handshake (at most `handshakeTimeout` ms), then runs the handler. See
+   * {@linkcode TLSServer.finishRequest}. */
+  finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Ends the connection: after a completed handshake like every stream server (`closeWrite()`,
+   * which sends TLS's `close_notify`, then `closeRequest()`); after a failed or unfinished one it
+   * only closes it, as `closeWrite()` would wait for the handshake. See
+   * {@linkcode TLSServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TlsConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Stops the children within `min(graceMs, childGraceMs)` and, unless `blockOnClose` is false,
+   * waits for them to exit. See {@linkcode ForkingMixIn}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** Hook, called in the parent once a child listens. See {@linkcode ForkingServer.childStarted}. */
+  childStarted(pid: number): Awaitable<void>;
+  /** Hook, called in the parent when a child ends without having been asked to; it is replaced.
+   * See {@linkcode ForkingServer.childDied}. */
+  childDied(death: ChildDeath): Awaitable<void>;
+}

@@ -646,7 +646,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /** Internal: reads an attribute — the instance's value, else the class's —
-   * or, given a value, sets the instance's. */
+   * or, given a value, sets the instance's.
+   *
+   * @ignore
+   */
   [kAttribute](name: string, value?: unknown): unknown {
     // arguments.length, not a rest parameter: reading an attribute, as the
     // serve loop does per request, allocates nothing.
@@ -658,7 +661,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return own !== undefined ? own : (this.constructor as unknown as Record<string, unknown>)[name];
   }
 
-  /** Internal: the requests taken and not yet closed. */
+  /**
+   * Internal: the requests taken and not yet closed.
+   *
+   * @ignore
+   */
   get [kOpenRequests](): ReadonlySet<R> {
     return this.#open;
   }
@@ -1307,12 +1314,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return callers.size === 0 ? NO_REQUESTS : callers;
   }
 
-  /** Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it. */
+  /**
+   * Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it.
+   *
+   * @ignore
+   */
   [kBlockOnClose](): boolean {
     return true;
   }
 
-  /** Internal: closes the transport's socket; transports override it. */
+  /**
+   * Internal: closes the transport's socket; transports override it.
+   *
+   * @ignore
+   */
   [kCloseSocket](): void {}
 
   /**
@@ -1498,7 +1513,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /** Internal for the mix-ins: `handleError()`, guarded so that a throwing
-   * `handleError()` is printed rather than stopping the server. */
+   * `handleError()` is printed rather than stopping the server.
+   *
+   * @ignore
+   */
   async [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     const drop = this.#forced.has(request) || isRoutineDrop(error);
     try {

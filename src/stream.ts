@@ -199,7 +199,11 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
     super.closeRequest(request);
   }
 
-  /** Internal: closes the listener. */
+  /**
+   * Internal: closes the listener.
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     try {
       this.socket?.close();
