@@ -289,7 +289,12 @@ export function describeValue(value: unknown): string {
 
 const FRAME_NAME = "socketserver_request_";
 const FRAME_PATTERN = /socketserver_request_(\d+)/g;
-type Frame = (server: AnyServer, request: unknown, clientAddress: unknown) => Promise<void>;
+type Frame = (
+  server: AnyServer,
+  request: unknown,
+  clientAddress: unknown,
+  shutdown: boolean,
+) => Promise<void>;
 const frames: Frame[] = [];
 const frameRequests: unknown[] = [];
 const freeFrames: number[] = [];
@@ -297,32 +302,39 @@ const freeFrames: number[] = [];
 /**
  * Runs `server.finishRequest(request, clientAddress)` under a frame that
  * names the request, so that a `serverClose()` awaited by its handler finds
- * it. The request loops and `ThreadingMixIn` call it.
+ * it; then, when `shutdown` is true, `server.shutdownRequest(request)` (what
+ * the default `processRequest()` does). `ThreadingMixIn` calls it too.
  *
  * @param server The server.
  * @param request The request.
  * @param clientAddress The client's address.
- * @returns When the handler has finished.
+ * @param shutdown Whether to shut the request down after its handler.
+ * @returns When the handler has finished (and the request is shut down).
  */
 export function finishRequestFramed(
   server: AnyServer,
   request: unknown,
   clientAddress: unknown,
+  shutdown = false,
 ): Promise<void> {
   const slot = freeFrames.pop() ?? frames.length;
   frameRequests[slot] = request;
-  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress);
+  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress, shutdown);
 }
 
 function makeFrame(slot: number): Frame {
   const name = `${FRAME_NAME}${slot}`;
   return {
-    async [name](server: AnyServer, request: unknown, clientAddress: unknown) {
+    async [name](server: AnyServer, request: unknown, clientAddress: unknown, shutdown: boolean) {
       try {
         await server.finishRequest(request, clientAddress);
       } finally {
         frameRequests[slot] = undefined;
         freeFrames.push(slot);
+      }
+      if (shutdown) {
+        const shut = server.shutdownRequest(request);
+        if (shut instanceof Promise) await shut;
       }
     },
   }[name];
@@ -562,11 +574,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #idle = false;
   /** The run of an async `serviceActions()` in progress, if any. */
   #actions: Promise<void> | null = null;
-  /** The turn of the last `handleRequest()` to take a request: resolves
-   * once that call has its request (or gave up); null when none is taking. */
-  #turn: Promise<void> | null = null;
-  /** How many `handleRequest()` calls are taking or waiting to take. */
-  #taking = 0;
+  /** Whether a `handleRequest()` is taking a request; the calls waiting for
+   * their turn, in call order (each wakes with `true`). */
+  #taking = false;
+  #turns: Array<(yes: true) => void> = [];
   #open = new Set<R>();
   #drained: PromiseWithResolvers<void> | null = null;
   /** `serverClose()` calls from inside handlers: each waits for every open
@@ -730,7 +741,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
     }
-    if (this.#taking > 0) {
+    if (this.#taking) {
       throw new Error(
         "serveForever() cannot start while handleRequest() is waiting for a request: await it (or let its timeout run out) first",
       );
@@ -869,18 +880,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     const deadline = timeout === null ? Infinity : performance.now() + timeout;
     // One taker at a time, in call order, so that no request goes to two
     // calls; each call's timeout counts from the call, as Python's does.
-    const previous = this.#turn;
-    const turn = Promise.withResolvers<void>();
-    this.#turn = turn.promise;
-    this.#taking++;
-    let ourTurn = previous === null;
+    const turn = this.#takeTurn(deadline);
+    let ourTurn = turn === true;
     let next: [R, A] | typeof TIMEOUT = TIMEOUT;
     try {
-      if (!ourTurn) {
-        ourTurn = deadline === Infinity
-          ? (await previous, true)
-          : await within(previous!, deadline - performance.now()) !== TIMEOUT;
-      }
+      if (!ourTurn) ourTurn = await turn;
       if (ourTurn) {
         if (this.#closed) throw this.#closedError("handleRequest()");
         const request = this.#nextRequest();
@@ -896,14 +900,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       await this.#requestFailed(error);
       return;
     } finally {
-      this.#taking--;
-      if (ourTurn) {
-        turn.resolve();
-        if (this.#turn === turn.promise) this.#turn = null;
-      } else {
-        // gave up waiting: the turn passes on only once the one before ends
-        previous!.then(turn.resolve);
-      }
+      if (ourTurn) this.#passTurn();
     }
     if (next === TIMEOUT) {
       await this.handleTimeout();
@@ -1038,13 +1035,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return this.#processInline(request, clientAddress);
-  }
-
-  async #processInline(request: R, clientAddress: A): Promise<void> {
-    await finishRequestFramed(this, request, clientAddress);
-    const shut = this.shutdownRequest(request);
-    if (shut instanceof Promise) await shut;
+    return finishRequestFramed(this, request, clientAddress, true);
   }
 
   /**
@@ -1414,6 +1405,32 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     } catch {
       // already closed
     }
+  }
+
+  /** `true` when the caller may take a request now, else a promise of
+   * `true` when its turn comes, or `false` if `deadline` comes first. */
+  #takeTurn(deadline: number): true | Promise<boolean> {
+    if (!this.#taking) return this.#taking = true;
+    return new Promise<boolean>((resolve) => {
+      const turns = this.#turns;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const wake = (yes: true) => (clearTimeout(timer), resolve(yes));
+      turns.push(wake);
+      if (deadline !== Infinity) {
+        timer = setTimeout(() => {
+          const at = turns.indexOf(wake);
+          if (at !== -1) turns.splice(at, 1);
+          resolve(false);
+        }, Math.max(0, deadline - performance.now()));
+      }
+    });
+  }
+
+  /** Hands the turn to the next waiting `handleRequest()`, if any. */
+  #passTurn(): void {
+    const next = this.#turns.shift();
+    if (next !== undefined) next(true);
+    else this.#taking = false;
   }
 
   /** Wakes whoever waits for a request to end (`maxConnections`). */
