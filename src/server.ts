@@ -1258,8 +1258,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * through async functions it awaits), it waits for every other request,
    * not for the caller's own, which it would wait for for ever; the handler
    * then goes on, and its connection is closed when it returns. The caller
-   * is found on the async call stack, which a callback (a timer, a `.then()`)
-   * does not continue, and under the default `processRequest()` (or
+   * is found on the async call stack, which a timer's callback does not
+   * continue (an awaited `.then()` does), and under the default
+   * `processRequest()` (or
    * `ThreadingMixIn`'s `processRequestThread()`): an override that calls
    * `finishRequest()` itself keeps its handler from being recognised.
    *
