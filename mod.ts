@@ -73,6 +73,7 @@ export {
 export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
 export {
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServer,
   TCPServerBase,
