@@ -274,6 +274,8 @@ export class OtlpReceiver implements AsyncDisposable {
     signal: "traces" | "metrics" | "logs",
     items: (Span | MetricPoint | LogRecord)[],
   ) => void;
+  /** Called with the reason of each refused request. */
+  onRefuse?: (why: string) => void;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #waiters = new Set<() => void>();
   #closed = false;
@@ -353,6 +355,7 @@ export class OtlpReceiver implements AsyncDisposable {
   #refuse(status: number, why: string): Response {
     this.requests.refused++;
     this.refusals.push(why);
+    this.onRefuse?.(why);
     this.#wake();
     return new Response(why, { status });
   }
@@ -453,4 +456,5 @@ if (import.meta.main) {
   receiver.onReceive = (signal, items) => {
     for (const item of items) console.log(JSON.stringify({ [key[signal]]: item }, replacer));
   };
+  receiver.onRefuse = (why) => console.log(JSON.stringify({ refused: why }));
 }
