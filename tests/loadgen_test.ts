@@ -7,9 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { build } from "../bench/build.ts";
-import { has } from "./_helpers.ts";
+import { has, Proc } from "./_helpers.ts";
 
 const HAS_CC = has("cc");
+const HAS_PYTHON = has("python3");
 const NEWLINE = 0x0a;
 
 /** Builds the generator once (bench/.build/, rebuilt when the source is newer). */
@@ -238,5 +239,101 @@ Deno.test({
         assert.ok(r.requests > 0);
       }
     }
+  },
+});
+
+Deno.test({
+  name:
+    "loadgen -m persist -n 3 closes each connection after its third reply and connects again, resending nothing",
+  ignore: !HAS_CC,
+  async fn() {
+    const perConnection: number[] = [];
+    const server = serve(async (conn) => {
+      let lines = 0;
+      try {
+        await chunks(conn, async (chunk) => {
+          lines += count(chunk);
+          await writeAll(conn, chunk);
+        });
+      } finally {
+        perConnection.push(lines);
+      }
+    });
+    const r = await run(["-p", server.port, "-c", "4", "-n", "3", "-d", "0.5"]);
+    await server.close();
+    assert.equal(r.errors, 0);
+    assert.equal(r.mismatches, 0);
+    assert.equal(r.per_conn, 3);
+    assert.ok(perConnection.every((n) => n <= 3), `${perConnection}`);
+    // only the connections open when the generator stopped end short
+    const short = perConnection.filter((n) => n < 3).length;
+    assert.ok(short <= 4, `${short} connections ended before 3 requests`);
+    const lines = perConnection.reduce((a, b) => a + b, 0);
+    assert.ok(r.requests > 0 && r.requests <= lines && lines - r.requests <= 4);
+    assert.ok(perConnection.length >= Math.floor(Number(r.requests) / 3));
+  },
+});
+
+/** Answers every request with a reset (until it is killed). */
+const RESETTING_SERVER = `
+import socket, struct
+server = socket.create_server(("127.0.0.1", 0))
+print("port", server.getsockname()[1], flush=True)
+while True:
+    conn, _ = server.accept()
+    conn.recv(64)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+`;
+
+Deno.test({
+  name:
+    "loadgen counts failed requests by cause: a refused connect, a reset, an EOF before the reply",
+  ignore: !HAS_CC,
+  async fn() {
+    // refused: a port nobody listens on (bound, then closed, so it is free)
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const freePort = String(probe.addr.port);
+    probe.close();
+    const refused = await run(["-p", freePort, "-c", "2", "-n", "2", "-d", "0.2"]);
+    assert.ok(Number(refused.refused) > 0, JSON.stringify(refused));
+    assert.equal(refused.errors, refused.refused, JSON.stringify(refused));
+    // reset: CPython reads the request and closes with SO_LINGER {1, 0}
+    // (Deno cannot: its close() sends a FIN first, so a peer sees EOF)
+    if (HAS_PYTHON) {
+      await using resetting = new Proc("python3", ["-c", RESETTING_SERVER]);
+      const [, port] = await resetting.waitFor(/^port (\d+)$/);
+      const reset = await run(["-p", port, "-c", "2", "-n", "2", "-d", "0.2"]);
+      assert.ok(Number(reset.reset) > 0, JSON.stringify(reset));
+      assert.equal(reset.errors, reset.reset, JSON.stringify(reset));
+    }
+    // eof: the server reads the whole request and closes without replying
+    const closing = serve(async (conn) => {
+      const buf = new Uint8Array(64);
+      for (let got = 0; got < 64;) {
+        const n = await conn.read(buf.subarray(got));
+        if (n === null) return;
+        got += n;
+      }
+    });
+    const eof = await run(["-p", closing.port, "-c", "2", "-n", "2", "-d", "0.2"]);
+    await closing.close();
+    assert.ok(Number(eof.eof) > 0, JSON.stringify(eof));
+    assert.equal(eof.errors, eof.eof, JSON.stringify(eof));
+    assert.equal(eof.requests, 0);
+  },
+});
+
+Deno.test({
+  name: "loadgen -n refuses a mode other than persist: connect mode is one request per connection",
+  ignore: !HAS_CC,
+  async fn() {
+    const output = await new Deno.Command(await loadgen(), {
+      args: ["-m", "connect", "-n", "3", "-d", "0.1"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 2);
+    assert.match(new TextDecoder().decode(output.stderr), /-n needs -m persist/);
   },
 });

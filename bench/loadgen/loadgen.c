@@ -8,7 +8,9 @@
 //
 //   persist  SIZE-byte lines on CONNS long-lived stream connections (TCP, or
 //            Unix with -u); reads and writes at once, so 64 KiB lines do not
-//            deadlock against an echo that answers chunk by chunk.
+//            deadlock against an echo that answers chunk by chunk. With -n N
+//            each connection carries N requests, then the client closes it
+//            and connects again (a restart's load: no request is ever resent).
 //   connect  a new connection per request: connect, send the line, read
 //            until the server closes; the latency includes the connect.
 //   udp      CONNS datagram sockets (UDP, or Unix datagrams with -u), each
@@ -18,6 +20,10 @@
 //   idle     opens CONNS connections, at most 100 connecting at once, has
 //            one line echoed on each, prints its JSON (with "held") and
 //            holds them until it is killed (SIGTERM/SIGINT).
+//
+// A failed request (in "errors") is one sent, or about to be, that got no
+// full reply; "refused", "reset" and "eof" say how (a refused connect, a
+// reset, EOF before the reply was complete), "other" is any other error.
 //
 // -w SECONDS of warm-up run first and are not counted. With -P PID, the
 // server's CPU time over the measured window (user + system of PID and all
@@ -58,6 +64,7 @@ typedef struct {
   int fd, state;
   int unsent;         /* a datagram the socket refused (EAGAIN): send on EPOLLOUT */
   size_t sent, got;   /* bytes of the current request written, reply read */
+  int done;           /* requests answered on this connection (-n) */
   uint64_t t0;        /* when the current request started, ns */
   uint64_t retry_at;  /* S_CLOSED: reopen from then on */
   unsigned char *out, *exp, *in;
@@ -87,7 +94,7 @@ static uint64_t bucket_value(int b) { /* the middle of the bucket */
 }
 
 static const char *host = "127.0.0.1", *port = "9999", *upath = NULL;
-static int nconns = 50, mode = M_PERSIST, upper = 0;
+static int nconns = 50, mode = M_PERSIST, upper = 0, per_conn = 0;
 static size_t size = 64;
 static double seconds = 5, warmup = 0;
 static pid_t server_pid = 0;
@@ -102,6 +109,7 @@ static volatile sig_atomic_t stop = 0;
 
 static struct {
   uint64_t requests, errors, mismatches, lost, late, busy, lat_sum_us, max_us;
+  uint64_t refused, reset, eof, other; /* errors by cause */
 } st;
 
 static uint64_t now_ns(void) {
@@ -150,12 +158,23 @@ static int stale(const slot_t *s, size_t n) {
   return n == size && memcmp(s->in + k, s->exp + k, size - k) == 0;
 }
 
+enum { F_NONE, F_ERRNO, F_EOF };
+
+/* Closes the slot's connection; `failed` says whether its request failed,
+ * and how: F_ERRNO reads the cause from errno, F_EOF is an early EOF. */
 static void drop(slot_t *s, int failed, uint64_t t) {
+  int err = errno;
   if (s->fd >= 0) close(s->fd); /* closing removes it from the epoll set */
   s->fd = -1;
   s->state = S_CLOSED;
   s->retry_at = failed ? t + RETRY_NS : t;
-  if (failed) st.errors++;
+  if (failed) {
+    st.errors++;
+    if (failed == F_EOF) st.eof++;
+    else if (err == ECONNREFUSED) st.refused++;
+    else if (err == ECONNRESET || err == EPIPE) st.reset++;
+    else st.other++;
+  }
   closed++;
 }
 
@@ -168,7 +187,7 @@ static void pump_stream(slot_t *s, uint32_t events) {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err) { drop(s, 1, now_ns()); return; }
+    if (err) { errno = err; drop(s, F_ERRNO, now_ns()); return; }
     if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP | EPOLLERR))) return;
     s->state = S_ACTIVE;
   }
@@ -177,7 +196,7 @@ static void pump_stream(slot_t *s, uint32_t events) {
       ssize_t n = send(s->fd, s->out + s->sent, size - s->sent, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EAGAIN) break;
-        drop(s, 1, now_ns());
+        drop(s, F_ERRNO, now_ns());
         return;
       }
       s->sent += (size_t)n;
@@ -185,11 +204,11 @@ static void pump_stream(slot_t *s, uint32_t events) {
     /* persist: never read past this reply; connect: one byte more shows a
      * reply that is too long. */
     size_t room = (mode == M_PERSIST || mode == M_IDLE ? size : size + 1) - s->got;
-    if (room == 0) { st.mismatches++; drop(s, 0, now_ns()); return; }
+    if (room == 0) { st.mismatches++; drop(s, F_NONE, now_ns()); return; }
     ssize_t n = read(s->fd, s->in + s->got, room);
     if (n < 0) {
       if (errno == EAGAIN) return; /* edge-triggered: the next edge resumes */
-      drop(s, 1, now_ns());
+      drop(s, F_ERRNO, now_ns());
       return;
     }
     t = now_ns();
@@ -197,10 +216,10 @@ static void pump_stream(slot_t *s, uint32_t events) {
       if (mode == M_CONNECT && s->got > 0) {
         if (s->got == size && memcmp(s->in, s->exp, size) == 0) record(s->t0, t);
         else st.mismatches++;
-        drop(s, 0, t);
+        drop(s, F_NONE, t);
         open_slot(s, t); /* closed loop: the next request at once */
       } else {
-        drop(s, 1, t); /* EOF before (or in the middle of) the reply */
+        drop(s, F_EOF, t); /* EOF before (or in the middle of) the reply */
       }
       return;
     }
@@ -211,6 +230,11 @@ static void pump_stream(slot_t *s, uint32_t events) {
       if (mode == M_IDLE) {
         epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
         s->state = S_HELD;
+        return;
+      }
+      if (per_conn && ++s->done == per_conn) {
+        drop(s, F_NONE, t); /* the client closes: a reply is never pending */
+        open_slot(s, t);
         return;
       }
       stamp(s);
@@ -255,13 +279,14 @@ static int open_slot(slot_t *s, uint64_t t) {
   closed--; /* it leaves S_CLOSED; every failure below drops it back */
   int fd = socket(family, type, 0);
   s->fd = fd;
-  if (fd < 0) { drop(s, 1, t); return -1; }
+  s->done = 0;
+  if (fd < 0) { drop(s, F_ERRNO, t); return -1; }
   if (mode == M_DGRAM && family == AF_UNIX) {
     /* a Unix datagram client needs an address of its own for the reply */
     struct sockaddr_un me = {.sun_family = AF_UNIX};
     snprintf(me.sun_path, sizeof me.sun_path, "%s", s->path);
     unlink(s->path);
-    if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) { drop(s, 1, t); return -1; }
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0) { drop(s, F_ERRNO, t); return -1; }
   }
   if (mode != M_DGRAM && family != AF_UNIX) {
     int one = 1;
@@ -282,7 +307,7 @@ static int open_slot(slot_t *s, uint64_t t) {
     closed++;
     return -1;
   }
-  if (r < 0 && errno != EINPROGRESS) { drop(s, 1, t); return -1; }
+  if (r < 0 && errno != EINPROGRESS) { drop(s, F_ERRNO, t); return -1; }
   if (mode == M_DGRAM) {
     s->state = S_ACTIVE;
     send_dgram(s, t);
@@ -359,9 +384,10 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 static int usage(void) {
   fprintf(stderr,
           "usage: loadgen [-h HOST] [-p PORT | -u PATH] [-m persist|connect|udp|idle]\n"
-          "               [-c CONNS] [-s SIZE] [-d SECONDS] [-w SECONDS] [-U] [-P PID]\n"
-          "  defaults: -h 127.0.0.1 -p 9999 -m persist -c 50 -s 64 -d 5 -w 0\n"
-          "  persist: CONNS connections each send a SIZE-byte line and wait for it back\n"
+          "               [-c CONNS] [-s SIZE] [-d SECONDS] [-w SECONDS] [-n REQUESTS] [-U] [-P PID]\n"
+          "  defaults: -h 127.0.0.1 -p 9999 -m persist -c 50 -s 64 -d 5 -w 0 -n 0\n"
+          "  persist: CONNS connections each send a SIZE-byte line and wait for it back;\n"
+          "           with -n, each connection closes after REQUESTS replies and reconnects\n"
           "  connect: a new connection per request: send the line, read until the server closes\n"
           "  udp:     CONNS datagram sockets (Unix datagrams with -u) each send and wait\n"
           "  idle:    open CONNS connections, one echoed line each, print, hold until killed\n"
@@ -374,7 +400,7 @@ static int usage(void) {
 int main(int argc, char **argv) {
   if (argc == 1) return usage();
   int opt;
-  while ((opt = getopt(argc, argv, "h:p:u:m:c:s:d:w:UP:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:u:m:c:s:d:w:n:UP:")) != -1) {
     switch (opt) {
       case 'h': host = optarg; break;
       case 'p': port = optarg; break;
@@ -383,6 +409,7 @@ int main(int argc, char **argv) {
       case 's': size = (size_t)atol(optarg); break;
       case 'd': seconds = atof(optarg); break;
       case 'w': warmup = atof(optarg); break;
+      case 'n': per_conn = atoi(optarg); break;
       case 'U': upper = 1; break;
       case 'P': server_pid = (pid_t)atoi(optarg); break;
       case 'm':
@@ -395,8 +422,12 @@ int main(int argc, char **argv) {
       default: return usage();
     }
   }
-  if (nconns < 1 || size < 2 || seconds <= 0 || warmup < 0) {
-    fprintf(stderr, "need -c >= 1, -s >= 2, -d > 0 and -w >= 0\n");
+  if (nconns < 1 || size < 2 || seconds <= 0 || warmup < 0 || per_conn < 0) {
+    fprintf(stderr, "need -c >= 1, -s >= 2, -d > 0, -w >= 0 and -n >= 0\n");
+    return 2;
+  }
+  if (per_conn && mode != M_PERSIST) {
+    fprintf(stderr, "-n needs -m persist: connect mode makes one request per connection\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -537,14 +568,17 @@ int main(int argc, char **argv) {
   printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"conns\":%d,\"size\":%zu,\"seconds\":%.3f,"
          "\"requests\":%llu,\"rps\":%.0f,\"mbps\":%.2f,\"p50_us\":%llu,\"p99_us\":%llu,"
          "\"max_us\":%llu,\"mean_us\":%.1f,\"errors\":%llu,\"mismatches\":%llu,\"lost\":%llu,"
-         "\"late\":%llu,\"busy\":%llu,\"client_cpu_s\":%.3f",
+         "\"late\":%llu,\"busy\":%llu,\"refused\":%llu,\"reset\":%llu,\"eof\":%llu,"
+         "\"other\":%llu,\"per_conn\":%d,\"client_cpu_s\":%.3f",
          names[mode], upath ? (mode == M_DGRAM ? "unixdgram" : "unix") : (mode == M_DGRAM ? "udp" : "tcp"),
          nconns, size, el, (unsigned long long)st.requests, el > 0 ? st.requests / el : 0,
          el > 0 ? st.requests * size * 2 / el / 1e6 : 0, (unsigned long long)p50,
          (unsigned long long)p99, (unsigned long long)st.max_us,
          st.requests ? (double)st.lat_sum_us / st.requests : 0, (unsigned long long)st.errors,
          (unsigned long long)st.mismatches, (unsigned long long)st.lost,
-         (unsigned long long)st.late, (unsigned long long)st.busy, client_cpu);
+         (unsigned long long)st.late, (unsigned long long)st.busy,
+         (unsigned long long)st.refused, (unsigned long long)st.reset,
+         (unsigned long long)st.eof, (unsigned long long)st.other, per_conn, client_cpu);
   if (server_pid)
     printf(",\"server_cpu_s\":%.3f,\"cpu_us_per_req\":%.2f", server_cpu,
            st.requests ? server_cpu * 1e6 / st.requests : 0);
