@@ -75,6 +75,7 @@ export { sendall } from "./src/sendall.ts";
 export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
 export {
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServer,
   TCPServerBase,

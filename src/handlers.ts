@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Awaitable, BaseServer } from "./server.ts";
+import { type Awaitable, type BaseServer, checkDuration } from "./server.ts";
 import type { TCPServer } from "./tcp.ts";
 import {
   BufferedReader,
@@ -206,9 +206,11 @@ export class BaseRequestHandler<
  * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
  * `timeout` (ms per read), `idleTimeout` (ms between requests),
  * `requestTimeout` (ms per request once begun), `writeTimeout` (ms per
- * write), `disableNagleAlgorithm`, `maxLineLength`. A timeout that runs out
- * throws `TimeoutError` from `rfile` (or `wfile`); left uncaught, it ends
- * the request through the server's `handleDrop()`, not `handleError()`.
+ * write; `timeout` when not set), `disableNagleAlgorithm`,
+ * `maxLineLength`. A timeout that runs out throws `TimeoutError` from
+ * `rfile` (or `wfile`); left uncaught, it ends the request through the
+ * server's `handleDrop()`, not `handleError()`. They bound `rfile` and
+ * `wfile` only: a raw `this.request.read()` or `write()` waits for ever.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
@@ -247,7 +249,9 @@ export class StreamRequestHandler<
    * `finish()`. */
   wbufsize: number = 0;
   /** How long one read may wait, in ms, before it throws
-   * {@linkcode TimeoutError}; `null` (the default) waits for ever. */
+   * {@linkcode TimeoutError}; `null` (the default) waits for ever. Unless
+   * `writeTimeout` is set, it bounds each `wfile.write()` too, as Python's
+   * socket timeout bounds `sendall()`. */
   timeout: number | null = null;
   /** How long `rfile` waits for the next request to begin — the first byte
    * of a `readline()` / `read()` / `read1()` that finds nothing buffered —
@@ -262,14 +266,16 @@ export class StreamRequestHandler<
    * wait long. */
   requestTimeout: number | null = null;
   /** How long one `wfile.write()` (or flush) may take to hand its bytes to
-   * the kernel, in ms, however many partial writes that takes; `null` (the
-   * default) waits for ever. This is what drops a client that stops reading
-   * its replies (a slow-read attack), which otherwise holds the handler in
-   * `wfile.write()` until `serverClose()`: the write rejects with
-   * {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and the
-   * connection is closed. It must exceed the time your largest legitimate
-   * reply takes to reach a slow client. */
-  writeTimeout: number | null = null;
+   * the kernel, in ms, however many partial writes that takes; `undefined`
+   * (the default) takes `timeout`'s value, as Python's socket timeout bounds
+   * `sendall()`, and `null` waits for ever. This is what drops a client
+   * that stops reading its replies (a slow-read attack), which otherwise
+   * holds the handler in `wfile.write()` until `serverClose()`: the write
+   * rejects with {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and
+   * the connection is closed. It must exceed the time your largest
+   * legitimate reply takes to reach a slow client. Raw writes to
+   * `this.request` are bounded by nothing: write through `wfile`. */
+  writeTimeout: number | null | undefined = undefined;
   /** Sets `TCP_NODELAY` on TCP connections when true. Python:
    * `disable_nagle_algorithm`. */
   disableNagleAlgorithm: boolean = false;
@@ -303,6 +309,10 @@ export class StreamRequestHandler<
    * ```
    */
   override setup(): void {
+    checkDuration("timeout", this.timeout, true);
+    checkDuration("idleTimeout", this.idleTimeout, true);
+    checkDuration("requestTimeout", this.requestTimeout, true);
+    if (this.writeTimeout !== undefined) checkDuration("writeTimeout", this.writeTimeout, true);
     const conn = this.request;
     if (this.disableNagleAlgorithm && "setNoDelay" in conn) {
       (conn as unknown as Deno.TcpConn).setNoDelay(true);
@@ -314,7 +324,10 @@ export class StreamRequestHandler<
       idleTimeout: this.idleTimeout,
       requestTimeout: this.requestTimeout,
     });
-    this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize, timeout: this.writeTimeout });
+    this.wfile = new StreamWriter(conn, {
+      bufferSize: this.wbufsize,
+      timeout: this.writeTimeout === undefined ? this.timeout : this.writeTimeout,
+    });
   }
 
   /**

@@ -5,15 +5,18 @@
  */
 
 import {
+  type Awaitable,
   checkDuration,
   formatAddress,
   kAttribute,
   type RequestHandlerClass,
+  type ServerCloseOptions,
   withContext,
 } from "./server.ts";
 import {
   kListen,
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServerBase,
   type TCPServerOptions,
@@ -178,11 +181,15 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * `ssl_handshake_timeout`). */
   static handshakeTimeout: number | null = 60_000;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<TLSServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options `cert` and `key` (PEM text), `alpnProtocols`, and the
    *   `TCPServer` options.
@@ -192,7 +199,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<Deno.TlsConn, Deno.NetAddr>,
     options: TLSServerOptions,
   ) {
@@ -214,7 +221,11 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     return this[kAttribute]("alpnProtocols") as string[] | undefined;
   }
 
-  /** Internal: opens the listener with `Deno.listenTls`. */
+  /**
+   * Internal: opens the listener with `Deno.listenTls`.
+   *
+   * @ignore
+   */
   override [kListen](
     options: Deno.TcpListenOptions & { transport: "tcp" },
   ): Deno.Listener<Deno.TlsConn, TcpAddr> {
@@ -297,4 +308,59 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     if (handshaken.has(request)) return await super.shutdownRequest(request);
     await this.closeRequest(request);
   }
+}
+
+/**
+ * The methods every TLSServer has, each defined by the class its note names
+ * ({@linkcode TCPServerBase}, `StreamServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface TLSServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
