@@ -147,6 +147,11 @@ export class RespServer extends ThreadingTCPServer {
   /** The bytes of the commands being read now, not yet run: counted in
    * `usedMemory`, as Redis counts its clients' query buffers. */
   queryBytes = 0;
+  /** The most bytes the commands being read on all connections may hold
+   * together (Redis 7: maxmemory-clients, off by default): an argument that
+   * would pass it closes its client, so many clients each just under
+   * `maxQueryLength` cannot add up without bound. 0 for no limit. */
+  maxClientsMemory = 64 * 1024 * 1024;
   /** How many keys one `serviceActions()` looks at, at most. */
   sweepBatch = 1000;
   /** Where the sweep goes on: a live iterator, which sees keys added and
@@ -374,7 +379,9 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
   maxArrayLength = 1024;
   /** The most bytes one command's arguments may take (Redis:
    * client-query-buffer-limit, 1 GB): past it the connection closes, as
-   * Redis closes it, before the argument that would cross it is read. */
+   * Redis closes it, before the argument that would cross it is read. So
+   * does an argument that would take all the commands being read, on every
+   * connection, past the server's `maxClientsMemory`. */
   maxQueryLength = 4 * 1024 * 1024;
   /** How long a command may take to arrive, in ms, from its first byte to its
    * last, however the bytes trickle; then the connection closes (a routine
@@ -493,10 +500,17 @@ export class RespHandler extends StreamRequestHandler<RespServer> {
         throw new ProtocolError(`expected '$', got '${got}'`);
       }
       const n = this.#length(header, this.maxBulkLength, "invalid bulk length");
-      if (this.#held + n + 2 > this.maxQueryLength) {
-        // Redis closes such a client without a reply, and logs it
+      const { maxClientsMemory, queryBytes } = this.server;
+      const why = this.#held + n + 2 > this.maxQueryLength
+        ? `reached max query length (${this.maxQueryLength} bytes)`
+        : maxClientsMemory > 0 && queryBytes + n + 2 > maxClientsMemory
+        ? `would take the commands being read past maxmemory-clients (${maxClientsMemory} bytes)`
+        : null;
+      if (why !== null) {
+        // Redis closes such a client without a reply (past maxmemory-clients, Redis 7
+        // evicts the largest client instead), and logs it
         console.error(
-          `Closing client ${this.clientAddress.hostname}:${this.clientAddress.port} that reached max query length (${this.maxQueryLength} bytes)`,
+          `Closing client ${this.clientAddress.hostname}:${this.clientAddress.port} that ${why}`,
         );
         return null;
       }

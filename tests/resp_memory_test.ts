@@ -167,14 +167,17 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
 
 Deno.test("resp maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
   await using server = serve();
-  server.maxMemory = 100_000;
+  server.maxMemory = 250_000;
   const conn = await Deno.connect(server.serverAddress);
   try {
     const reader = new BufferedReader(conn, { timeout: 5_000 });
-    // a 200 kB argument, its last two bytes withheld: the command cannot run yet
+    // 100 kB stored, then a 200 kB argument with its last two bytes withheld: the
+    // command cannot run yet, and the two together pass maxMemory
     const big = "x".repeat(200_000);
-    await writeAll(conn, encoder.encode(resp("PING") + `*2\r\n$4\r\nECHO\r\n$${big.length}\r\n`));
-    assert.equal(decoder.decode(await reader.readline()), "+PONG\r\n");
+    const request = resp("SET", "stored", "s".repeat(100_000)) +
+      `*2\r\n$4\r\nECHO\r\n$${big.length}\r\n`;
+    await writeAll(conn, encoder.encode(request));
+    assert.equal(decoder.decode(await reader.readline()), "+OK\r\n"); // sent once ECHO's header is in
     await writeAll(conn, encoder.encode(big));
     const other = await Deno.connect(server.serverAddress);
     try {
@@ -190,10 +193,34 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
     await writeAll(conn, encoder.encode("\r\n" + resp("SET", "k", "v")));
     const echoed = `$${big.length}\r\n${big}\r\n`;
     assert.equal(decoder.decode(await reader.read(echoed.length)), echoed);
-    assert.equal(decoder.decode(await reader.readline()), "+OK\r\n");
+    assert.equal(decoder.decode(await reader.readline()), "+OK\r\n"); // the ECHO's bytes freed
     assert.equal(server.queryBytes, 0);
   } finally {
     conn.close();
+  }
+});
+
+Deno.test("resp: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
+  await using server = serve();
+  server.maxClientsMemory = 300_000;
+  const first = await Deno.connect(server.serverAddress);
+  const second = await Deno.connect(server.serverAddress);
+  try {
+    const reader = new BufferedReader(first, { timeout: 5_000 });
+    const big = "x".repeat(200_000);
+    const head = resp("PING") + `*2\r\n$4\r\nECHO\r\n$${big.length}\r\n`;
+    await writeAll(first, encoder.encode(head + big.slice(0, 1000)));
+    assert.equal(decoder.decode(await reader.readline()), "+PONG\r\n"); // its 200 kB are counted
+    await writeAll(second, encoder.encode(head));
+    const { bytes } = await readToEnd(second, 5_000); // closed without a reply to ECHO
+    assert.equal(decoder.decode(bytes), "+PONG\r\n");
+    await writeAll(first, encoder.encode(big.slice(1000) + "\r\n"));
+    const echoed = `$${big.length}\r\n${big}\r\n`;
+    assert.equal(decoder.decode(await reader.read(echoed.length)), echoed);
+    assert.equal(server.queryBytes, 0);
+  } finally {
+    first.close();
+    second.close();
   }
 });
 
