@@ -16,8 +16,10 @@ const encoder = new TextEncoder();
  *
  * Like Python's, it has no deadline of its own: a client that never reads
  * holds it until the connection closes (the server's `serverClose()` grace,
- * or the client leaving). A `StreamRequestHandler`'s `wfile` sends
- * everything too, and honours the handler's `writeTimeout`.
+ * or the client leaving); and two calls at once on one connection may
+ * interleave their parts, so await one before the next. A
+ * `StreamRequestHandler`'s `wfile` sends everything too, in order, and
+ * honours the handler's timeouts.
  *
  * @param conn Where to send: a `Deno.Conn` (`this.request` in a handler),
  *   or anything with its `write()`.

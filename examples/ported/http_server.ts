@@ -24,6 +24,7 @@
  * | `self.log_message(format, *args)`                       | `this.logMessage(message)`, with a template literal                  |
  * | `except TimeoutError`                                   | `error instanceof Deno.errors.TimedOut`                              |
  * | `except KeyboardInterrupt:`                             | a SIGINT listener that aborts the server's `signal`                  |
+ * | `test(HandlerClass, ServerClass, protocol, port, bind)` | no `protocol`: a subclass sets `protocolVersion`                     |
  *
  * @module
  */
