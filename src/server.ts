@@ -1257,7 +1257,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * Awaited inside a handler (`await this.server.serverClose()`, directly or
    * through async functions it awaits), it waits for every other request,
    * not for the caller's own, which it would wait for for ever; the handler
-   * then goes on, and its connection is closed when it returns.
+   * then goes on, and its connection is closed when it returns. The caller
+   * is found on the async call stack, which a timer's callback does not
+   * continue (an awaited `.then()` does), and under the default
+   * `processRequest()` (or `ThreadingMixIn`'s `processRequestThread()`): an
+   * override that calls `finishRequest()` itself keeps its handler from
+   * being recognised.
    *
    * @param options How long to wait for requests in flight, and to linger.
    * @returns Once the socket is closed and no request is left.
