@@ -17,7 +17,10 @@ const encoder = new TextEncoder();
  * Like Python's, it has no deadline of its own: a client that never reads
  * holds it until the connection closes (the server's `serverClose()` grace,
  * or the client leaving); and two calls at once on one connection may
- * interleave their parts, so await one before the next. A
+ * interleave their parts, so await one before the next. Await it in a
+ * handler too: one still running when the handler returns is cut off when
+ * the server closes the connection (the rest is not sent, and the rejection
+ * no caller awaits is dropped rather than ending the process). A
  * `StreamRequestHandler`'s `wfile` sends everything too, in order, and
  * honours the handler's timeouts.
  *
@@ -66,8 +69,15 @@ const encoder = new TextEncoder();
  * assert.deepEqual(writes, [3, 3, 3, 1]);
  * ```
  */
-export async function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+export function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {
+  const sending = send(conn, typeof data === "string" ? encoder.encode(data) : data);
+  // A handler that forgets the await returns, the server closes the connection, and the
+  // next write rejects: that must not end the process. An awaiting caller still sees it.
+  sending.catch(() => {});
+  return sending;
+}
+
+async function send(conn: ByteSink, bytes: Uint8Array): Promise<void> {
   let sent = 0;
   while (sent < bytes.length) {
     const n = await conn.write(bytes.subarray(sent));

@@ -83,3 +83,23 @@ Deno.test("sendall() rejects with the write's error when the client has gone", a
     conn.close();
   }
 });
+
+Deno.test("sendall() left un-awaited by a handler is cut off at the close without ending the process, and the server serves on", async () => {
+  class Forgetful extends BaseRequestHandler {
+    override handle() {
+      sendall(this.request, new Uint8Array(EIGHT_MIB)); // no await: the handler returns at once
+    }
+  }
+  await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Forgetful);
+  server.serveForever();
+  for (let i = 0; i < 2; i++) {
+    const conn = await Deno.connect(server.serverAddress);
+    try {
+      const { bytes } = await readToEnd(conn, 20_000); // part of it, then EOF or a reset
+      assert.ok(bytes.length < EIGHT_MIB, `${bytes.length} bytes`);
+    } finally {
+      conn.close();
+    }
+  }
+  // a rejection nobody handled would have failed this test (and ended a real server)
+});
