@@ -20,7 +20,7 @@
  * Importing this module and using its in-memory parts needs no permission.
  *
  * ```ts
- * import { StreamRequestHandler } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler } from "@x/socketserver";
  * import { runHandler } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
@@ -33,7 +33,7 @@
  * }
  *
  * await using run = runHandler(Upper);
- * await run.client.write(new TextEncoder().encode("hello\n"));
+ * await sendall(run.client, "hello\n");
  * await run.client.closeWrite();
  * assert.equal(await new Response(run.client.readable).text(), "HELLO\n");
  * ```

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { BaseRequestHandler, TCPServer } from "../mod.ts";
+import { BaseRequestHandler, sendall, TCPServer } from "../mod.ts";
 
 /**
  * The request handler class for our server.
@@ -31,7 +31,7 @@ class MyTCPHandler extends BaseRequestHandler {
     console.log(`${this.clientAddress.hostname} wrote:`);
     console.log(this.data);
     // just send back the same data, but upper-cased
-    await this.request.write(new TextEncoder().encode(this.data.toUpperCase()));
+    await sendall(this.request, this.data.toUpperCase());
   }
 }
 

@@ -90,7 +90,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  *
  * @example The seed's handler: one read, the reply upper-cased
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+ * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
@@ -98,13 +98,13 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  *     const buffer = new Uint8Array(1024);
  *     const n = await this.request.read(buffer) ?? 0;
  *     const data = new TextDecoder().decode(buffer.subarray(0, n)).trim();
- *     await this.request.write(new TextEncoder().encode(data.toUpperCase()));
+ *     await sendall(this.request, data.toUpperCase());
  *   }
  * }
  * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello\n"));
+ * await sendall(conn, "hello\n");
  * const reply = new Uint8Array(1024);
  * assert.equal(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)), "HELLO");
  * conn.close();
@@ -164,11 +164,11 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall } from "@x/socketserver";
    *
    * class Hello extends BaseRequestHandler {
    *   override async handle() {
-   *     await this.request.write(new TextEncoder().encode("hello\n"));
+   *     await sendall(this.request, "hello\n");
    *   }
    * }
    * ```
@@ -217,7 +217,7 @@ export class BaseRequestHandler<
  *
  * @example A line echo server that upper-cases
  * ```ts
- * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {
@@ -230,7 +230,7 @@ export class BaseRequestHandler<
  * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * await conn.closeWrite();
  * const reply = await new Response(conn.readable).text();
  * assert.equal(reply, "HELLO WORLD\n");

@@ -416,7 +416,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  *
  * @example The seed's echo server
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+ * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
@@ -424,7 +424,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  *     const data = new Uint8Array(1024);
  *     const n = await this.request.read(data) ?? 0;
  *     const text = new TextDecoder().decode(data.subarray(0, n)).trim();
- *     await this.request.write(new TextEncoder().encode(text.toUpperCase()));
+ *     await sendall(this.request, text.toUpperCase());
  *   }
  * }
  *
@@ -432,7 +432,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  * server.serveForever();
  *
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
  * ```
  */

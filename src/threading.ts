@@ -323,7 +323,7 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  *
  * @example A line echo server for many clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler {
@@ -337,7 +337,7 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  *   Deno.connect(server.serverAddress),
  *   Deno.connect(server.serverAddress),
  * ]);
- * await b.write(new TextEncoder().encode("b\n"));
+ * await sendall(b, "b\n");
  * const reply = new Uint8Array(2);
  * await b.read(reply); // served while a is still open
  * assert.equal(new TextDecoder().decode(reply), "b\n");
@@ -546,7 +546,7 @@ export interface ThreadingUDPServer extends UDPServer, ThreadingServer {
  *
  * @example Two clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingUnixStreamServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingUnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
@@ -560,7 +560,7 @@ export interface ThreadingUDPServer extends UDPServer, ThreadingServer {
  *   server.serveForever();
  *   const a = await Deno.connect(server.serverAddress);
  *   const b = await Deno.connect(server.serverAddress);
- *   await b.write(new TextEncoder().encode("b\n"));
+ *   await sendall(b, "b\n");
  *   const reply = new Uint8Array(2);
  *   await b.read(reply); // served while a is still open
  *   assert.equal(new TextDecoder().decode(reply), "b\n");

@@ -152,7 +152,7 @@ async function handshake(
  *
  * @example A TLS echo server and a client trusting its test certificate
  * ```ts
- * import { StreamRequestHandler, TLSServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, TLSServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * // PEM text of a certificate and its key: here the repository's test pair for localhost
@@ -171,7 +171,7 @@ async function handshake(
  *   port: server.serverAddress.port,
  *   caCerts: [cert],
  * });
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "hello world\n");
  * ```
  */

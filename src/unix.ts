@@ -664,7 +664,7 @@ function checkReplyTimeout(value: unknown): void {
  *
  * @example A line echo server on a socket file
  * ```ts
- * import { StreamRequestHandler, UnixStreamServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<UnixStreamServer> {
@@ -677,7 +677,7 @@ function checkReplyTimeout(value: unknown): void {
  *   await using server = new UnixStreamServer({ path: `${dir}/echo.sock` }, Echo);
  *   server.serveForever();
  *   const conn = await Deno.connect(server.serverAddress);
- *   await conn.write(new TextEncoder().encode("hello world\n"));
+ *   await sendall(conn, "hello world\n");
  *   assert.equal(await new Response(conn.readable).text(), "hello world\n");
  * } // the socket file is removed here
  * await Deno.remove(dir);

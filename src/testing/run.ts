@@ -47,7 +47,7 @@ const networks = new WeakMap<AnyServer, MemoryNetwork>();
  *
  * @example A whole server in memory, with two clients
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import { bindInMemory } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
@@ -64,8 +64,8 @@ const networks = new WeakMap<AnyServer, MemoryNetwork>();
  * server.serveForever();
  * const a = await network.connect(server.serverAddress);
  * const b = await network.connect(server.serverAddress);
- * await b.write(new TextEncoder().encode("from b\n"));
- * await a.write(new TextEncoder().encode("from a\n"));
+ * await sendall(b, "from b\n");
+ * await sendall(a, "from a\n");
  * await Promise.all([a.closeWrite(), b.closeWrite()]);
  * assert.equal(await new Response(a.readable).text(), "from a\n");
  * assert.equal(await new Response(b.readable).text(), "from b\n");
@@ -511,7 +511,7 @@ class Run<S extends AnyServer> implements HandlerRun<S> {
  *
  * @example A handler test in ten lines
  * ```ts
- * import { StreamRequestHandler } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler } from "@x/socketserver";
  * import { runHandler } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
@@ -524,7 +524,7 @@ class Run<S extends AnyServer> implements HandlerRun<S> {
  * }
  *
  * await using run = runHandler(Upper);
- * await run.client.write(new TextEncoder().encode("hello\nworld\n"));
+ * await sendall(run.client, "hello\nworld\n");
  * await run.client.closeWrite();
  * assert.equal(await new Response(run.client.readable).text(), "HELLO\nWORLD\n");
  * ```

@@ -105,7 +105,7 @@ function isUnix(Class: ServerClass): boolean {
  *
  * @example
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import { withServer } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
@@ -116,7 +116,7 @@ function isUnix(Class: ServerClass): boolean {
  * }
  * await withServer(ThreadingTCPServer, Echo, async (_server, address) => {
  *   const conn = await Deno.connect(address);
- *   await conn.write(new TextEncoder().encode("hi\n"));
+ *   await sendall(conn, "hi\n");
  *   await conn.closeWrite();
  *   assert.equal(await new Response(conn.readable).text(), "hi\n");
  * });
