@@ -7,7 +7,7 @@
  * Quick start — a line echo server that upper-cases, one task per client:
  *
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {
@@ -22,7 +22,7 @@
  * server.serveForever();
  *
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * await conn.closeWrite();
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD\n");
  * ```
@@ -34,7 +34,8 @@
  * their bases {@linkcode StreamServer}, {@linkcode TCPServerBase} and
  * {@linkcode DatagramServer}. Handlers: {@linkcode BaseRequestHandler},
  * {@linkcode StreamRequestHandler}, {@linkcode DatagramRequestHandler}. Their
- * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}.
+ * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}, and
+ * {@linkcode sendall} for a raw connection.
  * Access control for `verifyRequest()`: {@linkcode AccessList}. Every core:
  * {@linkcode ForkingTCPServer}, {@linkcode ForkingTLSServer},
  * {@linkcode ForkingMixIn}.
@@ -70,9 +71,11 @@ export {
   type RequestOf,
   StreamRequestHandler,
 } from "./src/handlers.ts";
+export { sendall } from "./src/sendall.ts";
 export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
 export {
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServer,
   TCPServerBase,

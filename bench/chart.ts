@@ -1,26 +1,25 @@
 /**
  * The benchmark chart: a hand-written SVG, one panel per workload, one bar
- * per server (requests/s; RSS for the idle workload), each labelled with its
- * figure and its ratio to raw Deno. No dependencies.
+ * per server (requests/s, the spread over rounds as a whisker; RSS for the
+ * idle workload), each labelled with its figure, its server CPU per request
+ * and its ratio to raw Deno. No dependencies.
  *
  * @module
  */
-import type { Figure, Report } from "./report.ts";
+import { type Figure, type Impl, IMPLS, type Report } from "./report.ts";
 
-const COLORS: Record<string, string> = {
-  lib: "#2f6fdf",
+const COLORS: Record<Impl, string> = {
+  c: "#111827",
+  bun: "#c2410c",
+  go: "#0e7490",
   deno: "#6b7280",
   node: "#3d9a48",
+  lib: "#2f6fdf",
   python: "#d9a21b",
+  asyncio: "#a16207",
 };
-const LEGEND: [string, string][] = [
-  ["lib", "this library"],
-  ["deno", "raw Deno"],
-  ["node", "Node"],
-  ["python", "CPython"],
-];
 
-const WIDTH = 1080;
+const WIDTH = 1200;
 const LABEL = 490; // the server names' column
 const BAR = 380; // the longest bar
 const ROW = 20;
@@ -44,13 +43,14 @@ export function renderChart(report: Report, figures: Figure[]): string {
   body.push(
     `<text x="${PAD}" y="24" class="h1">@x/socketserver benchmark · ${
       escapeXml(report.date.slice(0, 16).replace("T", " "))
-    } UTC · ${report.machine.cores} cores (shared) · ${report.seconds} s runs</text>`,
+    } UTC · ${report.machine.cores} cores (shared) · ${report.rounds} × ${report.seconds} s runs · whiskers: min–max over rounds</text>`,
   );
   let x = PAD;
-  for (const [impl, label] of LEGEND) {
+  for (const { impl, label } of IMPLS) {
+    if (!report.servers.some((s) => s.impl === impl)) continue;
     body.push(`<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[impl]}"/>`);
-    body.push(`<text x="${x + 17}" y="${y}" class="small">${label}</text>`);
-    x += 30 + label.length * 7;
+    body.push(`<text x="${x + 17}" y="${y}" class="small">${escapeXml(label)}</text>`);
+    x += 30 + label.length * 6.5;
   }
   y += 14;
   for (const w of report.workloads) {
@@ -83,11 +83,13 @@ export function renderChart(report: Report, figures: Figure[]): string {
         let textAt = LABEL + width + 6;
         const figure = idle
           ? `${(f.value.median / 1024).toFixed(1)} MiB`
-          : `${Math.round(f.value.median).toLocaleString("en")} req/s`;
+          : `${Math.round(f.value.median).toLocaleString("en")} req/s${
+            f.cpu ? ` · ${f.cpu.median.toFixed(1)} µs CPU` : ""
+          }`;
         const ratio = f.ratio ? ` · ${f.ratio.median.toFixed(2)}×` : "";
         body.push(
           `<rect x="${LABEL}" y="${top}" width="${width.toFixed(1)}" height="${ROW - 4}" fill="${
-            COLORS[server.impl]
+            COLORS[server.impl] ?? "#999"
           }"><title>${escapeXml(`${server.name}: ${figure}${ratio}`)}</title></rect>`,
         );
         if (f.value.min !== f.value.max) {

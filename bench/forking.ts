@@ -8,12 +8,9 @@
  * line, in JavaScript (`js`, the default: pure CPU on the handler's thread,
  * nothing allocated), or a chain of node:crypto SHA-256 digests (`node`:
  * synchronous too, but each call allocates, so V8's garbage collector
- * threads take about another 0.4 core per process). The load is echo-load
- * (C, epoll, one thread) from ../shared/tools/echo-load.c, outside this
- * repository: `ECHO_LOAD=/path/to/echo-load` names a built one; without it
- * the bench builds /tmp/echo-load from that source with `cc -O2` (when it is
- * missing or older than the source), or says what to do (see `echoLoad()`
- * in bench/threading_scale.ts).
+ * threads take about another 0.4 core per process). The load comes from
+ * this repository's load generator (bench/loadgen/loadgen.c: C, epoll, one
+ * thread), built into bench/.build/ on first use (see bench/build.ts).
  *
  *     deno run -A bench/forking.ts [rounds=3] [seconds=5] [connections=16] [js|node]
  *     deno run -A bench/forking.ts startup [rounds=5]
@@ -21,7 +18,7 @@
  * The driver calibrates the hash chain once (so every server does the same
  * work per request), then for each round starts each server as its own
  * process (`deno run -A bench/forking.ts serve <kind> <iterations>`), runs
- * echo-load against it and stops it. Before each run it waits (at most a
+ * the load generator against it and stops it. Before each run it waits (at most a
  * minute) for a second in which the CPUs are 90% idle, since other programs
  * share this machine; during the run it measures, from /proc, the cores the
  * server used, the cores the client used, and the cores other programs
@@ -34,7 +31,7 @@
  * with no wrong reply — and it exits 1 on FAIL.
  *
  * Every wait is bounded: a server has 60 s to say it listens and 30 s to
- * exit once told to stop (then it is killed), echo-load is killed 30 s
+ * exit once told to stop (then it is killed), the load generator is killed 30 s
  * after its run should have ended, and the wait for an idle machine gives
  * up after a minute.
  *
@@ -51,7 +48,7 @@ import {
   StreamRequestHandler,
   ThreadingTCPServer,
 } from "../mod.ts";
-import { echoLoad } from "./threading_scale.ts";
+import { loadgen } from "./build.ts";
 
 const CHILDREN = 2;
 const TARGET_RATIO = 1.6;
@@ -196,7 +193,7 @@ function hashingHandler(iterations: number) {
           await this.wfile.write(line);
         }
       } catch (error) {
-        // echo-load resets its connections when its time is up
+        // the load generator drops its connections when its time is up
         if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
       }
     }
@@ -326,7 +323,7 @@ async function waitIdle(maxMs: number): Promise<number> {
 }
 
 async function drive(rounds: number, seconds: number, connections: number): Promise<void> {
-  const load = await echoLoad();
+  const load = await loadgen();
   const iterations = calibrate(2);
   const line = new Uint8Array(64);
   const t0 = performance.now();
@@ -381,7 +378,7 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
         args: ["-p", String(port), "-c", String(connections), "-s", "64", "-d", String(seconds)],
         stdout: "piped",
       }).spawn();
-      // echo-load stops at its -d; a watchdog kills it 30 s after that
+      // the load generator stops at its -d; a watchdog kills it 30 s after that
       const watchdog = setTimeout(() => {
         try {
           client.kill("SIGKILL");
@@ -400,7 +397,9 @@ async function drive(rounds: number, seconds: number, connections: number): Prom
       await lines.cancel();
       await exitOrKill(server, EXIT_MS);
       if (!output.success) {
-        throw new Error(`echo-load failed against the ${kind} server (code ${output.code})`);
+        throw new Error(
+          `The load generator failed against the ${kind} server (code ${output.code})`,
+        );
       }
       const report = JSON.parse(new TextDecoder().decode(output.stdout));
       mismatches += report.mismatches ?? 0;

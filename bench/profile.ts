@@ -9,13 +9,15 @@
  *     deno task bench:profile raw:tcp-oneshot -m connect -U -c 50
  *
  * `server-mode` is a mode of `servers/deno_lib.ts`, or `raw:<mode>` for
- * `servers/deno_raw.ts` (default `threading-line`). The client is echo-load
- * when `ECHO_LOAD` points at it, else `load_client.ts`; `BENCH_SECONDS`
+ * `servers/deno_raw.ts` (default `threading-line`). The client is the
+ * benchmark's load generator (built on first use); `BENCH_SECONDS`
  * (default 5) is the length of the run. The `.cpuprofile` stays in
  * `bench/results/profiles/` for Chrome DevTools.
  *
  * @module
  */
+
+import { loadgen } from "./build.ts";
 
 const BENCH = new URL(".", import.meta.url).pathname;
 
@@ -74,6 +76,7 @@ if (import.meta.main) {
     ? ["deno_raw.ts", target.slice(4)]
     : ["deno_lib.ts", target];
   const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+  const client = await loadgen();
   const dir = `${BENCH}results/profiles`;
   await Deno.mkdir(dir, { recursive: true });
   const before = new Set([...Deno.readDirSync(dir)].map((e) => e.name));
@@ -99,13 +102,9 @@ if (import.meta.main) {
     text += value;
   }
   const where = JSON.parse(text.slice(text.indexOf("READY ") + 6, text.indexOf("\n")));
-  const echoLoad = Deno.env.get("ECHO_LOAD");
-  const client = echoLoad
-    ? [echoLoad]
-    : [Deno.execPath(), "run", "-A", "--unstable-net", `${BENCH}load_client.ts`];
   const flags = clientFlags.length > 0 ? clientFlags : ["-c", "50", "-s", "64", "-m", "persist"];
-  const { stdout } = await new Deno.Command(client[0], {
-    args: [...client.slice(1), "-p", String(where.port), ...flags, "-d", String(seconds)],
+  const { stdout } = await new Deno.Command(client, {
+    args: ["-p", String(where.port), "-P", String(where.pid), ...flags, "-d", String(seconds)],
     stdout: "piped",
   }).output();
   console.log(new TextDecoder().decode(stdout).trim());

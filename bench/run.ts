@@ -1,34 +1,49 @@
 /**
- * `deno task bench`: starts every benchmark server in its own process, drives
- * each with the same load client, and writes `bench/results/latest.md`,
- * `latest.json` and `latest.svg`.
+ * `deno task bench`: the whole field — C epoll, Bun, Go, raw Deno, Node, this
+ * library, CPython socketserver and asyncio — on every workload, each server
+ * in its own process, all driven by the same closed-loop load generator
+ * (`bench/loadgen/loadgen.c`, built on first use). Writes
+ * `bench/results/latest.md`, `latest.json` and `latest.svg`, and, after a
+ * complete run, the figures block of `bench/README.md`.
  *
  * Environment:
- * - `ECHO_LOAD`: path of a built echo-load binary
- *   (`cc -O2 -o /tmp/echo-load ../shared/tools/echo-load.c`); without it the
- *   load comes from `bench/load_client.ts`, a slower Deno client.
- * - `BENCH_SECONDS` (default 3): length of every measured run.
- * - `BENCH_WARMUP` (default 0.5): seconds of load before each measured run,
- *   so that JIT compilers have warmed up; not counted.
- * - `BENCH_ROUNDS` (default 1): how many times to run everything; with more
- *   than one, tables show the median and the spread (min–max).
+ * - `BENCH_ROUNDS` (default 5): rounds; every round runs every server on
+ *   every workload, the servers' order rotated from round to round; figures
+ *   are medians, ratios are taken within a round.
+ * - `BENCH_SECONDS` (default 3): length of every measured window.
+ * - `BENCH_WARMUP` (default 0.5): seconds of load before each window, on
+ *   the same connections, not counted.
  * - `BENCH_ONLY`: comma-separated workload ids to run (default: all).
- * - `BENCH_SERVERS`: comma-separated server ids to run (default: all).
+ * - `BENCH_SERVERS`: comma-separated server ids, or implementations (`c`,
+ *   `bun`, `go`, `deno`, `node`, `lib`, `python`, `asyncio`), to run.
  * - `BENCH_IDLE_CONNS` (default 10000): connections the idle workload holds.
- * - `BENCH_IDLE_SECONDS` (default 30): how long it may take to open them;
+ * - `BENCH_IDLE_SECONDS` (default 10): how long it may take to open them
+ *   (CPython's ThreadingTCPServer, with its backlog of 5, needs about that);
  *   RSS growth is scaled to 10,000 from however many it holds.
  * - `BENCH_OUT` (default `bench/results`): where the results go.
+ * - `BENCH_README` (default: only after a complete run with `BENCH_OUT`
+ *   unset): `1` or `0` to force or prevent rewriting bench/README.md's block.
+ *
+ * `deno run -A bench/run.ts --render [report.json]` redraws the results and
+ * the README block from a JSON report without measuring; `--plan` prints
+ * how many runs the settings make and how long they should take.
  *
  * Adding a server is one entry in {@linkcode SERVERS}; adding a workload, one
  * entry in {@linkcode WORKLOADS}.
  *
  * @module
  */
+import { build, BUILD_DIR, BuildError, loadgen, version } from "./build.ts";
 import { renderChart } from "./chart.ts";
 import {
   type Figure,
+  type Impl,
+  IMPLS,
   type Measurement,
+  METHOD,
   renderMarkdown,
+  renderReadmeBlock,
+  replaceReadmeBlock,
   type Report,
   type ServerInfo,
   summarize,
@@ -50,14 +65,14 @@ const num = (name: string, fallback: number) => {
 
 const SECONDS = num("BENCH_SECONDS", 3);
 const WARMUP = num("BENCH_WARMUP", 0.5);
-const ROUNDS = Math.floor(num("BENCH_ROUNDS", 1));
+const ROUNDS = Math.floor(num("BENCH_ROUNDS", 5));
 const IDLE_CONNS = Math.floor(num("BENCH_IDLE_CONNS", 10_000));
-const IDLE_SECONDS = num("BENCH_IDLE_SECONDS", 30);
+const IDLE_SECONDS = num("BENCH_IDLE_SECONDS", 10);
 const list = (name: string) => env(name)?.split(",").map((s) => s.trim()).filter(Boolean);
 const ONLY = list("BENCH_ONLY");
 const ONLY_SERVERS = list("BENCH_SERVERS");
 const OUT = env("BENCH_OUT") ?? `${BENCH}results`;
-const ECHO_LOAD = env("ECHO_LOAD");
+const README = `${BENCH}README.md`;
 const DENO_FLAGS = [
   "--quiet",
   "--unstable-net",
@@ -72,6 +87,7 @@ export const WORKLOADS: WorkloadInfo[] = [
   {
     id: "line-1",
     title: "Persistent 64-byte line echo, 1 connection",
+    short: "line echo 64 B, 1 connection",
     transport: "tcp",
     mode: "persist",
     conns: 1,
@@ -81,6 +97,7 @@ export const WORKLOADS: WorkloadInfo[] = [
   {
     id: "line-50",
     title: "Persistent 64-byte line echo, 50 connections",
+    short: "line echo 64 B, 50 connections",
     transport: "tcp",
     mode: "persist",
     conns: 50,
@@ -90,6 +107,7 @@ export const WORKLOADS: WorkloadInfo[] = [
   {
     id: "line-64k",
     title: "Persistent 64 KiB line echo, 10 connections",
+    short: "line echo 64 KiB, 10 connections",
     transport: "tcp",
     mode: "persist",
     conns: 10,
@@ -98,26 +116,29 @@ export const WORKLOADS: WorkloadInfo[] = [
   },
   {
     id: "oneshot",
-    title: "Connection per request, the seed's upper-casing handler, 50 clients",
+    title: "Connection per request, the seed's upper-casing handler, 20 clients",
+    short: "connection per request, seed handler, 20 clients",
     transport: "tcp",
     mode: "connect",
-    conns: 50,
+    conns: 20,
     size: 64,
     upper: true,
     reference: "deno-tcp-oneshot",
   },
   {
     id: "udp",
-    title: "UDP datagram echo, 64 bytes, 50 client sockets",
+    title: "UDP datagram echo, 64 bytes, 20 client sockets",
+    short: "UDP echo 64 B, 20 sockets",
     transport: "udp",
     mode: "udp",
-    conns: 50,
+    conns: 20,
     size: 64,
     reference: "deno-udp-echo",
   },
   {
     id: "unix-50",
     title: "Unix stream socket, persistent 64-byte line echo, 50 connections",
+    short: "Unix stream line echo 64 B, 50 connections",
     transport: "unix",
     mode: "persist",
     conns: 50,
@@ -126,10 +147,11 @@ export const WORKLOADS: WorkloadInfo[] = [
   },
   {
     id: "unixdgram",
-    title: "Unix datagram echo, 64 bytes, 50 client sockets",
+    title: "Unix datagram echo, 64 bytes, 20 client sockets",
+    short: "Unix datagram echo 64 B, 20 sockets",
     transport: "unixdgram",
     mode: "udp",
-    conns: 50,
+    conns: 20,
     size: 64,
     reference: "deno-unixpacket-echo",
   },
@@ -138,6 +160,7 @@ export const WORKLOADS: WorkloadInfo[] = [
     title: `Idle connections held: server RSS with ${
       IDLE_CONNS.toLocaleString("en")
     } connections open`,
+    short: "idle connections: RSS growth per 10,000",
     transport: "tcp",
     mode: "idle",
     conns: IDLE_CONNS,
@@ -150,7 +173,7 @@ const LINE = ["line-1", "line-50", "line-64k", "idle"];
 
 /** Makes the entry helpers below: `(id, name, mode, serves)` → a server
  * whose command is `command(mode)`. */
-function kind(impl: ServerInfo["impl"], command: (mode: string) => string[]) {
+function kind(impl: Impl, command: (mode: string) => string[]) {
   return (id: string, name: string, mode: string, serves: string[]): ServerInfo => ({
     id,
     name,
@@ -158,6 +181,10 @@ function kind(impl: ServerInfo["impl"], command: (mode: string) => string[]) {
     serves,
     command: command(mode),
   });
+}
+/** A server its runtime cannot write: a row that says why. */
+function lacks(impl: Impl, id: string, name: string, serves: string[], why: string): ServerInfo {
+  return { id, name, impl, serves, command: [], unsupported: why };
 }
 const denoScript = (file: string) => (mode: string) => [
   Deno.execPath(),
@@ -169,17 +196,33 @@ const denoScript = (file: string) => (mode: string) => [
 const lib = kind("lib", denoScript("deno_lib.ts"));
 const raw = kind("deno", denoScript("deno_raw.ts"));
 const node = kind("node", (mode) => ["node", `${BENCH}servers/node_net.mjs`, mode]);
-const python = kind("python", (mode) => ["python3", `${BENCH}servers/py_socketserver.py`, mode]);
+const bun = kind("bun", (mode) => ["bun", `${BENCH}servers/bun_net.mjs`, mode]);
+const go = kind("go", (mode) => [`${BUILD_DIR}go_net`, mode]);
+const c = kind("c", (mode) => [`${BUILD_DIR}c_epoll`, mode]);
+const py = (mode: string) => ["python3", `${BENCH}servers/py_socketserver.py`, mode];
+const python = kind("python", py);
+const asyncio = kind("asyncio", py);
 
 // deno-fmt-ignore
-/** Every server: one line each. `serves` lists the workloads it runs. */
+/** Every server: one line each. `serves` lists the workloads it runs; the
+ * first server of an implementation on a workload is its column in the
+ * field table. */
 export const SERVERS: ServerInfo[] = [
-  lib("lib-threading-line", "socketserver ThreadingTCPServer + StreamRequestHandler", "threading-line", LINE),
-  lib("lib-threading-oneshot", "socketserver ThreadingTCPServer + seed handler", "threading-oneshot", ["oneshot"]),
-  lib("lib-tcp-oneshot", "socketserver TCPServer + seed handler", "tcp-oneshot", ["oneshot"]),
-  lib("lib-udp", "socketserver UDPServer + DatagramRequestHandler", "udp", ["udp"]),
-  lib("lib-unix-line", "socketserver ThreadingMixIn(UnixStreamServer) + StreamRequestHandler", "unix-line", ["unix-50"]),
-  lib("lib-unixdgram", "socketserver UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
+  c("c-tcp-echo", "C epoll echo", "tcp-echo", LINE),
+  c("c-tcp-oneshot", "C epoll one-shot", "tcp-oneshot", ["oneshot"]),
+  c("c-udp-echo", "C recvfrom/sendto loop", "udp-echo", ["udp"]),
+  c("c-unix-echo", "C epoll echo (unix)", "unix-echo", ["unix-50"]),
+  c("c-unixdgram-echo", "C recvfrom/sendto loop (unix datagram)", "unixdgram-echo", ["unixdgram"]),
+  bun("bun-tcp-echo", "Bun.listen echo", "tcp-echo", LINE),
+  bun("bun-tcp-oneshot", "Bun.listen one-shot", "tcp-oneshot", ["oneshot"]),
+  bun("bun-udp-echo", "Bun.udpSocket echo", "udp-echo", ["udp"]),
+  bun("bun-unix-echo", "Bun.listen echo (unix)", "unix-echo", ["unix-50"]),
+  lacks("bun", "bun-unixdgram", "Bun (unix datagram)", ["unixdgram"], "Bun has no Unix datagram sockets"),
+  go("go-tcp-echo", "Go net, goroutine per connection", "tcp-echo", LINE),
+  go("go-tcp-oneshot", "Go net one-shot", "tcp-oneshot", ["oneshot"]),
+  go("go-udp-echo", "Go net.ListenPacket loop", "udp-echo", ["udp"]),
+  go("go-unix-echo", "Go net echo (unix)", "unix-echo", ["unix-50"]),
+  go("go-unixdgram-echo", "Go net.ListenPacket loop (unixgram)", "unixdgram-echo", ["unixdgram"]),
   raw("deno-tcp-echo", "raw Deno.listen echo loop", "tcp-echo", LINE),
   raw("deno-tcp-oneshot", "raw Deno.listen one-shot", "tcp-oneshot", ["oneshot"]),
   raw("deno-tcp-oneshot-serial", "raw Deno.listen one-shot, one at a time", "tcp-oneshot-serial", ["oneshot"]),
@@ -190,38 +233,60 @@ export const SERVERS: ServerInfo[] = [
   node("node-tcp-oneshot", "Node net one-shot", "tcp-oneshot", ["oneshot"]),
   node("node-udp-echo", "Node dgram", "udp-echo", ["udp"]),
   node("node-unix-echo", "Node net (unix)", "unix-echo", ["unix-50"]),
+  lacks("node", "node-unixdgram", "Node (unix datagram)", ["unixdgram"], "Node's dgram has no Unix datagram sockets"),
+  lib("lib-threading-line", "socketserver ThreadingTCPServer + StreamRequestHandler", "threading-line", LINE),
+  lib("lib-threading-oneshot", "socketserver ThreadingTCPServer + seed handler", "threading-oneshot", ["oneshot"]),
+  lib("lib-tcp-oneshot", "socketserver TCPServer + seed handler", "tcp-oneshot", ["oneshot"]),
+  lib("lib-udp", "socketserver UDPServer + DatagramRequestHandler", "udp", ["udp"]),
+  lib("lib-unix-line", "socketserver ThreadingMixIn(UnixStreamServer) + StreamRequestHandler", "unix-line", ["unix-50"]),
+  lib("lib-unixdgram", "socketserver UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
   python("py-threading-line", "CPython ThreadingTCPServer + StreamRequestHandler", "threading-line", LINE),
-  python("py-asyncio-line", "CPython asyncio streams", "asyncio-line", ["line-1", "line-50", "line-64k"]),
   python("py-threading-oneshot", "CPython ThreadingTCPServer + seed handler", "threading-oneshot", ["oneshot"]),
   python("py-tcp-oneshot", "CPython TCPServer + seed handler", "tcp-oneshot", ["oneshot"]),
   python("py-udp", "CPython UDPServer + DatagramRequestHandler", "udp", ["udp"]),
   python("py-unix-line", "CPython ThreadingUnixStreamServer + StreamRequestHandler", "unix-line", ["unix-50"]),
   python("py-unixdgram", "CPython UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
+  asyncio("py-asyncio-line", "CPython asyncio streams", "asyncio-line", LINE),
+  asyncio("py-asyncio-oneshot", "CPython asyncio streams one-shot", "asyncio-oneshot", ["oneshot"]),
+  asyncio("py-asyncio-udp", "CPython asyncio DatagramProtocol", "asyncio-udp", ["udp"]),
+  asyncio("py-asyncio-unix-line", "CPython asyncio streams (unix)", "asyncio-unix-line", ["unix-50"]),
+  asyncio("py-asyncio-unixdgram", "CPython asyncio DatagramProtocol (unix)", "asyncio-unixdgram", ["unixdgram"]),
 ];
 
-/** The issue's figures: `server` against `versus` on `workload`, as a ratio
- * of requests/s (RSS for the idle workload, where lower is better). */
+/** Issue 18's goals, each a bound on a per-round ratio's median. */
 // deno-fmt-ignore
 export const TARGETS: Target[] = [
-  { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", atLeast: 0.95 },
-  { workload: "line-50", server: "lib-threading-line", versus: "node-tcp-echo", atLeast: 1.1 },
-  { workload: "line-50", server: "lib-threading-line", versus: "py-threading-line", atLeast: 3 },
-  { workload: "oneshot", server: "lib-threading-oneshot", versus: "deno-tcp-oneshot", atLeast: 0.9 },
-  { workload: "oneshot", server: "lib-threading-oneshot", versus: "py-threading-oneshot", atLeast: 4 },
-  { workload: "oneshot", server: "lib-tcp-oneshot", versus: "py-tcp-oneshot", atLeast: 1 },
-  { workload: "line-64k", server: "lib-threading-line", versus: "deno-tcp-echo", atLeast: 0.9 },
-  { workload: "udp", server: "lib-udp", versus: "deno-udp-echo", atLeast: 0.9 },
-  { workload: "idle", server: "lib-threading-line", versus: "deno-tcp-echo", atMost: 1.3 },
+  { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "cpu", atMost: 1.05 },
+  { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rps", atLeast: 0.95 },
+  { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "p99", atMost: 1.1 },
+  { workload: "line-50", server: "lib-threading-line", versus: "node-tcp-echo", metric: "cpu", atMost: 1 },
+  { workload: "line-50", server: "lib-threading-line", versus: "node-tcp-echo", metric: "rps", atLeast: 1 },
+  { workload: "oneshot", server: "lib-threading-oneshot", versus: "deno-tcp-oneshot", metric: "cpu", atMost: 1.05 },
+  { workload: "oneshot", server: "lib-threading-oneshot", versus: "deno-tcp-oneshot", metric: "rps", atLeast: 0.95 },
+  { workload: "oneshot", server: "lib-threading-oneshot", versus: "node-tcp-oneshot", metric: "cpu", atMost: 1 },
+  { workload: "oneshot", server: "lib-threading-oneshot", versus: "node-tcp-oneshot", metric: "rps", atLeast: 1 },
+  { workload: "oneshot", server: "lib-tcp-oneshot", versus: "deno-tcp-oneshot-serial", metric: "cpu", atMost: 1.05 },
+  { workload: "oneshot", server: "lib-tcp-oneshot", versus: "deno-tcp-oneshot-serial", metric: "rps", atLeast: 0.95 },
+  { workload: "oneshot", server: "lib-tcp-oneshot", versus: "node-tcp-oneshot", metric: "cpu", atMost: 1 },
+  { workload: "oneshot", server: "lib-tcp-oneshot", versus: "node-tcp-oneshot", metric: "rps", atLeast: 1 },
+  { workload: "udp", server: "lib-udp", versus: "deno-udp-echo", metric: "cpu", atMost: 1.05 },
+  { workload: "udp", server: "lib-udp", versus: "deno-udp-echo", metric: "rps", atLeast: 0.95 },
+  { workload: "udp", server: "lib-udp", versus: "node-udp-echo", metric: "cpu", atMost: 1 },
+  { workload: "udp", server: "lib-udp", versus: "node-udp-echo", metric: "rps", atLeast: 1 },
+  { workload: "udp", server: "lib-udp", versus: "py-udp", metric: "cpu", atMost: 1 },
+  { workload: "udp", server: "lib-udp", versus: "py-udp", metric: "rps", atLeast: 1 },
+  { workload: "line-64k", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rps", atLeast: 0.9 },
+  { workload: "idle", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rss", atMost: 1.3 },
 ];
 
 // ---------------------------------------------------------------- processes
 
 /** Runs a command, raising the child's descriptor limit to the hard limit
  * first (the idle workload holds 10,000 sockets on each side). */
-function spawn(command: string[], stdin: "null" | "piped" = "null"): Deno.ChildProcess {
+function spawn(command: string[]): Deno.ChildProcess {
   return new Deno.Command("sh", {
     args: ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", ...command],
-    stdin,
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -257,7 +322,18 @@ interface Running {
   done: Promise<unknown>;
 }
 
-class Unavailable extends Error {}
+/** A bounded wait: the promise's value, or `fallback` after `ms`. */
+async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<F>((r) => timer = setTimeout(() => r(fallback), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function startServer(server: ServerInfo, path: string | null): Promise<Running> {
   const command = path === null ? server.command : [...server.command, path];
@@ -267,20 +343,16 @@ async function startServer(server: ServerInfo, path: string | null): Promise<Run
     if (line.startsWith("READY ")) ready.resolve(JSON.parse(line.slice(6)));
   });
   const err = drain(child.stderr, () => {});
-  const exited = child.status.then((s) => s);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const result = await Promise.race([
-    ready.promise,
-    exited,
-    new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), 15_000)),
-  ]);
-  clearTimeout(timer);
+  const result = await within(
+    Promise.race([ready.promise, child.status]),
+    15_000,
+    "timeout" as const,
+  );
   if (result === "timeout" || "code" in result) {
     if (result === "timeout") child.kill("SIGKILL");
     const status = await child.status;
     await err.done;
     const why = err.state.tail.trim().split("\n").slice(-1)[0] ?? "";
-    if (status.code === 3) throw new Unavailable(why);
     throw new Error(`${server.id} did not start (exit ${status.code}): ${why}`);
   }
   return {
@@ -299,13 +371,7 @@ async function stopServer(running: Running): Promise<void> {
   } catch {
     // already gone
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stopped = await Promise.race([
-    running.child.status.then(() => true),
-    new Promise<false>((r) => timer = setTimeout(() => r(false), 3000)),
-  ]);
-  clearTimeout(timer);
-  if (!stopped) {
+  if (!await within(running.child.status.then(() => true), 3000, false)) {
     try {
       running.child.kill("SIGKILL");
     } catch {
@@ -315,18 +381,14 @@ async function stopServer(running: Running): Promise<void> {
   await running.done;
 }
 
-function clientCommand(useEchoLoad: boolean): string[] {
-  if (useEchoLoad) return [ECHO_LOAD!];
-  return [Deno.execPath(), "run", ...DENO_FLAGS, `${BENCH}load_client.ts`];
-}
-
-function clientArgs(w: WorkloadInfo, at: Running, seconds: number, conns = w.conns): string[] {
+function clientArgs(w: WorkloadInfo, at: Running): string[] {
   const args = at.path !== undefined ? ["-u", at.path] : ["-h", "127.0.0.1", "-p", String(at.port)];
-  args.push("-c", String(conns), "-s", String(w.size), "-d", String(seconds), "-m", w.mode);
+  args.push("-m", w.mode, "-c", String(w.conns), "-s", String(w.size));
   if (w.upper) args.push("-U");
   return args;
 }
 
+/** Runs the load generator to its end and parses its JSON line. */
 async function runClient(command: string[], seconds: number): Promise<Record<string, number>> {
   const child = spawn(command);
   const out = drain(child.stdout, () => {});
@@ -339,7 +401,7 @@ async function runClient(command: string[], seconds: number): Promise<Record<str
   try {
     return JSON.parse(line);
   } catch {
-    throw new Error(`The load client printed no result: ${err.state.tail.trim() || line}`);
+    throw new Error(`The load generator printed no result: ${err.state.tail.trim() || line}`);
   }
 }
 
@@ -349,16 +411,6 @@ function rssKb(pid: number): number {
   if (!m) throw new Error(`No VmRSS for process ${pid}`);
   return Number(m[1]);
 }
-
-/** User + system CPU time of a process (all its threads), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -376,24 +428,28 @@ function socketPath(w: WorkloadInfo): string | null {
   return path;
 }
 
+/** One measured window: the server started, the generator's warm-up and
+ * window on the same connections, the server's CPU read by the generator
+ * at the window's edges. */
 async function measureLoad(
   w: WorkloadInfo,
   server: ServerInfo,
-  useEchoLoad: boolean,
+  client: string,
 ): Promise<Record<string, number>> {
   const path = socketPath(w);
   const running = await startServer(server, path);
   try {
-    const client = clientCommand(useEchoLoad);
-    await runClient([...client, ...clientArgs(w, running, WARMUP)], WARMUP);
-    const cpu0 = cpuSeconds(running.pid);
-    const result = await runClient([...client, ...clientArgs(w, running, SECONDS)], SECONDS);
-    const cpu = cpuSeconds(running.pid) - cpu0;
-    result.server_cpu_s = Number(cpu.toFixed(2));
-    result.cpu_us_per_req = result.requests > 0
-      ? Number((cpu * 1e6 / result.requests).toFixed(2))
-      : 0;
-    if (result.requests === 0) {
+    const args = [
+      ...clientArgs(w, running),
+      "-w",
+      String(WARMUP),
+      "-d",
+      String(SECONDS),
+      "-P",
+      String(running.pid),
+    ];
+    const result = await runClient([client, ...args], WARMUP + SECONDS);
+    if (!(result.requests > 0)) {
       throw new Error(
         `no request answered (${result.errors} errors); server said: ${
           running.stderr.tail.trim().split("\n").slice(-1)[0] ?? ""
@@ -407,30 +463,33 @@ async function measureLoad(
   }
 }
 
-async function measureIdle(w: WorkloadInfo, server: ServerInfo): Promise<Record<string, number>> {
+async function measureIdle(
+  w: WorkloadInfo,
+  server: ServerInfo,
+  client: string,
+): Promise<Record<string, number>> {
   const running = await startServer(server, null);
-  let client: Deno.ChildProcess | null = null;
+  let held: Deno.ChildProcess | null = null;
   try {
     await sleep(500);
     const base = rssKb(running.pid);
-    client = spawn([...clientCommand(false), ...clientArgs(w, running, IDLE_SECONDS)]);
+    held = spawn([client, ...clientArgs(w, running), "-d", String(IDLE_SECONDS)]);
     const first = Promise.withResolvers<string>();
-    const out = drain(client.stdout, (line) => first.resolve(line));
-    const err = drain(client.stderr, () => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const line = await Promise.race([
-      first.promise,
-      client.status.then(() => ""),
-      new Promise<string>((r) => timer = setTimeout(() => r(""), (IDLE_SECONDS + 30) * 1000)),
-    ]);
-    clearTimeout(timer);
+    const out = drain(held.stdout, (line) => first.resolve(line));
+    const err = drain(held.stderr, () => {});
+    const line = await within(
+      Promise.race([first.promise, held.status.then(() => "")]),
+      (IDLE_SECONDS + 30) * 1000,
+      "",
+    );
     if (!line) throw new Error(`The idle client printed no result: ${err.state.tail.trim()}`);
     const result = JSON.parse(line);
     await sleep(1000); // let the server settle before reading its memory
     const rss = rssKb(running.pid);
-    client.kill("SIGKILL");
-    await Promise.all([client.status, out.done, err.done]);
-    client = null;
+    held.kill("SIGTERM");
+    if (!await within(held.status.then(() => true), 3000, false)) held.kill("SIGKILL");
+    await Promise.all([held.status, out.done, err.done]);
+    held = null;
     return {
       ...result,
       rss_base_kb: base,
@@ -438,9 +497,9 @@ async function measureIdle(w: WorkloadInfo, server: ServerInfo): Promise<Record<
       per_10k_kb: result.held > 0 ? Math.round((rss - base) * 10_000 / result.held) : 0,
     };
   } finally {
-    if (client !== null) {
-      client.kill("SIGKILL");
-      await client.status;
+    if (held !== null) {
+      held.kill("SIGKILL");
+      await held.status;
     }
     await stopServer(running);
   }
@@ -448,51 +507,23 @@ async function measureIdle(w: WorkloadInfo, server: ServerInfo): Promise<Record<
 
 // ---------------------------------------------------------------- main
 
-async function has(command: string): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(command, {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-async function version(command: string): Promise<string> {
-  try {
-    const { stdout } = await new Deno.Command(command, { args: ["--version"], stderr: "piped" })
-      .output();
-    return new TextDecoder().decode(stdout).trim().split("\n")[0];
-  } catch {
-    return "not installed";
-  }
-}
-
 function machine(): Report["machine"] {
   const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
   const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
   const cores = cpuinfo.match(/^processor\s*:/gm)?.length ?? 0;
+  const kb = Number(Deno.readTextFileSync("/proc/meminfo").match(/^MemTotal:\s+(\d+)/m)?.[1]);
   return {
     cpu: model,
     cores,
+    kernel: Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim(),
+    memory: Number.isFinite(kb) ? `${(kb / 1024 / 1024).toFixed(1)} GiB RAM` : undefined,
     loadavg: Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" "),
   };
 }
 
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** Writes the markdown, JSON and SVG for a report. */
-async function writeResults(report: Report): Promise<string> {
+/** Writes the markdown, JSON and SVG for a report, and the README block
+ * when `readme` is set. */
+async function writeResults(report: Report, readme: boolean): Promise<string> {
   const figures: Figure[] = summarize(report);
   const markdown = renderMarkdown(report, figures);
   await Deno.mkdir(OUT, { recursive: true });
@@ -502,27 +533,94 @@ async function writeResults(report: Report): Promise<string> {
     JSON.stringify({ ...report, figures }, null, 2) + "\n",
   );
   await Deno.writeTextFile(`${OUT}/latest.svg`, renderChart(report, figures));
+  if (readme) {
+    const text = await Deno.readTextFile(README);
+    await Deno.writeTextFile(README, replaceReadmeBlock(text, renderReadmeBlock(report, figures)));
+    // the block's tables, aligned as `deno fmt --check` wants them
+    await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", README] }).output();
+  }
   return markdown;
 }
 
+/** Seconds a run takes beyond its warm-up and window: starting and
+ * stopping the server (measured on the 2-core machine). */
+const OVERHEAD: Record<Impl, number> = {
+  c: 0.05,
+  go: 0.05,
+  bun: 0.15,
+  node: 0.15,
+  python: 0.15,
+  asyncio: 0.2,
+  deno: 0.3,
+  lib: 0.4,
+};
+
+/** Seconds an idle run takes: start, 0.5 s, opening the connections, 1 s,
+ * stop; CPython's threads with a backlog of 5 take the whole allowance. */
+function idleEstimate(s: ServerInfo): number {
+  return 2 + OVERHEAD[s.impl] + (s.impl === "python" ? IDLE_SECONDS : 1);
+}
+
+/** Seconds the whole plan should take. */
+function estimate(plan: { w: WorkloadInfo; list: ServerInfo[] }[], skip: Map<Impl, string>) {
+  let seconds = 0;
+  for (const { w, list } of plan) {
+    for (const s of list) {
+      if (s.unsupported || skip.has(s.impl)) continue;
+      seconds += w.mode === "idle" ? idleEstimate(s) : WARMUP + SECONDS + OVERHEAD[s.impl];
+    }
+  }
+  return seconds * ROUNDS;
+}
+
+function selectServers(): ServerInfo[] {
+  if (!ONLY_SERVERS) return SERVERS;
+  const unknown = ONLY_SERVERS.filter((id) =>
+    !SERVERS.some((s) => s.id === id) && !IMPLS.some((c) => c.impl === id)
+  );
+  if (unknown.length) {
+    throw new Error(
+      `Unknown server ${unknown.map((u) => `"${u}"`).join(", ")} in BENCH_SERVERS: use ${
+        IMPLS.map((c) => c.impl).join(", ")
+      } or a server id (${SERVERS.map((s) => s.id).join(", ")})`,
+    );
+  }
+  return SERVERS.filter((s) => ONLY_SERVERS.includes(s.id) || ONLY_SERVERS.includes(s.impl));
+}
+
+/** Which implementations can run, and why the others cannot. */
+async function peers(servers: ServerInfo[]): Promise<Map<Impl, string>> {
+  const missing = new Map<Impl, string>();
+  const want = new Set(servers.filter((s) => !s.unsupported).map((s) => s.impl));
+  const check = async (impl: Impl, command: string, install: string) => {
+    if (want.has(impl) && await version(command) === null) {
+      missing.set(impl, `${command} is not installed (${install})`);
+    }
+  };
+  await check("node", "node", "apt-get install nodejs");
+  await check("bun", "bun", "npm install -g bun");
+  await check("python", "python3", "apt-get install python3");
+  await check("asyncio", "python3", "apt-get install python3");
+  for (const [impl, part] of [["c", "c"], ["go", "go"]] as const) {
+    if (!want.has(impl)) continue;
+    try {
+      await build(part);
+    } catch (error) {
+      if (!(error instanceof BuildError)) throw error;
+      missing.set(impl, error.message);
+    }
+  }
+  return missing;
+}
+
 if (import.meta.main && Deno.args[0] === "--render") {
-  // Redraws the table and chart from a JSON report, without measuring.
+  // Redraws the results and the README block from a JSON report.
   const path = Deno.args[1] ?? `${OUT}/latest.json`;
   const { figures: _, ...report } = JSON.parse(await Deno.readTextFile(path));
-  await writeResults(report as Report);
-  console.log(`Rendered ${OUT}/latest.md and latest.svg from ${path}`);
+  await writeResults(report as Report, env("BENCH_README") !== "0");
+  console.log(`Rendered ${OUT}/latest.md, latest.svg and the README block from ${path}`);
 } else if (import.meta.main) {
-  const useEchoLoad = ECHO_LOAD !== undefined && ECHO_LOAD !== "" && isFile(ECHO_LOAD);
-  if (ECHO_LOAD && !useEchoLoad) {
-    console.error(`ECHO_LOAD="${ECHO_LOAD}" is not a file: using bench/load_client.ts`);
-  }
-  const available = {
-    lib: true,
-    deno: true,
-    node: await has("node"),
-    python: await has("python3"),
-  };
-  const workloads = WORKLOADS.filter((w) => !ONLY || ONLY.includes(w.id));
+  const started = performance.now();
   if (ONLY) {
     const unknown = ONLY.filter((id) => !WORKLOADS.some((w) => w.id === id));
     if (unknown.length) {
@@ -533,18 +631,29 @@ if (import.meta.main && Deno.args[0] === "--render") {
       );
     }
   }
-  const servers = SERVERS.filter((s) => !ONLY_SERVERS || ONLY_SERVERS.includes(s.id));
-  const loadClient = useEchoLoad
-    ? "echo-load (C, epoll, one thread)"
-    : "bench/load_client.ts (Deno)";
+  const workloads = WORKLOADS.filter((w) => !ONLY || ONLY.includes(w.id));
+  const servers = selectServers();
+  let client: string;
+  try {
+    client = await loadgen();
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    console.error(`The load generator could not be built: ${error.message}`);
+    Deno.exit(1);
+  }
+  const missing = await peers(servers);
+  for (const [impl, why] of missing) console.log(`Skipping ${impl}: ${why}`);
+  const v = async (command: string) => (await version(command)) ?? "not installed";
   const report: Report = {
     date: new Date().toISOString(),
     machine: machine(),
     versions: {
-      deno: Deno.version.deno,
-      v8: Deno.version.v8,
-      node: await version("node"),
-      python: await version("python3"),
+      deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+      node: await v("node"),
+      bun: await v("bun"),
+      go: (await v("go")).replace(/^go version /, ""),
+      python: await v("python3"),
+      cc: await v("cc"),
     },
     seconds: SECONDS,
     warmup: WARMUP,
@@ -552,39 +661,49 @@ if (import.meta.main && Deno.args[0] === "--render") {
     workloads,
     servers,
     targets: TARGETS,
+    method: METHOD,
     clients: Object.fromEntries(
-      workloads.map((w) => [w.id, w.mode === "idle" ? "bench/load_client.ts (Deno)" : loadClient]),
+      workloads.map((w) => [w.id, "bench/loadgen (C, epoll, one thread)"]),
     ),
     measurements: [],
   };
+  const plan = workloads.map((w) => ({
+    w,
+    list: servers.filter((s) => s.serves.includes(w.id)),
+  }));
+  const runs = plan.reduce((n, { list }) => n + list.filter((s) => !s.unsupported).length, 0);
   console.log(
-    `Load client: ${loadClient}; ${SECONDS} s per run (+${WARMUP} s warm-up), ${ROUNDS} round(s)`,
+    `${ROUNDS} round(s) of ${runs} runs, ${SECONDS} s each (+${WARMUP} s warm-up): about ${
+      Math.ceil(estimate(plan, missing) / 60)
+    } minutes`,
   );
-  const unavailable = new Map<string, string>();
+  if (Deno.args[0] === "--plan") Deno.exit(0);
+  const clock = () => {
+    const s = Math.round((performance.now() - started) / 1000);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  };
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const w of workloads) {
-      for (const server of servers.filter((s) => s.serves.includes(w.id))) {
-        const tag = `[${round}/${ROUNDS}] ${w.id.padEnd(9)} ${server.id.padEnd(22)}`;
+    for (const { w, list } of plan) {
+      // round-robin: each round starts one server further along
+      const shift = list.length ? (round - 1) % list.length : 0;
+      for (const server of [...list.slice(shift), ...list.slice(0, shift)]) {
         const m: Measurement = { round, workload: w.id, server: server.id };
-        if (!available[server.impl]) {
-          m.skipped = `${server.impl === "node" ? "node" : "python3"} is not installed`;
-        } else if (unavailable.has(server.id)) {
-          m.skipped = unavailable.get(server.id);
-        } else {
+        if (server.unsupported) m.skipped = server.unsupported;
+        else if (missing.has(server.impl)) m.skipped = missing.get(server.impl);
+        else {
           try {
             m.result = w.mode === "idle"
-              ? await measureIdle(w, server)
-              : await measureLoad(w, server, useEchoLoad);
+              ? await measureIdle(w, server, client)
+              : await measureLoad(w, server, client);
           } catch (error) {
-            if (error instanceof Unavailable) {
-              m.skipped = error.message;
-              unavailable.set(server.id, error.message);
-            } else {
-              m.error = error instanceof Error ? error.message : String(error);
-            }
+            m.error = error instanceof Error ? error.message : String(error);
           }
         }
         report.measurements.push(m);
+        if (m.skipped && round > 1) continue;
+        const tag = `${clock().padStart(5)} [${round}/${ROUNDS}] ${w.id.padEnd(9)} ${
+          server.id.padEnd(24)
+        }`;
         const r = m.result;
         console.log(
           `${tag} ${
@@ -594,7 +713,7 @@ if (import.meta.main && Deno.args[0] === "--render") {
                   (r.per_10k_kb / 1024).toFixed(1)
                 } MiB per 10k)`
                 : `${r.rps} req/s, p50 ${r.p50_us} µs, p99 ${r.p99_us} µs, ${r.cpu_us_per_req} µs CPU/req${
-                  r.errors ? `, ${r.errors} errors` : ""
+                  r.errors || r.mismatches ? `, ${r.errors} errors, ${r.mismatches} mismatches` : ""
                 }`
               : m.skipped
               ? `n/a: ${m.skipped}`
@@ -604,10 +723,16 @@ if (import.meta.main && Deno.args[0] === "--render") {
       }
     }
   }
-  report.machine.loadavgAfter = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
-    " ",
-  );
-  const markdown = await writeResults(report);
+  report.machine.loadavgAfter = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3)
+    .join(" ");
+  report.elapsed = Math.round((performance.now() - started) / 1000);
+  const complete = !ONLY && !ONLY_SERVERS && env("BENCH_OUT") === undefined;
+  const readme = env("BENCH_README") === "1" || (complete && env("BENCH_README") !== "0");
+  const markdown = await writeResults(report, readme);
   console.log("\n" + markdown);
-  console.log(`Written: ${OUT}/latest.md, latest.json, latest.svg`);
+  console.log(
+    `Written: ${OUT}/latest.md, latest.json, latest.svg${
+      readme ? " and bench/README.md's figures" : " (bench/README.md left alone: a partial run)"
+    }; ${clock()} in all`,
+  );
 }

@@ -11,96 +11,32 @@
  * checks every answer. Needs 2 file descriptors per connection (client and
  * server run in two processes, so one each): `ulimit -n` is checked first.
  *
- * heap: echo-load (-m connect: a new connection per request) against a
+ * heap: the load generator (-m connect: a new connection per request) against a
  * ThreadingTCPServer in this process, run with --v8-flags=--expose-gc (the
  * bench re-runs itself with it); after 10,000 requests and every 100,000
  * it collects garbage and records Deno.memoryUsage().heapUsed, and stops at
  * `requests`. Prints the ratio of the last heap to the one at 10,000.
  *
- * echo-load is the C load generator of ../shared/tools/echo-load.c (outside
- * this repository): `ECHO_LOAD=/path/to/echo-load` names a built one;
- * without it the bench builds /tmp/echo-load from that source with
- * `cc -O2` (when it is missing or older than the source), or says what to
- * do. See {@linkcode echoLoad}.
+ * The load generator is this repository's bench/loadgen/loadgen.c, built
+ * into bench/.build/ with `cc -O2` when missing or older than its source
+ * (see bench/build.ts).
  *
  * Both end with a line `hold: PASS …` / `heap: FAIL …` against issue 4's
  * figure (5,000 connections held at once and all answered correctly; the
  * heap after 1,000,000 requests within 10% of the heap after 10,000), and
  * exit 1 on FAIL. Every wait is bounded: `hold` gives up on its barrier
  * after 60 s, on its client after 5 minutes, and closes with a 5 s grace;
- * `heap` stops when echo-load exits early, and after a deadline of 60 s
+ * `heap` stops when the load generator exits early, and after a deadline of 60 s
  * plus 1 s per 2,000 requests.
  *
  * @module
  */
 import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
+import { loadgen } from "./build.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const MB = (bytes: number) => +(bytes / 1e6).toFixed(2);
-
-/** Where the C source of echo-load is: beside this repository, in
- * ../shared/tools/. */
-const ECHO_LOAD_SOURCE = new URL("../../shared/tools/echo-load.c", import.meta.url).pathname;
-
-function mtime(path: string): number | null {
-  try {
-    return Deno.statSync(path).mtime?.getTime() ?? 0;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-/**
- * The path of the echo-load binary: `ECHO_LOAD` when set, else
- * /tmp/echo-load, built from ../shared/tools/echo-load.c with `cc -O2` when
- * it is missing or older than the source. Throws, saying what to do, when
- * neither can be had.
- *
- * @returns The binary to run.
- */
-export async function echoLoad(): Promise<string> {
-  const given = Deno.env.get("ECHO_LOAD");
-  if (given) {
-    if (mtime(given) === null) {
-      throw new Error(`ECHO_LOAD is "${given}", which does not exist: build echo-load there first`);
-    }
-    return given;
-  }
-  const target = "/tmp/echo-load";
-  const source = mtime(ECHO_LOAD_SOURCE);
-  const built = mtime(target);
-  if (source === null) {
-    if (built !== null) return target;
-    throw new Error(
-      `echo-load is needed, and its source is not at "${ECHO_LOAD_SOURCE}": build it from echo-load.c with "cc -O2 -o /tmp/echo-load echo-load.c", or set ECHO_LOAD to its path`,
-    );
-  }
-  if (built !== null && built >= source) return target;
-  // Built under another name and renamed, so that a run using the old
-  // binary meanwhile is not disturbed.
-  const temporary = `${target}.${Deno.pid}`;
-  let compiled: Deno.CommandOutput;
-  try {
-    compiled = await new Deno.Command("cc", {
-      args: ["-O2", "-o", temporary, ECHO_LOAD_SOURCE],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new Error(
-      `No C compiler ("cc") to build echo-load: install one (e.g. apt-get install gcc), or build "${ECHO_LOAD_SOURCE}" elsewhere and set ECHO_LOAD to the binary`,
-    );
-  }
-  if (!compiled.success) {
-    throw new Error(`"cc -O2 -o ${temporary} ${ECHO_LOAD_SOURCE}" failed: see its output above`);
-  }
-  Deno.renameSync(temporary, target);
-  console.error(`built ${target} from ${ECHO_LOAD_SOURCE}`);
-  return target;
-}
 
 /** The issue's figure, and the verdict line that ends a bench. */
 function verdict(bench: string, pass: boolean, what: string): void {
@@ -286,7 +222,7 @@ async function heap(requests: number): Promise<void> {
     Deno.exit(code);
   }
   const collect: () => void = gc;
-  const load = await echoLoad();
+  const load = await loadgen();
   const deadlineMs = 60_000 + requests / 2;
   let served = 0;
   const marks: { requests: number; heapMB: number; rssMB: number }[] = [];
@@ -310,7 +246,7 @@ async function heap(requests: number): Promise<void> {
     }
   }
   class Quiet extends ThreadingTCPServer {
-    // echo-load resets the connections in flight when it is stopped
+    // the load generator drops the connections in flight when it stops
     override handleError() {}
   }
   const server = new Quiet({ hostname: "127.0.0.1", port: 0 }, Echo);
@@ -328,12 +264,12 @@ async function heap(requests: number): Promise<void> {
     ],
     stdout: "null",
   }).spawn();
-  // Whichever comes first: the requests served, echo-load gone (it stops
+  // Whichever comes first: the requests served, the load generator gone (it stops
   // at its -d, or fails), or the deadline.
   const outcome = await within(
     Promise.race([
       done.promise.then(() => "done" as const),
-      client.status.then((status) => `echo-load exited early (code ${status.code})`),
+      client.status.then((status) => `the load generator exited early (code ${status.code})`),
     ]),
     deadlineMs + 5_000,
   ) ?? `not done within ${Math.round(deadlineMs / 1000)} s`;

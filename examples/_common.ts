@@ -27,7 +27,7 @@ export function listenAddress(defaultPort: number): { hostname: string; port: nu
 /**
  * Prints `<name> listening on host:port` (or on the socket's path), serves
  * until SIGINT or SIGTERM, then closes the server, giving open connections
- * `graceMs` to end.
+ * `graceMs` to end; a second signal meanwhile exits at once.
  *
  * @param server The bound server, of any transport.
  * @param name What to call it in the messages.
@@ -39,21 +39,52 @@ export async function serveUntilSignal(
   name: string,
   graceMs = 1000,
 ): Promise<void> {
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  const onInt = onStopSignal("SIGINT", () => server.shutdown(), name);
+  const onTerm = onStopSignal("SIGTERM", () => server.shutdown(), name);
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   const address = server.serverAddress as { hostname?: string; port?: number; path?: string };
   const where = address.path ?? `${address.hostname}:${address.port}`;
   console.log(`${name} listening on ${where} (Ctrl-C stops)`);
   try {
     await server.serveForever();
   } finally {
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
-    await server.serverClose({ graceMs });
+    // the listeners stay through the grace period: a second signal ends it
+    try {
+      await server.serverClose({ graceMs });
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    }
   }
   console.log(`${name} stopped`);
 }
+
+/**
+ * A stop-signal listener: the first signal calls `stop()` (a graceful stop);
+ * a second one, when the user will not wait for the grace period, exits at
+ * once with the shell's code for that signal (130 for SIGINT, 143 for
+ * SIGTERM).
+ *
+ * @param signal The signal listened to.
+ * @param stop What the first signal does.
+ * @param name What to call the program in the message.
+ * @returns The listener.
+ */
+export function onStopSignal(signal: Deno.Signal, stop: () => unknown, name: string): () => void {
+  return () => {
+    if (stopping) {
+      console.log(`${name}: second ${signal}, exiting without waiting for connections to end`);
+      Deno.exit(signal === "SIGINT" ? 130 : 143);
+    }
+    stopping = true;
+    stop();
+  };
+}
+
+/** Whether a stop signal has come: shared by every listener, so that a
+ * SIGTERM after a Ctrl-C is a second signal too. */
+let stopping = false;
 
 /** Whether `error` means the peer went away, or the server closed the
  * connection under a task that was still using it: the library's routine

@@ -7,11 +7,12 @@
  *
  * Ctrl-C (SIGINT) or SIGTERM shuts it down cleanly: it stops accepting at
  * once, gives the request in flight GRACE_MS (default 5000) ms to finish,
- * then closes its connection after delivering what was written.
+ * then closes its connection after delivering what was written. A second
+ * Ctrl-C during that grace period exits at once.
  *
  * @module
  */
-import { BaseRequestHandler, TCPServer } from "../mod.ts";
+import { BaseRequestHandler, sendall, TCPServer } from "../mod.ts";
 
 /**
  * The request handler class for our server.
@@ -30,7 +31,7 @@ class MyTCPHandler extends BaseRequestHandler {
     console.log(`${this.clientAddress.hostname} wrote:`);
     console.log(this.data);
     // just send back the same data, but upper-cased
-    await this.request.write(new TextEncoder().encode(this.data.toUpperCase()));
+    await sendall(this.request, this.data.toUpperCase());
   }
 }
 
@@ -42,12 +43,21 @@ if (import.meta.main) {
 
   // Create the server, binding to localhost on port 9999
   const server = new TCPServer({ hostname: HOST, port: PORT }, MyTCPHandler);
-  const stop = () => {
+  let stopping = false;
+  const stopOn = (signal: Deno.Signal) => () => {
+    if (stopping) {
+      // the user will not wait for the grace period
+      console.log(`Second ${signal}: exiting now`);
+      Deno.exit(signal === "SIGINT" ? 130 : 143);
+    }
+    stopping = true;
     console.log("Stopping: no new connections; requests in flight get", GRACE_MS, "ms");
     server.shutdown();
   };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  const onInt = stopOn("SIGINT");
+  const onTerm = stopOn("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   console.log(`Serving on ${HOST}:${server.serverAddress.port}; Ctrl-C stops`);
 
   // Activate the server; this will keep running until you
@@ -56,8 +66,8 @@ if (import.meta.main) {
   // Not accepting any more: let the request in flight finish within the
   // grace period; after it, its connection gets what was written, then EOF.
   await server.serverClose({ graceMs: GRACE_MS });
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
   console.log("Server stopped");
 }
 

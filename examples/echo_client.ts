@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { sendall } from "../mod.ts";
 
 if (import.meta.main) {
   const HOST = Deno.env.get("HOST") ?? "localhost";
@@ -15,7 +16,7 @@ if (import.meta.main) {
   const conn = await Deno.connect({ hostname: HOST, port: PORT });
   let received: string;
   try {
-    await conn.write(new TextEncoder().encode(data + "\n"));
+    await sendall(conn, data + "\n");
     // Receive data from the server and shut down
     const buffer = new Uint8Array(1024);
     const n = await conn.read(buffer) ?? 0;

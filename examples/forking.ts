@@ -10,7 +10,8 @@
  *
  * It says "Serving on port …" once every child listens. Ctrl-C (SIGINT) or
  * SIGTERM stops the children gracefully: requests in flight get 2 s to
- * finish, then their connections are closed, and the program exits.
+ * finish, then their connections are closed, and the program exits. A
+ * second signal meanwhile ends the children's requests at once, and exits.
  *
  * @module
  */
@@ -44,12 +45,26 @@ export class DigestServer extends ForkingTCPServer {
 if (import.meta.main) {
   const port = Number(Deno.args[0] ?? 9999);
   await using server = new DigestServer({ port }, Digest);
-  const stop = () => server.shutdown();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  let stopping = false;
+  const stopOn = (signal: Deno.Signal) => () => {
+    if (stopping) {
+      // the user will not wait: no grace, no linger, then exit (the
+      // children are stopped and reaped, not left to finish on their own)
+      console.log(`Second ${signal}: stopping the children now`);
+      server.serverClose({ graceMs: 0, lingerMs: 0 })
+        .finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
+      return;
+    }
+    stopping = true;
+    server.shutdown();
+  };
+  const onInt = stopOn("SIGINT");
+  const onTerm = stopOn("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   await server.serveForever();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
   await server.serverClose({ graceMs: 2_000 });
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
   if (!isForkingChild()) console.log("Stopped");
 }

@@ -38,6 +38,10 @@ const REASONS: Record<number, string> = {
 };
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP\/\d\.\d)\r?\n$/;
 const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*\r?\n$/;
+/** RFC 3986's `host [ ":" port ]`: an IP literal in brackets, or a reg-name / IPv4 address
+ * (unreserved, sub-delims, %-escapes); empty is valid (RFC 9112 §3.2). */
+const HOST_VALUE =
+  /^(?:\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[\w\-.~!$&'()*+,;=:]+)\]|(?:[\w\-.~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 /** Bytes to text, one char per byte (`TextDecoder("latin1")` is really windows-1252). */
 const latin1 = (b: Uint8Array) => String.fromCharCode.apply(null, b as unknown as number[]);
 const isBlank = (line: Uint8Array) =>
@@ -135,8 +139,11 @@ export class HTTPRequestHandler extends StreamRequestHandler {
       if (line.length === 0) return false;
       if (isBlank(line)) break;
       if (this.#head.length > this.maxHeaders) throw new HTTPError(431, "Too many headers");
-      const header = HEADER_LINE.exec(latin1(line));
+      const header = HEADER_LINE.exec(latin1(line)); // no space before the colon (RFC 9112 §5.1)
       if (!header) throw new HTTPError(400, "Bad header line");
+      if (header[1].toLowerCase() === "host" && this.headers.has("host")) {
+        throw new HTTPError(400, "More than one Host header"); // RFC 9112 §3.2: a MUST
+      }
       try {
         this.headers.append(header[1], header[2]);
       } catch {
@@ -145,9 +152,9 @@ export class HTTPRequestHandler extends StreamRequestHandler {
       this.#head.push(line);
     }
     const version = this.requestVersion;
-    if (version === "HTTP/1.1" && !this.headers.has("host")) {
-      throw new HTTPError(400, "Missing Host header");
-    }
+    const host = this.headers.get("host");
+    if (version === "HTTP/1.1" && host === null) throw new HTTPError(400, "Missing Host header");
+    if (host !== null && !HOST_VALUE.test(host)) throw new HTTPError(400, "Bad Host header");
     const connection = this.headers.get("connection")?.toLowerCase().split(/\s*,\s*/) ?? [];
     this.closeConnection = connection.includes("close") ||
       (version === "HTTP/1.0" && !connection.includes("keep-alive"));
@@ -155,7 +162,14 @@ export class HTTPRequestHandler extends StreamRequestHandler {
   }
 
   async #readBody(): Promise<boolean> {
-    if (this.headers.has("transfer-encoding")) {
+    const codings = this.headers.get("transfer-encoding");
+    if (codings !== null) {
+      // RFC 9112 §6.1, §6.3: a body whose length cannot be told (chunked not last, or an
+      // HTTP/1.0 request) must get 400; chunked would be readable, but is not implemented here.
+      const last = codings.split(",").at(-1)!.trim().toLowerCase();
+      if (last !== "chunked" || this.requestVersion === "HTTP/1.0") {
+        throw new HTTPError(400, "Bad Transfer-Encoding: the body's length cannot be told");
+      }
       throw new HTTPError(501, "Transfer-Encoding is not supported: send a Content-Length");
     }
     const length = this.headers.get("content-length") ?? "0";

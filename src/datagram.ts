@@ -47,7 +47,7 @@ import { checkUnixSendPermissions } from "./permissions.ts";
  * await using _server = new Strict({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
  * ```
  */
-export type DatagramRequest = [packet: Uint8Array, socket: Deno.DatagramConn] & {
+export type DatagramRequest = [packet: Uint8Array<ArrayBuffer>, socket: Deno.DatagramConn] & {
   /** Whether the datagram was longer than `maxPacketSize` and was cut. */
   readonly truncated: boolean;
 };
@@ -165,7 +165,8 @@ function checkPacketSize(value: unknown): number {
  * replies are still sent. Nothing new is received meanwhile.
  *
  * Like the stream servers, the constructor binds, so what a subclass's
- * `serverBind()` needs must come from the constructor's options.
+ * `serverBind()` needs must come from the constructor's options
+ * (`this.options`), and fields it sets are declared with `declare`.
  *
  * @typeParam A The client address type.
  * @typeParam SA The server address type.
@@ -216,6 +217,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   /** The socket; `undefined` until `serverBind()`. */
   declare socket: Deno.DatagramConn;
+  /** The options given to the constructor; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<DatagramServerOptions>;
 
   #closeWhenIdle = false;
 
@@ -285,7 +288,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     const socket = this.socket;
     if (socket === undefined) throw notBoundError(this);
     const region = reserve(max + 1);
-    let data: Uint8Array;
+    let data: Uint8Array<ArrayBuffer>;
     let address: Deno.Addr;
     for (let skipped = 0;; skipped++) {
       try {
@@ -301,7 +304,9 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     const truncated = data.length > max;
     const packet = truncated ? data.subarray(0, max) : data;
     release(region, packet.length);
-    const request = [packet, socket] as [Uint8Array, Deno.DatagramConn] & { truncated: boolean };
+    const request = [packet, socket] as [Uint8Array<ArrayBuffer>, Deno.DatagramConn] & {
+      truncated: boolean;
+    };
     request.truncated = truncated;
     return [request as DatagramRequest, address as A];
   }
@@ -333,7 +338,10 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   }
 
   /** Internal: closes the socket, or, while requests are in flight, marks it
-   * to be closed after the last one (their replies go out through it). */
+   * to be closed after the last one (their replies go out through it).
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     if (this.activeRequests > 0 && this.socket !== undefined) {
       this.#closeWhenIdle = true;
@@ -352,7 +360,11 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     }
   }
 
-  /** Internal: called just before the socket is closed. */
+  /**
+   * Internal: called just before the socket is closed.
+   *
+   * @ignore
+   */
   [kSocketClosed](): void {}
 }
 
@@ -377,7 +389,7 @@ let slabUsed = 0;
  * `Deno.listenDatagram` loop 31.7k; this package 55.2k before the slab,
  * the writer's synchronous path and the lazy `rfile`, 44.0k after.
  */
-function reserve(n: number): Uint8Array {
+function reserve(n: number): Uint8Array<ArrayBuffer> {
   if (slab.length - slabUsed < n) {
     slab = new Uint8Array(Math.max(SLAB_SIZE, 4 * n));
     slabUsed = 0;
@@ -492,7 +504,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    * included; longer ones throw `LineTooLongError`. Default 64 KiB. */
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** The datagram's bytes; set by `setup()`. */
-  packet!: Uint8Array;
+  packet!: Uint8Array<ArrayBuffer>;
   /** The server's socket, for replies beyond `wfile`; set by `setup()`. */
   socket!: Deno.DatagramConn;
   /** Collects the reply that `finish()` sends; set by `setup()`. */

@@ -21,9 +21,10 @@ import {
   kAttribute,
   kBlockOnClose,
   kCloseSocket,
+  secondsMistake,
   type ServerCloseOptions,
 } from "./server.ts";
-import { TCPServer, TCPServerBase } from "./tcp.ts";
+import { normalizeNetAddress, TCPServer, TCPServerBase } from "./tcp.ts";
 import { TLSServer } from "./tls.ts";
 import {
   type ServerClass,
@@ -142,6 +143,19 @@ export interface ForkingServer {
   /** Whether this instance is a child's copy of the server (it serves)
    * rather than the parent's (it supervises). */
   readonly isChild: boolean;
+  /**
+   * Resolves once every child of the current `serveForever()` listens and
+   * the parent's own listener, which only held the port, is closed: from
+   * then on no connection can land in a queue that nobody accepts. A script
+   * that also runs clients starts them after it (connections made before
+   * may be reset). Read it after calling `serveForever()` (without awaiting
+   * that): each `serveForever()` of the parent starts a new `ready`. It
+   * rejects when starting fails (with `serveForever()`'s error) or the
+   * server is stopped first. In a child process it resolves at once: keep
+   * client code under `if (!isForkingChild())`, since every child runs the
+   * script again.
+   */
+  readonly ready: Promise<void>;
   /**
    * Hook, called in the parent once a child listens. Does nothing by
    * default.
@@ -512,10 +526,13 @@ function checkSupported(
       `${Class.name} needs SO_REUSEPORT, which Deno offers only with --unstable-net: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
     );
   }
-  if (address !== null && typeof address === "object" && "path" in address) {
+  if (
+    typeof address === "string" ||
+    (address !== null && typeof address === "object" && "path" in address)
+  ) {
     throw new Deno.errors.NotSupported(
       `${Class.name} cannot serve the Unix socket "${
-        String((address as { path: unknown }).path)
+        String(typeof address === "string" ? address : (address as { path: unknown }).path)
       }": Unix sockets have no SO_REUSEPORT, so children cannot share one; use ${instead}, or a TCP address`,
     );
   }
@@ -543,6 +560,7 @@ function checkGrace(name: string, value: unknown): void {
       `"${name}" must be 0 or more milliseconds (Infinity to wait for ever), got ${String(value)}`,
     );
   }
+  if (value > 0 && value < 1) throw secondsMistake(name, value);
 }
 
 function sameHost(a: string | undefined, b: string | undefined): boolean {
@@ -556,6 +574,9 @@ function prepare(
   Base: { name: string },
   args: unknown[],
 ): unknown[] {
+  // Python's ("", port) tuple becomes { hostname: "0.0.0.0", port } in place:
+  // the constructor reads args[0] after this
+  args[0] = normalizeNetAddress(args[0]);
   checkSupported(Class, Base, args[0]);
   const ordinal = constructed++;
   const options = { ...(args[2] as Record<string, unknown> | undefined) };
@@ -684,6 +705,24 @@ async function readChildOutput(
   await forward(carry);
 }
 
+/** A promise to settle once (later calls do nothing), which knows whether
+ * it has; a rejection nobody awaits is not reported as unhandled. */
+function settleable(): PromiseWithResolvers<void> & { readonly settled: boolean } {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  promise.catch(() => {});
+  let settled = false;
+  return {
+    promise,
+    resolve: () => (settled = true, resolve()),
+    reject: (reason?: unknown) => {
+      if (!settled) (settled = true, reject(reason));
+    },
+    get settled() {
+      return settled;
+    },
+  };
+}
+
 function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGTRAP") return "signal SIGTRAP (V8 ran out of heap)";
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
@@ -704,6 +743,7 @@ class Supervisor {
   #replacements = new Set<ReturnType<typeof setTimeout>>();
   #rapidDeaths = 0;
   #deadline = Infinity;
+  #actionsRunning = false;
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
@@ -722,7 +762,9 @@ class Supervisor {
     return this.#serving;
   }
 
-  async serve(pollInterval: number | null): Promise<void> {
+  /** Starts the children and supervises them until `shutdown()`;
+   * `started` is called once the first ones all listen. */
+  async serve(pollInterval: number | null, started: () => void): Promise<void> {
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
     }
@@ -753,6 +795,7 @@ class Supervisor {
       // Every child listens: the parent's own listener, which only held the
       // port, goes, so that no connection waits in a queue nobody accepts.
       this.#server[kCloseSocket]();
+      started();
       for (const child of first) await this.#started(child);
       if (pollInterval !== null && pollInterval > 0) {
         ticker = setInterval(() => this.#serviceActions(), pollInterval);
@@ -978,10 +1021,14 @@ class Supervisor {
   }
 
   #serviceActions(): void {
+    if (this.#actionsRunning) return; // never two runs at once, as in Python
     try {
       const result = this.#server.serviceActions();
       if (result instanceof Promise) {
-        result.catch((error) => console.error("serviceActions() threw:", error));
+        this.#actionsRunning = true;
+        result
+          .catch((error) => console.error("serviceActions() threw:", error))
+          .finally(() => this.#actionsRunning = false);
       }
     } catch (error) {
       console.error("serviceActions() threw:", error);
@@ -1047,6 +1094,9 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     #ordinal: number;
     #requested: { hostname: string; port: number };
     #supervisor: Supervisor | null = null;
+    #ready = settleable();
+    /** A `shutdown()` before `serveForever()`, kept for it (as `BaseServer` keeps one). */
+    #stopRequested = false;
 
     // deno-lint-ignore no-explicit-any
     constructor(...args: any[]) {
@@ -1055,6 +1105,8 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       this.#ordinal = constructed - 1;
       const { hostname = "0.0.0.0", port } = args[0] as { hostname?: string; port: number };
       this.#requested = { hostname, port };
+      // a child listens from its constructor on
+      if (this.#role !== "parent") this.#ready.resolve();
       if (this.#role === "parent") {
         try {
           denoCommand();
@@ -1098,6 +1150,10 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       return this.#role !== "parent";
     }
 
+    get ready(): Promise<void> {
+      return this.#ready.promise;
+    }
+
     override get serving(): boolean {
       return this.#role === "parent" ? this.#supervisor?.serving ?? false : super.serving;
     }
@@ -1135,6 +1191,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     override async serveForever(pollInterval: number | null = 500): Promise<void> {
       if (this.#role === "child") return await super.serveForever(pollInterval);
       if (this.#role === "inert") return await childStopping.promise;
+      if (this.options.signal?.aborted) {
+        if (this.#ready.settled) this.#ready = settleable();
+        this.#ready.reject(new Error(`${this.constructor.name} was stopped by its signal`));
+        return;
+      }
       if (this.closed) {
         throw new Deno.errors.BadResource(
           `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,
@@ -1147,11 +1208,33 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         );
       }
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
-      await this.#supervisor.serve(pollInterval);
+      if (this.#ready.settled) this.#ready = settleable();
+      const ready = this.#ready;
+      if (this.#stopRequested) {
+        this.#stopRequested = false;
+        ready.reject(new Error(`${this.constructor.name} was shut down before it served`));
+        return;
+      }
+      try {
+        await this.#supervisor.serve(pollInterval, () => ready.resolve());
+      } catch (error) {
+        ready.reject(error);
+        throw error;
+      } finally {
+        ready.reject(
+          new Error(
+            `${this.constructor.name} stopped before every child listened: shutdown() or serverClose() was called while it started`,
+          ),
+        );
+      }
     }
 
     override async shutdown(): Promise<void> {
       if (this.#role !== "parent") return await super.shutdown();
+      if (!this.serving) {
+        this.#stopRequested = true; // the next serveForever() returns at once
+        return;
+      }
       await this.#supervisor?.shutdown();
     }
 
@@ -1232,7 +1315,9 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
  */
 export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
 /**
- * An instance of {@linkcode ForkingTCPServer}.
+ * An instance of {@linkcode ForkingTCPServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -1246,7 +1331,67 @@ export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixI
  * }
  * ```
  */
-export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
+export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingServer {
+  /** Starts `maxChildren` child processes that serve, and supervises them until `shutdown()` (in
+   * a child: serves). See {@linkcode ForkingMixIn}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Tells every child to stop accepting, and resolves once `serveForever()` has returned; called
+   * before it, makes it return at once. See {@linkcode ForkingMixIn}. */
+  shutdown(): Promise<void>;
+  /** Not supported by the parent, whose children accept the connections: throws
+   * `Deno.errors.NotSupported`; call `serveForever()`. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TcpConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TcpConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Stops the children within `min(graceMs, childGraceMs)` and, unless `blockOnClose` is false,
+   * waits for them to exit. See {@linkcode ForkingMixIn}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** Hook, called in the parent once a child listens. See {@linkcode ForkingServer.childStarted}. */
+  childStarted(pid: number): Awaitable<void>;
+  /** Hook, called in the parent when a child ends without having been asked to; it is replaced.
+   * See {@linkcode ForkingServer.childDied}. */
+  childDied(death: ChildDeath): Awaitable<void>;
+}
 
 /**
  * A {@linkcode TLSServer} served by one child process per core:
@@ -1271,7 +1416,9 @@ export type ForkingTCPServer = InstanceType<typeof ForkingTCPServer>;
  */
 export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
 /**
- * An instance of {@linkcode ForkingTLSServer}.
+ * An instance of {@linkcode ForkingTLSServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -1284,4 +1431,66 @@ export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixI
  * }
  * ```
  */
-export type ForkingTLSServer = InstanceType<typeof ForkingTLSServer>;
+export interface ForkingTLSServer extends TLSServer, ThreadingServer, ForkingServer {
+  /** Starts `maxChildren` child processes that serve, and supervises them until `shutdown()` (in
+   * a child: serves). See {@linkcode ForkingMixIn}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Tells every child to stop accepting, and resolves once `serveForever()` has returned; called
+   * before it, makes it return at once. See {@linkcode ForkingMixIn}. */
+  shutdown(): Promise<void>;
+  /** Not supported by the parent, whose children accept the connections: throws
+   * `Deno.errors.NotSupported`; call `serveForever()`. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Completes the TLS handshake (at most `handshakeTimeout` ms), then runs the handler. See
+   * {@linkcode TLSServer.finishRequest}. */
+  finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Ends the connection: after a completed handshake like every stream server (`closeWrite()`,
+   * which sends TLS's `close_notify`, then `closeRequest()`); after a failed or unfinished one it
+   * only closes it, as `closeWrite()` would wait for the handshake. See
+   * {@linkcode TLSServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TlsConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Stops the children within `min(graceMs, childGraceMs)` and, unless `blockOnClose` is false,
+   * waits for them to exit. See {@linkcode ForkingMixIn}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** Hook, called in the parent once a child listens. See {@linkcode ForkingServer.childStarted}. */
+  childStarted(pid: number): Awaitable<void>;
+  /** Hook, called in the parent when a child ends without having been asked to; it is replaced.
+   * See {@linkcode ForkingServer.childDied}. */
+  childDied(death: ChildDeath): Awaitable<void>;
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Awaitable, type BaseServer, kReportError } from "./server.ts";
+import { type Awaitable, type BaseServer, checkDuration, kReportError } from "./server.ts";
 import type { TCPServer } from "./tcp.ts";
 import {
   BufferedReader,
@@ -92,7 +92,7 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  *
  * @example The seed's handler: one read, the reply upper-cased
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+ * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
@@ -100,13 +100,13 @@ export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _
  *     const buffer = new Uint8Array(1024);
  *     const n = await this.request.read(buffer) ?? 0;
  *     const data = new TextDecoder().decode(buffer.subarray(0, n)).trim();
- *     await this.request.write(new TextEncoder().encode(data.toUpperCase()));
+ *     await sendall(this.request, data.toUpperCase());
  *   }
  * }
  * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello\n"));
+ * await sendall(conn, "hello\n");
  * const reply = new Uint8Array(1024);
  * assert.equal(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)), "HELLO");
  * conn.close();
@@ -166,11 +166,11 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall } from "@x/socketserver";
    *
    * class Hello extends BaseRequestHandler {
    *   override async handle() {
-   *     await this.request.write(new TextEncoder().encode("hello\n"));
+   *     await sendall(this.request, "hello\n");
    *   }
    * }
    * ```
@@ -208,16 +208,18 @@ export class BaseRequestHandler<
  * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
  * `timeout` (ms per read), `idleTimeout` (ms between requests),
  * `requestTimeout` (ms per request once begun), `writeTimeout` (ms per
- * write), `disableNagleAlgorithm`, `maxLineLength`. A timeout that runs out
- * throws `TimeoutError` from `rfile` (or `wfile`); left uncaught, it ends
- * the request through the server's `handleDrop()`, not `handleError()`.
+ * write; `timeout` when not set), `disableNagleAlgorithm`,
+ * `maxLineLength`. A timeout that runs out throws `TimeoutError` from
+ * `rfile` (or `wfile`); left uncaught, it ends the request through the
+ * server's `handleDrop()`, not `handleError()`. They bound `rfile` and
+ * `wfile` only: a raw `this.request.read()` or `write()` waits for ever.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
  *
  * @example A line echo server that upper-cases
  * ```ts
- * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {
@@ -230,7 +232,7 @@ export class BaseRequestHandler<
  * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * await conn.closeWrite();
  * const reply = await new Response(conn.readable).text();
  * assert.equal(reply, "HELLO WORLD\n");
@@ -249,7 +251,9 @@ export class StreamRequestHandler<
    * `finish()`. */
   wbufsize: number = 0;
   /** How long one read may wait, in ms, before it throws
-   * {@linkcode TimeoutError}; `null` (the default) waits for ever. */
+   * {@linkcode TimeoutError}; `null` (the default) waits for ever. Unless
+   * `writeTimeout` is set, it bounds each `wfile.write()` too, as Python's
+   * socket timeout bounds `sendall()`. */
   timeout: number | null = null;
   /** How long `rfile` waits for the next request to begin — the first byte
    * of a `readline()` / `read()` / `read1()` that finds nothing buffered —
@@ -264,14 +268,16 @@ export class StreamRequestHandler<
    * wait long. */
   requestTimeout: number | null = null;
   /** How long one `wfile.write()` (or flush) may take to hand its bytes to
-   * the kernel, in ms, however many partial writes that takes; `null` (the
-   * default) waits for ever. This is what drops a client that stops reading
-   * its replies (a slow-read attack), which otherwise holds the handler in
-   * `wfile.write()` until `serverClose()`: the write rejects with
-   * {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and the
-   * connection is closed. It must exceed the time your largest legitimate
-   * reply takes to reach a slow client. */
-  writeTimeout: number | null = null;
+   * the kernel, in ms, however many partial writes that takes; `undefined`
+   * (the default) takes `timeout`'s value, as Python's socket timeout bounds
+   * `sendall()`, and `null` waits for ever. This is what drops a client
+   * that stops reading its replies (a slow-read attack), which otherwise
+   * holds the handler in `wfile.write()` until `serverClose()`: the write
+   * rejects with {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and
+   * the connection is closed. It must exceed the time your largest
+   * legitimate reply takes to reach a slow client. Raw writes to
+   * `this.request` are bounded by nothing: write through `wfile`. */
+  writeTimeout: number | null | undefined = undefined;
   /** Sets `TCP_NODELAY` on TCP connections when true. Python:
    * `disable_nagle_algorithm`. */
   disableNagleAlgorithm: boolean = false;
@@ -305,6 +311,10 @@ export class StreamRequestHandler<
    * ```
    */
   override setup(): void {
+    checkDuration("timeout", this.timeout, true);
+    checkDuration("idleTimeout", this.idleTimeout, true);
+    checkDuration("requestTimeout", this.requestTimeout, true);
+    if (this.writeTimeout !== undefined) checkDuration("writeTimeout", this.writeTimeout, true);
     const conn = this.request;
     if (this.disableNagleAlgorithm && "setNoDelay" in conn) {
       (conn as unknown as Deno.TcpConn).setNoDelay(true);
@@ -316,7 +326,10 @@ export class StreamRequestHandler<
       idleTimeout: this.idleTimeout,
       requestTimeout: this.requestTimeout,
     });
-    this.wfile = new StreamWriter(conn, { bufferSize: this.wbufsize, timeout: this.writeTimeout });
+    this.wfile = new StreamWriter(conn, {
+      bufferSize: this.wbufsize,
+      timeout: this.writeTimeout === undefined ? this.timeout : this.writeTimeout,
+    });
     // A write the handler did not await, failing after a reset, reaches the
     // server (a drop) rather than ending the process as an unhandled rejection
     this.wfile[kReportLost] = (error) => {

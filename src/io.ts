@@ -224,17 +224,20 @@ function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number):
 }
 
 /**
- * Thrown by {@linkcode BufferedReader.readline} when no newline arrives
- * within the line limit. The bytes read so far stay buffered: `read(n)` still
- * returns them.
+ * Thrown by {@linkcode BufferedReader.readline} called without a size when
+ * no newline arrives within `maxLineLength` bytes. The bytes read so far
+ * stay buffered: `read(n)` or `readline(size)` still return them.
  *
  * @example Catching an over-long line
  * ```ts
  * import { BufferedReader, LineTooLongError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * const reader = BufferedReader.from(new TextEncoder().encode("x".repeat(100)));
- * await assert.rejects(reader.readline(10), LineTooLongError);
+ * const reader = BufferedReader.from(new TextEncoder().encode("x".repeat(100)), {
+ *   maxLineLength: 10,
+ * });
+ * await assert.rejects(reader.readline(), LineTooLongError);
+ * assert.equal((await reader.readline(10)).length, 10); // the bytes are still there
  * ```
  */
 export class LineTooLongError extends RangeError {
@@ -248,7 +251,7 @@ export class LineTooLongError extends RangeError {
    */
   constructor(limit: number) {
     super(
-      `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength" or pass a larger limit to readline()`,
+      `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength", or read the line in parts with readline(size)`,
     );
     this.name = "LineTooLongError";
     this.limit = limit;
@@ -352,7 +355,7 @@ export class TimeoutError extends Deno.errors.TimedOut {
 export interface BufferedReaderOptions {
   /** The buffer's starting size in bytes. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
   bufferSize?: number;
-  /** The default line limit of `readline()`. Default {@linkcode DEFAULT_MAX_LINE_LENGTH}. */
+  /** The longest line `readline()` without a size accepts. Default {@linkcode DEFAULT_MAX_LINE_LENGTH}. */
   maxLineLength?: number;
   /** How long one read from the source may wait, in ms; `null` for ever. */
   timeout?: number | null;
@@ -370,8 +373,10 @@ export interface BufferedReaderOptions {
  * methods of Python's buffered socket file — `readline()`, `read()`,
  * `read1()` — and async iteration over lines.
  *
- * Every method resolves to a `Uint8Array` the caller owns: the reader never
- * writes to those bytes again. Reading copies nothing on the way: one `read`
+ * Every method resolves to a `Uint8Array<ArrayBuffer>` the caller owns —
+ * typed so that `crypto.subtle.digest()`, `new Blob([...])` and
+ * `new Response(...)` take it as it is — and the reader never writes to
+ * those bytes again. Reading copies nothing on the way: one `read`
  * of the source fills the buffer, and lines are found in it 16 bytes at a
  * time. Lines, and `read()` / `read1()` results up to a quarter of
  * `bufferSize`, are handed out as views of the buffer — the reader moves on
@@ -395,8 +400,9 @@ export interface BufferedReaderOptions {
  * assert.equal((await reader.readline()).length, 0); // EOF
  * ```
  */
-export class BufferedReader implements AsyncIterable<Uint8Array> {
-  /** The default line limit of {@linkcode BufferedReader.readline}, in bytes, newline included. */
+export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
+  /** The longest line {@linkcode BufferedReader.readline} without a size
+   * (and iteration) accepts, in bytes, newline included. */
   maxLineLength: number;
   /** How long one read from the source may wait, in ms; `null` waits for ever. */
   timeout: number | null;
@@ -409,7 +415,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
   requestTimeout: number | null;
 
   #source: ByteSource | null;
-  #buf: Uint8Array;
+  #buf: Uint8Array<ArrayBuffer>;
   /** The size of a new buffer; a longer line grows one beyond it. */
   #bufferSize: number;
   #start = 0;
@@ -470,7 +476,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    */
   static from(bytes: Uint8Array, options: BufferedReaderOptions = {}): BufferedReader {
     const reader = new BufferedReader(null, { ...options, bufferSize: 1 });
-    reader.#buf = bytes;
+    // Typed as the reader's own buffer, which it is not: a reader without a
+    // source never lends its bytes, it copies them out (see #take()).
+    reader.#buf = bytes as Uint8Array<ArrayBuffer>;
     reader.#end = bytes.length;
     return reader;
   }
@@ -489,14 +497,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * Reads one line: the bytes up to and including the next `\n`. At EOF it
    * returns what is left without a newline, then empty arrays.
    *
-   * Unlike Python, where `readline(size)` cuts the line at `size` bytes, a line
-   * longer than `limit` throws {@linkcode LineTooLongError}, so a client that
-   * never sends a newline costs at most `limit` bytes of memory.
+   * As in Python, `size` bounds the line: with a size, the line is cut after
+   * `size` bytes when no newline comes within them (the rest of it is read
+   * next), and no error is thrown; `http.server`'s over-long request line
+   * check, `readline(65537)` then a length test, works as it does there.
+   * `readline(0)` returns an empty array. Without a size (or with a negative
+   * one, or `null`: Python's -1 and `None`) the line is not cut but guarded:
+   * one longer than {@linkcode BufferedReader.maxLineLength} throws
+   * {@linkcode LineTooLongError}, so a client that never sends a newline
+   * costs at most that much memory, where Python's would take it all.
    *
-   * @param limit The longest line accepted, in bytes, newline included.
-   *   Default {@linkcode BufferedReader.maxLineLength}.
-   * @returns The line, newline included; empty at EOF.
-   * @throws {LineTooLongError} No newline within `limit` bytes.
+   * @param size The most bytes to return, newline included; omitted, `null`
+   *   or negative for a whole line within `maxLineLength`.
+   * @returns The line, newline included (none when cut); empty at EOF.
+   * @throws {LineTooLongError} No size given, and no newline within
+   *   `maxLineLength` bytes.
+   * @throws {TypeError} `size` is not an integer.
    * @throws {TimeoutError} A read waited longer than `timeout` or
    *   `idleTimeout`, or the line took longer than `requestTimeout`.
    *
@@ -505,13 +521,26 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
-   * const reader = BufferedReader.from(new TextEncoder().encode("a\nb"));
+   * const reader = BufferedReader.from(new TextEncoder().encode("a\nlong line\nb"));
    * assert.equal((await reader.readline()).length, 2);
+   * assert.equal((await reader.readline(4)).length, 4); // "long": cut, as Python cuts it
+   * assert.equal((await reader.readline()).length, 6); // " line\n"
    * assert.equal((await reader.readline()).length, 1);
    * assert.equal((await reader.readline()).length, 0);
    * ```
    */
-  async readline(limit: number = this.maxLineLength): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
+    if (size !== undefined && size !== null) {
+      if (typeof size !== "number" || !Number.isInteger(size)) {
+        throw new TypeError(
+          `readline() takes an integer size (-1 or none for a whole line), got ${
+            typeof size === "number" ? size : JSON.stringify(size)
+          }`,
+        );
+      }
+      if (size >= 0) return size === 0 ? EMPTY.slice() : await this.#readlineUpTo(size);
+    }
+    const limit = this.maxLineLength;
     this.#began = -1;
     for (;;) {
       const line = this.#takeLine(limit);
@@ -521,8 +550,25 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     }
   }
 
+  /** `readline(size)`: the line, or its first `size` bytes. */
+  async #readlineUpTo(size: number): Promise<Uint8Array<ArrayBuffer>> {
+    this.#began = -1;
+    for (;;) {
+      const start = this.#start;
+      const end = this.#end;
+      const i = this.#findLF(
+        this.#scanned > start ? this.#scanned : start,
+        Math.min(end, start + size),
+      );
+      if (i !== -1 || end - start >= size) return this.#hand(i !== -1 ? i + 1 : start + size);
+      this.#scanned = end;
+      const read = this.#read(end - start + 1, size);
+      if (read === null || !this.#filled(await read)) return this.#takeRest();
+    }
+  }
+
   /** `readline()` once the buffer holds no whole line. */
-  async #readLine(limit: number): Promise<Uint8Array> {
+  async #readLine(limit: number): Promise<Uint8Array<ArrayBuffer>> {
     for (;;) {
       const read = this.#read(this.#end - this.#start + 1, limit);
       if (read === null || !this.#filled(await read)) return this.#takeRest();
@@ -551,7 +597,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.deepEqual(await reader.read(), new Uint8Array([3, 4, 5]));
    * ```
    */
-  async read(n?: number): Promise<Uint8Array> {
+  async read(n?: number): Promise<Uint8Array<ArrayBuffer>> {
     this.#began = -1;
     if (n === undefined || n < 0) return await this.#readAll();
     if (n === 0) return EMPTY.slice();
@@ -583,7 +629,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.equal((await reader.read1()).length, 0);
    * ```
    */
-  async read1(n: number = this.#buf.length): Promise<Uint8Array> {
+  async read1(n: number = this.#buf.length): Promise<Uint8Array<ArrayBuffer>> {
     if (n <= 0) return EMPTY.slice();
     this.#began = -1;
     if (this.#end === this.#start && !await this.#fill(1)) return EMPTY.slice();
@@ -606,7 +652,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * assert.deepEqual(lines, ["a\n", "b\n"]);
    * ```
    */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     // Not an async generator, nor even an async function: a line already
     // buffered is returned at once, and a read's outcome is turned into the
     // next result by one reaction (#lineRead), a promise and a resumption
@@ -619,7 +665,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     };
   }
 
-  #nextLine(): Promise<IteratorResult<Uint8Array>> {
+  #nextLine(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
     try {
       const line = this.#takeLine(this.maxLineLength);
       if (line !== null) return Promise.resolve({ done: false, value: line });
@@ -632,14 +678,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   #lineRead = (
     n: number | null,
-  ): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+  ): IteratorResult<Uint8Array<ArrayBuffer>> | Promise<IteratorResult<Uint8Array<ArrayBuffer>>> => {
     if (!this.#filled(n)) return this.#atEnd();
     const line = this.#takeLine(this.maxLineLength);
     return line !== null ? { done: false, value: line } : this.#nextLine();
   };
 
   /** The iterator's result at EOF: what is left, if anything, else done. */
-  #atEnd(): IteratorResult<Uint8Array> {
+  #atEnd(): IteratorResult<Uint8Array<ArrayBuffer>> {
     const rest = this.#takeRest();
     return rest.length === 0 ? { done: true, value: undefined } : { done: false, value: rest };
   }
@@ -667,8 +713,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     this.#lent = this.#scanned = 0;
   }
 
-  /** Internal: the read from the source still pending, if any (one that
-   * outlived a timeout). */
+  /**
+   * Internal: the read from the source still pending, if any (one that
+   * outlived a timeout).
+   *
+   * @ignore
+   */
   [kPendingRead](): Promise<number | null> | null {
     return this.#pending;
   }
@@ -677,7 +727,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
    * `#lend()`), or copied when the reader does not own its bytes or when it
    * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
    * reads would need a new buffer per read. */
-  #take(stop: number): Uint8Array {
+  #take(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null || stop - this.#start > this.#bufferSize >> 2) {
       const start = this.#start;
       this.#start = stop;
@@ -688,33 +738,39 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Hands out `#buf[#start, stop)` as a view of the buffer, whose bytes are
    * then never written again. */
-  #lend(stop: number): Uint8Array {
+  #lend(stop: number): Uint8Array<ArrayBuffer> {
     const start = this.#start;
     this.#start = this.#lent = stop;
     return this.#buf.subarray(start, stop);
   }
 
   /** Hands out everything buffered: a fresh empty array when nothing is. */
-  #takeRest(): Uint8Array {
+  #takeRest(): Uint8Array<ArrayBuffer> {
     return this.#start === this.#end ? EMPTY.slice() : this.#take(this.#end);
   }
 
   /** The next line if a whole one is buffered, else null (and the bytes
    * searched are remembered, so that the next call searches only new ones).
    * Throws {@linkcode LineTooLongError} past `limit`. */
-  #takeLine(limit: number): Uint8Array | null {
+  #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
     const start = this.#start;
     const end = this.#end;
     const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
     if (i !== -1) {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
-      if (this.#source === null) return this.#take(i + 1);
-      this.#lastLine = i + 1 - start;
-      return this.#lend(i + 1);
+      return this.#hand(i + 1);
     }
     if (end - start >= limit) throw new LineTooLongError(limit);
     this.#scanned = end;
     return null;
+  }
+
+  /** Hands out the line `#buf[#start, stop)`: a copy when the reader does
+   * not own its bytes, else lent (and remembered as the last line's size). */
+  #hand(stop: number): Uint8Array<ArrayBuffer> {
+    if (this.#source === null) return this.#take(stop);
+    this.#lastLine = stop - this.#start;
+    return this.#lend(stop);
   }
 
   /** The index of the first newline in `#buf[from, end)`, or -1: a loop
@@ -782,7 +838,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
 
   /** Copies the buffered bytes to the start of `buf`, which becomes the
    * buffer; returns it. */
-  #moveTo(buf: Uint8Array): Uint8Array {
+  #moveTo(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
     buf.set(this.#buf.subarray(this.#start, this.#end));
     this.#buf = buf;
     this.#lent = 0;
@@ -847,7 +903,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     });
   }
 
-  async #readLarge(n: number): Promise<Uint8Array> {
+  async #readLarge(n: number): Promise<Uint8Array<ArrayBuffer>> {
     const out = new Uint8Array(n);
     let got = this.#end - this.#start;
     out.set(this.#buf.subarray(this.#start, this.#end));
@@ -860,7 +916,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array> {
     return got === n ? out : out.slice(0, got);
   }
 
-  async #readAll(): Promise<Uint8Array> {
+  async #readAll(): Promise<Uint8Array<ArrayBuffer>> {
     while (await this.#fill(this.#end - this.#start + 1)) {
       // keep filling: #fill grows the buffer as it goes
     }
@@ -981,7 +1037,11 @@ export class StreamWriter {
   /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
   #stopped = false;
   #sync: SyncSink | null;
-  /** Internal: reports a failure no caller observed; see {@linkcode kReportLost}. */
+  /**
+   * Internal: reports a failure no caller observed; see `kReportLost`.
+   *
+   * @ignore
+   */
   [kReportLost]?: (error: unknown) => void;
 
   /**
@@ -1100,12 +1160,20 @@ export class StreamWriter {
     this.#used = 0;
   }
 
-  /** Internal: the end of the writes in flight, if any. */
+  /**
+   * Internal: the end of the writes in flight, if any.
+   *
+   * @ignore
+   */
   [kInFlight](): Promise<void> | null {
     return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
   }
 
-  /** Internal: see {@linkcode stopWrites}. */
+  /**
+   * Internal: see `stopWrites()`.
+   *
+   * @ignore
+   */
   [kStopWrites](error: Error): Promise<void> | null {
     this.#stopped = true;
     this.#fail(error);

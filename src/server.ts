@@ -87,6 +87,14 @@ export interface BaseServerOptions {
   timeout?: number | null;
   /** {@linkcode BaseServer.maxConnections}: the most requests in flight at once. */
   maxConnections?: number | null;
+  /**
+   * Stops and closes the server when it aborts, as `Deno.serve({ signal })`
+   * does: `shutdown()` (so `serveForever()` returns) and `serverClose()`,
+   * which lets the requests in flight finish (call `serverClose({ graceMs })`
+   * as well for a deadline). A signal already aborted gives a server that
+   * binds nothing and whose `serveForever()` returns at once.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -144,6 +152,7 @@ export const kLingering: unique symbol = Symbol("socketserver.lingering");
 export const kHoldSlot: unique symbol = Symbol("socketserver.holdSlot");
 
 const STOP = Symbol("stop");
+const NO_REQUESTS: ReadonlySet<never> = new Set();
 const ignore = () => {};
 const TIMEOUT = Symbol("timeout");
 
@@ -306,6 +315,92 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
+// ---------------------------------------------------------------------------
+// Which request's handler is calling? `await this.server.serverClose()` in a
+// handler must not wait for that same handler. JavaScript cannot tell a
+// function its caller, but V8's async stack trace names every async function
+// awaiting on the way: `finishRequest()` runs under an async frame whose
+// name holds a slot number, the slot holds the request, and serverClose()
+// reads the slots off its own stack. One async call per request; the stack
+// is read only by serverClose(), and only while requests are open.
+// ---------------------------------------------------------------------------
+
+const FRAME_NAME = "socketserver_request_";
+const FRAME_PATTERN = /socketserver_request_(\d+)/g;
+type Frame = (
+  server: AnyServer,
+  request: unknown,
+  clientAddress: unknown,
+  shutdown: boolean,
+) => Promise<void>;
+const frames: Frame[] = [];
+const frameRequests: unknown[] = [];
+const freeFrames: number[] = [];
+
+/**
+ * Runs `server.finishRequest(request, clientAddress)` under a frame that
+ * names the request, so that a `serverClose()` awaited by its handler finds
+ * it; then, when `shutdown` is true, `server.shutdownRequest(request)` (what
+ * the default `processRequest()` does). `ThreadingMixIn` calls it too.
+ *
+ * @param server The server.
+ * @param request The request.
+ * @param clientAddress The client's address.
+ * @param shutdown Whether to shut the request down after its handler.
+ * @returns When the handler has finished (and the request is shut down).
+ */
+export function finishRequestFramed(
+  server: AnyServer,
+  request: unknown,
+  clientAddress: unknown,
+  shutdown = false,
+): Promise<void> {
+  const slot = freeFrames.pop() ?? frames.length;
+  frameRequests[slot] = request;
+  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress, shutdown);
+}
+
+function makeFrame(slot: number): Frame {
+  const name = `${FRAME_NAME}${slot}`;
+  return {
+    async [name](server: AnyServer, request: unknown, clientAddress: unknown, shutdown: boolean) {
+      try {
+        await server.finishRequest(request, clientAddress);
+      } finally {
+        frameRequests[slot] = undefined;
+        freeFrames.push(slot);
+      }
+      if (shutdown) {
+        const shut = server.shutdownRequest(request);
+        if (shut instanceof Promise) await shut;
+      }
+    },
+  }[name];
+}
+
+/** The requests whose handlers are on the current (async) call stack. */
+function requestsOnStack(): unknown[] {
+  const limit = Error.stackTraceLimit;
+  let stack = "";
+  try {
+    Error.stackTraceLimit = Infinity;
+    stack = new Error().stack ?? "";
+  } catch {
+    // no stack to read: no caller found
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  const found: unknown[] = [];
+  for (const match of stack.matchAll(FRAME_PATTERN)) {
+    const request = frameRequests[Number(match[1])];
+    if (request !== undefined) found.push(request);
+  }
+  return found;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyServer = BaseServer<any, any, any>;
+
 /** The errors `notBoundError()` made: `serveForever()` and
  * `handleRequest()` rethrow them instead of retrying. */
 const notBound = new WeakSet<object>();
@@ -330,7 +425,8 @@ function isNotBound(error: unknown): boolean {
   return error !== null && typeof error === "object" && notBound.has(error);
 }
 
-/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`. */
+/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`;
+ * and not a fraction of a millisecond, which can only be seconds. */
 export function checkDuration(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
   if (typeof value !== "number" || Number.isNaN(value)) {
@@ -341,6 +437,23 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
     );
   }
   if (value < 0) throw new RangeError(`"${name}" must be 0 or more milliseconds, got ${value}`);
+  if (value < 1 && value > 0) throw secondsMistake(name, value);
+}
+
+/**
+ * The error for a duration between 0 and 1 ms: no timer here is finer than
+ * a millisecond, so such a value can only be a number of seconds written by
+ * Python habit (`timeout = 0.5`).
+ *
+ * @param name The attribute or option.
+ * @param value The value given.
+ * @returns The error to throw.
+ */
+export function secondsMistake(name: string, value: number): RangeError {
+  const ms = Number((value * 1000).toPrecision(12));
+  return new RangeError(
+    `"${name}" is ${value} ms, which can only be a number of seconds: durations here are milliseconds, so write ${ms} for ${value} s`,
+  );
 }
 
 /**
@@ -352,6 +465,7 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
  */
 // deno-lint-ignore no-explicit-any
 export function bindAndActivate(server: BaseServer<any, any, any>): void {
+  if (server.closed) return; // its signal aborted before it was constructed
   try {
     mustBeSync(server.serverBind(), "serverBind");
     mustBeSync(server.serverActivate(), "serverActivate");
@@ -455,6 +569,39 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** The handler class instantiated for every request. */
   readonly RequestHandlerClass: RequestHandlerClass<R, A>;
+  /**
+   * The options given to the constructor, as given (a frozen copy): how a
+   * subclass reads its own options in a `serverBind()` override, which runs
+   * inside the base constructor, before the subclass's fields exist. A
+   * subclass types its own with `declare readonly options:
+   * Readonly<MyOptions>`. Not enumerable, so that `console.log(server)`
+   * does not print them (a TLS key among them). The current value of an
+   * attribute is its property (`server.timeout`), not this.
+   *
+   * @example Options of a subclass, read during the bind
+   * ```ts
+   * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * interface GreeterOptions extends TCPServerOptions {
+   *   banner?: string;
+   * }
+   * class Greeter extends TCPServer {
+   *   declare readonly options: Readonly<GreeterOptions>;
+   *   declare banner: string; // declare, not `banner = ""`: see serverBind()
+   *   constructor(address: [string, number], options: GreeterOptions = {}) {
+   *     super(address, BaseRequestHandler, options);
+   *   }
+   *   override serverBind() {
+   *     super.serverBind();
+   *     this.banner = `${this.options.banner ?? "hello"} on ${this.serverAddress.port}`;
+   *   }
+   * }
+   * await using server = new Greeter(["127.0.0.1", 0], { banner: "welcome" });
+   * assert.equal(server.banner, `welcome on ${server.serverAddress.port}`);
+   * ```
+   */
+  declare readonly options: Readonly<BaseServerOptions>;
   /** The address the server listens on; the bound one once bound. */
   serverAddress: SA;
 
@@ -467,8 +614,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #stopped: PromiseWithResolvers<void> | null = null;
   #pendingRequest: Promise<[R, A]> | null = null;
   #idle = false;
+  /** The run of an async `serviceActions()` in progress, if any. */
+  #actions: Promise<void> | null = null;
+  /** Whether a `handleRequest()` is taking a request; the calls waiting for
+   * their turn, in call order (each wakes with `true`). */
+  #taking = false;
+  #turns: Array<(yes: true) => void> = [];
   #open = new Set<R>();
   #drained: PromiseWithResolvers<void> | null = null;
+  /** `serverClose()` calls from inside handlers: each waits for every open
+   * request but its caller's. */
+  #drainedExcept = new Set<{ exempt: ReadonlySet<R>; resolve: () => void }>();
   /** Waiters for a request to end, when `maxConnections` is reached. */
   #slot: PromiseWithResolvers<void> | null = null;
   /** Descriptors that ended requests still hold (see `kHoldSlot`): they
@@ -490,6 +646,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #lastFailure = -Infinity;
   /** Ends a back-off sleep early (shutdown, close). */
   #wake: (() => void) | null = null;
+  /** Settles once the socket `serverClose()` closed is let go of. */
+  #socketClosed: Promise<void> | null = null;
+  /** The `signal` option's listener: stops and closes, as `Deno.serve()`'s does. */
+  #onAbort = (): void => {
+    this.shutdown().catch((error) => console.error("shutdown() on abort threw:", error));
+    this.serverClose().catch((error) => console.error("serverClose() on abort threw:", error));
+  };
 
   /**
    * Stores the address and the handler class. Subclasses bind in their own
@@ -509,6 +672,19 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     this.#attributes = { ...options };
+    Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
+    const signal = options.signal;
+    if (signal !== undefined) {
+      if (!(signal instanceof AbortSignal)) {
+        throw new TypeError(
+          `"signal" must be an AbortSignal, such as new AbortController().signal, got ${
+            describeValue(signal)
+          }`,
+        );
+      }
+      if (signal.aborted) this.#closed = true; // nothing bound, nothing to serve
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
     if ("timeout" in options) checkDuration("timeout", options.timeout, true);
     if ("maxConnections" in options) checkLimit(options.maxConnections);
   }
@@ -535,7 +711,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /** Internal: reads an attribute — the instance's value, else the class's —
-   * or, given a value, sets the instance's. */
+   * or, given a value, sets the instance's.
+   *
+   * @ignore
+   */
   [kAttribute](name: string, value?: unknown): unknown {
     // arguments.length, not a rest parameter: reading an attribute, as the
     // serve loop does per request, allocates nothing.
@@ -547,7 +726,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return own !== undefined ? own : (this.constructor as unknown as Record<string, unknown>)[name];
   }
 
-  /** Internal: the requests taken and not yet closed. */
+  /**
+   * Internal: the requests taken and not yet closed.
+   *
+   * @ignore
+   */
   get [kOpenRequests](): ReadonlySet<R> {
     return this.#open;
   }
@@ -575,14 +758,19 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * `serviceActions()` runs after every request and, while no request comes,
    * every `pollInterval` ms (Python's `poll_interval`, which here only paces
-   * `serviceActions()`: shutdown does not wait for it).
+   * `serviceActions()`: shutdown does not wait for it). An async one is never
+   * run twice at once, and a request that comes during a run waits for it.
+   *
+   * A `shutdown()` called before `serveForever()` is kept, as Python keeps
+   * it: this call then returns at once (and the next one serves).
    *
    * @param pollInterval How often `serviceActions()` runs while idle, in ms;
    *   `null` for only after requests. Default 500, like Python's 0.5 s.
    * @returns Once the loop has stopped.
    * @throws {Deno.errors.BadResource} The server is closed, or was never
    *   bound (`bindAndActivate: false` and no `serverBind()`).
-   * @throws {Error} `serveForever()` is already running.
+   * @throws {Error} `serveForever()` is already running, or a
+   *   `handleRequest()` is waiting for a request: one taker at a time.
    *
    * @example Serve until a handler asks to stop
    * ```ts
@@ -602,18 +790,28 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async serveForever(pollInterval: number | null = 500): Promise<void> {
+    if (this.options.signal?.aborted) return; // stopped by its signal, as Deno.serve()
     if (this.#closed) throw this.#closedError("serveForever()");
     if (this.#serving) {
       throw new Error("serveForever() is already running: call shutdown() before serving again");
     }
+    if (this.#taking) {
+      throw new Error(
+        "serveForever() cannot start while handleRequest() is waiting for a request: await it (or let its timeout run out) first",
+      );
+    }
     checkDuration("pollInterval", pollInterval, true);
+    if (this.#shutdownRequested) {
+      // A stop asked for before serving, kept as Python keeps it: used up here.
+      this.#shutdownRequested = false;
+      return;
+    }
     this.#serving = true;
-    this.#shutdownRequested = false;
     this.#stopped = Promise.withResolvers<void>();
     let ticker: ReturnType<typeof setInterval> | undefined;
     if (pollInterval !== null && pollInterval > 0) {
       ticker = setInterval(() => {
-        if (this.#idle) this.#runServiceActions();
+        if (this.#idle && this.#actions === null) this.#runServiceActions();
       }, pollInterval);
     }
     try {
@@ -636,6 +834,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         this.#failures = 0;
         this.#clientFailures = 0;
         if (this.#closed) break; // serverClose() took it over and closes it
+        // A run of serviceActions() the idle timer started is let finish
+        // first: Python's loop never runs the two at once.
+        if (this.#actions !== null && await this.#untilStop(this.#actions) === STOP) {
+          if (this.#closed) await this.#closeQuietly(next[0]);
+          else this.#pendingRequest = Promise.resolve(next); // for the next taker
+          break;
+        }
         // A ThreadingMixIn server's request is handled synchronously (its
         // task runs on its own): no wait, no turn of the event loop.
         const handled = this.#handle(next[0], next[1]);
@@ -654,11 +859,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Stops {@linkcode BaseServer.serveForever} and resolves once it has
-   * returned. It resolves at once when the server is not serving (where
-   * Python's would deadlock), and it may be called from inside a handler: the
-   * loop stops without waiting for requests in flight, which
-   * {@linkcode BaseServer.serverClose} waits for. The socket stays open until
-   * `serverClose()`.
+   * returned. It may be called from inside a handler: the loop stops without
+   * waiting for requests in flight, which {@linkcode BaseServer.serverClose}
+   * waits for. The socket stays open until `serverClose()`. When the server
+   * is not serving it resolves at once (where Python's would block) and is
+   * kept, as Python keeps it: the next `serveForever()` returns at once, as
+   * Go's `Serve()` does after `Shutdown()`.
    *
    * @returns Once `serveForever()` has returned.
    *
@@ -673,7 +879,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async shutdown(): Promise<void> {
-    if (!this.#serving) return;
+    if (!this.#serving) {
+      // Kept, as Python keeps its flag: the next serveForever() returns at once
+      // (as Go's Serve() after Shutdown()); handleRequest() ignores it.
+      this.#shutdownRequested = true;
+      return;
+    }
     this.#shutdownRequested = true;
     this.#stopWait?.(STOP);
     this.#wake?.();
@@ -685,9 +896,14 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies,
    * processes and closes it.
    *
+   * Calls made while another waits for a request take turns, in call order
+   * (each one's `timeout` counting from its call), so that no request is
+   * given to two; one made while `serveForever()` serves throws at once.
+   *
    * @returns Once the request has been handled, or the wait timed out.
    * @throws {Deno.errors.BadResource} The server is closed, or was never
    *   bound (`bindAndActivate: false` and no `serverBind()`).
+   * @throws {Error} `serveForever()` is serving.
    *
    * @example
    * ```ts
@@ -709,22 +925,28 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    */
   async handleRequest(): Promise<void> {
     if (this.#closed) throw this.#closedError("handleRequest()");
+    if (this.#serving) {
+      throw new Error(
+        "handleRequest() cannot run while serveForever() is serving: call shutdown() first, or serve with one of the two only",
+      );
+    }
     const timeout = this.timeout;
-    let next: [R, A] | typeof TIMEOUT;
+    checkDuration("timeout", timeout, true);
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    // One taker at a time, in call order, so that no request goes to two
+    // calls; each call's timeout counts from the call, as Python's does.
+    const turn = this.#takeTurn(deadline);
+    let ourTurn = turn === true;
+    let next: [R, A] | typeof TIMEOUT = TIMEOUT;
     try {
-      if (timeout === null) {
-        next = await this.#nextRequest();
-      } else {
-        checkDuration("timeout", timeout, true);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const expired = new Promise<typeof TIMEOUT>((resolve) => {
-          timer = setTimeout(() => resolve(TIMEOUT), timeout);
-        });
-        try {
-          next = await Promise.race([this.#nextRequest(), expired]);
-        } finally {
-          clearTimeout(timer);
-        }
+      if (!ourTurn) ourTurn = await turn;
+      if (ourTurn) {
+        if (this.#closed) throw this.#closedError("handleRequest()");
+        const request = this.#nextRequest();
+        next = deadline === Infinity
+          ? await request
+          : await within(request, Math.max(0, deadline - performance.now()));
+        if (next !== TIMEOUT) this.#pendingRequest = null;
       }
     } catch (error) {
       this.#pendingRequest = null;
@@ -732,12 +954,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       if (isNotBound(error)) throw error;
       await this.#requestFailed(error);
       return;
+    } finally {
+      if (ourTurn) this.#passTurn();
     }
     if (next === TIMEOUT) {
       await this.handleTimeout();
       return;
     }
-    this.#pendingRequest = null;
     this.#failures = 0;
     this.#clientFailures = 0;
     if (this.#closed) return; // serverClose() took it over and closes it
@@ -868,13 +1091,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return this.#processInline(request, clientAddress);
-  }
-
-  async #processInline(request: R, clientAddress: A): Promise<void> {
-    await this.finishRequest(request, clientAddress);
-    const shut = this.shutdownRequest(request);
-    if (shut instanceof Promise) await shut;
+    return finishRequestFramed(this, request, clientAddress, true);
   }
 
   /**
@@ -961,6 +1178,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   closeRequest(request: R): Awaitable<void> {
     if (this.#open.delete(request)) {
       if (this.#open.size === 0) this.#drained?.resolve();
+      if (this.#drainedExcept.size > 0) this.#wakeDrainers();
       this.#freeSlot();
     }
   }
@@ -1055,8 +1273,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Hook: called by {@linkcode BaseServer.serveForever} after every request
-   * and every `pollInterval` ms while idle, never during a request. Does
-   * nothing by default. Python: `service_actions()`.
+   * and every `pollInterval` ms while idle, never during a request (a
+   * `ThreadingMixIn` server's run alongside the tasks of earlier ones) and
+   * never twice at once: an idle tick that comes while an async one still
+   * runs is skipped. Does nothing by default. Python: `service_actions()`.
    *
    * @returns When done.
    *
@@ -1095,6 +1315,16 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * For a clean stop on a signal: `await server.shutdown()` (stop
    * accepting), then `await server.serverClose({ graceMs })`.
    *
+   * Awaited inside a handler (`await this.server.serverClose()`, directly or
+   * through async functions it awaits), it waits for every other request,
+   * not for the caller's own, which it would wait for for ever; the handler
+   * then goes on, and its connection is closed when it returns. The caller
+   * is found on the async call stack, which a timer's callback does not
+   * continue (an awaited `.then()` does), and under the default
+   * `processRequest()` (or `ThreadingMixIn`'s `processRequestThread()`): an
+   * override that calls `finishRequest()` itself keeps its handler from
+   * being recognised.
+   *
    * @param options How long to wait for requests in flight, and to linger.
    * @returns Once the socket is closed and no request is left.
    *
@@ -1107,12 +1337,16 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   async serverClose(options: ServerCloseOptions = {}): Promise<void> {
+    // Read first, while the caller is still on the stack: a handler that
+    // awaits this is not waited for (it would wait for ever for itself).
+    const callers = this.#open.size === 0 ? NO_REQUESTS : this.#callers();
     const graceMs = options.graceMs ?? Infinity;
     const lingerMs = options.lingerMs ?? 1000;
     checkDuration("graceMs", graceMs, false);
     checkDuration("lingerMs", lingerMs, false);
     if (!this.#closed) {
       this.#closed = true;
+      this.options.signal?.removeEventListener("abort", this.#onAbort);
       this[kCloseSocket]();
       this.#stopWait?.(STOP);
       this.#wake?.();
@@ -1122,17 +1356,35 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       // A pending accept holds the socket open until its cancellation lands:
       // wait for it, so that the address is free when this resolves. A
       // connection it took just before the close was never handled: close it.
-      await pending?.then(([request]) => this.#closeQuietly(request), () => {});
+      this.#socketClosed = pending?.then(([request]) => this.#closeQuietly(request), () => {}) ??
+        null;
     }
-    if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs);
+    // every call waits for it: the first may have come from the signal option
+    if (this.#socketClosed !== null) await this.#socketClosed;
+    if (this[kBlockOnClose]()) await this.#drain(graceMs, lingerMs, callers);
   }
 
-  /** Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it. */
+  /** The open requests whose handlers are calling (see `requestsOnStack()`). */
+  #callers(): ReadonlySet<R> {
+    const open = this.#open;
+    const callers = new Set(requestsOnStack().filter((request) => open.has(request as R)) as R[]);
+    return callers.size === 0 ? NO_REQUESTS : callers;
+  }
+
+  /**
+   * Internal: whether `serverClose()` waits; `ThreadingMixIn` overrides it.
+   *
+   * @ignore
+   */
   [kBlockOnClose](): boolean {
     return true;
   }
 
-  /** Internal: closes the transport's socket; transports override it. */
+  /**
+   * Internal: closes the transport's socket; transports override it.
+   *
+   * @ignore
+   */
   [kCloseSocket](): void {}
 
   /**
@@ -1156,8 +1408,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     await this.serverClose();
   }
 
-  async #drain(graceMs: number, lingerMs: number): Promise<void> {
+  async #drain(graceMs: number, lingerMs: number, exempt: ReadonlySet<R>): Promise<void> {
     if (this.#open.size === 0) return;
+    if (exempt.size > 0) return await this.#drainExcept(graceMs, lingerMs, exempt);
     this.#drained ??= Promise.withResolvers<void>();
     const drained = this.#drained.promise;
     if (graceMs === Infinity) {
@@ -1166,6 +1419,38 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       await Promise.all([...this.#open].map((request) => this.#forceClose(request, lingerMs)));
     }
     this.#drained = null;
+  }
+
+  /** `#drain()` for a `serverClose()` awaited by handlers: every open
+   * request but theirs. */
+  async #drainExcept(graceMs: number, lingerMs: number, exempt: ReadonlySet<R>): Promise<void> {
+    const waiter = { exempt, ...Promise.withResolvers<void>() };
+    this.#drainedExcept.add(waiter);
+    try {
+      this.#wakeDrainers();
+      if (graceMs === Infinity) {
+        await waiter.promise;
+      } else if (await within(waiter.promise, graceMs) === TIMEOUT) {
+        const others = [...this.#open].filter((request) => !exempt.has(request));
+        await Promise.all(others.map((request) => this.#forceClose(request, lingerMs)));
+      }
+    } finally {
+      this.#drainedExcept.delete(waiter);
+    }
+  }
+
+  /** Resolves the `#drainExcept()` waits whose other requests are all done. */
+  #wakeDrainers(): void {
+    for (const waiter of this.#drainedExcept) {
+      let done = true;
+      for (const request of this.#open) {
+        if (!waiter.exempt.has(request)) {
+          done = false;
+          break;
+        }
+      }
+      if (done) waiter.resolve();
+    }
   }
 
   /** Ends a request at the close deadline, once even if `serverClose()` is
@@ -1196,6 +1481,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     await this.#closeQuietly(request);
     if (this.#open.delete(request)) {
       if (this.#open.size === 0) this.#drained?.resolve();
+      if (this.#drainedExcept.size > 0) this.#wakeDrainers();
       this.#freeSlot();
     }
     this.#forcing.delete(request);
@@ -1204,11 +1490,15 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (pending !== null) await within(pending.read, 100);
   }
 
-  /** Internal: counts a descriptor that a request, though over, still
+  /**
+   * Internal: counts a descriptor that a request, though over, still
    * holds — its close waits on an operation Deno has yet to cancel, a TLS
    * handshake Deno cannot abort — against `maxConnections` until `released`
    * settles, so that the limit bounds the descriptors and not only the
-   * requests. */
+   * requests.
+   *
+   * @ignore
+   */
   [kHoldSlot](released: Promise<unknown>): void {
     this.#held++;
     const done = () => {
@@ -1218,8 +1508,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     released.then(done, done);
   }
 
-  /** Internal: whether `serverClose()` is lingering on `request`, which the
-   * ordinary close path must then leave to it. */
+  /**
+   * Internal: whether `serverClose()` is lingering on `request`, which the
+   * ordinary close path must then leave to it.
+   *
+   * @ignore
+   */
   [kLingering](request: R): boolean {
     return this.#lingering.size > 0 && this.#lingering.has(request);
   }
@@ -1230,6 +1524,32 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     } catch {
       // already closed
     }
+  }
+
+  /** `true` when the caller may take a request now, else a promise of
+   * `true` when its turn comes, or `false` if `deadline` comes first. */
+  #takeTurn(deadline: number): true | Promise<boolean> {
+    if (!this.#taking) return this.#taking = true;
+    return new Promise<boolean>((resolve) => {
+      const turns = this.#turns;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const wake = (yes: true) => (clearTimeout(timer), resolve(yes));
+      turns.push(wake);
+      if (deadline !== Infinity) {
+        timer = setTimeout(() => {
+          const at = turns.indexOf(wake);
+          if (at !== -1) turns.splice(at, 1);
+          resolve(false);
+        }, Math.max(0, deadline - performance.now()));
+      }
+    });
+  }
+
+  /** Hands the turn to the next waiting `handleRequest()`, if any. */
+  #passTurn(): void {
+    const next = this.#turns.shift();
+    if (next !== undefined) next(true);
+    else this.#taking = false;
   }
 
   /** Wakes whoever waits for a request to end (`maxConnections`). */
@@ -1329,7 +1649,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /** Internal for the mix-ins: `handleError()`, guarded so that a throwing
-   * `handleError()` is printed rather than stopping the server. */
+   * `handleError()` is printed rather than stopping the server.
+   *
+   * @ignore
+   */
   async [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     const drop = this.#forced.has(request) || isRoutineDrop(error);
     if (drop && request !== null && typeof request === "object") {
@@ -1404,7 +1727,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     try {
       const result = this.serviceActions();
       if (result instanceof Promise) {
-        return result.catch((error) => console.error("serviceActions() threw:", error));
+        const running: Promise<void> = result
+          .catch((error) => console.error("serviceActions() threw:", error))
+          .finally(() => {
+            if (this.#actions === running) this.#actions = null;
+          });
+        this.#actions = running;
+        return running;
       }
     } catch (error) {
       console.error("serviceActions() threw:", error);

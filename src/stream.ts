@@ -54,8 +54,9 @@ export interface StreamServerOptions extends BaseServerOptions {
  * the transports are siblings, so that each one's request type is exact.
  *
  * The constructor binds, so a subclass must keep what `serverBind()` needs in
- * the constructor's options (read back with the attribute accessors), not in
- * instance fields: those are initialised only after the bind.
+ * the constructor's options (read back with `this.options`), not in instance
+ * fields: those are initialised only after the bind, and a field with an
+ * initialiser resets what the bind set — declare such fields with `declare`.
  *
  * @typeParam C The connection type, e.g. `Deno.TcpConn`.
  * @typeParam SA The server address type.
@@ -89,6 +90,8 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
   extends BaseServer<C, C["remoteAddr"], SA> {
   /** The listener; `undefined` until `serverBind()`. */
   declare socket: Deno.Listener<C, SA>;
+  /** The options given to the constructor; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<StreamServerOptions>;
 
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
@@ -208,7 +211,11 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
     super.closeRequest(request);
   }
 
-  /** Internal: closes the listener. */
+  /**
+   * Internal: closes the listener.
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     try {
       this.socket?.close();

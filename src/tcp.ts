@@ -5,10 +5,12 @@
  */
 
 import {
+  type Awaitable,
   describeValue,
   formatAddress,
   kAttribute,
   type RequestHandlerClass,
+  type ServerCloseOptions,
   withContext,
 } from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
@@ -34,10 +36,54 @@ export const kListen: unique symbol = Symbol("socketserver.listen");
  */
 export interface NetAddress {
   /** An IPv4 or IPv6 literal, or a host name. Default `"0.0.0.0"`, every IPv4
-   * interface, as in `Deno.listen`. */
+   * interface, as in `Deno.listen`; `""` means the same, as Python's
+   * `HOST = ""` does. */
   hostname?: string;
   /** The port; 0 picks a free one, reported in `serverAddress`. */
   port: number;
+}
+
+/**
+ * Python's address tuple, `(HOST, PORT)`, written `[HOST, PORT]`: every TCP,
+ * TLS and UDP server takes it beside a {@linkcode NetAddress}. A `HOST` of
+ * `""` means every interface, as in Python.
+ *
+ * @example Python's `TCPServer(("", 9999), Handler)`
+ * ```ts
+ * import { BaseRequestHandler, type NetAddressTuple, TCPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const address: NetAddressTuple = ["", 0];
+ * await using server = new TCPServer(address, BaseRequestHandler);
+ * assert.equal(server.serverAddress.hostname, "0.0.0.0");
+ * ```
+ */
+export type NetAddressTuple = readonly [hostname: string, port: number];
+
+/**
+ * Turns the address forms Python spells — a `[host, port]` tuple, a host of
+ * `""` for every interface — into a `{ hostname, port }` object; leaves any
+ * other value as it is, for the checks to word.
+ *
+ * @param address What the constructor was given.
+ * @returns The address as an object, when it was one of those forms.
+ * @throws {TypeError} An array that is not `[hostname, port]`.
+ */
+export function normalizeNetAddress(address: unknown): unknown {
+  if (Array.isArray(address)) {
+    if (address.length !== 2 || typeof address[0] !== "string" || typeof address[1] !== "number") {
+      throw new TypeError(
+        `A tuple server address must be [hostname, port], like ["localhost", 9999] or ["", 9999] for every interface, got ${
+          describeValue(address)
+        }`,
+      );
+    }
+    return { hostname: address[0] === "" ? "0.0.0.0" : address[0], port: address[1] };
+  }
+  if (address !== null && typeof address === "object" && (address as NetAddress).hostname === "") {
+    return { ...address, hostname: "0.0.0.0" };
+  }
+  return address;
 }
 
 /**
@@ -86,7 +132,8 @@ export interface TCPServerOptions extends StreamServerOptions {
 }
 
 /**
- * Validates a `{ hostname?, port }` address before any socket is opened.
+ * Validates a `{ hostname?, port }` address (or a `[hostname, port]`
+ * tuple) before any socket is opened.
  *
  * @param address The address to check.
  * @param what How to name it in messages.
@@ -98,9 +145,10 @@ export function checkNetAddress(
   address: unknown,
   what = "server address",
 ): { hostname: string; port: number } {
+  address = normalizeNetAddress(address);
   if (address === null || typeof address !== "object") {
     throw new TypeError(
-      `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 }, got ${
+      `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 } or a tuple like ["127.0.0.1", 9999], got ${
         describeValue(address)
       }`,
     );
@@ -216,18 +264,23 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * (binding throws). Python: `allow_reuse_address` (default `False`). */
   static allowReuseAddress: boolean = true;
   /** Class attribute: whether `SO_REUSEPORT` is set, letting several
-   * processes listen on one port (Linux; needs `--unstable-net`). Python:
+   * processes listen on one port (Linux; needs `--unstable-net`, without
+   * which binding throws `Deno.errors.NotSupported`). Python:
    * `allow_reuse_port`. */
   static allowReusePort: boolean = false;
   /** Class attribute: the listen backlog. Default 511, Deno's (Python's 5
    * drops connections under any real load). Python: `request_queue_size`. */
   static requestQueueSize: number = 511;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<TCPServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
@@ -236,7 +289,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<C, Deno.NetAddr>,
     options: TCPServerOptions = {},
   ) {
@@ -283,6 +336,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @throws {Deno.errors.AddrInUse} The address is taken.
    * @throws {Deno.errors.PermissionDenied} A port below 1024 without the
    *   privilege to bind it.
+   * @throws {Deno.errors.NotSupported} `allowReusePort` is true and Deno
+   *   runs without `--unstable-net`.
    * @throws {Error} The server is already bound, or the host name does not
    *   resolve.
    *
@@ -313,6 +368,17 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     if (!Number.isInteger(backlog) || backlog < 1) {
       throw new RangeError(`"requestQueueSize" must be a positive integer, got ${backlog}`);
     }
+    // Without --unstable-net, Deno ends the process (exit code 70) at a
+    // reusePort listen, where no catch runs: refuse first. Deno.listenDatagram
+    // comes with the same flag, so its presence says whether it is on.
+    if (
+      this.allowReusePort &&
+      typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function"
+    ) {
+      throw new Deno.errors.NotSupported(
+        `${this.constructor.name} cannot set SO_REUSEPORT (allowReusePort: true) without Deno's unstable net API: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
+      );
+    }
     checkNetPermission(hostname, port);
     try {
       this.socket = this[kListen]({
@@ -328,7 +394,11 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     this.serverAddress = this.socket.addr;
   }
 
-  /** Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it. */
+  /**
+   * Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it.
+   *
+   * @ignore
+   */
   [kListen](options: Deno.TcpListenOptions & { transport: "tcp" }): Deno.Listener<C, TcpAddr> {
     return Deno.listen(options) as unknown as Deno.Listener<C, TcpAddr>;
   }
@@ -346,7 +416,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  *
  * @example The seed's echo server
  * ```ts
- * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+ * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class MyTCPHandler extends BaseRequestHandler {
@@ -354,7 +424,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  *     const data = new Uint8Array(1024);
  *     const n = await this.request.read(data) ?? 0;
  *     const text = new TextDecoder().decode(data.subarray(0, n)).trim();
- *     await this.request.write(new TextEncoder().encode(text.toUpperCase()));
+ *     await sendall(this.request, text.toUpperCase());
  *   }
  * }
  *
@@ -362,8 +432,69 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
  * server.serveForever();
  *
  * const conn = await Deno.connect(server.serverAddress);
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
  * ```
  */
 export class TCPServer extends TCPServerBase<Deno.TcpConn> {}
+
+/**
+ * The methods every TCPServer has, each defined by the class its note names
+ * ({@linkcode TCPServerBase}, `StreamServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface TCPServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TcpConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TcpConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}

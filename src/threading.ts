@@ -5,7 +5,16 @@
  */
 
 import type { AnyServer } from "./handlers.ts";
-import { type Awaitable, BaseServer, kAttribute, kBlockOnClose, kReportError } from "./server.ts";
+import {
+  type Awaitable,
+  BaseServer,
+  finishRequestFramed,
+  kAttribute,
+  kBlockOnClose,
+  kReportError,
+  type ServerCloseOptions,
+} from "./server.ts";
+import type { DatagramRequest } from "./datagram.ts";
 import { TCPServer } from "./tcp.ts";
 import { UDPServer } from "./udp.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
@@ -273,7 +282,7 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
       try {
-        await this.finishRequest(request, clientAddress);
+        await finishRequestFramed(this, request, clientAddress);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
       }
@@ -289,6 +298,9 @@ export function ThreadingMixIn<C extends ServerClass>(
       return this.blockOnClose && !this.daemonThreads;
     }
   }
+  // Named after what it is (ThreadingTCPServer), as in Python, so that
+  // messages naming `this.constructor.name` say which class it is.
+  Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });
   return Threading as unknown as ThreadingMixInClass<C>;
 }
 
@@ -311,7 +323,7 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  *
  * @example A line echo server for many clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler {
@@ -325,7 +337,7 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  *   Deno.connect(server.serverAddress),
  *   Deno.connect(server.serverAddress),
  * ]);
- * await b.write(new TextEncoder().encode("b\n"));
+ * await sendall(b, "b\n");
  * const reply = new Uint8Array(2);
  * await b.read(reply); // served while a is still open
  * assert.equal(new TextDecoder().decode(reply), "b\n");
@@ -335,7 +347,9 @@ async function releaseRequest(server: AnyServer, request: unknown): Promise<void
  */
 export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = ThreadingMixIn(TCPServer);
 /**
- * An instance of {@linkcode ThreadingTCPServer}.
+ * An instance of {@linkcode ThreadingTCPServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -349,7 +363,65 @@ export const ThreadingTCPServer: ThreadingMixInClass<typeof TCPServer> = Threadi
  * await using _server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Stats);
  * ```
  */
-export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
+export interface ThreadingTCPServer extends TCPServer, ThreadingServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TcpConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TcpConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
 
 /**
  * A {@linkcode UDPServer} that handles each datagram in its own async task:
@@ -383,7 +455,9 @@ export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
  */
 export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = ThreadingMixIn(UDPServer);
 /**
- * An instance of {@linkcode ThreadingUDPServer}.
+ * An instance of {@linkcode ThreadingUDPServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -397,7 +471,73 @@ export const ThreadingUDPServer: ThreadingMixInClass<typeof UDPServer> = Threadi
  * await using _server = new ThreadingUDPServer({ hostname: "127.0.0.1", port: 0 }, Busy);
  * ```
  */
-export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
+export interface ThreadingUDPServer extends UDPServer, ThreadingServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks that the datagram API is enabled and the `net` permission, then binds with
+   * `Deno.listenDatagram` and sets `serverAddress` to the bound address. See
+   * {@linkcode UDPServer.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Receives the next datagram. See {@linkcode DatagramServer.getRequest}. */
+  getRequest(): Promise<[DatagramRequest, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Ends a request — for streams, shuts the write side down, then calls `closeRequest()`. See
+   * {@linkcode BaseServer.shutdownRequest}. */
+  shutdownRequest(request: DatagramRequest): Awaitable<void>;
+  /** Marks the request over. See {@linkcode DatagramServer.closeRequest}. */
+  closeRequest(request: DatagramRequest): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: DatagramRequest,
+    clientAddress: Deno.NetAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(
+    request: DatagramRequest,
+    clientAddress: Deno.NetAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
 
 /**
  * A {@linkcode UnixStreamServer} that handles each connection in its own
@@ -406,7 +546,7 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
  *
  * @example Two clients at once
  * ```ts
- * import { StreamRequestHandler, ThreadingUnixStreamServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, ThreadingUnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<ThreadingUnixStreamServer> {
@@ -420,7 +560,7 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
  *   server.serveForever();
  *   const a = await Deno.connect(server.serverAddress);
  *   const b = await Deno.connect(server.serverAddress);
- *   await b.write(new TextEncoder().encode("b\n"));
+ *   await sendall(b, "b\n");
  *   const reply = new Uint8Array(2);
  *   await b.read(reply); // served while a is still open
  *   assert.equal(new TextDecoder().decode(reply), "b\n");
@@ -433,7 +573,9 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
 export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamServer> =
   ThreadingMixIn(UnixStreamServer);
 /**
- * An instance of {@linkcode ThreadingUnixStreamServer}.
+ * An instance of {@linkcode ThreadingUnixStreamServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -447,7 +589,68 @@ export const ThreadingUnixStreamServer: ThreadingMixInClass<typeof UnixStreamSer
  * }
  * ```
  */
-export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamServer>;
+export interface ThreadingUnixStreamServer extends UnixStreamServer, ThreadingServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the permissions and the path, then binds and listens with `Deno.listen`. See
+   * {@linkcode UnixStreamServer.serverBind}. */
+  serverBind(): Awaitable<void>;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.UnixConn, Deno.UnixAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.UnixConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.UnixConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: Deno.UnixConn,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.UnixConn, clientAddress: Deno.UnixAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
 
 /**
  * A {@linkcode UnixDatagramServer} that handles each datagram in its own
@@ -480,7 +683,9 @@ export type ThreadingUnixStreamServer = InstanceType<typeof ThreadingUnixStreamS
 export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagramServer> =
   ThreadingMixIn(UnixDatagramServer);
 /**
- * An instance of {@linkcode ThreadingUnixDatagramServer}.
+ * An instance of {@linkcode ThreadingUnixDatagramServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -494,7 +699,72 @@ export const ThreadingUnixDatagramServer: ThreadingMixInClass<typeof UnixDatagra
  * }
  * ```
  */
-export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatagramServer>;
+export interface ThreadingUnixDatagramServer extends UnixDatagramServer, ThreadingServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks that the datagram API is enabled, the permissions and the path, then binds with
+   * `Deno.listenDatagram`. See {@linkcode UnixDatagramServer.serverBind}. */
+  serverBind(): Awaitable<void>;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Receives the next datagram. See {@linkcode DatagramServer.getRequest}. */
+  getRequest(): Promise<[DatagramRequest, Deno.UnixAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Promise<void>;
+  /** Ends a request — for streams, shuts the write side down, then calls `closeRequest()`. See
+   * {@linkcode BaseServer.shutdownRequest}. */
+  shutdownRequest(request: DatagramRequest): Awaitable<void>;
+  /** Marks the request over. See {@linkcode DatagramServer.closeRequest}. */
+  closeRequest(request: DatagramRequest): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: DatagramRequest,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(
+    request: DatagramRequest,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
 
 /**
  * A {@linkcode TLSServer} that handles each connection — its TLS handshake
@@ -528,7 +798,9 @@ export type ThreadingUnixDatagramServer = InstanceType<typeof ThreadingUnixDatag
  */
 export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = ThreadingMixIn(TLSServer);
 /**
- * An instance of {@linkcode ThreadingTLSServer}.
+ * An instance of {@linkcode ThreadingTLSServer}, with every method it has listed: each is
+ * defined by the class or mix-in its note names, and declared again here
+ * only so that this page shows it.
  *
  * @example Typing a handler's server
  * ```ts
@@ -542,4 +814,64 @@ export const ThreadingTLSServer: ThreadingMixInClass<typeof TLSServer> = Threadi
  * }
  * ```
  */
-export type ThreadingTLSServer = InstanceType<typeof ThreadingTLSServer>;
+export interface ThreadingTLSServer extends TLSServer, ThreadingServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Starts the request's own task, `processRequestThread()`, and returns at once. See
+   * {@linkcode ThreadingMixIn}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** The body of a request's task: `finishRequest()`, `handleError()` if it threw, then
+   * `shutdownRequest()`. See {@linkcode ThreadingServer.processRequestThread}. */
+  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
+  /** Completes the TLS handshake (at most `handshakeTimeout` ms), then runs the handler. See
+   * {@linkcode TLSServer.finishRequest}. */
+  finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Ends the connection: after a completed handshake like every stream server (`closeWrite()`,
+   * which sends TLS's `close_notify`, then `closeRequest()`); after a failed or unfinished one it
+   * only closes it, as `closeWrite()` would wait for the handshake. See
+   * {@linkcode TLSServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TlsConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}

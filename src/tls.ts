@@ -6,6 +6,7 @@
 
 import {
   asDrop,
+  type Awaitable,
   BaseServer,
   checkDuration,
   formatAddress,
@@ -13,11 +14,13 @@ import {
   kCloseSocket,
   kHoldSlot,
   type RequestHandlerClass,
+  type ServerCloseOptions,
   withContext,
 } from "./server.ts";
 import {
   kListen,
   type NetAddress,
+  type NetAddressTuple,
   type TcpAddr,
   TCPServerBase,
   type TCPServerOptions,
@@ -174,7 +177,7 @@ async function handshake(
  *
  * @example A TLS echo server and a client trusting its test certificate
  * ```ts
- * import { StreamRequestHandler, TLSServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, TLSServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * // PEM text of a certificate and its key: here the repository's test pair for localhost
@@ -193,7 +196,7 @@ async function handshake(
  *   port: server.serverAddress.port,
  *   caCerts: [cert],
  * });
- * await conn.write(new TextEncoder().encode("hello world\n"));
+ * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "hello world\n");
  * ```
  */
@@ -203,11 +206,15 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * `ssl_handshake_timeout`). */
   static handshakeTimeout: number | null = 60_000;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<TLSServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options `cert` and `key` (PEM text), `alpnProtocols`, and the
    *   `TCPServer` options.
@@ -217,7 +224,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<Deno.TlsConn, Deno.NetAddr>,
     options: TLSServerOptions,
   ) {
@@ -239,7 +246,11 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     return this[kAttribute]("alpnProtocols") as string[] | undefined;
   }
 
-  /** Internal: opens the listener with `Deno.listenTls`. */
+  /**
+   * Internal: opens the listener with `Deno.listenTls`.
+   *
+   * @ignore
+   */
   override [kListen](
     options: Deno.TcpListenOptions & { transport: "tcp" },
   ): Deno.Listener<Deno.TlsConn, TcpAddr> {
@@ -345,8 +356,12 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     await this.closeRequest(request);
   }
 
-  /** Internal: closes the listener and the connections whose handshake
-   * stalled (their sockets stay open until their clients leave). */
+  /**
+   * Internal: closes the listener and the connections whose handshake
+   * stalled (their sockets stay open until their clients leave).
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     super[kCloseSocket]();
     for (const conn of stalledOf.get(this) ?? []) {
@@ -357,4 +372,59 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
       }
     }
   }
+}
+
+/**
+ * The methods every TLSServer has, each defined by the class its note names
+ * ({@linkcode TCPServerBase}, `StreamServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface TLSServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
+   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
+   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

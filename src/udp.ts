@@ -4,9 +4,21 @@
  * @module
  */
 
-import { formatAddress, kAttribute, type RequestHandlerClass } from "./server.ts";
+import {
+  type Awaitable,
+  formatAddress,
+  kAttribute,
+  type RequestHandlerClass,
+  type ServerCloseOptions,
+} from "./server.ts";
 import { checkNetPermission } from "./permissions.ts";
-import { alreadyBound, bindError, checkNetAddress, type NetAddress } from "./tcp.ts";
+import {
+  alreadyBound,
+  bindError,
+  checkNetAddress,
+  type NetAddress,
+  type NetAddressTuple,
+} from "./tcp.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -105,10 +117,14 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * receives every datagram: nothing is shared.) */
   static allowReusePort: boolean = false;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UDPServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or
+   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
@@ -119,7 +135,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @throws {Deno.errors.AddrInUse} The address is taken.
    */
   constructor(
-    serverAddress: NetAddress,
+    serverAddress: NetAddress | NetAddressTuple,
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.NetAddr>,
     options: UDPServerOptions = {},
   ) {
@@ -197,4 +213,69 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     }
     this.serverAddress = this.socket.addr as UdpAddr;
   }
+}
+
+/**
+ * The methods every UDPServer has, each defined by the class its note names
+ * (`DatagramServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface UDPServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Receives the next datagram. See {@linkcode DatagramServer.getRequest}. */
+  getRequest(): Promise<[DatagramRequest, Deno.NetAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Promise<void>;
+  /** Ends a request — for streams, shuts the write side down, then calls `closeRequest()`. See
+   * {@linkcode BaseServer.shutdownRequest}. */
+  shutdownRequest(request: DatagramRequest): Awaitable<void>;
+  /** Marks the request over. See {@linkcode DatagramServer.closeRequest}. */
+  closeRequest(request: DatagramRequest): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: DatagramRequest,
+    clientAddress: Deno.NetAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(
+    request: DatagramRequest,
+    clientAddress: Deno.NetAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

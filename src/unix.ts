@@ -13,6 +13,7 @@ import {
   kAttribute,
   kCloseSocket,
   type RequestHandlerClass,
+  type ServerCloseOptions,
   withContext,
 } from "./server.ts";
 import { checkPathPermissions } from "./permissions.ts";
@@ -318,10 +319,11 @@ function bindAt(
 }
 
 function checkUnixAddress(address: unknown): string {
-  const path = (address as { path?: unknown } | null)?.path;
+  // Python's UnixStreamServer("/tmp/app.sock", ...): the path alone
+  const path = typeof address === "string" ? address : (address as { path?: unknown } | null)?.path;
   if (typeof path !== "string" || path === "") {
     throw new TypeError(
-      `The server address must be an object like { path: "/tmp/app.sock" }, got ${
+      `The server address must be a socket path like "/tmp/app.sock" or an object like { path: "/tmp/app.sock" }, got ${
         describeValue(address)
       }`,
     );
@@ -908,7 +910,7 @@ function checkReplyTimeout(value: unknown): void {
  *
  * @example A line echo server on a socket file
  * ```ts
- * import { StreamRequestHandler, UnixStreamServer } from "@x/socketserver";
+ * import { sendall, StreamRequestHandler, UnixStreamServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * class Echo extends StreamRequestHandler<UnixStreamServer> {
@@ -921,7 +923,7 @@ function checkReplyTimeout(value: unknown): void {
  *   await using server = new UnixStreamServer({ path: `${dir}/echo.sock` }, Echo);
  *   server.serveForever();
  *   const conn = await Deno.connect(server.serverAddress);
- *   await conn.write(new TextEncoder().encode("hello world\n"));
+ *   await sendall(conn, "hello world\n");
  *   assert.equal(await new Response(conn.readable).text(), "hello world\n");
  * } // the socket file is removed here
  * await Deno.remove(dir);
@@ -941,11 +943,15 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * {@linkcode UnixSocketOptions.socketMode}. */
   static socketMode: number | null = null;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UnixStreamServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ path }`.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
+   *   Python spells it.
    * @param RequestHandlerClass The handler class, run once per connection.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
@@ -956,7 +962,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
    */
   constructor(
-    serverAddress: UnixAddress,
+    serverAddress: UnixAddress | string,
     RequestHandlerClass: RequestHandlerClass<Deno.UnixConn, Deno.UnixAddr>,
     options: UnixStreamServerOptions = {},
   ) {
@@ -1045,8 +1051,12 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
     });
   }
 
-  /** Internal: removes the socket file (if it is still this server's) and
-   * closes the listener. */
+  /**
+   * Internal: removes the socket file (if it is still this server's) and
+   * closes the listener.
+   *
+   * @ignore
+   */
   override [kCloseSocket](): void {
     if (this.socket !== undefined) removeSocketFile(this);
     super[kCloseSocket]();
@@ -1121,10 +1131,14 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * {@linkcode UnixSocketOptions.socketMode}. */
   static socketMode: number | null = null;
 
+  /** The options given to the constructor; see `BaseServer.options`. */
+  declare readonly options: Readonly<UnixDatagramServerOptions>;
+
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ path }`.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
+   *   Python spells it.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, `bindAndActivate` and
    *   `reclaimStaleSocket`.
@@ -1139,7 +1153,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * @throws {Deno.errors.AlreadyExists} Something else is at the path.
    */
   constructor(
-    serverAddress: UnixAddress,
+    serverAddress: UnixAddress | string,
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, Deno.UnixAddr>,
     options: UnixDatagramServerOptions = {},
   ) {
@@ -1223,9 +1237,139 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     });
   }
 
-  /** Internal: removes the socket file, if it is still this server's, just
-   * before the socket closes. */
+  /**
+   * Internal: removes the socket file, if it is still this server's, just
+   * before the socket closes.
+   *
+   * @ignore
+   */
   override [kSocketClosed](): void {
     removeSocketFile(this);
   }
+}
+
+/**
+ * The methods every UnixStreamServer has, each defined by the class its note names
+ * (`StreamServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface UnixStreamServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.UnixConn, Deno.UnixAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Promise<void>;
+  /** Shuts the write side down (the client sees EOF after everything that was written), then
+   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.UnixConn): Promise<void>;
+  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.UnixConn): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: Deno.UnixConn,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.UnixConn, clientAddress: Deno.UnixAddr, error: unknown): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * The methods every UnixDatagramServer has, each defined by the class its note names
+ * (`DatagramServer` or `BaseServer`), declared again here only so that
+ * this page lists them: a documentation page shows a class's own members.
+ */
+export interface UnixDatagramServer {
+  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
+   * See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
+   * {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
+   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
+   * it. See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** Receives the next datagram. See {@linkcode DatagramServer.getRequest}. */
+  getRequest(): Promise<[DatagramRequest, Deno.UnixAddr]>;
+  /** Whether to handle this request; a refused one is shut down before any handler runs. See
+   * {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Awaitable<boolean>;
+  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Awaitable<void>;
+  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
+   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  finishRequest(request: DatagramRequest, clientAddress: Deno.UnixAddr): Promise<void>;
+  /** Ends a request — for streams, shuts the write side down, then calls `closeRequest()`. See
+   * {@linkcode BaseServer.shutdownRequest}. */
+  shutdownRequest(request: DatagramRequest): Awaitable<void>;
+  /** Marks the request over. See {@linkcode DatagramServer.closeRequest}. */
+  closeRequest(request: DatagramRequest): void;
+  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  handleError(
+    request: DatagramRequest,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
+   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
+   * {@linkcode BaseServer.handleDrop}. */
+  handleDrop(
+    request: DatagramRequest,
+    clientAddress: Deno.UnixAddr,
+    error: unknown,
+  ): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
+   * {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
+   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
+   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
+   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** Closes the server — the socket at once (its address is free again when this is called; a
+   * connection accepted but not yet handled is closed), then waits for requests still being
+   * handled, at most `graceMs` (default: until they finish). See
+   * {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
+   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

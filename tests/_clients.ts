@@ -41,8 +41,9 @@ export async function start(
   args: string[],
   ready: RegExp,
   timeoutMs = 15_000,
+  env: Record<string, string> = {},
 ): Promise<Started> {
-  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const child = new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "inherit" }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   let match: RegExpExecArray | null = null;
@@ -112,17 +113,26 @@ export async function stopExampleWith(
   assert.match(stdout, new RegExp(`${name} stopped`));
 }
 
+/** The environment variables an example reads besides `HOST` and `PORT`. */
+const EXAMPLE_ENV: Record<string, string[]> = { resp_server: ["MAXMEMORY"] };
+
 /** Starts one of the examples on port 0 with the narrowest permissions, and
  * resolves once it has printed where it listens. `match[1]` is the host,
- * `match[2]` the port. */
-export function startExample(name: string): Promise<Started> {
-  return start("deno", [
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-env=HOST,PORT",
-    new URL(`../examples/${name}.ts`, import.meta.url).pathname,
-    "0",
-  ], /listening on (\S+):(\d+)/);
+ * `match[2]` the port. `env` adds to its environment. */
+export function startExample(name: string, env: Record<string, string> = {}): Promise<Started> {
+  return start(
+    "deno",
+    [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-env=${["HOST", "PORT", ...EXAMPLE_ENV[name] ?? []]}`,
+      new URL(`../examples/${name}.ts`, import.meta.url).pathname,
+      "0",
+    ],
+    /listening on (\S+):(\d+)/,
+    15_000,
+    env,
+  );
 }
 
 /** Starts a real `redis-server` on a loopback port with nothing persisted. */

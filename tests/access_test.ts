@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { AccessList, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
-import { decoder, encoder, readToEnd } from "./_helpers.ts";
+import { runHandler } from "../testing.ts";
+import { decoder, encoder } from "./_helpers.ts";
 
 Deno.test("AccessList matches IPv4 and IPv6 networks at any prefix length, deny before allow", () => {
   const access = new AccessList({
@@ -78,9 +79,9 @@ Deno.test("AccessList refuses a prefix length written with a leading zero, a sig
   assert.equal(new AccessList({ allow: ["0.0.0.0/0"] }).allows({ hostname: "1.2.3.4" }), true);
 });
 
-Deno.test("a client refused through verifyRequest() is closed before any handler runs; an allowed one is served", async () => {
+Deno.test("a client refused through verifyRequest() is closed before any handler runs; an allowed one is served — from any address, in memory", async () => {
   let handlers = 0;
-  class Hello extends StreamRequestHandler {
+  class Hello extends StreamRequestHandler<Guarded> {
     override async handle() {
       handlers++;
       const line = await this.rfile.readline();
@@ -88,7 +89,10 @@ Deno.test("a client refused through verifyRequest() is closed before any handler
     }
   }
   class Guarded extends ThreadingTCPServer {
-    static access = new AccessList({ allow: ["::1/128"], deny: ["127.0.0.0/8"] });
+    static access = new AccessList({
+      allow: ["10.0.0.0/8", "2001:db8::/32"],
+      deny: ["10.66.0.0/16"],
+    });
     refused: string[] = [];
     override verifyRequest(_request: Deno.TcpConn, address: Deno.NetAddr) {
       const allowed = Guarded.access.allows(address);
@@ -96,23 +100,26 @@ Deno.test("a client refused through verifyRequest() is closed before any handler
       return allowed;
     }
   }
-
-  await using v4 = new Guarded({ hostname: "127.0.0.1", port: 0 }, Hello);
-  v4.serveForever();
-  const refused = await Deno.connect(v4.serverAddress);
-  await refused.write(encoder.encode("me\n"));
-  const denied = await readToEnd(refused);
-  refused.close();
-  assert.equal(denied.bytes.length, 0, "the refused client got nothing");
-  assert.deepEqual(v4.refused, ["127.0.0.1"]);
-  assert.equal(handlers, 0, "no handler ran for it");
-
-  await using v6 = new Guarded({ hostname: "::1", port: 0 }, Hello);
-  v6.serveForever();
-  const allowed = await Deno.connect(v6.serverAddress);
-  await allowed.write(encoder.encode("me\n"));
-  const served = await readToEnd(allowed);
-  allowed.close();
-  assert.equal(decoder.decode(served.bytes), "hello me\n");
-  assert.equal(handlers, 1);
+  // In memory the client can come from any network, not only loopback.
+  await using server = new Guarded({ hostname: "0.0.0.0", port: 0 }, Hello, {
+    bindAndActivate: false,
+  });
+  const replies: Record<string, string> = {};
+  for (const hostname of ["10.1.2.3", "10.66.1.1", "2001:db8::1", "192.0.2.1"]) {
+    await using run = runHandler(Hello, {
+      server,
+      clientAddr: { transport: "tcp", hostname, port: 50000 },
+    });
+    await run.client.write(encoder.encode("me\n"));
+    await run.client.closeWrite();
+    replies[hostname] = await new Response(run.client.readable).text();
+  }
+  assert.deepEqual(replies, {
+    "10.1.2.3": "hello me\n",
+    "10.66.1.1": "", // refused: closed, nothing sent
+    "2001:db8::1": "hello me\n",
+    "192.0.2.1": "",
+  });
+  assert.deepEqual(server.refused, ["10.66.1.1", "192.0.2.1"]);
+  assert.equal(handlers, 2, "no handler ran for the refused clients");
 });

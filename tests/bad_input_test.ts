@@ -35,10 +35,10 @@ Deno.test("a bad port throws TypeError or RangeError before any socket is opened
   assert.equal(await openDescriptors(), before);
 });
 
-Deno.test("an empty or non-string hostname, or a missing address, throws TypeError", () => {
+Deno.test("a bracketed empty or non-string hostname, or a missing address, throws TypeError", () => {
   assert.throws(
-    () => new TCPServer({ hostname: "", port: 0 }, BaseRequestHandler),
-    /hostname must be a non-empty string, got "": use "0\.0\.0\.0" for every interface/,
+    () => new TCPServer({ hostname: "[]", port: 0 }, BaseRequestHandler),
+    /hostname must be a non-empty string, got "\[\]": use "0\.0\.0\.0" for every interface/,
   );
   assert.throws(
     () => new TCPServer({ hostname: 127 as unknown as string, port: 0 }, BaseRequestHandler),
@@ -124,8 +124,8 @@ Deno.test("an object where a value belongs is shown as its literal in the messag
     /"maxPacketSize" must be a positive integer number of bytes, got "64"$/,
   );
   assert.throws(
-    () => new UnixStreamServer("/tmp/app.sock" as never, BaseRequestHandler),
-    /must be an object like \{ path: "\/tmp\/app\.sock" \}, got "\/tmp\/app\.sock"$/,
+    () => new UnixStreamServer({ file: "/tmp/app.sock" } as never, BaseRequestHandler),
+    /or an object like \{ path: "\/tmp\/app\.sock" \}, got \{ file: "\/tmp\/app\.sock" \}$/,
   );
 });
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { has, Proc, run } from "./_helpers.ts";
+import { has, Proc, run, within } from "./_helpers.ts";
+import { freePort } from "./_clients.ts";
 
 const ECHO = new URL("../examples/echo.ts", import.meta.url).pathname;
 const CLIENT = new URL("../examples/echo_client.ts", import.meta.url).pathname;
@@ -81,4 +82,66 @@ Deno.test("examples/echo.ts takes its port from PORT when no argument is given",
   assert.notEqual(port, "9999");
   assert.notEqual(port, "0");
   await stop(proc, "SIGINT");
+});
+
+/** The README's "Quick start: the seed" program, as printed there. */
+async function readmeSeed(): Promise<string> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("## Quick start: the seed"));
+  const block = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, "the README has a seed code block");
+  return block[1];
+}
+
+Deno.test("README seed: sends its reply with sendall(), Python's sendall(), not a bare write()", async () => {
+  const seed = await readmeSeed();
+  assert.match(seed, /await sendall\(this\.request, data\.toUpperCase\(\)\);/);
+  assert.doesNotMatch(seed, /\.write\(/);
+});
+
+Deno.test({
+  name: "README seed: the program as printed answers the seed's CPython client",
+  ignore: !has("python3"),
+  async fn() {
+    const seed = await readmeSeed();
+    const port = freePort();
+    // The only change: a free port instead of 9999, which another program may hold.
+    assert.equal(seed.split("port: 9999").length, 2);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/seed.ts`, seed.replace("port: 9999", `port: ${port}`));
+      const map = {
+        imports: { "jsr:@x/socketserver": new URL("../mod.ts", import.meta.url).href },
+      };
+      await Deno.writeTextFile(`${dir}/import_map.json`, JSON.stringify(map));
+      await using server = new Proc("deno", [
+        "run",
+        `--import-map=${dir}/import_map.json`,
+        `--allow-net=localhost:${port}`,
+        `${dir}/seed.ts`,
+      ]);
+      // It prints nothing before serving: its port accepting is the event.
+      await within(
+        (async () => {
+          for (;;) {
+            try {
+              return (await Deno.connect({ hostname: "localhost", port })).close();
+            } catch {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+          }
+        })(),
+        30_000,
+        `the README seed to listen on localhost:${port}`,
+      );
+      const client = await run("python3", [SEED_CLIENT, "hello", "world"], {
+        env: { PORT: String(port) },
+      });
+      assert.equal(client.code, 0, client.stderr);
+      assert.equal(client.stdout, "Sent:     hello world\nReceived: HELLO WORLD\n");
+      await server.waitFor(/^hello world$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -203,6 +203,93 @@ Deno.test("http: malformed requests get 400, 431 or 505 and the connection close
   assert.match(ok, /^HTTP\/1\.1 200 OK/, "100 headers are allowed");
 });
 
+Deno.test({
+  name: "http: curl gets 400 for a Host header that is not host[:port] (RFC 9112 §3.2)",
+  ignore: !HAS_CURL,
+  async fn() {
+    await using server = serve();
+    const status = async (host: string) =>
+      parse((await curl("-i", "-H", `Host: ${host}`, `${base(server)}/`)).stdout);
+    for (const bad of ["exa mple.com", "a/b", "user@example.com", "[::1", "example.com:80x"]) {
+      const answer = await status(bad);
+      assert.equal(answer.statusLine, "HTTP/1.1 400 Bad Request", bad);
+      assert.equal(answer.body, "400 Bad Request: Bad Host header\n", bad);
+      assert.equal(answer.headers.get("connection"), "close", bad);
+    }
+    for (const good of ["example.com", "example.com:8000", "[::1]:8000", "127.0.0.1", "a%20b"]) {
+      assert.equal((await status(good)).status, 200, good);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "http: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
+  ignore: !has("python3"),
+  async fn() {
+    await using server = serve();
+    // putrequest(skip_host=True) and putheader() put the header lines on the wire as given.
+    const script = `
+import http.client, sys
+for hosts in (["a", "b"], ["a", "a"], ["a"]):
+    conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+    conn.putrequest("GET", "/", skip_host=True)
+    for host in hosts:
+        conn.putheader("Host", host)
+    conn.endheaders()
+    response = conn.getresponse()
+    print(response.status, response.read().decode().strip())
+    conn.close()
+`;
+    const out = await run("python3", ["-c", script, String(server.serverAddress.port)]);
+    assert.equal(out.code, 0, out.stderr);
+    const lines = out.stdout.split("\n");
+    assert.equal(lines[0], "400 400 Bad Request: More than one Host header");
+    assert.equal(lines[1], "400 400 Bad Request: More than one Host header");
+    assert.match(lines[2], /^200 <!doctype html>/);
+  },
+});
+
+Deno.test("http: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
+  await using server = serve();
+  const statusOf = async (request: string) => {
+    const response = await raw(server, request);
+    const statusLine = response.slice(0, response.indexOf("\r\n"));
+    if (!statusLine.endsWith("200 OK")) {
+      assert.match(response, /\r\nConnection: close\r\n/, request);
+    }
+    return statusLine;
+  };
+  const BAD = "HTTP/1.1 400 Bad Request";
+  const cases: [string, string][] = [
+    ["GET / HTTP/1.1\r\n\r\n", BAD], // §3.2: an HTTP/1.1 request without Host
+    ["GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", BAD], // §3.2: more than one Host line
+    ["GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", BAD], // ...in any version
+    ["GET / HTTP/1.1\r\nHost: a,b\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK"], // ',' is a sub-delim
+    ["GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BAD], // §3.2: an invalid Host value
+    ["GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK"], // empty is valid (no authority)
+    ["GET / HTTP/1.1\r\nHost : a\r\n\r\n", BAD], // §5.1: whitespace before the colon
+    ["GET / HTTP/1.1\r\nHost: a\r\nX-A\t: 1\r\n\r\n", BAD],
+    // §6.3: Content-Length that is not one number
+    ["POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd", BAD],
+    ["POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", BAD],
+    ["POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", BAD],
+    // §6.3: a Transfer-Encoding whose last coding is not chunked: the length cannot be told
+    ["POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc", BAD],
+    ["POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", BAD],
+    // §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
+    ["POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", BAD],
+    // readable framing this server does not implement: 501, not 400
+    [
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+      "HTTP/1.1 501 Not Implemented",
+    ],
+  ];
+  for (const [request, status] of cases) {
+    assert.equal(await statusOf(request), status, JSON.stringify(request));
+  }
+});
+
 Deno.test("http: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
   await using server = serve();
   const body = new Uint8Array(16 * 1024 * 1024); // more than the kernel buffers between the two

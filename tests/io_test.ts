@@ -40,11 +40,12 @@ Deno.test("readline() returns copies: a later read does not change an earlier li
   assert.equal(text(second), "two\n");
 });
 
-Deno.test("readline(limit) accepts a line of exactly limit bytes and refuses one byte more", async () => {
-  const exact = new BufferedReader(chunked(["x".repeat(9) + "\n"]), { bufferSize: 4 });
-  assert.equal((await exact.readline(10)).length, 10);
-  const over = new BufferedReader(chunked(["x".repeat(10) + "\n"]), { bufferSize: 4 });
-  await assert.rejects(over.readline(10), LineTooLongError);
+Deno.test("readline() accepts a line of exactly maxLineLength bytes and refuses one byte more", async () => {
+  const options = { bufferSize: 4, maxLineLength: 10 };
+  const exact = new BufferedReader(chunked(["x".repeat(9) + "\n"]), options);
+  assert.equal((await exact.readline()).length, 10);
+  const over = new BufferedReader(chunked(["x".repeat(10) + "\n"]), options);
+  await assert.rejects(over.readline(), LineTooLongError);
 });
 
 Deno.test("readline() without a newline stops at the limit: memory stays bounded", async () => {

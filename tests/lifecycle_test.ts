@@ -43,11 +43,12 @@ Deno.test("serveForever() returns after shutdown() called right after it starts"
   await serving;
 });
 
-Deno.test("shutdown() resolves at once when the server is not serving", async () => {
+Deno.test("shutdown() resolves at once when the server is not serving, and the next serveForever() returns at once", async () => {
   await using server = new TCPServer(LOCAL, Echo);
   await server.shutdown();
   await server.shutdown();
-  // and it leaves no stop flag behind: serving afterwards works
+  // the stop is kept for the next serveForever(), which uses it up
+  await server.serveForever();
   const serving = server.serveForever();
   assert.equal(await exchange(server.serverAddress, "after\n"), "after\n");
   await server.shutdown();

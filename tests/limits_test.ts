@@ -156,18 +156,20 @@ Deno.test("maxLineLength on a handler sets its limit: a line of exactly that len
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("readline(limit) sets the limit for one call; the refused bytes stay readable", async () => {
+Deno.test("rfile.maxLineLength set in handle() limits the next readline() calls; the refused bytes stay readable", async () => {
   const seen: string[] = [];
   class PerCall extends StreamRequestHandler<RecordingServer> {
     override async handle() {
-      const command = await this.rfile.readline(8); // short commands only
+      this.rfile.maxLineLength = 8; // short commands only
+      const command = await this.rfile.readline();
       seen.push(decoder.decode(command));
       try {
-        await this.rfile.readline(8);
+        await this.rfile.readline();
       } catch (error) {
         assert.ok(error instanceof LineTooLongError);
         seen.push(`refused at ${error.limit}`);
       }
+      this.rfile.maxLineLength = this.maxLineLength;
       seen.push(decoder.decode(await this.rfile.readline())); // the default limit again
       await this.wfile.write("done\n");
     }

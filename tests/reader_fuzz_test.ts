@@ -1,7 +1,7 @@
 /**
  * Fuzz: random byte streams, cut at random chunk boundaries, read through
  * `BufferedReader` with random buffer sizes, line limits and mixes of
- * `readline()` / `read(n)` / `read1(n)`, always give what a model working on
+ * `readline()` / `readline(size)` / `read(n)` / `read1(n)`, always give what a model working on
  * the whole input gives — the same lines as splitting it at `\n`, the same
  * bytes — or the documented `LineTooLongError`, after which the refused
  * bytes are still there. Seeded (`FUZZ_SEED` to vary it) and bounded.
@@ -43,7 +43,7 @@ function makeInput(rng: () => number): Uint8Array {
   return input;
 }
 
-/** The model's answer to `readline(limit)` at `pos`. */
+/** The model's answer to `readline()` under a `maxLineLength` of `limit` at `pos`. */
 function modelLine(
   input: Uint8Array,
   pos: number,
@@ -57,6 +57,14 @@ function modelLine(
   // could have come within it
   const rest = input.length - pos;
   return rest === 0 || rest < limit ? { line: input.subarray(pos) } : { tooLong: true };
+}
+
+/** The model's answer to `readline(size)` at `pos`: up to and including
+ * the first newline within `size` bytes, else the first `size` bytes. */
+function modelCut(input: Uint8Array, pos: number, size: number): Uint8Array {
+  const stop = Math.min(pos + size, input.length);
+  const nl = input.subarray(pos, stop).indexOf(LF);
+  return input.subarray(pos, nl === -1 ? stop : pos + nl + 1);
 }
 
 function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
@@ -130,7 +138,7 @@ Deno.test(`for await over a reader yields the lines of splitting the whole input
   }
 });
 
-Deno.test(`readline() / read(n) / read1(n) mixed at random read the input exactly as a model does (seed ${SEED})`, async () => {
+Deno.test(`readline() / readline(size) / read(n) / read1(n) mixed at random read the input exactly as a model does (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
     const rng = random(SEED * 7 + c);
     const input = makeInput(rng);
@@ -143,15 +151,22 @@ Deno.test(`readline() / read(n) / read1(n) mixed at random read the input exactl
     let pos = 0;
     for (let step = 0; step < 400 && pos <= input.length; step++) {
       const op = rng();
-      if (op < 0.4) {
+      if (op < 0.2) {
         const limit = pick(rng, [1, 4, 50, 1 << 20]);
         const expected = modelLine(input, pos, limit);
+        reader.maxLineLength = limit;
         if ("tooLong" in expected) {
-          await assert.rejects(reader.readline(limit), LineTooLongError, `${where}: step ${step}`);
+          await assert.rejects(reader.readline(), LineTooLongError, `${where}: step ${step}`);
           continue;
         }
-        const line = await reader.readline(limit);
+        const line = await reader.readline();
         sameBytes(line, expected.line, `${where}: readline at ${pos}`);
+        pos += line.length;
+        if (line.length === 0) break;
+      } else if (op < 0.4) {
+        const size = pick(rng, [1, 4, 50, 1 << 20]);
+        const line = await reader.readline(size);
+        sameBytes(line, modelCut(input, pos, size), `${where}: readline(${size}) at ${pos}`);
         pos += line.length;
         if (line.length === 0) break;
       } else if (op < 0.75) {

@@ -247,7 +247,7 @@ Deno.test("a line longer than maxLineLength throws LineTooLongError naming the l
       } catch (error) {
         caught = error;
       }
-      // a per-call limit beats the handler's
+      // a size replaces the guard: the newline comes within 1000 bytes
       const line = await this.rfile.readline(1000);
       await this.wfile.write(`${line.length}\n`);
     }

@@ -236,7 +236,7 @@ Deno.test("rfile reads a packet's lines and the rest like a stream handler's rfi
 });
 
 for (const Server of [UDPServer, ThreadingUDPServer]) {
-  Deno.test(`${Server.name === "Threading" ? "ThreadingUDPServer" : "UDPServer"} answers 50 clients that all send at once`, async () => {
+  Deno.test(`${Server.name} answers 50 clients that all send at once`, async () => {
     await using server = new Server(loopback, EchoDatagram);
     server.serveForever();
     const clients = Array.from({ length: 50 }, udpClient);

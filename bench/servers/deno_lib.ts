@@ -8,7 +8,7 @@
  *   echoes lines (`for await (const line of this.rfile) await this.wfile.write(line)`).
  * - `tcp-oneshot`, `threading-oneshot`: `TCPServer` / `ThreadingTCPServer`
  *   with the seed's `MyTCPHandler` (one read of at most 1024 bytes, the text
- *   trimmed and upper-cased, a newline put back for echo-load's check; no
+ *   trimmed and upper-cased, a newline put back for the load generator's check; no
  *   console output).
  * - `unix-line`: `ThreadingUnixStreamServer` + the line echo handler.
  * - `udp`, `unixdgram`: `UDPServer` / `UnixDatagramServer` + a

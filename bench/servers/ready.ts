@@ -28,7 +28,7 @@ export function args(): { mode: string; path: string } {
 }
 
 /** The seed handler's work, shared by every Deno one-shot server: the text
- * trimmed, upper-cased, and (for echo-load's check) a newline put back. */
+ * trimmed, upper-cased, and (for the load generator's check) a newline put back. */
 export function shout(bytes: Uint8Array): Uint8Array {
   return encoder.encode(decoder.decode(bytes).trim().toUpperCase() + "\n");
 }

@@ -1,0 +1,152 @@
+/**
+ * Takes a PROXY protocol header off the start of a connection, within a size
+ * limit and a deadline. Not exported from the package: the stream servers
+ * call it when `proxyProtocol` is set, and never import-time work otherwise.
+ *
+ * @module
+ */
+import type { ByteSource } from "./io.ts";
+import {
+  DEFAULT_MAX_HEADER_LENGTH,
+  headerError,
+  parseProxyHeader,
+  proxyHeaderLength,
+  V1_MAX_LENGTH,
+  V2_FIXED_LENGTH,
+  V2_MAX_LIMIT,
+  V2_MIN_LIMIT,
+  V2_SIGNATURE,
+} from "./_proxy_protocol.ts";
+import { type ProxyHeader, ProxyHeaderError, type ProxyProtocolMode } from "./proxy_protocol.ts";
+
+/** Options of {@linkcode readProxyHeader}. */
+export interface ReadProxyHeaderOptions {
+  /** Which versions are accepted. Default `"any"`. */
+  mode?: ProxyProtocolMode;
+  /** The deadline for the whole header, in ms from the call. Default 3000:
+   * the spec asks for "at least 3 seconds to cover a TCP retransmit". */
+  timeoutMs?: number;
+  /** The longest version 2 header accepted, in bytes, TLVs included (232 to
+   * 65551). Default {@linkcode DEFAULT_MAX_HEADER_LENGTH} (4096). A version
+   * 1 line is always limited to 107 bytes. */
+  maxHeaderLength?: number;
+}
+
+/** What {@linkcode readProxyHeader} took off the connection. */
+export interface ProxyHeaderRead {
+  /** The parsed header. */
+  header: ProxyHeader;
+  /** Payload bytes that arrived with the header and were read past it: they
+   * come before anything still unread on the connection. Often empty. */
+  rest: Uint8Array;
+}
+
+/** What the first read asks for: the smallest segment every TCP host must
+ * accept (576 - 40), which the spec sizes both forms to fit, so one read
+ * usually takes the whole header. */
+const FIRST_READ = 536;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads the PROXY protocol header at the start of `source` and parses it.
+ * Reads in chunks: after the first read, a version 2 header is read to its
+ * end exactly; bytes that arrived past the header (in the first read, or
+ * past a version 1 line) are returned as `rest`. Every failure throws `ProxyHeaderError`: no header (`"signature"`),
+ * a bad one (`"malformed"`, `"checksum"`), a version 1 line without CRLF
+ * within 107 bytes or a version 2 header over the limit (`"too-long"`), EOF
+ * first (`"truncated"`), the deadline (`"timeout"`), or a failed read
+ * (`"io"`, with the read's error as `cause`). After a timeout a read is
+ * still pending on `source`; closing the connection ends it.
+ */
+export async function readProxyHeader(
+  source: ByteSource,
+  options: ReadProxyHeaderOptions = {},
+): Promise<ProxyHeaderRead> {
+  const mode = options.mode ?? "any";
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const maxLength = options.maxHeaderLength ?? DEFAULT_MAX_HEADER_LENGTH;
+  if (mode !== "v1" && mode !== "v2" && mode !== "any") {
+    throw new TypeError(
+      `Invalid PROXY protocol mode ${JSON.stringify(mode)}: use "v1", "v2" or "any"`,
+    );
+  }
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+    throw new RangeError(
+      `Invalid PROXY header timeout ${timeoutMs}: use a positive number of milliseconds`,
+    );
+  }
+  if (!Number.isInteger(maxLength) || maxLength < V2_MIN_LIMIT || maxLength > V2_MAX_LIMIT) {
+    throw new RangeError(
+      `Invalid maxHeaderLength ${maxLength}: use an integer from ${V2_MIN_LIMIT} to ${V2_MAX_LIMIT}`,
+    );
+  }
+
+  let buffer = new Uint8Array(mode === "v1" ? V1_MAX_LENGTH : FIRST_READ);
+  let have = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          headerError(
+            "timeout",
+            `No complete PROXY header within ${timeoutMs} ms (${have} bytes arrived)`,
+            mode,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    for (;;) {
+      const length = proxyHeaderLength(buffer.subarray(0, have), mode, maxLength);
+      if (length !== 0 && have >= length) {
+        const header = parseProxyHeader(buffer.subarray(0, have), mode, maxLength);
+        return { header, rest: have > length ? buffer.subarray(length, have) : EMPTY };
+      }
+      let want = buffer.length;
+      if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
+        // A version 2 header whose fixed part is not all here: read up to
+        // its end, then the length field says how much more to read.
+        want = V2_FIXED_LENGTH;
+      } else if (length !== 0) {
+        // A version 2 header whose length is known: read exactly to its end.
+        if (buffer.length < length) {
+          const grown = new Uint8Array(length);
+          grown.set(buffer.subarray(0, have));
+          buffer = grown;
+        }
+        want = length;
+      }
+      let n: number | null;
+      try {
+        n = await Promise.race([source.read(buffer.subarray(have, want)), deadline]);
+      } catch (error) {
+        if (error instanceof ProxyHeaderError) throw error;
+        throw headerError(
+          "io",
+          `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
+          mode,
+          { cause: error },
+        );
+      }
+      if (n === null) {
+        throw headerError(
+          "truncated",
+          `The connection ended ${
+            have === 0 ? "before a PROXY header" : `after ${have} bytes of a PROXY header`
+          }`,
+          mode,
+        );
+      }
+      if (n === 0) {
+        // A source that keeps resolving with nothing would spin on
+        // microtasks and starve the deadline's timer: let timers run.
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, 0)), deadline]);
+      }
+      have += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

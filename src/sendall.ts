@@ -1,0 +1,91 @@
+/**
+ * {@linkcode sendall}: Python's `socket.sendall()` for a raw connection —
+ * what a `BaseRequestHandler` ports `self.request.sendall(data)` to.
+ *
+ * @module
+ */
+import type { ByteSink } from "./io.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * Sends all of `data` on `conn`: Python's `socket.sendall()`. A single
+ * `Deno.Conn.write()` may take only part of what it is given — as much as
+ * the kernel's send buffer holds — and resolves to how much; `sendall()`
+ * writes the rest until every byte is in that buffer, then resolves.
+ *
+ * Like Python's, it has no deadline of its own: a client that never reads
+ * holds it until the connection closes (the server's `serverClose()` grace,
+ * or the client leaving); and two calls at once on one connection may
+ * interleave their parts, so await one before the next. Await it in a
+ * handler too: one still running when the handler returns is cut off when
+ * the server closes the connection (the rest is not sent, and the rejection
+ * no caller awaits is dropped rather than ending the process). A
+ * `StreamRequestHandler`'s `wfile` sends everything too, in order, and
+ * honours the handler's timeouts.
+ *
+ * @param conn Where to send: a `Deno.Conn` (`this.request` in a handler),
+ *   or anything with its `write()`.
+ * @param data The bytes to send; a string is sent as UTF-8.
+ * @returns Once every byte is written.
+ * @throws {Deno.errors.WriteZero} `conn.write()` took nothing of a
+ *   non-empty buffer, which would otherwise loop for ever.
+ * @throws {Deno.errors.BrokenPipe} The client is gone (or whatever else
+ *   `conn.write()` throws).
+ *
+ * @example The seed's handler: `self.request.sendall(self.data.upper())`
+ * ```ts
+ * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * class MyTCPHandler extends BaseRequestHandler {
+ *   override async handle() {
+ *     const buffer = new Uint8Array(1024);
+ *     const n = await this.request.read(buffer) ?? 0;
+ *     const data = new TextDecoder().decode(buffer.subarray(0, n)).trim();
+ *     await sendall(this.request, data.toUpperCase());
+ *   }
+ * }
+ * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+ * server.serveForever();
+ * const conn = await Deno.connect(server.serverAddress);
+ * await sendall(conn, "hello world\n");
+ * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
+ * ```
+ *
+ * @example A connection that takes 3 bytes a write still gets all 10
+ * ```ts
+ * import { sendall } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const writes: number[] = [];
+ * const partial = {
+ *   write(p: Uint8Array) {
+ *     writes.push(Math.min(p.length, 3));
+ *     return Promise.resolve(writes.at(-1)!);
+ *   },
+ * };
+ * await sendall(partial, new Uint8Array(10));
+ * assert.deepEqual(writes, [3, 3, 3, 1]);
+ * ```
+ */
+export function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {
+  const sending = send(conn, typeof data === "string" ? encoder.encode(data) : data);
+  // A handler that forgets the await returns, the server closes the connection, and the
+  // next write rejects: that must not end the process. An awaiting caller still sees it.
+  sending.catch(() => {});
+  return sending;
+}
+
+async function send(conn: ByteSink, bytes: Uint8Array): Promise<void> {
+  let sent = 0;
+  while (sent < bytes.length) {
+    const n = await conn.write(bytes.subarray(sent));
+    if (n === 0) {
+      throw new Deno.errors.WriteZero(
+        `The connection took 0 of ${bytes.length - sent} bytes: it cannot send any more; close it`,
+      );
+    }
+    sent += n;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * `server.ready` on a forking server: the documentation's threaded example
+ * ported to `ForkingTCPServer` runs its clients in the same script, once,
+ * and none of them is reset.
+ */
+import assert from "node:assert/strict";
+import { run } from "./_helpers.ts";
+
+const PORTED = new URL("./fixtures/forking_ready.ts", import.meta.url).pathname;
+
+Deno.test("server.ready lets the docs' threaded example run on ForkingTCPServer as on ThreadingTCPServer: clients once, in the parent, none reset", async () => {
+  const { code, stdout, stderr } = await run("deno", [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    PORTED,
+    "40",
+  ], { timeoutMs: 60_000 });
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split("\n");
+  assert.equal(lines.length, 1, `the client code ran more than once: ${stdout}`);
+  const { parent, replies } = JSON.parse(lines[0]) as { parent: number; replies: string[] };
+  assert.equal(replies.length, 40);
+  const servedBy = new Set<number>();
+  replies.forEach((reply, i) => {
+    const match = reply.match(/^(\d+): HELLO WORLD (\d+)$/);
+    assert.ok(match, `client ${i} got ${JSON.stringify(reply)}`);
+    assert.equal(Number(match[2]), i);
+    servedBy.add(Number(match[1]));
+  });
+  assert.ok(!servedBy.has(parent), "the parent served a request");
+});
+
+const LIFECYCLE = new URL("./fixtures/forking_lifecycle.ts", import.meta.url).pathname;
+
+async function lifecycle(
+  mode: string,
+): Promise<{ ready: string; served: string; children: number; most: number }> {
+  const { code, stdout, stderr } = await run("deno", [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    LIFECYCLE,
+    mode,
+  ], { timeoutMs: 60_000 });
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout.trim());
+}
+
+Deno.test("server.ready rejects with serveForever()'s error when a child fails to start", async () => {
+  const { ready, served } = await lifecycle("mismatch");
+  assert.match(served, /^threw: .*must construct the same servers in the same order/);
+  assert.equal(ready, served.replace(/^threw/, "rejected"));
+});
+
+Deno.test("server.ready rejects, saying so, when shutdown() comes before every child listens", async () => {
+  const { ready, served } = await lifecycle("stop");
+  assert.equal(served, "returned");
+  assert.match(ready, /^rejected: Server stopped before every child listened/);
+});
+
+Deno.test("shutdown() before serveForever() on a forking server makes it return at once, starting no child", async () => {
+  const { ready, served, children } = await lifecycle("early-stop");
+  assert.equal(served, "returned");
+  assert.equal(children, 0);
+  assert.match(ready, /^rejected: Server was shut down before it served/);
+});
+
+Deno.test("a forking parent's async serviceActions() slower than pollInterval never runs twice at once", async () => {
+  const { served, most } = await lifecycle("actions");
+  assert.equal(served, "returned");
+  assert.equal(most, 1);
+});
