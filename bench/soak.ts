@@ -5,8 +5,14 @@
  * without a newline, slowloris, connect-and-vanish; and over UDP,
  * well-behaved clients that resend after 200 ms without an answer beside
  * garbage datagrams (empty, oversized, random, invalid UTF-8), bursts of a
- * datagram flood, and clients that vanish before their reply — then a
- * graceful stop. It prints requests answered, wrong or missing replies for
+ * datagram flood, and clients that vanish before their reply; a server
+ * whose handlers never await their writes, with clients that reset in the
+ * middle of a 256 KiB reply beside well-behaved ones; bursts of 400 resets
+ * beside the well-behaved clients (their p99 latency during the bursts is
+ * reported: the goal is 100 ms); and a slow-reading pipelining client
+ * during repeated graceful stops of a server, whose replies written before
+ * each deadline must all arrive — then a graceful stop. It prints requests
+ * answered, wrong or missing replies for
  * the well-behaved clients (must be 0), UDP datagrams lost and resent
  * (expected: the kernel drops what a flood leaves no room for), server
  * crashes (must be 0), what reached `handleError()` (must be nothing), the
@@ -48,6 +54,15 @@ const UDP_HOSTILE = { garbage: 2 * SCALE, flood: 2 * SCALE, vanish: 4 * SCALE };
 const UDP_WAIT_MS = 200;
 /** …and gives up (a missing reply) after this many sends: 10 s. */
 const UDP_MAX_SENDS = 50;
+/** Well-behaved clients of the server whose handlers never await writes,
+ * and clients that reset it in the middle of a 256 KiB reply. */
+const CARELESS_GOOD = option("careless-good", 20);
+const CARELESS_RESET = option("careless-reset", 4 * SCALE);
+/** Resets per burst, and the time between bursts. */
+const BURST = option("burst", 400);
+const BURST_EVERY_MS = option("burst-every-ms", 3000);
+/** Time between graceful stops of the graceful server. */
+const GRACEFUL_EVERY_MS = option("graceful-every-ms", 6000);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -64,24 +79,47 @@ const server = new Deno.Command(Deno.execPath(), {
     new URL("./soak_server.ts", import.meta.url).pathname,
     `${MAX_CONNECTIONS}`,
   ],
+  stdin: "piped",
   stdout: "piped",
   stderr: "piped",
 }).spawn();
-const serverLines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+const serverStdin = server.stdin.getWriter();
 const serverStderr = new Response(server.stderr).text();
-let pendingOut = "";
-async function serverLine(): Promise<string | null> {
-  while (!pendingOut.includes("\n")) {
-    const { value, done } = await serverLines.read();
-    if (done) return null;
-    pendingOut += value;
+// The server's stdout: one JSON event per line
+// deno-lint-ignore no-explicit-any
+type Event = Record<string, any>;
+const events: Event[] = [];
+const eventWaiters: Array<() => void> = [];
+const pump = (async () => {
+  let pending = "";
+  for await (const chunk of server.stdout.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      try {
+        events.push(JSON.parse(line));
+      } catch {
+        console.log(`server: ${line}`);
+      }
+    }
+    for (const wake of eventWaiters.splice(0)) wake();
   }
-  const i = pendingOut.indexOf("\n");
-  const line = pendingOut.slice(0, i);
-  pendingOut = pendingOut.slice(i + 1);
-  return line;
+  for (const wake of eventWaiters.splice(0)) wake();
+})();
+/** The first event from index `from` on that has `key`; null once stdout ends. */
+async function serverEvent(key: string, from = 0): Promise<Event | null> {
+  for (;;) {
+    const found = events.slice(from).find((event) => key in event);
+    if (found !== undefined) return found;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    eventWaiters.push(resolve);
+    const ended = await Promise.race([promise.then(() => false), pump.then(() => true)]);
+    if (ended) return events.slice(from).find((event) => key in event) ?? null;
+  }
 }
-const { port, udpPort } = JSON.parse((await serverLine())!);
+const { port, udpPort, carelessPort } = (await serverEvent("port"))!;
 const udpTarget = { transport: "udp" as const, hostname: "127.0.0.1", port: udpPort };
 let serverExited = false;
 let crashes = 0;
@@ -124,6 +162,8 @@ const sampler = setInterval(() => {
 
 // --- well-behaved clients --------------------------------------------------
 const good = { answered: 0, wrong: 0, missing: 0, connections: 0, outstanding: 0 };
+/** Pairs of (start, latency) in ms, per request of the well-behaved clients. */
+const latencies: number[] = [];
 let running = true;
 
 async function wellBehaved(id: number): Promise<void> {
@@ -145,12 +185,14 @@ async function wellBehaved(id: number): Promise<void> {
         const request = `client ${id} request ${seq++} ${"x".repeat(rand(200))}\n`;
         good.outstanding++;
         let reply: string;
+        const began = performance.now();
         try {
           await conn.write(encoder.encode(request));
           reply = decoder.decode(await rfile.readline());
         } finally {
           good.outstanding--;
         }
+        latencies.push(began, performance.now() - began);
         if (reply === "") {
           good.missing++;
           break;
@@ -412,6 +454,160 @@ async function udpVanish(): Promise<void> {
   }
 }
 
+// --- handlers that never await their writes -------------------------------
+const careless = { answered: 0, wrong: 0, missing: 0, resets: 0, resetBytes: 0 };
+
+/** Request/reply on the careless server, checking every reply. */
+async function carelessWellBehaved(id: number): Promise<void> {
+  let seq = 0;
+  while (running) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: carelessPort });
+    } catch {
+      careless.missing++;
+      await sleep(50);
+      continue;
+    }
+    const rfile = new BufferedReader(conn);
+    try {
+      for (let n = 20 + rand(40); n > 0 && running; n--) {
+        const request = `careless ${id} request ${seq++}\n`;
+        await conn.write(encoder.encode(request));
+        const reply = decoder.decode(await rfile.readline());
+        if (reply === "") {
+          careless.missing++;
+          break;
+        }
+        if (reply === `ok ${request}`) careless.answered++;
+        else careless.wrong++;
+        await sleep(rand(40));
+      }
+    } catch {
+      careless.missing++;
+    } finally {
+      conn.close();
+    }
+  }
+}
+
+/** Asks the careless server for 256 KiB, reads part of it, and resets the
+ * connection (RST) in the middle of the reply. */
+function resetMidReply(): Promise<void> {
+  careless.resets++;
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const stopAt = 1024 + rand(128 * 1024);
+  let got = 0;
+  const socket = net.connect(carelessPort, "127.0.0.1", () => socket.write("big\n"));
+  socket.on("data", (chunk: Uint8Array) => {
+    got += chunk.length;
+    if (got >= stopAt && !socket.destroyed) {
+      careless.resetBytes += got;
+      socket.resetAndDestroy();
+    }
+  });
+  socket.on("error", () => {});
+  socket.on("close", () => resolve());
+  return promise;
+}
+
+// --- bursts of resets -------------------------------------------------------
+const bursts = { count: 0, resets: 0, windows: [] as Array<[number, number]> };
+
+/** `BURST` connections reset as soon as they connect, all at once; many
+ * are reset before the server accepts them. */
+async function resetBurst(): Promise<void> {
+  const start = performance.now();
+  await Promise.all(Array.from({ length: BURST }, () =>
+    new Promise<void>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => socket.resetAndDestroy());
+      socket.on("error", () => {});
+      socket.on("close", () => resolve());
+    })));
+  bursts.count++;
+  bursts.resets += BURST;
+  // requests begun while the burst lasts, and 100 ms after, count as during it
+  bursts.windows.push([start, performance.now() + 100]);
+}
+
+async function burstLoop(): Promise<void> {
+  await sleep(BURST_EVERY_MS / 2);
+  while (running) {
+    await resetBurst();
+    await sleep(BURST_EVERY_MS);
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+// --- repeated graceful stops -------------------------------------------------
+const gracefulRounds: Array<{ written: number; received: number; cut: boolean; ms: number }> = [];
+const GRACEFUL_REQUEST = encoder.encode("a pipelined request to the graceful server\n");
+
+/** A client that pipelines requests as fast as the server takes them and
+ * reads slowly (16 KiB every 5 ms) to EOF; resolves to what it received. */
+async function slowPipelining(gracefulPort: number): Promise<{ bytes: number; cut: boolean }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: gracefulPort });
+  const batch = new Uint8Array(GRACEFUL_REQUEST.length * 4096);
+  for (let i = 0; i < 4096; i++) batch.set(GRACEFUL_REQUEST, i * GRACEFUL_REQUEST.length);
+  let sending = true;
+  const sender = (async () => {
+    try {
+      while (sending) {
+        for (let n = 0; n < batch.length;) n += await conn.write(batch.subarray(n));
+      }
+    } catch {
+      // the server shut its side, then closed: the end of the round
+    }
+  })();
+  let bytes = 0;
+  let tail = 0; // bytes after the last newline received
+  const buffer = new Uint8Array(16 * 1024);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      bytes += n;
+      const last = buffer.subarray(0, n).lastIndexOf(0x0a);
+      tail = last === -1 ? tail + n : n - last - 1;
+      await sleep(5);
+    }
+  } catch {
+    // a reset: counted by the byte totals
+  } finally {
+    sending = false;
+    conn.close();
+    await sender;
+  }
+  return { bytes, cut: tail !== 0 };
+}
+
+async function gracefulLoop(): Promise<void> {
+  let from = 0;
+  while (running) {
+    const current = await serverEvent("graceful", from);
+    if (current === null) return;
+    from = events.indexOf(current) + 1;
+    const client = slowPipelining(current.graceful);
+    await sleep(700); // the kernel's buffers fill: the slow reader is behind
+    await serverStdin.write(encoder.encode("stop-graceful\n"));
+    const stopped = await serverEvent("gracefulStopped", from);
+    if (stopped === null) return;
+    from = Math.max(from, events.indexOf(stopped) + 1);
+    const { bytes, cut } = await client;
+    gracefulRounds.push({
+      written: stopped.gracefulStopped.written,
+      received: bytes,
+      cut,
+      ms: stopped.gracefulStopped.ms,
+    });
+    await sleep(GRACEFUL_EVERY_MS - 700);
+  }
+}
+
 // --- the run ---------------------------------------------------------------
 console.log(
   `soak: ${SECONDS} s, ${GOOD} well-behaved clients, hostile: ${
@@ -419,12 +615,15 @@ console.log(
   }; server maxConnections ${MAX_CONNECTIONS}, line limit 4096, timeouts: read 2 s, idle 3 s, request 2 s, write 2 s
 UDP: ${UDP_GOOD} well-behaved clients (resend after ${UDP_WAIT_MS} ms, give up after ${UDP_MAX_SENDS} sends), hostile: ${
     Object.entries(UDP_HOSTILE).map(([k, v]) => `${v} ${k}`).join(", ")
-  } (flood bursts of ${UDP_FLOOD_BURST}, 1 s apart); server: ThreadingUDPServer, maxConnections 1024`,
+  } (flood bursts of ${UDP_FLOOD_BURST}, 1 s apart); server: ThreadingUDPServer, maxConnections 1024
+unawaited writes: ${CARELESS_GOOD} well-behaved clients, ${CARELESS_RESET} resetting in the middle of a 256 KiB reply; reset bursts: ${BURST} every ${BURST_EVERY_MS} ms; graceful stops (graceMs 300, lingerMs 10000) every ${GRACEFUL_EVERY_MS} ms under a slow pipelining reader`,
 );
 const started = performance.now();
 const goodDone = Promise.all([
   ...Array.from({ length: GOOD }, (_, i) => wellBehaved(i)),
   ...Array.from({ length: UDP_GOOD }, (_, i) => udpWellBehaved(i)),
+  ...Array.from({ length: CARELESS_GOOD }, (_, i) => carelessWellBehaved(i)),
+  gracefulLoop(),
 ]);
 const hostileDone = Promise.all([
   keep(HOSTILE.reset, resetMidWrite),
@@ -434,6 +633,8 @@ const hostileDone = Promise.all([
   keep(UDP_HOSTILE.garbage, udpGarbage),
   keep(UDP_HOSTILE.flood, udpFlood),
   keep(UDP_HOSTILE.vanish, udpVanish),
+  keep(CARELESS_RESET, resetMidReply),
+  burstLoop(),
 ]);
 const crashWatch = serverStatus.then(() => {
   if (running) crashes++;
@@ -470,11 +671,11 @@ const kernelDrops = serverExited ? NaN : udpKernelDrops();
 const peakHwm = serverExited ? NaN : procStatus("VmHWM");
 clearInterval(sampler);
 
+await serverStdin.close().catch(() => {});
 server.kill("SIGTERM");
-const statsLine = await serverLine();
+const serverStats = await serverEvent("requests");
 const status = await serverStatus;
 await crashWatch;
-const serverStats = statsLine ? JSON.parse(statsLine) : null;
 if (!status.success) crashes += serverStats ? 0 : 1;
 if (serverStats?.serveForeverFailed) crashes++;
 const stderr = await serverStderr;
@@ -514,12 +715,53 @@ server heap peaks                  total ${mib(serverStats?.memory.heapTotal)}, 
 server after the load and a GC     heap used ${mib(serverStats?.afterGc?.heapUsed)}, external ${
   mib(serverStats?.afterGc?.external)
 }, rss ${mib(serverStats?.afterGc?.rss)}
-server open descriptors            baseline ${baseline.fds}, peak ${peakFds}, after the load ${endFds}; maxConnections ${MAX_CONNECTIONS}
+server open descriptors            baseline ${baseline.fds}, peak ${peakFds}, after the load ${endFds}; maxConnections ${MAX_CONNECTIONS} (the main server's; the unawaited-writes and graceful servers have no limit)
 server peak requests in flight     ${serverStats?.peakActive}
 server stderr                      ${stderr.trim() === "" ? "(empty)" : "\n" + stderr.trim()}`);
+
+// the well-behaved clients' latency, overall and while a reset burst lasted
+const all: number[] = [];
+const during: number[] = [];
+for (let i = 0; i < latencies.length; i += 2) {
+  const [began, ms] = [latencies[i], latencies[i + 1]];
+  all.push(ms);
+  if (bursts.windows.some(([from, to]) => began >= from && began <= to)) during.push(ms);
+}
+all.sort((a, b) => a - b);
+during.sort((a, b) => a - b);
+const p99During = percentile(during, 0.99);
+const gracefulLost = gracefulRounds.filter((round) => round.received !== round.written).length;
+const gracefulCut = gracefulRounds.filter((round) => round.cut).length;
+console.log(`
+unawaited writes: answered         ${careless.answered}  (${CARELESS_GOOD} clients; server: ${serverStats?.careless.requests} line replies, ${serverStats?.careless.big} 256 KiB replies, none awaited)
+unawaited writes: wrong / missing  ${careless.wrong} / ${careless.missing}
+unawaited writes: resets mid-reply ${careless.resets}  (${
+  (careless.resetBytes / 2 ** 20).toFixed(1)
+} MiB read before the resets)
+unawaited writes: drops, errors    ${
+  JSON.stringify(serverStats?.careless.drops)
+}, handleError ${serverStats?.careless.handleError}
+reset bursts                       ${bursts.count} bursts of ${BURST} (${bursts.resets} resets); accepts that failed, retried at once: ${
+  JSON.stringify(serverStats?.acceptFailures)
+}
+well-behaved latency, all          p50 ${percentile(all, 0.5).toFixed(1)} ms, p99 ${
+  percentile(all, 0.99).toFixed(1)
+} ms, max ${all.at(-1)?.toFixed(1)} ms (${all.length} requests)
+well-behaved latency, in bursts    p50 ${percentile(during, 0.5).toFixed(1)} ms, p99 ${
+  p99During.toFixed(1)
+} ms, max ${during.at(-1)?.toFixed(1)} ms (${during.length} requests); goal p99 <= 100 ms: ${
+  p99During <= 100 ? "met" : "MISSED"
+}
+graceful stops                     ${gracefulRounds.length} rounds; bytes written before the deadline / received: ${
+  gracefulRounds.map((round) => `${round.written}/${round.received}`).join(", ")
+}
+graceful stops: lost, cut          ${gracefulLost} rounds lost bytes, ${gracefulCut} ended in a cut reply; serverClose() took ${
+  gracefulRounds.map((round) => round.ms).join(", ")
+} ms (at most 300 + 10000)`);
 if (serverStats?.handleError.length) console.log(serverStats.handleError.join("\n"));
 
 const ok = good.wrong === 0 && good.missing === 0 && udp.wrong === 0 && udp.missing === 0 &&
-  crashes === 0 && handleErrors === 0;
+  crashes === 0 && handleErrors === 0 && careless.wrong === 0 && careless.missing === 0 &&
+  gracefulRounds.length > 0 && gracefulLost === 0 && gracefulCut === 0;
 console.log(ok ? "\nsoak: PASS" : "\nsoak: FAIL");
 Deno.exit(ok ? 0 : 1);

@@ -155,14 +155,17 @@ function parseNetwork(text: string): Network {
   let prefix = max;
   if (slash !== -1) {
     const digits = text.slice(slash + 1);
-    prefix = /^\d{1,3}$/.test(digits) ? Number(digits) : NaN;
+    // decimal, no leading zero, as in an address: "/08" is refused
+    prefix = /^(0|[1-9]\d{0,2})$/.test(digits) ? Number(digits) : NaN;
     // an IPv4-mapped network written in IPv6 (::ffff:10.0.0.0/104) counts in IPv6 bits
     if (bytes.length === 4 && host.includes(":")) prefix -= 96;
     if (!(prefix >= 0 && prefix <= max)) {
       throw new RangeError(
         `Network "${text}" has an invalid prefix length: use 0 to ${
           host.includes(":") ? 128 : 32
-        } for an ${host.includes(":") ? "IPv6" : "IPv4"} network`,
+        } for an ${
+          host.includes(":") ? "IPv6" : "IPv4"
+        } network, in decimal without a leading zero`,
       );
     }
   }

@@ -95,9 +95,10 @@ export function requireUnstableNet(what: string): void {
   }
 }
 
-/** Internal: called once a datagram server's socket is closed;
- * `UnixDatagramServer` removes its socket file there. Not exported from
- * `mod.ts`. */
+/** Internal: called just before a datagram server's socket is closed;
+ * `UnixDatagramServer` removes its socket file there (while the socket
+ * still holds the file's inode, so that the check that the file is its own
+ * cannot be fooled by a reused inode number). Not exported from `mod.ts`. */
 export const kSocketClosed: unique symbol = Symbol("socketserver.socketClosed");
 
 /** How many receive errors in a row one `getRequest()` skips as reports of
@@ -351,16 +352,16 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   #closeNow(): void {
     this.#closeWhenIdle = false;
+    if (this.socket !== undefined) this[kSocketClosed]();
     try {
       this.socket?.close();
     } catch {
       // already closed
     }
-    this[kSocketClosed]();
   }
 
   /**
-   * Internal: called once the socket is closed.
+   * Internal: called just before the socket is closed.
    *
    * @ignore
    */

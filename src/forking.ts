@@ -934,7 +934,12 @@ class Supervisor {
     }
     const lifetimeMs = performance.now() - child.startedAt;
     const replace = this.#serving && this.#stop !== null;
-    this.#rapidDeaths = lifetimeMs >= HEALTHY_LIFETIME_MS ? 1 : this.#rapidDeaths + 1;
+    // The back-off is for a crash loop: children that die before they listen
+    // (a broken deployment). One killed while serving — by a request, the
+    // OOM killer, an operator — is replaced at once, however often: backing
+    // off there left no child listening for seconds.
+    if (child.listening) this.#rapidDeaths = 0;
+    else this.#rapidDeaths = lifetimeMs >= HEALTHY_LIFETIME_MS ? 1 : this.#rapidDeaths + 1;
     const delay = this.#rapidDeaths <= 1
       ? 0
       : Math.min(100 * 2 ** (this.#rapidDeaths - 2), MAX_BACKOFF_MS);

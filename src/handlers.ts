@@ -5,13 +5,15 @@
  * @module
  */
 
-import { type Awaitable, type BaseServer, checkDuration } from "./server.ts";
+import { type Awaitable, type BaseServer, checkDuration, kReportError } from "./server.ts";
 import type { TCPServer } from "./tcp.ts";
 import {
   BufferedReader,
   DEFAULT_BUFFER_SIZE,
   DEFAULT_MAX_LINE_LENGTH,
+  kReportLost,
   StreamWriter,
+  watchConnection,
 } from "./io.ts";
 
 /**
@@ -328,6 +330,13 @@ export class StreamRequestHandler<
       bufferSize: this.wbufsize,
       timeout: this.writeTimeout === undefined ? this.timeout : this.writeTimeout,
     });
+    // A write the handler did not await, failing after a reset, reaches the
+    // server (a drop) rather than ending the process as an unhandled rejection
+    this.wfile[kReportLost] = (error) => {
+      // optional: a handler may run under a stand-in server (a test's)
+      (this.server as Partial<AnyServer>)[kReportError]?.(this.request, this.clientAddress, error);
+    };
+    watchConnection(conn, this.rfile, this.wfile);
   }
 
   /**

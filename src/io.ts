@@ -94,6 +94,7 @@ export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
+const ignore = () => {};
 
 /**
  * Internal: a sink that takes every write whole, at once (a datagram's reply
@@ -107,6 +108,80 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
 interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
 }
+
+/**
+ * Internal: a handler's `wfile` has a function under this key that reports
+ * a write's failure to the server (`handleDrop()` for a reset). The writer
+ * calls it, once, for a failure no caller observed: a write the handler did
+ * not await. Not exported from the package.
+ */
+export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+
+/** The failures of writers with a {@linkcode kReportLost} function, to find
+ * the writer of an unhandled rejection. Filled only when a write fails, so
+ * a write that succeeds, awaited or not, costs nothing more. */
+const lostWrites = new WeakMap<object, StreamWriter>();
+let watchingRejections = false;
+
+/** Takes the unhandled rejections of writes a handler did not await: the
+ * process would otherwise die of the first reset under such a write. Other
+ * rejections are left as they are. Registered on the first failed write. */
+function onUnhandledRejection(event: PromiseRejectionEvent): void {
+  const reason = event.reason;
+  if (reason === null || typeof reason !== "object") return;
+  const writer = lostWrites.get(reason);
+  if (writer === undefined) return;
+  event.preventDefault();
+  const report = writer[kReportLost];
+  if (report === undefined || reportedWriters.has(writer)) return;
+  reportedWriters.add(writer); // one report per connection, not per lost write
+  report(reason);
+}
+const reportedWriters = new WeakSet<StreamWriter>();
+
+/** The handlers' files by connection, for {@linkcode stopWrites} and
+ * {@linkcode opsInFlight}. */
+const connectionFiles = new WeakMap<object, { rfile: BufferedReader; wfile: StreamWriter }>();
+
+/**
+ * Internal: records a handler's `rfile` and `wfile` as those of connection
+ * `conn`, so that the server can stop the writes before its lingering close
+ * and see the operations a close leaves to finish. Not exported from the
+ * package.
+ */
+export function watchConnection(conn: object, rfile: BufferedReader, wfile: StreamWriter): void {
+  connectionFiles.set(conn, { rfile, wfile });
+}
+
+/**
+ * Internal: refuses every write to `conn` not yet started, with `error`,
+ * and resolves once the write in flight, if any, has ended — so that the
+ * stream can be shut with no write cut in two. `null` when no writer was
+ * recorded or none is in flight. Not exported from the package.
+ */
+export function stopWrites(conn: object, error: Error): Promise<void> | null {
+  return connectionFiles.get(conn)?.wfile[kStopWrites](error) ?? null;
+}
+
+/**
+ * Internal: settles once the read and write that `conn`'s handler left
+ * pending (a read that outlived a timeout, a write cut off) have ended,
+ * which after `conn.close()` is when Deno lets go of the descriptor; `null`
+ * when none is pending. Not exported from the package.
+ */
+export function opsInFlight(conn: object): Promise<void> | null {
+  const files = connectionFiles.get(conn);
+  if (files === undefined) return null;
+  const read = files.rfile[kPendingRead]();
+  const write = files.wfile[kInFlight]();
+  if (read === null) return write;
+  return write === null
+    ? read.then(ignore, ignore)
+    : Promise.all([read.then(ignore, ignore), write]).then(ignore);
+}
+const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
+const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
+const kInFlight: unique symbol = Symbol("socketserver.inFlight");
 const encoder = new TextEncoder();
 
 const EMPTY_WORDS = new Uint32Array(0);
@@ -638,6 +713,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     this.#lent = this.#scanned = 0;
   }
 
+  /**
+   * Internal: the read from the source still pending, if any (one that
+   * outlived a timeout).
+   *
+   * @ignore
+   */
+  [kPendingRead](): Promise<number | null> | null {
+    return this.#pending;
+  }
+
   /** Hands out `#buf[#start, stop)` for `read()` and `read1()`: lent (see
    * `#lend()`), or copied when the reader does not own its bytes or when it
    * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
@@ -887,6 +972,13 @@ export interface StreamWriterOptions {
  * write waits for it for ever; {@linkcode StreamWriter.timeout} bounds that
  * wait.
  *
+ * A send that fails (the client reset the connection) fails its write, the
+ * writes queued behind it and every later one with the same error, at once:
+ * nothing is sent after a gap in the stream. In a handler's `wfile` a failure
+ * that no caller observes — a write the handler did not await — goes to the
+ * server's `handleDrop()` (once per connection) instead of ending the
+ * process as an unhandled rejection.
+ *
  * @example
  * ```ts
  * import { StreamWriter } from "@x/socketserver";
@@ -938,7 +1030,19 @@ export class StreamWriter {
   #last: Promise<unknown> | null = null;
   /** The error of the write that timed out, once one did. */
   #timedOut: TimeoutError | null = null;
+  /** The first error a send failed with (a reset, a closed connection) or
+   * the timeout's: every later write, and every write queued behind it,
+   * rejects with it at once instead of trying the dead connection again. */
+  #failure: unknown = null;
+  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  #stopped = false;
   #sync: SyncSink | null;
+  /**
+   * Internal: reports a failure no caller observed; see `kReportLost`.
+   *
+   * @ignore
+   */
+  [kReportLost]?: (error: unknown) => void;
 
   /**
    * Creates a writer to `sink`.
@@ -994,7 +1098,7 @@ export class StreamWriter {
         new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
       );
     }
-    if (this.#timedOut !== null) return Promise.reject(this.#timedOut);
+    if (this.#failure !== null) return Promise.reject(this.#failure);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
     if (this.#sync !== null && this.#inFlight === 0) {
@@ -1056,6 +1160,26 @@ export class StreamWriter {
     this.#used = 0;
   }
 
+  /**
+   * Internal: the end of the writes in flight, if any.
+   *
+   * @ignore
+   */
+  [kInFlight](): Promise<void> | null {
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
+  /**
+   * Internal: see `stopWrites()`.
+   *
+   * @ignore
+   */
+  [kStopWrites](error: Error): Promise<void> | null {
+    this.#stopped = true;
+    this.#fail(error);
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
   async #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
     if (this.#used + bytes.length > size) await this.flush();
@@ -1072,18 +1196,36 @@ export class StreamWriter {
 
   #after(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    const go = () =>
-      this.timeout === null && this.#timedOut === null
-        ? this.#start(bytes)
-        : this.#startWithin(bytes);
+    const go = () => {
+      if (this.#failure !== null) {
+        // the connection failed under an earlier write: settle at once, so
+        // that a long queue of writes nobody awaited ends in one turn
+        this.#inFlight--;
+        return Promise.reject(this.#failure);
+      }
+      return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+    };
     return this.#last!.then(go, go);
   }
 
   #send(bytes: Uint8Array): Promise<number> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
     this.#inFlight++;
-    return this.timeout === null && this.#timedOut === null
-      ? this.#start(bytes)
-      : this.#startWithin(bytes);
+    return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+  }
+
+  /** Records the failure of a send: later writes reject with it, and it is
+   * registered so that, should no caller observe it, the handler's
+   * {@linkcode kReportLost} gets it instead of the process dying. */
+  #fail(error: unknown): void {
+    if (this.#failure === null) this.#failure = error;
+    if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
+      lostWrites.set(error, this);
+      if (!watchingRejections) {
+        watchingRejections = true;
+        globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
+      }
+    }
   }
 
   /** `#start()` bounded by `timeout`. When it runs out the write rejects
@@ -1102,7 +1244,10 @@ export class StreamWriter {
     const timer = setTimeout(() => {
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
+      this.#fail(error);
       reject(error);
+      // once serverClose() lingers on the connection, closing it is its job
+      if (this.#stopped) return;
       try {
         this.#sink.close?.();
       } catch {
@@ -1128,6 +1273,7 @@ export class StreamWriter {
       p = this.#sink.write(bytes);
     } catch (error) {
       this.#inFlight--;
+      this.#fail(error);
       return Promise.reject(error);
     }
     return p.then(
@@ -1153,6 +1299,7 @@ export class StreamWriter {
   #onFailed(error: unknown): never {
     this.#current = EMPTY;
     this.#inFlight--;
+    this.#fail(error);
     throw error;
   }
 
@@ -1161,6 +1308,9 @@ export class StreamWriter {
       const sink = this.#sink;
       while (n < bytes.length) n += await sink.write(bytes.subarray(n));
       return n;
+    } catch (error) {
+      this.#fail(error);
+      throw error;
     } finally {
       this.#inFlight--;
     }

@@ -6,7 +6,7 @@
  */
 
 import type { BaseRequestHandler } from "./handlers.ts";
-import { LineTooLongError } from "./io.ts";
+import { LineTooLongError, stopWrites } from "./io.ts";
 
 /**
  * A value or a promise of it: every hook may be async.
@@ -143,6 +143,13 @@ export const kReportError: unique symbol = Symbol("socketserver.reportError");
 /** Internal: whether `serverClose()` waits for requests in flight; not
  * exported from `mod.ts`. */
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
+/** Internal: whether `serverClose()` owns a request for its lingering close,
+ * which the ordinary close path must then leave open; not exported from
+ * `mod.ts`. */
+export const kLingering: unique symbol = Symbol("socketserver.lingering");
+/** Internal: keeps a slot of `maxConnections` taken until a descriptor an
+ * ended request still holds is released; not exported from `mod.ts`. */
+export const kHoldSlot: unique symbol = Symbol("socketserver.holdSlot");
 
 const STOP = Symbol("stop");
 const NO_REQUESTS: ReadonlySet<never> = new Set();
@@ -162,8 +169,9 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 /**
  * Whether `error` is a routine end of a request that the client caused or
  * that a deadline ended: a reset or aborted connection, a write to a closed
- * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`) or an over-long
- * line (`LineTooLongError`). Such errors go to
+ * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`), an over-long
+ * line (`LineTooLongError`) or a failed TLS handshake (a plain-text or
+ * garbage client, one that does not trust the certificate). Such errors go to
  * {@linkcode BaseServer.handleDrop}, everything else to
  * {@linkcode BaseServer.handleError}.
  *
@@ -182,12 +190,32 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  */
 export function isRoutineDrop(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
+    (error !== null && typeof error === "object" && markedDrops.has(error)) ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
     error instanceof LineTooLongError;
+}
+
+/** Whether a failed `accept()` was the client's doing — it reset or
+ * aborted the connection before it was taken — rather than the process's
+ * (descriptors, memory), which backs off. */
+function isClientFailure(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+/** Errors this package marked as drops whatever their class. */
+const markedDrops = new WeakSet<object>();
+
+/** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
+ * e.g. a failed TLS handshake; returns it. */
+export function asDrop<T>(error: T): T {
+  if (error !== null && typeof error === "object") markedDrops.add(error);
+  return error;
 }
 
 /** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never
@@ -215,11 +243,21 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
   const deadline = performance.now() + ms;
   const buffer = new Uint8Array(4096);
   try {
+    // The handler's writes not yet started are refused and the one in flight
+    // ends first: shutting the stream between the parts of one write would
+    // deliver half a reply
+    const writes = stopWrites(
+      conn,
+      new Deno.errors.BrokenPipe(
+        "Cannot write: serverClose() ended this connection at the end of its grace period",
+      ),
+    );
+    if (writes !== null && await within(writes, ms) === TIMEOUT) return null;
     // closeWrite() itself can wait for ever: on a TLS connection whose
     // handshake never completed it waits for the handshake
     const closing = conn.closeWrite();
     closing.catch(() => {});
-    if (await within(closing, ms) === TIMEOUT) return null;
+    if (await within(closing, Math.max(0, deadline - performance.now())) === TIMEOUT) return null;
     for (;;) {
       const read = conn.read(buffer);
       const n = await within(read, Math.max(0, deadline - performance.now()));
@@ -522,7 +560,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * the limit is reached the server stops accepting: the next connection
    * waits in the kernel's listen backlog (`requestQueueSize`), and is
    * accepted and served as soon as a request ends. Nothing is accepted only
-   * to be closed, so descriptors stay at the limit plus the listener. */
+   * to be closed, and a request's slot is freed only with its descriptor (a
+   * read cut off by a timeout is cancelled a turn after the close; a TLS
+   * handshake that timed out holds its socket until the client speaks or
+   * leaves), so a stream server keeps at most the listener, the limit and
+   * 16 more descriptors open, also while a batch of timeouts fires. */
   static maxConnections: number | null = null;
 
   /** The handler class instantiated for every request. */
@@ -585,10 +627,22 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   #drainedExcept = new Set<{ exempt: ReadonlySet<R>; resolve: () => void }>();
   /** Waiters for a request to end, when `maxConnections` is reached. */
   #slot: PromiseWithResolvers<void> | null = null;
+  /** Descriptors that ended requests still hold (see `kHoldSlot`): they
+   * count against `maxConnections` like open requests. */
+  #held = 0;
   /** Requests `serverClose()` closed at its deadline: their errors are drops. */
   #forced = new Set<R>();
+  /** Requests already reported to `handleDrop()`. */
+  #dropped = new WeakSet<object>();
+  /** The lingering closes under way, by request: a second `serverClose()`
+   * joins the first's rather than starting another on the same socket. */
+  #forcing = new Map<R, Promise<void>>();
+  /** Requests in their lingering close: nothing else may close them. */
+  #lingering = new Set<R>();
   /** Consecutive `getRequest()` failures, and when the last one was. */
   #failures = 0;
+  /** `getRequest()` failures the client caused, retried at once. */
+  #clientFailures = 0;
   #lastFailure = -Infinity;
   /** Ends a back-off sleep early (shutdown, close). */
   #wake: (() => void) | null = null;
@@ -778,6 +832,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         if (next === STOP) break;
         this.#pendingRequest = null;
         this.#failures = 0;
+        this.#clientFailures = 0;
         if (this.#closed) break; // serverClose() took it over and closes it
         // A run of serviceActions() the idle timer started is let finish
         // first: Python's loop never runs the two at once.
@@ -907,6 +962,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       return;
     }
     this.#failures = 0;
+    this.#clientFailures = 0;
     if (this.#closed) return; // serverClose() took it over and closes it
     await this.#handle(next[0], next[1]);
   }
@@ -1247,9 +1303,14 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * remaining connection gets a lingering close: its write side is shut so
    * that the client receives everything the handler wrote and then EOF, what
    * the client still sends is discarded for at most `lingerMs`, then it is
-   * closed. What its handler throws after that goes to `handleDrop()`, not
+   * closed. Until then the connection is `serverClose()`'s: the handler's
+   * writes not yet started are refused (`BrokenPipe`), the one in flight is
+   * finished first so that no reply is cut in two, and the handler
+   * returning or failing does not close it, so every byte of a write that
+   * resolved reaches the client. It thus takes at most `graceMs + lingerMs`.
+   * What its handler throws after that goes to `handleDrop()`, not
    * `handleError()`. Python: `server_close()`. Calling it again only waits
-   * again.
+   * again, joining the lingering closes under way.
    *
    * For a clean stop on a signal: `await server.shutdown()` (stop
    * accepting), then `await server.serverClose({ graceMs })`.
@@ -1392,16 +1453,69 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     }
   }
 
-  /** Ends a request at the close deadline: lingers (see `linger()`), then
-   * closes it; errors its handler throws from now on are drops. */
-  async #forceClose(request: R, lingerMs: number): Promise<void> {
+  /** Ends a request at the close deadline, once even if `serverClose()` is
+   * called again meanwhile: lingers (see `linger()`), then closes it; errors
+   * its handler throws from now on are drops. */
+  #forceClose(request: R, lingerMs: number): Promise<void> {
+    let forcing = this.#forcing.get(request);
+    if (forcing === undefined) {
+      forcing = this.#lingerThenClose(request, lingerMs);
+      this.#forcing.set(request, forcing);
+    }
+    return forcing;
+  }
+
+  async #lingerThenClose(request: R, lingerMs: number): Promise<void> {
     this.#forced.add(request);
-    const pending = lingerMs > 0 ? await linger(request, lingerMs) : null;
+    // Until the linger ends the connection is this method's: the handler
+    // returning, or failing on its next write, must not close it under the
+    // lingering read — closing with unread input resets the connection and
+    // destroys the replies the client has not read yet
+    this.#lingering.add(request);
+    let pending: { read: Promise<void> } | null = null;
+    try {
+      if (lingerMs > 0) pending = await linger(request, lingerMs);
+    } finally {
+      this.#lingering.delete(request);
+    }
     await this.#closeQuietly(request);
-    this.#open.delete(request);
+    if (this.#open.delete(request)) {
+      if (this.#open.size === 0) this.#drained?.resolve();
+      if (this.#drainedExcept.size > 0) this.#wakeDrainers();
+      this.#freeSlot();
+    }
+    this.#forcing.delete(request);
     // closing cancels the lingering read; let it settle (bounded, should an
     // override of closeRequest() not close the connection)
     if (pending !== null) await within(pending.read, 100);
+  }
+
+  /**
+   * Internal: counts a descriptor that a request, though over, still
+   * holds — its close waits on an operation Deno has yet to cancel, a TLS
+   * handshake Deno cannot abort — against `maxConnections` until `released`
+   * settles, so that the limit bounds the descriptors and not only the
+   * requests.
+   *
+   * @ignore
+   */
+  [kHoldSlot](released: Promise<unknown>): void {
+    this.#held++;
+    const done = () => {
+      this.#held--;
+      this.#freeSlot();
+    };
+    released.then(done, done);
+  }
+
+  /**
+   * Internal: whether `serverClose()` is lingering on `request`, which the
+   * ordinary close path must then leave to it.
+   *
+   * @ignore
+   */
+  [kLingering](request: R): boolean {
+    return this.#lingering.size > 0 && this.#lingering.has(request);
   }
 
   async #closeQuietly(request: R): Promise<void> {
@@ -1452,7 +1566,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     for (;;) {
       if (this.#closed) throw this.#closedError("getRequest()");
       const limit = this.maxConnections;
-      if (limit === null || this.#open.size < limit) break;
+      if (limit === null || this.#open.size + this.#held < limit) break;
       this.#slot ??= Promise.withResolvers<void>();
       await this.#slot.promise;
     }
@@ -1466,7 +1580,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     if (pending === null) {
       const limit = this.maxConnections;
       try {
-        const got = limit !== null && this.#open.size >= limit
+        const got = limit !== null && this.#open.size + this.#held >= limit
           ? this.#getRequestWhenFree()
           : this.getRequest();
         pending = got instanceof Promise ? got : Promise.resolve(got);
@@ -1541,6 +1655,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    */
   async [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     const drop = this.#forced.has(request) || isRoutineDrop(error);
+    if (drop && request !== null && typeof request === "object") {
+      // one drop per request: a reset fails the read and the writes the
+      // handler did not await alike
+      if (this.#dropped.has(request)) return;
+      this.#dropped.add(request);
+    }
     try {
       if (drop) await this.handleDrop(request, clientAddress, error);
       else await this.handleError(request, clientAddress, error);
@@ -1553,14 +1673,19 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /**
    * A `getRequest()` failure other than the socket closing. Python ignores
    * `OSError` here and retries at once, which turns `EMFILE` into a busy
-   * loop. Here a client that vanished before its accept is retried at once;
-   * anything else — above all a process out of descriptors — backs off
+   * loop. Here a client that vanished before its accept (reset, aborted, not
+   * connected) is retried at once, with no timer; anything else — above all
+   * a process out of descriptors or memory — backs off
    * (at once, then 10 ms doubling to 1 s) until a request comes through, and
    * logs one line per episode (failures no more than 5 s apart).
    */
   async #requestFailed(error: unknown): Promise<void> {
-    if (isRoutineDrop(error)) {
-      await this.#sleep(0);
+    if (isClientFailure(error)) {
+      // No timer: each one cost a client reset before its accept ~2 ms, and
+      // a burst of them stalled every client queued behind. A real accept
+      // waits on the event loop anyway; a getRequest() override failing
+      // synchronously gets a timer now and then, so it cannot starve it.
+      if (++this.#clientFailures % 1024 === 0) await this.#sleep(0);
       return;
     }
     const now = performance.now();

@@ -10,9 +10,12 @@ import {
   type BaseServerOptions,
   bindAndActivate,
   kCloseSocket,
+  kHoldSlot,
+  kLingering,
   notBoundError,
   type RequestHandlerClass,
 } from "./server.ts";
+import { opsInFlight } from "./io.ts";
 
 /**
  * Options of every {@linkcode StreamServer}; each attribute option
@@ -159,6 +162,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
+    if (this[kLingering](request)) return; // serverClose() closes it when its linger ends
     // More than Python's habit here: Deno's close() cancels a write still in
     // flight (one a handler did not await), while closeWrite() waits for it.
     // Measured against close() alone in bench/: no cost that shows.
@@ -191,10 +195,18 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override closeRequest(request: C): void {
+    if (this[kLingering](request)) return; // serverClose() closes it when its linger ends
     try {
       request.close();
     } catch {
       // already closed
+    }
+    if (this.maxConnections !== null) {
+      // A read that outlived a timeout holds the descriptor until Deno has
+      // cancelled it, a turn later: until then it counts against the limit,
+      // or a batch of timeouts would let in as many new clients at once
+      const releasing = opsInFlight(request);
+      if (releasing !== null) this[kHoldSlot](releasing);
     }
     super.closeRequest(request);
   }

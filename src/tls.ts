@@ -5,10 +5,14 @@
  */
 
 import {
+  asDrop,
   type Awaitable,
+  BaseServer,
   checkDuration,
   formatAddress,
   kAttribute,
+  kCloseSocket,
+  kHoldSlot,
   type RequestHandlerClass,
   type ServerCloseOptions,
   withContext,
@@ -94,6 +98,18 @@ function isCertificateError(error: unknown): boolean {
  * with `closeWrite()`, which otherwise waits for the handshake for ever. */
 const handshaken = new WeakSet<Deno.TlsConn>();
 
+/** Handshakes that ran out of time and are still pending, by connection.
+ * Deno 2.9 cannot abort a server's handshake: closing the connection then
+ * frees nothing, the socket stays open until the client sends something or
+ * leaves, which is when the handshake ends. */
+const stalled = new WeakMap<Deno.TlsConn, Promise<unknown>>();
+
+/** The connections of each server whose handshake stalled, kept open (and
+ * counted against `maxConnections`) until it ends; `serverClose()` closes
+ * them. */
+const stalledOf = new WeakMap<object, Set<Deno.TlsConn>>();
+const ignore = () => {};
+
 async function handshake(
   conn: Deno.TlsConn,
   address: Deno.NetAddr,
@@ -112,6 +128,7 @@ async function handshake(
         new Promise((_, reject) => {
           timer = setTimeout(() => {
             expired = true;
+            stalled.set(conn, done);
             reject(
               new Deno.errors.TimedOut(
                 `TLS handshake with "${
@@ -124,7 +141,11 @@ async function handshake(
       ]);
     }
   } catch (error) {
-    throw expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`);
+    // a scanner, a plain-text client, one that does not trust the
+    // certificate: routine on a public port, so a drop, not a stack trace
+    throw asDrop(
+      expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -142,10 +163,14 @@ async function handshake(
  * handshake runs in {@linkcode TLSServer.finishRequest}, per request: with
  * `ThreadingTLSServer` a slow or silent client holds up only its own task,
  * never the accept loop. A failed handshake (a client that does not trust the
- * certificate, one that speaks plain text, one that gives up) is an error of
- * that request — it goes to `handleError()` and the connection is closed —
- * and never stops the server. A handshake that takes longer than
- * `handshakeTimeout` (default 60 s, nginx's) fails the same way.
+ * certificate, one that speaks plain text or garbage, one that gives up) is
+ * a drop of that request — it goes to `handleDrop()`, silent by default, and
+ * the connection is closed — and never stops the server. A handshake that
+ * takes longer than `handshakeTimeout` (default 60 s, nginx's) fails the
+ * same way; but Deno 2.9 cannot abort a server's handshake, so its socket
+ * stays open until the client speaks or leaves, and with `maxConnections`
+ * set the request's slot stays taken until then too (the limit bounds the
+ * descriptors, not only the requests).
  *
  * The certificate and key are PEM text. Binding checks the `net` permission
  * for the exact address first, like `TCPServer`.
@@ -255,7 +280,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
   /**
    * Completes the TLS handshake (at most `handshakeTimeout` ms), then runs
    * the handler. A failed handshake throws, so the request goes to
-   * `handleError()` and is closed; the server goes on. Python:
+   * `handleDrop()` and is closed; the server goes on. Python:
    * `finish_request()`.
    *
    * @param request The connection.
@@ -306,7 +331,46 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    */
   override async shutdownRequest(request: Deno.TlsConn): Promise<void> {
     if (handshaken.has(request)) return await super.shutdownRequest(request);
+    const pending = stalled.get(request);
+    if (pending !== undefined && this.maxConnections !== null && !this.closed) {
+      // Closing would free no descriptor (see `stalled`): the request is
+      // over, but its slot stays taken, and the connection open so that its
+      // end can be seen, until the handshake ends; then it is closed
+      stalled.delete(request);
+      const ended = pending.then(ignore, ignore);
+      this[kHoldSlot](ended);
+      let kept = stalledOf.get(this);
+      if (kept === undefined) stalledOf.set(this, kept = new Set());
+      kept.add(request);
+      BaseServer.prototype.closeRequest.call(this, request);
+      ended.then(async () => {
+        kept.delete(request);
+        try {
+          await this.closeRequest(request);
+        } catch {
+          // closed already
+        }
+      });
+      return;
+    }
     await this.closeRequest(request);
+  }
+
+  /**
+   * Internal: closes the listener and the connections whose handshake
+   * stalled (their sockets stay open until their clients leave).
+   *
+   * @ignore
+   */
+  override [kCloseSocket](): void {
+    super[kCloseSocket]();
+    for (const conn of stalledOf.get(this) ?? []) {
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    }
   }
 }
 

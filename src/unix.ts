@@ -110,6 +110,20 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
  * await server.serverClose();
  * await Deno.remove(dir);
  * ```
+ *
+ * @example A socket only its owner and group may connect to
+ * ```ts
+ * import { BaseRequestHandler, UnixStreamServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, {
+ *   socketMode: 0o660,
+ * });
+ * assert.equal(Deno.lstatSync(`${dir}/app.sock`).mode! & 0o777, 0o660);
+ * await server.serverClose();
+ * await Deno.remove(dir);
+ * ```
  */
 export interface UnixSocketOptions {
   /**
@@ -121,6 +135,18 @@ export interface UnixSocketOptions {
    * a path that is not a socket is never removed.
    */
   reclaimStaleSocket?: boolean;
+  /**
+   * The socket file's mode, e.g. `0o660` (owner and group may connect):
+   * connecting to a Unix socket needs write permission on its file, so this
+   * decides which local users may talk to the server. The socket is bound
+   * inside a private directory (mode 0700) next to the path, given this
+   * mode, and only then linked into place, so there is no moment at which a
+   * wider mode is connectable. Needs `--allow-read` and `--allow-write` for
+   * the socket's directory and a bare `--allow-net` (Deno checks `net` for
+   * the exact path of every Unix bind, the private one included). Default
+   * `null`: the mode Deno creates the file with, 0777 minus the umask.
+   */
+  socketMode?: number | null;
 }
 
 /**
@@ -186,7 +212,111 @@ type AnyBaseServer = BaseServer<any, any, any>;
 /** The socket file each server created: removed by `serverClose()` if the
  * file at the path is still that one. A WeakMap, not a field: the bind runs
  * inside the base constructor, before subclass fields exist. */
-const socketFiles = new WeakMap<AnyBaseServer, { path: string; ino: number | null }>();
+const socketFiles = new WeakMap<AnyBaseServer, SocketFile>();
+
+/** A socket file a server created: its path and identity. */
+interface SocketFile {
+  path: string;
+  dev: number | null;
+  ino: number | null;
+}
+
+/** Whether the file at `file.path` is still the socket `file` describes. */
+function isOurs(file: SocketFile, now: Deno.FileInfo | null): boolean {
+  return now !== null && now.isSocket === true && now.ino === file.ino && now.dev === file.dev;
+}
+
+/** The longest path a Unix socket can be bound to (`sun_path`, 108 bytes
+ * with its terminating NUL). */
+const MAX_SOCKET_PATH = 107;
+
+function checkSocketMode(value: unknown): void {
+  if (value === null || value === undefined) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw new RangeError(
+      `"socketMode" must be a file mode from 0 to 0o777 such as 0o660, or null, got ${
+        describeValue(value)
+      }`,
+    );
+  }
+}
+
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(descriptor).state === "granted";
+}
+
+/**
+ * Binds through a private directory, so that the socket is connectable at
+ * `path` only with its final mode, and the listener's own name is not the
+ * path: Deno 2.9 removes a stream listener's bound path when it closes,
+ * whatever file is there by then, which would delete a socket another
+ * server put at the path. Returns `null` when the permissions for it are
+ * missing and `mode` is `null` (the caller then binds at `path` itself).
+ */
+function bindPrivately(
+  path: string,
+  mode: number | null,
+  listen: (at: string) => { close(): void },
+): { close(): void } | null {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const allowed = granted({ name: "read", path: dir }) && granted({ name: "write", path: dir }) &&
+    granted({ name: "net" });
+  // the private name: the directory, "/.s", 16 random hex digits, "/s"
+  const fits = new TextEncoder().encode(dir).length + 21 <= MAX_SOCKET_PATH;
+  if (!allowed || !fits) {
+    if (mode === null) return null;
+    throw allowed
+      ? new RangeError(
+        `"socketMode" binds the socket in a private directory next to "${path}", whose path would exceed ${MAX_SOCKET_PATH} bytes: choose a shorter directory`,
+      )
+      : new Deno.errors.NotCapable(
+        `"socketMode" binds the socket in a private directory next to "${path}" before moving it into place: run with --allow-read=${dir} --allow-write=${dir} --allow-net`,
+      );
+  }
+  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" }); // mode 0700: private
+  const at = `${temp}/s`;
+  let socket: { close(): void } | null = null;
+  try {
+    socket = listen(at);
+    if (mode !== null) Deno.chmodSync(at, mode);
+    // link, unlike rename, never replaces a file that appeared at the path
+    Deno.linkSync(at, path);
+    return socket;
+  } catch (error) {
+    try {
+      socket?.close();
+    } catch {
+      // closed already
+    }
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Deno.errors.AddrInUse(
+        `Socket file "${path}" appeared while the server was binding: another server may be using it; choose another path`,
+        { cause: error },
+      );
+    }
+    throw error;
+  } finally {
+    try {
+      Deno.removeSync(temp, { recursive: true });
+    } catch {
+      // removed already
+    }
+  }
+}
+
+/** Binds `listen` at `path`, privately when it can (see `bindPrivately()`);
+ * returns the identity of the file created. */
+function bindAt(
+  path: string,
+  mode: number | null,
+  privately: boolean,
+  listen: (at: string) => { close(): void },
+): SocketFile {
+  const done = privately || mode !== null ? bindPrivately(path, mode, listen) : null;
+  if (done === null) listen(path);
+  const info = lstatOrNull(path);
+  return { path, dev: info?.dev ?? null, ino: info?.ino ?? null };
+}
 
 function checkUnixAddress(address: unknown): string {
   // Python's UnixStreamServer("/tmp/app.sock", ...): the path alone
@@ -268,17 +398,20 @@ async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
 function bindSocketFile(
   server: AnyBaseServer,
   path: string,
-  reclaim: boolean,
-  listen: () => void,
+  options: { reclaim: boolean; mode: number | null; privately: boolean },
+  listen: (at: string) => { close(): void },
 ): Awaitable<void> {
   checkPathPermissions(path);
+  checkSocketMode(options.mode);
+  const reclaim = options.reclaim;
   const bind = () => {
+    let file: SocketFile;
     try {
-      listen();
+      file = bindAt(path, options.mode, options.privately, listen);
     } catch (error) {
       throw unixBindError(error, path);
     }
-    socketFiles.set(server, { path, ino: lstatOrNull(path)?.ino ?? null });
+    socketFiles.set(server, file);
   };
   const found = lstatOrNull(path);
   if (found === null) return bind();
@@ -310,7 +443,11 @@ function unixBindError(error: unknown, path: string): unknown {
 
 /** Binds `listen()` anew at the path of the socket file `server` created,
  * which must still be there (or gone); returns the new socket. */
-function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
+function replaceSocketFile<T extends { close(): void }>(
+  server: AnyBaseServer,
+  mode: number | null,
+  listen: (at: string) => T,
+): T {
   const file = socketFiles.get(server);
   if (file === undefined) {
     throw new Deno.errors.BadResource(
@@ -321,30 +458,37 @@ function replaceSocketFile<T>(server: AnyBaseServer, listen: () => T): T {
   }
   const now = lstatOrNull(file.path);
   if (now !== null) {
-    if (!now.isSocket || now.ino !== file.ino) {
+    if (!isOurs(file, now)) {
       throw new Deno.errors.AddrInUse(
         `Cannot bind "${file.path}" anew: the file there is no longer this server's socket, so something else replaced it; give each server a path of its own`,
       );
     }
     Deno.removeSync(file.path);
   }
-  const socket = listen();
-  file.ino = lstatOrNull(file.path)?.ino ?? null;
-  return socket;
+  let socket: T | null = null;
+  const created = bindAt(file.path, mode, false, (at) => socket = listen(at));
+  file.dev = created.dev;
+  file.ino = created.ino;
+  return socket!;
 }
 
-/** Removes the socket file `server` created, if it is still the one there. */
+/** Removes the socket file `server` created, if it is still the one there.
+ * Called while the socket is still open: a bound socket holds its file's
+ * inode, so no other file can have the same number until it closes. */
 function removeSocketFile(server: AnyBaseServer): void {
   const file = socketFiles.get(server);
   if (file === undefined) return;
   socketFiles.delete(server);
   try {
-    const now = lstatOrNull(file.path);
-    if (now?.isSocket && now.ino === file.ino) Deno.removeSync(file.path);
+    if (isOurs(file, lstatOrNull(file.path))) Deno.removeSync(file.path);
   } catch {
     // gone, or no longer ours to remove
   }
 }
+
+/** How many sockets a Unix datagram server may hold for its replies —
+ * idle, sending, or stuck on a client that does not read — beside its own. */
+const MAX_REPLY_SOCKETS = 16;
 
 /**
  * A `unixpacket` socket made safe for concurrent use and for clients that do
@@ -355,32 +499,40 @@ function removeSocketFile(server: AnyBaseServer): void {
  * handlers could never reply. This wrapper never lets a receive and a send on
  * the socket overlap: sends queue up one after the other; a receive waits
  * for the queued sends; and a send made while a receive is pending goes out
- * through a second, unbound socket instead (its own queue), so it does not
- * wait for the next datagram to arrive. Such a reply comes from an unnamed
- * address.
+ * through one of a few unbound reply sockets instead, one send at a time
+ * each, so it does not wait for the next datagram to arrive nor for another
+ * client's reply. Such a reply comes from an unnamed address.
  *
  * Unix datagram sockets have flow control: a send to a client whose receive
  * queue is full (`net.unix.max_dgram_qlen` datagrams, 10 by default) waits
- * until the client reads, and until then the socket is unusable (`Busy`).
- * So a client that sends requests and never reads would stop the server for
- * good. Hence every send has a deadline (`replyTimeout`): when it runs out
- * the reply is dropped (`TimedOut`), the socket the send is stuck on is
- * retired — the spare is replaced by a fresh one, the server's own socket is
- * bound anew at the same path (what was queued on the old one is lost) —
- * and further replies to that client are dropped at once until the stuck
- * send ends (the client reads or closes its socket; until then the retired
- * socket holds one descriptor).
+ * until the client reads, and until then the socket is unusable (`Busy`);
+ * Deno cannot cancel such a send, not even by closing the socket. So every
+ * send has a deadline (`replyTimeout`): when it runs out the reply is
+ * dropped (`TimedOut`), the socket it is stuck on is set aside — a reply
+ * socket simply, the server's own socket by binding a new one at the same
+ * path (what was queued on the old one is lost) — and further replies to
+ * that client are dropped at once until the stuck send ends (the client
+ * reads or closes its socket). The sockets set aside count against
+ * {@linkcode MAX_REPLY_SOCKETS} until then; when all of them are taken, a
+ * reply waits for one at most its deadline, then is dropped. So clients that
+ * do not read cost at most that many descriptors, and never delay a reply to
+ * another client by more than one `replyTimeout`.
  */
 class SerialUnixDatagramConn implements Deno.DatagramConn {
   #socket: Deno.DatagramConn;
   #rebind: () => Deno.DatagramConn;
   #replyTimeout: () => number | null;
-  #spare: Deno.DatagramConn | null = null;
   #sends: Promise<unknown> = Promise.resolve();
-  #spareSends: Promise<unknown> = Promise.resolve();
   #pendingSends = 0;
   #sent: PromiseWithResolvers<void> | null = null;
   #receiving = false;
+  /** Unbound reply sockets with no send in flight. */
+  #idle: Deno.DatagramConn[] = [];
+  /** Reply sockets in existence (idle, sending or stuck), and server
+   * sockets set aside while a send is stuck on them. */
+  #replySockets = 0;
+  /** Replies waiting for a reply socket, oldest first. */
+  #waiters: Array<(socket: Deno.DatagramConn | null) => void> = [];
   /** Client paths with a send stuck past its deadline, and how many. */
   #stuck = new Map<string, number>();
   #watchdog = new Watchdog();
@@ -421,33 +573,21 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
 
   send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
     const path = (addr as Partial<Deno.UnixAddr>).path || null;
-    if (this.#receiving) {
-      const send = () => {
-        if (this.#closed) return Promise.reject(closedError());
-        const spare = this.#spare ??= Deno.listenDatagram({ transport: "unixpacket" });
-        const retire = () => {
-          if (this.#spare === spare) this.#spare = null;
-          try {
-            spare.close();
-          } catch {
-            // already closed
-          }
-        };
-        return this.#deadline(path, () => spare.send(p, addr), retire).catch((error) => {
-          if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
-          throw new Deno.errors.PermissionDenied(
-            `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
-            { cause: error },
-          );
-        });
-      };
-      const sent = this.#spareSends.then(send, send);
-      this.#spareSends = sent.catch(() => {});
-      return sent;
+    if (path !== null && this.#stuck.has(path)) return Promise.reject(droppedAtOnce());
+    // the server's own socket only when it is not receiving, and when a send
+    // stuck on it could still be set aside
+    if (this.#receiving || this.#replySockets >= MAX_REPLY_SOCKETS) {
+      return this.#sendAside(p, addr, path);
     }
     const send = () => {
+      // queued behind a send that got stuck: the budget may be spent now
+      if (this.#replySockets >= MAX_REPLY_SOCKETS) return this.#sendAside(p, addr, path);
       const socket = this.#socket;
-      return this.#deadline(path, () => socket.send(p, addr), () => this.#retire(socket));
+      return this.#deadline(
+        path,
+        () => socket.send(p, addr),
+        (sending) => this.#retire(socket, sending),
+      );
     };
     // nothing queued: send now rather than a turn later, behind a settled
     // promise
@@ -463,23 +603,117 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
     return sent;
   }
 
-  /**
-   * Runs `send` to `path` with the deadline. When it runs out, `retire()`
-   * replaces the socket the send is stuck on, the send is left to end
-   * whenever the client reads or goes, and replies to `path` are refused
-   * until then.
-   */
-  #deadline(path: string | null, send: () => Promise<number>, retire: () => void): Promise<number> {
-    if (path !== null && this.#stuck.has(path)) {
-      return Promise.reject(
-        new Deno.errors.TimedOut(
-          `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
-        ),
-      );
-    }
+  /** Sends through a reply socket: an idle one, a new one while fewer than
+   * {@linkcode MAX_REPLY_SOCKETS} exist, else the first one freed within the
+   * deadline. */
+  async #sendAside(p: Uint8Array, addr: Deno.Addr, path: string | null): Promise<number> {
+    if (this.#closed) throw closedError();
     const ms = this.#replyTimeout();
+    const began = performance.now();
+    const socket = this.#idle.pop() ?? this.#newReplySocket() ?? await this.#waitForSocket(ms);
+    const left = ms === null ? null : Math.max(1, ms - (performance.now() - began));
+    let stuck = false;
+    try {
+      return await this.#deadline(path, () => socket.send(p, addr), (sending) => {
+        stuck = true;
+        this.#setAside(socket, sending);
+      }, left);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+      throw new Deno.errors.PermissionDenied(
+        `${error.message}: the client connect()ed its socket to the server's path, so it accepts datagrams from that path only, and this reply came from a second socket because the server was waiting for the next datagram (Deno runs one operation at a time on a unixpacket socket); use a client that does not connect(), or a UnixDatagramServer that handles one datagram at a time`,
+        { cause: error },
+      );
+    } finally {
+      if (!stuck) this.#recycle(socket);
+    }
+  }
+
+  #newReplySocket(): Deno.DatagramConn | null {
+    if (this.#replySockets >= MAX_REPLY_SOCKETS) return null;
+    const socket = Deno.listenDatagram({ transport: "unixpacket" });
+    this.#replySockets++;
+    return socket;
+  }
+
+  /** The next reply socket freed, within `ms`; else the reply is dropped. */
+  #waitForSocket(ms: number | null): Promise<Deno.DatagramConn> {
+    return new Promise((resolve, reject) => {
+      let watched: Watched | null = null;
+      const waiter = (socket: Deno.DatagramConn | null) => {
+        if (watched !== null) this.#watchdog.unwatch(watched);
+        if (socket === null) reject(closedError());
+        else resolve(socket);
+      };
+      this.#waiters.push(waiter);
+      if (ms === null || ms === Infinity) return;
+      watched = this.#watchdog.watch(ms, () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i !== -1) this.#waiters.splice(i, 1);
+        reject(
+          new Deno.errors.TimedOut(
+            `The reply was dropped after ${ms} ms (replyTimeout): all ${MAX_REPLY_SOCKETS} reply sockets are held by replies to clients that do not read them, which Deno cannot cancel; they are freed as those clients read or close their sockets`,
+          ),
+        );
+      });
+    });
+  }
+
+  /** A reply socket whose send ended: to the next waiter, or idle. */
+  #recycle(socket: Deno.DatagramConn): void {
+    const waiter = this.#closed ? undefined : this.#waiters.shift();
+    if (waiter !== undefined) return waiter(socket);
+    if (!this.#closed) {
+      this.#idle.push(socket);
+      return;
+    }
+    this.#replySockets--;
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Sets aside a socket whose send is stuck: closed now (which does not
+   * end the send), counted until the send ends — its descriptor is held
+   * until then — then its place goes to a waiting reply, if any. */
+  #setAside(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+    const freed = () => {
+      this.#replySockets--;
+      if (this.#closed || this.#waiters.length === 0) return;
+      let fresh: Deno.DatagramConn | null;
+      try {
+        fresh = this.#newReplySocket();
+      } catch {
+        return; // out of descriptors: the waiters' deadlines deal with it
+      }
+      if (fresh !== null) this.#waiters.shift()!(fresh);
+    };
+    sending.then(freed, freed);
+  }
+
+  /**
+   * Runs `send` to `path` with the deadline (`ms`, by default
+   * `replyTimeout`). When it runs out, `setAside()` gets the send, which is
+   * left to end whenever the client reads or goes, and replies to `path`
+   * are refused until then.
+   */
+  #deadline(
+    path: string | null,
+    send: () => Promise<number>,
+    setAside: (sending: Promise<number>) => void,
+    ms: number | null = this.#replyTimeout(),
+  ): Promise<number> {
+    if (path !== null && this.#stuck.has(path)) return Promise.reject(droppedAtOnce());
     const sending = send();
     if (ms === null || ms === Infinity) return sending;
+    const limit = this.#replyTimeout() ?? ms;
     return new Promise((resolve, reject) => {
       const expire = () => {
         if (path !== null) this.#stuck.set(path, (this.#stuck.get(path) ?? 0) + 1);
@@ -491,11 +725,11 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
         };
         sending.then(unstuck, unstuck);
         try {
-          retire();
+          setAside(sending);
         } finally {
           reject(
             new Deno.errors.TimedOut(
-              `The reply timed out after ${ms} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
+              `The reply timed out after ${limit} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
             ),
           );
         }
@@ -512,9 +746,10 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
   }
 
   /** Replaces the server's socket, on which a send is stuck, by a new one
-   * bound at the same path; if that fails the stuck socket is kept (and is
-   * `Busy` until the send ends). */
-  #retire(socket: Deno.DatagramConn): void {
+   * bound at the same path, and sets the old one aside (see `setAside()`);
+   * if that fails the stuck socket is kept (and is `Busy` until the send
+   * ends). */
+  #retire(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
     if (this.#socket !== socket || this.#closed) return;
     try {
       this.#socket = this.#rebind();
@@ -528,20 +763,21 @@ class SerialUnixDatagramConn implements Deno.DatagramConn {
       );
       return;
     }
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
+    this.#replySockets++;
+    this.#setAside(socket, sending);
   }
 
   close(): void {
     this.#closed = true;
     this.#watchdog.close();
-    try {
-      this.#spare?.close();
-    } catch {
-      // already closed
+    for (const waiter of this.#waiters.splice(0)) waiter(null);
+    for (const socket of this.#idle.splice(0)) {
+      this.#replySockets--;
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
     }
     this.#socket.close();
   }
@@ -571,8 +807,8 @@ interface Watched {
  * datagram reply cost over a raw loop. The timer is set for the earliest
  * deadline; when it fires, what has expired expires and it is set again for
  * the next, so a deadline fires when it is due, as its own timer would. At
- * most two sends are watched at once (the socket's and the spare's queues
- * each send one at a time), so a list is enough.
+ * most one send per socket is watched at once, and a reply waiting for a
+ * socket: a few dozen at most, so a list is enough.
  */
 class Watchdog {
   #watched: Watched[] = [];
@@ -633,6 +869,12 @@ class Watchdog {
   };
 }
 
+function droppedAtOnce(): Deno.errors.TimedOut {
+  return new Deno.errors.TimedOut(
+    `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
+  );
+}
+
 function closedError(): Deno.errors.BadResource {
   return new Deno.errors.BadResource("Cannot send on a closed Unix datagram server's socket");
 }
@@ -654,13 +896,17 @@ function checkReplyTimeout(value: unknown): void {
  * `ThreadingUnixStreamServer`.
  *
  * The socket file's life: binding creates it (and first checks the `read`,
- * `write` and `net` permissions Deno needs for it, naming the missing flags);
- * `serverClose()` removes it — unlike Python, which leaves it behind — if it
- * is still the file this server created. A file already at the path is
- * never overwritten: a socket file makes the constructor throw
- * `Deno.errors.AddrInUse` unless `reclaimStaleSocket` is set and nothing
- * answers on it; any other kind of file throws `Deno.errors.AlreadyExists`
- * and is left untouched.
+ * `write` and `net` permissions Deno needs for it, naming the missing flags),
+ * with the mode `socketMode` says; `serverClose()` removes it — unlike
+ * Python, which leaves it behind — if it is still the file this server
+ * created. A file already at the path is never overwritten: a socket file
+ * makes the constructor throw `Deno.errors.AddrInUse` unless
+ * `reclaimStaleSocket` is set and nothing answers on it; any other kind of
+ * file throws `Deno.errors.AlreadyExists` and is left untouched. With
+ * permissions for its directory and a bare `--allow-net` it binds through a
+ * private directory (see {@linkcode UnixSocketOptions.socketMode}): Deno 2.9
+ * removes a listener's bound path when it closes, whatever file is there by
+ * then, and this keeps a socket another server put at the path safe.
  *
  * @example A line echo server on a socket file
  * ```ts
@@ -693,6 +939,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    * reports that and cannot be changed: a subclass that overrides it with
    * another value makes the bind throw a `RangeError`. */
   static requestQueueSize: number = UNIX_BACKLOG;
+  /** Class attribute: the socket file's mode, or `null`; see
+   * {@linkcode UnixSocketOptions.socketMode}. */
+  static socketMode: number | null = null;
 
   /** The options given to the constructor; see `BaseServer.options`. */
   declare readonly options: Readonly<UnixStreamServerOptions>;
@@ -719,6 +968,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
+    checkSocketMode(options.socketMode);
     super({ transport: "unix", path }, RequestHandlerClass, options);
   }
 
@@ -728,6 +978,16 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   }
   set reclaimStaleSocket(value: boolean) {
     this[kAttribute]("reclaimStaleSocket", value);
+  }
+
+  /** The socket file's mode, or `null`; see the static attribute. It
+   * applies at the next bind. */
+  get socketMode(): number | null {
+    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+  }
+  set socketMode(value: number | null) {
+    checkSocketMode(value);
+    this[kAttribute]("socketMode", value);
   }
 
   /** The listen backlog, 1024, read-only; see the static attribute. */
@@ -779,8 +1039,12 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
         } cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with ${UNIX_BACKLOG}; remove the override`,
       );
     }
-    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
-      this.socket = Deno.listen({ transport: "unix", path }) as Deno.Listener<
+    // privately whenever permitted: Deno removes a listener's bound path
+    // when it closes, and the socket file at the path may by then be
+    // another server's
+    const options = { reclaim: this.reclaimStaleSocket, mode: this.socketMode, privately: true };
+    return bindSocketFile(this, path, options, (at) => {
+      return this.socket = Deno.listen({ transport: "unix", path: at }) as Deno.Listener<
         Deno.UnixConn,
         UnixStreamAddr
       >;
@@ -788,13 +1052,14 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   }
 
   /**
-   * Internal: closes the listener and removes the socket file.
+   * Internal: removes the socket file (if it is still this server's) and
+   * closes the listener.
    *
    * @ignore
    */
   override [kCloseSocket](): void {
+    if (this.socket !== undefined) removeSocketFile(this);
     super[kCloseSocket]();
-    removeSocketFile(this);
   }
 }
 
@@ -847,16 +1112,24 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    * neither send nor receive — a client that sends requests and never reads
    * would stop the server. When this runs out the reply is dropped (the
    * handler's `finish()` throws `Deno.errors.TimedOut`, which goes to
-   * `handleDrop()`), the server carries on with a fresh socket bound at the
-   * same path (datagrams still queued on the old one are lost), and later
-   * replies to that client are dropped at once until it reads or closes its
-   * socket. Default 1000; must be more than 0.
+   * `handleDrop()`), the socket it is stuck on is set aside (the server's
+   * own socket is bound anew at the same path; datagrams still queued on the
+   * old one are lost), and later replies to that client are dropped at once
+   * until it reads or closes its socket. Replies made while the server waits
+   * for the next datagram (a threading server's) go out through a pool of
+   * reply sockets, so a stuck one holds up no other. Default 1000; must be
+   * more than 0.
    *
    * Deno cannot cancel the stuck send: until that client reads or closes its
    * socket, it holds one descriptor and keeps the process alive after
-   * `serverClose()` (call `Deno.exit()` to end it regardless).
+   * `serverClose()` (call `Deno.exit()` to end it regardless). Clients that
+   * do not read hold at most 16 descriptors in all: when 16 sockets are
+   * stuck, a reply waits for one at most `replyTimeout`, then is dropped.
    */
   static replyTimeout: number | null = 1000;
+  /** Class attribute: the socket file's mode, or `null`; see
+   * {@linkcode UnixSocketOptions.socketMode}. */
+  static socketMode: number | null = null;
 
   /** The options given to the constructor; see `BaseServer.options`. */
   declare readonly options: Readonly<UnixDatagramServerOptions>;
@@ -886,8 +1159,19 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
+    checkSocketMode(options.socketMode);
     if ("replyTimeout" in options) checkReplyTimeout(options.replyTimeout);
     super({ transport: "unixpacket", path }, RequestHandlerClass, options);
+  }
+
+  /** The socket file's mode, or `null`; see the static attribute. It
+   * applies at the next bind. */
+  get socketMode(): number | null {
+    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+  }
+  set socketMode(value: number | null) {
+    checkSocketMode(value);
+    this[kAttribute]("socketMode", value);
   }
 
   /** How long a reply may wait to be sent, in ms; see the static attribute. */
@@ -941,18 +1225,21 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     const path = this.serverAddress.path;
     if (this.socket !== undefined) throw alreadyBound(path);
     requireUnstableNet("UnixDatagramServer");
-    const listen = () => Deno.listenDatagram({ transport: "unixpacket", path });
-    return bindSocketFile(this, path, this.reclaimStaleSocket, () => {
-      this.socket = new SerialUnixDatagramConn(
-        listen(),
-        () => replaceSocketFile(this, listen),
+    const mode = this.socketMode;
+    const listen = (at: string) => Deno.listenDatagram({ transport: "unixpacket", path: at });
+    const options = { reclaim: this.reclaimStaleSocket, mode, privately: false };
+    return bindSocketFile(this, path, options, (at) => {
+      return this.socket = new SerialUnixDatagramConn(
+        listen(at),
+        () => replaceSocketFile(this, mode, listen),
         () => this.replyTimeout,
       );
     });
   }
 
   /**
-   * Internal: removes the socket file once the socket is closed.
+   * Internal: removes the socket file, if it is still this server's, just
+   * before the socket closes.
    *
    * @ignore
    */

@@ -70,6 +70,15 @@ Deno.test("AccessList refuses malformed networks with a message that says how to
   }
 });
 
+Deno.test("AccessList refuses a prefix length written with a leading zero, a sign or a space, as it refuses such an address", () => {
+  for (const bad of ["10.0.0.0/08", "10.0.0.0/008", "::/064", "10.0.0.0/+8", "10.0.0.0/ 8"]) {
+    assert.throws(() => new AccessList({ allow: [bad] }), RangeError, bad);
+  }
+  // the forms that stay valid
+  assert.equal(new AccessList({ allow: ["10.0.0.0/8"] }).allows({ hostname: "10.9.9.9" }), true);
+  assert.equal(new AccessList({ allow: ["0.0.0.0/0"] }).allows({ hostname: "1.2.3.4" }), true);
+});
+
 Deno.test("a client refused through verifyRequest() is closed before any handler runs; an allowed one is served — from any address, in memory", async () => {
   let handlers = 0;
   class Hello extends StreamRequestHandler<Guarded> {

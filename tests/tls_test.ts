@@ -1,6 +1,6 @@
 /**
  * TLSServer: failed handshakes (plain text, an untrusting client, a silent
- * one) go to handleError and the next client is served; ALPN; certificate
+ * one) are drops (handleDrop) and the next client is served; ALPN; certificate
  * errors; permissions.
  */
 
@@ -78,10 +78,10 @@ for (
     ThreadingTLSServer,
   ]] as const
 ) {
-  Deno.test(`${name}: a plain-text client fails the handshake, goes to handleError, and the next TLS client is served`, async () => {
+  Deno.test(`${name}: a plain-text client fails the handshake, is a drop (handleDrop, not handleError), and the next TLS client is served`, async () => {
     await using server = new (recording(Server))(loopback, EchoLine, { cert, key });
     server.serveForever();
-    const failed = server.nextError();
+    const failed = server.nextDrop();
     const plain = await Deno.connect(server.serverAddress);
     try {
       await plain.write(encoder.encode(TEST_STR));
@@ -97,14 +97,15 @@ for (
       TEST_STR,
       TEST_STR,
     ]);
-    assert.equal(server.errors.length, 1);
+    assert.equal(server.drops.length, 1);
+    assert.deepEqual(server.errors, []);
     assert.equal(server.serving, true);
   });
 
-  Deno.test(`${name}: a client that does not trust the certificate fails, goes to handleError, and the next client is served`, async () => {
+  Deno.test(`${name}: a client that does not trust the certificate fails, is a drop (handleDrop), and the next client is served`, async () => {
     await using server = new (recording(Server))(loopback, EchoLine, { cert, key });
     server.serveForever();
-    const failed = server.nextError();
+    const failed = server.nextDrop();
     // no caCerts: the client rejects the self-signed certificate
     const untrusting = Deno.connectTls({ hostname: "localhost", port: server.serverAddress.port });
     await assert.rejects(
@@ -113,6 +114,7 @@ for (
     );
     const error = await failed;
     assert.match((error as Error).message, /TLS handshake with .* failed/);
+    assert.deepEqual(server.errors, []);
     assert.deepEqual(await streamRounds(() => goodClient(server.serverAddress.port)), [
       TEST_STR,
       TEST_STR,
