@@ -4,21 +4,19 @@
  * @module
  */
 
-import type { AnyServer } from "./handlers.ts";
 import {
+  type AnyServer,
   type Awaitable,
   BaseServer,
-  finishRequestFramed,
-  kAttribute,
-  kBlockOnClose,
-  kReportError,
   type ServerCloseOptions,
-} from "./server.ts";
+} from "./base_server.ts";
 import type { DatagramRequest } from "./datagram.ts";
-import { TCPServer } from "./tcp.ts";
+import { TCPServer } from "./tcp_server.ts";
+import { TLSServer } from "./tls_server.ts";
 import { UDPServer } from "./udp.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
-import { TLSServer } from "./tls.ts";
+import { finishRequestFramed } from "./_caller.ts";
+import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
 /**
  * A server class that a mix-in can extend.
