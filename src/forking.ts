@@ -1397,14 +1397,13 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTLSServer } from "@x/socketserver";
+ * import { localhostCert } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
- * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
- * const key = Deno.readTextFileSync("tests/tls/localhost.key");
  * await using server = new ForkingTLSServer(
  *   { hostname: "127.0.0.1", port: 0 },
  *   BaseRequestHandler,
- *   { cert, key, maxChildren: 2, childPermissions: { read: ["tests/tls"] } },
+ *   { ...localhostCert, maxChildren: 2 },
  * );
  * assert.equal(server.maxChildren, 2);
  * ```
