@@ -54,3 +54,29 @@ export function checkOptions(Class: object, options: object): void {
     checkAttribute(Class, name, (options as Record<string, unknown>)[name]);
   }
 }
+
+/** An instance's attribute values: its own (its options, assignments), else
+ * its class's static. */
+export class AttributeValues {
+  #own: Record<string, unknown>;
+  #Class: Record<string, unknown>;
+
+  /** Takes `options` as the instance's own values, after checking them. */
+  constructor(Class: object, options: object) {
+    checkOptions(Class, options);
+    this.#Class = Class as Record<string, unknown>;
+    this.#own = { ...options };
+  }
+
+  /** The value of attribute `name`. */
+  get(name: string): unknown {
+    const own = this.#own[name];
+    return own !== undefined ? own : this.#Class[name];
+  }
+
+  /** Checks `value` and makes it the instance's own. */
+  set(name: string, value: unknown): void {
+    checkAttribute(this.#Class, name, value);
+    this.#own[name] = value;
+  }
+}

@@ -1,5 +1,12 @@
 /**
- * Which request's handler is calling? See below.
+ * Which request's handler is calling? `await this.server.serverClose()` in a
+ * handler must not wait for that same handler. JavaScript cannot tell a
+ * function its caller, but V8's async stack trace names every async function
+ * awaiting on the way: `finishRequest()` runs under an async frame whose name
+ * holds a slot number, the slot holds the request, and `serverClose()` reads
+ * the slots off its own stack. One async call per request; the stack is read
+ * only by `serverClose()`, and only while requests are open. A timer's
+ * callback does not continue the async stack, so its call is not recognised.
  *
  * @module
  */
@@ -9,16 +16,6 @@ interface Finisher {
   finishRequest(request: unknown, clientAddress: unknown): Promise<void>;
   shutdownRequest(request: unknown): unknown;
 }
-
-// ---------------------------------------------------------------------------
-// Which request's handler is calling? `await this.server.serverClose()` in a
-// handler must not wait for that same handler. JavaScript cannot tell a
-// function its caller, but V8's async stack trace names every async function
-// awaiting on the way: `finishRequest()` runs under an async frame whose
-// name holds a slot number, the slot holds the request, and serverClose()
-// reads the slots off its own stack. One async call per request; the stack
-// is read only by serverClose(), and only while requests are open.
-// ---------------------------------------------------------------------------
 
 const FRAME_NAME = "socketserver_request_";
 const FRAME_PATTERN = /socketserver_request_(\d+)/g;
@@ -73,8 +70,19 @@ function makeFrame(slot: number): Frame {
   }[name];
 }
 
+const NO_REQUESTS: ReadonlySet<never> = new Set();
+
+/** The requests in `open` whose handlers are on the current (async) call stack. */
+export function callers<R>(
+  open: { readonly size: number; has(request: R): boolean },
+): ReadonlySet<R> {
+  if (open.size === 0) return NO_REQUESTS;
+  const found = new Set(requestsOnStack().filter((request) => open.has(request as R)) as R[]);
+  return found.size === 0 ? NO_REQUESTS : found;
+}
+
 /** The requests whose handlers are on the current (async) call stack. */
-export function requestsOnStack(): unknown[] {
+function requestsOnStack(): unknown[] {
   const limit = Error.stackTraceLimit;
   let stack = "";
   try {

@@ -65,3 +65,14 @@ export function checkHandlerClass(handler: unknown): void {
     );
   }
 }
+
+/** Checks the `signal` option: an `AbortSignal`, or nothing. */
+export function checkSignal(signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `"signal" must be an AbortSignal, such as new AbortController().signal, got ${
+        describeValue(signal)
+      }`,
+    );
+  }
+}

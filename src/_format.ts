@@ -49,3 +49,11 @@ export function describeValue(value: unknown): string {
   }
   return String(value);
 }
+
+/** What the default `handleError()` prints: Python's report, with the stack. */
+export function errorReport(clientAddress: unknown, error: unknown): string {
+  const line = "-".repeat(40);
+  return `${line}\nException occurred during processing of request from ${
+    formatAddress(clientAddress)
+  }\n${error instanceof Error ? error.stack ?? String(error) : String(error)}\n${line}`;
+}

@@ -13,12 +13,9 @@ export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
 export const kReportError: unique symbol = Symbol("socketserver.reportError");
 /** Whether `serverClose()` waits for requests in flight. */
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
-/** Whether `serverClose()` owns a request for its lingering close, which the
- * ordinary close path must then leave open. */
-export const kLingering: unique symbol = Symbol("socketserver.lingering");
-/** Keeps a slot of `maxConnections` taken until a descriptor an ended request
- * still holds is released. */
-export const kHoldSlot: unique symbol = Symbol("socketserver.holdSlot");
+/** A server's requests taken and not yet closed (`_open_requests.ts`): its
+ * slots of `maxConnections`, the lingering closes of `serverClose()`. */
+export const kRequests: unique symbol = Symbol("socketserver.requests");
 /** Opens the listener for `TCPServerBase.serverBind()`; `TLSServer` overrides it. */
 export const kListen: unique symbol = Symbol("socketserver.listen");
 /** A sink that takes every write whole and at once (a datagram's reply buffer)

@@ -9,7 +9,7 @@ import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./
 import { NotBoundError } from "./errors.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { opsInFlight } from "./_conn_files.ts";
-import { kCloseSocket, kHoldSlot, kLingering } from "./_symbols.ts";
+import { kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
  * Options of every {@linkcode StreamServer}; each attribute option
@@ -156,7 +156,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
-    if (this[kLingering](request)) return; // serverClose() closes it when its linger ends
+    if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
     // More than Python's habit here: Deno's close() cancels a write still in
     // flight (one a handler did not await), while closeWrite() waits for it.
     // Measured against close() alone in bench/: no cost that shows.
@@ -189,7 +189,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override closeRequest(request: C): void {
-    if (this[kLingering](request)) return; // serverClose() closes it when its linger ends
+    if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
     try {
       request.close();
     } catch {
@@ -200,7 +200,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
       // cancelled it, a turn later: until then it counts against the limit,
       // or a batch of timeouts would let in as many new clients at once
       const releasing = opsInFlight(request);
-      if (releasing !== null) this[kHoldSlot](releasing);
+      if (releasing !== null) this[kRequests].hold(releasing);
     }
     super.closeRequest(request);
   }

@@ -22,7 +22,7 @@ import { declareAttributes } from "./_attributes.ts";
 import { nullableDuration } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { formatAddress, withContext } from "./_format.ts";
-import { kAttribute, kCloseSocket, kHoldSlot, kListen } from "./_symbols.ts";
+import { kAttribute, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
 
 /**
  * Options of {@linkcode TLSServer}: the certificate and key, and the
@@ -320,7 +320,7 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
       // end can be seen, until the handshake ends; then it is closed
       stalled.delete(request);
       const ended = pending.then(ignore, ignore);
-      this[kHoldSlot](ended);
+      this[kRequests].hold(ended);
       let kept = stalledOf.get(this);
       if (kept === undefined) stalledOf.set(this, kept = new Set());
       kept.add(request);
