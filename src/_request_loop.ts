@@ -182,8 +182,11 @@ export class RequestLoop<R, A> {
       if (!ourTurn) ourTurn = await turn;
       if (ourTurn) {
         if (this.closed) throw closedError(server, "handleRequest()");
-        const left = Math.max(0, until - performance.now());
-        next = await deadline(this.requests.next(server), left, expired);
+        const taking = this.requests.next(server);
+        // no clock read nor race without a timeout: this is the per-request path
+        next = until === Infinity
+          ? await taking
+          : await deadline(taking, Math.max(0, until - performance.now()), expired);
         if (next !== TIMEOUT) this.requests.pending = null;
       }
     } catch (error) {
