@@ -1,5 +1,6 @@
 /**
- * {@linkcode TCPServer}: a stream server on `Deno.listen`.
+ * {@linkcode TCPServer}: a stream server on `Deno.listen`, and
+ * {@linkcode TCPServerBase}, what it shares with `TLSServer`.
  *
  * @module
  */
@@ -14,32 +15,28 @@ import { checkNetPermission } from "./_permissions.ts";
 import { kAttribute, kListen } from "./_symbols.ts";
 
 /**
- * Where a TCP (or TLS, or UDP) server listens.
+ * Where a TCP, TLS or UDP server listens.
  *
  * @example
  * ```ts
  * import { BaseRequestHandler, type NetAddress, TCPServer } from "@x/socketserver";
- * import assert from "node:assert/strict";
  *
  * const address: NetAddress = { hostname: "127.0.0.1", port: 0 };
- * await using server = new TCPServer(address, BaseRequestHandler);
- * assert.equal(server.serverAddress.hostname, "127.0.0.1");
- * assert.notEqual(server.serverAddress.port, 0);
+ * await using _server = new TCPServer(address, BaseRequestHandler);
  * ```
  */
 export interface NetAddress {
-  /** An IPv4 or IPv6 literal, or a host name. Default `"0.0.0.0"`, every IPv4
-   * interface, as in `Deno.listen`; `""` means the same, as Python's
-   * `HOST = ""` does. */
+  /** An IPv4 or IPv6 literal, or a host name; `""` means every interface, as
+   * Python's `HOST = ""` does.
+   * @default {"0.0.0.0"} */
   hostname?: string;
   /** The port; 0 picks a free one, reported in `serverAddress`. */
   port: number;
 }
 
 /**
- * Python's address tuple, `(HOST, PORT)`, written `[HOST, PORT]`: every TCP,
- * TLS and UDP server takes it beside a {@linkcode NetAddress}. A `HOST` of
- * `""` means every interface, as in Python.
+ * Python's address tuple `(HOST, PORT)`, written `[HOST, PORT]`; a `HOST` of
+ * `""` means every interface.
  *
  * @example Python's `TCPServer(("", 9999), Handler)`
  * ```ts
@@ -54,19 +51,16 @@ export interface NetAddress {
 export type NetAddressTuple = readonly [hostname: string, port: number];
 
 /**
- * A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, so it
- * can be passed straight to `Deno.connect()`.
+ * A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, which
+ * `Deno.connect()` takes as it is.
  *
  * @example
  * ```ts
  * import { BaseRequestHandler, type TcpAddr, TCPServer } from "@x/socketserver";
- * import assert from "node:assert/strict";
  *
- * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+ * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
  * const address: TcpAddr = server.serverAddress;
- * const conn = await Deno.connect(address); // no conversion needed
- * assert.equal(conn.remoteAddr.port, address.port);
- * conn.close();
+ * (await Deno.connect(address)).close();
  * ```
  */
 export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
@@ -77,77 +71,61 @@ export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
  *
  * @example
  * ```ts
- * import { BaseRequestHandler, TCPServer, type TCPServerOptions } from "@x/socketserver";
+ * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * const options: TCPServerOptions = { requestQueueSize: 128, timeout: 5000 };
- * await using server = new TCPServer(
- *   { hostname: "127.0.0.1", port: 0 },
- *   BaseRequestHandler,
- *   options,
- * );
+ * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, {
+ *   requestQueueSize: 128,
+ * });
  * assert.equal(server.requestQueueSize, 128);
  * ```
  */
 export interface TCPServerOptions extends StreamServerOptions {
-  /** {@linkcode TCPServer.allowReuseAddress}. */
+  /** {@linkcode TCPServerBase.allowReuseAddress}.
+   * @default {true} */
   allowReuseAddress?: boolean;
-  /** {@linkcode TCPServer.allowReusePort}. */
+  /** {@linkcode TCPServerBase.allowReusePort}.
+   * @default {false} */
   allowReusePort?: boolean;
-  /** {@linkcode TCPServer.requestQueueSize}. */
+  /** {@linkcode TCPServerBase.requestQueueSize}.
+   * @default {511} */
   requestQueueSize?: number;
 }
 
 /**
  * A TCP server with the connection type left open: {@linkcode TCPServer} is
- * `TCPServerBase<Deno.TcpConn>`, `TLSServer` is
- * `TCPServerBase<Deno.TlsConn>`. It holds what both share — the address
- * check, the `net` permission check, the bind and the TCP class attributes —
- * and opens its listener with `Deno.listen`. Use `TCPServer` or `TLSServer`;
- * extend this only for another `Deno.Conn<Deno.NetAddr>` listener.
- *
- * @typeParam C The connection type.
+ * `TCPServerBase<Deno.TcpConn>`, `TLSServer` `TCPServerBase<Deno.TlsConn>`.
+ * It holds what both share: the address and `net` permission checks, the
+ * bind, the TCP attributes. Extend it only for another
+ * `Deno.Conn<Deno.NetAddr>` listener.
  *
  * @example
  * ```ts
- * import { StreamRequestHandler, TCPServerBase } from "@x/socketserver";
+ * import { BaseRequestHandler, TCPServerBase } from "@x/socketserver";
  *
- * class Hello extends StreamRequestHandler<TCPServerBase<Deno.TcpConn>> {
- *   override async handle() {
- *     await this.wfile.write("hello\n");
- *   }
- * }
- * await using _server = new TCPServerBase<Deno.TcpConn>(
- *   { hostname: "127.0.0.1", port: 0 },
- *   Hello,
- * );
+ * await using _server = new TCPServerBase<Deno.TcpConn>(["127.0.0.1", 0], BaseRequestHandler);
  * ```
  */
 export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServer<C, TcpAddr> {
   /** Class attribute: whether `SO_REUSEADDR` is set. Deno sets it on every
-   * TCP listener on Unix, so it is `true` here and `false` cannot be honoured
-   * (binding throws). Python: `allow_reuse_address` (default `False`). */
+   * TCP listener, so `false` cannot be honoured (binding throws). Python:
+   * `allow_reuse_address`. */
   static allowReuseAddress: boolean = true;
-  /** Class attribute: whether `SO_REUSEPORT` is set, letting several
-   * processes listen on one port (Linux; needs `--unstable-net`, without
-   * which binding throws `Deno.errors.NotSupported`). Python:
+  /** Class attribute: whether `SO_REUSEPORT` is set, so that several
+   * processes listen on one port (Linux; needs `--unstable-net`). Python:
    * `allow_reuse_port`. */
   static allowReusePort: boolean = false;
-  /** Class attribute: the listen backlog. Default 511, Deno's (Python's 5
-   * drops connections under any real load). Python: `request_queue_size`. */
+  /** Class attribute: the listen backlog; Deno's default, where Python's 5
+   * drops connections under load. Python: `request_queue_size`. */
   static requestQueueSize: number = 511;
 
-  /** The options given to the constructor; see `BaseServer.options`. */
+  /** The constructor's options; see {@linkcode BaseServer.options}. */
   declare readonly options: Readonly<TCPServerOptions>;
 
   /**
-   * Creates the server and, unless `options.bindAndActivate` is false, binds
-   * and listens.
+   * Creates the server and, unless `bindAndActivate` is false, binds and
+   * listens: `{ hostname?, port }`, or Python's `[hostname, port]`.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`, or
-   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
-   * @param RequestHandlerClass The handler class, run once per connection.
-   * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {TypeError} A malformed address or handler class.
    * @throws {RangeError} A port outside 0–65535.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
@@ -193,29 +171,21 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
   }
 
   /**
-   * Checks the `net` permission, then binds and listens with `Deno.listen`,
-   * which does both in one call (so `serverActivate()` has nothing left to
-   * do), and sets `serverAddress` to the bound address.
+   * Checks the `net` permission, then binds and listens with `Deno.listen`
+   * (both at once: `serverActivate()` has nothing left to do) and sets
+   * `serverAddress` to the bound address.
    *
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
-   * @throws {Deno.errors.PermissionDenied} A port below 1024 without the
-   *   privilege to bind it.
-   * @throws {Deno.errors.NotSupported} `allowReusePort` is true and Deno
-   *   runs without `--unstable-net`.
-   * @throws {Error} The server is already bound, or the host name does not
-   *   resolve.
+   * @throws {Deno.errors.NotSupported} `allowReusePort` without `--unstable-net`.
+   * @throws {Error} Already bound, or the host name does not resolve.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
-   * import assert from "node:assert/strict";
    *
-   * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
-   *   bindAndActivate: false,
-   * });
+   * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, { bindAndActivate: false });
    * server.serverBind();
-   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */
@@ -259,11 +229,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     this.serverAddress = this.socket.addr;
   }
 
-  /**
-   * Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it. */
   [kListen](options: Deno.TcpListenOptions & { transport: "tcp" }): Deno.Listener<C, TcpAddr> {
     return Deno.listen(options) as unknown as Deno.Listener<C, TcpAddr>;
   }
@@ -272,19 +238,14 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
 declareAttributes(TCPServerBase, {
   allowReuseAddress: null,
   allowReusePort: null,
-  // checked when binding, which a static override reaches too
-  requestQueueSize: null,
+  requestQueueSize: null, // checked when binding, which a static override reaches too
 });
 
 /**
  * A TCP server, Python's `socketserver.TCPServer`: it binds and listens in
- * its constructor (unless `bindAndActivate: false`), so `serverAddress` holds
- * the real port at once, and hands each connection to a new handler. Like
- * Python's, it handles one connection at a time; for one task per connection
- * use `ThreadingTCPServer`.
- *
- * Binding first checks Deno's `net` permission for the exact address and
- * throws `Deno.errors.NotCapable` naming the `--allow-net=` flag to add.
+ * its constructor (unless `bindAndActivate: false`), after checking Deno's
+ * `net` permission for the exact address, and hands each connection to a
+ * new handler, one at a time (`ThreadingTCPServer`: one task each).
  *
  * @example The seed's echo server
  * ```ts
@@ -299,10 +260,8 @@ declareAttributes(TCPServerBase, {
  *     await sendall(this.request, text.toUpperCase());
  *   }
  * }
- *
- * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+ * await using server = new TCPServer(["127.0.0.1", 0], MyTCPHandler);
  * server.serveForever();
- *
  * const conn = await Deno.connect(server.serverAddress);
  * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
@@ -310,63 +269,42 @@ declareAttributes(TCPServerBase, {
  */
 export class TCPServer extends TCPServerBase<Deno.TcpConn> {}
 
-/**
- * The methods every TCPServer has, each defined by the class its note names
- * ({@linkcode TCPServerBase}, `StreamServer` or `BaseServer`), declared again here only so that
- * this page lists them: a documentation page shows a class's own members.
- */
+/** The methods of a {@linkcode TCPServer}, listed on its page. */
 export interface TCPServer {
-  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
-   * See {@linkcode BaseServer.serveForever}. */
+  // doc-pages: generated by `deno task doc:pages`, do not edit
+  /** See {@linkcode BaseServer.serveForever}. */
   serveForever(pollInterval?: number | null): Promise<void>;
-  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
-   * {@linkcode BaseServer.shutdown}. */
+  /** See {@linkcode BaseServer.shutdown}. */
   shutdown(): Promise<void>;
-  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
-   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
-   * it. See {@linkcode BaseServer.handleRequest}. */
+  /** See {@linkcode BaseServer.handleRequest}. */
   handleRequest(): Promise<void>;
-  /** Checks the `net` permission, then binds and listens with `Deno.listen`, which does both in
-   * one call (so `serverActivate()` has nothing left to do), and sets `serverAddress` to the
-   * bound address. See {@linkcode TCPServerBase.serverBind}. */
+  /** See {@linkcode TCPServerBase.serverBind}. */
   serverBind(): void;
-  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  /** See {@linkcode BaseServer.serverActivate}. */
   serverActivate(): Awaitable<void>;
-  /** Accepts the next connection. See {@linkcode StreamServer.getRequest}. */
+  /** See {@linkcode StreamServer.getRequest}. */
   getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
-  /** Whether to handle this request; a refused one is shut down before any handler runs. See
-   * {@linkcode BaseServer.verifyRequest}. */
+  /** See {@linkcode BaseServer.verifyRequest}. */
   verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
-  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  /** See {@linkcode BaseServer.processRequest}. */
   processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
-  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
-   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  /** See {@linkcode BaseServer.finishRequest}. */
   finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
-  /** Shuts the write side down (the client sees EOF after everything that was written), then
-   * closes the connection. See {@linkcode StreamServer.shutdownRequest}. */
+  /** See {@linkcode StreamServer.shutdownRequest}. */
   shutdownRequest(request: Deno.TcpConn): Promise<void>;
-  /** Closes the connection. See {@linkcode StreamServer.closeRequest}. */
+  /** See {@linkcode StreamServer.closeRequest}. */
   closeRequest(request: Deno.TcpConn): void;
-  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  /** See {@linkcode BaseServer.handleError}. */
   handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
-   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
-   * {@linkcode BaseServer.handleDrop}. */
+  /** See {@linkcode BaseServer.handleDrop}. */
   handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
-   * {@linkcode BaseServer.handleTimeout}. */
+  /** See {@linkcode BaseServer.handleTimeout}. */
   handleTimeout(): Awaitable<void>;
-  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
-   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
-   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
-   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  /** See {@linkcode BaseServer.serviceActions}. */
   serviceActions(): Awaitable<void>;
-  /** Closes the server — the socket at once (its address is free again when this is called; a
-   * connection accepted but not yet handled is closed), then waits for requests still being
-   * handled, at most `graceMs` (default: until they finish). See
-   * {@linkcode BaseServer.serverClose}. */
+  /** See {@linkcode BaseServer.serverClose}. */
   serverClose(options?: ServerCloseOptions): Promise<void>;
-  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
-   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  // doc-pages: end
 }
