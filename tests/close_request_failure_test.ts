@@ -27,13 +27,13 @@ Deno.test("serverClose() called during a request resolves once it ends, though i
   }
   class FailingShutdown extends TCPServer {
     errors: unknown[] = [];
-    override async shutdownRequest(conn: Deno.TcpConn): Promise<void> {
+    override shutdownRequest(conn: Deno.TcpConn): Promise<void> {
       try {
         conn.close();
       } catch {
         // the second call: closed already
       }
-      throw new Error("shutdownRequest() failed");
+      return Promise.reject(new Error("shutdownRequest() failed"));
     }
     override handleError(_conn: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
       this.errors.push(error);
