@@ -10,12 +10,9 @@ import type { TCPServer } from "./tcp_server.ts";
 /**
  * The base of every request handler, Python's
  * `socketserver.BaseRequestHandler`: one instance per request, whose
- * `setup()`, `handle()` and `finish()` the server calls in that order —
- * `finish()` even when `handle()` throws. Any of them may be async.
- *
- * Unlike Python, the constructor only stores its arguments; the server calls
- * the three methods afterwards (a constructor cannot be awaited), so
- * subclasses may declare fields with initialisers freely.
+ * `setup()`, `handle()` and `finish()` the server calls in that order,
+ * `finish()` even when `handle()` throws; any may be async. Unlike Python's,
+ * the constructor only stores its arguments, so fields may have initialisers.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The request type: for stream servers the connection.
@@ -34,13 +31,11 @@ import type { TCPServer } from "./tcp_server.ts";
  *     await sendall(this.request, data.toUpperCase());
  *   }
  * }
- * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+ * await using server = new TCPServer(["127.0.0.1", 0], MyTCPHandler);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
  * await sendall(conn, "hello\n");
- * const reply = new Uint8Array(1024);
- * assert.equal(new TextDecoder().decode(reply.subarray(0, (await conn.read(reply))!)), "HELLO");
- * conn.close();
+ * assert.equal(await new Response(conn.readable).text(), "HELLO");
  * ```
  */
 export class BaseRequestHandler<
@@ -56,14 +51,7 @@ export class BaseRequestHandler<
   /** The server handling this request. */
   readonly server: S;
 
-  /**
-   * Stores the request, the client's address and the server. The server
-   * constructs handlers; user code rarely does.
-   *
-   * @param request The request.
-   * @param clientAddress The client's address.
-   * @param server The server.
-   */
+  /** Stores its arguments; the server constructs handlers. */
   constructor(request: R, clientAddress: A, server: S) {
     this.request = request;
     this.clientAddress = clientAddress;
@@ -71,9 +59,7 @@ export class BaseRequestHandler<
   }
 
   /**
-   * Called before `handle()` to prepare the handler. Does nothing here.
-   *
-   * @returns When ready.
+   * Prepares the handler, before `handle()`. Does nothing here.
    *
    * @example
    * ```ts
@@ -90,10 +76,7 @@ export class BaseRequestHandler<
   setup(): Awaitable<void> {}
 
   /**
-   * Serves the request: the method every handler overrides. Does nothing
-   * here.
-   *
-   * @returns When the request is served.
+   * Serves the request: what every handler overrides. Does nothing here.
    *
    * @example
    * ```ts
@@ -109,10 +92,7 @@ export class BaseRequestHandler<
   handle(): Awaitable<void> {}
 
   /**
-   * Called after `handle()`, even when it threw, to clean up. Does nothing
-   * here.
-   *
-   * @returns When cleaned up.
+   * Cleans up after `handle()`, even when it threw. Does nothing here.
    *
    * @example
    * ```ts

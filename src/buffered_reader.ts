@@ -13,23 +13,13 @@ import { kPendingRead } from "./_symbols.ts";
  * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
  * anything with the same `read()`.
  *
- * @example A reader over an in-memory source
+ * @example A source that is always at its end
  * ```ts
  * import { BufferedReader, type ByteSource } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * const chunks = [new TextEncoder().encode("one\ntwo\n")];
- * const source: ByteSource = {
- *   read(p) {
- *     const chunk = chunks.shift();
- *     if (chunk === undefined) return Promise.resolve(null);
- *     p.set(chunk);
- *     return Promise.resolve(chunk.length);
- *   },
- * };
- * const reader = new BufferedReader(source);
- * assert.equal(new TextDecoder().decode(await reader.readline()), "one\n");
- * assert.equal(new TextDecoder().decode(await reader.readline()), "two\n");
+ * const empty: ByteSource = { read: () => Promise.resolve(null) };
+ * assert.equal((await new BufferedReader(empty).readline()).length, 0);
  * ```
  */
 export interface ByteSource {
@@ -89,39 +79,32 @@ const SHORT_SPAN = 64;
  * ```
  */
 export interface BufferedReaderOptions {
-  /** The buffer's starting size in bytes. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
+  /** The buffer's starting size in bytes.
+   * @default {DEFAULT_BUFFER_SIZE} */
   bufferSize?: number;
-  /** The longest line `readline()` without a size accepts. Default {@linkcode DEFAULT_MAX_LINE_LENGTH}. */
+  /** {@linkcode BufferedReader.maxLineLength}.
+   * @default {DEFAULT_MAX_LINE_LENGTH} */
   maxLineLength?: number;
-  /** How long one read from the source may wait, in ms; `null` for ever. */
+  /** {@linkcode BufferedReader.timeout}.
+   * @default {null} */
   timeout?: number | null;
-  /** How long a call that finds nothing buffered may wait for its first
-   * byte — the wait between requests — in ms, instead of `timeout`; `null`
-   * leaves that wait to `timeout`. */
+  /** {@linkcode BufferedReader.idleTimeout}.
+   * @default {null} */
   idleTimeout?: number | null;
-  /** How long a call may take once its first byte is in, in ms, however
-   * the bytes trickle; `null` for no limit. */
+  /** {@linkcode BufferedReader.requestTimeout}.
+   * @default {null} */
   requestTimeout?: number | null;
 }
 
 /**
- * A buffered reader over a connection: the handlers' `rfile`, with the
- * methods of Python's buffered socket file — `readline()`, `read()`,
- * `read1()` — and async iteration over lines.
+ * A buffered reader over a connection, the handlers' `rfile`: Python's
+ * buffered socket file (`readline()`, `read()`, `read1()`) and async
+ * iteration over lines.
  *
- * Every method resolves to a `Uint8Array<ArrayBuffer>` the caller owns —
- * typed so that `crypto.subtle.digest()`, `new Blob([...])` and
- * `new Response(...)` take it as it is — and the reader never writes to
- * those bytes again. Reading copies nothing on the way: one `read`
- * of the source fills the buffer, and lines are found in it 16 bytes at a
- * time. Lines, and `read()` / `read1()` results up to a quarter of
- * `bufferSize`, are handed out as views of the buffer — the reader moves on
- * rather than overwrite bytes it handed out — so their `buffer` is the
- * reader's (holding data read before and after them, at most about twice
- * the line's size or `bufferSize`): `slice()` one to keep it for long, or
- * before transferring its `buffer`. Longer `read()` / `read1()` results, and
- * everything a reader made with {@linkcode BufferedReader.from} returns, are
- * copies.
+ * What it returns is the caller's: the reader never writes those bytes
+ * again. Lines, and short `read()` / `read1()` results, are views of its
+ * buffer rather than copies, so their `.buffer` holds other data of the
+ * connection: `slice()` one to keep it for long or to transfer its buffer.
  *
  * @example Lines, then the rest
  * ```ts
@@ -174,13 +157,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   #words: Uint32Array = EMPTY_WORDS;
   #wordsOf: Uint8Array = EMPTY;
 
-  /**
-   * Creates a reader over `source`.
-   *
-   * @param source What to read from, usually a `Deno.Conn`; `null` for a reader
-   *   over fixed bytes (see {@linkcode BufferedReader.from}).
-   * @param options Buffer size, line limit and timeouts.
-   */
+  /** Creates a reader over `source`, usually a `Deno.Conn`; `null` for a
+   * reader over fixed bytes (see {@linkcode BufferedReader.from}). */
   constructor(source: ByteSource | null, options: BufferedReaderOptions = {}) {
     this.#source = source;
     const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
@@ -194,12 +172,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * A reader over fixed bytes, at EOF after them: what a datagram handler's
-   * `rfile` is. The bytes are not copied.
-   *
-   * @param bytes The whole input.
-   * @param options The line limit (the other options do not apply).
-   * @returns A reader that yields `bytes` and then EOF.
+   * A reader over fixed bytes, not copied, at EOF after them: a datagram
+   * handler's `rfile`. Only `maxLineLength` of the options applies.
    *
    * @example
    * ```ts
@@ -230,27 +204,15 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads one line: the bytes up to and including the next `\n`. At EOF it
-   * returns what is left without a newline, then empty arrays.
+   * Reads one line, up to and including the next `\n`; at EOF what is left,
+   * then empty arrays. With a `size`, as in Python, a longer line is cut
+   * after `size` bytes (the rest comes next). Without one (or `null`, or
+   * negative) a line longer than `maxLineLength` throws, where Python's
+   * would take all the memory.
    *
-   * As in Python, `size` bounds the line: with a size, the line is cut after
-   * `size` bytes when no newline comes within them (the rest of it is read
-   * next), and no error is thrown; `http.server`'s over-long request line
-   * check, `readline(65537)` then a length test, works as it does there.
-   * `readline(0)` returns an empty array. Without a size (or with a negative
-   * one, or `null`: Python's -1 and `None`) the line is not cut but guarded:
-   * one longer than {@linkcode BufferedReader.maxLineLength} throws
-   * {@linkcode LineTooLongError}, so a client that never sends a newline
-   * costs at most that much memory, where Python's would take it all.
-   *
-   * @param size The most bytes to return, newline included; omitted, `null`
-   *   or negative for a whole line within `maxLineLength`.
-   * @returns The line, newline included (none when cut); empty at EOF.
-   * @throws {LineTooLongError} No size given, and no newline within
-   *   `maxLineLength` bytes.
+   * @throws {LineTooLongError} No size, and no newline within `maxLineLength`.
    * @throws {TypeError} `size` is not an integer.
-   * @throws {TimeoutError} A read waited longer than `timeout` or
-   *   `idleTimeout`, or the line took longer than `requestTimeout`.
+   * @throws {TimeoutError} A timeout ran out.
    *
    * @example
    * ```ts
@@ -303,25 +265,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     }
   }
 
-  /** `readline()` once the buffer holds no whole line. */
-  async #readLine(limit: number): Promise<Uint8Array<ArrayBuffer>> {
-    for (;;) {
-      const read = this.#read(this.#end - this.#start + 1, limit);
-      if (read === null || !this.#filled(await read)) return this.#takeRest();
-      const line = this.#takeLine(limit);
-      if (line !== null) return line;
-    }
-  }
-
   /**
    * Reads `n` bytes, or fewer only at EOF. Without `n` (or with a negative
    * one) it reads everything until EOF, which has no bound: prefer a size or
    * `readline()` for input from an untrusted peer.
    *
-   * @param n How many bytes to read.
-   * @returns The bytes; empty at EOF.
-   * @throws {TimeoutError} A read waited longer than `timeout` or
-   *   `idleTimeout`, or the call took longer than `requestTimeout`.
+   * @throws {TimeoutError} A timeout ran out.
    *
    * @example
    * ```ts
@@ -349,10 +298,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * buffered if anything is, otherwise whatever the next read brings. This is
    * Python's `read1()`, and the way to echo bytes as they arrive.
    *
-   * @param n The most bytes to return. Default: the buffer's size.
-   * @returns Between 1 and `n` bytes; empty at EOF.
    * @throws {TimeoutError} The read waited longer than `timeout` (or
-   *   `idleTimeout`: the call found nothing buffered).
+   *   `idleTimeout`, when nothing was buffered).
    *
    * @example
    * ```ts
@@ -374,8 +321,6 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
 
   /**
    * Yields lines, as `readline()` returns them, until EOF.
-   *
-   * @returns An iterator over the lines.
    *
    * @example
    * ```ts
@@ -449,12 +394,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     this.#lent = this.#scanned = 0;
   }
 
-  /**
-   * Internal: the read from the source still pending, if any (one that
-   * outlived a timeout).
-   *
-   * @ignore
-   */
+  /** @ignore Internal: the read a timeout left pending, if any. */
   [kPendingRead](): Promise<number | null> | null {
     return this.#pending;
   }
@@ -531,23 +471,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return read !== null && this.#filled(await read);
   }
 
-  /** Starts one read of the source into the buffer, first making room so
-   * that `need` bytes fit from `#start`, or picks up the read a timeout left
-   * pending. Returns null at EOF; hand what the promise resolves to to
-   * `#filled()`.
-   *
-   * Room: bytes before `#lent` may be held by the caller and are never
-   * written again; the rest of the buffer is free once read. The read goes
-   * after the data when enough room is left there — `need`, and once bytes
-   * were lent at least a quarter of the buffer, so reads do not shrink to
-   * slivers — else the data moves down to `#lent` when that makes the room,
-   * else to a new buffer: room for two lines like the last one (at least
-   * `bufferSize`, and no more than `cap`, a line's limit: after a line near
-   * the limit a flood must not fill twice the limit), or for a line
-   * outgrowing the buffer the old size doubled (but past `cap` only as far
-   * as `need`).
-   * So lines of any length are lent, and a stream of 64 KiB lines costs one
-   * 128 KiB buffer per two lines — less than copying each out. */
+  /** Starts one read into the buffer, with room for `need` bytes from
+   * `#start`, or picks up the read a timeout left pending; null at EOF. Bytes
+   * before `#lent` are the caller's: the read goes after the data, else the
+   * data moves down to `#lent`, else to a new buffer sized for two lines like
+   * the last (at most `cap`, the line limit), so long lines are lent too. */
   #read(need: number, cap: number = Infinity): Promise<number | null> | null {
     if (this.#eof) return null;
     if (this.#pending === null) {

@@ -27,11 +27,7 @@ export class LineTooLongError extends RangeError {
   /** The limit that was exceeded, in bytes, newline included. */
   readonly limit: number;
 
-  /**
-   * Creates the error for a line longer than `limit` bytes.
-   *
-   * @param limit The limit that was exceeded, in bytes.
-   */
+  /** Creates the error for a line longer than `limit` bytes. */
   constructor(limit: number) {
     super(
       `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength", or read the line in parts with readline(size)`,
@@ -45,37 +41,23 @@ export class LineTooLongError extends RangeError {
  * Which of a reader's or writer's timeouts ran out: see
  * {@linkcode TimeoutError.attribute}.
  *
- * @example Telling the timeouts apart
+ * @example
  * ```ts
- * import { BufferedReader, type TimeoutAttribute, TimeoutError } from "@x/socketserver";
+ * import { type TimeoutAttribute, TimeoutError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * let release = () => {};
- * const silent = {
- *   read: () => new Promise<null>((resolve) => release = () => resolve(null)),
- * };
- * const reader = new BufferedReader(silent, { idleTimeout: 10 });
- * let which: TimeoutAttribute | null = null;
- * try {
- *   await reader.readline();
- * } catch (error) {
- *   if (error instanceof TimeoutError) which = error.attribute;
- * }
- * release();
+ * const which: TimeoutAttribute = new TimeoutError(10, "idleTimeout").attribute;
  * assert.equal(which, "idleTimeout");
  * ```
  */
 export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "writeTimeout";
 
 /**
- * Thrown when a read waits longer than one of the reader's timeouts, or a
- * write cannot be sent within the writer's: the stand-in for Python's
- * `socket.timeout`. It extends `Deno.errors.TimedOut`;
- * {@linkcode TimeoutError.attribute} says which timeout ran out. The read
- * that timed out stays pending and the next read picks it up, so nothing is
- * lost if the handler catches the error and reads again. A write that timed
- * out cannot be taken back (part of it may be sent): the writer closes the
- * connection, and its later writes reject with the same error.
+ * A read or write ran out of one of its timeouts (which one:
+ * {@linkcode TimeoutError.attribute}): Python's `socket.timeout`, a
+ * `Deno.errors.TimedOut`. The read stays pending, so a handler that catches
+ * the error may read on and lose nothing; a write cannot be taken back, so
+ * the writer closes the connection.
  *
  * @example Reading with a deadline
  * ```ts
@@ -94,18 +76,12 @@ export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "w
 export class TimeoutError extends Deno.errors.TimedOut {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
-  /** Which one ran out: `"timeout"` (one read waited too long),
-   * `"idleTimeout"` (no next request began in time), `"requestTimeout"`
-   * (a started request did not complete in time) or `"writeTimeout"` (a
-   * write was not sent in time: the client does not read). */
+  /** Which one ran out: `"timeout"` (a read), `"idleTimeout"` (no request
+   * began), `"requestTimeout"` (a request did not complete) or
+   * `"writeTimeout"` (the client does not read). */
   readonly attribute: TimeoutAttribute;
 
-  /**
-   * Creates the error for a read or write that waited `timeout` ms.
-   *
-   * @param timeout The timeout that ran out, in milliseconds.
-   * @param attribute Which of the reader's (or the writer's) timeouts it is.
-   */
+  /** Creates the error for a read or write that waited `timeout` ms. */
   constructor(timeout: number, attribute: TimeoutAttribute = "timeout") {
     super(
       attribute === "timeout"
@@ -123,16 +99,10 @@ export class TimeoutError extends Deno.errors.TimedOut {
 }
 
 /**
- * Whether `error` is a routine end of a request that the client caused or
- * that a deadline ended: a reset or aborted connection, a write to a closed
- * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`), an over-long
- * line (`LineTooLongError`) or a failed TLS handshake (a plain-text or
- * garbage client, one that does not trust the certificate). Such errors go to
- * {@linkcode BaseServer.handleDrop}, everything else to
- * {@linkcode BaseServer.handleError}.
- *
- * @param error What a request threw.
- * @returns `true` for a routine drop.
+ * Whether `error` is a routine end of a request, caused by the client or
+ * a deadline: a reset or aborted connection, a write to a closed one, a
+ * timeout, an over-long line, a failed TLS handshake. These go to
+ * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
  * ```ts
@@ -172,11 +142,7 @@ export function asDrop<T>(error: T): T {
  * rather than retry. Internal: not exported from `mod.ts`.
  */
 export class NotBoundError extends Deno.errors.BadResource {
-  /**
-   * Creates the error for `server`, named by its class.
-   *
-   * @param server The server.
-   */
+  /** Creates the error for `server`, named by its class. */
   constructor(server: object) {
     super(
       `${server.constructor.name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`,

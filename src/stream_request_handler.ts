@@ -17,18 +17,11 @@ import { kReportError, kReportLost } from "./_symbols.ts";
  * A handler for stream connections, Python's
  * `socketserver.StreamRequestHandler`: `setup()` gives it `rfile`, a
  * {@linkcode BufferedReader} over the connection, and `wfile`, a
- * {@linkcode StreamWriter} to it; `finish()` flushes `wfile`. The server
- * closes the connection after `finish()`, once everything written has been
- * handed to the kernel, so the client receives all of it.
- *
- * Attributes, set as fields in a subclass: `rbufsize`, `wbufsize`,
- * `timeout` (ms per read), `idleTimeout` (ms between requests),
- * `requestTimeout` (ms per request once begun), `writeTimeout` (ms per
- * write; `timeout` when not set), `disableNagleAlgorithm`,
- * `maxLineLength`. A timeout that runs out throws `TimeoutError` from
- * `rfile` (or `wfile`); left uncaught, it ends the request through the
- * server's `handleDrop()`, not `handleError()`. They bound `rfile` and
- * `wfile` only: a raw `this.request.read()` or `write()` waits for ever.
+ * {@linkcode StreamWriter} to it; `finish()` flushes `wfile`, so the client
+ * receives everything written. Its attributes are fields a subclass sets;
+ * the timeouts bound `rfile` and `wfile` only (a raw `this.request.read()`
+ * waits for ever), and one that runs out throws {@linkcode TimeoutError},
+ * which left uncaught is a drop (`handleDrop()`).
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
@@ -39,66 +32,59 @@ import { kReportError, kReportLost } from "./_symbols.ts";
  * import assert from "node:assert/strict";
  *
  * class Upper extends StreamRequestHandler {
+ *   override timeout = 5000; // ms per read
  *   override async handle() {
  *     for await (const line of this.rfile) {
  *       await this.wfile.write(new TextDecoder().decode(line).toUpperCase());
  *     }
  *   }
  * }
- * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
+ * await using server = new TCPServer(["127.0.0.1", 0], Upper);
  * server.serveForever();
  * const conn = await Deno.connect(server.serverAddress);
  * await sendall(conn, "hello world\n");
  * await conn.closeWrite();
- * const reply = await new Response(conn.readable).text();
- * assert.equal(reply, "HELLO WORLD\n");
+ * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD\n");
  * ```
  */
 export class StreamRequestHandler<
   S extends AnyServer = TCPServer,
   R extends Deno.Conn = RequestOf<S> extends Deno.Conn ? RequestOf<S> : Deno.Conn,
 > extends BaseRequestHandler<S, R, ClientAddressOf<S>> {
-  /** Size of `rfile`'s buffer in bytes; -1 (as in Python) or 0 means the
-   * default of 16 KiB. The buffer grows for a longer line, up to
-   * `maxLineLength`. */
+  /** `rfile`'s buffer size in bytes; -1 (as in Python) or 0 for 16 KiB. It
+   * grows for a longer line, up to `maxLineLength`.
+   * @default {-1} */
   rbufsize: number = -1;
-  /** `wfile`'s buffer size: 0 (the default, as in Python) sends every write
-   * at once; more collects writes until `flush()`, a full buffer or
-   * `finish()`. */
+  /** `wfile`'s buffer size: 0 (as in Python) sends every write at once; more
+   * collects writes until `flush()`, a full buffer or `finish()`.
+   * @default {0} */
   wbufsize: number = 0;
-  /** How long one read may wait, in ms, before it throws
-   * {@linkcode TimeoutError}; `null` (the default) waits for ever. Unless
-   * `writeTimeout` is set, it bounds each `wfile.write()` too, as Python's
-   * socket timeout bounds `sendall()`. */
+  /** How long one read may wait, in ms; `null` waits for ever. It bounds
+   * each `wfile.write()` too unless `writeTimeout` is set, as Python's socket
+   * timeout bounds `sendall()`.
+   * @default {null} */
   timeout: number | null = null;
-  /** How long `rfile` waits for the next request to begin — the first byte
-   * of a `readline()` / `read()` / `read1()` that finds nothing buffered —
-   * in ms, instead of `timeout`; `null` (the default) leaves that wait to
-   * `timeout`. Drops clients that connect and say nothing, or go quiet
-   * between requests. */
+  /** How long `rfile` waits for the next request to begin (a read that
+   * finds nothing buffered), in ms, instead of `timeout`: drops clients that
+   * say nothing. `null` leaves that wait to `timeout`.
+   * @default {null} */
   idleTimeout: number | null = null;
-  /** How long one `rfile.readline()` / `read(n)` may take once its first
-   * byte is in, in ms, however slowly the rest arrives; `null` (the
-   * default) for no limit. This is what drops a slowloris client, which
-   * `timeout` alone cannot: one byte a second never makes a single read
-   * wait long. */
+  /** How long one `readline()` or `read(n)` may take once its first byte is
+   * in, in ms, however slowly the rest arrives: drops a slowloris client,
+   * which `timeout` alone cannot. `null`: no limit.
+   * @default {null} */
   requestTimeout: number | null = null;
-  /** How long one `wfile.write()` (or flush) may take to hand its bytes to
-   * the kernel, in ms, however many partial writes that takes; `undefined`
-   * (the default) takes `timeout`'s value, as Python's socket timeout bounds
-   * `sendall()`, and `null` waits for ever. This is what drops a client
-   * that stops reading its replies (a slow-read attack), which otherwise
-   * holds the handler in `wfile.write()` until `serverClose()`: the write
-   * rejects with {@linkcode TimeoutError} (`attribute` `"writeTimeout"`) and
-   * the connection is closed. It must exceed the time your largest
-   * legitimate reply takes to reach a slow client. Raw writes to
-   * `this.request` are bounded by nothing: write through `wfile`. */
+  /** How long one `wfile.write()` may take to hand its bytes to the kernel,
+   * in ms: drops a client that does not read its replies (the connection is
+   * closed). `undefined` takes `timeout`'s value; `null` waits for ever.
+   * @default {undefined} */
   writeTimeout: number | null | undefined = undefined;
-  /** Sets `TCP_NODELAY` on TCP connections when true. Python:
-   * `disable_nagle_algorithm`. */
+  /** Sets `TCP_NODELAY` on TCP connections. Python: `disable_nagle_algorithm`.
+   * @default {false} */
   disableNagleAlgorithm: boolean = false;
-  /** The longest line `rfile.readline()` accepts, in bytes, newline included;
-   * longer ones throw `LineTooLongError`. Default 64 KiB. */
+  /** The longest line `rfile.readline()` accepts, in bytes, newline
+   * included; a longer one throws `LineTooLongError`.
+   * @default {65536} */
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** The reader over the connection; set by `setup()`. */
   rfile!: BufferedReader;
@@ -111,8 +97,8 @@ export class StreamRequestHandler<
   }
 
   /**
-   * Creates `rfile` and `wfile` and applies `disableNagleAlgorithm`.
-   * Subclasses that override it call `super.setup()` first.
+   * Creates `rfile` and `wfile` and applies `disableNagleAlgorithm`. An
+   * override calls `super.setup()` first.
    *
    * @example
    * ```ts
@@ -146,8 +132,8 @@ export class StreamRequestHandler<
       bufferSize: this.wbufsize,
       timeout: this.writeTimeout === undefined ? this.timeout : this.writeTimeout,
     });
-    // A write the handler did not await, failing after a reset, reaches the
-    // server (a drop) rather than ending the process as an unhandled rejection
+    // A write the handler did not await, failing after a reset, is a drop
+    // rather than an unhandled rejection that would end the process
     this.wfile[kReportLost] = (error) => {
       // optional: a handler may run under a stand-in server (a test's)
       (this.server as Partial<AnyServer>)[kReportError]?.(this.request, this.clientAddress, error);
@@ -157,9 +143,7 @@ export class StreamRequestHandler<
 
   /**
    * Flushes `wfile` (an error doing so is ignored, as in Python) and closes
-   * both files. Subclasses that override it call `super.finish()` last.
-   *
-   * @returns When flushed.
+   * both files. An override calls `super.finish()` last.
    *
    * @example
    * ```ts

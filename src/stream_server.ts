@@ -1,5 +1,5 @@
 /**
- * {@linkcode StreamServer}: what every connection-oriented server shares —
+ * {@linkcode StreamServer}: what the connection-oriented servers share —
  * TCP, TLS and Unix stream sockets.
  *
  * @module
@@ -12,48 +12,36 @@ import { opsInFlight } from "./_conn_files.ts";
 import { kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
- * Options of every {@linkcode StreamServer}; each attribute option
- * overrides the class attribute of the same name for this instance.
+ * Options of every {@linkcode StreamServer}.
  *
  * @example Binding later
  * ```ts
- * import { BaseRequestHandler, type StreamServerOptions, UnixStreamServer } from "@x/socketserver";
- * import assert from "node:assert/strict";
+ * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
  *
- * const dir = await Deno.makeTempDir();
- * const options: StreamServerOptions = { bindAndActivate: false };
- * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, options);
- * assert.equal(server.socket, undefined);
- * await server.serverBind();
+ * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, { bindAndActivate: false });
+ * server.serverBind();
  * server.serverActivate();
  * await server.serverClose();
- * await Deno.remove(dir);
  * ```
  */
 export interface StreamServerOptions extends BaseServerOptions {
-  /** Bind and listen in the constructor (the default). With `false`, call
-   * `serverBind()` and `serverActivate()` yourself. Python:
-   * `bind_and_activate`. */
+  /** Bind and listen in the constructor; with `false`, call `serverBind()`
+   * and `serverActivate()` yourself. Python: `bind_and_activate`.
+   * @default {true} */
   bindAndActivate?: boolean;
 }
 
 /**
- * The base of the stream servers — {@linkcode TCPServer}, `TLSServer` and
- * `UnixStreamServer`: it accepts connections from `socket`, a
- * `Deno.Listener`, and ends each request by shutting the write side down and
- * closing the connection. Subclasses bring `serverBind()`, which sets
- * `socket` and `serverAddress`.
+ * The base of the stream servers (TCP, TLS, Unix): it accepts connections
+ * from `socket`, a `Deno.Listener`, and ends each request by shutting its
+ * write side, then closing it. A subclass brings `serverBind()`, which sets
+ * `socket` and `serverAddress`. (Python has no such class: its
+ * `UnixStreamServer` extends `TCPServer`; here transports are siblings, so
+ * each one's request type is exact.)
  *
- * Python has no such class (its `UnixStreamServer` extends `TCPServer`); here
- * the transports are siblings, so that each one's request type is exact.
- *
- * The constructor binds, so a subclass must keep what `serverBind()` needs in
- * the constructor's options (read back with `this.options`), not in instance
- * fields: those are initialised only after the bind, and a field with an
- * initialiser resets what the bind set — declare such fields with `declare`.
- *
- * @typeParam C The connection type, e.g. `Deno.TcpConn`.
- * @typeParam SA The server address type.
+ * The constructor binds, so a `serverBind()` override reads what it needs
+ * from `this.options`, and fields it sets are declared with `declare`: an
+ * initialiser would run after the bind and undo it.
  *
  * @example A stream server over any listener
  * ```ts
@@ -84,18 +72,11 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
   extends BaseServer<C, C["remoteAddr"], SA> {
   /** The listener; `undefined` until `serverBind()`. */
   declare socket: Deno.Listener<C, SA>;
-  /** The options given to the constructor; see {@linkcode BaseServer.options}. */
+  /** The constructor's options; see {@linkcode BaseServer.options}. */
   declare readonly options: Readonly<StreamServerOptions>;
 
-  /**
-   * Creates the server and, unless `options.bindAndActivate` is false, binds
-   * and listens.
-   *
-   * @param serverAddress The address to serve on.
-   * @param RequestHandlerClass The handler class, run once per connection.
-   * @param options Attribute values for this instance, and `bindAndActivate`.
-   * @throws {TypeError} A malformed handler class, or an async bind.
-   */
+  /** Creates the server and, unless `bindAndActivate` is false, binds and listens.
+   * @throws {TypeError} A malformed handler class, or an async bind. */
   constructor(
     serverAddress: SA,
     RequestHandlerClass: RequestHandlerClass<C, C["remoteAddr"]>,
@@ -113,18 +94,15 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
   /**
    * Accepts the next connection.
    *
-   * @returns `[connection, clientAddress]`.
    * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
-   * import assert from "node:assert/strict";
    *
-   * await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * const client = await Deno.connect(server.serverAddress);
-   * const [conn, address] = await server.getRequest();
-   * assert.equal(address.port, client.localAddr.port);
+   * const [conn] = await server.getRequest();
    * conn.close();
    * client.close();
    * ```
@@ -136,30 +114,25 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
   }
 
   /**
-   * Shuts the write side down (the client sees EOF after everything that was
-   * written), then closes the connection. Python: `shutdown_request()`.
-   *
-   * @param request The connection.
-   * @returns When closed.
+   * Shuts the write side (the client reads everything written, then EOF),
+   * then closes the connection. Python: `shutdown_request()`.
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import { TCPServer } from "@x/socketserver";
    *
    * class Logged extends TCPServer {
-   *   override async shutdownRequest(request: Deno.TcpConn) {
-   *     console.log("ending", request.remoteAddr.port);
-   *     await super.shutdownRequest(request);
+   *   override async shutdownRequest(conn: Deno.TcpConn) {
+   *     console.log("ending", conn.remoteAddr.port);
+   *     await super.shutdownRequest(conn);
    *   }
    * }
-   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
     if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
-    // More than Python's habit here: Deno's close() cancels a write still in
-    // flight (one a handler did not await), while closeWrite() waits for it.
-    // Measured against close() alone in bench/: no cost that shows.
+    // More than Python does: Deno's close() cancels a write still in flight
+    // (one a handler did not await), while closeWrite() waits for it
     try {
       await request.closeWrite();
     } catch {
@@ -172,20 +145,16 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
   /**
    * Closes the connection. Python: `close_request()`.
    *
-   * @param request The connection.
-   *
    * @example
    * ```ts
-   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import { TCPServer } from "@x/socketserver";
    *
-   * let closed = 0;
-   * class Counting extends TCPServer {
-   *   override closeRequest(request: Deno.TcpConn) {
-   *     closed++;
-   *     super.closeRequest(request);
+   * class Logged extends TCPServer {
+   *   override closeRequest(conn: Deno.TcpConn) {
+   *     console.log("closing", conn.remoteAddr.port);
+   *     super.closeRequest(conn);
    *   }
    * }
-   * await using _server = new Counting({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
    * ```
    */
   override closeRequest(request: C): void {
@@ -196,20 +165,16 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
       // already closed
     }
     if (this.maxConnections !== null) {
-      // A read that outlived a timeout holds the descriptor until Deno has
-      // cancelled it, a turn later: until then it counts against the limit,
-      // or a batch of timeouts would let in as many new clients at once
+      // A read that outlived a timeout holds the descriptor until Deno cancels
+      // it, a turn later: it counts until then, or a batch of timeouts would
+      // let in as many new clients at once
       const releasing = opsInFlight(request);
       if (releasing !== null) this[kRequests].hold(releasing);
     }
     super.closeRequest(request);
   }
 
-  /**
-   * Internal: closes the listener.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: closes the listener. */
   override [kCloseSocket](): void {
     try {
       this.socket?.close();

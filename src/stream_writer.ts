@@ -12,28 +12,20 @@ import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
  * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
  * with the same `write()`.
  *
- * @example A writer into memory
+ * @example A sink that takes everything
  * ```ts
  * import { type ByteSink, StreamWriter } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
- * const written: string[] = [];
- * const sink: ByteSink = {
- *   write(p) {
- *     written.push(new TextDecoder().decode(p));
- *     return Promise.resolve(p.length);
- *   },
- * };
- * const wfile = new StreamWriter(sink);
- * assert.equal(await wfile.write("hello"), 5);
- * assert.deepEqual(written, ["hello"]);
+ * const sink: ByteSink = { write: (p) => Promise.resolve(p.length) };
+ * assert.equal(await new StreamWriter(sink).write("hello"), 5);
  * ```
  */
 export interface ByteSink {
   /** Writes some of `p`; resolves to the number of bytes written. */
   write(p: Uint8Array): Promise<number>;
   /** Closes the sink, cancelling a write in flight: what a writer whose
-   * write timed out does (see {@linkcode StreamWriterOptions.timeout}). */
+   * write timed out does. */
   close?(): void;
 }
 
@@ -46,15 +38,13 @@ interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
 }
 
-/** The failures of writers with a {@linkcode kReportLost} function, to find
- * the writer of an unhandled rejection. Filled only when a write fails, so
- * a write that succeeds, awaited or not, costs nothing more. */
+/** The failures of writers with a `kReportLost` function, to find the
+ * writer of an unhandled rejection; filled only when a write fails. */
 const lostWrites = new WeakMap<object, StreamWriter>();
 let watchingRejections = false;
 
-/** Takes the unhandled rejections of writes a handler did not await: the
- * process would otherwise die of the first reset under such a write. Other
- * rejections are left as they are. Registered on the first failed write. */
+/** Takes the unhandled rejections of writes a handler did not await, of
+ * which the process would otherwise die; registered at the first failure. */
 function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const reason = event.reason;
   if (reason === null || typeof reason !== "object") return;
@@ -71,57 +61,32 @@ const reportedWriters = new WeakSet<StreamWriter>();
 /**
  * Options of a {@linkcode StreamWriter}.
  *
- * @example Writes collected until flush()
+ * @example
  * ```ts
- * import { type ByteSink, StreamWriter, type StreamWriterOptions } from "@x/socketserver";
- * import assert from "node:assert/strict";
+ * import { StreamWriter } from "@x/socketserver";
  *
- * let sent = 0;
- * const sink: ByteSink = {
- *   write(p) {
- *     sent += p.length;
- *     return Promise.resolve(p.length);
- *   },
- * };
- * const options: StreamWriterOptions = { bufferSize: 1024 };
- * const wfile = new StreamWriter(sink, options);
- * await wfile.write("collected");
- * assert.equal(sent, 0);
+ * const wfile = new StreamWriter({ write: (p) => Promise.resolve(p.length) }, { bufferSize: 1024 });
+ * await wfile.write("collected until flush()");
  * await wfile.flush();
- * assert.equal(sent, 9);
  * ```
  */
 export interface StreamWriterOptions {
-  /** `0` (the default, like Python's `wbufsize`) sends every `write()` at
-   * once; a positive size collects writes and sends them when that many bytes
-   * are waiting, on `flush()`, and when the handler finishes. */
+  /** 0 sends every `write()` at once, like Python's `wbufsize`; more collects
+   * writes until that many bytes wait, `flush()`, or the handler's end.
+   * @default {0} */
   bufferSize?: number;
-  /** How long sending one write's bytes (or one flush's) may take, in ms,
-   * from when its turn comes to when the last byte is in the kernel's send
-   * buffer; `null` (the default) for ever. See
-   * {@linkcode StreamWriter.timeout}. */
+  /** {@linkcode StreamWriter.timeout}.
+   * @default {null} */
   timeout?: number | null;
 }
 
 /**
- * The handlers' `wfile`: `write()` sends everything it is given and resolves
- * to the byte count once the bytes are in the kernel's send buffer. Strings
- * are sent as UTF-8. Writes made while another is still being sent go out
- * after it, in call order, never interleaved.
- *
- * With the default `bufferSize` of 0 nothing needs flushing, like Python's
- * unbuffered `wfile`.
- *
- * A client that stops reading fills the kernel's buffers, after which a
- * write waits for it for ever; {@linkcode StreamWriter.timeout} bounds that
- * wait.
- *
- * A send that fails (the client reset the connection) fails its write, the
- * writes queued behind it and every later one with the same error, at once:
- * nothing is sent after a gap in the stream. In a handler's `wfile` a failure
- * that no caller observes — a write the handler did not await — goes to the
- * server's `handleDrop()` (once per connection) instead of ending the
- * process as an unhandled rejection.
+ * The handlers' `wfile`: `write()` sends all it is given (a string as
+ * UTF-8) and resolves to the byte count once the kernel has the bytes.
+ * Writes go out in call order, never interleaved. A failed send fails its
+ * write and every later one, at once; in a handler's `wfile`, a failure no
+ * caller awaited goes to the server's `handleDrop()` instead of ending the
+ * process.
  *
  * @example
  * ```ts
@@ -137,15 +102,10 @@ export interface StreamWriterOptions {
  */
 export class StreamWriter {
   /**
-   * How long sending one write (or one flush) may take, in ms, from when
-   * its turn comes — after the writes before it — to when its last byte is
-   * in the kernel's send buffer, however many partial writes that takes (as
-   * Python's `sendall()` counts its timeout since 3.5); `null` (the default)
-   * waits for ever, and adds no timer to a write. A write that runs out
-   * rejects with {@linkcode TimeoutError} (`attribute` `"writeTimeout"`),
-   * and, since part of it may be sent and the rest cannot be withdrawn, the
-   * writer closes its sink (cancelling the write) and rejects every later
-   * write with the same error.
+   * How long one write (or flush) may take, in ms, from its turn to its last
+   * byte in the kernel, as Python's `sendall()` counts; `null` waits for
+   * ever. One that runs out rejects with {@linkcode TimeoutError}, and the
+   * writer closes its sink, as part of it may be sent, and fails the rest.
    *
    * @example A client that never reads
    * ```ts
@@ -181,19 +141,10 @@ export class StreamWriter {
   /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
   #stopped = false;
   #sync: SyncSink | null;
-  /**
-   * Internal: reports a failure no caller observed; see `kReportLost`.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
 
-  /**
-   * Creates a writer to `sink`.
-   *
-   * @param sink Where to send, usually a `Deno.Conn`.
-   * @param options The buffer size (0: unbuffered) and the write timeout.
-   */
+  /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
     this.#sink = sink;
     this.#sync = kWriteSync in sink ? sink as SyncSink : null;
@@ -219,11 +170,8 @@ export class StreamWriter {
   /**
    * Sends `data` (a string is sent as UTF-8).
    *
-   * @param data The bytes or text to send.
-   * @returns The number of bytes accepted: all of them.
    * @throws {Deno.errors.BadResource} The writer is closed.
-   * @throws {TimeoutError} The bytes could not be sent within
-   *   {@linkcode StreamWriter.timeout}, or an earlier write could not.
+   * @throws {TimeoutError} This write, or an earlier one, ran out of `timeout`.
    *
    * @example
    * ```ts
@@ -255,8 +203,6 @@ export class StreamWriter {
 
   /**
    * Sends whatever waits in the buffer; a no-op when unbuffered.
-   *
-   * @returns Once the buffered bytes are sent.
    *
    * @example
    * ```ts
@@ -304,20 +250,12 @@ export class StreamWriter {
     this.#used = 0;
   }
 
-  /**
-   * Internal: the end of the writes in flight, if any.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
     return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
   }
 
-  /**
-   * Internal: see `stopWrites()`.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: see `stopWrites()`. */
   [kStopWrites](error: Error): Promise<void> | null {
     this.#stopped = true;
     this.#fail(error);
@@ -358,9 +296,8 @@ export class StreamWriter {
     return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
   }
 
-  /** Records the failure of a send: later writes reject with it, and it is
-   * registered so that, should no caller observe it, the handler's
-   * {@linkcode kReportLost} gets it instead of the process dying. */
+  /** Records a send's failure: later writes reject with it, and should no
+   * caller observe it, `kReportLost` gets it instead of the process dying. */
   #fail(error: unknown): void {
     if (this.#failure === null) this.#failure = error;
     if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
@@ -372,11 +309,9 @@ export class StreamWriter {
     }
   }
 
-  /** `#start()` bounded by `timeout`. When it runs out the write rejects
-   * with {@linkcode TimeoutError}, and the sink is closed: that cancels the
-   * send still in flight, which `#onFailed()` then counts out of `#inFlight`.
-   * A write queued behind one that timed out is refused rather than sent
-   * (its bytes would go out after a partial write, or overlap it). */
+  /** `#start()` bounded by `timeout`; at the deadline the sink is closed,
+   * which cancels the send. A write queued behind one that timed out is
+   * refused: its bytes would follow a partial write. */
   #startWithin(bytes: Uint8Array): Promise<number> {
     if (this.#timedOut !== null) {
       this.#inFlight--;
@@ -400,11 +335,9 @@ export class StreamWriter {
     });
   }
 
-  /** Starts sending `bytes`, counted in `#inFlight` by the caller. One write
-   * of the sink usually takes them all: `#onWritten()` then settles the write
-   * with no async function in between (a promise and a resumption fewer per
-   * write, which a line echo feels); only a partial write takes the loop in
-   * `#sendRest()`. Sends never overlap, so `#current` is the one in flight. */
+  /** Starts sending `bytes` (counted in `#inFlight` by the caller). One sink
+   * write usually takes all: `#onWritten()` settles it with no async function
+   * between, a promise fewer per write; a partial write loops in `#sendRest()`. */
   #start(bytes: Uint8Array): Promise<number> {
     this.#current = bytes;
     let p: Promise<number>;
