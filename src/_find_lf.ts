@@ -14,9 +14,8 @@ const HIGHS = 0x80808080;
  * views the whole memory under `buf`. Past the first word boundary it tests
  * 16 bytes at a time: with `x = word ^ 0x0a0a0a0a`, a word holds a newline
  * iff `(x - 0x01010101) & ~x & 0x80808080` is not 0 (exact, not a
- * heuristic). On a 64 KiB line that is twice as fast as
- * `Uint8Array.prototype.indexOf` (bench/io_bench.ts), which also cannot stop
- * at `end`.
+ * heuristic); `indexOf()` is slower and cannot stop at `end` (figures in
+ * bench/README.md).
  */
 export function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number): number {
   const offset = buf.byteOffset;
