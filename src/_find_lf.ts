@@ -1,5 +1,5 @@
 /**
- * Finding a newline fast: {@linkcode findLF}.
+ * Finding a newline fast: {@linkcode NewlineFinder}.
  *
  * @module
  */
@@ -17,7 +17,7 @@ const HIGHS = 0x80808080;
  * heuristic); `indexOf()` is slower and cannot stop at `end` (figures in
  * bench/README.md).
  */
-export function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number): number {
+function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: number): number {
   const offset = buf.byteOffset;
   let i = from;
   while (i < end && ((offset + i) & 3) !== 0) {
@@ -36,4 +36,20 @@ export function findLF(buf: Uint8Array, words: Uint32Array, from: number, end: n
   }
   for (; i < end; i++) if (buf[i] === LF) return i;
   return -1;
+}
+
+/** Searches buffers words at a time, keeping the word view of the last one:
+ * a reader makes one at its first search of a long span. */
+export class NewlineFinder {
+  #words: Uint32Array = new Uint32Array(0);
+  #of: Uint8Array | null = null;
+
+  /** The index of the first newline in `buf[from, end)`, or -1. */
+  find(buf: Uint8Array, from: number, end: number): number {
+    if (this.#of !== buf) {
+      this.#words = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
+      this.#of = buf;
+    }
+    return findLF(buf, this.#words, from, end);
+  }
 }

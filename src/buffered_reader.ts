@@ -4,9 +4,9 @@
  * @module
  */
 
-import { LineTooLongError, type TimeoutAttribute, TimeoutError } from "./errors.ts";
-import { deadline } from "./_deadline.ts";
-import { findLF } from "./_find_lf.ts";
+import { LineTooLongError } from "./errors.ts";
+import { readWithin } from "./_read_timeouts.ts";
+import { NewlineFinder } from "./_find_lf.ts";
 import { kPendingRead } from "./_symbols.ts";
 
 /**
@@ -59,8 +59,6 @@ export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
-
-const EMPTY_WORDS = new Uint32Array(0);
 
 /** Spans up to this many bytes are searched byte by byte. */
 const SHORT_SPAN = 64;
@@ -120,17 +118,13 @@ export interface BufferedReaderOptions {
  * ```
  */
 export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
-  /** The longest line {@linkcode BufferedReader.readline} without a size
-   * (and iteration) accepts, in bytes, newline included. */
+  /** The longest line `readline()` without a size accepts, newline included. */
   maxLineLength: number;
   /** How long one read from the source may wait, in ms; `null` waits for ever. */
   timeout: number | null;
-  /** How long a call that finds nothing buffered may wait for its first
-   * byte, in ms — the wait between requests; `null` leaves it to `timeout`. */
+  /** How long a call with nothing buffered waits for a first byte, in ms, instead of `timeout`. */
   idleTimeout: number | null;
-  /** How long one `readline()` / `read()` may take once its first byte is
-   * in, in ms, however slowly the rest trickles (slowloris); `null` for no
-   * limit. */
+  /** How long one `readline()` / `read()` may take once begun, in ms; `null`: no limit. */
   requestTimeout: number | null;
 
   #source: ByteSource | null;
@@ -149,16 +143,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   #closed = false;
   /** A read that outlived a timeout, with the offset it fills from. */
   #pending: Promise<number | null> | null = null;
-  /** When the current call's request began (`performance.now()`), or -1
-   * before its first byte: `requestTimeout` counts from it. */
+  /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
   #began = -1;
-  /** A `Uint32Array` over `#wordsOf`'s memory, for `findLF()`: made when a
-   * long span is first searched in a buffer. */
-  #words: Uint32Array = EMPTY_WORDS;
-  #wordsOf: Uint8Array = EMPTY;
+  /** Made at the first search of a long span. */
+  #finder: NewlineFinder | null = null;
 
-  /** Creates a reader over `source`, usually a `Deno.Conn`; `null` for a
-   * reader over fixed bytes (see {@linkcode BufferedReader.from}). */
+  /** Creates a reader over `source`, usually a `Deno.Conn` (`null`: see `from()`). */
   constructor(source: ByteSource | null, options: BufferedReaderOptions = {}) {
     this.#source = source;
     const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
@@ -193,7 +183,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return reader;
   }
 
-  /** How many bytes are buffered, ready to be returned without reading. */
+  /** How many bytes are buffered, returned without reading. */
   get buffered(): number {
     return this.#end - this.#start;
   }
@@ -206,9 +196,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /**
    * Reads one line, up to and including the next `\n`; at EOF what is left,
    * then empty arrays. With a `size`, as in Python, a longer line is cut
-   * after `size` bytes (the rest comes next). Without one (or `null`, or
-   * negative) a line longer than `maxLineLength` throws, where Python's
-   * would take all the memory.
+   * after `size` bytes; without one, a line over `maxLineLength` throws.
    *
    * @throws {LineTooLongError} No size, and no newline within `maxLineLength`.
    * @throws {TypeError} `size` is not an integer.
@@ -219,12 +207,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
-   * const reader = BufferedReader.from(new TextEncoder().encode("a\nlong line\nb"));
-   * assert.equal((await reader.readline()).length, 2);
+   * const reader = BufferedReader.from(new TextEncoder().encode("long line\nb"));
    * assert.equal((await reader.readline(4)).length, 4); // "long": cut, as Python cuts it
    * assert.equal((await reader.readline()).length, 6); // " line\n"
-   * assert.equal((await reader.readline()).length, 1);
-   * assert.equal((await reader.readline()).length, 0);
    * ```
    */
   async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
@@ -266,9 +251,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads `n` bytes, or fewer only at EOF. Without `n` (or with a negative
-   * one) it reads everything until EOF, which has no bound: prefer a size or
-   * `readline()` for input from an untrusted peer.
+   * Reads `n` bytes, fewer only at EOF; without `n`, everything until EOF
+   * (unbounded: not for an untrusted peer).
    *
    * @throws {TimeoutError} A timeout ran out.
    *
@@ -277,14 +261,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
-   * const reader = BufferedReader.from(new Uint8Array([1, 2, 3, 4, 5]));
+   * const reader = BufferedReader.from(new Uint8Array([1, 2, 3]));
    * assert.deepEqual(await reader.read(2), new Uint8Array([1, 2]));
-   * assert.deepEqual(await reader.read(), new Uint8Array([3, 4, 5]));
    * ```
    */
   async read(n?: number): Promise<Uint8Array<ArrayBuffer>> {
     this.#began = -1;
-    if (n === undefined || n < 0) return await this.#readAll();
+    if (n === undefined || n < 0) {
+      while (await this.#fill(this.#end - this.#start + 1)); // it grows the buffer
+      return this.#takeRest();
+    }
     if (n === 0) return EMPTY.slice();
     if (n > this.#buf.length && this.#pending === null) return await this.#readLarge(n);
     while (this.#end - this.#start < n) {
@@ -294,12 +280,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads at most `n` bytes with at most one read of the source: what is
-   * buffered if anything is, otherwise whatever the next read brings. This is
-   * Python's `read1()`, and the way to echo bytes as they arrive.
+   * Reads at most `n` bytes with at most one read of the source, Python's
+   * `read1()`: the way to echo bytes as they arrive.
    *
-   * @throws {TimeoutError} The read waited longer than `timeout` (or
-   *   `idleTimeout`, when nothing was buffered).
+   * @throws {TimeoutError} A timeout ran out.
    *
    * @example
    * ```ts
@@ -308,8 +292,6 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    *
    * const reader = BufferedReader.from(new Uint8Array([1, 2, 3]));
    * assert.deepEqual(await reader.read1(2), new Uint8Array([1, 2]));
-   * assert.deepEqual(await reader.read1(), new Uint8Array([3]));
-   * assert.equal((await reader.read1()).length, 0);
    * ```
    */
   async read1(n: number = this.#buf.length): Promise<Uint8Array<ArrayBuffer>> {
@@ -327,17 +309,16 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * import { BufferedReader } from "@x/socketserver";
    * import assert from "node:assert/strict";
    *
-   * const reader = BufferedReader.from(new TextEncoder().encode("a\nb\n"));
    * const lines = [];
-   * for await (const line of reader) lines.push(new TextDecoder().decode(line));
-   * assert.deepEqual(lines, ["a\n", "b\n"]);
+   * for await (const line of BufferedReader.from(new TextEncoder().encode("a\nb\n"))) {
+   *   lines.push(line.length);
+   * }
+   * assert.deepEqual(lines, [2, 2]);
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
-    // Not an async generator, nor even an async function: a line already
-    // buffered is returned at once, and a read's outcome is turned into the
-    // next result by one reaction (#lineRead), a promise and a resumption
-    // fewer per line than an async function awaiting the read.
+    // Not an async generator: a buffered line returns at once, and a read
+    // becomes the next result in one reaction (#lineRead), a promise fewer
     return {
       next: () => {
         this.#began = -1; // each line is a request of its own, as with readline()
@@ -372,8 +353,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Marks the reader closed and drops its buffer. It does not close the
-   * source: the server closes the connection.
+   * Marks the reader closed and drops its buffer; the source stays open.
    *
    * @example
    * ```ts
@@ -388,8 +368,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   close(): void {
     this.#closed = true;
     this.#eof = true;
-    this.#buf = this.#wordsOf = EMPTY;
-    this.#words = EMPTY_WORDS;
+    this.#buf = EMPTY;
+    this.#finder = null;
     this.#start = this.#end = 0;
     this.#lent = this.#scanned = 0;
   }
@@ -399,10 +379,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#pending;
   }
 
-  /** Hands out `#buf[#start, stop)` for `read()` and `read1()`: lent (see
-   * `#lend()`), or copied when the reader does not own its bytes or when it
-   * is more than a quarter of `bufferSize` — a `read1()` loop lending whole
-   * reads would need a new buffer per read. */
+  /** `#buf[#start, stop)` for `read()`: copied past a quarter of `bufferSize`. */
   #take(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null || stop - this.#start > this.#bufferSize >> 2) {
       const start = this.#start;
@@ -412,8 +389,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#lend(stop);
   }
 
-  /** Hands out `#buf[#start, stop)` as a view of the buffer, whose bytes are
-   * then never written again. */
+  /** Lends `#buf[#start, stop)`: a view, never written again. */
   #lend(stop: number): Uint8Array<ArrayBuffer> {
     const start = this.#start;
     this.#start = this.#lent = stop;
@@ -425,9 +401,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#start === this.#end ? EMPTY.slice() : this.#take(this.#end);
   }
 
-  /** The next line if a whole one is buffered, else null (and the bytes
-   * searched are remembered, so that the next call searches only new ones).
-   * Throws {@linkcode LineTooLongError} past `limit`. */
+  /** The next line if a whole one is buffered, else null; throws past `limit`. */
   #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
     const start = this.#start;
     const end = this.#end;
@@ -441,41 +415,32 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return null;
   }
 
-  /** Hands out the line `#buf[#start, stop)`: a copy when the reader does
-   * not own its bytes, else lent (and remembered as the last line's size). */
+  /** Hands out the line `#buf[#start, stop)`: lent (its size remembered), or copied. */
   #hand(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null) return this.#take(stop);
     this.#lastLine = stop - this.#start;
     return this.#lend(stop);
   }
 
-  /** The index of the first newline in `#buf[from, end)`, or -1: a loop
-   * for short spans, `findLF()` on the buffer's words for longer ones. */
+  /** The first newline in `#buf[from, end)`, or -1; words at a time when long. */
   #findLF(from: number, end: number): number {
     const buf = this.#buf;
     if (end - from <= SHORT_SPAN) {
       for (let i = from; i < end; i++) if (buf[i] === LF) return i;
       return -1;
     }
-    if (this.#wordsOf !== buf) {
-      this.#words = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >> 2);
-      this.#wordsOf = buf;
-    }
-    return findLF(buf, this.#words, from, end);
+    return (this.#finder ??= new NewlineFinder()).find(buf, from, end);
   }
 
-  /** Reads once more into the buffer (see `#read()`); resolves to false at
-   * EOF. */
+  /** Reads once more into the buffer (see `#read()`); false at EOF. */
   async #fill(need: number): Promise<boolean> {
     const read = this.#read(need);
     return read !== null && this.#filled(await read);
   }
 
-  /** Starts one read into the buffer, with room for `need` bytes from
-   * `#start`, or picks up the read a timeout left pending; null at EOF. Bytes
-   * before `#lent` are the caller's: the read goes after the data, else the
-   * data moves down to `#lent`, else to a new buffer sized for two lines like
-   * the last (at most `cap`, the line limit), so long lines are lent too. */
+  /** Starts one read (or picks up a pending one) with room for `need` bytes
+   * from `#start`; null at EOF. Bytes before `#lent` are the caller's: the data
+   * moves down to `#lent`, or to a buffer for two lines like the last (≤ `cap`). */
   #read(need: number, cap: number = Infinity): Promise<number | null> | null {
     if (this.#eof) return null;
     if (this.#pending === null) {
@@ -500,8 +465,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#await(this.#pending, this.#end - this.#start);
   }
 
-  /** Copies the buffered bytes to the start of `buf`, which becomes the
-   * buffer; returns it. */
+  /** Moves the buffered bytes to the start of `buf`, the new buffer. */
   #moveTo(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
     buf.set(this.#buf.subarray(this.#start, this.#end));
     this.#buf = buf;
@@ -529,38 +493,13 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return true;
   }
 
-  /** Waits for a read, bounded by the timeouts; a read that times out stays
-   * pending in `#pending` for the next call. `have` is how many bytes the
-   * current call already has: none means it waits for a request to begin.
-   * Without timeouts this adds nothing to the read. */
+  /** A read bounded by the timeouts (`have` bytes in: the request has begun). */
   #await(read: Promise<number | null>, have: number): Promise<number | null> {
     if (this.timeout === null && this.idleTimeout === null && this.requestTimeout === null) {
       return read;
     }
-    let wait = this.timeout;
-    let attribute: TimeoutAttribute = "timeout";
-    if (have === 0 && this.#began < 0) {
-      if (this.idleTimeout !== null) {
-        wait = this.idleTimeout;
-        attribute = "idleTimeout";
-      }
-    } else {
-      const now = performance.now();
-      if (this.#began < 0) this.#began = now;
-      const total = this.requestTimeout;
-      if (total !== null) {
-        const left = Math.max(0, this.#began + total - now);
-        if (wait === null || left < wait) {
-          wait = left;
-          attribute = "requestTimeout";
-        }
-      }
-    }
-    if (wait === null) return read;
-    const limit = attribute === "requestTimeout" ? this.requestTimeout! : wait;
-    return deadline(read, wait, () => {
-      throw new TimeoutError(limit, attribute);
-    });
+    if (have > 0 && this.#began < 0) this.#began = performance.now();
+    return readWithin(read, this, this.#began);
   }
 
   async #readLarge(n: number): Promise<Uint8Array<ArrayBuffer>> {
@@ -574,12 +513,5 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       else got += read;
     }
     return got === n ? out : out.slice(0, got);
-  }
-
-  async #readAll(): Promise<Uint8Array<ArrayBuffer>> {
-    while (await this.#fill(this.#end - this.#start + 1)) {
-      // keep filling: #fill grows the buffer as it goes
-    }
-    return this.#takeRest();
   }
 }
