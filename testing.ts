@@ -16,6 +16,8 @@
  * - {@linkcode withServer} runs a real server on a free loopback port (or a
  *   temporary Unix socket) for the length of a callback and closes it after;
  *   it needs `--allow-net`.
+ * - {@linkcode localhostCert} is a throwaway self-signed certificate for
+ *   `localhost`, for TLS tests and examples only (its key is public).
  *
  * Importing this module and using its in-memory parts needs no permission.
  *
@@ -49,6 +51,7 @@ export {
 } from "./src/testing/conn.ts";
 export { type DatagramAddr, MemoryDatagramConn } from "./src/testing/datagram_conn.ts";
 export { MemoryListener } from "./src/testing/listener.ts";
+export { localhostCert } from "./src/testing/localhost_cert.ts";
 export {
   type MemoryNetAddress,
   MemoryNetwork,

@@ -6,27 +6,21 @@
  */
 
 import {
+  type AnyServer,
   BaseServer,
   type BaseServerOptions,
-  bindAndActivate,
-  describeValue,
-  formatAddress,
-  kAttribute,
-  kCloseSocket,
-  notBoundError,
+  type ClientAddressOf,
   type RequestHandlerClass,
-  withContext,
-} from "./server.ts";
-import { type AnyServer, BaseRequestHandler, type ClientAddressOf } from "./handlers.ts";
-import {
-  BufferedReader,
-  type ByteSink,
-  DEFAULT_MAX_LINE_LENGTH,
-  kWriteSync,
-  StreamWriter,
-} from "./io.ts";
+} from "./base_server.ts";
+import { BaseRequestHandler } from "./base_request_handler.ts";
+import { BufferedReader, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
+import { type ByteSink, StreamWriter } from "./stream_writer.ts";
+import { NotBoundError } from "./errors.ts";
 import type { UDPServer } from "./udp.ts";
-import { checkUnixSendPermissions } from "./permissions.ts";
+import { bindAndActivate } from "./_bind.ts";
+import { describeValue, formatAddress, withContext } from "./_format.ts";
+import { checkUnixSendPermissions } from "./_permissions.ts";
+import { kAttribute, kCloseSocket, kWriteSync } from "./_symbols.ts";
 
 /**
  * What a datagram server hands its handler as `request`: Python's
@@ -286,7 +280,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   override async getRequest(): Promise<[DatagramRequest, A]> {
     const max = checkPacketSize(this.maxPacketSize);
     const socket = this.socket;
-    if (socket === undefined) throw notBoundError(this);
+    if (socket === undefined) throw new NotBoundError(this);
     const region = reserve(max + 1);
     let data: Uint8Array<ArrayBuffer>;
     let address: Deno.Addr;

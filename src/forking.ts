@@ -14,18 +14,13 @@
  * @module
  */
 
-import type { AnyServer } from "./handlers.ts";
-import {
-  type Awaitable,
-  formatAddress,
-  kAttribute,
-  kBlockOnClose,
-  kCloseSocket,
-  secondsMistake,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { normalizeNetAddress, TCPServer, TCPServerBase } from "./tcp.ts";
-import { TLSServer } from "./tls.ts";
+import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
+import { TCPServer, TCPServerBase } from "./tcp_server.ts";
+import { TLSServer } from "./tls_server.ts";
+import { secondsMistake } from "./_checks.ts";
+import { formatAddress } from "./_format.ts";
+import { normalizeNetAddress } from "./_net_address.ts";
+import { kAttribute, kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import {
   type ServerClass,
   ThreadingMixIn,
@@ -1402,14 +1397,13 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
  * @example
  * ```ts
  * import { BaseRequestHandler, ForkingTLSServer } from "@x/socketserver";
+ * import { localhostCert } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
- * const cert = Deno.readTextFileSync("tests/tls/localhost.crt");
- * const key = Deno.readTextFileSync("tests/tls/localhost.key");
  * await using server = new ForkingTLSServer(
  *   { hostname: "127.0.0.1", port: 0 },
  *   BaseRequestHandler,
- *   { cert, key, maxChildren: 2, childPermissions: { read: ["tests/tls"] } },
+ *   { ...localhostCert, maxChildren: 2 },
  * );
  * assert.equal(server.maxChildren, 2);
  * ```

@@ -5,20 +5,18 @@
  * @module
  */
 
-import {
-  type Awaitable,
-  type BaseServer,
-  checkDuration,
-  describeValue,
-  kAttribute,
-  kCloseSocket,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-  withContext,
-} from "./server.ts";
-import { checkPathPermissions } from "./permissions.ts";
-import { alreadyBound } from "./tcp.ts";
-import { StreamServer, type StreamServerOptions } from "./stream.ts";
+import type {
+  Awaitable,
+  BaseServer,
+  RequestHandlerClass,
+  ServerCloseOptions,
+} from "./base_server.ts";
+import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
+import { alreadyBound } from "./_bind.ts";
+import { checkDuration } from "./_checks.ts";
+import { describeValue, withContext } from "./_format.ts";
+import { checkPathPermissions } from "./_permissions.ts";
+import { kAttribute, kCloseSocket } from "./_symbols.ts";
 import {
   type DatagramRequest,
   DatagramServer,
