@@ -84,11 +84,11 @@ export {
 export { TLSServer, type TLSServerOptions } from "./src/tls.ts";
 export {
   type DatagramRequest,
-  DatagramRequestHandler,
   DatagramServer,
   type DatagramServerOptions,
-} from "./src/datagram.ts";
-export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp.ts";
+} from "./src/datagram_server.ts";
+export { DatagramRequestHandler } from "./src/datagram_request_handler.ts";
+export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server.ts";
 export {
   type UnixAddress,
   type UnixDatagramAddr,

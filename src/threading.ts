@@ -14,9 +14,9 @@ import {
   kReportError,
   type ServerCloseOptions,
 } from "./server.ts";
-import type { DatagramRequest } from "./datagram.ts";
+import type { DatagramRequest } from "./datagram_server.ts";
 import { TCPServer } from "./tcp.ts";
-import { UDPServer } from "./udp.ts";
+import { UDPServer } from "./udp_server.ts";
 import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
 import { TLSServer } from "./tls.ts";
 

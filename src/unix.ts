@@ -25,7 +25,7 @@ import {
   type DatagramServerOptions,
   kSocketClosed,
   requireUnstableNet,
-} from "./datagram.ts";
+} from "./datagram_server.ts";
 
 /**
  * Where a Unix socket server listens: the socket file's path. A relative

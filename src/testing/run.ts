@@ -8,10 +8,11 @@
 import type { AnyServer } from "../handlers.ts";
 import { formatAddress, type RequestHandlerClass } from "../server.ts";
 import { StreamServer } from "../stream.ts";
-import { DatagramRequestHandler, DatagramServer } from "../datagram.ts";
+import { DatagramServer } from "../datagram_server.ts";
+import { DatagramRequestHandler } from "../datagram_request_handler.ts";
 import { TCPServer } from "../tcp.ts";
 import { TLSServer } from "../tls.ts";
-import { UDPServer } from "../udp.ts";
+import { UDPServer } from "../udp_server.ts";
 import type { MemoryConn, MemoryTcpConn } from "./conn.ts";
 import { drain, type MemoryDatagramConn } from "./datagram_conn.ts";
 import { connectNow, MemoryNetwork } from "./network.ts";
