@@ -17,7 +17,8 @@ import {
 import type { DatagramRequest } from "./datagram_server.ts";
 import { TCPServer } from "./tcp.ts";
 import { UDPServer } from "./udp_server.ts";
-import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
+import { UnixDatagramServer } from "./unix_datagram_server.ts";
+import { UnixStreamServer } from "./unix_stream_server.ts";
 import { TLSServer } from "./tls.ts";
 
 /**
