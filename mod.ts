@@ -42,37 +42,19 @@
  *
  * @module
  */
-export { AccessList, type AccessListOptions } from "./src/access.ts";
 export {
-  BufferedReader,
-  type BufferedReaderOptions,
-  type ByteSink,
-  type ByteSource,
-  DEFAULT_BUFFER_SIZE,
-  DEFAULT_MAX_LINE_LENGTH,
-  LineTooLongError,
-  StreamWriter,
-  type StreamWriterOptions,
-  type TimeoutAttribute,
-  TimeoutError,
-} from "./src/io.ts";
-export {
+  type AnyServer,
   type Awaitable,
   BaseServer,
   type BaseServerOptions,
-  isRoutineDrop,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./src/server.ts";
-export {
-  type AnyServer,
-  BaseRequestHandler,
   type ClientAddressOf,
+  type RequestHandlerClass,
   type RequestOf,
-  StreamRequestHandler,
-} from "./src/handlers.ts";
-export { sendall } from "./src/sendall.ts";
-export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
+  type ServerCloseOptions,
+} from "./src/base_server.ts";
+export { BaseRequestHandler } from "./src/base_request_handler.ts";
+export { StreamRequestHandler } from "./src/stream_request_handler.ts";
+export { StreamServer, type StreamServerOptions } from "./src/stream_server.ts";
 export {
   type NetAddress,
   type NetAddressTuple,
@@ -80,8 +62,24 @@ export {
   TCPServer,
   TCPServerBase,
   type TCPServerOptions,
-} from "./src/tcp.ts";
-export { TLSServer, type TLSServerOptions } from "./src/tls.ts";
+} from "./src/tcp_server.ts";
+export { TLSServer, type TLSServerOptions } from "./src/tls_server.ts";
+export {
+  BufferedReader,
+  type BufferedReaderOptions,
+  type ByteSource,
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_MAX_LINE_LENGTH,
+} from "./src/buffered_reader.ts";
+export { type ByteSink, StreamWriter, type StreamWriterOptions } from "./src/stream_writer.ts";
+export {
+  isRoutineDrop,
+  LineTooLongError,
+  type TimeoutAttribute,
+  TimeoutError,
+} from "./src/errors.ts";
+export { sendall } from "./src/sendall.ts";
+export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
   type DatagramRequest,
   DatagramServer,

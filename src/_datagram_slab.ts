@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type ByteSink, kWriteSync } from "./io.ts";
+import type { ByteSink } from "./stream_writer.ts";
+import { kWriteSync } from "./_symbols.ts";
 
 /** How large a slab is. */
 const SLAB_SIZE = 64 * 1024;

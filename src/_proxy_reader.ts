@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ByteSource } from "./io.ts";
+import type { ByteSource } from "./buffered_reader.ts";
 import {
   DEFAULT_MAX_HEADER_LENGTH,
   headerError,

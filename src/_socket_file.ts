@@ -7,8 +7,9 @@
  * @module
  */
 
-import { type Awaitable, type BaseServer, describeValue, withContext } from "./server.ts";
-import { checkPathPermissions } from "./permissions.ts";
+import type { Awaitable, BaseServer } from "./base_server.ts";
+import { describeValue, withContext } from "./_format.ts";
+import { checkPathPermissions } from "./_permissions.ts";
 
 /**
  * Where a Unix socket server listens: the socket file's path. A relative

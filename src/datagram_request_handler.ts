@@ -5,13 +5,15 @@
  * @module
  */
 
-import { formatAddress, withContext } from "./server.ts";
-import { type AnyServer, BaseRequestHandler, type ClientAddressOf } from "./handlers.ts";
-import { BufferedReader, DEFAULT_MAX_LINE_LENGTH, StreamWriter } from "./io.ts";
-import { checkUnixSendPermissions } from "./permissions.ts";
+import type { AnyServer, ClientAddressOf } from "./base_server.ts";
+import { BaseRequestHandler } from "./base_request_handler.ts";
+import { BufferedReader, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
 import type { DatagramRequest } from "./datagram_server.ts";
+import { StreamWriter } from "./stream_writer.ts";
 import type { UDPServer } from "./udp_server.ts";
 import { ReplyBuffer } from "./_datagram_slab.ts";
+import { formatAddress, withContext } from "./_format.ts";
+import { checkUnixSendPermissions } from "./_permissions.ts";
 
 /** How large a datagram the transport of `address` carries, for messages. */
 function largestDatagram(address: Deno.Addr): string {

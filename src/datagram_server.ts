@@ -5,17 +5,12 @@
  * @module
  */
 
-import {
-  BaseServer,
-  type BaseServerOptions,
-  bindAndActivate,
-  describeValue,
-  kAttribute,
-  kCloseSocket,
-  notBoundError,
-  type RequestHandlerClass,
-} from "./server.ts";
+import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
+import { NotBoundError } from "./errors.ts";
+import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
+import { describeValue } from "./_format.ts";
+import { kAttribute, kCloseSocket } from "./_symbols.ts";
 
 /**
  * What a datagram server hands its handler as `request`: Python's
@@ -230,7 +225,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   override async getRequest(): Promise<[DatagramRequest, A]> {
     const max = checkPacketSize(this.maxPacketSize);
     const socket = this.socket;
-    if (socket === undefined) throw notBoundError(this);
+    if (socket === undefined) throw new NotBoundError(this);
     // one byte more than the limit is how a longer datagram is told apart
     const region = reserve(max + 1);
     let data: Uint8Array<ArrayBuffer>;

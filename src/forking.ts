@@ -14,18 +14,13 @@
  * @module
  */
 
-import type { AnyServer } from "./handlers.ts";
-import {
-  type Awaitable,
-  formatAddress,
-  kAttribute,
-  kBlockOnClose,
-  kCloseSocket,
-  secondsMistake,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { normalizeNetAddress, TCPServer, TCPServerBase } from "./tcp.ts";
-import { TLSServer } from "./tls.ts";
+import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
+import { TCPServer, TCPServerBase } from "./tcp_server.ts";
+import { TLSServer } from "./tls_server.ts";
+import { secondsMistake } from "./_checks.ts";
+import { formatAddress } from "./_format.ts";
+import { normalizeNetAddress } from "./_net_address.ts";
+import { kAttribute, kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import {
   type ServerClass,
   ThreadingMixIn,

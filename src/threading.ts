@@ -4,22 +4,20 @@
  * @module
  */
 
-import type { AnyServer } from "./handlers.ts";
 import {
+  type AnyServer,
   type Awaitable,
   BaseServer,
-  finishRequestFramed,
-  kAttribute,
-  kBlockOnClose,
-  kReportError,
   type ServerCloseOptions,
-} from "./server.ts";
+} from "./base_server.ts";
 import type { DatagramRequest } from "./datagram_server.ts";
-import { TCPServer } from "./tcp.ts";
+import { TCPServer } from "./tcp_server.ts";
+import { TLSServer } from "./tls_server.ts";
 import { UDPServer } from "./udp_server.ts";
 import { UnixDatagramServer } from "./unix_datagram_server.ts";
 import { UnixStreamServer } from "./unix_stream_server.ts";
-import { TLSServer } from "./tls.ts";
+import { finishRequestFramed } from "./_caller.ts";
+import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
 /**
  * A server class that a mix-in can extend.

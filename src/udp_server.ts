@@ -4,21 +4,13 @@
  * @module
  */
 
-import {
-  type Awaitable,
-  formatAddress,
-  kAttribute,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { checkNetPermission } from "./permissions.ts";
-import {
-  alreadyBound,
-  bindError,
-  checkNetAddress,
-  type NetAddress,
-  type NetAddressTuple,
-} from "./tcp.ts";
+import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
+import { alreadyBound } from "./_bind.ts";
+import { formatAddress } from "./_format.ts";
+import { bindError, checkNetAddress } from "./_net_address.ts";
+import { checkNetPermission } from "./_permissions.ts";
+import { kAttribute } from "./_symbols.ts";
 import {
   type DatagramRequest,
   DatagramServer,

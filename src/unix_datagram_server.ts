@@ -4,14 +4,7 @@
  * @module
  */
 
-import {
-  type Awaitable,
-  checkDuration,
-  kAttribute,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { alreadyBound } from "./tcp.ts";
+import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -19,6 +12,8 @@ import {
   kSocketClosed,
   requireUnstableNet,
 } from "./datagram_server.ts";
+import { alreadyBound } from "./_bind.ts";
+import { checkDuration } from "./_checks.ts";
 import {
   bindSocketFile,
   checkReclaim,
@@ -29,6 +24,7 @@ import {
   type UnixAddress,
   type UnixSocketOptions,
 } from "./_socket_file.ts";
+import { kAttribute } from "./_symbols.ts";
 import { SerialUnixDatagramConn } from "./_unix_datagram_conn.ts";
 
 /**

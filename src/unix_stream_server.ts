@@ -4,16 +4,10 @@
  * @module
  */
 
-import {
-  type Awaitable,
-  describeValue,
-  kAttribute,
-  kCloseSocket,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { alreadyBound } from "./tcp.ts";
-import { StreamServer, type StreamServerOptions } from "./stream.ts";
+import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
+import { alreadyBound } from "./_bind.ts";
+import { describeValue } from "./_format.ts";
 import {
   bindSocketFile,
   checkReclaim,
@@ -23,6 +17,7 @@ import {
   type UnixAddress,
   type UnixSocketOptions,
 } from "./_socket_file.ts";
+import { kAttribute, kCloseSocket } from "./_symbols.ts";
 
 /**
  * A bound Unix stream address, ready for `Deno.connect()`.

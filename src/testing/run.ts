@@ -5,13 +5,13 @@
  * @module
  */
 
-import type { AnyServer } from "../handlers.ts";
-import { formatAddress, type RequestHandlerClass } from "../server.ts";
-import { StreamServer } from "../stream.ts";
+import type { AnyServer, RequestHandlerClass } from "../base_server.ts";
+import { StreamServer } from "../stream_server.ts";
 import { DatagramServer } from "../datagram_server.ts";
 import { DatagramRequestHandler } from "../datagram_request_handler.ts";
-import { TCPServer } from "../tcp.ts";
-import { TLSServer } from "../tls.ts";
+import { TCPServer } from "../tcp_server.ts";
+import { TLSServer } from "../tls_server.ts";
+import { formatAddress } from "../_format.ts";
 import { UDPServer } from "../udp_server.ts";
 import type { MemoryConn, MemoryTcpConn } from "./conn.ts";
 import { drain, type MemoryDatagramConn } from "./datagram_conn.ts";

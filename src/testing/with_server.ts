@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RequestHandlerClass } from "../server.ts";
+import type { RequestHandlerClass } from "../base_server.ts";
 import type { ServerClass } from "../threading.ts";
 import { UnixDatagramServer } from "../unix_datagram_server.ts";
 import { UnixStreamServer } from "../unix_stream_server.ts";

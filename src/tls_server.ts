@@ -5,26 +5,22 @@
  */
 
 import {
-  asDrop,
   type Awaitable,
   BaseServer,
-  checkDuration,
-  formatAddress,
-  kAttribute,
-  kCloseSocket,
-  kHoldSlot,
   type RequestHandlerClass,
   type ServerCloseOptions,
-  withContext,
-} from "./server.ts";
+} from "./base_server.ts";
 import {
-  kListen,
   type NetAddress,
   type NetAddressTuple,
   type TcpAddr,
   TCPServerBase,
   type TCPServerOptions,
-} from "./tcp.ts";
+} from "./tcp_server.ts";
+import { asDrop } from "./errors.ts";
+import { checkDuration } from "./_checks.ts";
+import { formatAddress, withContext } from "./_format.ts";
+import { kAttribute, kCloseSocket, kHoldSlot, kListen } from "./_symbols.ts";
 
 /**
  * Options of {@linkcode TLSServer}: the certificate and key, and the

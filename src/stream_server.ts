@@ -5,17 +5,11 @@
  * @module
  */
 
-import {
-  BaseServer,
-  type BaseServerOptions,
-  bindAndActivate,
-  kCloseSocket,
-  kHoldSlot,
-  kLingering,
-  notBoundError,
-  type RequestHandlerClass,
-} from "./server.ts";
-import { opsInFlight } from "./io.ts";
+import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
+import { NotBoundError } from "./errors.ts";
+import { bindAndActivate } from "./_bind.ts";
+import { opsInFlight } from "./_conn_files.ts";
+import { kCloseSocket, kHoldSlot, kLingering } from "./_symbols.ts";
 
 /**
  * Options of every {@linkcode StreamServer}; each attribute option
@@ -136,7 +130,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * ```
    */
   override async getRequest(): Promise<[C, C["remoteAddr"]]> {
-    if (this.socket === undefined) throw notBoundError(this);
+    if (this.socket === undefined) throw new NotBoundError(this);
     const conn = await this.socket.accept();
     return [conn, conn.remoteAddr];
   }

@@ -5,8 +5,19 @@
  * @module
  */
 
-import type { BaseRequestHandler } from "./handlers.ts";
-import { LineTooLongError, stopWrites } from "./io.ts";
+import { checkDuration, checkHandlerClass, checkLimit } from "./_checks.ts";
+import { describeValue, formatAddress } from "./_format.ts";
+import { finishRequestFramed, requestsOnStack } from "./_caller.ts";
+import { stopWrites } from "./_conn_files.ts";
+import { isRoutineDrop, NotBoundError } from "./errors.ts";
+import {
+  kAttribute,
+  kBlockOnClose,
+  kCloseSocket,
+  kHoldSlot,
+  kLingering,
+  kReportError,
+} from "./_symbols.ts";
 
 /**
  * A value or a promise of it: every hook may be async.
@@ -60,8 +71,69 @@ export type RequestHandlerClass<R = unknown, A = unknown> = new (
   // The constructor's parameters carry the type check: a handler written for
   // any `Deno.Conn` (`StreamRequestHandler<StreamServer>`) serves every stream
   // server, one written for a `Deno.TcpConn` only TCP servers.
-  // deno-lint-ignore no-explicit-any
-) => BaseRequestHandler<any, any, any>;
+  // The instance is typed by what the server calls, not as a BaseRequestHandler, whose module
+  // imports this one.
+) => { setup(): Awaitable<void>; handle(): Awaitable<void>; finish(): Awaitable<void> };
+
+/**
+ * Any server, whatever its request and address types.
+ *
+ * @example
+ * ```ts
+ * import { type AnyServer, BaseRequestHandler, TCPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * function describe(server: AnyServer): string {
+ *   return `${server.constructor.name} with ${server.activeRequests} requests in flight`;
+ * }
+ * const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+ *   bindAndActivate: false,
+ * });
+ * assert.equal(describe(server), "TCPServer with 0 requests in flight");
+ * await server.serverClose();
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type AnyServer = BaseServer<any, any, any>;
+
+/**
+ * The request type of server `S`: a `Deno.TcpConn` for a `TCPServer`.
+ *
+ * @example
+ * ```ts
+ * import type { RequestOf, UDPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * function size(request: RequestOf<UDPServer>): number {
+ *   const [packet] = request; // a DatagramRequest
+ *   return request.truncated ? Infinity : packet.length;
+ * }
+ * const socket = {} as Deno.DatagramConn;
+ * const request = Object.assign([new Uint8Array(3), socket], { truncated: false });
+ * assert.equal(size(request as RequestOf<UDPServer>), 3);
+ * ```
+ */
+export type RequestOf<S> = S extends BaseServer<infer R, infer _A, infer _SA> ? R : unknown;
+
+/**
+ * The client address type of server `S`: a `Deno.NetAddr` for a `TCPServer`.
+ *
+ * @example
+ * ```ts
+ * import type { ClientAddressOf, UDPServer, UnixDatagramServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * function where(address: ClientAddressOf<UDPServer>): string {
+ *   return `${address.hostname}:${address.port}`; // a Deno.NetAddr
+ * }
+ * function path(address: ClientAddressOf<UnixDatagramServer>): string {
+ *   return address.path || "(unnamed)"; // a Deno.UnixAddr
+ * }
+ * assert.equal(where({ transport: "udp", hostname: "127.0.0.1", port: 53 }), "127.0.0.1:53");
+ * assert.equal(path({ transport: "unixpacket", path: "" }), "(unnamed)");
+ * ```
+ */
+export type ClientAddressOf<S> = S extends BaseServer<infer _R, infer A, infer _SA> ? A : unknown;
 
 /**
  * Options every server takes; each one overrides the class attribute of the
@@ -131,26 +203,6 @@ export interface ServerCloseOptions {
   lingerMs?: number;
 }
 
-/** Internal hooks shared with the mix-ins of this package; not exported from
- * `mod.ts`. */
-export const kAttribute: unique symbol = Symbol("socketserver.attribute");
-/** Internal: closes the server's socket once; not exported from `mod.ts`. */
-export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
-/** Internal: the requests not yet closed; not exported from `mod.ts`. */
-export const kOpenRequests: unique symbol = Symbol("socketserver.openRequests");
-/** Internal: `handleError()` guarded against throwing; not exported from `mod.ts`. */
-export const kReportError: unique symbol = Symbol("socketserver.reportError");
-/** Internal: whether `serverClose()` waits for requests in flight; not
- * exported from `mod.ts`. */
-export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
-/** Internal: whether `serverClose()` owns a request for its lingering close,
- * which the ordinary close path must then leave open; not exported from
- * `mod.ts`. */
-export const kLingering: unique symbol = Symbol("socketserver.lingering");
-/** Internal: keeps a slot of `maxConnections` taken until a descriptor an
- * ended request still holds is released; not exported from `mod.ts`. */
-export const kHoldSlot: unique symbol = Symbol("socketserver.holdSlot");
-
 const STOP = Symbol("stop");
 const NO_REQUESTS: ReadonlySet<never> = new Set();
 const ignore = () => {};
@@ -166,39 +218,6 @@ const EPISODE_QUIET_MS = 5000;
 /** Error codes of a process or system out of descriptors or memory. */
 const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-/**
- * Whether `error` is a routine end of a request that the client caused or
- * that a deadline ended: a reset or aborted connection, a write to a closed
- * one, a timeout (`TimeoutError`, `Deno.errors.TimedOut`), an over-long
- * line (`LineTooLongError`) or a failed TLS handshake (a plain-text or
- * garbage client, one that does not trust the certificate). Such errors go to
- * {@linkcode BaseServer.handleDrop}, everything else to
- * {@linkcode BaseServer.handleError}.
- *
- * @param error What a request threw.
- * @returns `true` for a routine drop.
- *
- * @example
- * ```ts
- * import { isRoutineDrop, LineTooLongError } from "@x/socketserver";
- * import assert from "node:assert/strict";
- *
- * assert.equal(isRoutineDrop(new Deno.errors.ConnectionReset("reset by peer")), true);
- * assert.equal(isRoutineDrop(new LineTooLongError(1024)), true);
- * assert.equal(isRoutineDrop(new TypeError("a bug")), false);
- * ```
- */
-export function isRoutineDrop(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    (error !== null && typeof error === "object" && markedDrops.has(error)) ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.TimedOut ||
-    error instanceof LineTooLongError;
-}
-
 /** Whether a failed `accept()` was the client's doing — it reset or
  * aborted the connection before it was taken — rather than the process's
  * (descriptors, memory), which backs off. */
@@ -206,16 +225,6 @@ function isClientFailure(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.NotConnected;
-}
-
-/** Errors this package marked as drops whatever their class. */
-const markedDrops = new WeakSet<object>();
-
-/** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
- * e.g. a failed TLS handshake; returns it. */
-export function asDrop<T>(error: T): T {
-  if (error !== null && typeof error === "object") markedDrops.add(error);
-  return error;
 }
 
 /** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never
@@ -266,244 +275,6 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
     }
   } catch {
     return null; // reset, or closed already
-  }
-}
-
-/** Formats an address for messages: `host:port`, `[v6]:port` or a path. */
-export function formatAddress(address: unknown): string {
-  if (address === null || typeof address !== "object") return String(address);
-  const a = address as { hostname?: string; port?: number; path?: string | null };
-  if (typeof a.port === "number") {
-    const host = a.hostname ?? "0.0.0.0";
-    return host.includes(":") ? `[${host}]:${a.port}` : `${host}:${a.port}`;
-  }
-  if ("path" in a) return a.path || "(unnamed)";
-  return JSON.stringify(address);
-}
-
-/**
- * The same error with what was being done in front of its message: a new
- * error of the same class (a `Deno.errors.*` stays one), the original as its
- * `cause`. A non-error is returned as it is.
- *
- * @param error What was thrown.
- * @param doing What failed, e.g. `TLS handshake with "127.0.0.1:5000"`.
- * @returns The error to throw.
- */
-export function withContext(error: unknown, doing: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
-  try {
-    return new Class(`${doing} failed: ${error.message}`, { cause: error });
-  } catch {
-    return error;
-  }
-}
-
-/**
- * Renders a value for an error message: a string quoted, an object or array
- * as its literal (`{ port: "80" }`, not `[object Object]`), a function as
- * `function "name"`, anything else as it prints (`-1`, `NaN`, `undefined`).
- * Numbers stay bare, strings are quoted: `got 80` and `got "80"` differ.
- */
-export function describeValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return `function "${value.name}"`;
-  if (value !== null && typeof value === "object") {
-    return Deno.inspect(value, { compact: true, breakLength: Infinity, depth: 2 });
-  }
-  return String(value);
-}
-
-// ---------------------------------------------------------------------------
-// Which request's handler is calling? `await this.server.serverClose()` in a
-// handler must not wait for that same handler. JavaScript cannot tell a
-// function its caller, but V8's async stack trace names every async function
-// awaiting on the way: `finishRequest()` runs under an async frame whose
-// name holds a slot number, the slot holds the request, and serverClose()
-// reads the slots off its own stack. One async call per request; the stack
-// is read only by serverClose(), and only while requests are open.
-// ---------------------------------------------------------------------------
-
-const FRAME_NAME = "socketserver_request_";
-const FRAME_PATTERN = /socketserver_request_(\d+)/g;
-type Frame = (
-  server: AnyServer,
-  request: unknown,
-  clientAddress: unknown,
-  shutdown: boolean,
-) => Promise<void>;
-const frames: Frame[] = [];
-const frameRequests: unknown[] = [];
-const freeFrames: number[] = [];
-
-/**
- * Runs `server.finishRequest(request, clientAddress)` under a frame that
- * names the request, so that a `serverClose()` awaited by its handler finds
- * it; then, when `shutdown` is true, `server.shutdownRequest(request)` (what
- * the default `processRequest()` does). `ThreadingMixIn` calls it too.
- *
- * @param server The server.
- * @param request The request.
- * @param clientAddress The client's address.
- * @param shutdown Whether to shut the request down after its handler.
- * @returns When the handler has finished (and the request is shut down).
- */
-export function finishRequestFramed(
-  server: AnyServer,
-  request: unknown,
-  clientAddress: unknown,
-  shutdown = false,
-): Promise<void> {
-  const slot = freeFrames.pop() ?? frames.length;
-  frameRequests[slot] = request;
-  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress, shutdown);
-}
-
-function makeFrame(slot: number): Frame {
-  const name = `${FRAME_NAME}${slot}`;
-  return {
-    async [name](server: AnyServer, request: unknown, clientAddress: unknown, shutdown: boolean) {
-      try {
-        await server.finishRequest(request, clientAddress);
-      } finally {
-        frameRequests[slot] = undefined;
-        freeFrames.push(slot);
-      }
-      if (shutdown) {
-        const shut = server.shutdownRequest(request);
-        if (shut instanceof Promise) await shut;
-      }
-    },
-  }[name];
-}
-
-/** The requests whose handlers are on the current (async) call stack. */
-function requestsOnStack(): unknown[] {
-  const limit = Error.stackTraceLimit;
-  let stack = "";
-  try {
-    Error.stackTraceLimit = Infinity;
-    stack = new Error().stack ?? "";
-  } catch {
-    // no stack to read: no caller found
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-  const found: unknown[] = [];
-  for (const match of stack.matchAll(FRAME_PATTERN)) {
-    const request = frameRequests[Number(match[1])];
-    if (request !== undefined) found.push(request);
-  }
-  return found;
-}
-
-// deno-lint-ignore no-explicit-any
-type AnyServer = BaseServer<any, any, any>;
-
-/** The errors `notBoundError()` made: `serveForever()` and
- * `handleRequest()` rethrow them instead of retrying. */
-const notBound = new WeakSet<object>();
-
-/**
- * The error of a server asked for a request before it was bound (it was
- * constructed with `bindAndActivate: false` and `serverBind()` was never
- * called); `serveForever()` and `handleRequest()` reject with it at once.
- *
- * @param server The server.
- * @returns The error to throw.
- */
-export function notBoundError(server: object): Deno.errors.BadResource {
-  const error = new Deno.errors.BadResource(
-    `${server.constructor.name} is not bound: call serverBind() and then serverActivate() before serving, or construct it without { bindAndActivate: false }`,
-  );
-  notBound.add(error);
-  return error;
-}
-
-function isNotBound(error: unknown): boolean {
-  return error !== null && typeof error === "object" && notBound.has(error);
-}
-
-/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`;
- * and not a fraction of a millisecond, which can only be seconds. */
-export function checkDuration(name: string, value: unknown, nullable: boolean): void {
-  if (value === null && nullable) return;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(
-      `"${name}" must be a number of milliseconds${nullable ? " or null" : ""}, got ${
-        describeValue(value)
-      }`,
-    );
-  }
-  if (value < 0) throw new RangeError(`"${name}" must be 0 or more milliseconds, got ${value}`);
-  if (value < 1 && value > 0) throw secondsMistake(name, value);
-}
-
-/**
- * The error for a duration between 0 and 1 ms: no timer here is finer than
- * a millisecond, so such a value can only be a number of seconds written by
- * Python habit (`timeout = 0.5`).
- *
- * @param name The attribute or option.
- * @param value The value given.
- * @returns The error to throw.
- */
-export function secondsMistake(name: string, value: number): RangeError {
-  const ms = Number((value * 1000).toPrecision(12));
-  return new RangeError(
-    `"${name}" is ${value} ms, which can only be a number of seconds: durations here are milliseconds, so write ${ms} for ${value} s`,
-  );
-}
-
-/**
- * Binds and activates `server` from its constructor: both hooks must be
- * synchronous there; on failure the socket is closed before the error is
- * rethrown.
- *
- * @param server The server being constructed.
- */
-// deno-lint-ignore no-explicit-any
-export function bindAndActivate(server: BaseServer<any, any, any>): void {
-  if (server.closed) return; // its signal aborted before it was constructed
-  try {
-    mustBeSync(server.serverBind(), "serverBind");
-    mustBeSync(server.serverActivate(), "serverActivate");
-  } catch (error) {
-    server[kCloseSocket]();
-    throw error;
-  }
-}
-
-function mustBeSync(result: unknown, hook: string): void {
-  if (result instanceof Promise) {
-    result.catch(() => {});
-    throw new TypeError(
-      `${hook}() returned a promise, which a constructor cannot await: pass { bindAndActivate: false } and await server.${hook}() yourself`,
-    );
-  }
-}
-
-function checkLimit(value: unknown): void {
-  if (value === null) return;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(
-      `"maxConnections" must be a positive integer or null, got ${describeValue(value)}`,
-    );
-  }
-}
-
-/** Checks that `handler` is a request handler class. */
-export function checkHandlerClass(handler: unknown): void {
-  const proto = typeof handler === "function"
-    ? (handler as { prototype?: { handle?: unknown } }).prototype
-    : undefined;
-  if (typeof proto?.handle !== "function") {
-    throw new TypeError(
-      `RequestHandlerClass must be a class extending BaseRequestHandler, got ${
-        describeValue(handler)
-      }`,
-    );
   }
 }
 
@@ -726,15 +497,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return own !== undefined ? own : (this.constructor as unknown as Record<string, unknown>)[name];
   }
 
-  /**
-   * Internal: the requests taken and not yet closed.
-   *
-   * @ignore
-   */
-  get [kOpenRequests](): ReadonlySet<R> {
-    return this.#open;
-  }
-
   /** Whether {@linkcode BaseServer.serverClose} has been called. */
   get closed(): boolean {
     return this.#closed;
@@ -823,7 +585,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
         } catch (error) {
           this.#pendingRequest = null;
           if (this.#closed) break;
-          if (isNotBound(error)) throw error;
+          if (error instanceof NotBoundError) throw error;
           await this.#requestFailed(error);
           continue;
         } finally {
@@ -951,7 +713,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     } catch (error) {
       this.#pendingRequest = null;
       if (this.#closed) throw this.#closedError("handleRequest()");
-      if (isNotBound(error)) throw error;
+      if (error instanceof NotBoundError) throw error;
       await this.#requestFailed(error);
       return;
     } finally {
