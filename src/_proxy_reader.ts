@@ -8,15 +8,12 @@
 import type { ByteSource } from "./buffered_reader.ts";
 import {
   DEFAULT_MAX_HEADER_LENGTH,
-  headerError,
   parseProxyHeader,
   proxyHeaderLength,
-  V1_MAX_LENGTH,
-  V2_FIXED_LENGTH,
-  V2_MAX_LIMIT,
-  V2_MIN_LIMIT,
-  V2_SIGNATURE,
 } from "./_proxy_protocol.ts";
+import { headerError } from "./_proxy_common.ts";
+import { V1_MAX_LENGTH } from "./_proxy_v1.ts";
+import { V2_FIXED_LENGTH, V2_MAX_LIMIT, V2_MIN_LIMIT, V2_SIGNATURE } from "./_proxy_v2.ts";
 import { type ProxyHeader, ProxyHeaderError, type ProxyProtocolMode } from "./proxy_protocol.ts";
 
 /** Options of {@linkcode readProxyHeader}. */
