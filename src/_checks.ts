@@ -37,12 +37,17 @@ export function secondsMistake(name: string, value: number): RangeError {
   );
 }
 
-/** Checks `maxConnections`: a positive integer, or `null`. */
-export function checkLimit(value: unknown): void {
+/** Checks a duration attribute in ms that may be `null` (for ever). */
+export function nullableDuration(name: string, value: unknown): void {
+  checkDuration(name, value, true);
+}
+
+/** Checks a limit such as `maxConnections`: a positive integer, or `null`. */
+export function checkLimit(name: string, value: unknown): void {
   if (value === null) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
-      `"maxConnections" must be a positive integer or null, got ${describeValue(value)}`,
+      `"${name}" must be a positive integer or null, got ${describeValue(value)}`,
     );
   }
 }

@@ -5,7 +5,9 @@
  * @module
  */
 
-import { checkDuration, checkHandlerClass, checkLimit } from "./_checks.ts";
+import { checkDuration, checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
+import { checkAttribute, checkOptions, declareAttributes } from "./_attributes.ts";
+import { deadline } from "./_deadline.ts";
 import { describeValue, formatAddress } from "./_format.ts";
 import { finishRequestFramed, requestsOnStack } from "./_caller.ts";
 import { stopWrites } from "./_conn_files.ts";
@@ -227,19 +229,8 @@ function isClientFailure(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
-/** Resolves to `promise`'s value, or to `TIMEOUT` after `ms`; the timer never
- * outlives the race. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<typeof TIMEOUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMEOUT), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** What a `deadline()` race resolves to when its time runs out. */
+const expired = (): typeof TIMEOUT => TIMEOUT;
 
 /** A lingering close's first half: shuts the write side of a stream
  * connection (everything written goes out, then EOF), then reads and
@@ -249,7 +240,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TI
 async function linger(request: unknown, ms: number): Promise<{ read: Promise<void> } | null> {
   const conn = request as Partial<Deno.Conn> | null;
   if (typeof conn?.closeWrite !== "function" || typeof conn.read !== "function") return null;
-  const deadline = performance.now() + ms;
+  const until = performance.now() + ms;
   const buffer = new Uint8Array(4096);
   try {
     // The handler's writes not yet started are refused and the one in flight
@@ -261,15 +252,17 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
         "Cannot write: serverClose() ended this connection at the end of its grace period",
       ),
     );
-    if (writes !== null && await within(writes, ms) === TIMEOUT) return null;
+    if (writes !== null && await deadline(writes, ms, expired) === TIMEOUT) return null;
     // closeWrite() itself can wait for ever: on a TLS connection whose
     // handshake never completed it waits for the handshake
     const closing = conn.closeWrite();
     closing.catch(() => {});
-    if (await within(closing, Math.max(0, deadline - performance.now())) === TIMEOUT) return null;
+    if (await deadline(closing, Math.max(0, until - performance.now()), expired) === TIMEOUT) {
+      return null;
+    }
     for (;;) {
       const read = conn.read(buffer);
-      const n = await within(read, Math.max(0, deadline - performance.now()));
+      const n = await deadline(read, Math.max(0, until - performance.now()), expired);
       if (n === TIMEOUT) return { read: read.then(() => {}, () => {}) };
       if (n === null) return null;
     }
@@ -390,7 +383,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Whether a `handleRequest()` is taking a request; the calls waiting for
    * their turn, in call order (each wakes with `true`). */
   #taking = false;
-  #turns: Array<(yes: true) => void> = [];
+  #turns: Array<(yes: boolean) => void> = [];
   #open = new Set<R>();
   #drained: PromiseWithResolvers<void> | null = null;
   /** `serverClose()` calls from inside handlers: each waits for every open
@@ -456,42 +449,47 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       if (signal.aborted) this.#closed = true; // nothing bound, nothing to serve
       else signal.addEventListener("abort", this.#onAbort, { once: true });
     }
-    if ("timeout" in options) checkDuration("timeout", options.timeout, true);
-    if ("maxConnections" in options) checkLimit(options.maxConnections);
+    checkOptions(new.target, options);
   }
 
   /** How long {@linkcode BaseServer.handleRequest} waits for a request, in ms;
    * `null` waits for ever. Python: `timeout`. */
   get timeout(): number | null {
-    return this[kAttribute]("timeout") as number | null;
+    return this[kAttribute]("timeout");
   }
   set timeout(value: number | null) {
-    checkDuration("timeout", value, true);
-    this.#attributes.timeout = value;
+    this[kAttribute]("timeout", value);
   }
 
   /** The most requests in flight at once, or `null` for no limit; see the
    * static attribute. */
   get maxConnections(): number | null {
-    return this[kAttribute]("maxConnections") as number | null;
+    return this[kAttribute]("maxConnections");
   }
   set maxConnections(value: number | null) {
-    checkLimit(value);
-    this.#attributes.maxConnections = value;
+    this[kAttribute]("maxConnections", value);
     this.#freeSlot();
   }
 
-  /** Internal: reads an attribute — the instance's value, else the class's —
-   * or, given a value, sets the instance's.
+  /**
+   * Internal: reads an attribute (see `_attributes.ts`) — the instance's
+   * value, else the class's — or checks and sets the instance's.
    *
    * @ignore
    */
+  [kAttribute]<K extends keyof this & string>(name: K): this[K];
+  /** @ignore */
+  [kAttribute]<K extends keyof this & string>(name: K, value: this[K]): void;
+  /** @ignore Untyped, for the mix-ins' names their base type does not know. */
+  [kAttribute](name: string, value?: unknown): unknown;
+  /** @ignore */
   [kAttribute](name: string, value?: unknown): unknown {
     // arguments.length, not a rest parameter: reading an attribute, as the
     // serve loop does per request, allocates nothing.
     if (arguments.length > 1) {
+      checkAttribute(this.constructor, name, value);
       this.#attributes[name] = value;
-      return value;
+      return;
     }
     const own = this.#attributes[name];
     return own !== undefined ? own : (this.constructor as unknown as Record<string, unknown>)[name];
@@ -694,10 +692,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     }
     const timeout = this.timeout;
     checkDuration("timeout", timeout, true);
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    const until = timeout === null ? Infinity : performance.now() + timeout;
     // One taker at a time, in call order, so that no request goes to two
     // calls; each call's timeout counts from the call, as Python's does.
-    const turn = this.#takeTurn(deadline);
+    const turn = this.#takeTurn(until);
     let ourTurn = turn === true;
     let next: [R, A] | typeof TIMEOUT = TIMEOUT;
     try {
@@ -705,9 +703,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       if (ourTurn) {
         if (this.#closed) throw this.#closedError("handleRequest()");
         const request = this.#nextRequest();
-        next = deadline === Infinity
-          ? await request
-          : await within(request, Math.max(0, deadline - performance.now()));
+        next = await deadline(request, Math.max(0, until - performance.now()), expired);
         if (next !== TIMEOUT) this.#pendingRequest = null;
       }
     } catch (error) {
@@ -1177,7 +1173,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     const drained = this.#drained.promise;
     if (graceMs === Infinity) {
       await drained;
-    } else if (await within(drained, graceMs) === TIMEOUT) {
+    } else if (await deadline(drained, graceMs, expired) === TIMEOUT) {
       await Promise.all([...this.#open].map((request) => this.#forceClose(request, lingerMs)));
     }
     this.#drained = null;
@@ -1192,7 +1188,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
       this.#wakeDrainers();
       if (graceMs === Infinity) {
         await waiter.promise;
-      } else if (await within(waiter.promise, graceMs) === TIMEOUT) {
+      } else if (await deadline(waiter.promise, graceMs, expired) === TIMEOUT) {
         const others = [...this.#open].filter((request) => !exempt.has(request));
         await Promise.all(others.map((request) => this.#forceClose(request, lingerMs)));
       }
@@ -1249,7 +1245,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.#forcing.delete(request);
     // closing cancels the lingering read; let it settle (bounded, should an
     // override of closeRequest() not close the connection)
-    if (pending !== null) await within(pending.read, 100);
+    if (pending !== null) await deadline(pending.read, 100, expired);
   }
 
   /**
@@ -1289,21 +1285,16 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /** `true` when the caller may take a request now, else a promise of
-   * `true` when its turn comes, or `false` if `deadline` comes first. */
-  #takeTurn(deadline: number): true | Promise<boolean> {
+   * `true` when its turn comes, or `false` if `until` comes first. */
+  #takeTurn(until: number): true | Promise<boolean> {
     if (!this.#taking) return this.#taking = true;
-    return new Promise<boolean>((resolve) => {
-      const turns = this.#turns;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const wake = (yes: true) => (clearTimeout(timer), resolve(yes));
-      turns.push(wake);
-      if (deadline !== Infinity) {
-        timer = setTimeout(() => {
-          const at = turns.indexOf(wake);
-          if (at !== -1) turns.splice(at, 1);
-          resolve(false);
-        }, Math.max(0, deadline - performance.now()));
-      }
+    const turns = this.#turns;
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    turns.push(resolve);
+    return deadline(promise, Math.max(0, until - performance.now()), () => {
+      const at = turns.indexOf(resolve);
+      if (at !== -1) turns.splice(at, 1);
+      return false;
     });
   }
 
@@ -1508,3 +1499,5 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     );
   }
 }
+
+declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });

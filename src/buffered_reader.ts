@@ -5,6 +5,7 @@
  */
 
 import { LineTooLongError, type TimeoutAttribute, TimeoutError } from "./errors.ts";
+import { deadline } from "./_deadline.ts";
 import { findLF } from "./_find_lf.ts";
 import { kPendingRead } from "./_symbols.ts";
 
@@ -629,12 +630,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     }
     if (wait === null) return read;
     const limit = attribute === "requestTimeout" ? this.requestTimeout! : wait;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(limit, attribute)), wait);
-      read.then(
-        (n) => (clearTimeout(timer), resolve(n)),
-        (e) => (clearTimeout(timer), reject(e)),
-      );
+    return deadline(read, wait, () => {
+      throw new TimeoutError(limit, attribute);
     });
   }
 

@@ -5,6 +5,7 @@
  */
 
 import { TimeoutError } from "./errors.ts";
+import { deadline } from "./_deadline.ts";
 import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
 
 /**
@@ -383,25 +384,20 @@ export class StreamWriter {
     }
     const ms = this.timeout;
     if (ms === null) return this.#start(bytes);
-    const { promise, resolve, reject } = Promise.withResolvers<number>();
-    const timer = setTimeout(() => {
+    return deadline(this.#start(bytes), ms, () => {
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
       this.#fail(error);
-      reject(error);
       // once serverClose() lingers on the connection, closing it is its job
-      if (this.#stopped) return;
-      try {
-        this.#sink.close?.();
-      } catch {
-        // closed already
+      if (!this.#stopped) {
+        try {
+          this.#sink.close?.();
+        } catch {
+          // closed already
+        }
       }
-    }, ms);
-    this.#start(bytes).then(
-      (n) => (clearTimeout(timer), resolve(n)),
-      (e) => (clearTimeout(timer), reject(e)),
-    );
-    return promise;
+      throw error;
+    });
   }
 
   /** Starts sending `bytes`, counted in `#inFlight` by the caller. One write

@@ -6,6 +6,7 @@
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
 import { bindError, checkNetAddress } from "./_net_address.ts";
@@ -163,7 +164,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
 
   /** Whether `SO_REUSEADDR` is set; see the static attribute. */
   get allowReuseAddress(): boolean {
-    return this[kAttribute]("allowReuseAddress") as boolean;
+    return this[kAttribute]("allowReuseAddress");
   }
   set allowReuseAddress(value: boolean) {
     this[kAttribute]("allowReuseAddress", value);
@@ -171,7 +172,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
 
   /** Whether `SO_REUSEPORT` is set; see the static attribute. */
   get allowReusePort(): boolean {
-    return this[kAttribute]("allowReusePort") as boolean;
+    return this[kAttribute]("allowReusePort");
   }
   set allowReusePort(value: boolean) {
     this[kAttribute]("allowReusePort", value);
@@ -179,7 +180,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
 
   /** The listen backlog; see the static attribute. */
   get requestQueueSize(): number {
-    return this[kAttribute]("requestQueueSize") as number;
+    return this[kAttribute]("requestQueueSize");
   }
   set requestQueueSize(value: number) {
     this[kAttribute]("requestQueueSize", value);
@@ -267,6 +268,13 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     return Deno.listen(options) as unknown as Deno.Listener<C, TcpAddr>;
   }
 }
+
+declareAttributes(TCPServerBase, {
+  allowReuseAddress: null,
+  allowReusePort: null,
+  // checked when binding, which a static override reaches too
+  requestQueueSize: null,
+});
 
 /**
  * A TCP server, Python's `socketserver.TCPServer`: it binds and listens in

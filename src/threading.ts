@@ -16,6 +16,7 @@ import { TLSServer } from "./tls_server.ts";
 import { UDPServer } from "./udp_server.ts";
 import { UnixDatagramServer } from "./unix_datagram_server.ts";
 import { UnixStreamServer } from "./unix_stream_server.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { finishRequestFramed } from "./_caller.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
@@ -248,14 +249,14 @@ export function ThreadingMixIn<C extends ServerClass>(
     static daemonThreads = false;
 
     get blockOnClose(): boolean {
-      return this[kAttribute]("blockOnClose") as boolean;
+      return this[kAttribute]("blockOnClose");
     }
     set blockOnClose(value: boolean) {
       this[kAttribute]("blockOnClose", value);
     }
 
     get daemonThreads(): boolean {
-      return this[kAttribute]("daemonThreads") as boolean;
+      return this[kAttribute]("daemonThreads");
     }
     set daemonThreads(value: boolean) {
       this[kAttribute]("daemonThreads", value);
@@ -297,6 +298,7 @@ export function ThreadingMixIn<C extends ServerClass>(
       return this.blockOnClose && !this.daemonThreads;
     }
   }
+  declareAttributes(Threading, { blockOnClose: null, daemonThreads: null });
   // Named after what it is (ThreadingTCPServer), as in Python, so that
   // messages naming `this.constructor.name` say which class it is.
   Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });

@@ -18,7 +18,9 @@ import {
   type TCPServerOptions,
 } from "./tcp_server.ts";
 import { asDrop } from "./errors.ts";
-import { checkDuration } from "./_checks.ts";
+import { declareAttributes } from "./_attributes.ts";
+import { nullableDuration } from "./_checks.ts";
+import { deadline } from "./_deadline.ts";
 import { formatAddress, withContext } from "./_format.ts";
 import { kAttribute, kCloseSocket, kHoldSlot, kListen } from "./_symbols.ts";
 
@@ -81,7 +83,6 @@ function checkTlsOptions(options: unknown): void {
       }`,
     );
   }
-  if ("handshakeTimeout" in o) checkDuration("handshakeTimeout", o.handshakeTimeout, true);
 }
 
 /** Whether `Deno.listenTls` threw because of the certificate or key. */
@@ -113,37 +114,23 @@ async function handshake(
 ): Promise<void> {
   const done = conn.handshake();
   done.catch(() => {}); // settles when the connection closes, after a timeout won
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let expired = false;
   try {
-    if (timeout === null) {
-      await done;
-    } else {
-      await Promise.race([
-        done,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => {
-            expired = true;
-            stalled.set(conn, done);
-            reject(
-              new Deno.errors.TimedOut(
-                `TLS handshake with "${
-                  formatAddress(address)
-                }" did not complete within ${timeout} ms: raise "handshakeTimeout" or set it to null`,
-              ),
-            );
-          }, timeout);
-        }),
-      ]);
-    }
+    await deadline(done, timeout ?? Infinity, () => {
+      expired = true;
+      stalled.set(conn, done);
+      throw new Deno.errors.TimedOut(
+        `TLS handshake with "${
+          formatAddress(address)
+        }" did not complete within ${timeout} ms: raise "handshakeTimeout" or set it to null`,
+      );
+    });
   } catch (error) {
     // a scanner, a plain-text client, one that does not trust the
     // certificate: routine on a public port, so a drop, not a stack trace
     throw asDrop(
       expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
     );
-  } finally {
-    clearTimeout(timer);
   }
   handshaken.add(conn);
 }
@@ -230,16 +217,15 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
 
   /** How long the TLS handshake may take, in ms; see the static attribute. */
   get handshakeTimeout(): number | null {
-    return this[kAttribute]("handshakeTimeout") as number | null;
+    return this[kAttribute]("handshakeTimeout");
   }
   set handshakeTimeout(value: number | null) {
-    checkDuration("handshakeTimeout", value, true);
     this[kAttribute]("handshakeTimeout", value);
   }
 
   /** The ALPN protocols offered, as given to the constructor. */
   get alpnProtocols(): readonly string[] | undefined {
-    return this[kAttribute]("alpnProtocols") as string[] | undefined;
+    return this.options.alpnProtocols;
   }
 
   /**
@@ -254,8 +240,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     try {
       return Deno.listenTls({
         ...options,
-        cert: this[kAttribute]("cert") as string,
-        key: this[kAttribute]("key") as string,
+        cert: this.options.cert,
+        key: this.options.key,
         ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
       }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
     } catch (error) {
@@ -369,6 +355,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     }
   }
 }
+
+declareAttributes(TLSServer, { handshakeTimeout: nullableDuration });
 
 /**
  * The methods every TLSServer has, each defined by the class its note names
