@@ -71,7 +71,7 @@ export function has(kind: PermissionKind, item?: string): boolean {
   return Deno.permissions.querySync(descriptor(kind, item)).state === "granted";
 }
 
-export function checkChildPermissions(value: unknown): void {
+export function checkChildPermissions(_name: string, value: unknown): void {
   if (value === "inherit") return;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new TypeError(

@@ -53,9 +53,10 @@ export const childSpec: ChildSpec | null = readChildSpec();
 /** Forking servers constructed so far by this process: a child serves the
  * one whose number its spec names. */
 let constructed = 0;
-/** The role of the server being constructed, for `serverBind()` while the
- * base constructor runs (before the instance's fields exist). */
+/** The role and number of the server being constructed, for `serverBind()`
+ * while the base constructor runs (before the instance's fields exist). */
 let role: Role = "parent";
+let ordinalOfRole = 0;
 /** Resolves when the parent asks this child to stop. */
 export const childStopping: PromiseWithResolvers<void> = Promise.withResolvers<void>();
 
@@ -64,9 +65,9 @@ export function nextOrdinal(): number {
   return constructed++;
 }
 
-/** The role of the forking server being constructed. */
-export function constructingRole(): Role {
-  return role;
+/** The role and number of the forking server being constructed. */
+export function constructing(): { role: Role; ordinal: number } {
+  return { role, ordinal: ordinalOfRole };
 }
 
 function sameHost(a: string | undefined, b: string | undefined): boolean {
@@ -85,6 +86,7 @@ export function assignRole(
   args: unknown[],
   options: Record<string, unknown>,
 ): unknown[] {
+  ordinalOfRole = ordinal;
   if (childSpec === null) {
     role = "parent";
     return args;

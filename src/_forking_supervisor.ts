@@ -10,6 +10,7 @@ import type { AnyServer, Awaitable } from "./base_server.ts";
 import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_child_permissions.ts";
 import { readChildOutput } from "./_child_output.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
+import { deadline } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 
@@ -92,6 +93,14 @@ export function describeExit(status: Deno.CommandStatus): string {
   return `exit code ${status.code}`;
 }
 
+function kill(child: Child): void {
+  try {
+    child.process.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 /** The parent's half of a forking server: starts, watches, replaces and
  * stops the children. */
 export class Supervisor {
@@ -168,11 +177,7 @@ export class Supervisor {
       this.#startFailed = null;
       for (const child of this.children.values()) {
         child.stopGrace = 0;
-        try {
-          child.process.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
+        kill(child);
       }
       await Promise.all([...this.children.values()].map((child) => child.gone));
       throw error;
@@ -256,9 +261,7 @@ export class Supervisor {
     // child's last message (its reason for failing), but a grandchild that
     // inherited the pipe cannot keep the child counted as alive.
     child.gone = process.status.then(async (status) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([output, new Promise((resolve) => timer = setTimeout(resolve, 1_000))]);
-      clearTimeout(timer);
+      await deadline(output, 1_000, () => {});
       await this.#exited(child, status);
     });
     this.children.set(child.pid, child);
@@ -313,13 +316,7 @@ export class Supervisor {
       lifetimeMs: Math.round(lifetimeMs),
       replacementInMs: replace ? delay : null,
     };
-    if (replace) {
-      const timer = setTimeout(() => {
-        this.#replacements.delete(timer);
-        if (this.#serving && this.#stop !== null) this.#replace();
-      }, delay);
-      this.#replacements.add(timer);
-    }
+    if (replace) this.#replaceIn(delay);
     try {
       await this.#server.childDied(death);
     } catch (error) {
@@ -334,14 +331,18 @@ export class Supervisor {
     } catch (error) {
       // e.g. a permission revoked since: report it, try again later
       console.error(`Could not start a child process of ${this.#server.constructor.name}:`, error);
-      const timer = setTimeout(() => {
-        this.#replacements.delete(timer);
-        if (this.#serving && this.#stop !== null) this.#replace();
-      }, MAX_BACKOFF_MS);
-      this.#replacements.add(timer);
+      this.#replaceIn(MAX_BACKOFF_MS);
       return;
     }
     child.ready.promise.then(() => this.#started(child), () => {});
+  }
+
+  #replaceIn(ms: number): void {
+    const timer = setTimeout(() => {
+      this.#replacements.delete(timer);
+      if (this.#serving && this.#stop !== null) this.#replace();
+    }, ms);
+    this.#replacements.add(timer);
   }
 
   async #started(child: Child): Promise<void> {
@@ -372,13 +373,10 @@ export class Supervisor {
     child.stdin.write(encoder.encode(line)).catch(() => {});
     if (Number.isFinite(graceMs)) {
       clearTimeout(child.killTimer);
-      child.killTimer = setTimeout(() => {
-        try {
-          child.process.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-      }, graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS);
+      child.killTimer = setTimeout(
+        () => kill(child),
+        graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
+      );
     }
   }
 

@@ -93,7 +93,7 @@ function isOurs(file: SocketFile, now: Deno.FileInfo | null): boolean {
  * with its terminating NUL). */
 const MAX_SOCKET_PATH = 107;
 
-export function checkSocketMode(value: unknown): void {
+export function checkSocketMode(_name: string, value: unknown): void {
   if (value === null || value === undefined) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 0o777) {
     throw new RangeError(
@@ -265,7 +265,7 @@ export function bindSocketFile(
   listen: (at: string) => { close(): void },
 ): Awaitable<void> {
   checkPathPermissions(path);
-  checkSocketMode(options.mode);
+  checkSocketMode("socketMode", options.mode);
   const reclaim = options.reclaim;
   const bind = () => {
     let file: SocketFile;

@@ -7,6 +7,7 @@
 
 import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
 import { NotBoundError } from "./errors.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
@@ -93,7 +94,7 @@ function isLossReport(error: unknown): boolean {
     error instanceof Deno.errors.ConnectionRefused;
 }
 
-function checkPacketSize(value: unknown): number {
+function checkPacketSize(_name: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
     throw new RangeError(
       `"maxPacketSize" must be a positive integer number of bytes, got ${describeValue(value)}`,
@@ -179,17 +180,16 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, A>,
     options: DatagramServerOptions = {},
   ) {
-    if ("maxPacketSize" in options) checkPacketSize(options.maxPacketSize);
     super(serverAddress, RequestHandlerClass, options);
     if (options.bindAndActivate ?? true) bindAndActivate(this);
   }
 
   /** The longest datagram received whole; see the static attribute. */
   get maxPacketSize(): number {
-    return this[kAttribute]("maxPacketSize") as number;
+    return this[kAttribute]("maxPacketSize");
   }
   set maxPacketSize(value: number) {
-    this[kAttribute]("maxPacketSize", checkPacketSize(value));
+    this[kAttribute]("maxPacketSize", value);
   }
 
   /** Always `"SOCK_DGRAM"`. Python: `socket_type`. */
@@ -223,7 +223,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * ```
    */
   override async getRequest(): Promise<[DatagramRequest, A]> {
-    const max = checkPacketSize(this.maxPacketSize);
+    // a static override is not checked on assignment: check it here
+    const max = checkPacketSize("maxPacketSize", this.maxPacketSize);
     const socket = this.socket;
     if (socket === undefined) throw new NotBoundError(this);
     // one byte more than the limit is how a longer datagram is told apart
@@ -306,3 +307,5 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    */
   [kSocketClosed](): void {}
 }
+
+declareAttributes(DatagramServer, { maxPacketSize: checkPacketSize });

@@ -9,7 +9,7 @@
  */
 
 import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
-import { TCPServer, TCPServerBase } from "./tcp_server.ts";
+import { TCPServer } from "./tcp_server.ts";
 import { TLSServer } from "./tls_server.ts";
 import {
   type ServerClass,
@@ -19,26 +19,24 @@ import {
   type ThreadingServerOptions,
   type WithMixInOptions,
 } from "./threading.ts";
-import { secondsMistake } from "./_checks.ts";
+import { declareAttributes } from "./_attributes.ts";
 import {
   checkChildPermissions,
   type ChildPermissions,
   denoCommand,
   permissionFlags,
 } from "./_child_permissions.ts";
+import { checkGrace, checkMaxChildren, prepare } from "./_forking_checks.ts";
 import {
-  assignRole,
   childSpec,
   childStopping,
-  constructingRole,
-  nextOrdinal,
+  constructing,
   obeyParent,
   type Role,
   tellParent,
 } from "./_forking_child.ts";
 import { type ChildDeath, describeExit, Supervisor } from "./_forking_supervisor.ts";
 import { formatAddress } from "./_format.ts";
-import { normalizeNetAddress } from "./_net_address.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 
 export type { ChildDeath, ChildPermissions };
@@ -216,86 +214,6 @@ function settleable(): PromiseWithResolvers<void> & { readonly settled: boolean 
   };
 }
 
-/** Throws when a forking server cannot work here: why, and what to use
- * (`Base` is the class given to `ForkingMixIn`). */
-function checkSupported(
-  Class: { name: string; prototype: object },
-  Base: { name: string },
-  address: unknown,
-): void {
-  const instead = `Threading${Base.name}`;
-  if (Deno.build.os !== "linux") {
-    throw new Deno.errors.NotSupported(
-      `${Class.name} needs Linux: its children listen on one port with SO_REUSEPORT, and only Linux spreads connections across them (on "${Deno.build.os}" Deno ignores the option): use ${instead}, or run one server per core behind a load balancer`,
-    );
-  }
-  // Without --unstable-net, Deno ends the process (exit code 70) at the
-  // first reusePort: tell why first. Deno.listenDatagram is the other API
-  // that flag adds, so its presence says whether the flag is on.
-  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
-    throw new Deno.errors.NotSupported(
-      `${Class.name} needs SO_REUSEPORT, which Deno offers only with --unstable-net: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
-    );
-  }
-  if (
-    typeof address === "string" ||
-    (address !== null && typeof address === "object" && "path" in address)
-  ) {
-    throw new Deno.errors.NotSupported(
-      `${Class.name} cannot serve the Unix socket "${
-        String(typeof address === "string" ? address : (address as { path: unknown }).path)
-      }": Unix sockets have no SO_REUSEPORT, so children cannot share one; use ${instead}, or a TCP address`,
-    );
-  }
-  if (!(Class.prototype instanceof TCPServerBase)) {
-    throw new Deno.errors.NotSupported(
-      `${Base.name} is neither a TCPServer nor a TLSServer: ForkingMixIn needs a listener that children can share with SO_REUSEPORT, which Deno offers for TCP and TLS only (its datagram sockets have no reusePort); use ${instead}`,
-    );
-  }
-  if (childSpec === null && /\$deno\$/.test(Deno.mainModule)) {
-    throw new Deno.errors.NotSupported(
-      `${Class.name} runs the program again in each child, and "${Deno.mainModule}" is not a file it can run: put the server in a module and start it with deno run`,
-    );
-  }
-}
-
-function checkMaxChildren(value: unknown): void {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new RangeError(`"maxChildren" must be a positive integer, got ${String(value)}`);
-  }
-}
-
-function checkGrace(name: string, value: unknown): void {
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
-    throw new RangeError(
-      `"${name}" must be 0 or more milliseconds (Infinity to wait for ever), got ${String(value)}`,
-    );
-  }
-  if (value > 0 && value < 1) throw secondsMistake(name, value);
-}
-
-/** The number of the forking server last constructed. */
-let lastOrdinal = 0;
-
-/** Checks a forking server being constructed and rewrites its constructor's
- * arguments for its role in this process. */
-function prepare(
-  Class: { name: string; prototype: object },
-  Base: { name: string },
-  args: unknown[],
-): unknown[] {
-  // Python's ("", port) becomes { hostname: "0.0.0.0", port } in place: the
-  // constructor reads args[0] after this
-  args[0] = normalizeNetAddress(args[0]);
-  checkSupported(Class, Base, args[0]);
-  const ordinal = lastOrdinal = nextOrdinal();
-  const options = { ...(args[2] as Record<string, unknown> | undefined) };
-  if ("maxChildren" in options) checkMaxChildren(options.maxChildren);
-  if ("childGraceMs" in options) checkGrace("childGraceMs", options.childGraceMs);
-  if ("childPermissions" in options) checkChildPermissions(options.childPermissions);
-  return assignRole(Class, ordinal, args, options);
-}
-
 /**
  * Returns `Base` (`TCPServer`, `TLSServer` or a subclass) extended into a
  * pre-forking server, Python's `ForkingMixIn` rebuilt for Deno:
@@ -351,8 +269,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     // deno-lint-ignore no-explicit-any
     constructor(...args: any[]) {
       super(...prepare(new.target, Base, args));
-      this.#role = constructingRole();
-      this.#ordinal = lastOrdinal;
+      ({ role: this.#role, ordinal: this.#ordinal } = constructing());
       const { hostname = "0.0.0.0", port } = args[0] as { hostname?: string; port: number };
       this.#requested = { hostname, port };
       // a child listens from its constructor on
@@ -369,26 +286,23 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     }
 
     get maxChildren(): number {
-      return this[kAttribute]("maxChildren") as number;
+      return this[kAttribute]("maxChildren");
     }
     set maxChildren(value: number) {
-      checkMaxChildren(value);
       this[kAttribute]("maxChildren", value);
     }
 
     get childGraceMs(): number {
-      return this[kAttribute]("childGraceMs") as number;
+      return this[kAttribute]("childGraceMs");
     }
     set childGraceMs(value: number) {
-      checkGrace("childGraceMs", value);
       this[kAttribute]("childGraceMs", value);
     }
 
     get childPermissions(): "inherit" | ChildPermissions {
-      return this[kAttribute]("childPermissions") as "inherit" | ChildPermissions;
+      return this[kAttribute]("childPermissions");
     }
     set childPermissions(value: "inherit" | ChildPermissions) {
-      checkChildPermissions(value);
       this[kAttribute]("childPermissions", value);
     }
 
@@ -409,9 +323,9 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     }
 
     override serverBind(): void {
-      const role = #role in this ? this.#role : constructingRole();
+      const role = #role in this ? this.#role : constructing().role;
       if (role === "inert") return;
-      if (!this[kAttribute]("allowReusePort")) {
+      if (!(this as unknown as { allowReusePort: boolean }).allowReusePort) {
         throw new RangeError(
           `allowReusePort false cannot be honoured by ${this.constructor.name}: its children share the port with SO_REUSEPORT; remove the override`,
         );
@@ -533,6 +447,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       return this.#role === "parent" ? super[kBlockOnClose]() : true;
     }
   }
+  declareAttributes(Forking, {
+    maxChildren: checkMaxChildren,
+    childGraceMs: checkGrace,
+    childPermissions: checkChildPermissions,
+  });
   // Named after what it is (ForkingTCPServer), in messages and in the
   // spec that tells a child which server to construct.
   Object.defineProperty(Forking, "name", { value: `Forking${Base.name}` });

@@ -6,6 +6,7 @@
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
 import { bindError, checkNetAddress } from "./_net_address.ts";
@@ -124,7 +125,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
 
   /** Whether to take over an address in use; see the static attribute. */
   get allowReuseAddress(): boolean {
-    return this[kAttribute]("allowReuseAddress") as boolean;
+    return this[kAttribute]("allowReuseAddress");
   }
   set allowReuseAddress(value: boolean) {
     this[kAttribute]("allowReuseAddress", value);
@@ -132,7 +133,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
 
   /** Whether `SO_REUSEPORT` is asked for; see the static attribute. */
   get allowReusePort(): boolean {
-    return this[kAttribute]("allowReusePort") as boolean;
+    return this[kAttribute]("allowReusePort");
   }
   set allowReusePort(value: boolean) {
     this[kAttribute]("allowReusePort", value);
@@ -190,6 +191,9 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     this.serverAddress = this.socket.addr as UdpAddr;
   }
 }
+
+// allowReusePort is checked when binding, which a static override reaches too
+declareAttributes(UDPServer, { allowReuseAddress: null, allowReusePort: null });
 
 /** Methods inherited by UDPServer, declared again so that its doc page lists them. */
 export interface UDPServer {

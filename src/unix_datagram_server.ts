@@ -12,6 +12,7 @@ import {
   kSocketClosed,
   requireUnstableNet,
 } from "./datagram_server.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
 import { checkDuration } from "./_checks.ts";
 import {
@@ -78,7 +79,7 @@ export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSo
 }
 
 /** A number of ms above 0 (a send takes a little while), or `null`. */
-function checkReplyTimeout(value: unknown): void {
+function checkReplyTimeout(_name: string, value: unknown): void {
   checkDuration("replyTimeout", value, true);
   if (value === 0) {
     throw new RangeError(
@@ -159,32 +160,28 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
-    checkSocketMode(options.socketMode);
-    if ("replyTimeout" in options) checkReplyTimeout(options.replyTimeout);
     super({ transport: "unixpacket", path }, RequestHandlerClass, options);
   }
 
   /** The socket file's mode, or `null`, from the next bind on. */
   get socketMode(): number | null {
-    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+    return this[kAttribute]("socketMode") ?? null;
   }
   set socketMode(value: number | null) {
-    checkSocketMode(value);
     this[kAttribute]("socketMode", value);
   }
 
   /** How long a reply may wait to be sent, in ms; see the static attribute. */
   get replyTimeout(): number | null {
-    return this[kAttribute]("replyTimeout") as number | null;
+    return this[kAttribute]("replyTimeout");
   }
   set replyTimeout(value: number | null) {
-    checkReplyTimeout(value);
     this[kAttribute]("replyTimeout", value);
   }
 
   /** Whether a stale socket file may be removed; see the static attribute. */
   get reclaimStaleSocket(): boolean {
-    return this[kAttribute]("reclaimStaleSocket") as boolean;
+    return this[kAttribute]("reclaimStaleSocket");
   }
   set reclaimStaleSocket(value: boolean) {
     this[kAttribute]("reclaimStaleSocket", value);
@@ -243,6 +240,12 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     removeSocketFile(this);
   }
 }
+
+declareAttributes(UnixDatagramServer, {
+  reclaimStaleSocket: null,
+  replyTimeout: checkReplyTimeout,
+  socketMode: checkSocketMode,
+});
 
 /** Methods inherited by UnixDatagramServer, declared again so that its doc page lists them. */
 export interface UnixDatagramServer {

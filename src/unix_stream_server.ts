@@ -6,6 +6,7 @@
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
 import { describeValue } from "./_format.ts";
 import {
@@ -134,13 +135,12 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
   ) {
     const path = checkUnixAddress(serverAddress);
     checkReclaim(new.target, options);
-    checkSocketMode(options.socketMode);
     super({ transport: "unix", path }, RequestHandlerClass, options);
   }
 
   /** Whether a stale socket file may be removed; see the static attribute. */
   get reclaimStaleSocket(): boolean {
-    return this[kAttribute]("reclaimStaleSocket") as boolean;
+    return this[kAttribute]("reclaimStaleSocket");
   }
   set reclaimStaleSocket(value: boolean) {
     this[kAttribute]("reclaimStaleSocket", value);
@@ -148,16 +148,15 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
 
   /** The socket file's mode, or `null`, from the next bind on. */
   get socketMode(): number | null {
-    return (this[kAttribute]("socketMode") as number | null | undefined) ?? null;
+    return this[kAttribute]("socketMode") ?? null;
   }
   set socketMode(value: number | null) {
-    checkSocketMode(value);
     this[kAttribute]("socketMode", value);
   }
 
   /** The listen backlog, 1024, read-only; see the static attribute. */
   get requestQueueSize(): number {
-    return this[kAttribute]("requestQueueSize") as number;
+    return this[kAttribute]("requestQueueSize");
   }
 
   /** Always `"AF_UNIX"`. Python: `address_family`. */
@@ -222,6 +221,13 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
     super[kCloseSocket]();
   }
 }
+
+declareAttributes(UnixStreamServer, {
+  reclaimStaleSocket: null,
+  // read-only, checked when binding, which a static override reaches too
+  requestQueueSize: null,
+  socketMode: checkSocketMode,
+});
 
 /** Methods inherited by UnixStreamServer, declared again so that its doc page lists them. */
 export interface UnixStreamServer {
