@@ -174,22 +174,14 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
       return;
     }
     this.#replySockets--;
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(socket);
   }
 
   /** Sets aside a socket whose send is stuck: closed now (which does not
    * end the send), counted until the send ends — its descriptor is held
    * until then — then its place goes to a waiting reply, if any. */
   #setAside(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(socket);
     const freed = () => {
       this.#replySockets--;
       if (this.#closed || this.#waiters.length === 0) return;
@@ -279,11 +271,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
     for (const waiter of this.#waiters.splice(0)) waiter(null);
     for (const socket of this.#idle.splice(0)) {
       this.#replySockets--;
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
+      closeQuietly(socket);
     }
     this.#socket.close();
   }
@@ -369,6 +357,14 @@ class Watchdog {
     if (next !== Infinity) this.#arm(next);
     for (const w of due) w.expire();
   };
+}
+
+function closeQuietly(socket: { close(): void }): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
+  }
 }
 
 function droppedAtOnce(): Deno.errors.TimedOut {
