@@ -99,21 +99,22 @@ export { sendall } from "./src/sendall.ts";
 export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
   type DatagramRequest,
-  DatagramRequestHandler,
   DatagramServer,
   type DatagramServerOptions,
-} from "./src/datagram.ts";
-export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp.ts";
+} from "./src/datagram_server.ts";
+export { DatagramRequestHandler } from "./src/datagram_request_handler.ts";
+export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server.ts";
+export { type UnixAddress, type UnixSocketOptions } from "./src/_socket_file.ts";
 export {
-  type UnixAddress,
-  type UnixDatagramAddr,
-  UnixDatagramServer,
-  type UnixDatagramServerOptions,
-  type UnixSocketOptions,
   type UnixStreamAddr,
   UnixStreamServer,
   type UnixStreamServerOptions,
-} from "./src/unix.ts";
+} from "./src/unix_stream_server.ts";
+export {
+  type UnixDatagramAddr,
+  UnixDatagramServer,
+  type UnixDatagramServerOptions,
+} from "./src/unix_datagram_server.ts";
 export {
   type ServerClass,
   ThreadingMixIn,

@@ -42,13 +42,12 @@
  *
  * @module
  */
+export { MemoryConn, MemoryTcpConn } from "./src/testing/conn.ts";
 export {
   connPair,
   type ConnPairOptions,
   DEFAULT_CONN_BUFFER_SIZE,
-  MemoryConn,
-  MemoryTcpConn,
-} from "./src/testing/conn.ts";
+} from "./src/testing/conn_pair.ts";
 export { type DatagramAddr, MemoryDatagramConn } from "./src/testing/datagram_conn.ts";
 export { MemoryListener } from "./src/testing/listener.ts";
 export { localhostCert } from "./src/testing/localhost_cert.ts";
@@ -58,17 +57,19 @@ export {
   type MemoryNetworkOptions,
   type MemoryUnixAddress,
 } from "./src/testing/network.ts";
+export { bindInMemory } from "./src/testing/bind_in_memory.ts";
+export type { RequestOutcome } from "./src/testing/_harness.ts";
 export {
-  bindInMemory,
-  type DatagramOutcome,
   type HandlerRun,
   type MemoryConnOf,
-  type RequestOutcome,
-  runDatagramHandler,
-  type RunDatagramHandlerOptions,
   runHandler,
   type RunHandlerOptions,
-} from "./src/testing/run.ts";
+} from "./src/testing/run_handler.ts";
+export {
+  type DatagramOutcome,
+  runDatagramHandler,
+  type RunDatagramHandlerOptions,
+} from "./src/testing/run_datagram_handler.ts";
 export {
   type ServerCallback,
   withServer,

@@ -10,11 +10,12 @@ import {
   BaseServer,
   type ServerCloseOptions,
 } from "./base_server.ts";
-import type { DatagramRequest } from "./datagram.ts";
+import type { DatagramRequest } from "./datagram_server.ts";
 import { TCPServer } from "./tcp_server.ts";
 import { TLSServer } from "./tls_server.ts";
-import { UDPServer } from "./udp.ts";
-import { UnixDatagramServer, UnixStreamServer } from "./unix.ts";
+import { UDPServer } from "./udp_server.ts";
+import { UnixDatagramServer } from "./unix_datagram_server.ts";
+import { UnixStreamServer } from "./unix_stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { finishRequestFramed } from "./_caller.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";

@@ -7,7 +7,8 @@
 
 import type { RequestHandlerClass } from "../base_server.ts";
 import type { ServerClass } from "../threading.ts";
-import { UnixDatagramServer, UnixStreamServer } from "../unix.ts";
+import { UnixDatagramServer } from "../unix_datagram_server.ts";
+import { UnixStreamServer } from "../unix_stream_server.ts";
 
 /**
  * Options of {@linkcode withServer}.
