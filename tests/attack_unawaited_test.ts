@@ -3,11 +3,21 @@
  * unhandled-rejection net has a hole: a write to a `wfile` whose handler has
  * finished (a chat broadcast reaching a member who just left — Python's
  * `for member in members: member.wfile.write(line)`). The rejection is not
- * one the net knows, so the process dies. Run in a child process: an
- * unhandled rejection would end the test runner too.
+ * one the net knows, so the process dies (run in a child process: an
+ * unhandled rejection would end the test runner too). And a `sendall()` a
+ * handler does not await — Python's `self.request.sendall(data)` blocks, so
+ * its port forgets the await — is cut silently when the handler returns:
+ * the server shuts the connection between two of its partial writes.
  */
 import assert from "node:assert/strict";
-import { runDeno } from "./_helpers.ts";
+import {
+  BaseRequestHandler,
+  sendall,
+  type StreamServer,
+  TCPServer,
+  ThreadingTCPServer,
+} from "../mod.ts";
+import { readToEnd, runDeno } from "./_helpers.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -55,3 +65,27 @@ console.log("served on");
   );
   assert.equal(code, 0);
 });
+
+for (const Server of [TCPServer, ThreadingTCPServer]) {
+  Deno.test(`sendall() not awaited by a ${Server.name} handler (the port of self.request.sendall(data)) delivers all 8 MiB, as an unawaited wfile.write() does, instead of a silent cut`, async () => {
+    const SIZE = 8 << 20;
+    class Seed extends BaseRequestHandler<StreamServer> {
+      override async handle() {
+        const buffer = new Uint8Array(16);
+        await this.request.read(buffer);
+        sendall(this.request, new Uint8Array(SIZE).fill(0x61)); // the await is forgotten
+      }
+    }
+    await using server = new Server({ hostname: "127.0.0.1", port: 0 }, Seed);
+    server.serveForever();
+    const conn = await Deno.connect(server.serverAddress);
+    try {
+      await conn.write(new TextEncoder().encode("hi\n"));
+      const { bytes, error } = await readToEnd(conn, 20_000);
+      assert.equal(error, null, `the client's read failed: ${error}`);
+      assert.equal(bytes.length, SIZE, `${bytes.length} of ${SIZE} bytes arrived, then EOF`);
+    } finally {
+      conn.close();
+    }
+  });
+}
