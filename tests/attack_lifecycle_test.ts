@@ -199,3 +199,34 @@ Deno.test("UnixStreamServer.serverBind() twice at once over a stale socket file:
   assert.equal(await exists(path), false, "serverClose() removes the socket file");
   await Deno.remove(dir, { recursive: true });
 });
+
+for (const Server of [TCPServer, ThreadingTCPServer]) {
+  Deno.test(`shutdown() awaited in a ${Server.name}'s serviceActions() after a request stops serveForever() instead of deadlocking ("shutdown() never deadlocks")`, async () => {
+    let handled = 0;
+    let inner: Promise<void> | null = null;
+    class Count extends BaseRequestHandler {
+      override handle() {
+        handled++;
+      }
+    }
+    class StopAfterOne extends Server {
+      override async serviceActions() {
+        if (handled >= 1 && inner === null) {
+          inner = this.shutdown();
+          await inner;
+        }
+      }
+    }
+    const server = new StopAfterOne(LOCAL, Count);
+    const serving = server.serveForever(null); // serviceActions() only after requests
+    const conn = await Deno.connect(server.serverAddress);
+    try {
+      await until(() => inner !== null, "serviceActions() to call shutdown()");
+      await within(serving, 2_000, "serveForever() to return");
+      await within(inner!, 2_000, "shutdown() to return");
+    } finally {
+      conn.close();
+      await server.serverClose({ graceMs: 0, lingerMs: 0 });
+    }
+  });
+}
