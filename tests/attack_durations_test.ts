@@ -213,3 +213,24 @@ Deno.test("serverClose({ lingerMs: Infinity }) lingers until the client has read
     conn.close();
   }
 });
+
+Deno.test("TCPServer timeout option below 0.001 (0.0005, 1e-9) is refused with advice the check accepts, not with another value it refuses", () => {
+  for (const value of [0.0005, 1e-9]) {
+    let message = "";
+    try {
+      new TCPServer(LOCAL, BaseRequestHandler, { timeout: value, bindAndActivate: false });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const advised = message.match(/write ([\d.e+-]+) for/)?.[1];
+    assert.ok(advised !== undefined, `no advice in ${JSON.stringify(message)}`);
+    assert.doesNotThrow(
+      () =>
+        new TCPServer(LOCAL, BaseRequestHandler, {
+          timeout: Number(advised),
+          bindAndActivate: false,
+        }),
+      `for ${value} the message advises ${advised}, which is refused in turn`,
+    );
+  }
+});
