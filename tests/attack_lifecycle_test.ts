@@ -230,3 +230,33 @@ for (const Server of [TCPServer, ThreadingTCPServer]) {
     }
   });
 }
+
+Deno.test("serverClose() awaited in a handler returns when Error.prepareStackTrace is replaced, as source-map-support and error-reporting agents do", async () => {
+  const original = (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+  (Error as { prepareStackTrace?: unknown }).prepareStackTrace = (
+    error: Error,
+    frames: unknown[],
+  ) => `${error.name}: ${error.message} (${frames.length} frames, source-mapped)`;
+  let inner: Promise<void> | null = null;
+  class Stop extends StreamRequestHandler<StreamServer> {
+    override async handle() {
+      await this.rfile.readline();
+      inner = this.server.serverClose();
+      await inner;
+      await this.wfile.write("bye\n");
+    }
+  }
+  const server = new ThreadingTCPServer(LOCAL, Stop);
+  const serving = server.serveForever();
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    await conn.write(new TextEncoder().encode("stop\n"));
+    await until(() => inner !== null, "the handler to call serverClose()");
+    await within(inner!, 2_000, "serverClose() called in the handler to return");
+  } finally {
+    (Error as { prepareStackTrace?: unknown }).prepareStackTrace = original;
+    conn.close();
+    await within(server.serverClose({ graceMs: 0, lingerMs: 0 }), 5_000, "the cleanup");
+    await serving;
+  }
+});
