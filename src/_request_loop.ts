@@ -7,7 +7,7 @@
  */
 
 import { AcceptBackoff } from "./_accept_backoff.ts";
-import { callers } from "./_caller.ts";
+import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
@@ -48,7 +48,7 @@ const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
 /** The request loop of one server, and its state. */
-export class RequestLoop<R, A> {
+export class RequestLoop<R, A> implements Flow<R, A> {
   /** The requests taken, open, and closing. */
   readonly requests: OpenRequests<R, A> = new OpenRequests<R, A>();
   serving = false;
@@ -143,8 +143,9 @@ export class RequestLoop<R, A> {
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
         const handled = this.#handle(next[0], next[1]);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
+        // through the stop wait: the actions may await shutdown(), which waits for this loop
         const ran = actions.run();
-        if (ran !== undefined) await ran;
+        if (ran !== undefined && await this.#untilStop(ran) === STOP) break;
       }
     } finally {
       stopTicking();
@@ -266,39 +267,33 @@ export class RequestLoop<R, A> {
     return woken;
   }
 
-  /** Python's `_handle_request_noblock()` after `get_request()`: nothing
-   * when every hook returned synchronously (a ThreadingMixIn server's do). */
+  /** Python's `_handle_request_noblock()` after `get_request()`, under the
+   * request's frame (`_caller.ts`): nothing when every hook returned
+   * synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
-    const server = this.#server;
     this.requests.add(request);
-    try {
-      const verified = server.verifyRequest(request, clientAddress);
-      if (verified instanceof Promise) {
-        return this.#handleVerified(request, clientAddress, verified);
-      }
-      const done = verified
-        ? server.processRequest(request, clientAddress)
-        : server.shutdownRequest(request);
-      if (done instanceof Promise) {
-        return done.catch((error) => this.#handleFailed(request, clientAddress, error));
-      }
-      return undefined;
-    } catch (error) {
-      return this.#handleFailed(request, clientAddress, error);
-    }
+    return framed(this, request, clientAddress);
+  }
+
+  /** The request's flow, for `framed()`: verify, then process or shut down. */
+  run(request: R, clientAddress: A): Promise<void> | undefined {
+    const server = this.#server;
+    const verified = server.verifyRequest(request, clientAddress);
+    if (verified instanceof Promise) return this.#handleVerified(request, clientAddress, verified);
+    const done = verified
+      ? server.processRequest(request, clientAddress)
+      : server.shutdownRequest(request);
+    return done instanceof Promise ? done : undefined;
   }
 
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    try {
-      if (await verified) await this.#server.processRequest(request, clientAddress);
-      else await this.#server.shutdownRequest(request);
-    } catch (error) {
-      await this.#handleFailed(request, clientAddress, error);
-    }
+    if (await verified) await this.#server.processRequest(request, clientAddress);
+    else await this.#server.shutdownRequest(request);
   }
 
-  /** An error on the way: `handleError()` (or `handleDrop()`), then `shutdownRequest()`. */
-  async #handleFailed(request: R, clientAddress: A, error: unknown): Promise<void> {
+  /** An error on the way, for `framed()`: `handleError()` (or
+   * `handleDrop()`), then `shutdownRequest()`. */
+  async failed(request: R, clientAddress: A, error: unknown): Promise<void> {
     await this.report(request, clientAddress, error);
     try {
       await this.#server.shutdownRequest(request);
