@@ -143,7 +143,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
         const handled = this.#handle(next[0], next[1]);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
-        // through the stop wait: the actions may await shutdown(), which waits for this loop
+        // through the stop wait: the actions may await shutdown(), which waits for the loop
         const ran = actions.run();
         if (ran !== undefined && await this.#untilStop(ran) === STOP) break;
       }
@@ -152,6 +152,9 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       this.serving = this.#shutdownRequested = false;
       this.#stopWait = null;
       this.#stopped.resolve();
+      // as in Python, serveForever() returns after the actions it ran, once
+      // shutdown() (which they may await themselves) has been let return
+      if (actions.running !== null) await actions.running;
     }
   }
 

@@ -8,6 +8,7 @@
  */
 
 import type { Awaitable, BaseServer } from "./base_server.ts";
+import { checkBindable } from "./_bind.ts";
 import { describeValue, withContext } from "./_format.ts";
 import { checkPathPermissions } from "./_permissions.ts";
 
@@ -254,27 +255,44 @@ async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
   Deno.removeSync(path);
 }
 
+/** Servers whose bind waits for the stale-file check: a second bind meanwhile is refused. */
+const binding = new WeakSet<AnyBaseServer>();
+
 /**
- * The bind of both Unix servers: permission check, the stale-file policy,
- * then `listen()`; remembers the file created.
+ * The bind of both Unix servers: the checks, the stale-file policy, then
+ * `listen()`; hands the socket to `bound` once the file is in place (never
+ * a socket left half-bound), and remembers the file created. Refused on a
+ * closed server, also when it was closed during the stale-file check, and
+ * while another bind of the same server waits for that check.
  */
-export function bindSocketFile(
-  server: AnyBaseServer,
+export function bindSocketFile<T extends { close(): void }>(
+  server: AnyBaseServer & { readonly socket?: unknown },
   path: string,
   options: { reclaim: boolean; mode: number | null; privately: boolean },
-  listen: (at: string) => { close(): void },
+  listen: (at: string) => T,
+  bound: (socket: T) => void,
 ): Awaitable<void> {
+  if (binding.has(server)) {
+    return Promise.reject(
+      new Error(
+        `serverBind() is already running for "${path}" (checking the stale socket file): await it instead of binding twice`,
+      ),
+    );
+  }
+  checkBindable(server, path);
   checkPathPermissions(path);
   checkSocketMode("socketMode", options.mode);
   const reclaim = options.reclaim;
   const bind = () => {
     let file: SocketFile;
+    let socket: T | null = null;
     try {
-      file = bindAt(path, options.mode, options.privately, listen);
+      file = bindAt(path, options.mode, options.privately, (at) => socket = listen(at));
     } catch (error) {
       throw unixBindError(error, path);
     }
     socketFiles.set(server, file);
+    bound(socket!);
   };
   const found = lstatOrNull(path);
   if (found === null) return bind();
@@ -288,7 +306,11 @@ export function bindSocketFile(
       `Socket file "${path}" already exists: another server may be using it. If it was left by a crashed run, remove it, or pass { reclaimStaleSocket: true, bindAndActivate: false } and await server.serverBind(), which removes it when nothing answers on it`,
     );
   }
-  return reclaimStale(path, found).then(bind);
+  binding.add(server);
+  return reclaimStale(path, found).then(() => {
+    checkBindable(server, path); // serverClose() ran meanwhile
+    bind();
+  }).finally(() => binding.delete(server));
 }
 
 /** The error of a failed Unix bind, with the path and what to do. */
