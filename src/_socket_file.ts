@@ -109,6 +109,10 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
+/** Errors of binds inside the private directory: the directory at the
+ * path was writable (the private one was made in it), so say so. */
+const failedInPrivate = new WeakSet<Error>();
+
 /**
  * Binds through a private directory, so that the socket is connectable at
  * `path` only with its final mode, and the listener's own name is not the
@@ -137,10 +141,12 @@ function bindPrivately(
         `"socketMode" binds the socket in a private directory next to "${path}" before moving it into place: run with --allow-read=${dir} --allow-write=${dir} --allow-net`,
       );
   }
-  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" }); // mode 0700: private
+  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" });
   const at = `${temp}/s`;
   let socket: { close(): void } | null = null;
   try {
+    // 0700 whatever the umask: 0177 (systemd's UMask= for 0600 files) made it unsearchable
+    Deno.chmodSync(temp, 0o700);
     socket = listen(at);
     if (mode !== null) Deno.chmodSync(at, mode);
     // link, unlike rename, never replaces a file that appeared at the path
@@ -158,6 +164,7 @@ function bindPrivately(
         { cause: error },
       );
     }
+    if (error instanceof Error) failedInPrivate.add(error);
     throw error;
   } finally {
     try {
@@ -320,8 +327,9 @@ function unixBindError(error: unknown, path: string): unknown {
   if (wrapped instanceof Deno.errors.NotFound) {
     wrapped.message += `: create the directory "${dir}" first, or choose a path in one that exists`;
   } else if (wrapped instanceof Deno.errors.PermissionDenied) {
-    wrapped.message +=
-      `: this user may not create files in "${dir}"; choose a directory it can write to`;
+    wrapped.message += error instanceof Error && failedInPrivate.has(error)
+      ? `: in the private directory (mode 0700) the server made in "${dir}" to bind it with its final mode; a security module (SELinux, AppArmor) may forbid binding there`
+      : `: this user may not create files in "${dir}"; choose a directory it can write to`;
   }
   return wrapped;
 }
