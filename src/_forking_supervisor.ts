@@ -50,7 +50,7 @@ export interface ChildDeath {
    * out-of-memory killer or `kill -9`, `"SIGTRAP"` from V8 running out of
    * heap. */
   signal: Deno.Signal | null;
-  /** Whether it had started listening (else it died while starting). */
+  /** Whether it had started serving (its `serveForever()`; else it died while starting). */
   listening: boolean;
   /** How long it ran, in ms. */
   lifetimeMs: number;
