@@ -101,7 +101,9 @@ export class TimeoutError extends Deno.errors.TimedOut {
 /**
  * Whether `error` is a routine end of a request, caused by the client or
  * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, an over-long line, a failed TLS handshake. These go to
+ * timeout, a read or write interrupted by closing the connection (what a
+ * handler's own timer bounding a raw read does), an over-long line, a
+ * failed TLS handshake or corrupt TLS data. These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -122,6 +124,7 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.Interrupted ||
     error instanceof LineTooLongError;
 }
 
