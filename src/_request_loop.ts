@@ -225,9 +225,13 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       this.requests.pending = null;
       this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
     }
+    // started before any await: with no grace left the lingering closes own their connections
+    // now, before a timer due meanwhile (a writeTimeout) can close one under them
+    const draining = this.#server[kBlockOnClose]()
+      ? this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r))
+      : null;
     if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
-    if (!this.#server[kBlockOnClose]()) return;
-    await this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r));
+    if (draining !== null) await draining;
   }
 
   /** `handleDrop()` (once per request) for a routine drop or a request
