@@ -6,6 +6,9 @@
 
 import { LineTooLongError } from "./errors.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
+import { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./framing.ts";
+import { frames, readExactly, readFrame, readUntil } from "./_framing.ts";
+import { readableOf } from "./_web_streams.ts";
 import { kPendingRead } from "./_symbols.ts";
 
 /**
@@ -95,9 +98,12 @@ export interface BufferedReaderOptions {
  * iteration over lines.
  *
  * What it returns is the caller's: the reader never writes those bytes
- * again. Lines, and short `read()` / `read1()` results, are views of its
- * buffer rather than copies, so their `.buffer` holds other data of the
- * connection: `slice()` one to keep it for long or to transfer its buffer.
+ * again. Lines, records, frames, and short `read()` / `read1()` results, are
+ * views of its buffer rather than copies, so their `.buffer` holds other
+ * data of the connection: `slice()` one to keep it for long or to transfer
+ * its buffer. Every read that looks for an end is bounded: `readline()` by
+ * `maxLineLength`, `readUntil()` by its limit, `readFrame()` and
+ * `readExactly()` by 1 MiB unless told otherwise.
  *
  * @example Lines, then the rest
  * ```ts
@@ -166,6 +172,28 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** Whether {@linkcode BufferedReader.close} was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The rest of the connection as a `ReadableStream`: what the reader has
+   * buffered, then what comes, as `read1()` returns it, read only as fast
+   * as it is consumed. Unlike the connection's own `readable`, its end does
+   * not close the connection: the handler may still write, and the server
+   * closes it after `finish()`. The same stream at every access.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new TextEncoder().encode("head\nbody"));
+   * await reader.readline();
+   * const body = reader.readable.pipeThrough(new TextDecoderStream());
+   * assert.equal(await Array.fromAsync(body).then((parts) => parts.join("")), "body");
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return readableOf(this);
   }
 
   /**
@@ -275,6 +303,96 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     b.began = -1;
     if (b.end === b.start && !await b.fill(1)) return EMPTY.slice();
     return b.take(Math.min(b.start + n, b.end));
+  }
+
+  /**
+   * Reads exactly `n` bytes, Python's `asyncio` `readexactly()`: a view, as
+   * a line. `n` is refused over `limit` before anything is read.
+   *
+   * @throws {IncompleteReadError} The connection ended first (its `partial`: the bytes that came).
+   * @throws {LimitOverrunError} `n` is over `limit`.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([0, 3, 1, 2, 3]));
+   * const [, size] = await reader.readExactly(2);
+   * assert.deepEqual(await reader.readExactly(size), new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  readExactly(
+    n: number,
+    limit: number = DEFAULT_MAX_FRAME_LENGTH,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    return readExactly(this.#b, n, limit);
+  }
+
+  /**
+   * Reads up to and including the next `delimiter` (a string is matched as
+   * UTF-8), Python's `asyncio` `readuntil()`: a view, as a line; an empty
+   * array at EOF. A record longer than `limit`, delimiter included, throws
+   * (and stays buffered), where `readline(size)` would cut it.
+   *
+   * @throws {LimitOverrunError} No delimiter within `limit` bytes.
+   * @throws {IncompleteReadError} The connection ended mid-record.
+   *
+   * @example A NUL-terminated record
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new TextEncoder().encode("user\0pass\0"));
+   * assert.equal(new TextDecoder().decode(await reader.readUntil("\0")), "user\0");
+   * ```
+   */
+  readUntil(
+    delimiter: string | Uint8Array,
+    limit: number = this.maxLineLength,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    return readUntil(this.#b, delimiter, limit);
+  }
+
+  /**
+   * Reads one length-prefixed frame and returns its payload, a view as a
+   * line; `null` at EOF between frames. By default the prefix is 4 bytes,
+   * big-endian: what Python's `struct.pack(">L", len(data)) + data` sends.
+   *
+   * @throws {FrameTooLongError} The prefix announces over `maxFrameLength`.
+   * @throws {IncompleteReadError} The connection ended mid-frame.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([0, 0, 0, 2, 104, 105]));
+   * assert.equal(new TextDecoder().decode((await reader.readFrame())!), "hi");
+   * assert.equal(await reader.readFrame(), null);
+   * ```
+   */
+  readFrame(options?: FrameOptions): Promise<Uint8Array<ArrayBuffer> | null> {
+    return readFrame(this.#b, options);
+  }
+
+  /**
+   * Yields length-prefixed frames, as `readFrame()` returns them, until EOF
+   * between frames.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([1, 97, 2, 98, 99]));
+   * const sizes = [];
+   * for await (const frame of reader.frames({ lengthBytes: 1 })) sizes.push(frame.length);
+   * assert.deepEqual(sizes, [1, 2]);
+   * ```
+   */
+  frames(options?: FrameOptions): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+    return frames(this.#b, options);
   }
 
   /**
