@@ -36,6 +36,18 @@ const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
 
+/** Deno's error for a write to a closed connection says only "Bad resource
+ * ID": this one says what, in a handler, closes it without a `close()`. */
+function explained(error: unknown): unknown {
+  if (!(error instanceof Deno.errors.BadResource) || error.message !== "Bad resource ID") {
+    return error;
+  }
+  return new Deno.errors.BadResource(
+    "Cannot write: the connection is closed, by a close() or by its readable stream, which Deno closes at its end: read this.rfile.readable rather than this.request.readable",
+    { cause: error },
+  );
+}
+
 /** A sink with {@linkcode kWriteSync}. */
 interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
@@ -391,7 +403,8 @@ export class StreamWriter {
     let p: Promise<number>;
     try {
       p = this.#sink.write(bytes);
-    } catch (error) {
+    } catch (failure) {
+      const error = explained(failure);
       this.#inFlight--;
       this.#fail(error);
       return Promise.reject(error);
@@ -416,7 +429,8 @@ export class StreamWriter {
     return n;
   }
 
-  #onFailed(error: unknown): never {
+  #onFailed(failure: unknown): never {
+    const error = explained(failure);
     this.#current = EMPTY;
     this.#inFlight--;
     this.#fail(error);
