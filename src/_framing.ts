@@ -50,8 +50,10 @@ export async function readExactly(
 let lastText = "";
 let lastBytes: Uint8Array = EMPTY;
 
-/** `readUntil(delimiter, limit)`: the record, delimiter included. */
-export async function readUntil(
+/** `readUntil(delimiter, limit)`: the record, delimiter included. Checks its
+ * arguments, then takes the record at once when buffered: a promise, no
+ * async function, per record, as `readline()`. */
+export function readUntil(
   b: ReadBuffer,
   delimiter: string | Uint8Array,
   limit: number,
@@ -61,22 +63,36 @@ export async function readUntil(
     // a protocol uses one delimiter: encode it once, not per record
     if (delimiter !== lastText) [lastText, lastBytes] = [delimiter, encoder.encode(delimiter)];
     delim = lastBytes;
-  } else if (delimiter instanceof Uint8Array) delim = delimiter;
-  else throw new TypeError(`readUntil() takes a string or a Uint8Array, got ${typeof delimiter}`);
-  const size = delim.length;
-  if (size === 0) throw new TypeError("readUntil() takes a non-empty delimiter");
-  checkCount("readUntil()", "limit", limit);
+  } else delim = delimiter;
+  if (!(delim instanceof Uint8Array) || delim.length === 0) {
+    return Promise.reject(
+      new TypeError(`readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`),
+    );
+  }
+  if (!(limit >= 0 && Number.isSafeInteger(limit))) {
+    return Promise.reject(badCount("readUntil()", "limit", limit));
+  }
   b.began = -1;
-  let scanned = 0; // relative to b.start: no delimiter starts before it
+  const start = b.start;
+  const end = b.end;
+  const last = end - start < limit ? end : start + limit;
+  const i = delim.length === 1 ? b.find(start, last, delim[0]) : find(b, delim, start, last);
+  if (i !== -1) return Promise.resolve(b.hand(i + delim.length));
+  return untilRead(b, delim, limit, delimiter);
+}
+
+/** `readUntil()` once the buffer holds no whole record: reads until it does. */
+async function untilRead(
+  b: ReadBuffer,
+  delim: Uint8Array,
+  limit: number,
+  delimiter: string | Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const size = delim.length;
   for (;;) {
-    const start = b.start;
-    const end = b.end;
-    const last = Math.min(end, start + limit);
-    const i = size === 1
-      ? b.find(start + scanned, last, delim[0])
-      : find(b, delim, start + scanned, last);
-    if (i !== -1) return b.hand(i + size);
-    if (end - start >= limit) {
+    // no delimiter wholly in the buffered bytes, up to the limit
+    const have = b.end - b.start;
+    if (have >= limit) {
       throw new LimitOverrunError(
         limit,
         `No delimiter ${
@@ -84,11 +100,16 @@ export async function readUntil(
         } within the limit of ${limit} bytes: pass readUntil() a higher limit if the peer is right to send longer records`,
       );
     }
-    scanned = Math.max(0, last - start - size + 1);
-    if (!await b.fill(end - start + 1, limit)) {
+    if (!await b.fill(have + 1, limit)) {
       if (b.start === b.end) return EMPTY.slice();
       throw new IncompleteReadError(b.takeRest(), null);
     }
+    const start = b.start;
+    const end = b.end;
+    const from = start + Math.max(0, have - size + 1);
+    const last = end - start < limit ? end : start + limit;
+    const i = size === 1 ? b.find(from, last, delim[0]) : find(b, delim, from, last);
+    if (i !== -1) return b.hand(i + size);
   }
 }
 
@@ -109,40 +130,88 @@ function find(b: ReadBuffer, delim: Uint8Array, from: number, last: number): num
   return -1;
 }
 
-function show(delimiter: string | Uint8Array): string {
-  return typeof delimiter === "string"
-    ? JSON.stringify(delimiter)
-    : `"${[...delimiter].map((x) => `\\x${x.toString(16).padStart(2, "0")}`).join("")}"`;
+function show(delimiter: unknown): string {
+  return delimiter instanceof Uint8Array
+    ? `"${[...delimiter].map((x) => `\\x${x.toString(16).padStart(2, "0")}`).join("")}"`
+    : JSON.stringify(delimiter) ?? String(delimiter);
 }
 
-/** `readFrame(options)`: the payload, or null at EOF before a frame. */
-export async function readFrame(
-  b: ReadBuffer,
-  options: FrameOptions = {},
-): Promise<Uint8Array<ArrayBuffer> | null> {
+/** A frame's layout, from `FrameOptions`, checked. */
+interface Layout {
+  readonly size: 1 | 2 | 4 | 8;
+  readonly max: number;
+  readonly adjustment: number;
+  readonly little: boolean;
+}
+
+const DEFAULT_LAYOUT: Layout = {
+  size: 4,
+  max: DEFAULT_MAX_FRAME_LENGTH,
+  adjustment: 0,
+  little: false,
+};
+
+function layoutOf(options: FrameOptions | undefined): Layout {
+  if (options === undefined) return DEFAULT_LAYOUT;
   const size = fieldSize(options);
   const max = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
   const adjustment = options.lengthAdjustment ?? 0;
-  if (!Number.isSafeInteger(max) || max < 0 || !Number.isSafeInteger(adjustment)) {
-    checkCount("readFrame()", "maxFrameLength", max);
+  checkCount("readFrame()", "maxFrameLength", max);
+  if (!Number.isSafeInteger(adjustment)) {
     throw new TypeError(`readFrame() takes an integer "lengthAdjustment", got ${adjustment}`);
   }
+  return { size, max, adjustment, little: options.littleEndian === true };
+}
+
+/** The payload's length, once the field is buffered (-1 before); throws
+ * when it is refused. */
+function lengthOf(b: ReadBuffer, layout: Layout): number {
+  if (b.end - b.start < layout.size) return -1;
+  const field = lengthAt(b.buf, b.start, layout.size, layout.little);
+  const length = field + layout.adjustment;
+  if (length > layout.max) throw new FrameTooLongError(length, layout.max);
+  if (length < 0) {
+    throw asDrop(
+      new RangeError(
+        `Frame length field ${field} with "lengthAdjustment" ${layout.adjustment} gives a negative length: the peer sent a bad frame, or "lengthAdjustment" is wrong`,
+      ),
+    );
+  }
+  return length;
+}
+
+/** The next payload if its whole frame is buffered, else undefined. */
+function bufferedFrame(b: ReadBuffer, layout: Layout): Uint8Array<ArrayBuffer> | undefined {
   b.began = -1;
+  const length = lengthOf(b, layout);
+  if (length === -1 || b.end - b.start < layout.size + length) return undefined;
+  b.start += layout.size;
+  return b.hand(b.start + length);
+}
+
+/** `readFrame(options)`: the payload, or null at EOF before a frame. Takes
+ * a buffered frame at once: a promise, no async function, per frame. */
+export function readFrame(
+  b: ReadBuffer,
+  options?: FrameOptions,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  try {
+    const layout = layoutOf(options);
+    const frame = bufferedFrame(b, layout);
+    return frame !== undefined ? Promise.resolve(frame) : frameRead(b, layout);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** `readFrame()` once the buffer holds no whole frame: reads until it does. */
+async function frameRead(b: ReadBuffer, layout: Layout): Promise<Uint8Array<ArrayBuffer> | null> {
+  const size = layout.size;
   if (b.end - b.start < size && !await ensure(b, size)) {
     if (b.end === b.start) return null;
     throw new IncompleteReadError(b.takeRest(), size);
   }
-  const length = lengthAt(b.buf, b.start, size, options.littleEndian === true) + adjustment;
-  if (length > max) throw new FrameTooLongError(length, max);
-  if (length < 0) {
-    throw asDrop(
-      new RangeError(
-        `Frame length field ${
-          length - adjustment
-        } with "lengthAdjustment" ${adjustment} gives a negative length: the peer sent a bad frame, or "lengthAdjustment" is wrong`,
-      ),
-    );
-  }
+  const length = lengthOf(b, layout);
   if (b.end - b.start < size + length && !await ensure(b, size + length)) {
     b.start += size;
     throw new IncompleteReadError(b.takeRest(), length);
@@ -151,16 +220,47 @@ export async function readFrame(
   return b.hand(b.start + length);
 }
 
-/** `frames(options)`: each payload until EOF between frames. */
-export async function* frames(
+/** `frames(options)`: each payload until EOF between frames, or an error.
+ * Not an async generator: a buffered frame is the next result at once. */
+export function frames(
   b: ReadBuffer,
   options?: FrameOptions,
-): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
-  for (;;) {
-    const frame = await readFrame(b, options);
-    if (frame === null) return;
-    yield frame;
-  }
+): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  let ended = false;
+  const result = (
+    frame: Uint8Array<ArrayBuffer> | null,
+  ): IteratorResult<Uint8Array<ArrayBuffer>> => {
+    if (frame !== null) return { done: false, value: frame };
+    ended = true;
+    return done;
+  };
+  const failed = (error: unknown): never => {
+    ended = true;
+    throw error;
+  };
+  let layout: Layout | undefined;
+  return {
+    next() {
+      if (ended) return Promise.resolve(done);
+      try {
+        layout ??= layoutOf(options);
+        const frame = bufferedFrame(b, layout);
+        if (frame !== undefined) return Promise.resolve({ done: false, value: frame });
+        return frameRead(b, layout).then(result, failed);
+      } catch (error) {
+        ended = true;
+        return Promise.reject(error);
+      }
+    },
+    return() {
+      ended = true;
+      return Promise.resolve(done);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 /** `writeFrame(payload, options)` on `writer`: the bytes sent, field included. */
@@ -235,11 +335,13 @@ function putLength(out: Uint8Array, value: number, size: 1 | 2 | 4 | 8, little: 
 }
 
 function checkCount(method: string, name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(
-      `${method} takes an integer "${name}" of 0 or more, got ${
-        typeof value === "number" ? value : JSON.stringify(value)
-      }`,
-    );
-  }
+  if (!Number.isSafeInteger(value) || value < 0) throw badCount(method, name, value);
+}
+
+function badCount(method: string, name: string, value: unknown): TypeError {
+  return new TypeError(
+    `${method} takes an integer "${name}" of 0 or more, got ${
+      typeof value === "number" ? value : JSON.stringify(value)
+    }`,
+  );
 }

@@ -391,7 +391,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * assert.deepEqual(sizes, [1, 2]);
    * ```
    */
-  frames(options?: FrameOptions): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
+  frames(options?: FrameOptions): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
     return frames(this.#b, options);
   }
 
