@@ -52,7 +52,9 @@ function source(input: Uint8Array) {
 }
 
 function check(count: number, record: number): void {
-  if (count !== INPUT / record) throw new Error(`read ${count} records, expected ${INPUT / record}`);
+  if (count !== INPUT / record) {
+    throw new Error(`read ${count} records, expected ${INPUT / record}`);
+  }
 }
 
 for (const record of [64, 4096]) {
