@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { AccessList, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
 import { runHandler } from "../testing.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 Deno.test("AccessList matches IPv4 and IPv6 networks at any prefix length, deny before allow", () => {
   const access = new AccessList({

@@ -9,8 +9,9 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { exchange, run } from "./_helpers.ts";
-import { withTempDir } from "./transport_helpers.ts";
+import { withTempDir } from "./_files.ts";
+import { exchange } from "./_net.ts";
+import { runCommand } from "./_process.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -70,7 +71,12 @@ sys.exit("no listening socket at %s" % key)
  * the tests already run; Deno has no such API.
  */
 async function listenBacklog(kind: "tcp" | "unix", key: string | number): Promise<number> {
-  const { code, stdout, stderr } = await run("python3", ["-c", BACKLOG_SCRIPT, kind, String(key)]);
+  const { code, stdout, stderr } = await runCommand("python3", [
+    "-c",
+    BACKLOG_SCRIPT,
+    kind,
+    String(key),
+  ]);
   assert.equal(code, 0, stderr);
   return Number(stdout.trim());
 }
@@ -259,7 +265,7 @@ Deno.test("UnixStreamServer.requestQueueSize is 1024, the backlog Deno listens w
     assert.equal(UnixStreamServer.requestQueueSize, 1024);
     assert.equal(server.requestQueueSize, 1024);
     // the kernel caps a backlog at net.core.somaxconn (4096 since Linux 5.4)
-    const somaxconn = await run("python3", [
+    const somaxconn = await runCommand("python3", [
       "-c",
       'print(open("/proc/sys/net/core/somaxconn").read())',
     ]);

@@ -7,8 +7,11 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { decoder, exists, openDescriptors, run } from "./_helpers.ts";
-import { cert, key, withTempDir } from "./transport_helpers.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { countOpenDescriptors } from "./_kernel.ts";
+import { decoder } from "./_net.ts";
+import { runCommand } from "./_process.ts";
+import { cert, key } from "./_tls.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const TLS = { cert, key };
@@ -16,7 +19,7 @@ const TLS = { cert, key };
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
 Deno.test("a bad port throws TypeError or RangeError before any socket is opened", async () => {
-  const before = await openDescriptors();
+  const before = await countOpenDescriptors();
   const cases: [unknown, ErrorConstructor, RegExp][] = [
     [-1, RangeError, /port must be an integer from 0 to 65535, got -1/],
     [70000, RangeError, /got 70000/],
@@ -32,7 +35,7 @@ Deno.test("a bad port throws TypeError or RangeError before any socket is opened
       `port ${String(port)}`,
     );
   }
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
 });
 
 Deno.test("a bracketed empty or non-string hostname, or a missing address, throws TypeError", () => {
@@ -49,7 +52,7 @@ Deno.test("a bracketed empty or non-string hostname, or a missing address, throw
 });
 
 Deno.test("a missing or non-class handler throws TypeError before any socket is opened", async () => {
-  const before = await openDescriptors();
+  const before = await countOpenDescriptors();
   for (const handler of [undefined, null, 42, "Handler", {}, () => {}, function plain() {}]) {
     assert.throws(
       () => new TCPServer(LOCAL, handler as never),
@@ -58,7 +61,7 @@ Deno.test("a missing or non-class handler throws TypeError before any socket is 
   }
   class NotAHandler {}
   assert.throws(() => new ThreadingTCPServer(LOCAL, NotAHandler as never), TypeError);
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
   // a class with a handle() method that does not extend the base is accepted
   class DuckTyped {
     constructor(readonly request: Deno.TcpConn) {}
@@ -85,11 +88,11 @@ Deno.test("an address in use throws AddrInUse naming the address", async () => {
 Deno.test("a thousand failed binds leave the number of open descriptors unchanged", async () => {
   await using first = new TCPServer(LOCAL, BaseRequestHandler);
   const taken = { hostname: "127.0.0.1", port: first.serverAddress.port };
-  const before = await openDescriptors();
+  const before = await countOpenDescriptors();
   for (let i = 0; i < 1000; i++) {
     assert.throws(() => new TCPServer(taken, BaseRequestHandler), Deno.errors.AddrInUse);
   }
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
 });
 
 Deno.test("a timeout or graceMs that is not a duration is refused", async () => {
@@ -174,7 +177,7 @@ Deno.test("a Unix socket in a directory that does not exist says to create the d
           `: create the directory "${dir}/missing" first, or choose a path in one that exists`,
         ),
     );
-    assert.equal(await exists(path), false);
+    assert.equal(await pathExists(path), false);
   }));
 
 /** The first port an unprivileged process may bind, from python3 (Deno
@@ -224,7 +227,7 @@ sys.stderr.write(r.stderr)
 sys.exit(r.returncode)
 `;
     try {
-      const { code, stdout, stderr } = await run("python3", [
+      const { code, stdout, stderr } = await runCommand("python3", [
         "-c",
         launcher,
         denoDir,

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { BufferedReader, type DatagramRequest, DatagramRequestHandler, UDPServer } from "../mod.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 async function sha256(bytes: BufferSource): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));

@@ -18,16 +18,11 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../mod.ts";
-import {
-  decoder,
-  EchoDatagram,
-  encoder,
-  HAS_PYTHON,
-  NO_PYTHON,
-  within,
-  withTempDir,
-} from "./transport_helpers.ts";
-import { exists, random } from "./_helpers.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { decoder, encoder } from "./_net.ts";
+import { EchoDatagram, HAS_PYTHON, NO_PYTHON } from "./_python.ts";
+import { seededRandom } from "./_random.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20240605);
@@ -67,7 +62,7 @@ const INVALID_UTF8 = [
  * than `maxPacketSize` (up to `largest` bytes), random bytes (up to
  * `maxPacketSize`), invalid UTF-8. */
 function garbage(count: number, maxPacketSize: number, largest: number): Uint8Array[] {
-  const rng = random(SEED);
+  const rng = seededRandom(SEED);
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     out.push(new Uint8Array(0));
@@ -583,7 +578,7 @@ for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
         assert.deepEqual(server.errors, []);
       }
       // the socket file — bound anew if the server's own socket got stuck — is removed
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 }
 
@@ -665,10 +660,10 @@ Deno.test({
         await server.shutdown();
         await serving;
         await server.serverClose({ graceMs: 0 });
-        assert.equal(await exists(path), false);
+        assert.equal(await pathExists(path), false);
         const error = await within(dropped.promise, 10_000, "the stuck reply's drop");
         assert.ok(error instanceof Deno.errors.TimedOut, String(error));
-        assert.equal(await exists(path), false); // not bound anew at the deadline
+        assert.equal(await pathExists(path), false); // not bound anew at the deadline
       } finally {
         await python.stdin.close();
         const { code, stderr } = await python.output();

@@ -6,14 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, type TcpAddr } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  sendThenReset,
-} from "./_helpers.ts";
+import { decoder, encoder, readToEnd, sendThenReset } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
 
 class Echo extends StreamRequestHandler<RecordingServer> {
   override async handle() {

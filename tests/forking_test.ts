@@ -14,7 +14,9 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { ask, type Event, Fixture, processExists, readLine } from "./_helpers.ts";
+import { processExists } from "./_kernel.ts";
+import { ask, readLineWithin } from "./_net.ts";
+import { Fixture, type FixtureEvent } from "./_process.ts";
 
 const APP = new URL("./fixtures/forking_app.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -44,7 +46,7 @@ async function closeAndCheck(
   fixture: Fixture,
   everyPid: number[],
   command = "close",
-): Promise<Event> {
+): Promise<FixtureEvent> {
   fixture.send(command);
   const closed = await fixture.next((e) => e.event === "closed");
   assert.deepEqual(closed.active, []);
@@ -112,7 +114,7 @@ Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-reques
   // An uncaught error (thrown from a timer, out of the handler's reach).
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("throw\n"));
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
   const threw = await fixture.next((e) => e.event === "died" && e.code === 1);
   assert.ok(everyPid.includes(threw.pid));
@@ -141,7 +143,7 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   const { port, pids } = await serving(fixture);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("pid\n"));
-  assert.match((await readLine(conn))!, /^\d+$/); // the request is being handled
+  assert.match((await readLineWithin(conn))!, /^\d+$/); // the request is being handled
   await conn.write(encoder.encode("sleep 400\n"));
   await conn.closeWrite(); // the handler returns after this last command
   fixture.send("shutdown");
@@ -149,8 +151,8 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   assert.equal(shutdown.active.length, 2); // finishing, not killed
   const closing = closeAndCheck(fixture, pids);
   closing.catch(() => {}); // awaited below, after the reply
-  assert.equal(await readLine(conn), "slept");
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), "slept");
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
   const closed = await closing;
   assert.ok(closed.ms >= 100, `closed after ${closed.ms} ms, before the request finished`);
@@ -161,13 +163,13 @@ Deno.test("A hung handler in a child stops neither shutdown() nor serverClose({ 
   const { port, pids } = await serving(fixture);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("pid\n"));
-  assert.match((await readLine(conn))!, /^\d+$/);
+  assert.match((await readLineWithin(conn))!, /^\d+$/);
   await conn.write(encoder.encode("hang\n"));
   fixture.send("shutdown");
   await fixture.next((e) => e.event === "shutdown");
   const closed = await closeAndCheck(fixture, pids, "close 300");
   assert.ok(closed.ms < 5_000, `serverClose took ${closed.ms} ms`);
-  assert.equal(await readLine(conn), null); // closed under the hung handler
+  assert.equal(await readLineWithin(conn), null); // closed under the hung handler
   conn.close();
 });
 
@@ -202,7 +204,7 @@ Deno.test("ForkingTLSServer serves TLS from every child, which read the certific
   const seen = new Set<number>();
   for (let i = 0; i < 200 && seen.size < 2; i++) {
     const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] });
-    seen.add(Number(await readLine(conn)));
+    seen.add(Number(await readLineWithin(conn)));
     conn.close();
   }
   assert.deepEqual([...seen].sort(), [...pids].sort());

@@ -5,7 +5,9 @@
  * and the same measure does see a server that keeps one object per request.
  */
 import assert from "node:assert/strict";
-import { decoder, encoder, Fixture, within } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 const PROGRAM = new URL("./fixtures/heap_server.ts", import.meta.url).pathname;
 const CLIENTS = 16;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { exchange, Proc, readAll } from "./_helpers.ts";
+import { exchange, readAllText } from "./_net.ts";
+import { Subprocess } from "./_process.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -203,7 +204,7 @@ Deno.test("the default handleError() writes the client's address and the stack t
     await server.serverClose();
     console.log("done");
   `;
-  await using proc = new Proc("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
+  await using proc = new Subprocess("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
   const writer = proc.child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
@@ -237,7 +238,7 @@ Deno.test("with the default handleError(), serveForever() reports a failed reque
     console.log("port", server.serverAddress.port);
     await server.serveForever();
   `;
-  await using proc = new Proc("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
+  await using proc = new Subprocess("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
   const writer = proc.child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
@@ -245,7 +246,7 @@ Deno.test("with the default handleError(), serveForever() reports a failed reque
   const address = { hostname: "127.0.0.1", port: Number(port) };
   const first = await Deno.connect(address);
   const failedPort = first.localAddr.port;
-  assert.equal(await readAll(first), ""); // closed without a reply
+  assert.equal(await readAllText(first), ""); // closed without a reply
   first.close();
   assert.equal(await exchange(address, ""), "served 2\n");
   assert.equal(await exchange(address, ""), "served 3\n");

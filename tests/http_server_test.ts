@@ -1,19 +1,14 @@
 import assert from "node:assert/strict";
 import { ThreadingTCPServer } from "../mod.ts";
 import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
-import {
-  has,
-  readAll,
-  run,
-  serveLoopback,
-  startExample,
-  STOP_SIGNALS,
-  stopExampleWith,
-} from "./_clients.ts";
-import { readToEnd, within, writeAll } from "./_helpers.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "./_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "./_net.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { serveLoopback } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
-const HAS_CURL = has("curl");
-const HAS_WRK = has("wrk");
+const HAS_CURL = hasCommand("curl");
+const HAS_WRK = hasCommand("wrk");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -23,7 +18,7 @@ const base = (server: ThreadingTCPServer) => `http://127.0.0.1:${server.serverAd
 
 /** curl -sS with `args`; -i puts the status line and headers in stdout. */
 function curl(...args: string[]) {
-  return run("curl", ["-sS", ...args]);
+  return runCommand("curl", ["-sS", ...args]);
 }
 
 /** Splits curl -i output into status, lower-cased headers and body. */
@@ -47,7 +42,7 @@ async function raw(server: ThreadingTCPServer, request: string): Promise<string>
   const conn = await Deno.connect(server.serverAddress);
   try {
     await conn.write(encoder.encode(request));
-    return decoder.decode(await readAll(conn));
+    return decoder.decode(await readAllBytes(conn));
   } finally {
     conn.close();
   }
@@ -149,7 +144,7 @@ Deno.test({
 
     // curl sends "Expect: 100-continue" for a large body: the 413 comes before any of it
     const big = new Uint8Array(2 * 1024 * 1024);
-    const tooBig = await run("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
+    const tooBig = await runCommand("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
       input: big,
     });
     assert.equal(parse(tooBig.stdout).status, 413);
@@ -225,7 +220,7 @@ Deno.test({
 Deno.test({
   name:
     "http: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
-  ignore: !has("python3"),
+  ignore: !hasCommand("python3"),
   async fn() {
     await using server = serve();
     // putrequest(skip_host=True) and putheader() put the header lines on the wire as given.
@@ -241,7 +236,7 @@ for hosts in (["a", "b"], ["a", "a"], ["a"]):
     print(response.status, response.read().decode().strip())
     conn.close()
 `;
-    const out = await run("python3", ["-c", script, String(server.serverAddress.port)]);
+    const out = await runCommand("python3", ["-c", script, String(server.serverAddress.port)]);
     assert.equal(out.code, 0, out.stderr);
     const lines = out.stdout.split("\n");
     assert.equal(lines[0], "400 400 Bad Request: More than one Host header");
@@ -429,7 +424,7 @@ Deno.test({
   ignore: !HAS_WRK,
   async fn() {
     await using server = serve();
-    const { code, stdout } = await run("wrk", ["-t1", "-c50", "-d3s", `${base(server)}/`]);
+    const { code, stdout } = await runCommand("wrk", ["-t1", "-c50", "-d3s", `${base(server)}/`]);
     assert.equal(code, 0);
     assert.doesNotMatch(stdout, /Socket errors|Non-2xx/, stdout);
     assert.ok(Number(/(\d+) requests in/.exec(stdout)?.[1]) > 0, stdout);

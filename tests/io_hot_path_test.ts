@@ -7,19 +7,10 @@
  */
 import { BufferedReader, LineTooLongError, StreamWriter, TimeoutError } from "../mod.ts";
 import assert from "node:assert/strict";
+import { seededRandom } from "./_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A source handing out `input` in reads whose sizes `size()` picks. */
 function chunked(input: Uint8Array, size: () => number) {
@@ -57,7 +48,7 @@ function split(input: Uint8Array): string[] {
 }
 
 Deno.test("readline returns the input cut after each newline, for any read sizes and buffer size", async () => {
-  const rand = random(6);
+  const rand = seededRandom(6);
   for (let round = 0; round < 60; round++) {
     const input = randomLines(rand, 40, round % 3 === 0 ? 300 : 40);
     const maxRead = 1 + Math.floor(rand() * 200);
@@ -78,7 +69,7 @@ Deno.test("readline returns the input cut after each newline, for any read sizes
 });
 
 Deno.test("lines, read(n) and read1() results keep their bytes while the reader reads on", async () => {
-  const rand = random(7);
+  const rand = seededRandom(7);
   for (let round = 0; round < 40; round++) {
     const input = randomLines(rand, 60, 80);
     const reader = new BufferedReader(chunked(input, () => Math.ceil(rand() * 300)), {
@@ -113,7 +104,7 @@ Deno.test("an unterminated last line is returned intact after the buffer moved",
 });
 
 Deno.test("for await yields what readline returns, the unterminated last line included", async () => {
-  const rand = random(8);
+  const rand = seededRandom(8);
   for (let round = 0; round < 20; round++) {
     const input = randomLines(rand, 30, 50);
     const reader = new BufferedReader(chunked(input, () => Math.ceil(rand() * 64)), {
@@ -175,7 +166,7 @@ Deno.test("a 64 KiB line arriving a byte at a time is read whole", async () => {
 Deno.test("long lines handed out whole keep their bytes while later lines are read", async () => {
   // Lines of any length are lent, and the reader sizes new buffers from the
   // last line: kept lines must survive every move to a new buffer.
-  const rand = random(9);
+  const rand = seededRandom(9);
   const parts: string[] = [];
   for (let i = 0; i < 12; i++) {
     const length = [65535, 40000, 100, 70000, 5][i % 5];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BufferedReader, LineTooLongError, StreamWriter, TimeoutError } from "../mod.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 /** A source that hands out `chunks` one read at a time, however big the
  * reader's buffer (a read larger than the buffer is split). */

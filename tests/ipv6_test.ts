@@ -5,19 +5,18 @@
 
 import assert from "node:assert/strict";
 import { TCPServer, ThreadingUDPServer, TLSServer, UDPServer } from "../mod.ts";
+import { bindInSubprocess } from "./_process.ts";
 import {
-  bindInSubprocess,
-  cert,
   datagramRounds,
   EchoDatagram,
   EchoLine,
   HAS_PYTHON,
-  key,
   NO_PYTHON,
   pythonClient,
   streamRounds,
   TEST_STR,
-} from "./transport_helpers.ts";
+} from "./_python.ts";
+import { cert, key } from "./_tls.ts";
 
 const THREE = [TEST_STR, TEST_STR, TEST_STR];
 

@@ -8,7 +8,8 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { connect, exchange, readAll, within } from "./_helpers.ts";
+import { connectTcp, exchange, readAllText } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -25,11 +26,11 @@ Deno.test("the constructor binds and listens, so serverAddress has the real port
   assert.ok(server.serverAddress.port > 0);
   assert.deepEqual(server.socket.addr, server.serverAddress);
   // listening already: a client connects before any serving starts
-  const conn = await connect(server.serverAddress);
+  const conn = await connectTcp(server.serverAddress);
   const handled = server.handleRequest();
   await conn.write(new TextEncoder().encode("hi\n"));
   await conn.closeWrite();
-  assert.equal(await readAll(conn), "hi\n");
+  assert.equal(await readAllText(conn), "hi\n");
   conn.close();
   await handled;
 });
@@ -161,18 +162,18 @@ Deno.test("await using shuts the server down and closes it at scope end", async 
 
 Deno.test("handleRequest() handles exactly one request", async () => {
   await using server = new TCPServer(LOCAL, Echo);
-  const first = await connect(server.serverAddress);
-  const second = await connect(server.serverAddress);
+  const first = await connectTcp(server.serverAddress);
+  const second = await connectTcp(server.serverAddress);
   await first.write(new TextEncoder().encode("one\n"));
   await first.closeWrite();
   await server.handleRequest();
-  assert.equal(await readAll(first), "one\n");
+  assert.equal(await readAllText(first), "one\n");
   // the second connection is still waiting in the backlog, unanswered
   assert.equal(server.activeRequests, 0);
   await second.write(new TextEncoder().encode("two\n"));
   await second.closeWrite();
   await server.handleRequest();
-  assert.equal(await readAll(second), "two\n");
+  assert.equal(await readAllText(second), "two\n");
   first.close();
   second.close();
 });
@@ -283,13 +284,13 @@ Deno.test("serverClose({ graceMs }) closes requests still running after the dead
   }
   const server = new Quiet(LOCAL, Hung);
   const serving = server.serveForever();
-  const client = await connect(server.serverAddress);
+  const client = await connectTcp(server.serverAddress);
   await entered.promise;
   await server.shutdown();
   await serving;
   await server.serverClose({ graceMs: 20 });
   assert.equal(server.activeRequests, 0);
-  assert.equal(await readAll(client), ""); // the server closed it
+  assert.equal(await readAllText(client), ""); // the server closed it
   client.close();
   assert.ok(handlerError instanceof Error);
 });

@@ -12,7 +12,8 @@ import {
   LineTooLongError,
   StreamRequestHandler,
 } from "../mod.ts";
-import { decoder, encoder, readToEnd, RecordingServer, writeAll } from "./_helpers.ts";
+import { decoder, encoder, readToEnd, writeAll } from "./_net.ts";
+import { RecordingServer } from "./_servers.ts";
 
 /** Wraps a source to record how much was read from it and how large the
  * reader's buffer ever was (the `ArrayBuffer` behind each read's target). */

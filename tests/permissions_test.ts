@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runDeno } from "./_helpers.ts";
+import { runDenoSource } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -16,7 +16,7 @@ async function bindUnder(flags: string[], address: string): Promise<string> {
       console.log(error.constructor.name + ": " + error.message);
     }
   `;
-  const { code, stdout, stderr } = await runDeno(script, flags);
+  const { code, stdout, stderr } = await runDenoSource(script, flags);
   assert.equal(code, 0, stderr);
   return stdout.trim();
 }

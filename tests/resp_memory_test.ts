@@ -14,11 +14,14 @@ import {
   RespHandler,
   RespServer,
 } from "../examples/resp_server.ts";
-import { has, readAll, run, serveLoopback, startExample, startRedisServer } from "./_clients.ts";
-import { readToEnd, within, writeAll } from "./_helpers.ts";
+import { startExample, startRedisServer } from "./_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "./_net.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { serveLoopback } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -53,7 +56,7 @@ async function pipe(args: string[], input: string): Promise<{ stdout: string; st
 
 /** redis-cli against `port`, a command per line of `input`, as a user types them. */
 const cli = (port: number, input: string) =>
-  run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
+  runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
 
 // With a key stored, maxmemory 1 is exceeded on both servers: writes are refused, reads
 // and deletes are not; CONFIG SET maxmemory with Redis's units and errors.
@@ -146,7 +149,7 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await writeAll(conn, encoder.encode(request + "QUIT\r\n"));
-      return decoder.decode(await readAll(conn));
+      return decoder.decode(await readAllBytes(conn));
     } finally {
       conn.close();
     }
@@ -183,7 +186,7 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
     try {
       await writeAll(other, encoder.encode(resp("SET", "k", "v") + "QUIT\r\n"));
       assert.equal(
-        decoder.decode(await readAll(other)),
+        decoder.decode(await readAllBytes(other)),
         "-OOM command not allowed when used memory > 'maxmemory'.\r\n+OK\r\n",
       );
     } finally {
@@ -244,7 +247,7 @@ Deno.test({
     await using example = await startExample("resp_server", { MAXMEMORY: "8mb" });
     const [, host, port] = example.match;
     const info = async () => {
-      const { stdout } = await run("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
+      const { stdout } = await runCommand("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
       const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(stdout)?.[1]);
       return { used: field("used_memory"), rss: field("used_memory_rss"), max: field("maxmemory") };
     };
@@ -271,7 +274,7 @@ Deno.test({
 });
 
 Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
-  const { code, stderr } = await run("deno", [
+  const { code, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-env=HOST,PORT,MAXMEMORY",
@@ -321,7 +324,7 @@ Deno.test("resp: a command longer than maxQueryLength closes the connection befo
   try {
     const big = "y".repeat(1024 * 1024);
     await writeAll(ok, encoder.encode(resp("ECHO", big) + "QUIT\r\n"));
-    assert.equal(decoder.decode(await readAll(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
+    assert.equal(decoder.decode(await readAllBytes(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
   } finally {
     ok.close();
   }

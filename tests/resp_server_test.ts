@@ -1,21 +1,15 @@
 import assert from "node:assert/strict";
 import { BufferedReader } from "../mod.ts";
 import { RespHandler, RespServer } from "../examples/resp_server.ts";
-import {
-  has,
-  readAll,
-  run,
-  serveLoopback,
-  startExample,
-  startRedisServer,
-  STOP_SIGNALS,
-  stopExampleWith,
-} from "./_clients.ts";
-import { within, writeAll } from "./_helpers.ts";
+import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "./_examples.ts";
+import { readAllBytes, writeAll } from "./_net.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { serveLoopback } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
-const HAS_BENCHMARK = has("redis-benchmark");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
+const HAS_BENCHMARK = hasCommand("redis-benchmark");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -33,7 +27,7 @@ async function exchange(
   try {
     await conn.write(typeof request === "string" ? encoder.encode(request) : request);
     if (halfClose) await conn.closeWrite();
-    return decoder.decode(await readAll(conn));
+    return decoder.decode(await readAllBytes(conn));
   } finally {
     conn.close();
   }
@@ -147,13 +141,13 @@ Deno.test({
   async fn() {
     await using server = serve();
     const cli = (port: number, ...args: string[]) =>
-      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
+      runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
         input: SCRIPT,
       });
     const ours = await cli(server.serverAddress.port);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
-    const quit = await run("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
+    const quit = await runCommand("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
     assert.equal(quit.stdout, "OK\n");
     if (HAS_SERVER) {
       await using redis = await startRedisServer();
@@ -364,7 +358,7 @@ Deno.test({
     const args = ["-h", "127.0.0.1", "-p", String(server.serverAddress.port)];
     // An error reply makes redis-benchmark 7 print "Error from server: ..." and exit 1; older
     // ones count it as an answer and print it only with -e, which 7 warns is a no-op.
-    const { code, stdout, stderr } = await run(
+    const { code, stdout, stderr } = await runCommand(
       "redis-benchmark",
       [...args, "-q", "-e", "-t", "ping,set,get", "-n", "20000", "-P", "16"],
       { timeoutMs: 60_000 },
@@ -387,7 +381,10 @@ Deno.test({
     for (const signal of STOP_SIGNALS) {
       await using example = await startExample("resp_server");
       const [, host, port] = example.match;
-      assert.equal((await run("redis-cli", ["-h", host, "-p", port, "PING"])).stdout, "PONG\n");
+      assert.equal(
+        (await runCommand("redis-cli", ["-h", host, "-p", port, "PING"])).stdout,
+        "PONG\n",
+      );
       await stopExampleWith(example, "RESP server", signal);
     }
   },

@@ -4,7 +4,9 @@
  * of the forking example stopped, not left to finish on its own.
  */
 import assert from "node:assert/strict";
-import { acceptQueueDrained, processExists, run, within } from "./_helpers.ts";
+import { processExists, untilAcceptQueueEmpty } from "./_kernel.ts";
+import { runCommand } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 /** An example started with `deno run`, whose stdout is kept as it comes. */
 class Example implements AsyncDisposable {
@@ -86,7 +88,7 @@ Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting 
   const port = Number((await example.printed(/Serving on .*:(\d+)/))[1]);
   const silent = await Deno.connect({ hostname: "127.0.0.1", port }); // in flight, for ever
   try {
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
     example.child.kill("SIGINT");
     await example.printed(/Stopping/);
     example.child.kill("SIGINT");
@@ -105,7 +107,7 @@ Deno.test("an example built on serveUntilSignal() exits at once on a second sign
   const slow = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await slow.write(new TextEncoder().encode("GET / HTTP/1.1\r\n")); // and no more
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
     example.child.kill("SIGTERM");
     await refused(port);
     example.child.kill("SIGINT");
@@ -127,7 +129,7 @@ for name in glob.glob(f"/proc/{sys.argv[1]}/task/*/children"):
     pids.update(open(name).read().split())
 print(" ".join(sorted(pids)))
 `;
-  const { code, stdout, stderr } = await run("python3", ["-c", script, String(pid)]);
+  const { code, stdout, stderr } = await runCommand("python3", ["-c", script, String(pid)]);
   if (code !== 0) throw new Error(`Could not list the children of process ${pid}: ${stderr}`);
   return stdout.trim().split(" ").filter(Boolean).map(Number);
 }

@@ -7,14 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
-import {
-  acceptQueueDrained,
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-} from "./_helpers.ts";
+import { untilAcceptQueueEmpty } from "./_kernel.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
 
 Deno.test("after shutdown() no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
   let handled = 0;
@@ -150,7 +145,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port });
     // the signal must find its request in flight, not still in the backlog
     // (a connection never accepted is reset when the listener closes)
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
 
     child.kill(signal);
     const { bytes, error } = await readToEnd(silent);

@@ -12,7 +12,9 @@ import {
   ThreadingUDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { decoder, encoder, readLine, run, within } from "./_helpers.ts";
+import { decoder, encoder, readLineWithin } from "./_net.ts";
+import { runCommand } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -47,7 +49,7 @@ Deno.test("an aborted signal lets the request in flight finish and answer, as De
     controller.abort();
     await within(serving, 5_000, "serveForever() to return");
     release.resolve();
-    assert.equal(await readLine(conn, 5_000), "finished");
+    assert.equal(await readLineWithin(conn, 5_000), "finished");
   } finally {
     conn.close();
   }
@@ -128,7 +130,7 @@ Deno.test("a signal option that is not an AbortSignal is refused before any sock
 
 Deno.test("the signal option stops a ForkingTCPServer: its children end and serveForever() returns", async () => {
   const program = new URL("./fixtures/forking_lifecycle.ts", import.meta.url).pathname;
-  const { code, stdout, stderr } = await run("deno", [
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-run=deno",

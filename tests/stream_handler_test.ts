@@ -7,7 +7,15 @@ import {
   ThreadingTCPServer,
   TimeoutError,
 } from "../mod.ts";
-import { connect, decoder, encoder, exchange, readAll, readExactly, writeAll } from "./_helpers.ts";
+import {
+  connectTcp,
+  decoder,
+  encoder,
+  exchange,
+  readAllText,
+  readExactlyText,
+  writeAll,
+} from "./_net.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -52,12 +60,12 @@ Deno.test("rfile.read(n) returns n bytes across many small writes, fewer only at
     }
   }
   await withServer(Reads, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     for (const piece of ["a", "bc", "de", "fgh", "ijklmnop"]) {
       await conn.write(encoder.encode(piece));
     }
     await conn.closeWrite();
-    await readAll(conn);
+    await readAllText(conn);
     conn.close();
   });
   assert.deepEqual(got, ["abcde", "fgh", "ijklmnop", ""]);
@@ -90,12 +98,12 @@ Deno.test("for await over rfile yields every line, a line split over many writes
     }
   }
   await withServer(Lines, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     for (const piece of ["he", "llo\nwor", "ld\n", "\n", "last"]) {
       await conn.write(encoder.encode(piece));
     }
     await conn.closeWrite();
-    await readAll(conn);
+    await readAllText(conn);
     conn.close();
   });
   assert.deepEqual(lines, ["hello\n", "world\n", "\n", "last"]);
@@ -124,7 +132,7 @@ Deno.test("a multi-megabyte reply reaches a slow reader in full before the conne
     }
   }
   await withServer(Big, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     // read slowly: small reads, yielding between them
     const buf = new Uint8Array(16 * 1024);
     let total = 0;
@@ -154,7 +162,7 @@ Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, tho
     }
   }
   await withServer(Big, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     const buf = new Uint8Array(16 * 1024);
     let total = 0;
     let bad = -1;
@@ -276,11 +284,11 @@ Deno.test("timeout bounds each read with TimeoutError, and a read after it loses
     }
   }
   const reply = await withServer(Impatient, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     await conn.write(encoder.encode("par"));
     await timedOut.promise;
     await conn.write(encoder.encode("tial\n"));
-    const text = await readExactly(conn, 8);
+    const text = await readExactlyText(conn, 8);
     conn.close();
     return text;
   });
@@ -335,11 +343,11 @@ Deno.test("many clients at once on a ThreadingTCPServer each get their own lines
   await using server = new ThreadingTCPServer(LOCAL, Echo);
   const serving = server.serveForever();
   const replies = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-    const conn = await connect(server.serverAddress);
+    const conn = await connectTcp(server.serverAddress);
     const text = Array.from({ length: 20 }, (_, j) => `client ${i} line ${j}\n`).join("");
     await writeAll(conn, encoder.encode(text));
     await conn.closeWrite();
-    const reply = await readAll(conn);
+    const reply = await readAllText(conn);
     conn.close();
     return reply === text;
   }));

@@ -17,8 +17,11 @@ import {
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
 } from "../mod.ts";
-import { ask, decoder, encoder, Fixture, readLine, until, within } from "./_helpers.ts";
-import { cert, key, withTempDir } from "./transport_helpers.ts";
+import { withTempDir } from "./_files.ts";
+import { ask, decoder, encoder, readLineWithin } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { cert, key } from "./_tls.ts";
+import { until, within } from "./_wait.ts";
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
 /** Lines in, the handler's `reply(line)` out; `null` ends the request. */
@@ -75,7 +78,7 @@ async function askStream(connect: () => Promise<Deno.Conn>, line: string): Promi
   const conn = await connect();
   try {
     await say(conn, line);
-    return (await readLine(conn)) ?? "EOF";
+    return (await readLineWithin(conn)) ?? "EOF";
   } finally {
     conn.close();
   }
@@ -195,7 +198,7 @@ Deno.test("blockOnClose true: serverClose() waits until the handler in flight ha
   await within(server.serverClose(), 5_000, "serverClose() once the handler finished");
   assert.equal(finished, true);
   assert.equal(server.activeRequests, 0);
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
 });
 
@@ -222,7 +225,7 @@ Deno.test("blockOnClose false: serverClose() returns while the handler still run
   await within(server.serverClose(), 5_000, "serverClose() not to wait");
   assert.equal(server.activeRequests, 1); // still running after close
   gate.resolve();
-  assert.equal(await readLine(conn), "late"); // and it finishes its work
+  assert.equal(await readLineWithin(conn), "late"); // and it finishes its work
   await conn.closeWrite();
   await within(done.promise, 5_000, "the detached handler to finish");
   assert.equal(server.activeRequests, 0);
@@ -248,7 +251,7 @@ Deno.test("serverClose({ graceMs }) with handlers in flight closes their connect
   assert.ok(performance.now() - t0 >= 90);
   assert.equal(server.activeRequests, 0);
   for (const conn of conns) {
-    assert.equal(await readLine(conn), null);
+    assert.equal(await readLineWithin(conn), null);
     conn.close();
   }
 });
@@ -296,7 +299,7 @@ Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor
   assert.equal(server.serving, false);
   await until(() => server.activeRequests === 1, "only the hung request to be left");
   await server.serverClose({ graceMs: 0 });
-  assert.equal(await readLine(stuck), null);
+  assert.equal(await readLineWithin(stuck), null);
   stuck.close();
 });
 

@@ -7,15 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, TimeoutError } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  until,
-  within,
-} from "./_helpers.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,17 +6,11 @@
 
 import assert from "node:assert/strict";
 import { ThreadingTLSServer, TLSServer } from "../mod.ts";
-import {
-  bindInSubprocess,
-  cert,
-  EchoLine,
-  encoder,
-  key,
-  readLine,
-  streamRounds,
-  TEST_STR,
-  within,
-} from "./transport_helpers.ts";
+import { encoder, readThroughNewline } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
+import { EchoLine, streamRounds, TEST_STR } from "./_python.ts";
+import { cert, key } from "./_tls.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 
@@ -236,7 +230,7 @@ Deno.test("the ALPN protocol agreed on is visible to the handler through request
   try {
     assert.equal((await conn.handshake()).alpnProtocol, "x-echo");
     await conn.write(encoder.encode(TEST_STR));
-    assert.equal(await readLine(conn), TEST_STR);
+    assert.equal(await readThroughNewline(conn), TEST_STR);
   } finally {
     conn.close();
   }

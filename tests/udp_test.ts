@@ -11,14 +11,10 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../mod.ts";
-import {
-  bindInSubprocess,
-  decoder,
-  EchoDatagram,
-  encoder,
-  TEST_STR,
-  within,
-} from "./transport_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
+import { EchoDatagram, TEST_STR } from "./_python.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 

@@ -12,21 +12,19 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { decoder, encoder } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
 import {
-  bindInSubprocess,
   datagramRounds,
-  decoder,
   EchoDatagram,
   EchoLine,
-  encoder,
   HAS_PYTHON,
   NO_PYTHON,
   streamRounds,
   TEST_STR,
-  within,
-  withTempDir,
-} from "./transport_helpers.ts";
-import { exists } from "./_helpers.ts";
+} from "./_python.ts";
+import { within } from "./_wait.ts";
 
 /** Each Unix server class with a handler that echoes, and how to talk to it. */
 const kinds = [
@@ -76,7 +74,7 @@ for (const kind of kinds) {
       assert.equal(server.serverAddress.path, path);
       assert.equal(server.addressFamily, "AF_UNIX");
       await server.serverClose();
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   Deno.test(`${kind.name} refuses a stale socket file with AddrInUse and leaves it there`, () =>
@@ -103,7 +101,7 @@ for (const kind of kinds) {
       assert.equal(await kind.echo(server.serverAddress, dir), TEST_STR); // a live socket now
       await server.shutdown();
       await server.serverClose();
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   for (const other of kinds) {
@@ -131,7 +129,7 @@ for (const kind of kinds) {
         () => kind.make(`${dir}/server.sock`, { reclaimStaleSocket: true }),
         (e: Error) => e instanceof TypeError && e.message.includes("bindAndActivate: false"),
       );
-      assert.equal(await exists(`${dir}/server.sock`), false);
+      assert.equal(await pathExists(`${dir}/server.sock`), false);
     }));
 
   Deno.test(`${kind.name} leaves a regular file at its path untouched and says so, even with reclaimStaleSocket`, () =>
@@ -165,7 +163,7 @@ for (const kind of kinds) {
         const server = kind.make("./relative.sock");
         assert.equal(server.serverAddress.path, `${await Deno.realPath(dir)}/relative.sock`);
         await server.serverClose();
-        assert.equal(await exists(`${dir}/relative.sock`), false);
+        assert.equal(await pathExists(`${dir}/relative.sock`), false);
       } finally {
         Deno.chdir(cwd);
       }
@@ -214,7 +212,7 @@ for (const { kind, name, flags } of bindKinds) {
         result.message,
         `Binding the Unix socket "${path}" needs more permissions: run with --allow-net=unix:${path}`,
       );
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   Deno.test(`permissions: without read and write, ${name} names --allow-read and --allow-write for the path`, () =>
@@ -227,7 +225,7 @@ for (const { kind, name, flags } of bindKinds) {
         result.message,
         `Binding the Unix socket "${path}" needs more permissions: run with --allow-read=${path} --allow-write=${path}`,
       );
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   Deno.test(`permissions: without write alone, ${name} names only --allow-write for the path`, () =>
@@ -241,7 +239,7 @@ for (const { kind, name, flags } of bindKinds) {
       assert.equal(result.ok, false);
       assert.equal(result.name, "NotCapable");
       assert.match(result.message!, new RegExp(`: run with --allow-write=${path}$`));
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 }
 
@@ -256,7 +254,7 @@ Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix 
     ];
     assert.deepEqual(await bindInSubprocess(flags, "unix", path), { ok: true });
     assert.deepEqual(await bindInSubprocess(flags, "unixdgram", path), { ok: true });
-    assert.equal(await exists(path), false); // each removed its file on close
+    assert.equal(await pathExists(path), false); // each removed its file on close
   }));
 
 Deno.test("permissions: a Unix datagram server without --unstable-net says to add it", () =>
