@@ -65,7 +65,7 @@ Deno.test('TCPServer(["localhost", 0]) resolves the name, as Python does', async
   );
 });
 
-Deno.test("a malformed tuple address is refused before any socket opens, naming the shape", () => {
+Deno.test("TCPServer([host, port]) refuses a malformed tuple address before any socket opens, naming the shape", () => {
   for (const bad of [["localhost"], ["localhost", "80"], [80, "localhost"], ["a", 1, 2]]) {
     assert.throws(
       () => new TCPServer(bad as unknown as [string, number], BaseRequestHandler),

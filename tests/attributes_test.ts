@@ -81,7 +81,7 @@ async function listenBacklog(kind: "tcp" | "unix", key: string | number): Promis
   return Number(stdout.trim());
 }
 
-Deno.test("a static attribute override in a subclass takes effect for the bind inside the constructor", async () => {
+Deno.test("TCPServer.allowReusePort as a static override in a subclass takes effect for the bind inside the constructor", async () => {
   // SO_REUSEPORT is only set if the bind saw the override: two servers can
   // then share one port, which a plain bind refuses.
   class Shared extends TCPServer {
@@ -101,7 +101,7 @@ Deno.test("a static attribute override in a subclass takes effect for the bind i
   );
 });
 
-Deno.test("a getter override in a subclass also takes effect for the bind inside the constructor", async () => {
+Deno.test("TCPServer.allowReusePort as a getter override in a subclass also takes effect for the bind inside the constructor", async () => {
   class Shared extends TCPServer {
     override get allowReusePort(): boolean {
       return true;
@@ -115,7 +115,7 @@ Deno.test("a getter override in a subclass also takes effect for the bind inside
   assert.equal(second.serverAddress.port, first.serverAddress.port);
 });
 
-Deno.test("a constructor option beats the class attribute, for this instance only", async () => {
+Deno.test("TCPServer(address, Handler, options): an option beats the class attribute, for this instance only", async () => {
   class Patient extends TCPServer {
     static override timeout = 5_000;
     static override requestQueueSize = 64;
@@ -130,7 +130,7 @@ Deno.test("a constructor option beats the class attribute, for this instance onl
   assert.equal(TCPServer.timeout, null);
 });
 
-Deno.test("instance attribute assignment changes that instance and not the class", async () => {
+Deno.test("TCPServer.timeout assigned on an instance changes that instance and not the class", async () => {
   let timeouts = 0;
   class Counting extends TCPServer {
     override handleTimeout() {
@@ -146,7 +146,7 @@ Deno.test("instance attribute assignment changes that instance and not the class
   assert.throws(() => (server.timeout = "5" as unknown as number), TypeError);
 });
 
-Deno.test("defaults: timeout null, requestQueueSize 511, allowReuseAddress true, allowReusePort false", async () => {
+Deno.test("TCPServer defaults: timeout null, requestQueueSize 511, allowReuseAddress true, allowReusePort false", async () => {
   await using server = new TCPServer(LOCAL, BaseRequestHandler);
   assert.equal(server.timeout, null);
   assert.equal(server.requestQueueSize, 511);
@@ -157,7 +157,7 @@ Deno.test("defaults: timeout null, requestQueueSize 511, allowReuseAddress true,
   assert.equal(server.RequestHandlerClass, BaseRequestHandler);
 });
 
-Deno.test("allowReuseAddress false is refused, since Deno always sets SO_REUSEADDR", () => {
+Deno.test("TCPServer.allowReuseAddress false is refused, since Deno always sets SO_REUSEADDR", () => {
   class Strict extends TCPServer {
     static override allowReuseAddress = false;
   }
@@ -201,7 +201,7 @@ Deno.test("ThreadingMixIn class attributes: blockOnClose and daemonThreads, stat
   assert.equal(ThreadingTCPServer.blockOnClose, true);
 });
 
-Deno.test("IPv6: a server on ::1 reports AF_INET6 and its address, and serves", async () => {
+Deno.test("TCPServer on ::1 reports AF_INET6 and its address, and serves", async () => {
   class Echo extends BaseRequestHandler {
     override async handle() {
       const buf = new Uint8Array(64);
@@ -218,7 +218,7 @@ Deno.test("IPv6: a server on ::1 reports AF_INET6 and its address, and serves", 
   await serving;
 });
 
-Deno.test("a typed handler reaches its own server's members without casts", async () => {
+Deno.test("BaseRequestHandler<Server>: a typed handler reaches its own server's members without casts", async () => {
   class Counter extends ThreadingTCPServer {
     hits = 0;
   }
@@ -277,7 +277,7 @@ Deno.test("UnixStreamServer.requestQueueSize is 1024, the backlog Deno listens w
     );
   }));
 
-Deno.test("a UnixStreamServer subclass overriding requestQueueSize is refused: Deno takes no backlog for Unix sockets", () =>
+Deno.test("UnixStreamServer.requestQueueSize overridden in a subclass is refused: Deno takes no backlog for Unix sockets", () =>
   withTempDir(async (dir) => {
     class Deep extends UnixStreamServer {
       static override requestQueueSize = 64;

@@ -100,7 +100,8 @@ function socatClient(port: number) {
 }
 
 Deno.test({
-  name: "chat: Deno and socat clients see each other's lines in order, with join and leave notices",
+  name:
+    "examples/chat.ts: Deno and socat clients see each other's lines in order, with join and leave notices",
   ignore: !HAS_SOCAT,
   async fn() {
     await using server = serve();
@@ -144,7 +145,7 @@ Deno.test({
   },
 });
 
-Deno.test("chat: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
+Deno.test("examples/chat.ts: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
   await using server = serve();
   const alice = await Client.join(server, "alice");
   const bob = await Client.join(server, "bob");
@@ -179,7 +180,7 @@ Deno.test("chat: a client that never reads stalls nobody and is dropped when its
   }
 });
 
-Deno.test("chat: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
+Deno.test("examples/chat.ts: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
   class Patient extends ChatHandler {
     override maxQueuedBytes = 64 * 1024 * 1024; // never hung up for being slow
     override drainTimeout = 200;
@@ -211,7 +212,7 @@ Deno.test("chat: a client that stops reading, then quits or half-closes, is let 
   }
 });
 
-Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
+Deno.test("examples/chat.ts: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
   await using server = serve();
   const alice = await Client.join(server, "alice");
   const conn = await Deno.connect(server.serverAddress);
@@ -241,7 +242,8 @@ Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long 
 });
 
 Deno.test({
-  name: "chat example: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/chat.ts as a program: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
   ignore: !HAS_SOCAT,
   async fn() {
     for (const signal of STOP_SIGNALS) {

@@ -42,7 +42,7 @@ Deno.test("examples/echo.ts answers examples/echo_client.ts: Received: HELLO WOR
 });
 
 Deno.test({
-  name: "the seed's Python client gets Received: HELLO WORLD from examples/echo.ts",
+  name: "examples/echo.ts answers the seed's Python client: Received: HELLO WORLD",
   ignore: !hasCommand("python3"),
   async fn() {
     const { proc, port } = await startEcho();
@@ -99,14 +99,14 @@ async function readmeSeed(): Promise<string> {
   return block[1];
 }
 
-Deno.test("README seed: sends its reply with sendall(), Python's sendall(), not a bare write()", async () => {
+Deno.test("README.md's seed sends its reply with sendall(), Python's sendall(), not a bare write()", async () => {
   const seed = await readmeSeed();
   assert.match(seed, /await sendall\(this\.request, data\.toUpperCase\(\)\);/);
   assert.doesNotMatch(seed, /\.write\(/);
 });
 
 Deno.test({
-  name: "README seed: the program as printed answers the seed's CPython client",
+  name: "README.md's seed, as printed, answers the seed's CPython client",
   ignore: !hasCommand("python3"),
   async fn() {
     const seed = await readmeSeed();

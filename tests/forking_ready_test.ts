@@ -66,7 +66,7 @@ Deno.test("shutdown() before serveForever() on a forking server makes it return 
   assert.match(ready, /^rejected: Server was shut down before it served/);
 });
 
-Deno.test("a forking parent's async serviceActions() slower than pollInterval never runs twice at once", async () => {
+Deno.test("serviceActions() on a forking parent, async and slower than pollInterval, never runs twice at once", async () => {
   const { served, most } = await lifecycle("actions");
   assert.equal(served, "returned");
   assert.equal(most, 1);

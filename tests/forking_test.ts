@@ -75,7 +75,8 @@ Deno.test("ForkingTCPServer spreads connections over its children, never the par
 });
 
 Deno.test({
-  name: "A child killed with SIGKILL mid-run is reported and replaced; the service keeps answering",
+  name:
+    "ForkingTCPServer: a child killed with SIGKILL mid-run is reported and replaced; the service keeps answering",
   fn: async () => {
     await using fixture = app();
     const { port, pids } = await serving(fixture);
@@ -99,7 +100,7 @@ Deno.test({
   },
 });
 
-Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-request is replaced", async () => {
+Deno.test("ForkingTCPServer: a child that calls Deno.exit() or throws an uncaught error mid-request is replaced", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   const everyPid = [...pids];
@@ -125,7 +126,7 @@ Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-reques
   await closeAndCheck(fixture, everyPid);
 });
 
-Deno.test("A child that runs out of memory is replaced; the other keeps serving", async () => {
+Deno.test("ForkingTCPServer: a child that runs out of memory is replaced; the other keeps serving", async () => {
   await using fixture = app(["2"], { env: { DENO_V8_FLAGS: "--max-old-space-size=48" } });
   const { port, pids } = await serving(fixture);
   assert.equal(await ask(port, "oom"), null);
@@ -158,7 +159,7 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   assert.ok(closed.ms >= 100, `closed after ${closed.ms} ms, before the request finished`);
 });
 
-Deno.test("A hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
+Deno.test("ForkingTCPServer: a hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -173,7 +174,7 @@ Deno.test("A hung handler in a child stops neither shutdown() nor serverClose({ 
   conn.close();
 });
 
-Deno.test("When the parent is killed with SIGKILL its children stop on their own", async () => {
+Deno.test("ForkingTCPServer: when the parent is killed with SIGKILL its children stop on their own", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   assert.match((await ask(port, "pid"))!, /^\d+$/);
@@ -285,7 +286,7 @@ Deno.test("ForkingMixIn refuses Unix sockets and datagram servers with NotSuppor
   }
 });
 
-Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPORT", async () => {
+Deno.test("ForkingTCPServer without --unstable-net says how to enable SO_REUSEPORT", async () => {
   await using fixture = app(["2"], {
     flags: ["--no-config", "--allow-net=127.0.0.1", "--allow-run=deno"],
   });
@@ -296,14 +297,14 @@ Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPO
   assert.match(stderr, /--unstable-net/);
 });
 
-Deno.test("Without permission to run Deno a forking server says which flag to add", async () => {
+Deno.test("ForkingTCPServer without permission to run Deno says which flag to add", async () => {
   await using fixture = app(["2"], { flags: ["--allow-net=127.0.0.1"] });
   const status = await fixture.exited();
   assert.notEqual(status.code, 0);
   assert.match(fixture.output.join(""), /NotCapable: .*--allow-run=/);
 });
 
-Deno.test("A forking server before serveForever(): no children, the parent's attributes", async () => {
+Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes", async () => {
   class Echo extends StreamRequestHandler {}
   await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
     maxChildren: 3,
@@ -322,7 +323,7 @@ Deno.test("A forking server before serveForever(): no children, the parent's att
   assert.throws(() => Deno.listen(server.serverAddress), Deno.errors.AddrInUse);
 });
 
-Deno.test("A child that constructs a different server fails serveForever() with the reason", async () => {
+Deno.test("serveForever() on a forking server fails with the reason when a child constructs a different server", async () => {
   const program = new URL("./fixtures/forking_mismatch.ts", import.meta.url).pathname;
   await using fixture = new Fixture(["run", "--allow-net=127.0.0.1", "--allow-run=deno", program]);
   const failed = await fixture.next((e) => e.event === "failed");

@@ -72,7 +72,7 @@ async function heapAfter(
 const MiB = 1024 * 1024;
 const mib = (bytes: number) => (bytes / MiB).toFixed(2);
 
-Deno.test("a ThreadingTCPServer's heap after 20,000 requests is within 10% of its heap after the first 2,000", async () => {
+Deno.test("ThreadingTCPServer's heap after 20,000 requests is within 10% of its heap after the first 2,000", async () => {
   await heapAfter([], (first, last) => {
     console.log(`heap: ${mib(first)} MiB after 2,000 requests, ${mib(last)} MiB after 20,000`);
     assert.ok(
@@ -82,7 +82,7 @@ Deno.test("a ThreadingTCPServer's heap after 20,000 requests is within 10% of it
   });
 });
 
-Deno.test("the heap measure sees a leak: a server that keeps every connection grows past 10%", async () => {
+Deno.test("ThreadingTCPServer's heap measure sees a leak: a server that keeps every connection grows past 10%", async () => {
   await heapAfter(["--leak"], (first, last) => {
     console.log(`leaking: ${mib(first)} MiB after 2,000 requests, ${mib(last)} MiB after 20,000`);
     assert.ok(

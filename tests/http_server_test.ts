@@ -49,7 +49,8 @@ async function raw(server: ThreadingTCPServer, request: string): Promise<string>
 }
 
 Deno.test({
-  name: "http: curl gets the hello page, its request echoed, and HEAD headers without a body",
+  name:
+    "examples/http_server.ts: curl gets the hello page, its request echoed, and HEAD headers without a body",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -86,7 +87,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http: curl reuses one keep-alive connection for two URLs; Connection: close ends it",
+  name:
+    "examples/http_server.ts: curl reuses one keep-alive connection for two URLs; Connection: close ends it",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -121,7 +123,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http: curl gets 400, 404, 405 with Allow, 413, 414, 431 and 501 answers",
+  name:
+    "examples/http_server.ts: curl gets 400, 404, 405 with Allow, 413, 414, 431 and 501 answers",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -163,7 +166,7 @@ Deno.test({
   },
 });
 
-Deno.test("http: malformed requests get 400, 431 or 505 and the connection closes", async () => {
+Deno.test("examples/http_server.ts: malformed requests get 400, 431 or 505 and the connection closes", async () => {
   await using server = serve();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
@@ -199,7 +202,8 @@ Deno.test("http: malformed requests get 400, 431 or 505 and the connection close
 });
 
 Deno.test({
-  name: "http: curl gets 400 for a Host header that is not host[:port] (RFC 9112 §3.2)",
+  name:
+    "examples/http_server.ts: curl gets 400 for a Host header that is not host[:port] (RFC 9112 §3.2)",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -219,7 +223,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "http: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
+    "examples/http_server.ts: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
   ignore: !hasCommand("python3"),
   async fn() {
     await using server = serve();
@@ -245,7 +249,7 @@ for hosts in (["a", "b"], ["a", "a"], ["a"]):
   },
 });
 
-Deno.test("http: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
+Deno.test("examples/http_server.ts: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
   await using server = serve();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
@@ -285,7 +289,7 @@ Deno.test("http: RFC 9112's other must-400s: Host missing or doubled, space befo
   }
 });
 
-Deno.test("http: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
+Deno.test("examples/http_server.ts: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
   await using server = serve();
   const body = new Uint8Array(16 * 1024 * 1024); // more than the kernel buffers between the two
   const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
@@ -307,7 +311,7 @@ Deno.test("http: a client that sends a large body without waiting gets the whole
   }
 });
 
-Deno.test("http: lingering after an error answer ends at lingerTimeout while the client keeps sending", async () => {
+Deno.test("examples/http_server.ts: lingering after an error answer ends at lingerTimeout while the client keeps sending", async () => {
   class Brief extends HTTPRequestHandler {
     override lingerTimeout = 100;
   }
@@ -342,7 +346,7 @@ Deno.test("http: lingering after an error answer ends at lingerTimeout while the
   }
 });
 
-Deno.test("http: a client that sends but never reads is dropped after writeTimeout", async () => {
+Deno.test("examples/http_server.ts: a client that sends but never reads is dropped after writeTimeout", async () => {
   class Impatient extends HTTPRequestHandler {
     override writeTimeout = 100;
   }
@@ -373,7 +377,7 @@ Deno.test("http: a client that sends but never reads is dropped after writeTimeo
   }
 });
 
-Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
+Deno.test("examples/http_server.ts: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
   await using server = serve();
   const pipelined = await raw(
     server,
@@ -410,7 +414,7 @@ Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unles
   assert.match(kept, /\r\nConnection: keep-alive\r\n/);
 });
 
-Deno.test("http: an idle keep-alive connection is closed after the handler's timeout", async () => {
+Deno.test("examples/http_server.ts: an idle keep-alive connection is closed after the handler's timeout", async () => {
   class Impatient extends HTTPRequestHandler {
     override timeout = 50;
   }
@@ -420,7 +424,7 @@ Deno.test("http: an idle keep-alive connection is closed after the handler's tim
 });
 
 Deno.test({
-  name: "http: wrk -t1 -c50 -d3s sees no socket errors and no non-2xx answers",
+  name: "examples/http_server.ts: wrk -t1 -c50 -d3s sees no socket errors and no non-2xx answers",
   ignore: !HAS_WRK,
   async fn() {
     await using server = serve();
@@ -432,7 +436,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http example: prints its port, answers curl, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/http_server.ts as a program: prints its port, answers curl, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CURL,
   async fn() {
     for (const signal of STOP_SIGNALS) {

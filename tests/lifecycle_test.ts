@@ -19,7 +19,7 @@ class Echo extends StreamRequestHandler {
   }
 }
 
-Deno.test("the constructor binds and listens, so serverAddress has the real port", async () => {
+Deno.test("TCPServer's constructor binds and listens, so serverAddress has the real port", async () => {
   await using server = new TCPServer(LOCAL, Echo);
   assert.equal(server.serverAddress.transport, "tcp");
   assert.equal(server.serverAddress.hostname, "127.0.0.1");
@@ -108,7 +108,7 @@ Deno.test("shutdown() while a request is in flight: the loop stops, the request 
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("twenty servers started and shut down together", async () => {
+Deno.test("serveForever() and shutdown() on twenty servers at once", async () => {
   const servers = Array.from({ length: 20 }, () => new TCPServer(LOCAL, Echo));
   const serving = servers.map((s) => s.serveForever());
   const replies = await Promise.all(
@@ -144,7 +144,7 @@ Deno.test("serverClose() while serving ends serveForever() and frees the port at
   assert.equal(again.serverAddress.port, port);
 });
 
-Deno.test("await using shuts the server down and closes it at scope end", async () => {
+Deno.test("[Symbol.asyncDispose]() (await using) shuts the server down and closes it at scope end", async () => {
   let port: number;
   let serving: Promise<void>;
   {
@@ -295,7 +295,7 @@ Deno.test("serverClose({ graceMs }) closes requests still running after the dead
   assert.ok(handlerError instanceof Error);
 });
 
-Deno.test("a BaseRequestHandler that does nothing still gets its connection closed", async () => {
+Deno.test("BaseRequestHandler that does nothing still gets its connection closed", async () => {
   await using server = new TCPServer(LOCAL, BaseRequestHandler);
   const serving = server.serveForever();
   assert.equal(await exchange(server.serverAddress, "ignored"), "");

@@ -10,7 +10,7 @@ import { decoder, encoder, readToEnd } from "./_net.ts";
 import { RecordingServer } from "./_servers.ts";
 import { within } from "./_wait.ts";
 
-Deno.test("at maxConnections the next connections wait in the backlog and are served, in turn, as slots free", async () => {
+Deno.test("maxConnections: the next connections wait in the backlog and are served, in turn, as slots free", async () => {
   const LIMIT = 2;
   const CLIENTS = 12;
   let active = 0;

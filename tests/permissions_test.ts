@@ -21,14 +21,14 @@ async function bindUnder(flags: string[], address: string): Promise<string> {
   return stdout.trim();
 }
 
-Deno.test("binding without --allow-net throws NotCapable naming the exact flag to add", async () => {
+Deno.test("TCPServer without --allow-net throws NotCapable naming the exact flag to add", async () => {
   assert.equal(
     await bindUnder([], `{ hostname: "127.0.0.1", port: 9999 }`),
     'NotCapable: Binding "127.0.0.1:9999" needs network permission: run with --allow-net=127.0.0.1:9999',
   );
 });
 
-Deno.test("binding a port the --allow-net list does not cover names that host and port", async () => {
+Deno.test("TCPServer on a port the --allow-net list does not cover names that host and port", async () => {
   assert.equal(
     await bindUnder(["--allow-net=127.0.0.1:1"], `{ hostname: "127.0.0.1", port: 0 }`),
     'NotCapable: Binding "127.0.0.1:0" needs network permission: run with --allow-net=127.0.0.1:0',
@@ -39,7 +39,7 @@ Deno.test("binding a port the --allow-net list does not cover names that host an
   );
 });
 
-Deno.test("binding with the flag the message named succeeds", async () => {
+Deno.test("TCPServer binds with the flag the message named", async () => {
   assert.equal(
     await bindUnder(["--allow-net=127.0.0.1:0"], `{ hostname: "127.0.0.1", port: 0 }`),
     "bound",

@@ -28,7 +28,7 @@ const LOG_SENDER = new URL("./fixtures/log_sender.py", import.meta.url).pathname
 
 // --- (a) socketserver's "Asynchronous Mixins" example --------------------------------------
 
-Deno.test("ported ThreadedTCPServer example: prints the three replies, each from its own task, and exits", async () => {
+Deno.test("examples/ported/threaded_tcp_server.ts: prints the three replies, each from its own task, and exits", async () => {
   const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=localhost,127.0.0.1",
@@ -47,7 +47,7 @@ Deno.test("ported ThreadedTCPServer example: prints the three replies, each from
 
 Deno.test({
   name:
-    "ported ThreadedTCPServer example: the documentation's CPython client(), in three threads at once, gets each reply",
+    "examples/ported/threaded_tcp_server.ts: the documentation's CPython client(), in three threads at once, gets each reply",
   ignore: !HAS_PYTHON,
   async fn() {
     await using server = new ThreadedTCPServer(["localhost", 0], ThreadedTCPRequestHandler);
@@ -102,7 +102,7 @@ for t in threads: t.join()
 
 Deno.test({
   name:
-    "ported log receiver: logs what Python's own SocketHandler sends (JSON behind the 4-byte length), in the cookbook's format",
+    "examples/ported/log_receiver.ts: logs what Python's own SocketHandler sends (JSON behind the 4-byte length), in the cookbook's format",
   ignore: !HAS_PYTHON,
   async fn() {
     const port = freePort();
@@ -134,7 +134,7 @@ Deno.test({
   },
 });
 
-Deno.test("ported log receiver: serveUntilStopped() returns once abort is set, within its 1000 ms timeout", async () => {
+Deno.test("examples/ported/log_receiver.ts: serveUntilStopped() returns once abort is set, within its 1000 ms timeout", async () => {
   await using server = new LogRecordSocketReceiver("localhost", 0);
   assert.equal(server.timeout, 1000);
   const serving = server.serveUntilStopped();
@@ -144,7 +144,7 @@ Deno.test("ported log receiver: serveUntilStopped() returns once abort is set, w
 
 Deno.test({
   name:
-    "ported log receiver: a logname set on the server names every record's logger, as in the cookbook",
+    "examples/ported/log_receiver.ts: a logname set on the server names every record's logger, as in the cookbook",
   ignore: !HAS_PYTHON,
   async fn() {
     await using server = new LogRecordSocketReceiver("localhost", 0, LogRecordStreamHandler);
@@ -170,7 +170,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "ported http.server: curl gets the page naming serverName and serverPort, 414 past 65,536 bytes of request line, and handleError() logs a throwing do_GET",
+    "examples/ported/http_server.ts: curl gets the page naming serverName and serverPort, 414 past 65,536 bytes of request line, and handleError() logs a throwing do_GET",
   ignore: !HAS_CURL,
   async fn() {
     await using server = new Subprocess("deno", [

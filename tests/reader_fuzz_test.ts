@@ -105,7 +105,7 @@ Deno.test(`readline() over random inputs and chunk boundaries yields the lines o
   }
 });
 
-Deno.test(`for await over a reader yields the lines of splitting the whole input, or throws LineTooLongError, over random inputs and chunk boundaries (seed ${SEED})`, async () => {
+Deno.test(`BufferedReader's for await yields the lines of splitting the whole input, or throws LineTooLongError, over random inputs and chunk boundaries (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
     const rng = seededRandom(SEED + c);
     const input = makeInput(rng);

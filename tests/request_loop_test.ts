@@ -31,7 +31,7 @@ async function sendLine(port: number, line: string): Promise<Deno.TcpConn> {
   return conn;
 }
 
-Deno.test("two handleRequest() calls at once each take their own request, as Python's serialised handle_request() does", async () => {
+Deno.test("handleRequest() called twice at once: each call takes its own request, as Python's serialised handle_request() does", async () => {
   await using server = new TCPServer(LOCAL, EchoLine);
   const first = server.handleRequest();
   const second = server.handleRequest();
@@ -98,7 +98,7 @@ Deno.test("serveForever() while a handleRequest() waits for a request fails at o
   await handled;
 });
 
-Deno.test("an async serviceActions() slower than pollInterval never runs twice at once, as Python's service_actions() never does", async () => {
+Deno.test("serviceActions(), async and slower than pollInterval, never runs twice at once, as Python's service_actions() never does", async () => {
   let running = 0;
   let most = 0;
   let runs = 0;
@@ -173,7 +173,7 @@ Deno.test("shutdown() before serveForever() makes it return at once, as Python's
   await serving;
 });
 
-Deno.test("await this.server.serverClose() inside a handler returns once the other requests are done, instead of waiting for itself", async () => {
+Deno.test("serverClose() awaited inside a handler returns once the other requests are done, instead of waiting for itself", async () => {
   const order: string[] = [];
   const otherStarted = Promise.withResolvers<void>();
   const releaseOther = Promise.withResolvers<void>();
@@ -212,7 +212,7 @@ Deno.test("await this.server.serverClose() inside a handler returns once the oth
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("await this.server.serverClose() in a plain TCPServer handler, or in a helper it awaits, returns", async () => {
+Deno.test("serverClose() awaited in a plain TCPServer handler, or in a helper it awaits, returns", async () => {
   async function stop(handler: BaseRequestHandler) {
     await handler.server.serverClose();
   }
@@ -236,7 +236,7 @@ Deno.test("await this.server.serverClose() in a plain TCPServer handler, or in a
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("await this.server.serverClose() in a datagram handler returns, and the reply still goes out", async () => {
+Deno.test("serverClose() awaited in a datagram handler returns, and the reply still goes out", async () => {
   class Quit extends BaseRequestHandler<UDPServer> {
     override async handle() {
       await this.server.serverClose();

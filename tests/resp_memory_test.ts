@@ -126,7 +126,7 @@ OK
 
 Deno.test({
   name:
-    "resp maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
+    "examples/resp_server.ts maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
   ignore: !HAS_CLI,
   async fn() {
     await using server = serve();
@@ -141,7 +141,7 @@ Deno.test({
   },
 });
 
-Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
+Deno.test("examples/resp_server.ts maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
   await using server = serve();
   const { port } = server.serverAddress;
   const cost = (key: string, value: string) => key.length + value.length + ENTRY_OVERHEAD;
@@ -168,7 +168,7 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
   assert.equal(server.queryBytes, 0, "no command is being read");
 });
 
-Deno.test("resp maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
+Deno.test("examples/resp_server.ts maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
   await using server = serve();
   server.maxMemory = 250_000;
   const conn = await Deno.connect(server.serverAddress);
@@ -203,7 +203,7 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
   }
 });
 
-Deno.test("resp: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
+Deno.test("examples/resp_server.ts: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
   await using server = serve();
   server.maxClientsMemory = 300_000;
   const first = await Deno.connect(server.serverAddress);
@@ -227,7 +227,7 @@ Deno.test("resp: an argument that would take all the commands being read past ma
   }
 });
 
-Deno.test("resp: parseMemory() reads Redis's memory units", () => {
+Deno.test("examples/resp_server.ts parseMemory() reads Redis's memory units", () => {
   assert.equal(parseMemory("0"), 0);
   assert.equal(parseMemory("5b"), 5);
   assert.equal(parseMemory("1k"), 1000);
@@ -241,7 +241,7 @@ Deno.test("resp: parseMemory() reads Redis's memory units", () => {
 
 Deno.test({
   name:
-    "resp example: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
+    "examples/resp_server.ts as a program: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
   ignore: !HAS_CLI,
   async fn() {
     await using example = await startExample("resp_server", { MAXMEMORY: "8mb" });
@@ -273,7 +273,7 @@ Deno.test({
   },
 });
 
-Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
+Deno.test("examples/resp_server.ts as a program: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
   const { code, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
@@ -288,7 +288,7 @@ Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a m
   );
 });
 
-Deno.test("resp: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
+Deno.test("examples/resp_server.ts: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
   await using server = serve();
   const conn = await Deno.connect(server.serverAddress);
   let sent = 0;
@@ -334,7 +334,7 @@ class Brief extends RespHandler {
   override commandTimeout = 200;
 }
 
-Deno.test("resp: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
+Deno.test("examples/resp_server.ts: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   try {
@@ -351,7 +351,7 @@ Deno.test("resp: half a command, then silence, is dropped after commandTimeout a
   }
 });
 
-Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
+Deno.test("examples/resp_server.ts: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   const request = encoder.encode(resp("ECHO", "z".repeat(10_000)));
@@ -381,7 +381,7 @@ Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeou
   }
 });
 
-Deno.test("resp: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
+Deno.test("examples/resp_server.ts: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   try {
@@ -397,7 +397,7 @@ Deno.test("resp: commandTimeout does not limit an idle connection between comman
   }
 });
 
-Deno.test("resp: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
+Deno.test("examples/resp_server.ts: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
   const error = new CommandTimeoutError(200);
   assert.ok(error instanceof Deno.errors.TimedOut);
   assert.equal(

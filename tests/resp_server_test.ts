@@ -136,7 +136,8 @@ OK
 `;
 
 Deno.test({
-  name: "resp: redis-cli drives every command and prints what it prints for redis-server",
+  name:
+    "examples/resp_server.ts: redis-cli drives every command and prints what it prints for redis-server",
   ignore: !HAS_CLI,
   async fn() {
     await using server = serve();
@@ -169,7 +170,7 @@ const PIPELINE_REPLIES = "+OK\r\n+PONG\r\n+PONG\r\n+OK\r\n$6\r\nva lue\r\n" +
   ":1\r\n:2\r\n:3\r\n-ERR unknown command 'UNKNOWN', with args beginning with: 'x' \r\n" +
   ":2\r\n:0\r\n:0\r\n-ERR Protocol error: unbalanced quotes in request\r\n";
 
-Deno.test("resp: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
+Deno.test("examples/resp_server.ts: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
   await using server = serve();
   assert.equal(await exchange(server.serverAddress.port, PIPELINE), PIPELINE_REPLIES);
   const quit = resp("SET", "a", "1") + "QUIT\r\n" + resp("GET", "a");
@@ -177,7 +178,7 @@ Deno.test("resp: a pipeline in one write gets every reply, in order, and closes 
 });
 
 Deno.test({
-  name: "resp: redis-server answers the same pipeline with the same bytes",
+  name: "examples/resp_server.ts: redis-server answers the same pipeline with the same bytes",
   ignore: !HAS_SERVER,
   async fn() {
     await using redis = await startRedisServer();
@@ -205,7 +206,7 @@ const CORNERS: [string, string][] = [
   ["GET nonl\r\n", "$-1\r\n"],
 ];
 
-Deno.test("resp: inline quoting and protocol corners are answered as redis-server answers them", async () => {
+Deno.test("examples/resp_server.ts: inline quoting and protocol corners are answered as redis-server answers them", async () => {
   await using server = serve();
   for (const [request, reply] of CORNERS) {
     assert.equal(await exchange(server.serverAddress.port, request, true), reply, request);
@@ -218,7 +219,7 @@ Deno.test("resp: inline quoting and protocol corners are answered as redis-serve
   } else console.error("redis-server is not installed: the corners are not re-checked");
 });
 
-Deno.test("resp: replies go out before the handler waits for more input", async () => {
+Deno.test("examples/resp_server.ts: replies go out before the handler waits for more input", async () => {
   await using server = serve();
   // each leaves bytes buffered after PING that are not a whole command
   const tails = ["\r\n", "*0\r\n", "*-1\r\n", "PI", "*2\r\n$4\r\nECHO\r\n$2\r\nh"];
@@ -234,7 +235,7 @@ Deno.test("resp: replies go out before the handler waits for more input", async 
   }
 });
 
-Deno.test("resp: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
+Deno.test("examples/resp_server.ts: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
   await using server = serve();
   const request = resp("SET", "bulk", "v") + "SET inline v\r\n" + "QUIT\r\n";
   assert.equal(await exchange(server.serverAddress.port, request), "+OK\r\n+OK\r\n+OK\r\n");
@@ -244,7 +245,7 @@ Deno.test("resp: SET stores a copy of the value, not a view pinning the connecti
   }
 });
 
-Deno.test("resp: a client that sends but never reads is dropped after writeTimeout", async () => {
+Deno.test("examples/resp_server.ts: a client that sends but never reads is dropped after writeTimeout", async () => {
   class Impatient extends RespHandler {
     override writeTimeout = 100;
   }
@@ -272,14 +273,14 @@ Deno.test("resp: a client that sends but never reads is dropped after writeTimeo
   }
 });
 
-Deno.test("resp: 2000 pipelined INCRs across many reads come back in order", async () => {
+Deno.test("examples/resp_server.ts: 2000 pipelined INCRs across many reads come back in order", async () => {
   await using server = serve();
   const request = resp("INCR", "counter").repeat(2000) + "QUIT\r\n";
   const expected = Array.from({ length: 2000 }, (_, i) => `:${i + 1}\r\n`).join("") + "+OK\r\n";
   assert.equal(await exchange(server.serverAddress.port, request), expected);
 });
 
-Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
+Deno.test("examples/resp_server.ts: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
   class Small extends RespHandler {
     override maxBulkLength = 8;
     override maxArrayLength = 3;
@@ -319,7 +320,7 @@ Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's pro
   );
 });
 
-Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", async () => {
+Deno.test("examples/resp_server.ts: SET EX/PX keys expire, on access and in serviceActions()", async () => {
   await using server = serve(RespHandler, 10);
   const { port } = server.serverAddress;
   const setup = resp("SET", "short", "v", "PX", "200") + resp("SET", "long", "v", "EX", "100") +
@@ -337,7 +338,7 @@ Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", asyn
   assert.deepEqual([...server.data.keys()], ["long"]);
 });
 
-Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
+Deno.test("examples/resp_server.ts: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
   await using server = serve();
   server.sweepBatch = 4;
   const value = encoder.encode("v");
@@ -351,7 +352,8 @@ Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going ro
 });
 
 Deno.test({
-  name: "resp: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
+  name:
+    "examples/resp_server.ts: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
   ignore: !HAS_BENCHMARK,
   async fn() {
     await using server = serve();
@@ -375,7 +377,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "resp example: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/resp_server.ts as a program: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CLI,
   async fn() {
     for (const signal of STOP_SIGNALS) {
@@ -390,7 +393,7 @@ Deno.test({
   },
 });
 
-Deno.test("resp: a client that sends half a command and vanishes leaves nothing behind", async () => {
+Deno.test("examples/resp_server.ts: a client that sends half a command and vanishes leaves nothing behind", async () => {
   await using server = serve();
   const conn = await Deno.connect(server.serverAddress);
   await conn.write(encoder.encode("*2\r\n$3\r\nGET\r\n$5\r\nab"));

@@ -100,7 +100,7 @@ Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting 
   }
 });
 
-Deno.test("an example built on serveUntilSignal() exits at once on a second signal, saying so", async () => {
+Deno.test("serveUntilSignal() in an example exits at once on a second signal, saying so", async () => {
   const http = new URL("../examples/http_server.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=127.0.0.1", "--allow-env=HOST,PORT", http, "0"]);
   const port = Number((await example.printed(/listening on \S+:(\d+)/))[1]);

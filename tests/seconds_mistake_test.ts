@@ -29,7 +29,7 @@ Deno.test("serveForever(0.5), Python's poll_interval=0.5, is refused: durations 
   assert.equal(server.serving, false);
 });
 
-Deno.test("a server timeout of 0.5, as an option, a static or a property, is refused as a seconds value", async () => {
+Deno.test("TCPServer.timeout of 0.5, as an option, a static or a property, is refused as a seconds value", async () => {
   assert.throws(
     () => new TCPServer(LOCAL, BaseRequestHandler, { timeout: 0.5 }),
     seconds(0.5, 500),
@@ -48,7 +48,7 @@ Deno.test("a server timeout of 0.5, as an option, a static or a property, is ref
   server.timeout = 2.5;
 });
 
-Deno.test("a handler timeout of 0.5, Python's timeout = 0.5, fails its request with the value to write", async () => {
+Deno.test("StreamRequestHandler.timeout of 0.5, Python's timeout = 0.5, fails its request with the value to write", async () => {
   const errors: unknown[] = [];
   class Quick extends StreamRequestHandler {
     override timeout = 0.5;

@@ -57,7 +57,7 @@ Deno.test("serverClose() while serveForever waits for a connection ends the loop
   assert.equal(server.serving, false);
 });
 
-Deno.test("a request verifyRequest refuses, synchronously or not, is closed before any handler runs", async () => {
+Deno.test("verifyRequest() refusing, synchronously or not: the request is closed before any handler runs", async () => {
   let handled = 0;
   class Count extends BaseRequestHandler {
     override handle() {
@@ -78,7 +78,7 @@ Deno.test("a request verifyRequest refuses, synchronously or not, is closed befo
   assert.equal(handled, 0);
 });
 
-Deno.test("an error in verifyRequest or processRequest goes to handleError and the next client is served", async () => {
+Deno.test("handleError() gets an error in verifyRequest() or processRequest(), and the next client is served", async () => {
   class Echo extends StreamRequestHandler {
     override async handle() {
       for await (const line of this.rfile) await this.wfile.write(line);
@@ -112,7 +112,7 @@ Deno.test("an error in verifyRequest or processRequest goes to handleError and t
   assert.deepEqual(errors, ["verify failed", "process failed"]);
 });
 
-Deno.test("a write the handler did not await is not cut off when the server closes the connection", async () => {
+Deno.test("wfile.write() the handler did not await is not cut off when the server closes the connection", async () => {
   // Deno's close() cancels a write in flight; shutdownRequest()'s awaited
   // closeWrite() waits for it. 256 KiB is more than one write call takes on
   // loopback before the client reads, so the write is still in flight.

@@ -11,7 +11,7 @@ import { untilAcceptQueueEmpty } from "./_kernel.ts";
 import { decoder, encoder, readToEnd } from "./_net.ts";
 import { errorName, RecordingServer } from "./_servers.ts";
 
-Deno.test("after shutdown() no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
+Deno.test("shutdown(): after it no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
   let handled = 0;
   class Hello extends StreamRequestHandler<RecordingServer> {
     override async handle() {
@@ -65,7 +65,7 @@ Deno.test("serverClose({ graceMs }) lets a handler in flight finish and answer w
   assert.equal(server.errors.length + server.drops.length, 0, "nothing was cut off");
 });
 
-Deno.test("at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
+Deno.test("serverClose({ graceMs }): at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
   const SIZE = 1 << 20;
   const wrote = Promise.withResolvers<void>();
   const unstick = Promise.withResolvers<void>();

@@ -90,7 +90,7 @@ Deno.test("rfile.read1() returns what one read brings, at most n bytes", async (
   assert.equal(got.at(-1), 0);
 });
 
-Deno.test("for await over rfile yields every line, a line split over many writes included", async () => {
+Deno.test("rfile's for await yields every line, a line split over many writes included", async () => {
   const lines: string[] = [];
   class Lines extends StreamRequestHandler {
     override async handle() {
@@ -122,7 +122,7 @@ Deno.test("wfile.write() takes bytes or UTF-8 strings and resolves to the byte c
   assert.deepEqual(counts, [7, 6]);
 });
 
-Deno.test("a multi-megabyte reply reaches a slow reader in full before the connection closes", async () => {
+Deno.test("wfile.write(): a multi-megabyte reply reaches a slow reader in full before the connection closes", async () => {
   const size = 8 * 1024 * 1024;
   class Big extends StreamRequestHandler {
     override async handle() {
@@ -150,7 +150,7 @@ Deno.test("a multi-megabyte reply reaches a slow reader in full before the conne
   });
 });
 
-Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, though the handler returned long before", async () => {
+Deno.test("wfile.write(): a slow reader gets a 4 MiB reply intact on the normal close path, though the handler returned long before", async () => {
   const size = 4 * 1024 * 1024;
   let returned = -1;
   class Big extends StreamRequestHandler {
@@ -185,7 +185,7 @@ Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, tho
   });
 });
 
-Deno.test("writes issued without awaiting go out in call order, unmixed, and all before the close", async () => {
+Deno.test("wfile.write() calls issued without awaiting go out in call order, unmixed, and all before the close", async () => {
   class Burst extends StreamRequestHandler {
     override handle() {
       // not awaited on purpose: finish() must still deliver them all, in order
@@ -198,7 +198,7 @@ Deno.test("writes issued without awaiting go out in call order, unmixed, and all
   lines.forEach((line, i) => assert.equal(line, `${i}:${"y".repeat(20_000)}`));
 });
 
-Deno.test("with wbufsize > 0, writes are collected and sent on flush() or at finish()", async () => {
+Deno.test("wbufsize > 0: writes are collected and sent on flush() or at finish()", async () => {
   let beforeFlush = -1;
   class Buffered extends StreamRequestHandler {
     override wbufsize = 1024;
@@ -245,7 +245,7 @@ Deno.test("rbufsize is the size of rfile's buffer: read1() never returns more th
   assert.ok(chunks.length >= 13);
 });
 
-Deno.test("a line longer than maxLineLength throws LineTooLongError naming the limit", async () => {
+Deno.test("rfile.readline(): a line longer than maxLineLength throws LineTooLongError naming the limit", async () => {
   let caught: unknown;
   class Limited extends StreamRequestHandler {
     override maxLineLength = 100;
@@ -334,7 +334,7 @@ Deno.test("connection is the request, and rfile/wfile are closed after finish()"
   await assert.rejects(handler!.wfile.write("late"), Deno.errors.BadResource);
 });
 
-Deno.test("many clients at once on a ThreadingTCPServer each get their own lines back", async () => {
+Deno.test("ThreadingTCPServer: many clients at once each get their own lines back", async () => {
   class Echo extends StreamRequestHandler {
     override async handle() {
       for await (const line of this.rfile) await this.wfile.write(line);

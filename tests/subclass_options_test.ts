@@ -35,7 +35,7 @@ Deno.test("serverBind() that sets serverName and serverPort, as http.server's HT
   assert.notEqual(httpd.serverPort, 0);
 });
 
-Deno.test("a field with an initialiser is reset after the bind, which is why the docs say declare", async () => {
+Deno.test("serverBind() in a subclass: a field with an initialiser is reset after the bind, which is why the docs say declare", async () => {
   class Wiped extends TCPServer {
     serverPort = 0; // runs after the base constructor, which bound and set it
     override serverBind() {

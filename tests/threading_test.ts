@@ -157,7 +157,7 @@ for (const [name, make] of meetings) {
   });
 }
 
-Deno.test("A plain TCPServer serves one connection at a time (the control for the test above)", async () => {
+Deno.test("TCPServer (plain) serves one connection at a time (the control for the test above)", async () => {
   let handling = 0;
   let most = 0;
   const Count = lineHandler(async (line) => {
@@ -256,7 +256,7 @@ Deno.test("serverClose({ graceMs }) with handlers in flight closes their connect
   }
 });
 
-Deno.test("A throwing handler is reported; healthy handlers beside it answer and the server serves on", async () => {
+Deno.test("ThreadingMixIn(TCPServer): a throwing handler is reported; healthy handlers beside it answer and the server serves on", async () => {
   const errors: unknown[] = [];
   const Picky = lineHandler((line) => {
     if (line === "bad") throw new Error("bad request, on purpose");
@@ -277,7 +277,7 @@ Deno.test("A throwing handler is reported; healthy handlers beside it answer and
   assert.equal(await ask(port, "after"), "AFTER");
 });
 
-Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor shutdown()", async () => {
+Deno.test("ThreadingMixIn(TCPServer): a hung handler blocks neither other clients, nor the accept loop, nor shutdown()", async () => {
   const hung = Promise.withResolvers<void>();
   const Hang = lineHandler(async (line) => {
     if (line === "hang") {
@@ -303,7 +303,7 @@ Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor
   stuck.close();
 });
 
-Deno.test("A processRequestThread() override that rejects is reported and its request released", async () => {
+Deno.test("processRequestThread() overridden to reject is reported and its request released", async () => {
   const errors: unknown[] = [];
   class Broken extends ThreadingMixIn(TCPServer) {
     override processRequestThread(): Promise<void> {
@@ -321,7 +321,7 @@ Deno.test("A processRequestThread() override that rejects is reported and its re
   assert.match((errors[0] as Error).message, /broken task/);
 });
 
-Deno.test("A shutdownRequest() that throws still releases the request, so serverClose() does not hang", async () => {
+Deno.test("shutdownRequest() that throws still releases the request, so serverClose() does not hang", async () => {
   const errors: unknown[] = [];
   class Sloppy extends ThreadingMixIn(TCPServer) {
     override shutdownRequest(request: Deno.TcpConn): Promise<void> {
@@ -341,7 +341,7 @@ Deno.test("A shutdownRequest() that throws still releases the request, so server
   await within(server.serverClose(), 5_000, "serverClose()");
 });
 
-Deno.test("Finished requests leave nothing behind: 2,000 requests, then no request is tracked", async () => {
+Deno.test("ThreadingMixIn(TCPServer): finished requests leave nothing behind: 2,000 requests, then no request is tracked", async () => {
   await using server = new ThreadingTCPServer(LOOPBACK, lineHandler((line) => line));
   server.serveForever();
   const port = server.serverAddress.port;
@@ -376,7 +376,7 @@ Deno.test("daemonThreads: a handler blocked on its connection does not keep the 
   assert.deepEqual(fixture.events.map((e) => e.event), ["blocked", "closed"]);
 });
 
-Deno.test("Without daemonThreads (blockOnClose false) the blocked handler keeps the process alive", async () => {
+Deno.test("daemonThreads false (blockOnClose false): the blocked handler keeps the process alive", async () => {
   const program = new URL("./fixtures/daemon_exit.ts", import.meta.url).pathname;
   await using fixture = new Fixture(["run", "--allow-net=127.0.0.1", program, "--no-daemon"]);
   await fixture.next((e) => e.event === "closed");

@@ -182,7 +182,7 @@ Deno.test(`UnixDatagramServer's serverClose() does not remove a file that replac
     assert.equal(await Deno.readTextFile(path), "someone else's");
   }));
 
-Deno.test("the constructors refuse a missing or malformed path", () => {
+Deno.test("UnixStreamServer and UnixDatagramServer refuse a missing or malformed path", () => {
   // (a string is a path, as in Python: "" is the malformed one)
   for (const bad of [{}, { path: "" }, { path: 42 }, null, "", 42, { path: "a\0b" }]) {
     assert.throws(() => new UnixStreamServer(bad as { path: string }, EchoLine), TypeError);
@@ -198,7 +198,7 @@ const bindKinds = [
 ];
 
 for (const { kind, name, flags } of bindKinds) {
-  Deno.test(`permissions: without net, ${name} names exactly --allow-net=unix:<path> and creates no file`, () =>
+  Deno.test(`${name} without net names exactly --allow-net=unix:<path> and creates no file`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess(
@@ -215,7 +215,7 @@ for (const { kind, name, flags } of bindKinds) {
       assert.equal(await pathExists(path), false);
     }));
 
-  Deno.test(`permissions: without read and write, ${name} names --allow-read and --allow-write for the path`, () =>
+  Deno.test(`${name} without read and write names --allow-read and --allow-write for the path`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess([...flags, `--allow-net=unix:${path}`], kind, path);
@@ -228,7 +228,7 @@ for (const { kind, name, flags } of bindKinds) {
       assert.equal(await pathExists(path), false);
     }));
 
-  Deno.test(`permissions: without write alone, ${name} names only --allow-write for the path`, () =>
+  Deno.test(`${name} without write alone names only --allow-write for the path`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess(
@@ -243,7 +243,7 @@ for (const { kind, name, flags } of bindKinds) {
     }));
 }
 
-Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix servers bind", () =>
+Deno.test("UnixStreamServer and UnixDatagramServer bind with exactly read, write and net unix:<path>", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/server.sock`;
     const flags = [
@@ -257,7 +257,7 @@ Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix 
     assert.equal(await pathExists(path), false); // each removed its file on close
   }));
 
-Deno.test("permissions: a Unix datagram server without --unstable-net says to add it", () =>
+Deno.test("UnixDatagramServer without --unstable-net says to add it", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/server.sock`;
     const result = await bindInSubprocess(
@@ -270,7 +270,7 @@ Deno.test("permissions: a Unix datagram server without --unstable-net says to ad
     assert.match(result.message!, /UnixDatagramServer needs .*--unstable-net/);
   }));
 
-Deno.test("a reply to an unnamed, or a vanished, Unix datagram client is dropped (handleDrop, NotConnected), and serving goes on", () =>
+Deno.test("UnixDatagramServer: a reply to an unnamed, or a vanished, client is dropped (handleDrop, NotConnected), and serving goes on", () =>
   withTempDir(async (dir) => {
     const errors: unknown[] = [];
     const drops: unknown[] = [];
@@ -347,7 +347,7 @@ Deno.test("ThreadingUnixDatagramServer replies to 20 clients whose handlers are 
     }
   }));
 
-Deno.test("a Unix stream server's handler gets a Deno.UnixConn and serves three rounds", () =>
+Deno.test("UnixStreamServer: its handler gets a Deno.UnixConn and serves three rounds", () =>
   withTempDir(async (dir) => {
     const kinds: string[] = [];
     class Check extends EchoLine {
@@ -399,7 +399,7 @@ function heldServer<C extends typeof UnixDatagramServer>(Server: C) {
   return { Watched, Held, release, nextReceive };
 }
 
-Deno.test("a plain UnixDatagramServer replies from its own path; a threading one, with a receive pending, from an unnamed socket", () =>
+Deno.test("UnixDatagramServer replies from its own path; ThreadingUnixDatagramServer, with a receive pending, from an unnamed socket", () =>
   withTempDir(async (dir) => {
     const sources: (string | null)[] = [];
     for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
@@ -426,7 +426,7 @@ Deno.test("a plain UnixDatagramServer replies from its own path; a threading one
 
 Deno.test({
   name:
-    `a threading server's reply to a client that connect()ed its socket says why it was refused${
+    `ThreadingUnixDatagramServer: a reply to a client that connect()ed its socket says why it was refused${
       HAS_PYTHON ? "" : ` ${NO_PYTHON}`
     }`,
   ignore: !HAS_PYTHON,
