@@ -11,20 +11,20 @@ import {
   client,
   ThreadedTCPRequestHandler,
   ThreadedTCPServer,
-} from "../examples/ported/threaded_tcp_server.ts";
+} from "../../examples/ported/threaded_tcp_server.ts";
 import {
   logging,
   LogRecordSocketReceiver,
   LogRecordStreamHandler,
-} from "../examples/ported/log_receiver.ts";
-import { freePort } from "./_net.ts";
-import { hasCommand, runCommand, Subprocess } from "./_process.ts";
-import { until, within } from "./_wait.ts";
+} from "../../examples/ported/log_receiver.ts";
+import { freePort } from "../_net.ts";
+import { hasCommand, runCommand, Subprocess } from "../_process.ts";
+import { until, within } from "../_wait.ts";
 
 const HAS_PYTHON = hasCommand("python3");
 const HAS_CURL = hasCommand("curl");
-const PORTED = new URL("../examples/ported/", import.meta.url).pathname;
-const LOG_SENDER = new URL("./fixtures/log_sender.py", import.meta.url).pathname;
+const PORTED = new URL("../../examples/ported/", import.meta.url).pathname;
+const LOG_SENDER = new URL("../fixtures/log_sender.py", import.meta.url).pathname;
 
 // --- (a) socketserver's "Asynchronous Mixins" example --------------------------------------
 

@@ -6,19 +6,19 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
+import { BufferedReader } from "../../mod.ts";
 import {
   CommandTimeoutError,
   ENTRY_OVERHEAD,
   parseMemory,
   RespHandler,
   RespServer,
-} from "../examples/resp_server.ts";
-import { startExample, startRedisServer } from "./_examples.ts";
-import { readAllBytes, readToEnd, writeAll } from "./_net.ts";
-import { hasCommand, runCommand } from "./_process.ts";
-import { serveLoopback } from "./_servers.ts";
-import { within } from "./_wait.ts";
+} from "../../examples/resp_server.ts";
+import { startExample, startRedisServer } from "../_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
 const HAS_CLI = hasCommand("redis-cli");
 const HAS_SERVER = hasCommand("redis-server");
@@ -278,7 +278,7 @@ Deno.test("examples/resp_server.ts as a program: a MAXMEMORY that is not a memor
     "run",
     "--allow-net=127.0.0.1",
     "--allow-env=HOST,PORT,MAXMEMORY",
-    new URL("../examples/resp_server.ts", import.meta.url).pathname,
+    new URL("../../examples/resp_server.ts", import.meta.url).pathname,
     "0",
   ], { env: { MAXMEMORY: "lots" }, timeoutMs: 15_000 });
   assert.equal(code, 1);

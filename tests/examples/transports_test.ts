@@ -4,13 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import { withTempDir } from "./_files.ts";
-import { decoder, encoder, readThroughNewline } from "./_net.ts";
-import { TEST_STR } from "./_python.ts";
-import { cert } from "./_tls.ts";
-import { within } from "./_wait.ts";
+import { withTempDir } from "../_files.ts";
+import { decoder, encoder, readThroughNewline } from "../_net.ts";
+import { TEST_STR } from "../_python.ts";
+import { cert } from "../_tls.ts";
+import { within } from "../_wait.ts";
 
-const root = new URL("../", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
 
 /** Starts an example, returns its first line of output and the process. */
 async function start(example: string, arg: string) {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { ChatHandler, ChatServer } from "../examples/chat.ts";
-import { startExample, STOP_SIGNALS, stopExampleWith } from "./_examples.ts";
-import { hasCommand } from "./_process.ts";
-import { serveLoopback } from "./_servers.ts";
-import { until } from "./_wait.ts";
+import { BufferedReader } from "../../mod.ts";
+import { ChatHandler, ChatServer } from "../../examples/chat.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { hasCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { until } from "../_wait.ts";
 
 const HAS_SOCAT = hasCommand("socat");
 const encoder = new TextEncoder();

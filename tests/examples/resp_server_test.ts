@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { RespHandler, RespServer } from "../examples/resp_server.ts";
-import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "./_examples.ts";
-import { readAllBytes, writeAll } from "./_net.ts";
-import { hasCommand, runCommand } from "./_process.ts";
-import { serveLoopback } from "./_servers.ts";
-import { within } from "./_wait.ts";
+import { BufferedReader } from "../../mod.ts";
+import { RespHandler, RespServer } from "../../examples/resp_server.ts";
+import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { readAllBytes, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
 const HAS_CLI = hasCommand("redis-cli");
 const HAS_SERVER = hasCommand("redis-server");

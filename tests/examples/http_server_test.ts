@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { ThreadingTCPServer } from "../mod.ts";
-import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
-import { startExample, STOP_SIGNALS, stopExampleWith } from "./_examples.ts";
-import { readAllBytes, readToEnd, writeAll } from "./_net.ts";
-import { hasCommand, runCommand } from "./_process.ts";
-import { serveLoopback } from "./_servers.ts";
-import { within } from "./_wait.ts";
+import { ThreadingTCPServer } from "../../mod.ts";
+import { HELLO, HTTPRequestHandler } from "../../examples/http_server.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
 const HAS_CURL = hasCommand("curl");
 const HAS_WRK = hasCommand("wrk");

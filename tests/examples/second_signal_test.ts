@@ -4,9 +4,9 @@
  * of the forking example stopped, not left to finish on its own.
  */
 import assert from "node:assert/strict";
-import { processExists, untilAcceptQueueEmpty } from "./_kernel.ts";
-import { runCommand } from "./_process.ts";
-import { within } from "./_wait.ts";
+import { processExists, untilAcceptQueueEmpty } from "../_kernel.ts";
+import { runCommand } from "../_process.ts";
+import { within } from "../_wait.ts";
 
 /** An example started with `deno run`, whose stdout is kept as it comes. */
 class Example implements AsyncDisposable {
@@ -81,7 +81,7 @@ async function refused(port: number, ms = 10_000): Promise<void> {
 }
 
 Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting out the grace period", async () => {
-  const echo = new URL("../examples/echo.ts", import.meta.url).pathname;
+  const echo = new URL("../../examples/echo.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=localhost", "--allow-env", echo, "0"], {
     GRACE_MS: "60000",
   });
@@ -101,7 +101,7 @@ Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting 
 });
 
 Deno.test("serveUntilSignal() in an example exits at once on a second signal, saying so", async () => {
-  const http = new URL("../examples/http_server.ts", import.meta.url).pathname;
+  const http = new URL("../../examples/http_server.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=127.0.0.1", "--allow-env=HOST,PORT", http, "0"]);
   const port = Number((await example.printed(/listening on \S+:(\d+)/))[1]);
   const slow = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -135,7 +135,7 @@ print(" ".join(sorted(pids)))
 }
 
 Deno.test("examples/forking.ts on a second SIGTERM stops its children at once and exits, leaving none behind", async () => {
-  const forking = new URL("../examples/forking.ts", import.meta.url).pathname;
+  const forking = new URL("../../examples/forking.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=0.0.0.0", "--allow-run=deno", forking, "0"]);
   const port = Number((await example.printed(/Serving on port (\d+)/))[1]);
   const children = await childrenOf(example.child.pid);

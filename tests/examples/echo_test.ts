@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { freePort } from "./_net.ts";
-import { hasCommand, runCommand, Subprocess } from "./_process.ts";
-import { within } from "./_wait.ts";
+import { freePort } from "../_net.ts";
+import { hasCommand, runCommand, Subprocess } from "../_process.ts";
+import { within } from "../_wait.ts";
 
-const ECHO = new URL("../examples/echo.ts", import.meta.url).pathname;
-const CLIENT = new URL("../examples/echo_client.ts", import.meta.url).pathname;
-const SEED_CLIENT = new URL("./fixtures/seed_client.py", import.meta.url).pathname;
-const SEED_SERVER = new URL("./fixtures/seed_server.py", import.meta.url).pathname;
+const ECHO = new URL("../../examples/echo.ts", import.meta.url).pathname;
+const CLIENT = new URL("../../examples/echo_client.ts", import.meta.url).pathname;
+const SEED_CLIENT = new URL("../fixtures/seed_client.py", import.meta.url).pathname;
+const SEED_SERVER = new URL("../fixtures/seed_server.py", import.meta.url).pathname;
 
 /** Starts examples/echo.ts on a free port; resolves to the process and port. */
 async function startEcho(): Promise<{ proc: Subprocess; port: string }> {
@@ -92,7 +92,7 @@ Deno.test("examples/echo.ts takes its port from PORT when no argument is given",
 
 /** The README's "Quick start: the seed" program, as printed there. */
 async function readmeSeed(): Promise<string> {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   const section = readme.slice(readme.indexOf("## Quick start: the seed"));
   const block = /```ts\n([\s\S]*?)```/.exec(section);
   assert.ok(block, "the README has a seed code block");
@@ -117,7 +117,7 @@ Deno.test({
     try {
       await Deno.writeTextFile(`${dir}/seed.ts`, seed.replace("port: 9999", `port: ${port}`));
       const map = {
-        imports: { "jsr:@x/socketserver": new URL("../mod.ts", import.meta.url).href },
+        imports: { "jsr:@x/socketserver": new URL("../../mod.ts", import.meta.url).href },
       };
       await Deno.writeTextFile(`${dir}/import_map.json`, JSON.stringify(map));
       await using server = new Subprocess("deno", [

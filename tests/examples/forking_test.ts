@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { processExists } from "./_kernel.ts";
-import { ask, readLineWithin, readToEnd } from "./_net.ts";
-import { runCommand, startUntilReady } from "./_process.ts";
-import { within } from "./_wait.ts";
+import { processExists } from "../_kernel.ts";
+import { ask, readLineWithin, readToEnd } from "../_net.ts";
+import { runCommand, startUntilReady } from "../_process.ts";
+import { within } from "../_wait.ts";
 
-const EXAMPLE = new URL("../examples/forking.ts", import.meta.url).pathname;
+const EXAMPLE = new URL("../../examples/forking.ts", import.meta.url).pathname;
 
 /** The process ids of `pid`'s children, from /proc (through python3: Deno
  * lets only `--allow-all` read it). */
