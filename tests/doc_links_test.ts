@@ -156,6 +156,13 @@ Deno.test("README.md, docs/*.md and bench/README.md: every repository file they 
   assert.ok(checked >= 10, `only ${checked} paths checked`);
 });
 
+Deno.test("README.md links every guide in docs/", () => {
+  const readme = Deno.readTextFileSync(new URL("README.md", ROOT));
+  const linked = new Set(linkTargets(prose(readme)).map((target) => target.split("#")[0]));
+  const unlinked = MARKDOWN.filter((file) => file.startsWith("docs/") && !linked.has(file));
+  assert.deepEqual(unlinked, []);
+});
+
 Deno.test("slug() and anchorsOf() give GitHub's anchors: code marks and punctuation dropped, repeats numbered", () => {
   assert.equal(slug("`readline(size)` cuts the line"), "readlinesize-cuts-the-line");
   assert.equal(slug("allowReusePort needs --unstable-net"), "allowreuseport-needs---unstable-net");
