@@ -292,3 +292,25 @@ Deno.test("UnixStreamServer.requestQueueSize overridden in a subclass is refused
     assert.deepEqual([...Deno.readDirSync(dir)], []);
     await Promise.resolve();
   }));
+
+Deno.test("TCPServer.timeout overridden as an instance field is a compile error, as static it type-checks", async () => {
+  // the guide promises the silent Python-to-TypeScript bug (a field set after the bind) cannot compile
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const check = async (member: string) => {
+    const file = await Deno.makeTempFile({ dir: "/tmp", suffix: ".ts" });
+    try {
+      await Deno.writeTextFile(
+        file,
+        `import { TCPServer } from "${mod}";\nexport class Patient extends TCPServer {\n  ${member}\n}\n`,
+      );
+      return await runCommand("deno", ["check", "--unstable-net", "--no-config", file]);
+    } finally {
+      await Deno.remove(file);
+    }
+  };
+  const field = await check("override timeout = 5000;");
+  assert.notEqual(field.code, 0, "an instance field override type-checked");
+  assert.match(field.stderr, /TS2610/); // defined as an accessor in the base, overridden as a property
+  const attribute = await check("static override timeout = 5000;");
+  assert.equal(attribute.code, 0, attribute.stderr);
+});
