@@ -1,11 +1,42 @@
 /**
- * Python's `socketserver` framework, rebuilt for Deno: a server class owns the
- * socket, the accept loop and the concurrency model; a request handler class
- * owns the protocol; every step is a hook a subclass can override. Python's
- * class names, camelCase methods, milliseconds for durations.
+ * Python's `socketserver`, rebuilt for Deno: a server class owns the socket
+ * and the request loop, a request handler class owns the protocol, a mix-in
+ * owns the concurrency, and every step is a hook a subclass overrides.
+ * Python's class names, camelCase members, durations in milliseconds.
  *
- * Quick start — a line echo server that upper-cases, one task per client:
+ * Three axes, chosen independently:
  *
+ * - the transport, a server class: {@linkcode TCPServer}, {@linkcode TLSServer},
+ *   {@linkcode UDPServer}, {@linkcode UnixStreamServer}, {@linkcode UnixDatagramServer};
+ * - the protocol, a handler class: {@linkcode BaseRequestHandler} (the raw
+ *   request), {@linkcode StreamRequestHandler} (`rfile` / `wfile`),
+ *   {@linkcode DatagramRequestHandler} (the packet);
+ * - the concurrency, a mix-in: none (one request at a time),
+ *   {@linkcode ThreadingMixIn} (one async task each), {@linkcode ForkingMixIn}
+ *   (child processes); `ThreadingTCPServer` is `ThreadingMixIn(TCPServer)`.
+ *
+ * ```text
+ * BaseServer                      BaseRequestHandler
+ * ├── StreamServer                ├── StreamRequestHandler
+ * │   ├── TCPServerBase           └── DatagramRequestHandler
+ * │   │   ├── TCPServer
+ * │   │   └── TLSServer           ThreadingMixIn(Server) → Threading*Server
+ * │   └── UnixStreamServer        ForkingMixIn(Server)   → Forking*Server
+ * └── DatagramServer
+ *     ├── UDPServer
+ *     └── UnixDatagramServer
+ * ```
+ *
+ * A request flows as in Python: `serveForever()` (or `handleRequest()`) →
+ * `getRequest()` → `verifyRequest()` → `processRequest()` →
+ * `finishRequest()`, which constructs the handler and runs its `setup()`,
+ * `handle()` and `finish()` → `shutdownRequest()` → `closeRequest()`. A
+ * refused request goes straight to `shutdownRequest()`; an error on the way
+ * to `handleError()`, or `handleDrop()` for a routine one (a reset, a
+ * timeout). `shutdown()` stops the loop; `serverClose()` closes the socket
+ * and waits for the requests in flight.
+ *
+ * @example Quick start: a line echo server that upper-cases, a task per client
  * ```ts
  * import { sendall, StreamRequestHandler, ThreadingTCPServer } from "@x/socketserver";
  * import assert from "node:assert/strict";
@@ -17,8 +48,7 @@
  *     }
  *   }
  * }
- *
- * await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Upper);
+ * await using server = new ThreadingTCPServer(["127.0.0.1", 0], Upper);
  * server.serveForever();
  *
  * const conn = await Deno.connect(server.serverAddress);
@@ -27,52 +57,21 @@
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD\n");
  * ```
  *
- * Servers: {@linkcode TCPServer}, {@linkcode UDPServer},
- * {@linkcode UnixStreamServer}, {@linkcode UnixDatagramServer},
- * {@linkcode TLSServer}, each with a `Threading` variant
- * ({@linkcode ThreadingTCPServer}, ...) made by {@linkcode ThreadingMixIn};
- * their bases {@linkcode StreamServer}, {@linkcode TCPServerBase} and
- * {@linkcode DatagramServer}. Handlers: {@linkcode BaseRequestHandler},
- * {@linkcode StreamRequestHandler}, {@linkcode DatagramRequestHandler}. Their
- * I/O: {@linkcode BufferedReader}, {@linkcode StreamWriter}, and
- * {@linkcode sendall} for a raw connection.
- * Access control for `verifyRequest()`: {@linkcode AccessList}. Every core:
- * {@linkcode ForkingTCPServer}, {@linkcode ForkingTLSServer},
- * {@linkcode ForkingMixIn}.
- *
  * @module
  */
-export { AccessList, type AccessListOptions } from "./src/access.ts";
 export {
-  BufferedReader,
-  type BufferedReaderOptions,
-  type ByteSink,
-  type ByteSource,
-  DEFAULT_BUFFER_SIZE,
-  DEFAULT_MAX_LINE_LENGTH,
-  LineTooLongError,
-  StreamWriter,
-  type StreamWriterOptions,
-  type TimeoutAttribute,
-  TimeoutError,
-} from "./src/io.ts";
-export {
+  type AnyServer,
   type Awaitable,
   BaseServer,
   type BaseServerOptions,
-  isRoutineDrop,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./src/server.ts";
-export {
-  type AnyServer,
-  BaseRequestHandler,
   type ClientAddressOf,
+  type RequestHandlerClass,
   type RequestOf,
-  StreamRequestHandler,
-} from "./src/handlers.ts";
-export { sendall } from "./src/sendall.ts";
-export { StreamServer, type StreamServerOptions } from "./src/stream.ts";
+  type ServerCloseOptions,
+} from "./src/base_server.ts";
+export { BaseRequestHandler } from "./src/base_request_handler.ts";
+export { StreamRequestHandler } from "./src/stream_request_handler.ts";
+export { StreamServer, type StreamServerOptions } from "./src/stream_server.ts";
 export {
   type NetAddress,
   type NetAddressTuple,
@@ -80,25 +79,42 @@ export {
   TCPServer,
   TCPServerBase,
   type TCPServerOptions,
-} from "./src/tcp.ts";
-export { TLSServer, type TLSServerOptions } from "./src/tls.ts";
+} from "./src/tcp_server.ts";
+export { TLSServer, type TLSServerOptions } from "./src/tls_server.ts";
+export {
+  BufferedReader,
+  type BufferedReaderOptions,
+  type ByteSource,
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_MAX_LINE_LENGTH,
+} from "./src/buffered_reader.ts";
+export { type ByteSink, StreamWriter, type StreamWriterOptions } from "./src/stream_writer.ts";
+export {
+  isRoutineDrop,
+  LineTooLongError,
+  type TimeoutAttribute,
+  TimeoutError,
+} from "./src/errors.ts";
+export { sendall } from "./src/sendall.ts";
+export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
   type DatagramRequest,
-  DatagramRequestHandler,
   DatagramServer,
   type DatagramServerOptions,
-} from "./src/datagram.ts";
-export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp.ts";
+} from "./src/datagram_server.ts";
+export { DatagramRequestHandler } from "./src/datagram_request_handler.ts";
+export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server.ts";
+export { type UnixAddress, type UnixSocketOptions } from "./src/_socket_file.ts";
 export {
-  type UnixAddress,
-  type UnixDatagramAddr,
-  UnixDatagramServer,
-  type UnixDatagramServerOptions,
-  type UnixSocketOptions,
   type UnixStreamAddr,
   UnixStreamServer,
   type UnixStreamServerOptions,
-} from "./src/unix.ts";
+} from "./src/unix_stream_server.ts";
+export {
+  type UnixDatagramAddr,
+  UnixDatagramServer,
+  type UnixDatagramServerOptions,
+} from "./src/unix_datagram_server.ts";
 export {
   type ServerClass,
   ThreadingMixIn,

@@ -16,6 +16,8 @@
  * - {@linkcode withServer} runs a real server on a free loopback port (or a
  *   temporary Unix socket) for the length of a callback and closes it after;
  *   it needs `--allow-net`.
+ * - {@linkcode localhostCert} is a throwaway self-signed certificate for
+ *   `localhost`, for TLS tests and examples only (its key is public).
  *
  * Importing this module and using its in-memory parts needs no permission.
  *
@@ -40,32 +42,34 @@
  *
  * @module
  */
+export { MemoryConn, MemoryTcpConn } from "./src/testing/conn.ts";
 export {
   connPair,
   type ConnPairOptions,
   DEFAULT_CONN_BUFFER_SIZE,
-  MemoryConn,
-  MemoryTcpConn,
-} from "./src/testing/conn.ts";
+} from "./src/testing/conn_pair.ts";
 export { type DatagramAddr, MemoryDatagramConn } from "./src/testing/datagram_conn.ts";
 export { MemoryListener } from "./src/testing/listener.ts";
+export { localhostCert } from "./src/testing/localhost_cert.ts";
 export {
   type MemoryNetAddress,
   MemoryNetwork,
   type MemoryNetworkOptions,
   type MemoryUnixAddress,
 } from "./src/testing/network.ts";
+export { bindInMemory } from "./src/testing/bind_in_memory.ts";
+export type { RequestOutcome } from "./src/testing/_harness.ts";
 export {
-  bindInMemory,
-  type DatagramOutcome,
   type HandlerRun,
   type MemoryConnOf,
-  type RequestOutcome,
-  runDatagramHandler,
-  type RunDatagramHandlerOptions,
   runHandler,
   type RunHandlerOptions,
-} from "./src/testing/run.ts";
+} from "./src/testing/run_handler.ts";
+export {
+  type DatagramOutcome,
+  runDatagramHandler,
+  type RunDatagramHandlerOptions,
+} from "./src/testing/run_datagram_handler.ts";
 export {
   type ServerCallback,
   withServer,

@@ -11,7 +11,8 @@
  * @module
  */
 import { crc32c } from "../src/_crc32c.ts";
-import { parseProxyHeader, V2_SIGNATURE } from "../src/_proxy_protocol.ts";
+import { parseProxyHeader } from "../src/_proxy_protocol.ts";
+import { V2_SIGNATURE } from "../src/_proxy_v2.ts";
 import { readProxyHeader } from "../src/_proxy_reader.ts";
 
 const encoder = new TextEncoder();

@@ -5,18 +5,16 @@
  *
  * @module
  */
-import type { ByteSource } from "./io.ts";
+import type { ByteSource } from "./buffered_reader.ts";
 import {
   DEFAULT_MAX_HEADER_LENGTH,
-  headerError,
   parseProxyHeader,
   proxyHeaderLength,
-  V1_MAX_LENGTH,
-  V2_FIXED_LENGTH,
-  V2_MAX_LIMIT,
-  V2_MIN_LIMIT,
-  V2_SIGNATURE,
 } from "./_proxy_protocol.ts";
+import { deadline } from "./_deadline.ts";
+import { headerError } from "./_proxy_common.ts";
+import { V1_MAX_LENGTH } from "./_proxy_v1.ts";
+import { V2_FIXED_LENGTH, V2_MAX_LIMIT, V2_MIN_LIMIT, V2_SIGNATURE } from "./_proxy_v2.ts";
 import { type ProxyHeader, ProxyHeaderError, type ProxyProtocolMode } from "./proxy_protocol.ts";
 
 /** Options of {@linkcode readProxyHeader}. */
@@ -83,70 +81,66 @@ export async function readProxyHeader(
 
   let buffer = new Uint8Array(mode === "v1" ? V1_MAX_LENGTH : FIRST_READ);
   let have = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          headerError(
-            "timeout",
-            `No complete PROXY header within ${timeoutMs} ms (${have} bytes arrived)`,
-            mode,
-          ),
-        ),
-      timeoutMs,
+  const started = performance.now();
+  const timedOut = (): never => {
+    throw headerError(
+      "timeout",
+      `No complete PROXY header within ${timeoutMs} ms (${have} bytes arrived)`,
+      mode,
     );
-  });
-  try {
-    for (;;) {
-      const length = proxyHeaderLength(buffer.subarray(0, have), mode, maxLength);
-      if (length !== 0 && have >= length) {
-        const header = parseProxyHeader(buffer.subarray(0, have), mode, maxLength);
-        return { header, rest: have > length ? buffer.subarray(length, have) : EMPTY };
-      }
-      let want = buffer.length;
-      if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
-        // A version 2 header whose fixed part is not all here: read up to
-        // its end, then the length field says how much more to read.
-        want = V2_FIXED_LENGTH;
-      } else if (length !== 0) {
-        // A version 2 header whose length is known: read exactly to its end.
-        if (buffer.length < length) {
-          const grown = new Uint8Array(length);
-          grown.set(buffer.subarray(0, have));
-          buffer = grown;
-        }
-        want = length;
-      }
-      let n: number | null;
-      try {
-        n = await Promise.race([source.read(buffer.subarray(have, want)), deadline]);
-      } catch (error) {
-        if (error instanceof ProxyHeaderError) throw error;
-        throw headerError(
-          "io",
-          `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
-          mode,
-          { cause: error },
-        );
-      }
-      if (n === null) {
-        throw headerError(
-          "truncated",
-          `The connection ended ${
-            have === 0 ? "before a PROXY header" : `after ${have} bytes of a PROXY header`
-          }`,
-          mode,
-        );
-      }
-      if (n === 0) {
-        // A source that keeps resolving with nothing would spin on
-        // microtasks and starve the deadline's timer: let timers run.
-        await Promise.race([new Promise((resolve) => setTimeout(resolve, 0)), deadline]);
-      }
-      have += n;
+  };
+  /** What is left of the deadline, for the next wait; none left throws. */
+  const left = () => {
+    const ms = timeoutMs - (performance.now() - started);
+    return ms > 0 ? ms : timedOut();
+  };
+  for (;;) {
+    const length = proxyHeaderLength(buffer.subarray(0, have), mode, maxLength);
+    if (length !== 0 && have >= length) {
+      const header = parseProxyHeader(buffer.subarray(0, have), mode, maxLength);
+      return { header, rest: have > length ? buffer.subarray(length, have) : EMPTY };
     }
-  } finally {
-    clearTimeout(timer);
+    let want = buffer.length;
+    if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
+      // A version 2 header whose fixed part is not all here: read up to
+      // its end, then the length field says how much more to read.
+      want = V2_FIXED_LENGTH;
+    } else if (length !== 0) {
+      // A version 2 header whose length is known: read exactly to its end.
+      if (buffer.length < length) {
+        const grown = new Uint8Array(length);
+        grown.set(buffer.subarray(0, have));
+        buffer = grown;
+      }
+      want = length;
+    }
+    let n: number | null;
+    try {
+      const ms = left(); // before the read: none is left pending when it throws
+      n = await deadline(source.read(buffer.subarray(have, want)), ms, timedOut);
+    } catch (error) {
+      if (error instanceof ProxyHeaderError) throw error;
+      throw headerError(
+        "io",
+        `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
+        mode,
+        { cause: error },
+      );
+    }
+    if (n === null) {
+      throw headerError(
+        "truncated",
+        `The connection ended ${
+          have === 0 ? "before a PROXY header" : `after ${have} bytes of a PROXY header`
+        }`,
+        mode,
+      );
+    }
+    if (n === 0) {
+      // A source that keeps resolving with nothing would spin on
+      // microtasks and starve the deadline's timer: let timers run.
+      await deadline(new Promise((resolve) => setTimeout(resolve, 0)), left(), timedOut);
+    }
+    have += n;
   }
 }

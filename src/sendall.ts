@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ByteSink } from "./io.ts";
+import type { ByteSink } from "./stream_writer.ts";
 
 const encoder = new TextEncoder();
 

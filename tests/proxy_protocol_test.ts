@@ -12,11 +12,11 @@ import type { ByteSource } from "../mod.ts";
 import { crc32c } from "../src/_crc32c.ts";
 import {
   DEFAULT_MAX_HEADER_LENGTH,
-  formatIPv6,
   parseProxyHeader,
   proxyHeaderLength,
-  V2_SIGNATURE,
 } from "../src/_proxy_protocol.ts";
+import { formatIPv6 } from "../src/_proxy_v1.ts";
+import { V2_SIGNATURE } from "../src/_proxy_v2.ts";
 import { readProxyHeader } from "../src/_proxy_reader.ts";
 import {
   type ProxyHeader,

@@ -6,7 +6,8 @@
  */
 
 import { addrInUse, connectionRefused, notFound } from "./_errors.ts";
-import { DEFAULT_CONN_BUFFER_SIZE, makePair, type MemoryConn, type MemoryTcpConn } from "./conn.ts";
+import type { MemoryConn, MemoryTcpConn } from "./conn.ts";
+import { DEFAULT_CONN_BUFFER_SIZE, makePair } from "./conn_pair.ts";
 import {
   createDatagramConn,
   type DatagramHost,

@@ -5,9 +5,10 @@
  * @module
  */
 
-import type { RequestHandlerClass } from "../server.ts";
+import type { RequestHandlerClass } from "../base_server.ts";
 import type { ServerClass } from "../threading.ts";
-import { UnixDatagramServer, UnixStreamServer } from "../unix.ts";
+import { UnixDatagramServer } from "../unix_datagram_server.ts";
+import { UnixStreamServer } from "../unix_stream_server.ts";
 
 /**
  * Options of {@linkcode withServer}.
@@ -17,11 +18,10 @@ import { UnixDatagramServer, UnixStreamServer } from "../unix.ts";
  * @example A TLS server, its certificate given to the constructor
  * ```ts
  * import { StreamRequestHandler, TLSServer, type TLSServerOptions } from "@x/socketserver";
- * import { withServer, type WithServerOptions } from "@x/socketserver/testing";
+ * import { localhostCert, withServer, type WithServerOptions } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
- * const cert = await Deno.readTextFile(new URL("../../tests/tls/localhost.crt", import.meta.url));
- * const key = await Deno.readTextFile(new URL("../../tests/tls/localhost.key", import.meta.url));
+ * const { cert, key } = localhostCert;
  * class Hello extends StreamRequestHandler<TLSServer> {
  *   override async handle() {
  *     await this.wfile.write("hello\n");

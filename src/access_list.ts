@@ -22,10 +22,12 @@
  */
 export interface AccessListOptions {
   /** When given, only clients in one of these networks are allowed (an
-   * empty list allows nobody). When omitted, every client not denied is. */
+   * empty list allows nobody); omitted, every client not denied is.
+   * @default {undefined} */
   allow?: Iterable<string>;
   /** Clients in any of these networks are refused, even when an `allow`
-   * network holds them too. */
+   * network holds them too.
+   * @default {[]} */
   deny?: Iterable<string>;
 }
 
@@ -39,22 +41,13 @@ interface Network {
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 /**
- * Allow and deny lists of IPv4 and IPv6 networks, checked with
- * {@linkcode AccessList.allows} — typically from a server's
- * `verifyRequest()`, so that a refused client is closed before any handler
- * is constructed.
- *
- * The rules: a client in a `deny` network is refused; otherwise, when an
- * `allow` list is given, only a client in one of its networks is allowed;
- * without one, everybody is. An IPv4-mapped IPv6 address
- * (`::ffff:192.0.2.7`, what a dual-stack socket reports for an IPv4 client)
- * is checked as the IPv4 address it carries; IPv4 networks never match other
- * IPv6 addresses, nor IPv6 networks IPv4 ones. An address that is not an IP
- * literal (a Unix socket's path, say) is in no network.
- *
- * Networks are parsed once, in the constructor, which throws on anything
- * malformed, including host bits set beyond the prefix (`"10.1.0.0/8"`: did
- * you mean `"10.0.0.0/8"`?).
+ * Allow and deny lists of IPv4 and IPv6 networks, for a server's
+ * `verifyRequest()`: a client in a `deny` network is refused; otherwise,
+ * given an `allow` list, only its networks' clients are allowed. An
+ * IPv4-mapped IPv6 address (`::ffff:192.0.2.7`) is checked as its IPv4
+ * address; a non-IP address (a Unix path) is in no network. The constructor
+ * refuses malformed networks, host bits past the prefix (`"10.1.0.0/8"`)
+ * included.
  *
  * @example Loopback and one private network, except a single host
  * ```ts

@@ -4,31 +4,24 @@
  * @module
  */
 
-import {
-  type Awaitable,
-  formatAddress,
-  kAttribute,
-  type RequestHandlerClass,
-  type ServerCloseOptions,
-} from "./server.ts";
-import { checkNetPermission } from "./permissions.ts";
-import {
-  alreadyBound,
-  bindError,
-  checkNetAddress,
-  type NetAddress,
-  type NetAddressTuple,
-} from "./tcp.ts";
+import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
+import { declareAttributes } from "./_attributes.ts";
+import { alreadyBound } from "./_bind.ts";
+import { formatAddress } from "./_format.ts";
+import { bindError, checkNetAddress } from "./_net_address.ts";
+import { checkNetPermission } from "./_permissions.ts";
+import { kAttribute } from "./_symbols.ts";
 import {
   type DatagramRequest,
   DatagramServer,
   type DatagramServerOptions,
   requireUnstableNet,
-} from "./datagram.ts";
+} from "./datagram_server.ts";
 
 /**
- * A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, so it
- * can be passed straight to `DatagramConn.send()`.
+ * A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, ready
+ * for `DatagramConn.send()`.
  *
  * @example
  * ```ts
@@ -38,8 +31,7 @@ import {
  * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
  * const address: UdpAddr = server.serverAddress;
  * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
- * const sent = await client.send(new TextEncoder().encode("ping"), address); // no conversion
- * assert.equal(sent, 4);
+ * assert.equal(await client.send(new TextEncoder().encode("ping"), address), 4);
  * client.close();
  * ```
  */
@@ -61,29 +53,24 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
  *   options,
  * );
  * assert.equal(server.allowReuseAddress, true);
- * assert.equal(server.allowReusePort, false);
  * ```
  */
 export interface UDPServerOptions extends DatagramServerOptions {
-  /** {@linkcode UDPServer.allowReuseAddress}. */
+  /** {@linkcode UDPServer.allowReuseAddress}. @default {false} */
   allowReuseAddress?: boolean;
-  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured. */
+  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured.
+   * @default {false} */
   allowReusePort?: boolean;
 }
 
 /**
  * A UDP server, Python's `socketserver.UDPServer`: every datagram is a
- * request, `[packet, socket]`, handed to a new handler — usually a
- * {@linkcode DatagramRequestHandler}, whose `finish()` sends the reply. Like
- * Python's, it handles one datagram at a time; for one task per datagram use
- * `ThreadingUDPServer`.
- *
- * It runs on `Deno.listenDatagram`, which Deno 2.9 ships as unstable: run
- * with `--unstable-net` (this repository's `deno.json` enables it); without
- * it the constructor throws `Deno.errors.NotSupported` saying so. Binding
- * checks the `net` permission for the exact address first, like
- * {@linkcode TCPServer}. IPv6 works: bind `"::1"`, or `"::"` for every
- * interface (IPv4 clients then appear as `::ffff:a.b.c.d`).
+ * request, `[packet, socket]`, handed to a new handler, usually a
+ * {@linkcode DatagramRequestHandler}, whose `finish()` sends the reply. It
+ * handles one datagram at a time; `ThreadingUDPServer` runs one task per
+ * datagram. Needs `--unstable-net` (the constructor says so otherwise) and
+ * the `net` permission for its address. Bind `"::"` for IPv6 and IPv4
+ * (IPv4 clients then appear as `::ffff:a.b.c.d`).
  *
  * @example An echo server for one line per datagram
  * ```ts
@@ -106,15 +93,11 @@ export interface UDPServerOptions extends DatagramServerOptions {
  */
 export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
   /** Class attribute: bind even when another socket holds the address
-   * (Deno's `reuseAddress`, which takes the address over). Python:
-   * `allow_reuse_address` (`False` for `UDPServer`). */
+   * (Deno's `reuseAddress`). Python: `allow_reuse_address`. */
   static allowReuseAddress: boolean = false;
-  /** Class attribute: whether `SO_REUSEPORT` is set, letting several sockets
-   * share the port and its datagrams. Python: `allow_reuse_port` (`False`).
-   * Deno's `Deno.listenDatagram` has no such option, so only `false` can be
-   * honoured: `true` makes the bind throw a `RangeError`. (`allowReuseAddress`
-   * lets a second socket bind the port, but on Linux the newest socket then
-   * receives every datagram: nothing is shared.) */
+  /** Class attribute: `SO_REUSEPORT`, Python's `allow_reuse_port`.
+   * `Deno.listenDatagram` has no such option, so `true` makes the bind throw
+   * a `RangeError`. */
   static allowReusePort: boolean = false;
 
   /** The options given to the constructor; see `BaseServer.options`. */
@@ -127,9 +110,6 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    *   Python's `[hostname, port]`; a hostname of `""` means every interface.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
-   * @throws {TypeError} A malformed address or handler class.
-   * @throws {RangeError} A port outside 0–65535, a bad `maxPacketSize`, or
-   *   `allowReusePort` set.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
@@ -145,7 +125,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
 
   /** Whether to take over an address in use; see the static attribute. */
   get allowReuseAddress(): boolean {
-    return this[kAttribute]("allowReuseAddress") as boolean;
+    return this[kAttribute]("allowReuseAddress");
   }
   set allowReuseAddress(value: boolean) {
     this[kAttribute]("allowReuseAddress", value);
@@ -153,7 +133,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
 
   /** Whether `SO_REUSEPORT` is asked for; see the static attribute. */
   get allowReusePort(): boolean {
-    return this[kAttribute]("allowReusePort") as boolean;
+    return this[kAttribute]("allowReusePort");
   }
   set allowReusePort(value: boolean) {
     this[kAttribute]("allowReusePort", value);
@@ -166,15 +146,12 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
   }
 
   /**
-   * Checks that the datagram API is enabled and the `net` permission, then
-   * binds with `Deno.listenDatagram` and sets `serverAddress` to the bound
-   * address. A UDP server has nothing to activate.
+   * Checks `--unstable-net` and the `net` permission, binds with
+   * `Deno.listenDatagram` and sets `serverAddress` to the bound address.
    *
-   * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
    * @throws {RangeError} `allowReusePort` is `true`.
-   * @throws {Error} The server is already bound.
    *
    * @example
    * ```ts
@@ -215,67 +192,49 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
   }
 }
 
-/**
- * The methods every UDPServer has, each defined by the class its note names
- * (`DatagramServer` or `BaseServer`), declared again here only so that
- * this page lists them: a documentation page shows a class's own members.
- */
+// allowReusePort is checked when binding, which a static override reaches too
+declareAttributes(UDPServer, { allowReuseAddress: null, allowReusePort: null });
+
+/** Methods inherited by UDPServer, declared again so that its doc page lists them. */
 export interface UDPServer {
-  /** Handles requests until {@linkcode BaseServer.shutdown} is called or the socket is closed.
-   * See {@linkcode BaseServer.serveForever}. */
+  /** See {@linkcode BaseServer.serveForever}. */
   serveForever(pollInterval?: number | null): Promise<void>;
-  /** Stops {@linkcode BaseServer.serveForever} and resolves once it has returned. See
-   * {@linkcode BaseServer.shutdown}. */
+  /** See {@linkcode BaseServer.shutdown}. */
   shutdown(): Promise<void>;
-  /** Handles exactly one request: waits for it (at most `timeout` ms, calling
-   * {@linkcode BaseServer.handleTimeout} when nothing comes), then verifies, processes and closes
-   * it. See {@linkcode BaseServer.handleRequest}. */
+  /** See {@linkcode BaseServer.handleRequest}. */
   handleRequest(): Promise<void>;
-  /** Starts listening. See {@linkcode BaseServer.serverActivate}. */
+  /** See {@linkcode BaseServer.serverActivate}. */
   serverActivate(): Awaitable<void>;
-  /** Receives the next datagram. See {@linkcode DatagramServer.getRequest}. */
+  /** See {@linkcode DatagramServer.getRequest}. */
   getRequest(): Promise<[DatagramRequest, Deno.NetAddr]>;
-  /** Whether to handle this request; a refused one is shut down before any handler runs. See
-   * {@linkcode BaseServer.verifyRequest}. */
+  /** See {@linkcode BaseServer.verifyRequest}. */
   verifyRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<boolean>;
-  /** Processes an accepted, verified request. See {@linkcode BaseServer.processRequest}. */
+  /** See {@linkcode BaseServer.processRequest}. */
   processRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Awaitable<void>;
-  /** Runs the handler — constructs `RequestHandlerClass` and calls its `setup()`, `handle()` and,
-   * even when `handle()` throws, `finish()`. See {@linkcode BaseServer.finishRequest}. */
+  /** See {@linkcode BaseServer.finishRequest}. */
   finishRequest(request: DatagramRequest, clientAddress: Deno.NetAddr): Promise<void>;
-  /** Ends a request — for streams, shuts the write side down, then calls `closeRequest()`. See
-   * {@linkcode BaseServer.shutdownRequest}. */
+  /** See {@linkcode BaseServer.shutdownRequest}. */
   shutdownRequest(request: DatagramRequest): Awaitable<void>;
-  /** Marks the request over. See {@linkcode DatagramServer.closeRequest}. */
+  /** See {@linkcode DatagramServer.closeRequest}. */
   closeRequest(request: DatagramRequest): void;
-  /** Called when handling a request threw. See {@linkcode BaseServer.handleError}. */
+  /** See {@linkcode BaseServer.handleError}. */
   handleError(
     request: DatagramRequest,
     clientAddress: Deno.NetAddr,
     error: unknown,
   ): Awaitable<void>;
-  /** Called instead of `handleError()` when a request ended early for a routine reason: a reset
-   * or vanished client, a timeout that ran out, an over-long line, or the close deadline. See
-   * {@linkcode BaseServer.handleDrop}. */
+  /** See {@linkcode BaseServer.handleDrop}. */
   handleDrop(
     request: DatagramRequest,
     clientAddress: Deno.NetAddr,
     error: unknown,
   ): Awaitable<void>;
-  /** Called by {@linkcode BaseServer.handleRequest} when no request came within `timeout`. See
-   * {@linkcode BaseServer.handleTimeout}. */
+  /** See {@linkcode BaseServer.handleTimeout}. */
   handleTimeout(): Awaitable<void>;
-  /** Called by {@linkcode BaseServer.serveForever} after every request and every `pollInterval`
-   * ms while idle, never during a request (a `ThreadingMixIn` server's run alongside the tasks of
-   * earlier ones) and never twice at once: an idle tick that comes while an async one still runs
-   * is skipped. See {@linkcode BaseServer.serviceActions}. */
+  /** See {@linkcode BaseServer.serviceActions}. */
   serviceActions(): Awaitable<void>;
-  /** Closes the server — the socket at once (its address is free again when this is called; a
-   * connection accepted but not yet handled is closed), then waits for requests still being
-   * handled, at most `graceMs` (default: until they finish). See
-   * {@linkcode BaseServer.serverClose}. */
+  /** See {@linkcode BaseServer.serverClose}. */
   serverClose(options?: ServerCloseOptions): Promise<void>;
-  /** Stops serving and closes the server (`shutdown()`, then `serverClose()`): what `await using`
-   * calls at the end of the scope. See {@linkcode BaseServer}. */
+  /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatAddress } from "./server.ts";
+import { formatAddress } from "./_format.ts";
 
 function granted(descriptor: Deno.PermissionDescriptor): boolean {
   const status = Deno.permissions.querySync(descriptor);

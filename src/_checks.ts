@@ -1,0 +1,78 @@
+/**
+ * Checks of option and attribute values, worded for the user.
+ *
+ * @module
+ */
+
+import { describeValue } from "./_format.ts";
+
+/** Checks a duration in ms: a number, 0 or more, or `null` when `nullable`;
+ * and not a fraction of a millisecond, which can only be seconds. */
+export function checkDuration(name: string, value: unknown, nullable: boolean): void {
+  if (value === null && nullable) return;
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `"${name}" must be a number of milliseconds${nullable ? " or null" : ""}, got ${
+        describeValue(value)
+      }`,
+    );
+  }
+  if (value < 0) throw new RangeError(`"${name}" must be 0 or more milliseconds, got ${value}`);
+  if (value < 1 && value > 0) throw secondsMistake(name, value);
+}
+
+/**
+ * The error for a duration between 0 and 1 ms: no timer here is finer than
+ * a millisecond, so such a value can only be a number of seconds written by
+ * Python habit (`timeout = 0.5`).
+ *
+ * @param name The attribute or option.
+ * @param value The value given.
+ * @returns The error to throw.
+ */
+export function secondsMistake(name: string, value: number): RangeError {
+  const ms = Number((value * 1000).toPrecision(12));
+  return new RangeError(
+    `"${name}" is ${value} ms, which can only be a number of seconds: durations here are milliseconds, so write ${ms} for ${value} s`,
+  );
+}
+
+/** Checks a duration attribute in ms that may be `null` (for ever). */
+export function nullableDuration(name: string, value: unknown): void {
+  checkDuration(name, value, true);
+}
+
+/** Checks a limit such as `maxConnections`: a positive integer, or `null`. */
+export function checkLimit(name: string, value: unknown): void {
+  if (value === null) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `"${name}" must be a positive integer or null, got ${describeValue(value)}`,
+    );
+  }
+}
+
+/** Checks that `handler` is a request handler class. */
+export function checkHandlerClass(handler: unknown): void {
+  const proto = typeof handler === "function"
+    ? (handler as { prototype?: { handle?: unknown } }).prototype
+    : undefined;
+  if (typeof proto?.handle !== "function") {
+    throw new TypeError(
+      `RequestHandlerClass must be a class extending BaseRequestHandler, got ${
+        describeValue(handler)
+      }`,
+    );
+  }
+}
+
+/** Checks the `signal` option: an `AbortSignal`, or nothing. */
+export function checkSignal(signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `"signal" must be an AbortSignal, such as new AbortController().signal, got ${
+        describeValue(signal)
+      }`,
+    );
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * The parent side of a forking server: starts the children, watches them,
+ * replaces one that dies (backing off while they die before listening), and
+ * stops them all within a grace.
+ *
+ * @module
+ */
+
+import type { AnyServer, Awaitable } from "./base_server.ts";
+import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_child_permissions.ts";
+import { readChildOutput } from "./_child_output.ts";
+import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
+import { deadline } from "./_deadline.ts";
+import { formatAddress } from "./_format.ts";
+import { kCloseSocket } from "./_symbols.ts";
+
+/** After a child's grace and lingering close, how long the parent gives it
+ * to exit before killing it. */
+const KILL_MARGIN_MS = 1_000;
+/** `serverClose()`'s default `lingerMs`. */
+const DEFAULT_LINGER_MS = 1_000;
+/** A child that lived this long before dying ends a crash loop's back-off. */
+const HEALTHY_LIFETIME_MS = 10_000;
+const MAX_BACKOFF_MS = 10_000;
+const encoder = new TextEncoder();
+
+/**
+ * Why a child process ended without having been asked to: what
+ * {@linkcode ForkingServer.childDied} receives.
+ *
+ * @example Counting deaths instead of printing them
+ * ```ts
+ * import { type ChildDeath, ForkingTCPServer } from "@x/socketserver";
+ *
+ * class Counted extends ForkingTCPServer {
+ *   deaths = 0;
+ *   override childDied(death: ChildDeath) {
+ *     this.deaths++;
+ *     if (death.signal === "SIGTRAP") console.error(`child ${death.pid} ran out of heap`);
+ *   }
+ * }
+ * ```
+ */
+export interface ChildDeath {
+  /** The child's process id. */
+  pid: number;
+  /** Its exit code (128 + the signal number when a signal ended it). */
+  code: number;
+  /** The signal that ended it, if one did: `"SIGKILL"` from the kernel's
+   * out-of-memory killer or `kill -9`, `"SIGTRAP"` from V8 running out of
+   * heap. */
+  signal: Deno.Signal | null;
+  /** Whether it had started listening (else it died while starting). */
+  listening: boolean;
+  /** How long it ran, in ms. */
+  lifetimeMs: number;
+  /** In how many ms a replacement starts; `null` when none will, because
+   * the server is stopping. */
+  replacementInMs: number | null;
+}
+
+/** What the supervisor needs of its server: a forking server's parent. */
+export interface Supervised extends AnyServer {
+  maxChildren: number;
+  childGraceMs: number;
+  childPermissions: "inherit" | ChildPermissions;
+  childStarted(pid: number): Awaitable<void>;
+  childDied(death: ChildDeath): Awaitable<void>;
+}
+
+interface Child {
+  pid: number;
+  process: Deno.ChildProcess;
+  stdin: WritableStreamDefaultWriter<Uint8Array>;
+  ready: PromiseWithResolvers<void>;
+  listening: boolean;
+  startedAt: number;
+  /** The grace it was last told to stop with; undefined while serving. */
+  stopGrace?: number;
+  /** The lingering close it was told to do after the grace, if given. */
+  stopLinger?: number;
+  killTimer?: ReturnType<typeof setTimeout>;
+  /** Resolves once the process is reaped and its stdout drained. */
+  gone: Promise<void>;
+  /** Why it ended before listening, as it told us. */
+  error?: string;
+}
+
+export function describeExit(status: Deno.CommandStatus): string {
+  if (status.signal === "SIGTRAP") return "signal SIGTRAP (V8 ran out of heap)";
+  if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
+  if (status.signal !== null) return `signal ${status.signal}`;
+  return `exit code ${status.code}`;
+}
+
+function kill(child: Child): void {
+  try {
+    child.process.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** The parent's half of a forking server: starts, watches, replaces and
+ * stops the children. */
+export class Supervisor {
+  readonly children: Map<number, Child> = new Map();
+  #server: Supervised;
+  #id: number;
+  #requested: { hostname: string; port: number };
+  #serving = false;
+  #stop: PromiseWithResolvers<void> | null = null;
+  #stopped: PromiseWithResolvers<void> | null = null;
+  #replacements = new Set<ReturnType<typeof setTimeout>>();
+  #rapidDeaths = 0;
+  #deadline = Infinity;
+  #actionsRunning = false;
+  #lingerMs: number | undefined;
+  /** Rejects when a child ends while the first ones are starting. */
+  #startFailed: PromiseWithResolvers<never> | null = null;
+
+  constructor(
+    server: Supervised,
+    id: number,
+    requested: { hostname: string; port: number },
+  ) {
+    this.#server = server;
+    this.#id = id;
+    this.#requested = requested;
+  }
+
+  get serving(): boolean {
+    return this.#serving;
+  }
+
+  /** Starts the children and supervises them until `shutdown()`;
+   * `started` is called once the first ones all listen. */
+  async serve(pollInterval: number | null, started: () => void): Promise<void> {
+    if (this.#serving) {
+      throw new Error("serveForever() is already running: call shutdown() before serving again");
+    }
+    this.#serving = true;
+    this.#deadline = Infinity;
+    const stop = this.#stop = Promise.withResolvers<void>();
+    this.#stopped = Promise.withResolvers<void>();
+    const startFailed = this.#startFailed = Promise.withResolvers<never>();
+    startFailed.promise.catch(() => {});
+    let ticker: ReturnType<typeof setInterval> | undefined;
+    try {
+      const first: Child[] = [];
+      for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
+      // Whichever settles first ends the starting phase at once, so that a
+      // death just after it counts as a death (replaced), not a failure.
+      const outcome = await Promise.race([
+        Promise.all(first.map((child) => child.ready.promise)).then(() => {
+          this.#startFailed = null;
+          return "ready" as const;
+        }),
+        startFailed.promise,
+        stop.promise.then(() => {
+          this.#startFailed = null;
+          return "stopped" as const;
+        }),
+      ]);
+      if (outcome === "stopped") return;
+      // Every child listens: the parent's own listener, which only held the
+      // port, goes, so that no connection waits in a queue nobody accepts.
+      this.#server[kCloseSocket]();
+      started();
+      for (const child of first) await this.#started(child);
+      if (pollInterval !== null && pollInterval > 0) {
+        ticker = setInterval(() => this.#serviceActions(), pollInterval);
+      }
+      await stop.promise;
+    } catch (error) {
+      // Starting failed: no child has served anything yet; end them all.
+      this.#startFailed = null;
+      for (const child of this.children.values()) {
+        child.stopGrace = 0;
+        kill(child);
+      }
+      await Promise.all([...this.children.values()].map((child) => child.gone));
+      throw error;
+    } finally {
+      clearInterval(ticker);
+      this.#stopAll(this.#server.childGraceMs);
+      this.#serving = false;
+      this.#stop = null;
+      this.#stopped.resolve();
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (!this.#serving) return;
+    this.#stop?.resolve();
+    await this.#stopped?.promise;
+  }
+
+  /** Stops every child within `graceMs` (then a lingering close of
+   * `lingerMs`, as `serverClose()` does); waits for them when `wait`. */
+  async close(graceMs: number, wait: boolean, lingerMs?: number): Promise<void> {
+    this.#stop?.resolve();
+    await this.#stopped?.promise;
+    this.#lingerMs = lingerMs;
+    this.#stopAll(graceMs);
+    if (wait) await Promise.all([...this.children.values()].map((child) => child.gone));
+  }
+
+  #spawn(): Child {
+    const server = this.#server;
+    const bound = server.serverAddress as Deno.NetAddr;
+    const nonce = crypto.randomUUID();
+    const serverHost = this.#netHost(bound);
+    const spec: ChildSpec = {
+      id: this.#id,
+      nonce,
+      className: server.constructor.name,
+      requested: this.#requested,
+      bound: { hostname: serverHost.hostname, port: bound.port },
+      graceMs: Number.isFinite(server.childGraceMs) ? server.childGraceMs : null,
+    };
+    const main = new URL(Deno.mainModule);
+    main.hash = FRAGMENT + encodeURIComponent(JSON.stringify(spec));
+    const flags = [
+      "--no-prompt",
+      "--unstable-net",
+      ...permissionFlags(server.childPermissions, serverHost.host),
+    ];
+    const location = (globalThis as { location?: Location }).location;
+    if (location !== undefined) flags.push(`--location=${location.href}`);
+    const process = new Deno.Command(denoCommand(), {
+      args: ["run", ...flags, main.href, ...Deno.args],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+      // A session of its own: a Ctrl-C in the terminal reaches the parent
+      // only, which decides; the children stop when it tells them, or when
+      // their stdin closes because it is gone.
+      detached: true,
+    }).spawn();
+    const ready = Promise.withResolvers<void>();
+    ready.promise.catch(() => {});
+    const child: Child = {
+      pid: process.pid,
+      process,
+      stdin: process.stdin.getWriter(),
+      ready,
+      listening: false,
+      startedAt: performance.now(),
+      gone: Promise.resolve(),
+    };
+    const output = readChildOutput(process.stdout, nonce, (message) => {
+      if ("ready" in message) {
+        child.listening = true;
+        ready.resolve();
+      } else if ("error" in message) {
+        child.error = message.error;
+      }
+    });
+    // The exit status decides; the output gets a moment to deliver the
+    // child's last message (its reason for failing), but a grandchild that
+    // inherited the pipe cannot keep the child counted as alive.
+    child.gone = process.status.then(async (status) => {
+      await deadline(output, 1_000, () => {});
+      await this.#exited(child, status);
+    });
+    this.children.set(child.pid, child);
+    return child;
+  }
+
+  /** The host the children bind and are allowed: the bound IP when the
+   * parent may use it, else the name it was asked to bind. */
+  #netHost(bound: Deno.NetAddr): { hostname: string; host: string } {
+    for (const hostname of [bound.hostname, this.#requested.hostname]) {
+      const host = formatAddress({ hostname, port: bound.port });
+      if (has("net", host)) return { hostname, host };
+    }
+    return { hostname: bound.hostname, host: formatAddress(bound) };
+  }
+
+  async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
+    clearTimeout(child.killTimer);
+    this.children.delete(child.pid);
+    await child.stdin.close().catch(() => {});
+    const how = describeExit(status);
+    const failure = new Error(
+      `Child process ${child.pid} of ${this.#server.constructor.name} ended with ${how} ${
+        child.listening ? "while the others were starting" : "before it listened"
+      } on "${formatAddress(this.#server.serverAddress)}": ${
+        child.error ??
+          "a child runs the program again (Deno.mainModule), which must construct the same server; see the child's output above"
+      }`,
+    );
+    child.ready.reject(failure);
+    if (child.stopGrace !== undefined) return; // asked to stop: not a death
+    if (this.#startFailed !== null) {
+      this.#startFailed.reject(failure);
+      return;
+    }
+    const lifetimeMs = performance.now() - child.startedAt;
+    const replace = this.#serving && this.#stop !== null;
+    // The back-off is for a crash loop: children that die before they listen
+    // (a broken deployment). One killed while serving — by a request, the
+    // OOM killer, an operator — is replaced at once, however often: backing
+    // off there left no child listening for seconds.
+    if (child.listening) this.#rapidDeaths = 0;
+    else this.#rapidDeaths = lifetimeMs >= HEALTHY_LIFETIME_MS ? 1 : this.#rapidDeaths + 1;
+    const delay = this.#rapidDeaths <= 1
+      ? 0
+      : Math.min(100 * 2 ** (this.#rapidDeaths - 2), MAX_BACKOFF_MS);
+    const death: ChildDeath = {
+      pid: child.pid,
+      code: status.code,
+      signal: status.signal,
+      listening: child.listening,
+      lifetimeMs: Math.round(lifetimeMs),
+      replacementInMs: replace ? delay : null,
+    };
+    if (replace) this.#replaceIn(delay);
+    try {
+      await this.#server.childDied(death);
+    } catch (error) {
+      console.error("childDied() threw:", error);
+    }
+  }
+
+  #replace(): void {
+    let child: Child;
+    try {
+      child = this.#spawn();
+    } catch (error) {
+      // e.g. a permission revoked since: report it, try again later
+      console.error(`Could not start a child process of ${this.#server.constructor.name}:`, error);
+      this.#replaceIn(MAX_BACKOFF_MS);
+      return;
+    }
+    child.ready.promise.then(() => this.#started(child), () => {});
+  }
+
+  #replaceIn(ms: number): void {
+    const timer = setTimeout(() => {
+      this.#replacements.delete(timer);
+      if (this.#serving && this.#stop !== null) this.#replace();
+    }, ms);
+    this.#replacements.add(timer);
+  }
+
+  async #started(child: Child): Promise<void> {
+    if (child.stopGrace !== undefined) return;
+    try {
+      await this.#server.childStarted(child.pid);
+    } catch (error) {
+      console.error("childStarted() threw:", error);
+    }
+  }
+
+  #stopAll(graceMs: number): void {
+    for (const timer of this.#replacements) clearTimeout(timer);
+    this.#replacements.clear();
+    this.#deadline = Math.min(this.#deadline, graceMs);
+    for (const child of this.children.values()) this.#stopChild(child, this.#deadline);
+  }
+
+  #stopChild(child: Child, graceMs: number): void {
+    const lingerMs = this.#lingerMs;
+    if (
+      child.stopGrace !== undefined && child.stopGrace <= graceMs && child.stopLinger === lingerMs
+    ) return;
+    child.stopGrace = graceMs;
+    child.stopLinger = lingerMs;
+    const line = JSON.stringify({ stop: Number.isFinite(graceMs) ? graceMs : null, lingerMs }) +
+      "\n";
+    child.stdin.write(encoder.encode(line)).catch(() => {});
+    if (Number.isFinite(graceMs)) {
+      clearTimeout(child.killTimer);
+      child.killTimer = setTimeout(
+        () => kill(child),
+        graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
+      );
+    }
+  }
+
+  #serviceActions(): void {
+    if (this.#actionsRunning) return; // never two runs at once, as in Python
+    try {
+      const result = this.#server.serviceActions();
+      if (result instanceof Promise) {
+        this.#actionsRunning = true;
+        result
+          .catch((error) => console.error("serviceActions() threw:", error))
+          .finally(() => this.#actionsRunning = false);
+      }
+    } catch (error) {
+      console.error("serviceActions() threw:", error);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * How values appear in error messages.
+ *
+ * @module
+ */
+
+/** Formats an address for messages: `host:port`, `[v6]:port` or a path. */
+export function formatAddress(address: unknown): string {
+  if (address === null || typeof address !== "object") return String(address);
+  const a = address as { hostname?: string; port?: number; path?: string | null };
+  if (typeof a.port === "number") {
+    const host = a.hostname ?? "0.0.0.0";
+    return host.includes(":") ? `[${host}]:${a.port}` : `${host}:${a.port}`;
+  }
+  if ("path" in a) return a.path || "(unnamed)";
+  return JSON.stringify(address);
+}
+
+/**
+ * The same error with what was being done in front of its message: a new
+ * error of the same class (a `Deno.errors.*` stays one), the original as its
+ * `cause`. A non-error is returned as it is.
+ *
+ * @param error What was thrown.
+ * @param doing What failed, e.g. `TLS handshake with "127.0.0.1:5000"`.
+ * @returns The error to throw.
+ */
+export function withContext(error: unknown, doing: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
+  try {
+    return new Class(`${doing} failed: ${error.message}`, { cause: error });
+  } catch {
+    return error;
+  }
+}
+
+/**
+ * Renders a value for an error message: a string quoted, an object or array
+ * as its literal (`{ port: "80" }`, not `[object Object]`), a function as
+ * `function "name"`, anything else as it prints (`-1`, `NaN`, `undefined`).
+ * Numbers stay bare, strings are quoted: `got 80` and `got "80"` differ.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return `function "${value.name}"`;
+  if (value !== null && typeof value === "object") {
+    return Deno.inspect(value, { compact: true, breakLength: Infinity, depth: 2 });
+  }
+  return String(value);
+}
+
+/** What the default `handleError()` prints: Python's report, with the stack. */
+export function errorReport(clientAddress: unknown, error: unknown): string {
+  const line = "-".repeat(40);
+  return `${line}\nException occurred during processing of request from ${
+    formatAddress(clientAddress)
+  }\n${error instanceof Error ? error.stack ?? String(error) : String(error)}\n${line}`;
+}

@@ -1,0 +1,54 @@
+/**
+ * {@linkcode GuardedRunner}: runs a hook such as `serviceActions()` so that
+ * an async run never overlaps the next and what it throws is reported.
+ *
+ * @module
+ */
+
+const ignore = () => {};
+
+/** Runs one hook, one run at a time, printing its errors. */
+export class GuardedRunner {
+  /** The async run in progress, if any. */
+  running: Promise<void> | null = null;
+  #hook: () => unknown;
+  #name: string;
+
+  /**
+   * @param hook Calls the hook.
+   * @param name The hook, for messages: `"serviceActions()"`.
+   */
+  constructor(hook: () => unknown, name: string) {
+    this.#hook = hook;
+    this.#name = name;
+  }
+
+  /** Runs the hook every `ms` while `when()` is true and no run is in
+   * progress; returns what stops it. */
+  every(ms: number | null, when: () => boolean): () => void {
+    if (ms === null || ms <= 0) return ignore;
+    const ticker = setInterval(() => {
+      if (when() && this.running === null) this.run();
+    }, ms);
+    return () => clearInterval(ticker);
+  }
+
+  /** Runs the hook; returns its run when it is async. Call it only when
+   * `running` is null. */
+  run(): Promise<void> | undefined {
+    try {
+      const result = this.#hook();
+      if (result instanceof Promise) {
+        const running: Promise<void> = result
+          .catch((error) => console.error(`${this.#name} threw:`, error))
+          .finally(() => {
+            if (this.running === running) this.running = null;
+          });
+        return this.running = running;
+      }
+    } catch (error) {
+      console.error(`${this.#name} threw:`, error);
+    }
+    return undefined;
+  }
+}

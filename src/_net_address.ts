@@ -1,0 +1,126 @@
+/**
+ * Checking and normalising `{ hostname, port }` addresses, and wording the
+ * errors of a failed bind.
+ *
+ * @module
+ */
+
+import { describeValue, formatAddress, withContext } from "./_format.ts";
+
+/**
+ * Turns the address forms Python spells — a `[host, port]` tuple, a host of
+ * `""` for every interface — into a `{ hostname, port }` object; leaves any
+ * other value as it is, for the checks to word.
+ *
+ * @param address What the constructor was given.
+ * @returns The address as an object, when it was one of those forms.
+ * @throws {TypeError} An array that is not `[hostname, port]`.
+ */
+export function normalizeNetAddress(address: unknown): unknown {
+  if (Array.isArray(address)) {
+    if (address.length !== 2 || typeof address[0] !== "string" || typeof address[1] !== "number") {
+      throw new TypeError(
+        `A tuple server address must be [hostname, port], like ["localhost", 9999] or ["", 9999] for every interface, got ${
+          describeValue(address)
+        }`,
+      );
+    }
+    return { hostname: address[0] === "" ? "0.0.0.0" : address[0], port: address[1] };
+  }
+  if (
+    address !== null && typeof address === "object" &&
+    (address as { hostname?: unknown }).hostname === ""
+  ) {
+    return { ...address, hostname: "0.0.0.0" };
+  }
+  return address;
+}
+
+/**
+ * Validates a `{ hostname?, port }` address (or a `[hostname, port]`
+ * tuple) before any socket is opened.
+ *
+ * @param address The address to check.
+ * @param what How to name it in messages.
+ * @returns The address with the default hostname filled in.
+ * @throws {TypeError} Not an object, a non-number port, an empty or non-string hostname.
+ * @throws {RangeError} A port outside 0–65535 or not an integer.
+ */
+export function checkNetAddress(
+  address: unknown,
+  what = "server address",
+): { hostname: string; port: number } {
+  address = normalizeNetAddress(address);
+  if (address === null || typeof address !== "object") {
+    throw new TypeError(
+      `The ${what} must be an object like { hostname: "127.0.0.1", port: 9999 } or a tuple like ["127.0.0.1", 9999], got ${
+        describeValue(address)
+      }`,
+    );
+  }
+  const { hostname = "0.0.0.0", port } = address as { hostname?: unknown; port?: unknown };
+  if (typeof port !== "number") {
+    throw new TypeError(
+      `The ${what}'s port must be a number from 0 to 65535, got ${describeValue(port)}`,
+    );
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `The ${what}'s port must be an integer from 0 to 65535, got ${port}: use 0 for any free port`,
+    );
+  }
+  if (typeof hostname !== "string" || hostname === "" || hostname === "[]") {
+    throw new TypeError(
+      `The ${what}'s hostname must be a non-empty string, got ${
+        describeValue(hostname)
+      }: use "0.0.0.0" for every interface`,
+    );
+  }
+  // "[::1]" (the URL form) names the same address as "::1"
+  const bare = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname;
+  return { hostname: bare, port };
+}
+
+/** The first port an unprivileged process may bind on Linux by default
+ * (`net.ipv4.ip_unprivileged_port_start`). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
+/**
+ * Rewrites the errors of a failed bind so that they name the address and,
+ * where the cause is known, say what to do.
+ *
+ * @param error What the bind threw.
+ * @param hostname The host being bound.
+ * @param port The port being bound.
+ * @returns The error to throw: of the same class, the original as `cause`.
+ */
+export function bindError(error: unknown, hostname: string, port: number): unknown {
+  const address = formatAddress({ hostname, port });
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new Deno.errors.AddrInUse(
+      `Address "${address}" is already in use: stop what holds it, or bind port 0 for a free port`,
+      { cause: error },
+    );
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return new Deno.errors.AddrNotAvailable(
+      `Address "${address}" is not available on this machine: bind one of its own addresses, or "0.0.0.0"`,
+      { cause: error },
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied && port > 0 && port < FIRST_UNPRIVILEGED_PORT) {
+    return new Deno.errors.PermissionDenied(
+      `Binding "${address}" failed: ${error.message}: ports below ${FIRST_UNPRIVILEGED_PORT} need root or the CAP_NET_BIND_SERVICE capability; bind port ${FIRST_UNPRIVILEGED_PORT} or above, or 0 for a free one`,
+      { cause: error },
+    );
+  }
+  // TLSServer's unusable certificate, worded already
+  if (error instanceof Deno.errors.InvalidData) return error;
+  const wrapped = withContext(error, `Binding "${address}"`);
+  if (wrapped instanceof Error && /lookup address/i.test(wrapped.message)) {
+    wrapped.message += `: check the host name, or bind an IP address such as "127.0.0.1"`;
+  }
+  return wrapped;
+}

@@ -1,0 +1,34 @@
+/**
+ * The symbol keys of the members the package's modules share but users never
+ * see (`@ignore` on each member; none is exported from `mod.ts`).
+ *
+ * @module
+ */
+
+/** Reads or sets a server attribute. */
+export const kAttribute: unique symbol = Symbol("socketserver.attribute");
+/** Closes the server's socket once. */
+export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
+/** `handleError()` or `handleDrop()`, guarded against throwing. */
+export const kReportError: unique symbol = Symbol("socketserver.reportError");
+/** Whether `serverClose()` waits for requests in flight. */
+export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
+/** A server's requests taken and not yet closed (`_open_requests.ts`): its
+ * slots of `maxConnections`, the lingering closes of `serverClose()`. */
+export const kRequests: unique symbol = Symbol("socketserver.requests");
+/** Opens the listener for `TCPServerBase.serverBind()`; `TLSServer` overrides it. */
+export const kListen: unique symbol = Symbol("socketserver.listen");
+/** A sink that takes every write whole and at once (a datagram's reply buffer)
+ * has a method under this key, `(p) => p.length`: a writer over it skips the
+ * promise chain of a real send, most of its cost per datagram. */
+export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
+/** A handler's `wfile` has a function under this key that reports to the
+ * server a write's failure no caller observed (a write the handler did not
+ * await): `handleDrop()` for a reset. */
+export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+/** `StreamWriter`: refuses the writes not yet started; see `stopWrites()`. */
+export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
+/** `BufferedReader`: the read a timeout left pending, if any. */
+export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
+/** `StreamWriter`: the end of the writes in flight, if any. */
+export const kInFlight: unique symbol = Symbol("socketserver.inFlight");

@@ -1,0 +1,191 @@
+/**
+ * {@linkcode DatagramRequestHandler}: a handler that reads a datagram and
+ * writes one reply.
+ *
+ * @module
+ */
+
+import type { AnyServer, ClientAddressOf } from "./base_server.ts";
+import { BaseRequestHandler } from "./base_request_handler.ts";
+import { BufferedReader, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
+import type { DatagramRequest } from "./datagram_server.ts";
+import { StreamWriter } from "./stream_writer.ts";
+import type { UDPServer } from "./udp_server.ts";
+import { ReplyBuffer } from "./_datagram_slab.ts";
+import { formatAddress, withContext } from "./_format.ts";
+import { checkUnixSendPermissions } from "./_permissions.ts";
+
+/** How large a datagram the transport of `address` carries, for messages. */
+function largestDatagram(address: Deno.Addr): string {
+  return address.transport === "udp"
+    ? "a UDP datagram carries at most 65507 bytes over IPv4 and 65527 over IPv6"
+    : "a Unix datagram carries at most the socket's send buffer (net.core.wmem_default)";
+}
+
+/**
+ * A handler for datagrams, Python's `socketserver.DatagramRequestHandler`:
+ * `setup()` gives it `packet` (the datagram's bytes), `socket` (the server's
+ * `Deno.DatagramConn`), `rfile` (a {@linkcode BufferedReader} over the
+ * packet) and `wfile` (a {@linkcode StreamWriter} that collects the reply).
+ * `finish()` sends what was written to the client as one datagram, and
+ * nothing when no byte was written (Python sends an empty datagram then).
+ *
+ * Datagrams come from anyone: refuse one that is not a request by returning
+ * without writing, not by throwing (what a handler throws goes to
+ * `handleError()`, once per datagram).
+ *
+ * @typeParam S The server type, for a typed `this.server` and
+ *   `clientAddress`; `DatagramRequestHandler<DatagramServer>` serves both
+ *   UDP and Unix datagram servers.
+ *
+ * @example A line echo over UDP
+ * ```ts
+ * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends DatagramRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hello world\n"), server.serverAddress);
+ * const [reply] = await client.receive();
+ * assert.equal(new TextDecoder().decode(reply), "hello world\n");
+ * client.close();
+ * ```
+ */
+export class DatagramRequestHandler<S extends AnyServer = UDPServer>
+  extends BaseRequestHandler<S, DatagramRequest, ClientAddressOf<S>> {
+  /** The longest line `rfile.readline()` accepts, in bytes, newline
+   * included; longer ones throw `LineTooLongError`. @default {65536} */
+  maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
+  /** The datagram's bytes; set by `setup()`. */
+  packet!: Uint8Array<ArrayBuffer>;
+  /** The server's socket, for replies beyond `wfile`; set by `setup()`. */
+  socket!: Deno.DatagramConn;
+  /** Collects the reply that `finish()` sends; set by `setup()`. */
+  wfile!: StreamWriter;
+
+  #reply: ReplyBuffer | null = null;
+  #rfile: BufferedReader | null = null;
+
+  /** A reader over `packet`, at EOF after it; made on first use. */
+  get rfile(): BufferedReader {
+    return this.#rfile ??= BufferedReader.from(this.packet, { maxLineLength: this.maxLineLength });
+  }
+  set rfile(reader: BufferedReader) {
+    this.#rfile = reader;
+  }
+
+  /** Whether the datagram was longer than the server's `maxPacketSize`, so
+   * that `packet` holds only its first `maxPacketSize` bytes. */
+  get truncated(): boolean {
+    return this.request.truncated;
+  }
+
+  /**
+   * Sets `packet`, `socket` and `wfile` (`rfile` is made on first use).
+   * Overrides call `super.setup()` first.
+   *
+   * @example
+   * ```ts
+   * import { DatagramRequestHandler } from "@x/socketserver";
+   *
+   * class Logged extends DatagramRequestHandler {
+   *   override setup() {
+   *     super.setup();
+   *     console.log(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
+   *   }
+   * }
+   * ```
+   */
+  override setup(): void {
+    const [packet, socket] = this.request;
+    this.packet = packet;
+    this.socket = socket;
+    this.#rfile = null;
+    this.#reply = new ReplyBuffer();
+    this.wfile = new StreamWriter(this.#reply);
+  }
+
+  /**
+   * Sends what was written to `wfile` to the client in one datagram (nothing
+   * when no byte was written) and closes both files. Overrides call
+   * `super.finish()` last.
+   *
+   * @returns Once the reply is sent.
+   * @throws {Deno.errors.NotConnected} A Unix client with no path, or gone
+   *   (a drop: it goes to `handleDrop()`).
+   * @throws {Deno.errors.TimedOut} A Unix client that does not read its
+   *   replies (see `UnixDatagramServer.replyTimeout`; a drop).
+   * @throws {Deno.errors.NotCapable} No permission for the Unix client's path.
+   * @throws {RangeError} The reply is longer than one datagram can carry. A
+   *   reply the system drops for want of buffers (`ENOBUFS`) goes to
+   *   `handleDrop()` instead, and `finish()` returns.
+   *
+   * @example
+   * ```ts
+   * import { DatagramRequestHandler } from "@x/socketserver";
+   *
+   * class Signed extends DatagramRequestHandler {
+   *   override async finish() {
+   *     await this.wfile.write(" -- server");
+   *     await super.finish();
+   *   }
+   * }
+   * ```
+   */
+  override async finish(): Promise<void> {
+    const wfile = this.wfile;
+    if (wfile === undefined) return;
+    if (!wfile.idle) await wfile.flush();
+    const reply = this.#reply!.take();
+    wfile.close();
+    this.#rfile?.close();
+    if (reply === null) return;
+    const address = this.clientAddress as Deno.Addr;
+    if (address.transport === "unixpacket" && !address.path) {
+      throw new Deno.errors.NotConnected(
+        "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
+      );
+    }
+    try {
+      await this.socket.send(reply, address);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
+        // name every missing flag; checking only on failure keeps two
+        // permission queries off each reply
+        checkUnixSendPermissions(address.path);
+      }
+      if (
+        address.transport === "unixpacket" &&
+        (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+      ) {
+        // the client closed its socket before the reply: a routine drop
+        throw new Deno.errors.NotConnected(
+          `Cannot reply to "${address.path}": the client's socket is gone (${error.message})`,
+          { cause: error },
+        );
+      }
+      const code = (error as { code?: unknown } | null)?.code;
+      const doing = `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`;
+      if (code === "ENOBUFS") {
+        // lost as the network loses datagrams under load: a drop
+        await this.server.handleDrop(this.request, this.clientAddress, withContext(error, doing));
+        return;
+      }
+      if (code === "EMSGSIZE") {
+        throw new RangeError(
+          `${doing} failed: it is longer than one datagram can carry (${
+            largestDatagram(address)
+          }): send a shorter reply, or several`,
+          { cause: error },
+        );
+      }
+      throw withContext(error, doing);
+    }
+  }
+}

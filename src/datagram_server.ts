@@ -1,0 +1,311 @@
+/**
+ * {@linkcode DatagramServer}: the base of `UDPServer` and
+ * `UnixDatagramServer`, where every datagram is a request.
+ *
+ * @module
+ */
+
+import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
+import { NotBoundError } from "./errors.ts";
+import { declareAttributes } from "./_attributes.ts";
+import { bindAndActivate } from "./_bind.ts";
+import { release, reserve } from "./_datagram_slab.ts";
+import { describeValue } from "./_format.ts";
+import { kAttribute, kCloseSocket } from "./_symbols.ts";
+
+/**
+ * What a datagram server hands its handler as `request`: Python's
+ * `(data, socket)` tuple, with `truncated` set when the datagram was longer
+ * than `maxPacketSize` and `packet` holds only its first `maxPacketSize`
+ * bytes.
+ *
+ * @example Refusing empty and cut datagrams
+ * ```ts
+ * import { type DatagramRequest, DatagramRequestHandler, UDPServer } from "@x/socketserver";
+ *
+ * class Strict extends UDPServer {
+ *   override verifyRequest(request: DatagramRequest) {
+ *     const [packet] = request;
+ *     return packet.length > 0 && !request.truncated;
+ *   }
+ * }
+ * await using _server = new Strict({ hostname: "127.0.0.1", port: 0 }, DatagramRequestHandler);
+ * ```
+ */
+export type DatagramRequest = [packet: Uint8Array<ArrayBuffer>, socket: Deno.DatagramConn] & {
+  /** Whether the datagram was longer than `maxPacketSize` and was cut. */
+  readonly truncated: boolean;
+};
+
+/**
+ * Options of every {@linkcode DatagramServer}; each attribute option
+ * overrides the class attribute of the same name for this instance.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, type DatagramServerOptions, UDPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DatagramServerOptions = { maxPacketSize: 1500, maxConnections: 64 };
+ * await using server = new UDPServer(
+ *   { hostname: "127.0.0.1", port: 0 },
+ *   BaseRequestHandler,
+ *   options,
+ * );
+ * assert.equal(server.maxPacketSize, 1500);
+ * ```
+ */
+export interface DatagramServerOptions extends BaseServerOptions {
+  /** Bind in the constructor. With `false`, call `serverBind()` and
+   * `serverActivate()` yourself. Python: `bind_and_activate`.
+   * @default {true} */
+  bindAndActivate?: boolean;
+  /** {@linkcode DatagramServer.maxPacketSize}. @default {8192} */
+  maxPacketSize?: number;
+}
+
+/**
+ * Throws when Deno's unstable datagram API is not enabled, naming the flag:
+ * without it `Deno.listenDatagram` is simply missing.
+ *
+ * @param what The class that needs it, for the message.
+ */
+export function requireUnstableNet(what: string): void {
+  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    throw new Deno.errors.NotSupported(
+      `${what} needs Deno's unstable datagram API (Deno.listenDatagram): run with --unstable-net, or add "unstable": ["net"] to deno.json`,
+    );
+  }
+}
+
+/** Internal: called just before a datagram server's socket is closed, while
+ * it still holds its file's inode (`UnixDatagramServer` removes the file). */
+export const kSocketClosed: unique symbol = Symbol("socketserver.socketClosed");
+
+/** How many receive errors in a row one `getRequest()` skips as reports of
+ * an earlier reply's loss before it throws. */
+const MAX_SKIPPED_REPORTS = 64;
+
+/** Whether a receive error only reports that an earlier reply was not
+ * delivered (an ICMP "port unreachable"): Windows' `WSAECONNRESET`, Linux's
+ * `ECONNREFUSED` under `IP_RECVERR` (off by default). */
+function isLossReport(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionRefused;
+}
+
+function checkPacketSize(_name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `"maxPacketSize" must be a positive integer number of bytes, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The base of the datagram servers, `UDPServer` and `UnixDatagramServer`:
+ * every datagram received on `socket` is one request, `[packet, socket]` as
+ * in Python, handled by a new handler (usually a `DatagramRequestHandler`).
+ * `shutdownRequest()` and `closeRequest()` only do the server's bookkeeping:
+ * there is no connection to end.
+ *
+ * A datagram longer than `maxPacketSize` is cut and marked `truncated`
+ * (Python cuts it silently). `packet` is a view of a shared buffer that is
+ * never overwritten: a handler that keeps it beyond its request keeps
+ * `packet.slice()` instead. At most `maxConnections` datagrams are handled
+ * at once; `serverClose()` keeps the socket open until the requests in
+ * flight have sent their replies (at most `graceMs`). Faults and floods:
+ * docs/datagrams.md. As with stream servers the constructor binds, so a
+ * subclass's `serverBind()` reads `this.options` and `declare`s its fields.
+ *
+ * @typeParam A The client address type.
+ * @typeParam SA The server address type.
+ *
+ * @example A datagram server on a socket of its own
+ * ```ts
+ * import { DatagramRequestHandler, DatagramServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * class LoopbackServer extends DatagramServer<Deno.NetAddr, Deno.NetAddr> {
+ *   override serverBind() {
+ *     this.socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ *     this.serverAddress = this.socket.addr as Deno.NetAddr;
+ *   }
+ * }
+ * class Upper extends DatagramRequestHandler<LoopbackServer> {
+ *   override async handle() {
+ *     await this.wfile.write(new TextDecoder().decode(this.packet).toUpperCase());
+ *   }
+ * }
+ * await using server = new LoopbackServer(
+ *   { transport: "udp", hostname: "127.0.0.1", port: 0 },
+ *   Upper,
+ * );
+ * server.serveForever();
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+ * const [reply] = await client.receive();
+ * assert.equal(new TextDecoder().decode(reply), "HI");
+ * client.close();
+ * ```
+ */
+export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Addr = Deno.Addr>
+  extends BaseServer<DatagramRequest, A, SA> {
+  /** Class attribute: the longest datagram received whole, in bytes; a
+   * longer one is cut and marked `truncated`. Python: `max_packet_size`. */
+  static maxPacketSize: number = 8192;
+  /** Class attribute: the most datagrams handled at once, or `null` for no
+   * limit. 1024 here, `null` for stream servers: a datagram costs its sender
+   * nothing, so a flood meeting slow handlers must not grow memory without
+   * end; beyond it, datagrams wait in the socket's buffer. */
+  static override maxConnections: number | null = 1024;
+
+  /** The socket; `undefined` until `serverBind()`. */
+  declare socket: Deno.DatagramConn;
+  /** The options given to the constructor; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<DatagramServerOptions>;
+
+  #closeWhenIdle = false;
+
+  /**
+   * Creates the server and, unless `options.bindAndActivate` is false, binds.
+   *
+   * @param serverAddress The address to serve on.
+   * @param RequestHandlerClass The handler class, run once per datagram.
+   * @param options Attribute values for this instance, and `bindAndActivate`.
+   */
+  constructor(
+    serverAddress: SA,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest, A>,
+    options: DatagramServerOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+    if (options.bindAndActivate ?? true) bindAndActivate(this);
+  }
+
+  /** The longest datagram received whole; see the static attribute. */
+  get maxPacketSize(): number {
+    return this[kAttribute]("maxPacketSize");
+  }
+  set maxPacketSize(value: number) {
+    this[kAttribute]("maxPacketSize", value);
+  }
+
+  /** Always `"SOCK_DGRAM"`. Python: `socket_type`. */
+  get socketType(): "SOCK_DGRAM" {
+    return "SOCK_DGRAM";
+  }
+
+  /**
+   * Receives the next datagram. A receive error that only reports an earlier
+   * reply's loss (`ConnectionRefused`, `ConnectionReset`) is skipped, up to
+   * 64 in a row.
+   *
+   * @returns `[[packet, socket], clientAddress]`, `truncated` set on the
+   *   request when the datagram was cut to `maxPacketSize`.
+   * @throws {Deno.errors.BadResource} The server was never bound.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, {
+   *   maxPacketSize: 4,
+   * });
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hello"), server.serverAddress);
+   * const [request] = await server.getRequest();
+   * assert.equal(new TextDecoder().decode(request[0]), "hell");
+   * assert.equal(request.truncated, true);
+   * client.close();
+   * ```
+   */
+  override async getRequest(): Promise<[DatagramRequest, A]> {
+    // a static override is not checked on assignment: check it here
+    const max = checkPacketSize("maxPacketSize", this.maxPacketSize);
+    const socket = this.socket;
+    if (socket === undefined) throw new NotBoundError(this);
+    // one byte more than the limit is how a longer datagram is told apart
+    const region = reserve(max + 1);
+    let data: Uint8Array<ArrayBuffer>;
+    let address: Deno.Addr;
+    for (let skipped = 0;; skipped++) {
+      try {
+        [data, address] = await socket.receive(region);
+        break;
+      } catch (error) {
+        if (!isLossReport(error) || skipped === MAX_SKIPPED_REPORTS) {
+          release(region, 0);
+          throw error;
+        }
+      }
+    }
+    const truncated = data.length > max;
+    const packet = truncated ? data.subarray(0, max) : data;
+    release(region, packet.length);
+    const request = [packet, socket] as [Uint8Array<ArrayBuffer>, Deno.DatagramConn] & {
+      truncated: boolean;
+    };
+    request.truncated = truncated;
+    return [request as DatagramRequest, address as A];
+  }
+
+  /**
+   * Marks the request over; the socket stays open, unless `serverClose()`
+   * waits for this last request. Overrides call `super.closeRequest()`.
+   * Python: `close_request()`.
+   *
+   * @param request The request.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "@x/socketserver";
+   *
+   * class Logged extends UDPServer {
+   *   override closeRequest(request: DatagramRequest) {
+   *     console.log("done with a datagram of", request[0].length, "bytes");
+   *     super.closeRequest(request);
+   *   }
+   * }
+   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * ```
+   */
+  override closeRequest(request: DatagramRequest): void {
+    super.closeRequest(request);
+    if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
+  }
+
+  /** Internal: closes the socket, or after the last request in flight (their
+   * replies go out through it).
+   *
+   * @ignore
+   */
+  override [kCloseSocket](): void {
+    if (this.activeRequests > 0 && this.socket !== undefined) {
+      this.#closeWhenIdle = true;
+      return;
+    }
+    this.#closeNow();
+  }
+
+  #closeNow(): void {
+    this.#closeWhenIdle = false;
+    if (this.socket !== undefined) this[kSocketClosed]();
+    try {
+      this.socket?.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /**
+   * Internal: called just before the socket is closed.
+   *
+   * @ignore
+   */
+  [kSocketClosed](): void {}
+}
+
+declareAttributes(DatagramServer, { maxPacketSize: checkPacketSize });

@@ -1,0 +1,185 @@
+/**
+ * {@linkcode StreamServer}: what the connection-oriented servers share —
+ * TCP, TLS and Unix stream sockets.
+ *
+ * @module
+ */
+
+import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
+import { NotBoundError } from "./errors.ts";
+import { bindAndActivate } from "./_bind.ts";
+import { opsInFlight } from "./_conn_files.ts";
+import { kCloseSocket, kRequests } from "./_symbols.ts";
+
+/**
+ * Options of every {@linkcode StreamServer}.
+ *
+ * @example Binding later
+ * ```ts
+ * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+ *
+ * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, { bindAndActivate: false });
+ * server.serverBind();
+ * server.serverActivate();
+ * await server.serverClose();
+ * ```
+ */
+export interface StreamServerOptions extends BaseServerOptions {
+  /** Bind and listen in the constructor; with `false`, call `serverBind()`
+   * and `serverActivate()` yourself. Python: `bind_and_activate`.
+   * @default {true} */
+  bindAndActivate?: boolean;
+}
+
+/**
+ * The base of the stream servers (TCP, TLS, Unix): it accepts connections
+ * from `socket`, a `Deno.Listener`, and ends each request by shutting its
+ * write side, then closing it. A subclass brings `serverBind()`, which sets
+ * `socket` and `serverAddress`. (Python has no such class: its
+ * `UnixStreamServer` extends `TCPServer`; here transports are siblings, so
+ * each one's request type is exact.)
+ *
+ * The constructor binds, so a `serverBind()` override reads what it needs
+ * from `this.options`, and fields it sets are declared with `declare`: an
+ * initialiser would run after the bind and undo it.
+ *
+ * @example A stream server over any listener
+ * ```ts
+ * import { StreamRequestHandler, StreamServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * class LoopbackServer extends StreamServer<Deno.TcpConn, Deno.NetAddr> {
+ *   override serverBind() {
+ *     this.socket = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ *     this.serverAddress = this.socket.addr;
+ *   }
+ * }
+ * class Hello extends StreamRequestHandler<LoopbackServer> {
+ *   override async handle() {
+ *     await this.wfile.write("hello\n");
+ *   }
+ * }
+ * await using server = new LoopbackServer(
+ *   { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+ *   Hello,
+ * );
+ * server.serveForever();
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
+ * ```
+ */
+export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr = Deno.Addr>
+  extends BaseServer<C, C["remoteAddr"], SA> {
+  /** The listener; `undefined` until `serverBind()`. */
+  declare socket: Deno.Listener<C, SA>;
+  /** The constructor's options; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<StreamServerOptions>;
+
+  /** Creates the server and, unless `bindAndActivate` is false, binds and listens.
+   * @throws {TypeError} A malformed handler class, or an async bind. */
+  constructor(
+    serverAddress: SA,
+    RequestHandlerClass: RequestHandlerClass<C, C["remoteAddr"]>,
+    options: StreamServerOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, options);
+    if (options.bindAndActivate ?? true) bindAndActivate(this);
+  }
+
+  /** Always `"SOCK_STREAM"`. Python: `socket_type`. */
+  get socketType(): "SOCK_STREAM" {
+    return "SOCK_STREAM";
+  }
+
+  /**
+   * Accepts the next connection.
+   *
+   * @throws {Deno.errors.BadResource} The server was never bound.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   *
+   * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
+   * const client = await Deno.connect(server.serverAddress);
+   * const [conn] = await server.getRequest();
+   * conn.close();
+   * client.close();
+   * ```
+   */
+  override async getRequest(): Promise<[C, C["remoteAddr"]]> {
+    if (this.socket === undefined) throw new NotBoundError(this);
+    const conn = await this.socket.accept();
+    return [conn, conn.remoteAddr];
+  }
+
+  /**
+   * Shuts the write side (the client reads everything written, then EOF),
+   * then closes the connection. Python: `shutdown_request()`.
+   *
+   * @example
+   * ```ts
+   * import { TCPServer } from "@x/socketserver";
+   *
+   * class Logged extends TCPServer {
+   *   override async shutdownRequest(conn: Deno.TcpConn) {
+   *     console.log("ending", conn.remoteAddr.port);
+   *     await super.shutdownRequest(conn);
+   *   }
+   * }
+   * ```
+   */
+  override async shutdownRequest(request: C): Promise<void> {
+    if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
+    // More than Python does: Deno's close() cancels a write still in flight
+    // (one a handler did not await), while closeWrite() waits for it
+    try {
+      await request.closeWrite();
+    } catch {
+      // the client is gone, or the connection is already closed
+    }
+    const closed: unknown = this.closeRequest(request);
+    if (closed instanceof Promise) await closed;
+  }
+
+  /**
+   * Closes the connection. Python: `close_request()`.
+   *
+   * @example
+   * ```ts
+   * import { TCPServer } from "@x/socketserver";
+   *
+   * class Logged extends TCPServer {
+   *   override closeRequest(conn: Deno.TcpConn) {
+   *     console.log("closing", conn.remoteAddr.port);
+   *     super.closeRequest(conn);
+   *   }
+   * }
+   * ```
+   */
+  override closeRequest(request: C): void {
+    if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
+    try {
+      request.close();
+    } catch {
+      // already closed
+    }
+    if (this.maxConnections !== null) {
+      // A read that outlived a timeout holds the descriptor until Deno cancels
+      // it, a turn later: it counts until then, or a batch of timeouts would
+      // let in as many new clients at once
+      const releasing = opsInFlight(request);
+      if (releasing !== null) this[kRequests].hold(releasing);
+    }
+    super.closeRequest(request);
+  }
+
+  /** @ignore Internal: closes the listener. */
+  override [kCloseSocket](): void {
+    try {
+      this.socket?.close();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * {@linkcode StreamWriter}: the handlers' `wfile`.
+ *
+ * @module
+ */
+
+import { TimeoutError } from "./errors.ts";
+import { deadline } from "./_deadline.ts";
+import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+
+/**
+ * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
+ * with the same `write()`.
+ *
+ * @example A sink that takes everything
+ * ```ts
+ * import { type ByteSink, StreamWriter } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const sink: ByteSink = { write: (p) => Promise.resolve(p.length) };
+ * assert.equal(await new StreamWriter(sink).write("hello"), 5);
+ * ```
+ */
+export interface ByteSink {
+  /** Writes some of `p`; resolves to the number of bytes written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the sink, cancelling a write in flight: what a writer whose
+   * write timed out does. */
+  close?(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+const ignore = () => {};
+const encoder = new TextEncoder();
+
+/** A sink with {@linkcode kWriteSync}. */
+interface SyncSink extends ByteSink {
+  [kWriteSync](p: Uint8Array): number;
+}
+
+/** The failures of writers with a `kReportLost` function, to find the
+ * writer of an unhandled rejection; filled only when a write fails. */
+const lostWrites = new WeakMap<object, StreamWriter>();
+let watchingRejections = false;
+
+/** Takes the unhandled rejections of writes a handler did not await, of
+ * which the process would otherwise die; registered at the first failure. */
+function onUnhandledRejection(event: PromiseRejectionEvent): void {
+  const reason = event.reason;
+  if (reason === null || typeof reason !== "object") return;
+  const writer = lostWrites.get(reason);
+  if (writer === undefined) return;
+  event.preventDefault();
+  const report = writer[kReportLost];
+  if (report === undefined || reportedWriters.has(writer)) return;
+  reportedWriters.add(writer); // one report per connection, not per lost write
+  report(reason);
+}
+const reportedWriters = new WeakSet<StreamWriter>();
+
+/**
+ * Options of a {@linkcode StreamWriter}.
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from "@x/socketserver";
+ *
+ * const wfile = new StreamWriter({ write: (p) => Promise.resolve(p.length) }, { bufferSize: 1024 });
+ * await wfile.write("collected until flush()");
+ * await wfile.flush();
+ * ```
+ */
+export interface StreamWriterOptions {
+  /** 0 sends every `write()` at once, like Python's `wbufsize`; more collects
+   * writes until that many bytes wait, `flush()`, or the handler's end.
+   * @default {0} */
+  bufferSize?: number;
+  /** {@linkcode StreamWriter.timeout}.
+   * @default {null} */
+  timeout?: number | null;
+}
+
+/**
+ * The handlers' `wfile`: `write()` sends all it is given (a string as
+ * UTF-8) and resolves to the byte count once the kernel has the bytes.
+ * Writes go out in call order, never interleaved. A failed send fails its
+ * write and every later one, at once; in a handler's `wfile`, a failure no
+ * caller awaited goes to the server's `handleDrop()` instead of ending the
+ * process.
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const sent: Uint8Array[] = [];
+ * const sink = { write: (p: Uint8Array) => (sent.push(p.slice()), Promise.resolve(p.length)) };
+ * const wfile = new StreamWriter(sink);
+ * assert.equal(await wfile.write("héllo\n"), 7);
+ * assert.equal(sent.length, 1);
+ * ```
+ */
+export class StreamWriter {
+  /**
+   * How long one write (or flush) may take, in ms, from its turn to its last
+   * byte in the kernel, as Python's `sendall()` counts; `null` waits for
+   * ever. One that runs out rejects with {@linkcode TimeoutError}, and the
+   * writer closes its sink, as part of it may be sent, and fails the rest.
+   *
+   * @example A client that never reads
+   * ```ts
+   * import { StreamWriter, TimeoutError } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let closed = false;
+   * let cancel = () => {};
+   * const stuck = {
+   *   write: () => new Promise<number>((_, reject) => cancel = () => reject(new Error("closed"))),
+   *   close: () => (closed = true, cancel()),
+   * };
+   * const wfile = new StreamWriter(stuck, { timeout: 10 });
+   * await assert.rejects(wfile.write("reply\n"), TimeoutError);
+   * assert.equal(closed, true);
+   * ```
+   */
+  timeout: number | null;
+  #sink: ByteSink;
+  #bufferSize: number;
+  #buf: Uint8Array | null = null;
+  #used = 0;
+  #closed = false;
+  #inFlight = 0;
+  /** The latest send; set whenever `#inFlight` > 0. */
+  #last: Promise<unknown> | null = null;
+  /** The error of the write that timed out, once one did. */
+  #timedOut: TimeoutError | null = null;
+  /** The first error a send failed with (a reset, a closed connection) or
+   * the timeout's: every later write, and every write queued behind it,
+   * rejects with it at once instead of trying the dead connection again. */
+  #failure: unknown = null;
+  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  #stopped = false;
+  #sync: SyncSink | null;
+  /** @ignore Internal: reports a failure no caller observed. */
+  [kReportLost]?: (error: unknown) => void;
+
+  /** Creates a writer to `sink`, usually a `Deno.Conn`. */
+  constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
+    this.#sink = sink;
+    this.#sync = kWriteSync in sink ? sink as SyncSink : null;
+    this.#bufferSize = Math.max(0, options.bufferSize ?? 0);
+    this.timeout = options.timeout ?? null;
+  }
+
+  /** Whether {@linkcode StreamWriter.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many written bytes wait in the buffer for a flush. */
+  get buffered(): number {
+    return this.#used;
+  }
+
+  /** Whether nothing is buffered and no write is still being sent. */
+  get idle(): boolean {
+    return this.#used === 0 && this.#inFlight === 0;
+  }
+
+  /**
+   * Sends `data` (a string is sent as UTF-8).
+   *
+   * @throws {Deno.errors.BadResource} The writer is closed.
+   * @throws {TimeoutError} This write, or an earlier one, ran out of `timeout`.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let total = 0;
+   * const wfile = new StreamWriter({ write: (p) => (total += p.length, Promise.resolve(p.length)) });
+   * await wfile.write(new Uint8Array(10));
+   * assert.equal(total, 10);
+   * ```
+   */
+  write(data: Uint8Array | string): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(
+        new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
+      );
+    }
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
+    if (this.#sync !== null && this.#inFlight === 0) {
+      return Promise.resolve(this.#sync[kWriteSync](bytes));
+    }
+    const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
+    this.#last = p;
+    return p;
+  }
+
+  /**
+   * Sends whatever waits in the buffer; a no-op when unbuffered.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let total = 0;
+   * const sink = { write: (p: Uint8Array) => (total += p.length, Promise.resolve(p.length)) };
+   * const wfile = new StreamWriter(sink, { bufferSize: 1024 });
+   * await wfile.write("abc");
+   * assert.equal(total, 0);
+   * await wfile.flush();
+   * assert.equal(total, 3);
+   * ```
+   */
+  async flush(): Promise<void> {
+    if (this.#used > 0) {
+      const bytes = this.#buf!.slice(0, this.#used);
+      this.#used = 0;
+      const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
+      this.#last = p;
+      await p;
+    } else if (this.#inFlight > 0) {
+      await this.#last!.catch(() => {});
+    }
+  }
+
+  /**
+   * Marks the writer closed; later writes fail. Does not flush (the handler's
+   * `finish()` flushes first) and does not close the sink.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const wfile = new StreamWriter({ write: (p) => Promise.resolve(p.length) });
+   * wfile.close();
+   * await assert.rejects(wfile.write("late"));
+   * ```
+   */
+  close(): void {
+    this.#closed = true;
+    this.#buf = null;
+    this.#used = 0;
+  }
+
+  /** @ignore Internal: the end of the writes in flight, if any. */
+  [kInFlight](): Promise<void> | null {
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
+  /** @ignore Internal: see `stopWrites()`. */
+  [kStopWrites](error: Error): Promise<void> | null {
+    this.#stopped = true;
+    this.#fail(error);
+    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
+  async #writeBuffered(bytes: Uint8Array): Promise<number> {
+    const size = this.#bufferSize;
+    if (this.#used + bytes.length > size) await this.flush();
+    if (bytes.length >= size) {
+      const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
+      this.#last = p;
+      return await p;
+    }
+    this.#buf ??= new Uint8Array(size);
+    this.#buf.set(bytes, this.#used);
+    this.#used += bytes.length;
+    return bytes.length;
+  }
+
+  #after(bytes: Uint8Array): Promise<number> {
+    this.#inFlight++;
+    const go = () => {
+      if (this.#failure !== null) {
+        // the connection failed under an earlier write: settle at once, so
+        // that a long queue of writes nobody awaited ends in one turn
+        this.#inFlight--;
+        return Promise.reject(this.#failure);
+      }
+      return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+    };
+    return this.#last!.then(go, go);
+  }
+
+  #send(bytes: Uint8Array): Promise<number> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    this.#inFlight++;
+    return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+  }
+
+  /** Records a send's failure: later writes reject with it, and should no
+   * caller observe it, `kReportLost` gets it instead of the process dying. */
+  #fail(error: unknown): void {
+    if (this.#failure === null) this.#failure = error;
+    if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
+      lostWrites.set(error, this);
+      if (!watchingRejections) {
+        watchingRejections = true;
+        globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
+      }
+    }
+  }
+
+  /** `#start()` bounded by `timeout`; at the deadline the sink is closed,
+   * which cancels the send. A write queued behind one that timed out is
+   * refused: its bytes would follow a partial write. */
+  #startWithin(bytes: Uint8Array): Promise<number> {
+    if (this.#timedOut !== null) {
+      this.#inFlight--;
+      return Promise.reject(this.#timedOut);
+    }
+    const ms = this.timeout;
+    if (ms === null) return this.#start(bytes);
+    return deadline(this.#start(bytes), ms, () => {
+      const error = new TimeoutError(ms, "writeTimeout");
+      this.#timedOut = error;
+      this.#fail(error);
+      // once serverClose() lingers on the connection, closing it is its job
+      if (!this.#stopped) {
+        try {
+          this.#sink.close?.();
+        } catch {
+          // closed already
+        }
+      }
+      throw error;
+    });
+  }
+
+  /** Starts sending `bytes` (counted in `#inFlight` by the caller). One sink
+   * write usually takes all: `#onWritten()` settles it with no async function
+   * between, a promise fewer per write; a partial write loops in `#sendRest()`. */
+  #start(bytes: Uint8Array): Promise<number> {
+    this.#current = bytes;
+    let p: Promise<number>;
+    try {
+      p = this.#sink.write(bytes);
+    } catch (error) {
+      this.#inFlight--;
+      this.#fail(error);
+      return Promise.reject(error);
+    }
+    return p.then(
+      this.#written ??= this.#onWritten.bind(this),
+      this.#failed ??= this.#onFailed.bind(this),
+    );
+  }
+
+  #current: Uint8Array = EMPTY;
+
+  // Bound on the first send, not per writer: a datagram's writer never sends.
+  #written: ((n: number) => number | Promise<number>) | undefined;
+  #failed: ((error: unknown) => never) | undefined;
+
+  #onWritten(n: number): number | Promise<number> {
+    const bytes = this.#current;
+    this.#current = EMPTY;
+    if (n < bytes.length) return this.#sendRest(bytes, n);
+    this.#inFlight--;
+    return n;
+  }
+
+  #onFailed(error: unknown): never {
+    this.#current = EMPTY;
+    this.#inFlight--;
+    this.#fail(error);
+    throw error;
+  }
+
+  async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
+    try {
+      const sink = this.#sink;
+      while (n < bytes.length) n += await sink.write(bytes.subarray(n));
+      return n;
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    } finally {
+      this.#inFlight--;
+    }
+  }
+}

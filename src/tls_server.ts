@@ -1,0 +1,339 @@
+/**
+ * {@linkcode TLSServer}: a stream server on `Deno.listenTls`.
+ *
+ * @module
+ */
+
+import {
+  type Awaitable,
+  BaseServer,
+  type RequestHandlerClass,
+  type ServerCloseOptions,
+} from "./base_server.ts";
+import {
+  type NetAddress,
+  type NetAddressTuple,
+  type TcpAddr,
+  TCPServerBase,
+  type TCPServerOptions,
+} from "./tcp_server.ts";
+import { asDrop } from "./errors.ts";
+import { declareAttributes } from "./_attributes.ts";
+import { nullableDuration } from "./_checks.ts";
+import { deadline } from "./_deadline.ts";
+import { formatAddress, withContext } from "./_format.ts";
+import { kAttribute, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
+
+/**
+ * Options of {@linkcode TLSServer}: the certificate and key, and the
+ * {@linkcode TCPServer} options.
+ *
+ * @example
+ * ```ts
+ * import { BaseRequestHandler, TLSServer } from "@x/socketserver";
+ * import { localhostCert } from "@x/socketserver/testing";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = new TLSServer(["127.0.0.1", 0], BaseRequestHandler, {
+ *   ...localhostCert,
+ *   alpnProtocols: ["h2", "http/1.1"],
+ * });
+ * assert.deepEqual(server.alpnProtocols, ["h2", "http/1.1"]);
+ * ```
+ */
+export interface TLSServerOptions extends TCPServerOptions {
+  /** The certificate chain, PEM text (`Deno.readTextFileSync("cert.pem")`). */
+  cert: string;
+  /** The private key, PEM text. */
+  key: string;
+  /** The ALPN protocols to offer, most preferred first; a handler reads the
+   * one agreed on from `(await this.request.handshake()).alpnProtocol`.
+   * @default {undefined} */
+  alpnProtocols?: string[];
+  /** {@linkcode TLSServer.handshakeTimeout}.
+   * @default {60_000} */
+  handshakeTimeout?: number | null;
+}
+
+function checkTlsOptions(options: unknown): void {
+  const o = (options ?? {}) as Partial<TLSServerOptions>;
+  for (const name of ["cert", "key"] as const) {
+    if (typeof o[name] !== "string" || o[name] === "") {
+      throw new TypeError(
+        `TLSServer needs "${name}" as PEM text, got ${
+          o[name] === "" ? '""' : typeof o[name]
+        }: pass { cert: Deno.readTextFileSync("cert.pem"), key: Deno.readTextFileSync("key.pem") }`,
+      );
+    }
+  }
+  const alpn = o.alpnProtocols;
+  if (
+    alpn !== undefined &&
+    (!Array.isArray(alpn) || alpn.some((p) => typeof p !== "string" || p === ""))
+  ) {
+    throw new TypeError(
+      `"alpnProtocols" must be an array of non-empty strings such as ["h2", "http/1.1"], got ${
+        JSON.stringify(alpn)
+      }`,
+    );
+  }
+}
+
+/** Whether `Deno.listenTls` threw because of the certificate or key. */
+function isCertificateError(error: unknown): boolean {
+  return error instanceof Deno.errors.InvalidData ||
+    (error instanceof Error && error.constructor === Error && /\b(cert|key)/i.test(error.message));
+}
+
+/** The connections whose handshake completed: only those can be shut with
+ * `closeWrite()`, which otherwise waits for the handshake for ever. */
+const handshaken = new WeakSet<Deno.TlsConn>();
+
+/** Handshakes that ran out of time, still pending, by connection: Deno 2.9
+ * cannot abort a server's handshake, so closing frees nothing until the
+ * client speaks or leaves. */
+const stalled = new WeakMap<Deno.TlsConn, Promise<unknown>>();
+
+/** Each server's connections whose handshake stalled, kept open (and
+ * counted against `maxConnections`) until it ends; `serverClose()` closes them. */
+const stalledOf = new WeakMap<object, Set<Deno.TlsConn>>();
+const ignore = () => {};
+
+async function handshake(
+  conn: Deno.TlsConn,
+  address: Deno.NetAddr,
+  timeout: number | null,
+): Promise<void> {
+  const done = conn.handshake();
+  done.catch(() => {}); // settles when the connection closes, after a timeout won
+  let expired = false;
+  try {
+    await deadline(done, timeout ?? Infinity, () => {
+      expired = true;
+      stalled.set(conn, done);
+      throw new Deno.errors.TimedOut(
+        `TLS handshake with "${
+          formatAddress(address)
+        }" did not complete within ${timeout} ms: raise "handshakeTimeout" or set it to null`,
+      );
+    });
+  } catch (error) {
+    // a scanner, a plain-text client, one that does not trust the
+    // certificate: routine on a public port, so a drop, not a stack trace
+    throw asDrop(
+      expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
+    );
+  }
+  handshaken.add(conn);
+}
+
+/**
+ * A TLS server: a sibling of {@linkcode TCPServer} whose connections are
+ * `Deno.TlsConn`s (Python's `socketserver` has none: it wraps the socket in
+ * `get_request()`). Handlers read and write plain text.
+ *
+ * The handshake runs in `finishRequest()`, per request, so with
+ * `ThreadingTLSServer` a slow client holds up only its own task. A failed
+ * or timed-out handshake is a drop (`handleDrop()`); Deno cannot abort one,
+ * so a timed-out handshake keeps its socket, and its `maxConnections` slot,
+ * until the client speaks or leaves.
+ *
+ * @example
+ * ```ts
+ * import { sendall, StreamRequestHandler, TLSServer } from "@x/socketserver";
+ * import { localhostCert } from "@x/socketserver/testing";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler<TLSServer> {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.readline());
+ *   }
+ * }
+ * await using server = new TLSServer(["127.0.0.1", 0], Echo, localhostCert);
+ * server.serveForever();
+ * const { port } = server.serverAddress;
+ * const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [localhostCert.cert] });
+ * await sendall(conn, "hello\n");
+ * assert.equal(await new Response(conn.readable).text(), "hello\n");
+ * ```
+ */
+export class TLSServer extends TCPServerBase<Deno.TlsConn> {
+  /** Class attribute: how long a client may take to complete the handshake,
+   * in ms; `null` waits for ever. Default nginx's `ssl_handshake_timeout`. */
+  static handshakeTimeout: number | null = 60_000;
+
+  /** The constructor's options; see {@linkcode BaseServer.options}. */
+  declare readonly options: Readonly<TLSServerOptions>;
+
+  /** Creates the server and, unless `bindAndActivate` is false, binds and listens.
+   * @throws {TypeError} No `cert` or `key`, or a malformed address or option.
+   * @throws {Deno.errors.InvalidData} The certificate or key cannot be used. */
+  constructor(
+    serverAddress: NetAddress | NetAddressTuple,
+    RequestHandlerClass: RequestHandlerClass<Deno.TlsConn, Deno.NetAddr>,
+    options: TLSServerOptions,
+  ) {
+    checkTlsOptions(options);
+    super(serverAddress, RequestHandlerClass, options);
+  }
+
+  /** How long the handshake may take, in ms; see the static attribute. */
+  get handshakeTimeout(): number | null {
+    return this[kAttribute]("handshakeTimeout");
+  }
+  set handshakeTimeout(value: number | null) {
+    this[kAttribute]("handshakeTimeout", value);
+  }
+
+  /** The ALPN protocols offered, as given to the constructor. */
+  get alpnProtocols(): readonly string[] | undefined {
+    return this.options.alpnProtocols;
+  }
+
+  /** @ignore Internal: opens the listener with `Deno.listenTls`. */
+  override [kListen](
+    options: Deno.TcpListenOptions & { transport: "tcp" },
+  ): Deno.Listener<Deno.TlsConn, TcpAddr> {
+    const alpnProtocols = this.alpnProtocols;
+    try {
+      return Deno.listenTls({
+        ...options,
+        cert: this.options.cert,
+        key: this.options.key,
+        ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
+      }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
+    } catch (error) {
+      // Deno reports an unusable certificate or key as InvalidData ("No
+      // certificates found"), or, for a key that is not the certificate's,
+      // as an Error naming the keys; everything else is the bind's own
+      // failure, which serverBind() words like a TCPServer's
+      if (!isCertificateError(error)) throw error;
+      throw new Deno.errors.InvalidData(
+        `The TLS certificate or key cannot be used: ${
+          error instanceof Error ? error.message : String(error)
+        }: pass the PEM text of a certificate and of its own private key`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Completes the handshake (at most `handshakeTimeout` ms), then runs the
+   * handler; a failed handshake throws, so the request is dropped.
+   *
+   * @example
+   * ```ts
+   * import { TLSServer } from "@x/socketserver";
+   *
+   * class Logged extends TLSServer {
+   *   override async finishRequest(conn: Deno.TlsConn, client: Deno.NetAddr) {
+   *     const { alpnProtocol } = await conn.handshake();
+   *     console.log(client.hostname, "speaks", alpnProtocol);
+   *     await super.finishRequest(conn, client);
+   *   }
+   * }
+   * ```
+   */
+  override async finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void> {
+    await handshake(request, clientAddress, this.handshakeTimeout);
+    await super.finishRequest(request, clientAddress);
+  }
+
+  /**
+   * After a completed handshake, `closeWrite()` (TLS's `close_notify`) then
+   * `closeRequest()`, like every stream server; otherwise only
+   * `closeRequest()`, as `closeWrite()` would wait for the handshake.
+   *
+   * @example
+   * ```ts
+   * import { TLSServer } from "@x/socketserver";
+   *
+   * class Logged extends TLSServer {
+   *   override async shutdownRequest(conn: Deno.TlsConn) {
+   *     console.log("ending", conn.remoteAddr.port);
+   *     await super.shutdownRequest(conn);
+   *   }
+   * }
+   * ```
+   */
+  override async shutdownRequest(request: Deno.TlsConn): Promise<void> {
+    if (handshaken.has(request)) return await super.shutdownRequest(request);
+    const pending = stalled.get(request);
+    if (pending !== undefined && this.maxConnections !== null && !this.closed) {
+      // Closing would free no descriptor (see `stalled`): the request is
+      // over, but its slot stays taken, and the connection open so that its
+      // end can be seen, until the handshake ends; then it is closed
+      stalled.delete(request);
+      const ended = pending.then(ignore, ignore);
+      this[kRequests].hold(ended);
+      let kept = stalledOf.get(this);
+      if (kept === undefined) stalledOf.set(this, kept = new Set());
+      kept.add(request);
+      BaseServer.prototype.closeRequest.call(this, request);
+      ended.then(async () => {
+        kept.delete(request);
+        try {
+          await this.closeRequest(request);
+        } catch {
+          // closed already
+        }
+      });
+      return;
+    }
+    await this.closeRequest(request);
+  }
+
+  /** @ignore Internal: closes the listener and the stalled handshakes' sockets. */
+  override [kCloseSocket](): void {
+    super[kCloseSocket]();
+    for (const conn of stalledOf.get(this) ?? []) {
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    }
+  }
+}
+
+declareAttributes(TLSServer, { handshakeTimeout: nullableDuration });
+
+/** The methods of a {@linkcode TLSServer}, listed on its page. */
+export interface TLSServer {
+  // doc-pages: generated by `deno task doc:pages`, do not edit
+  /** See {@linkcode BaseServer.serveForever}. */
+  serveForever(pollInterval?: number | null): Promise<void>;
+  /** See {@linkcode BaseServer.shutdown}. */
+  shutdown(): Promise<void>;
+  /** See {@linkcode BaseServer.handleRequest}. */
+  handleRequest(): Promise<void>;
+  /** See {@linkcode TCPServerBase.serverBind}. */
+  serverBind(): void;
+  /** See {@linkcode BaseServer.serverActivate}. */
+  serverActivate(): Awaitable<void>;
+  /** See {@linkcode StreamServer.getRequest}. */
+  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
+  /** See {@linkcode BaseServer.verifyRequest}. */
+  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
+  /** See {@linkcode BaseServer.processRequest}. */
+  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
+  /** See {@linkcode TLSServer.finishRequest}. */
+  finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void>;
+  /** See {@linkcode TLSServer.shutdownRequest}. */
+  shutdownRequest(request: Deno.TlsConn): Promise<void>;
+  /** See {@linkcode StreamServer.closeRequest}. */
+  closeRequest(request: Deno.TlsConn): void;
+  /** See {@linkcode BaseServer.handleError}. */
+  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** See {@linkcode BaseServer.handleDrop}. */
+  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
+  /** See {@linkcode BaseServer.handleTimeout}. */
+  handleTimeout(): Awaitable<void>;
+  /** See {@linkcode BaseServer.serviceActions}. */
+  serviceActions(): Awaitable<void>;
+  /** See {@linkcode BaseServer.serverClose}. */
+  serverClose(options?: ServerCloseOptions): Promise<void>;
+  /** See {@linkcode BaseServer}. */
+  [Symbol.asyncDispose](): Promise<void>;
+  // doc-pages: end
+}
