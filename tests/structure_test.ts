@@ -211,7 +211,7 @@ Deno.test(`src/: no file is over ${MAX_FILE_LINES} lines`, () => {
   assert.deepEqual(over, []);
 });
 
-Deno.test(`src/: no class is over ${MAX_CLASS_LINES} lines, from its JSDoc to its closing brace`, async () => {
+Deno.test(`src/: no class is over ${MAX_CLASS_LINES} lines, from its declaration to its closing brace`, async () => {
   const spans = new Map<string, ClassSpan[]>();
   for (const path of tsFiles("src/")) {
     spans.set(path, classSpans(Deno.readTextFileSync(new URL(path, ROOT))));
@@ -246,10 +246,12 @@ Deno.test(`src/: no class is over ${MAX_CLASS_LINES} lines, from its JSDoc to it
   }
   assert.ok(published >= 15, `deno doc published only ${published} classes`);
   const over = [...spans].flatMap(([path, list]) =>
-    list.filter((span) => span.last - span.first + 1 > MAX_CLASS_LINES)
+    // a class is its declaration to its closing brace, member JSDoc included;
+    // the JSDoc above it documents the class and is not counted
+    list.filter((span) => span.last - span.declared + 1 > MAX_CLASS_LINES)
       .map((span) =>
-        `${path}:${span.first}-${span.last}: class ${span.name}, ${
-          span.last - span.first + 1
+        `${path}:${span.declared}-${span.last}: class ${span.name}, ${
+          span.last - span.declared + 1
         } lines`
       )
   );
