@@ -22,7 +22,7 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import { withServer } from "../testing.ts";
-import { has, run } from "./_helpers.ts";
+import { hasCommand, runCommand } from "./_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -321,7 +321,7 @@ Deno.test("readFrame(), readUntil() and readExactly() over TCP from a client tha
 Deno.test({
   name:
     "a readFrame() server answers a CPython client that frames with struct.pack('>L', len(data)) and reads the replies with struct.unpack",
-  ignore: !has("python3"),
+  ignore: !hasCommand("python3"),
   async fn() {
     class Json extends StreamRequestHandler {
       override timeout = 10_000;
@@ -351,7 +351,11 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as sock:
         print(len(reply["echo"]), reply["bytes"], reply["echo"][:5])
 `;
     await withServer(ThreadingTCPServer, Json, async (_server, address) => {
-      const { code, stdout, stderr } = await run("python3", ["-c", script, String(address.port)]);
+      const { code, stdout, stderr } = await runCommand("python3", [
+        "-c",
+        script,
+        String(address.port),
+      ]);
       assert.equal(code, 0, stderr);
       assert.equal(stdout, "5 16 hello\n100000 100011 xxxxx\n4 20 café\n");
     });

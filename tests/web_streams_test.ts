@@ -16,14 +16,17 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import { runHandler, withServer } from "../testing.ts";
-import { has, Proc, run } from "./_helpers.ts";
+import { hasCommand, runCommand, Subprocess } from "./_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Sends `request`, half-closes, and reads the reply to its end: the end
  * proves the server closed the connection. */
-async function exchange(address: Deno.ConnectOptions, request: Uint8Array | string): Promise<string> {
+async function exchange(
+  address: Deno.ConnectOptions,
+  request: Uint8Array | string,
+): Promise<string> {
   const conn = await Deno.connect(address);
   await sendall(conn, request);
   await conn.closeWrite();
@@ -138,10 +141,10 @@ Deno.test("the raw this.request.readable trap: a write after reading it to its e
 Deno.test({
   name:
     "a handler piping a 64 MiB upload through rfile.readable and TextDecoderStream grows the server's peak RSS by less than 32 MiB; buffering it whole grows it by more than 64 MiB (the control)",
-  ignore: !has("python3"),
+  ignore: !hasCommand("python3"),
   async fn() {
     const growth = async (flags: string[]) => {
-      await using server = new Proc("deno", [
+      await using server = new Subprocess("deno", [
         "run",
         "--allow-net=127.0.0.1",
         new URL("./fixtures/streams_upload_server.ts", import.meta.url).pathname,
@@ -164,7 +167,7 @@ Deno.test({
       // The peak RSS (VmHWM) reset to the current RSS, read by python3: Deno
       // lets only --allow-all read /proc
       const proc = (action: string) =>
-        run("python3", [
+        runCommand("python3", [
           "-c",
           `import re, sys
 pid = sys.argv[1]
