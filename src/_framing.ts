@@ -14,9 +14,6 @@ import type { ReadBuffer } from "./_read_buffer.ts";
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const TWO_32 = 2 ** 32;
-/** Payloads up to this size go out in one write with their length field
- * (one send); a longer one is sent after its field, not copied. */
-const COALESCE = 64 * 1024;
 
 /** Whether `n` bytes are buffered, reading as needed: false at EOF with
  * fewer. A buffer too small grows by doubling (as for a long line), so the
@@ -284,16 +281,12 @@ export function writeFrame(
         `Frame of ${bytes.length} bytes gives a length field of ${field}, which ${size} bytes cannot hold: use a larger "lengthBytes" or check "lengthAdjustment"`,
       );
     }
-    const little = options.littleEndian === true;
-    if (bytes.length <= COALESCE) {
-      const frame = new Uint8Array(size + bytes.length);
-      putLength(frame, field, size, little);
-      frame.set(bytes, size);
-      return writer.write(frame);
-    }
-    const head = new Uint8Array(size);
-    putLength(head, field, size, little);
-    return Promise.all([writer.write(head), writer.write(bytes)]).then(([h, p]) => h + p);
+    // one write, field and payload together: two could let another write
+    // between them, or (buffered) after a field that had to wait
+    const frame = new Uint8Array(size + bytes.length);
+    putLength(frame, field, size, options.littleEndian === true);
+    frame.set(bytes, size);
+    return writer.write(frame);
   } catch (error) {
     return Promise.reject(error);
   }
