@@ -138,6 +138,34 @@ Deno.test("the raw this.request.readable trap: a write after reading it to its e
   }
 });
 
+Deno.test("the raw this.request.readable read to its end by a handler that writes nothing: the server's close path takes the closed connection without an error or a drop, and frees its maxConnections slot", async () => {
+  const reported: unknown[] = [];
+  class Recording extends ThreadingTCPServer {
+    override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error?: unknown) {
+      reported.push(error);
+    }
+    override handleDrop(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+      reported.push(error);
+    }
+  }
+  const lengths: number[] = [];
+  class Sink extends StreamRequestHandler {
+    override async handle() {
+      lengths.push((await new Response(this.request.readable).arrayBuffer()).byteLength);
+    }
+  }
+  await withServer(
+    Recording,
+    Sink,
+    { serverOptions: { maxConnections: 1 } },
+    async (_server, address) => {
+      for (let i = 0; i < 3; i++) assert.equal(await exchange(address, "x".repeat(i + 1)), "");
+    },
+  );
+  assert.deepEqual(lengths, [1, 2, 3]);
+  assert.deepEqual(reported, []);
+});
+
 Deno.test({
   name:
     "a handler piping a 64 MiB upload through rfile.readable and TextDecoderStream grows the server's peak RSS by less than 32 MiB; buffering it whole grows it by more than 64 MiB (the control)",
