@@ -49,7 +49,7 @@ export class ReadBuffer {
   /** The length of the last record lent: a new buffer holds two such. */
   #lastLine = 0;
   /** The size of a new buffer; a longer record grows one beyond it. */
-  readonly #bufferSize: number;
+  readonly bufferSize: number;
   readonly #source: Source | null;
   readonly #timeouts: Timeouts;
   /** Made at the first search of a long span. */
@@ -59,14 +59,14 @@ export class ReadBuffer {
   constructor(source: Source | null, timeouts: Timeouts, bufferSize: number) {
     this.#source = source;
     this.#timeouts = timeouts;
-    this.#bufferSize = bufferSize;
+    this.bufferSize = bufferSize;
     this.buf = new Uint8Array(bufferSize);
     if (source === null) this.eof = true;
   }
 
   /** `buf[start, stop)` for `read()`: copied past a quarter of `bufferSize`. */
   take(stop: number): Uint8Array<ArrayBuffer> {
-    if (this.#source === null || stop - this.start > this.#bufferSize >> 2) {
+    if (this.#source === null || stop - this.start > this.bufferSize >> 2) {
       const start = this.start;
       this.start = stop;
       return this.buf.slice(start, stop);
@@ -129,7 +129,7 @@ export class ReadBuffer {
         } else {
           const size = need > buf.length
             ? Math.max(need, Math.min(buf.length * 2, cap))
-            : Math.max(this.#bufferSize, need, Math.min(this.#lastLine * 2, cap));
+            : Math.max(this.bufferSize, need, Math.min(this.#lastLine * 2, cap));
           buf = this.#moveTo(new Uint8Array(size));
         }
       }
@@ -172,21 +172,6 @@ export class ReadBuffer {
     if (t.timeout === null && t.idleTimeout === null && t.requestTimeout === null) return read;
     if (have > 0 && this.began < 0) this.began = performance.now();
     return readWithin(read, t, this.began);
-  }
-
-  /** `n` bytes (fewer at EOF) read into an array of their own, for a read
-   * larger than the buffer. */
-  async readLarge(n: number): Promise<Uint8Array<ArrayBuffer>> {
-    const out = new Uint8Array(n);
-    let got = this.end - this.start;
-    out.set(this.buf.subarray(this.start, this.end));
-    this.start = this.end;
-    while (got < n && !this.eof) {
-      const read = await this.wait(this.#source!.read(out.subarray(got)), got);
-      if (read === null) this.eof = true;
-      else got += read;
-    }
-    return got === n ? out : out.slice(0, got);
   }
 
   /** Drops the buffer: the reader was closed. */

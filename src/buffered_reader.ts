@@ -275,11 +275,15 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       return b.takeRest();
     }
     if (n === 0) return EMPTY.slice();
-    if (n > b.buf.length && b.pending === null) return await b.readLarge(n);
+    // Larger than the buffer: read in place into a buffer of n bytes, handed
+    // out whole (a copy in all but name); bytes that came before a timeout
+    // wait there for the next call
+    const large = n > b.bufferSize;
     while (b.end - b.start < n) {
-      if (!await b.fill(n)) break;
+      if (!await b.fill(n, large ? n : Infinity)) break;
     }
-    return b.take(Math.min(b.start + n, b.end));
+    const stop = Math.min(b.start + n, b.end);
+    return large && b.start === 0 && stop === b.buf.length ? b.lend(stop) : b.take(stop);
   }
 
   /**

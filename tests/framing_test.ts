@@ -385,3 +385,17 @@ Deno.test("writeFrame() of a payload over 64 KiB, not awaited on a part-full buf
   assert.deepEqual(await reader.readFrame(), payload);
   assert.equal(text(await reader.read()), "end");
 });
+
+Deno.test("read(n) larger than the buffer that outlives a timeout loses nothing: the next read(n) returns the bytes that came before it", async () => {
+  const source = new Scripted(new Uint8Array(10).fill(1));
+  const reader = new BufferedReader(source, { bufferSize: 16, timeout: 20 });
+  const error = await reader.read(100).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  source.release(new Uint8Array(90).fill(2));
+  const bytes = await reader.read(100);
+  assert.equal(bytes.length, 100);
+  assert.equal(bytes.filter((b) => b === 1).length, 10);
+  assert.equal(bytes.buffer.byteLength, 100); // a buffer of its own, as before
+  source.release();
+  assert.equal((await reader.read()).length, 0);
+});
