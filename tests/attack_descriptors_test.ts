@@ -10,7 +10,7 @@
  * its own process; CPython's clients live in theirs.
  */
 import assert from "node:assert/strict";
-import { has, runDeno } from "./_helpers.ts";
+import { hasCommand, runDenoSource } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const LIMIT = 96;
@@ -90,8 +90,8 @@ console.log(JSON.stringify({ above: peak - baseline, drops }));
 `;
 
 Deno.test(`ThreadingTCPServer: ${ROUNDS} × ${CLIENTS} clients that never read, dropped in batches by writeTimeout, and maxConnections ${LIMIT} keeps at most ${LIMIT} + ${SLACK} sockets above the listening baseline`, async () => {
-  if (!has("python3")) return;
-  const { code, stdout, stderr } = await runDeno(PROGRAM, ["-A"]);
+  if (!hasCommand("python3")) return;
+  const { code, stdout, stderr } = await runDenoSource(PROGRAM, ["-A"]);
   assert.equal(code, 0, stderr);
   const { above, drops } = JSON.parse(stdout.trim().split("\n").at(-1)!);
   assert.equal(drops, CLIENTS * ROUNDS, "every client is dropped by writeTimeout");

@@ -13,7 +13,9 @@ import {
   TCPServer,
   TLSServer,
 } from "../mod.ts";
-import { errorName, readLine, RecordingServer, until, within } from "./_helpers.ts";
+import { readLineWithin } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -37,7 +39,7 @@ for (const [label, value] of [["Infinity", Infinity], ["2 ** 31", PAST_TIMERS]] 
     try {
       await pause(100); // the client thinks before it speaks
       await conn.write(encoder.encode("late\n"));
-      assert.equal(await readLine(conn, 5_000), "late", `drops: ${server.drops.map(String)}`);
+      assert.equal(await readLineWithin(conn, 5_000), "late", `drops: ${server.drops.map(String)}`);
       assert.deepEqual(server.drops.map(errorName), []);
     } finally {
       conn.close();
@@ -57,10 +59,10 @@ Deno.test("StreamRequestHandler.idleTimeout of 30 days (2.592e9 ms) does not dro
   const conn = await Deno.connect(server.serverAddress);
   try {
     await conn.write(encoder.encode("one\n"));
-    assert.equal(await readLine(conn, 5_000), "one");
+    assert.equal(await readLineWithin(conn, 5_000), "one");
     await pause(100);
     await conn.write(encoder.encode("two\n"));
-    assert.equal(await readLine(conn, 5_000), "two", `drops: ${server.drops.map(String)}`);
+    assert.equal(await readLineWithin(conn, 5_000), "two", `drops: ${server.drops.map(String)}`);
   } finally {
     conn.close();
   }
@@ -123,7 +125,7 @@ Deno.test("serverClose({ graceMs: 2 ** 31 }) lets a request that takes 200 ms fi
   const conn = await Deno.connect(server.serverAddress);
   try {
     await conn.write(encoder.encode("go\n"));
-    const reply = readLine(conn, 5_000);
+    const reply = readLineWithin(conn, 5_000);
     await until(() => server.activeRequests > 0, "the request");
     await server.shutdown();
     const closing = server.serverClose({ graceMs: PAST_TIMERS, lingerMs: 1000 });
@@ -155,7 +157,7 @@ Deno.test("TLSServer handshakeTimeout: Infinity lets a client start its handshak
   await pause(100); // a slow client: its ClientHello comes 100 ms after the connect
   const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [cert] });
   try {
-    const line = await readLine(conn, 5_000).catch((error) => `failed: ${error}`);
+    const line = await readLineWithin(conn, 5_000).catch((error) => `failed: ${error}`);
     await within(handling, 5_000, "handleRequest() to return");
     assert.equal(line, "hello", `drops: ${drops.map(String)}`);
   } finally {

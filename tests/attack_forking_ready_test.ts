@@ -10,7 +10,7 @@
  * rejects when starting fails.
  */
 import assert from "node:assert/strict";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -48,7 +48,7 @@ Deno.test("server.ready rejects when the children die before they serve, instead
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   try {
     await Deno.writeTextFile(file, SCRIPT);
-    const { code, stdout, stderr } = await run("deno", [
+    const { code, stdout, stderr } = await runCommand("deno", [
       "run",
       "--unstable-net",
       "--allow-net=127.0.0.1",

@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { BaseRequestHandler, sendall, StreamRequestHandler, type StreamServer } from "../mod.ts";
-import { RecordingServer, until, within } from "./_helpers.ts";
+import { RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
 const LOCAL = { hostname: "127.0.0.1", port: 0 };

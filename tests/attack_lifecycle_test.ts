@@ -16,7 +16,9 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { exists, has, run, until, within } from "./_helpers.ts";
+import { pathExists } from "./_files.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { until, within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -143,11 +145,11 @@ Deno.test("UDPServer.serverBind() after serverClose() refuses instead of binding
 });
 
 Deno.test("UnixStreamServer.serverBind() twice at once over a stale socket file: one binds and serves, the other fails, and no listener is left behind", async () => {
-  if (!has("python3")) return;
+  if (!hasCommand("python3")) return;
   const dir = await Deno.makeTempDir();
   const path = `${dir}/app.sock`;
   // a stale socket file, as a crashed run leaves one: bound, never listened on
-  const made = await run("python3", [
+  const made = await runCommand("python3", [
     "-c",
     `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`,
   ]);
@@ -196,7 +198,7 @@ Deno.test("UnixStreamServer.serverBind() twice at once over a stale socket file:
       // closed already
     }
   }
-  assert.equal(await exists(path), false, "serverClose() removes the socket file");
+  assert.equal(await pathExists(path), false, "serverClose() removes the socket file");
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -9,7 +9,7 @@
  * (what any other user is), so that the modes count.
  */
 import assert from "node:assert/strict";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -29,7 +29,7 @@ async function underUmask(umask: string, program: string) {
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   try {
     await Deno.writeTextFile(file, program);
-    return await run("sh", [
+    return await runCommand("sh", [
       "-c",
       `umask ${umask} && exec setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search deno run --no-prompt --unstable-net -A "$0" "$1"`,
       file,

@@ -9,7 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, type StreamServer, ThreadingTLSServer } from "../mod.ts";
-import { errorName, has, run, until } from "./_helpers.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { errorName } from "./_servers.ts";
+import { until } from "./_wait.ts";
 
 const CERT = new URL("./tls/localhost.crt", import.meta.url).pathname;
 const cert = await Deno.readTextFile(CERT);
@@ -46,7 +48,7 @@ class Echo extends StreamRequestHandler<StreamServer> {
 }
 
 Deno.test("ThreadingTLSServer: clients that send a corrupt record or plain text after the handshake are drops, not handleError() stack traces", async () => {
-  if (!has("python3")) return;
+  if (!hasCommand("python3")) return;
   const errors: unknown[] = [];
   const drops: unknown[] = [];
   class Recording extends ThreadingTLSServer {
@@ -60,7 +62,7 @@ Deno.test("ThreadingTLSServer: clients that send a corrupt record or plain text 
   await using server = new Recording({ hostname: "127.0.0.1", port: 0 }, Echo, { cert, key });
   server.serveForever();
   const ROUNDS = 30;
-  const client = await run("python3", [
+  const client = await runCommand("python3", [
     "-c",
     CLIENT,
     String(server.serverAddress.port),

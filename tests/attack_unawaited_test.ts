@@ -17,7 +17,8 @@ import {
   TCPServer,
   ThreadingTCPServer,
 } from "../mod.ts";
-import { readToEnd, runDeno } from "./_helpers.ts";
+import { readToEnd } from "./_net.ts";
+import { runDenoSource } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -57,7 +58,7 @@ await server.shutdown();
 await server.serverClose({ graceMs: 1000 });
 console.log("served on");
 `;
-  const { code, stdout, stderr } = await runDeno(program, ["--allow-net=127.0.0.1"]);
+  const { code, stdout, stderr } = await runDenoSource(program, ["--allow-net=127.0.0.1"]);
   assert.equal(
     stdout.trim(),
     "served on",

@@ -11,7 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, type StreamServer, StreamWriter, TCPServer } from "../mod.ts";
-import { readToEnd, runDeno } from "./_helpers.ts";
+import { readToEnd } from "./_net.ts";
+import { runDenoSource } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const decoder = new TextDecoder();
@@ -76,7 +77,7 @@ await server.shutdown();
 await server.serverClose();
 console.log(JSON.stringify(reply));
 `;
-  const { code, stdout, stderr } = await runDeno(program, ["--allow-net=127.0.0.1"]);
+  const { code, stdout, stderr } = await runDenoSource(program, ["--allow-net=127.0.0.1"]);
   assert.equal(
     stdout.trim(),
     JSON.stringify("aaaa\nbbbbbbb\ncc\n"),
