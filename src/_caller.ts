@@ -20,6 +20,9 @@ export interface Flow<R, A> {
   run(request: R, clientAddress: A): Promise<void> | undefined;
   /** What the flow's promise rejected with: report it, release the request. */
   failed(request: R, clientAddress: A, error: unknown): Promise<void>;
+  /** Set by `run()`: `shutdownRequest()` is to follow its promise (read at once). */
+  shutdownAfter?: boolean;
+  shutdownRequest?(request: R): unknown;
 }
 
 const FRAME_NAME = "socketserver_request_";
@@ -30,7 +33,13 @@ interface Frame {
   /** Calls the flow under the frame's name. */
   enter(flow: AnyFlow, request: unknown, clientAddress: unknown): Promise<void> | undefined;
   /** Awaits the rest of the flow under the frame's name. */
-  wait(flow: AnyFlow, request: unknown, clientAddress: unknown, rest: Promise<void>): Promise<void>;
+  wait(
+    flow: AnyFlow,
+    request: unknown,
+    clientAddress: unknown,
+    rest: Promise<void>,
+    shutdown: boolean,
+  ): Promise<void>;
 }
 const frames: Frame[] = [];
 const frameRequests: unknown[] = [];
@@ -70,13 +79,25 @@ function makeFrame(slot: number): Frame {
         rest = Promise.reject(error);
       }
       if (rest === undefined) return void release(slot);
-      return frame.wait(flow, request, clientAddress, rest);
+      const shutdown = flow.shutdownAfter === true;
+      if (shutdown) flow.shutdownAfter = false;
+      return frame.wait(flow, request, clientAddress, rest, shutdown);
     },
   }[name];
   const wait = {
-    async [name](flow: AnyFlow, request: unknown, clientAddress: unknown, rest: Promise<void>) {
+    async [name](
+      flow: AnyFlow,
+      request: unknown,
+      clientAddress: unknown,
+      rest: Promise<void>,
+      shutdown: boolean,
+    ) {
       try {
         await rest;
+        if (shutdown) {
+          const shut = flow.shutdownRequest!(request);
+          if (shut instanceof Promise) await shut;
+        }
       } catch (error) {
         await flow.failed(request, clientAddress, error);
       } finally {

@@ -24,6 +24,7 @@ export interface Hooks<R, A> {
   getRequest(): [R, A] | Promise<[R, A]>;
   verifyRequest(request: R, clientAddress: A): boolean | Promise<boolean>;
   processRequest(request: R, clientAddress: A): unknown;
+  finishRequest(request: R, clientAddress: A): unknown;
   shutdownRequest(request: R): unknown;
   closeRequest(request: R): unknown;
   handleError(request: R, clientAddress: A, error: unknown): unknown;
@@ -67,6 +68,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   /** Settles once the socket `serverClose()` closed is let go of. */
   #socketClosed: Promise<void> | null = null;
   #signal: AbortSignal | undefined;
+  #defaultProcess: unknown;
   /** Stops and closes the server when its `signal` aborts, as `Deno.serve()`'s does. */
   #onAbort = (): void => {
     const server = this.#server;
@@ -85,9 +87,11 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   /**
    * @param server The server whose hooks the loop calls.
    * @param signal Its `signal` option: already aborted, the server is closed.
+   * @param defaultProcess `BaseServer`'s own `processRequest()`, which the loop inlines.
    */
-  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined) {
+  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined, defaultProcess: unknown) {
     this.#server = server;
+    this.#defaultProcess = defaultProcess;
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     checkSignal(signal);
     this.#signal = signal;
@@ -282,15 +286,34 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     return framed(this, request, clientAddress);
   }
 
+  /** Set by `run()` for `framed()`: the promise it returned is `finishRequest()`'s, and
+   * `shutdownRequest()` comes after it, as the default `processRequest()` does. */
+  shutdownAfter = false;
+
   /** The request's flow, for `framed()`: verify, then process or shut down. */
   run(request: R, clientAddress: A): Promise<void> | undefined {
     const server = this.#server;
     const verified = server.verifyRequest(request, clientAddress);
     if (verified instanceof Promise) return this.#handleVerified(request, clientAddress, verified);
+    if (verified && server.processRequest === this.#defaultProcess) {
+      // the default processRequest(), without its async call: the frame shuts the request down
+      const finished = server.finishRequest(request, clientAddress);
+      if (finished instanceof Promise) {
+        this.shutdownAfter = true;
+        return finished;
+      }
+      const shut = server.shutdownRequest(request);
+      return shut instanceof Promise ? shut as Promise<void> : undefined;
+    }
     const done = verified
       ? server.processRequest(request, clientAddress)
       : server.shutdownRequest(request);
     return done instanceof Promise ? done : undefined;
+  }
+
+  /** `shutdownRequest()`, for `framed()` (see `shutdownAfter`). */
+  shutdownRequest(request: R): unknown {
+    return this.#server.shutdownRequest(request);
   }
 
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {

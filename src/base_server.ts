@@ -212,7 +212,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
-    this.#loop = new RequestLoop<R, A>(this, options.signal);
+    this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
