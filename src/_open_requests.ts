@@ -157,7 +157,7 @@ export class OpenRequests<R, A = unknown> {
       done = promise;
     }
     try {
-      if (await deadline(done, graceMs, expired) === TIMEOUT) {
+      if (graceMs === 0 || await deadline(done, graceMs, expired) === TIMEOUT) {
         const left = [...this.#open].filter((request) => !exempt.has(request));
         await Promise.all(left.map((request) => this.#forceClose(request, lingerMs, close)));
       }

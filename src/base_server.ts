@@ -6,7 +6,6 @@
  */
 
 import { AttributeValues, declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
 import type { OpenRequests } from "./_open_requests.ts";
@@ -213,7 +212,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
-    this.#loop = new RequestLoop<R, A>(this, options.signal);
+    this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -396,7 +395,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return finishRequestFramed(this, request, clientAddress, true);
+    return finishThenShutdown(this, request, clientAddress);
   }
 
   /**
@@ -578,6 +577,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     return this.#loop.report(request, clientAddress, error);
   }
+}
+
+/** The default `processRequest()`, under the frame the request loop runs each request in. */
+async function finishThenShutdown<R, A>(
+  server: BaseServer<R, A, unknown>,
+  request: R,
+  clientAddress: A,
+): Promise<void> {
+  await server.finishRequest(request, clientAddress);
+  const shut = server.shutdownRequest(request);
+  if (shut instanceof Promise) await shut;
 }
 
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });

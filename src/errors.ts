@@ -203,8 +203,11 @@ export class TimeoutError extends Deno.errors.TimedOut {
 /**
  * Whether `error` is a routine end of a request, caused by the client or
  * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, a limit overrun (an over-long line or frame), an end mid-record
- * ({@linkcode IncompleteReadError}), a failed TLS handshake. These go to
+ * timeout, a read or write interrupted by closing the connection (what a
+ * handler's own timer bounding a raw read does), a limit overrun (an
+ * over-long line or frame), an end mid-record
+ * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
+ * data. These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -225,6 +228,7 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.Interrupted ||
     error instanceof LimitOverrunError;
 }
 

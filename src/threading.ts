@@ -4,12 +4,7 @@
  * @module
  */
 
-import {
-  type AnyServer,
-  type Awaitable,
-  BaseServer,
-  type ServerCloseOptions,
-} from "./base_server.ts";
+import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
 import type { DatagramRequest } from "./datagram_server.ts";
 import { TCPServer } from "./tcp_server.ts";
 import { TLSServer } from "./tls_server.ts";
@@ -17,7 +12,8 @@ import { UDPServer } from "./udp_server.ts";
 import { UnixDatagramServer } from "./unix_datagram_server.ts";
 import { UnixStreamServer } from "./unix_stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
+import { framed } from "./_caller.ts";
+import { releaseRequest, ThreadFlow } from "./_thread_flow.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
 /**
@@ -212,24 +208,14 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
-      // Nothing is kept for the task but the request's entry in the open set;
-      // an override of processRequestThread() that rejects is reported, not
-      // left as an unhandled rejection that would end the process
-      let task: Promise<void>;
-      try {
-        task = Promise.resolve(this.processRequestThread(request, clientAddress));
-      } catch (error) {
-        task = Promise.reject(error);
-      }
-      task.catch(async (error) => {
-        await this[kReportError](request, clientAddress, error);
-        await releaseRequest(this, request);
-      });
+      // Nothing is kept for the task but the request's entry in the open set
+      framed(this.#flow ??= new ThreadFlow(this), request, clientAddress);
     }
+    #flow: ThreadFlow | undefined;
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
       try {
-        await finishRequestFramed(this, request, clientAddress);
+        await this.finishRequest(request, clientAddress);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
       }
@@ -249,18 +235,6 @@ export function ThreadingMixIn<C extends ServerClass>(
   // Named as in Python (ThreadingTCPServer), for messages naming the class
   Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });
   return Threading as unknown as ThreadingMixInClass<C>;
-}
-
-/** Releases a request whose `shutdownRequest()` threw: `closeRequest()`,
- * then `BaseServer`'s own in case an override threw before calling it, so
- * that `serverClose()` never waits for it. */
-async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
-  try {
-    await server.closeRequest(request);
-  } catch {
-    // an override that throws: drop the entry below
-  }
-  BaseServer.prototype.closeRequest.call(server, request);
 }
 
 /**

@@ -159,6 +159,24 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   assert.ok(closed.ms >= 100, `closed after ${closed.ms} ms, before the request finished`);
 });
 
+Deno.test("serverClose({ graceMs: 2 ** 31 }) with childGraceMs 2 ** 31 lets a child's request finish instead of killing the child after 1 ms (Deno's timers cut such delays)", async () => {
+  const LONG = String(2 ** 31);
+  await using fixture = app(["1", "", LONG]);
+  const { port, pids } = await serving(fixture, 1);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("pid\n"));
+  assert.match((await readLineWithin(conn))!, /^\d+$/); // the request is being handled
+  await conn.write(encoder.encode("sleep 300\n"));
+  await conn.closeWrite();
+  fixture.send("shutdown");
+  await fixture.next((e) => e.event === "shutdown");
+  const closing = closeAndCheck(fixture, pids, `close ${LONG}`);
+  closing.catch(() => {}); // awaited below, after the reply
+  assert.equal(await readLineWithin(conn), "slept", "the child was killed before it answered");
+  conn.close();
+  await closing;
+});
+
 Deno.test("ForkingTCPServer: a hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
