@@ -131,15 +131,16 @@ export class RequestLoop<R, A> {
           this.#idle = false;
         }
         if (next === STOP) break;
-        requests.pending = null;
         this.#backoff.reset();
-        if (this.closed) break; // serverClose() took it over and closes it
+        if (this.closed) break; // serverClose() took it over and serves it
         // Python's loop never runs a request and serviceActions() at once
-        if (actions.running !== null && await this.#untilStop(actions.running) === STOP) {
-          if (this.closed) await this.#closeQuietly(next[0]);
-          else requests.pending = Promise.resolve(next); // for the next taker
-          break;
+        if (actions.running !== null) {
+          // kept as the one being taken meanwhile: a stop leaves it to the
+          // next taker, a close to serverClose(), which serves it
+          requests.pending = Promise.resolve(next);
+          if (await this.#untilStop(actions.running) === STOP) break;
         }
+        requests.pending = null;
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
         const handled = this.#handle(next[0], next[1]);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
@@ -199,7 +200,7 @@ export class RequestLoop<R, A> {
     }
     if (next === TIMEOUT) return void await server.handleTimeout();
     this.#backoff.reset();
-    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() closes it
+    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() serves it
   }
 
   /** `BaseServer.serverClose()`. */
@@ -215,11 +216,12 @@ export class RequestLoop<R, A> {
       this.#stopWait?.(STOP);
       this.#backoff.wake();
       this.requests.freeSlot();
-      // A pending accept holds the socket until its cancellation lands, and a
-      // connection it took just before the close was never handled: close it
+      // A pending accept holds the socket until its cancellation lands. A
+      // connection it took has left the kernel's queue, so no other listener
+      // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => void this.#handle(r, a), ignore) ?? null;
     }
     if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
     if (!this.#server[kBlockOnClose]()) return;
