@@ -12,6 +12,18 @@ const TIMEOUT = Symbol("timeout");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
+/** A step before `verifyRequest()` that may refuse a request or give it
+ * another client address: the PROXY protocol's (`_proxy_admission.ts`). */
+export interface Admission<R, A> {
+  /** Whether it runs in the request's own task (`ThreadingMixIn`), the loop
+   * taking the next request meanwhile. */
+  readonly concurrent: boolean;
+  /** The error to drop a request from `peer` with at once, or `null`. */
+  refuse(peer: A): Error | null;
+  /** Resolves to the client's address; rejects (a drop) to refuse it. */
+  admit(request: R, peer: A): Promise<A>;
+}
+
 /** A drain by a `serverClose()` that handlers await: every request but theirs. */
 interface Drainer<R> {
   exempt: ReadonlySet<R>;
@@ -31,6 +43,9 @@ export class OpenRequests<R, A = unknown> {
   pending: Promise<[R, A]> | null = null;
   /** Set by `serverClose()`: a wait for a slot ends. */
   closed = false;
+  /** What a request taken goes through before `verifyRequest()`, or `null`:
+   * set by the server when its options change, read once per request. */
+  admission: Admission<R, A> | null = null;
   #open = new Set<R>();
   /** Settles when no request is left, for `drain()`. */
   #drained: PromiseWithResolvers<void> | null = null;

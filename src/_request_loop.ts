@@ -11,7 +11,7 @@ import { callers } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
-import { OpenRequests } from "./_open_requests.ts";
+import { type Admission, OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
@@ -142,7 +142,10 @@ export class RequestLoop<R, A> {
         }
         requests.pending = null;
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
-        const handled = this.#handle(next[0], next[1]);
+        const admission = requests.admission;
+        const handled = admission === null
+          ? this.#handle(next[0], next[1])
+          : this.#admit(next[0], next[1], admission);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
         const ran = actions.run();
         if (ran !== undefined) await ran;
@@ -200,7 +203,7 @@ export class RequestLoop<R, A> {
     }
     if (next === TIMEOUT) return void await server.handleTimeout();
     this.#backoff.reset();
-    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() serves it
+    if (!this.closed) await this.#dispatch(next[0], next[1]); // else serverClose() serves it
   }
 
   /** `BaseServer.serverClose()`. */
@@ -221,7 +224,7 @@ export class RequestLoop<R, A> {
       // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r, a]) => void this.#handle(r, a), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => void this.#dispatch(r, a), ignore) ?? null;
     }
     if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
     if (!this.#server[kBlockOnClose]()) return;
@@ -266,6 +269,35 @@ export class RequestLoop<R, A> {
     this.#stopWait = resolve;
     promise.then(resolve, reject);
     return woken;
+  }
+
+  #dispatch(request: R, clientAddress: A): Promise<void> | undefined {
+    const admission = this.requests.admission;
+    return admission === null
+      ? this.#handle(request, clientAddress)
+      : this.#admit(request, clientAddress, admission);
+  }
+
+  /** `#handle()` after the admission: an untrusted peer is dropped before
+   * any read; the header is read in the request's own task when the server
+   * has one per request, else before the next request is taken. */
+  #admit(request: R, peer: A, admission: Admission<R, A>): Promise<void> | undefined {
+    this.requests.add(request);
+    const refused = admission.refuse(peer);
+    const admitting = refused !== null
+      ? this.#handleFailed(request, peer, refused)
+      : this.#admitted(request, peer, admission);
+    return admission.concurrent ? undefined : admitting;
+  }
+
+  async #admitted(request: R, peer: A, admission: Admission<R, A>): Promise<void> {
+    let clientAddress: A;
+    try {
+      clientAddress = await admission.admit(request, peer);
+    } catch (error) {
+      return await this.#handleFailed(request, peer, error);
+    }
+    await this.#handle(request, clientAddress);
   }
 
   /** Python's `_handle_request_noblock()` after `get_request()`: nothing

@@ -32,3 +32,5 @@ export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
+/** `StreamServer`: throws when the transport cannot read a PROXY header. */
+export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { ProxyHeaderError } from "./proxy_protocol.ts";
+
 /**
  * Thrown by {@linkcode BufferedReader.readline} called without a size when
  * no newline arrives within `maxLineLength` bytes. The bytes read so far
@@ -101,7 +103,9 @@ export class TimeoutError extends Deno.errors.TimedOut {
 /**
  * Whether `error` is a routine end of a request, caused by the client or
  * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, an over-long line, a failed TLS handshake. These go to
+ * timeout, an over-long line, a failed TLS handshake, a connection refused
+ * for its PROXY protocol header or its untrusted address
+ * ({@linkcode ProxyHeaderError}). These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -122,7 +126,8 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
-    error instanceof LineTooLongError;
+    error instanceof LineTooLongError ||
+    error instanceof ProxyHeaderError;
 }
 
 /** Errors this package marked as drops whatever their class. */
