@@ -23,15 +23,9 @@ import {
   TLSServer,
 } from "../mod.ts";
 import { localhostCert } from "../testing.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  within,
-  writeAll,
-} from "./_helpers.ts";
+import { decoder, encoder, readToEnd, writeAll } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
 const V1 = "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n";
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];

@@ -7,15 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
-import {
-  acceptQueueDrained,
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  within,
-} from "./_helpers.ts";
+import { untilAcceptQueueEmpty } from "./_kernel.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
 Deno.test("serverClose() after shutdown() serves the connection the accept still pending at shutdown() returned, and resets one left in the kernel's queue", async () => {
   let handled = 0;
@@ -89,7 +84,7 @@ Deno.test("serverClose({ graceMs }) lets a handler in flight finish and answer w
   assert.equal(server.errors.length + server.drops.length, 0, "nothing was cut off");
 });
 
-Deno.test("at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
+Deno.test("serverClose({ graceMs }): at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
   const SIZE = 1 << 20;
   const wrote = Promise.withResolvers<void>();
   const unstick = Promise.withResolvers<void>();
@@ -169,7 +164,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port });
     // the signal must find its request in flight, not still in the backlog
     // (a connection never accepted is reset when the listener closes)
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
 
     child.kill(signal);
     const { bytes, error } = await readToEnd(silent);

@@ -6,19 +6,22 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
+import { BufferedReader } from "../../mod.ts";
 import {
   CommandTimeoutError,
   ENTRY_OVERHEAD,
   parseMemory,
   RespHandler,
   RespServer,
-} from "../examples/resp_server.ts";
-import { has, readAll, run, serveLoopback, startExample, startRedisServer } from "./_clients.ts";
-import { readToEnd, within, writeAll } from "./_helpers.ts";
+} from "../../examples/resp_server.ts";
+import { startExample, startRedisServer } from "../_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -53,7 +56,7 @@ async function pipe(args: string[], input: string): Promise<{ stdout: string; st
 
 /** redis-cli against `port`, a command per line of `input`, as a user types them. */
 const cli = (port: number, input: string) =>
-  run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
+  runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
 
 // With a key stored, maxmemory 1 is exceeded on both servers: writes are refused, reads
 // and deletes are not; CONFIG SET maxmemory with Redis's units and errors.
@@ -123,7 +126,7 @@ OK
 
 Deno.test({
   name:
-    "resp maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
+    "examples/resp_server.ts maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
   ignore: !HAS_CLI,
   async fn() {
     await using server = serve();
@@ -138,7 +141,7 @@ Deno.test({
   },
 });
 
-Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
+Deno.test("examples/resp_server.ts maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
   await using server = serve();
   const { port } = server.serverAddress;
   const cost = (key: string, value: string) => key.length + value.length + ENTRY_OVERHEAD;
@@ -146,7 +149,7 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await writeAll(conn, encoder.encode(request + "QUIT\r\n"));
-      return decoder.decode(await readAll(conn));
+      return decoder.decode(await readAllBytes(conn));
     } finally {
       conn.close();
     }
@@ -165,7 +168,7 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
   assert.equal(server.queryBytes, 0, "no command is being read");
 });
 
-Deno.test("resp maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
+Deno.test("examples/resp_server.ts maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
   await using server = serve();
   server.maxMemory = 250_000;
   const conn = await Deno.connect(server.serverAddress);
@@ -183,7 +186,7 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
     try {
       await writeAll(other, encoder.encode(resp("SET", "k", "v") + "QUIT\r\n"));
       assert.equal(
-        decoder.decode(await readAll(other)),
+        decoder.decode(await readAllBytes(other)),
         "-OOM command not allowed when used memory > 'maxmemory'.\r\n+OK\r\n",
       );
     } finally {
@@ -200,7 +203,7 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
   }
 });
 
-Deno.test("resp: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
+Deno.test("examples/resp_server.ts: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
   await using server = serve();
   server.maxClientsMemory = 300_000;
   const first = await Deno.connect(server.serverAddress);
@@ -224,7 +227,7 @@ Deno.test("resp: an argument that would take all the commands being read past ma
   }
 });
 
-Deno.test("resp: parseMemory() reads Redis's memory units", () => {
+Deno.test("examples/resp_server.ts parseMemory() reads Redis's memory units", () => {
   assert.equal(parseMemory("0"), 0);
   assert.equal(parseMemory("5b"), 5);
   assert.equal(parseMemory("1k"), 1000);
@@ -238,13 +241,13 @@ Deno.test("resp: parseMemory() reads Redis's memory units", () => {
 
 Deno.test({
   name:
-    "resp example: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
+    "examples/resp_server.ts as a program: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
   ignore: !HAS_CLI,
   async fn() {
     await using example = await startExample("resp_server", { MAXMEMORY: "8mb" });
     const [, host, port] = example.match;
     const info = async () => {
-      const { stdout } = await run("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
+      const { stdout } = await runCommand("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
       const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(stdout)?.[1]);
       return { used: field("used_memory"), rss: field("used_memory_rss"), max: field("maxmemory") };
     };
@@ -270,12 +273,12 @@ Deno.test({
   },
 });
 
-Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
-  const { code, stderr } = await run("deno", [
+Deno.test("examples/resp_server.ts as a program: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
+  const { code, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-env=HOST,PORT,MAXMEMORY",
-    new URL("../examples/resp_server.ts", import.meta.url).pathname,
+    new URL("../../examples/resp_server.ts", import.meta.url).pathname,
     "0",
   ], { env: { MAXMEMORY: "lots" }, timeoutMs: 15_000 });
   assert.equal(code, 1);
@@ -285,7 +288,7 @@ Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a m
   );
 });
 
-Deno.test("resp: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
+Deno.test("examples/resp_server.ts: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
   await using server = serve();
   const conn = await Deno.connect(server.serverAddress);
   let sent = 0;
@@ -321,7 +324,7 @@ Deno.test("resp: a command longer than maxQueryLength closes the connection befo
   try {
     const big = "y".repeat(1024 * 1024);
     await writeAll(ok, encoder.encode(resp("ECHO", big) + "QUIT\r\n"));
-    assert.equal(decoder.decode(await readAll(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
+    assert.equal(decoder.decode(await readAllBytes(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
   } finally {
     ok.close();
   }
@@ -331,7 +334,7 @@ class Brief extends RespHandler {
   override commandTimeout = 200;
 }
 
-Deno.test("resp: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
+Deno.test("examples/resp_server.ts: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   try {
@@ -348,7 +351,7 @@ Deno.test("resp: half a command, then silence, is dropped after commandTimeout a
   }
 });
 
-Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
+Deno.test("examples/resp_server.ts: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   const request = encoder.encode(resp("ECHO", "z".repeat(10_000)));
@@ -378,7 +381,7 @@ Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeou
   }
 });
 
-Deno.test("resp: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
+Deno.test("examples/resp_server.ts: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
   await using server = serve(Brief);
   const conn = await Deno.connect(server.serverAddress);
   try {
@@ -394,7 +397,7 @@ Deno.test("resp: commandTimeout does not limit an idle connection between comman
   }
 });
 
-Deno.test("resp: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
+Deno.test("examples/resp_server.ts: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
   const error = new CommandTimeoutError(200);
   assert.ok(error instanceof Deno.errors.TimedOut);
   assert.equal(

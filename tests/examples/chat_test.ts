@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { ChatHandler, ChatServer } from "../examples/chat.ts";
-import { has, serveLoopback, startExample, STOP_SIGNALS, stopExampleWith } from "./_clients.ts";
-import { until } from "./_helpers.ts";
+import { BufferedReader } from "../../mod.ts";
+import { ChatHandler, ChatServer } from "../../examples/chat.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { hasCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { until } from "../_wait.ts";
 
-const HAS_SOCAT = has("socat");
+const HAS_SOCAT = hasCommand("socat");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -98,7 +100,8 @@ function socatClient(port: number) {
 }
 
 Deno.test({
-  name: "chat: Deno and socat clients see each other's lines in order, with join and leave notices",
+  name:
+    "examples/chat.ts: Deno and socat clients see each other's lines in order, with join and leave notices",
   ignore: !HAS_SOCAT,
   async fn() {
     await using server = serve();
@@ -142,7 +145,7 @@ Deno.test({
   },
 });
 
-Deno.test("chat: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
+Deno.test("examples/chat.ts: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
   await using server = serve();
   const alice = await Client.join(server, "alice");
   const bob = await Client.join(server, "bob");
@@ -177,7 +180,7 @@ Deno.test("chat: a client that never reads stalls nobody and is dropped when its
   }
 });
 
-Deno.test("chat: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
+Deno.test("examples/chat.ts: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
   class Patient extends ChatHandler {
     override maxQueuedBytes = 64 * 1024 * 1024; // never hung up for being slow
     override drainTimeout = 200;
@@ -209,7 +212,7 @@ Deno.test("chat: a client that stops reading, then quits or half-closes, is let 
   }
 });
 
-Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
+Deno.test("examples/chat.ts: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
   await using server = serve();
   const alice = await Client.join(server, "alice");
   const conn = await Deno.connect(server.serverAddress);
@@ -239,7 +242,8 @@ Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long 
 });
 
 Deno.test({
-  name: "chat example: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/chat.ts as a program: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
   ignore: !HAS_SOCAT,
   async fn() {
     for (const signal of STOP_SIGNALS) {

@@ -1,21 +1,15 @@
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { RespHandler, RespServer } from "../examples/resp_server.ts";
-import {
-  has,
-  readAll,
-  run,
-  serveLoopback,
-  startExample,
-  startRedisServer,
-  STOP_SIGNALS,
-  stopExampleWith,
-} from "./_clients.ts";
-import { within, writeAll } from "./_helpers.ts";
+import { BufferedReader } from "../../mod.ts";
+import { RespHandler, RespServer } from "../../examples/resp_server.ts";
+import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { readAllBytes, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
-const HAS_BENCHMARK = has("redis-benchmark");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
+const HAS_BENCHMARK = hasCommand("redis-benchmark");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -33,7 +27,7 @@ async function exchange(
   try {
     await conn.write(typeof request === "string" ? encoder.encode(request) : request);
     if (halfClose) await conn.closeWrite();
-    return decoder.decode(await readAll(conn));
+    return decoder.decode(await readAllBytes(conn));
   } finally {
     conn.close();
   }
@@ -142,18 +136,19 @@ OK
 `;
 
 Deno.test({
-  name: "resp: redis-cli drives every command and prints what it prints for redis-server",
+  name:
+    "examples/resp_server.ts: redis-cli drives every command and prints what it prints for redis-server",
   ignore: !HAS_CLI,
   async fn() {
     await using server = serve();
     const cli = (port: number, ...args: string[]) =>
-      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
+      runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
         input: SCRIPT,
       });
     const ours = await cli(server.serverAddress.port);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
-    const quit = await run("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
+    const quit = await runCommand("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
     assert.equal(quit.stdout, "OK\n");
     if (HAS_SERVER) {
       await using redis = await startRedisServer();
@@ -175,7 +170,7 @@ const PIPELINE_REPLIES = "+OK\r\n+PONG\r\n+PONG\r\n+OK\r\n$6\r\nva lue\r\n" +
   ":1\r\n:2\r\n:3\r\n-ERR unknown command 'UNKNOWN', with args beginning with: 'x' \r\n" +
   ":2\r\n:0\r\n:0\r\n-ERR Protocol error: unbalanced quotes in request\r\n";
 
-Deno.test("resp: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
+Deno.test("examples/resp_server.ts: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
   await using server = serve();
   assert.equal(await exchange(server.serverAddress.port, PIPELINE), PIPELINE_REPLIES);
   const quit = resp("SET", "a", "1") + "QUIT\r\n" + resp("GET", "a");
@@ -183,7 +178,7 @@ Deno.test("resp: a pipeline in one write gets every reply, in order, and closes 
 });
 
 Deno.test({
-  name: "resp: redis-server answers the same pipeline with the same bytes",
+  name: "examples/resp_server.ts: redis-server answers the same pipeline with the same bytes",
   ignore: !HAS_SERVER,
   async fn() {
     await using redis = await startRedisServer();
@@ -211,7 +206,7 @@ const CORNERS: [string, string][] = [
   ["GET nonl\r\n", "$-1\r\n"],
 ];
 
-Deno.test("resp: inline quoting and protocol corners are answered as redis-server answers them", async () => {
+Deno.test("examples/resp_server.ts: inline quoting and protocol corners are answered as redis-server answers them", async () => {
   await using server = serve();
   for (const [request, reply] of CORNERS) {
     assert.equal(await exchange(server.serverAddress.port, request, true), reply, request);
@@ -224,7 +219,7 @@ Deno.test("resp: inline quoting and protocol corners are answered as redis-serve
   } else console.error("redis-server is not installed: the corners are not re-checked");
 });
 
-Deno.test("resp: replies go out before the handler waits for more input", async () => {
+Deno.test("examples/resp_server.ts: replies go out before the handler waits for more input", async () => {
   await using server = serve();
   // each leaves bytes buffered after PING that are not a whole command
   const tails = ["\r\n", "*0\r\n", "*-1\r\n", "PI", "*2\r\n$4\r\nECHO\r\n$2\r\nh"];
@@ -240,7 +235,7 @@ Deno.test("resp: replies go out before the handler waits for more input", async 
   }
 });
 
-Deno.test("resp: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
+Deno.test("examples/resp_server.ts: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
   await using server = serve();
   const request = resp("SET", "bulk", "v") + "SET inline v\r\n" + "QUIT\r\n";
   assert.equal(await exchange(server.serverAddress.port, request), "+OK\r\n+OK\r\n+OK\r\n");
@@ -250,7 +245,7 @@ Deno.test("resp: SET stores a copy of the value, not a view pinning the connecti
   }
 });
 
-Deno.test("resp: a client that sends but never reads is dropped after writeTimeout", async () => {
+Deno.test("examples/resp_server.ts: a client that sends but never reads is dropped after writeTimeout", async () => {
   class Impatient extends RespHandler {
     override writeTimeout = 100;
   }
@@ -278,14 +273,14 @@ Deno.test("resp: a client that sends but never reads is dropped after writeTimeo
   }
 });
 
-Deno.test("resp: 2000 pipelined INCRs across many reads come back in order", async () => {
+Deno.test("examples/resp_server.ts: 2000 pipelined INCRs across many reads come back in order", async () => {
   await using server = serve();
   const request = resp("INCR", "counter").repeat(2000) + "QUIT\r\n";
   const expected = Array.from({ length: 2000 }, (_, i) => `:${i + 1}\r\n`).join("") + "+OK\r\n";
   assert.equal(await exchange(server.serverAddress.port, request), expected);
 });
 
-Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
+Deno.test("examples/resp_server.ts: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
   class Small extends RespHandler {
     override maxBulkLength = 8;
     override maxArrayLength = 3;
@@ -325,7 +320,7 @@ Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's pro
   );
 });
 
-Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", async () => {
+Deno.test("examples/resp_server.ts: SET EX/PX keys expire, on access and in serviceActions()", async () => {
   await using server = serve(RespHandler, 10);
   const { port } = server.serverAddress;
   const setup = resp("SET", "short", "v", "PX", "200") + resp("SET", "long", "v", "EX", "100") +
@@ -343,7 +338,7 @@ Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", asyn
   assert.deepEqual([...server.data.keys()], ["long"]);
 });
 
-Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
+Deno.test("examples/resp_server.ts: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
   await using server = serve();
   server.sweepBatch = 4;
   const value = encoder.encode("v");
@@ -357,14 +352,15 @@ Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going ro
 });
 
 Deno.test({
-  name: "resp: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
+  name:
+    "examples/resp_server.ts: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
   ignore: !HAS_BENCHMARK,
   async fn() {
     await using server = serve();
     const args = ["-h", "127.0.0.1", "-p", String(server.serverAddress.port)];
     // An error reply makes redis-benchmark 7 print "Error from server: ..." and exit 1; older
     // ones count it as an answer and print it only with -e, which 7 warns is a no-op.
-    const { code, stdout, stderr } = await run(
+    const { code, stdout, stderr } = await runCommand(
       "redis-benchmark",
       [...args, "-q", "-e", "-t", "ping,set,get", "-n", "20000", "-P", "16"],
       { timeoutMs: 60_000 },
@@ -381,19 +377,23 @@ Deno.test({
 });
 
 Deno.test({
-  name: "resp example: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/resp_server.ts as a program: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CLI,
   async fn() {
     for (const signal of STOP_SIGNALS) {
       await using example = await startExample("resp_server");
       const [, host, port] = example.match;
-      assert.equal((await run("redis-cli", ["-h", host, "-p", port, "PING"])).stdout, "PONG\n");
+      assert.equal(
+        (await runCommand("redis-cli", ["-h", host, "-p", port, "PING"])).stdout,
+        "PONG\n",
+      );
       await stopExampleWith(example, "RESP server", signal);
     }
   },
 });
 
-Deno.test("resp: a client that sends half a command and vanishes leaves nothing behind", async () => {
+Deno.test("examples/resp_server.ts: a client that sends half a command and vanishes leaves nothing behind", async () => {
   await using server = serve();
   const conn = await Deno.connect(server.serverAddress);
   await conn.write(encoder.encode("*2\r\n$3\r\nGET\r\n$5\r\nab"));
