@@ -52,3 +52,26 @@ export function opsInFlight(conn: object): Promise<void> | null {
     ? read.then(ignore, ignore)
     : Promise.all([read.then(ignore, ignore), write]).then(ignore);
 }
+
+/** How often {@linkcode untilBetweenReplies} looks: no event says when a
+ * handler goes back to reading, and this runs only at a close's deadline. */
+const LOOK_EVERY_MS = 5;
+
+/**
+ * Internal: resolves once `conn`'s handler is between two replies — it has
+ * returned, or its `rfile` waits for input while its `wfile` has nothing
+ * left to send — or after `ms`. At once when no handler files were recorded
+ * for `conn` (a raw handler: nothing tells). Not exported from the package.
+ */
+export async function untilBetweenReplies(conn: object, ms: number): Promise<void> {
+  const files = connectionFiles.get(conn);
+  if (files === undefined) return;
+  const { rfile, wfile } = files;
+  const between = () => rfile.closed || (rfile[kPendingRead]() !== null && wfile.idle);
+  const until = performance.now() + ms;
+  while (!between()) {
+    const left = until - performance.now();
+    if (left <= 0) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(LOOK_EVERY_MS, left)));
+  }
+}

@@ -14,8 +14,9 @@ import { deadline } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 
-/** After a child's grace and lingering close, how long the parent gives it
- * to exit before killing it. */
+/** After a child's grace and lingering close (the reply under way, then
+ * the linger: twice `lingerMs`), how long the parent gives it to exit
+ * before killing it. */
 const KILL_MARGIN_MS = 1_000;
 /** `serverClose()`'s default `lingerMs`. */
 const DEFAULT_LINGER_MS = 1_000;
@@ -375,7 +376,7 @@ export class Supervisor {
       clearTimeout(child.killTimer);
       child.killTimer = setTimeout(
         () => kill(child),
-        graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
+        graceMs + 2 * (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
       );
     }
   }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { stopWrites } from "./_conn_files.ts";
+import { stopWrites, untilBetweenReplies } from "./_conn_files.ts";
 import { deadline } from "./_deadline.ts";
 
 const TIMEOUT = Symbol("timeout");
@@ -217,18 +217,48 @@ export class OpenRequests<R, A = unknown> {
     // which would reset it and destroy replies the client has yet to read
     this.#lingering.add(request);
     let pending: { read: Promise<void> } | null = null;
+    const closed = Promise.withResolvers<void>();
     try {
-      if (lingerMs > 0) pending = await linger(request, lingerMs);
+      if (lingerMs > 0) {
+        // The handler answers the requests it has read, and is closed before
+        // it reads another: in the middle of a reply, the connection would
+        // lose a request its client sent
+        endReads(request, closed.promise);
+        await untilBetweenReplies(request as object, lingerMs);
+        pending = await linger(request, lingerMs);
+      }
     } finally {
       this.#lingering.delete(request);
     }
     await close(request);
+    closed.resolve();
     this.delete(request);
     this.#forcing.delete(request);
     // closing cancels the lingering read; let it settle (bounded, should an
     // override of closeRequest() not close the connection)
     if (pending !== null) await deadline(pending.read, 100, expired);
   }
+}
+
+/** The connection's own `read()`, past the own properties that
+ * `endReads()` (or a PROXY header's replay) put on it. */
+function connRead(conn: Partial<Deno.Conn>): Deno.Conn["read"] | undefined {
+  return Object.getPrototypeOf(conn)?.read ?? conn.read;
+}
+
+/** From now on, a read of a stream connection not yet started waits until
+ * `closed` settles, then fails as a read of a closed connection does: its
+ * handler answers the requests it has read (an EOF would hand it a request
+ * cut short as if whole), then waits, which `untilBetweenReplies()` sees. */
+function endReads(request: unknown, closed: Promise<void>): void {
+  const conn = request as Partial<Deno.Conn> | null;
+  if (typeof conn?.closeWrite !== "function" || typeof conn.read !== "function") return;
+  const read = connRead(conn)!;
+  Object.defineProperty(conn, "read", {
+    value: (p: Uint8Array) => closed.then(() => read.call(conn, p)),
+    configurable: true,
+    writable: true,
+  });
 }
 
 /**
@@ -258,8 +288,9 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
     const closing = conn.closeWrite();
     closing.catch(ignore);
     if (await deadline(closing, left(), expired) === TIMEOUT) return null;
+    const readInput = connRead(conn)!;
     for (;;) {
-      const read = conn.read(buffer);
+      const read = readInput.call(conn, buffer);
       const n = await deadline(read, left(), expired);
       if (n === TIMEOUT) return { read: read.then(ignore, ignore) };
       if (n === null) return null;
