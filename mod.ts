@@ -152,8 +152,8 @@ export {
   type ForkingServer,
   type ForkingServerClass,
   type ForkingServerOptions,
-  ForkingTCPServer,
-  ForkingTLSServer,
   isForkingChild,
+  type RestartChildrenOptions,
   type WithForkingOptions,
 } from "./src/forking.ts";
+export { ForkingTCPServer, ForkingTLSServer } from "./src/forking_servers.ts";
