@@ -22,6 +22,9 @@ export interface Admission<R, A> {
   refuse(peer: A): Error | null;
   /** Resolves to the client's address; rejects (a drop) to refuse it. */
   admit(request: R, peer: A): Promise<A>;
+  /** The server closed, or replaced it: it lets go of its timer once the
+   * requests it is admitting are done. */
+  close(): void;
 }
 
 /** A drain by a `serverClose()` that handlers await: every request but theirs. */

@@ -16,6 +16,7 @@ import { readProxyHeader } from "./_proxy_reader.ts";
 import { replayFirst } from "./_proxy_replay.ts";
 import { setProxyInfo } from "./proxy_info.ts";
 import { ProxyHeaderError, type ProxyProtocolMode } from "./proxy_protocol.ts";
+import { headerError } from "./_proxy_common.ts";
 
 /** The spelling of a Unix socket's peers in `trustedProxies`, nginx's
  * (`set_real_ip_from unix:`): a Unix peer has no IP address to list. */
@@ -77,6 +78,14 @@ function trustOf(trusted: TrustedProxies, className: string): (peer: Deno.Addr) 
   return (peer) => peer.transport === "unix" ? unix : list.allows(peer as Deno.NetAddr);
 }
 
+/** A header being read, and its deadline. */
+interface Reading {
+  conn: Deno.Conn;
+  at: number;
+  done: boolean;
+  expired: boolean;
+}
+
 /**
  * A server's PROXY protocol step: its settings, decided when the options
  * are, and the per-connection work.
@@ -88,6 +97,15 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
   #trusts: (peer: Deno.Addr) => boolean;
   /** Each peer host's trust, for the balancers' few addresses; bounded. */
   #seen = new Map<string, boolean>();
+  /** The headers being read, oldest first: with one timeout for all, they
+   * expire in that order, so one timer, set for the oldest, serves them all
+   * (a timer started and cleared per connection cost more than the parse).
+   * It lapses once nothing is left to read when it fires, and goes at close. */
+  #reading: Reading[] = [];
+  #oldest = 0;
+  #pending = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   /**
    * @param mode The versions accepted.
@@ -132,10 +150,31 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
   }
 
   async admit(conn: Deno.Conn, peer: Deno.Addr): Promise<Deno.Addr> {
-    const { header, rest } = await readProxyHeader(conn, {
-      mode: this.#mode,
-      timeoutMs: this.#timeoutMs,
-    });
+    const reading: Reading = {
+      conn,
+      at: performance.now() + this.#timeoutMs,
+      done: false,
+      expired: false,
+    };
+    this.#reading.push(reading);
+    this.#pending++;
+    if (this.#timer === undefined) this.#schedule(this.#timeoutMs);
+    let read;
+    try {
+      // no deadline of its own: the timer closes the connection at it
+      read = await readProxyHeader(conn, { mode: this.#mode, timeoutMs: Infinity });
+    } catch (error) {
+      if (!reading.expired) throw error;
+      throw headerError(
+        "timeout",
+        `No complete PROXY header within ${this.#timeoutMs} ms`,
+        this.#mode,
+      );
+    } finally {
+      reading.done = true;
+      if (--this.#pending === 0 && this.#closed) this.close();
+    }
+    const { header, rest } = read;
     replayFirst(conn, rest);
     setProxyInfo(conn, { proxyAddress: peer as Deno.NetAddr | Deno.UnixAddr, header });
     const source = header.source;
@@ -145,4 +184,48 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
     if (peer.transport !== "unix" && !("hostname" in source)) return peer;
     return source;
   }
+
+  /** The server closed (or changed its options): the timer goes once the
+   * headers still being read are done, which it may have to cut short. */
+  close(): void {
+    this.#closed = true;
+    if (this.#pending > 0) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#reading.length = 0;
+    this.#oldest = 0;
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = setTimeout(this.#expire, ms);
+  }
+
+  /** Closes the connections whose deadline passed (their read fails), and
+   * sets the timer for the next one. */
+  #expire = (): void => {
+    const now = performance.now();
+    const reading = this.#reading;
+    let i = this.#oldest;
+    for (; i < reading.length; i++) {
+      const r = reading[i];
+      if (r.done) continue;
+      if (r.at > now) break;
+      r.expired = true;
+      try {
+        r.conn.close();
+      } catch {
+        // closed already
+      }
+    }
+    if (i === reading.length) {
+      reading.length = 0; // all done: the timer lapses until the next header
+      i = 0;
+    } else if (i > 1024 && i * 2 > reading.length) {
+      reading.splice(0, i);
+      i = 0;
+    }
+    this.#oldest = i;
+    this.#timer = undefined;
+    if (i < reading.length) this.#schedule(reading[i].at - now);
+  };
 }

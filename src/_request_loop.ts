@@ -216,6 +216,7 @@ export class RequestLoop<R, A> {
       this.closed = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
+      this.requests.admission?.close();
       this.#stopWait?.(STOP);
       this.#backoff.wake();
       this.requests.freeSlot();

@@ -174,6 +174,7 @@ export class StreamServer<
   #proxyChanged(): void {
     const mode = this.proxyProtocol;
     if (mode !== null) this[kCheckProxy]();
+    const replaced = this[kRequests].admission;
     this[kRequests].admission = mode === null ? null : new ProxyAdmission(
       mode,
       this.trustedProxies,
@@ -182,6 +183,7 @@ export class StreamServer<
       typeof (this as { processRequestThread?: unknown }).processRequestThread === "function",
       this.constructor.name,
     ) as unknown as Admission<C, A>;
+    replaced?.close();
   }
 
   /** Always `"SOCK_STREAM"`. Python: `socket_type`. */

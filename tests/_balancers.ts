@@ -180,8 +180,8 @@ export interface Backend {
 export interface HaproxyOptions {
   /** One server (named `app`), or several (`s1`, `s2`...), balanced round-robin. */
   backend: Backend | Backend[];
-  /** The server line's PROXY protocol keyword. */
-  send: "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn";
+  /** The server line's PROXY protocol keyword; none sends no header. */
+  send?: "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn";
   /** `proxy-v2-options` of the server line, such as `["crc32c", "authority"]`.
    * `"unique-id"` also sets the frontends' `unique-id-format`. */
   v2Options?: string[];
@@ -197,6 +197,9 @@ export interface HaproxyOptions {
   /** `retries 3` and `option redispatch`: a connection a server refuses is
    * tried again, on another server. */
   redispatch?: boolean;
+  /** Log every connection (`option tcplog`); `false` for a benchmark.
+   * @default {true} */
+  log?: boolean;
 }
 
 /** A running balancer and its frontends' ports: `ipv4` always, `ipv6` and
@@ -235,8 +238,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
       "  log stderr format raw local0 info",
       "defaults",
       "  mode tcp",
-      "  log global",
-      "  option tcplog",
+      ...(options.log === false ? [] : ["  log global", "  option tcplog"]),
       "  timeout connect 5s",
       "  timeout client 30s",
       "  timeout server 30s",

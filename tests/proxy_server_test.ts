@@ -25,7 +25,7 @@ import {
 import { localhostCert } from "../testing.ts";
 import { decoder, encoder, readToEnd, writeAll } from "./_net.ts";
 import { errorName, RecordingServer } from "./_servers.ts";
-import { within } from "./_wait.ts";
+import { until, within } from "./_wait.ts";
 
 const V1 = "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n";
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -367,4 +367,23 @@ Deno.test("proxyInfo() and this.proxy are null on a server without proxyProtocol
   await send(server.serverAddress.port, encoder.encode("x"));
   assert.deepEqual(infos, [null, null]);
   assert.equal(proxyInfo(null), null);
+});
+
+Deno.test("serverClose() waits for a header still being read, which proxyHeaderTimeout still ends", async () => {
+  const server = new ProxiedServer(["127.0.0.1", 0], Report, {
+    proxyProtocol: "v1",
+    ...trusted,
+    proxyHeaderTimeout: 200,
+  });
+  const serving = server.serveForever();
+  const slow = await Deno.connect(server.serverAddress);
+  await writeAll(slow, encoder.encode("PROXY TCP4 "));
+  await until(() => server.activeRequests === 1, "the connection to be taken");
+  await server.shutdown();
+  await within(server.serverClose(), 10_000, "serverClose() to return");
+  await serving;
+  const [drop] = server.drops;
+  assert.ok(drop instanceof ProxyHeaderError && drop.reason === "timeout", errorName(drop));
+  assert.match(drop.message, /^No complete PROXY header within 200 ms/);
+  slow.close();
 });
