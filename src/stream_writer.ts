@@ -7,6 +7,9 @@
 import { TimeoutError } from "./errors.ts";
 import { deadline } from "./_deadline.ts";
 import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import type { FrameOptions } from "./framing.ts";
+import { writeFrame } from "./_framing.ts";
+import { writableOf } from "./_web_streams.ts";
 
 /**
  * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
@@ -32,6 +35,18 @@ export interface ByteSink {
 const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
+
+/** Deno's error for a write to a closed connection says only "Bad resource
+ * ID": this one says what, in a handler, closes it without a `close()`. */
+function explained(error: unknown): unknown {
+  if (!(error instanceof Deno.errors.BadResource) || error.message !== "Bad resource ID") {
+    return error;
+  }
+  return new Deno.errors.BadResource(
+    "Cannot write: the connection is closed, by a close() or by its readable stream, which Deno closes at its end: read this.rfile.readable rather than this.request.readable",
+    { cause: error },
+  );
+}
 
 /** A sink with {@linkcode kWriteSync}. */
 interface SyncSink extends ByteSink {
@@ -231,6 +246,51 @@ export class StreamWriter {
   }
 
   /**
+   * Sends `payload` (a string as UTF-8) as one length-prefixed frame, laid
+   * out as `rfile.readFrame(options)` reads it; resolves to the bytes sent,
+   * length field included.
+   *
+   * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const sent: number[] = [];
+   * const wfile = new StreamWriter({ write: (p) => (sent.push(...p), Promise.resolve(p.length)) });
+   * await wfile.writeFrame("hi", { lengthBytes: 2 });
+   * assert.deepEqual(sent, [0, 2, 104, 105]);
+   * ```
+   */
+  writeFrame(payload: Uint8Array | string, options?: FrameOptions): Promise<number> {
+    return writeFrame(this, payload, options);
+  }
+
+  /**
+   * The writer as a `WritableStream`: each chunk is a `write()`, under
+   * `timeout`, and the next is taken once it is sent. Closing the stream
+   * (as `pipeTo()` does at the source's end) flushes the writer but leaves
+   * the connection open: the server closes it after `finish()`. The same
+   * stream at every access.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let text = "";
+   * const sink = { write: (p: Uint8Array) => (text += new TextDecoder().decode(p), Promise.resolve(p.length)) };
+   * await ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream())
+   *   .pipeTo(new StreamWriter(sink).writable);
+   * assert.equal(text, "ab");
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
+  }
+
+  /**
    * Marks the writer closed; later writes fail. Does not flush (the handler's
    * `finish()` flushes first) and does not close the sink.
    *
@@ -343,7 +403,8 @@ export class StreamWriter {
     let p: Promise<number>;
     try {
       p = this.#sink.write(bytes);
-    } catch (error) {
+    } catch (failure) {
+      const error = explained(failure);
       this.#inFlight--;
       this.#fail(error);
       return Promise.reject(error);
@@ -368,7 +429,8 @@ export class StreamWriter {
     return n;
   }
 
-  #onFailed(error: unknown): never {
+  #onFailed(failure: unknown): never {
+    const error = explained(failure);
     this.#current = EMPTY;
     this.#inFlight--;
     this.#fail(error);

@@ -1,5 +1,12 @@
+/**
+ * examples/http_server.ts: the HTTP/1.1 parsing and answers are tested in
+ * memory (`bindInMemory()`: no socket, no port); curl, CPython's
+ * http.client, wrk, the program, and what TCP itself decides (a reset when
+ * unread bytes are closed on, the lingering close) run on real sockets.
+ */
 import assert from "node:assert/strict";
 import { ThreadingTCPServer } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
 import { HELLO, HTTPRequestHandler } from "../../examples/http_server.ts";
 import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
 import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
@@ -12,7 +19,19 @@ const HAS_WRK = hasCommand("wrk");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A `ThreadingTCPServer` on a free loopback port, for real clients. */
 const serve = (Handler = HTTPRequestHandler) => serveLoopback(ThreadingTCPServer, Handler);
+
+/** A serving `ThreadingTCPServer` bound in memory, with `connect()` for its clients. */
+function serveInMemory(Handler = HTTPRequestHandler) {
+  const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
 
 const base = (server: ThreadingTCPServer) => `http://127.0.0.1:${server.serverAddress.port}`;
 
@@ -38,8 +57,8 @@ function parse(response: string) {
 }
 
 /** Sends raw bytes in one write; returns all the server sends until it closes. */
-async function raw(server: ThreadingTCPServer, request: string): Promise<string> {
-  const conn = await Deno.connect(server.serverAddress);
+async function raw(server: { connect(): Promise<Deno.Conn> }, request: string): Promise<string> {
+  const conn = await server.connect();
   try {
     await conn.write(encoder.encode(request));
     return decoder.decode(await readAllBytes(conn));
@@ -167,7 +186,7 @@ Deno.test({
 });
 
 Deno.test("examples/http_server.ts: malformed requests get 400, 431 or 505 and the connection closes", async () => {
-  await using server = serve();
+  await using server = serveInMemory();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
     assert.match(response, /\r\nConnection: close\r\n/);
@@ -250,7 +269,7 @@ for hosts in (["a", "b"], ["a", "a"], ["a"]):
 });
 
 Deno.test("examples/http_server.ts: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
-  await using server = serve();
+  await using server = serveInMemory();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
     const statusLine = response.slice(0, response.indexOf("\r\n"));
@@ -350,8 +369,8 @@ Deno.test("examples/http_server.ts: a client that sends but never reads is dropp
   class Impatient extends HTTPRequestHandler {
     override writeTimeout = 100;
   }
-  await using server = serve(Impatient);
-  const conn = await Deno.connect(server.serverAddress);
+  await using server = serveInMemory(Impatient);
+  const conn = await server.connect();
   try {
     const body = "x".repeat(512 * 1024);
     const echo = encoder.encode(
@@ -378,7 +397,7 @@ Deno.test("examples/http_server.ts: a client that sends but never reads is dropp
 });
 
 Deno.test("examples/http_server.ts: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
-  await using server = serve();
+  await using server = serveInMemory();
   const pipelined = await raw(
     server,
     "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" +
@@ -418,7 +437,7 @@ Deno.test("examples/http_server.ts: an idle keep-alive connection is closed afte
   class Impatient extends HTTPRequestHandler {
     override timeout = 50;
   }
-  await using server = serve(Impatient);
+  await using server = serveInMemory(Impatient);
   const response = await raw(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   assert.match(response, /^HTTP\/1\.1 200 OK/); // and then EOF, without a second request
 });

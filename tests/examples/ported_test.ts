@@ -16,7 +16,10 @@ import {
   logging,
   LogRecordSocketReceiver,
   LogRecordStreamHandler,
+  MAX_RECORD_LENGTH,
 } from "../../examples/ported/log_receiver.ts";
+import { FrameTooLongError, IncompleteReadError } from "../../mod.ts";
+import { runHandler } from "../../testing.ts";
 import { freePort } from "../_net.ts";
 import { hasCommand, runCommand, Subprocess } from "../_process.ts";
 import { until, within } from "../_wait.ts";
@@ -164,6 +167,24 @@ Deno.test({
       await within(serving, 5_000, "serveUntilStopped() to see abort");
     }
   },
+});
+
+Deno.test("ported log receiver: a sender announcing a 4 GiB record is dropped with FrameTooLongError before any of it is read; one closing mid-record with IncompleteReadError", async () => {
+  {
+    await using run = runHandler(LogRecordStreamHandler);
+    await run.client.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    const { drops } = await run.done;
+    assert.ok(drops[0] instanceof FrameTooLongError, String(drops[0]));
+    assert.equal(drops[0].limit, MAX_RECORD_LENGTH);
+  }
+  {
+    await using run = runHandler(LogRecordStreamHandler);
+    await run.client.write(new Uint8Array([0, 0, 0, 10, 123, 34]));
+    await run.client.closeWrite();
+    const { drops } = await run.done;
+    assert.ok(drops[0] instanceof IncompleteReadError, String(drops[0]));
+    assert.deepEqual(drops[0].partial, new Uint8Array([123, 34]));
+  }
 });
 
 // --- (c) an http.server-style server -------------------------------------------------------

@@ -1,12 +1,14 @@
 /**
  * examples/resp_server.ts keeps its memory bounded, as issue 14 asked: a
  * `maxmemory` cap answered with Redis's own OOM error, a cap on one
- * command's size, and a deadline for an unfinished command.
+ * command's size, and a deadline for an unfinished command. Tested in
+ * memory (`bindInMemory()`), but for redis-cli, redis-server and the program.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { BufferedReader } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
 import {
   CommandTimeoutError,
   ENTRY_OVERHEAD,
@@ -25,7 +27,17 @@ const HAS_SERVER = hasCommand("redis-server");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const serve = (Handler = RespHandler) => serveLoopback(RespServer, Handler);
+/** A serving `RespServer` bound in memory (no socket, no port), with
+ * `connect()` for its clients. */
+function serve(Handler = RespHandler) {
+  const server = new RespServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
 
 const resp = (...args: string[]) =>
   `*${args.length}\r\n` + args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join("");
@@ -129,7 +141,7 @@ Deno.test({
     "examples/resp_server.ts maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
   ignore: !HAS_CLI,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const ours = await cli(server.serverAddress.port, SCRIPT);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
@@ -143,10 +155,9 @@ Deno.test({
 
 Deno.test("examples/resp_server.ts maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
   await using server = serve();
-  const { port } = server.serverAddress;
   const cost = (key: string, value: string) => key.length + value.length + ENTRY_OVERHEAD;
   const send = async (request: string) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await server.connect();
     try {
       await writeAll(conn, encoder.encode(request + "QUIT\r\n"));
       return decoder.decode(await readAllBytes(conn));
@@ -171,7 +182,7 @@ Deno.test("examples/resp_server.ts maxmemory: usedMemory counts each key's bytes
 Deno.test("examples/resp_server.ts maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
   await using server = serve();
   server.maxMemory = 250_000;
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const reader = new BufferedReader(conn, { timeout: 5_000 });
     // 100 kB stored, then a 200 kB argument with its last two bytes withheld: the
@@ -182,7 +193,7 @@ Deno.test("examples/resp_server.ts maxmemory: a command being read counts in use
     await writeAll(conn, encoder.encode(request));
     assert.equal(decoder.decode(await reader.readline()), "+OK\r\n"); // sent once ECHO's header is in
     await writeAll(conn, encoder.encode(big));
-    const other = await Deno.connect(server.serverAddress);
+    const other = await server.connect();
     try {
       await writeAll(other, encoder.encode(resp("SET", "k", "v") + "QUIT\r\n"));
       assert.equal(
@@ -206,8 +217,8 @@ Deno.test("examples/resp_server.ts maxmemory: a command being read counts in use
 Deno.test("examples/resp_server.ts: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
   await using server = serve();
   server.maxClientsMemory = 300_000;
-  const first = await Deno.connect(server.serverAddress);
-  const second = await Deno.connect(server.serverAddress);
+  const first = await server.connect();
+  const second = await server.connect();
   try {
     const reader = new BufferedReader(first, { timeout: 5_000 });
     const big = "x".repeat(200_000);
@@ -290,7 +301,7 @@ Deno.test("examples/resp_server.ts as a program: a MAXMEMORY that is not a memor
 
 Deno.test("examples/resp_server.ts: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
   await using server = serve();
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   let sent = 0;
   try {
     // 300 arguments of 1 MiB: a 300 MiB command, which the server used to hold whole
@@ -320,7 +331,7 @@ Deno.test("examples/resp_server.ts: a command longer than maxQueryLength closes 
     conn.close();
   }
   // the longest command allowed still runs: ECHO with an argument of 1 MiB
-  const ok = await Deno.connect(server.serverAddress);
+  const ok = await server.connect();
   try {
     const big = "y".repeat(1024 * 1024);
     await writeAll(ok, encoder.encode(resp("ECHO", big) + "QUIT\r\n"));
@@ -336,7 +347,7 @@ class Brief extends RespHandler {
 
 Deno.test("examples/resp_server.ts: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     await writeAll(conn, encoder.encode(resp("PING") + "*2\r\n$4\r\nECHO\r\n$100000\r\nabc"));
     const { bytes, error } = await readToEnd(conn, 5_000); // EOF or reset: the server closed
@@ -353,7 +364,7 @@ Deno.test("examples/resp_server.ts: half a command, then silence, is dropped aft
 
 Deno.test("examples/resp_server.ts: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   const request = encoder.encode(resp("ECHO", "z".repeat(10_000)));
   try {
     // 10 kB at a byte every 5 ms would take 50 s: only the deadline can end it in 10
@@ -383,7 +394,7 @@ Deno.test("examples/resp_server.ts: a command trickled a byte at a time is dropp
 
 Deno.test("examples/resp_server.ts: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const reader = new BufferedReader(conn, { timeout: 5_000 });
     await writeAll(conn, encoder.encode(resp("PING")));

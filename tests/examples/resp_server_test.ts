@@ -1,5 +1,12 @@
+/**
+ * examples/resp_server.ts: the Redis protocol's logic is tested in memory
+ * (`bindInMemory()`: no socket, no port), each exchange compared with what a
+ * real redis-server answers over a socket when it is installed; redis-cli,
+ * redis-benchmark and the program run on real sockets.
+ */
 import assert from "node:assert/strict";
 import { BufferedReader } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
 import { RespHandler, RespServer } from "../../examples/resp_server.ts";
 import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
 import { readAllBytes, writeAll } from "../_net.ts";
@@ -13,17 +20,28 @@ const HAS_BENCHMARK = hasCommand("redis-benchmark");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const serve = (Handler = RespHandler, pollInterval = 500) =>
-  serveLoopback(RespServer, Handler, pollInterval);
+/** A serving `RespServer` bound in memory, with `connect()` for its clients. */
+function serve(Handler = RespHandler, pollInterval = 500) {
+  const server = new RespServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever(pollInterval);
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
+
+/** A real server on a loopback port (redis-server), to exchange with. */
+const tcp = (port: number) => ({ connect: () => Deno.connect({ hostname: "127.0.0.1", port }) });
 
 /** Sends `request` in one write (then, with `halfClose`, EOF) and returns
  * everything the server sends until it closes. */
 async function exchange(
-  port: number,
+  server: { connect(): Promise<Deno.Conn> },
   request: string | Uint8Array,
   halfClose = false,
 ): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await server.connect();
   try {
     await conn.write(typeof request === "string" ? encoder.encode(request) : request);
     if (halfClose) await conn.closeWrite();
@@ -140,7 +158,7 @@ Deno.test({
     "examples/resp_server.ts: redis-cli drives every command and prints what it prints for redis-server",
   ignore: !HAS_CLI,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const cli = (port: number, ...args: string[]) =>
       runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
         input: SCRIPT,
@@ -172,9 +190,9 @@ const PIPELINE_REPLIES = "+OK\r\n+PONG\r\n+PONG\r\n+OK\r\n$6\r\nva lue\r\n" +
 
 Deno.test("examples/resp_server.ts: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
   await using server = serve();
-  assert.equal(await exchange(server.serverAddress.port, PIPELINE), PIPELINE_REPLIES);
+  assert.equal(await exchange(server, PIPELINE), PIPELINE_REPLIES);
   const quit = resp("SET", "a", "1") + "QUIT\r\n" + resp("GET", "a");
-  assert.equal(await exchange(server.serverAddress.port, quit), "+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, quit), "+OK\r\n+OK\r\n");
 });
 
 Deno.test({
@@ -182,7 +200,7 @@ Deno.test({
   ignore: !HAS_SERVER,
   async fn() {
     await using redis = await startRedisServer();
-    assert.equal(await exchange(redis.port, PIPELINE), PIPELINE_REPLIES);
+    assert.equal(await exchange(tcp(redis.port), PIPELINE), PIPELINE_REPLIES);
   },
 });
 
@@ -209,12 +227,16 @@ const CORNERS: [string, string][] = [
 Deno.test("examples/resp_server.ts: inline quoting and protocol corners are answered as redis-server answers them", async () => {
   await using server = serve();
   for (const [request, reply] of CORNERS) {
-    assert.equal(await exchange(server.serverAddress.port, request, true), reply, request);
+    assert.equal(await exchange(server, request, true), reply, request);
   }
   if (HAS_SERVER) {
     await using redis = await startRedisServer();
     for (const [request, reply] of CORNERS) {
-      assert.equal(await exchange(redis.port, request, true), reply, `redis-server: ${request}`);
+      assert.equal(
+        await exchange(tcp(redis.port), request, true),
+        reply,
+        `redis-server: ${request}`,
+      );
     }
   } else console.error("redis-server is not installed: the corners are not re-checked");
 });
@@ -224,7 +246,7 @@ Deno.test("examples/resp_server.ts: replies go out before the handler waits for 
   // each leaves bytes buffered after PING that are not a whole command
   const tails = ["\r\n", "*0\r\n", "*-1\r\n", "PI", "*2\r\n$4\r\nECHO\r\n$2\r\nh"];
   for (const tail of tails) {
-    const conn = await Deno.connect(server.serverAddress);
+    const conn = await server.connect();
     try {
       await conn.write(encoder.encode("PING\r\n" + tail)); // and the connection stays open
       const reader = new BufferedReader(conn, { timeout: 2_000 });
@@ -238,7 +260,7 @@ Deno.test("examples/resp_server.ts: replies go out before the handler waits for 
 Deno.test("examples/resp_server.ts: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
   await using server = serve();
   const request = resp("SET", "bulk", "v") + "SET inline v\r\n" + "QUIT\r\n";
-  assert.equal(await exchange(server.serverAddress.port, request), "+OK\r\n+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, request), "+OK\r\n+OK\r\n+OK\r\n");
   for (const key of ["bulk", "inline"]) {
     const { value } = server.data.get(key)!;
     assert.equal(value.buffer.byteLength, 1, `the value of "${key}" holds only its own byte`);
@@ -250,7 +272,7 @@ Deno.test("examples/resp_server.ts: a client that sends but never reads is dropp
     override writeTimeout = 100;
   }
   await using server = serve(Impatient);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const echo = encoder.encode(resp("ECHO", "x".repeat(256 * 1024)));
     const error = await within(
@@ -277,7 +299,7 @@ Deno.test("examples/resp_server.ts: 2000 pipelined INCRs across many reads come 
   await using server = serve();
   const request = resp("INCR", "counter").repeat(2000) + "QUIT\r\n";
   const expected = Array.from({ length: 2000 }, (_, i) => `:${i + 1}\r\n`).join("") + "+OK\r\n";
-  assert.equal(await exchange(server.serverAddress.port, request), expected);
+  assert.equal(await exchange(server, request), expected);
 });
 
 Deno.test("examples/resp_server.ts: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
@@ -286,50 +308,51 @@ Deno.test("examples/resp_server.ts: oversized bulk strings, arrays and inline li
     override maxArrayLength = 3;
   }
   await using server = serve(Small);
-  const { port } = server.serverAddress;
   // within the limits
   assert.equal(
-    await exchange(port, resp("ECHO", "12345678") + "QUIT\r\n"),
+    await exchange(server, resp("ECHO", "12345678") + "QUIT\r\n"),
     "$8\r\n12345678\r\n+OK\r\n",
   );
   // one byte over: the error, then the connection closes without reading the body
   assert.equal(
-    await exchange(port, resp("PING") + resp("ECHO", "123456789") + resp("PING")),
+    await exchange(server, resp("PING") + resp("ECHO", "123456789") + resp("PING")),
     "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
   );
   assert.equal(
-    await exchange(port, resp("DEL", "a", "b", "c")),
+    await exchange(server, resp("DEL", "a", "b", "c")),
     "-ERR Protocol error: invalid multibulk length\r\n",
   );
   assert.equal(
-    await exchange(port, "*1\r\n$-1\r\n"),
+    await exchange(server, "*1\r\n$-1\r\n"),
     "-ERR Protocol error: invalid bulk length\r\n",
   );
-  assert.equal(await exchange(port, "*x\r\n"), "-ERR Protocol error: invalid multibulk length\r\n");
   assert.equal(
-    await exchange(port, "*1\r\n+PING\r\n"),
+    await exchange(server, "*x\r\n"),
+    "-ERR Protocol error: invalid multibulk length\r\n",
+  );
+  assert.equal(
+    await exchange(server, "*1\r\n+PING\r\n"),
     "-ERR Protocol error: expected '$', got '+'\r\n",
   );
   const inline = "ECHO " + "x".repeat(70_000);
-  assert.equal(await exchange(port, inline), "-ERR Protocol error: too big inline request\r\n");
+  assert.equal(await exchange(server, inline), "-ERR Protocol error: too big inline request\r\n");
   // the defaults: a 1 GB bulk string is refused on its header alone
   await using defaults = serve();
   assert.equal(
-    await exchange(defaults.serverAddress.port, "*1\r\n$1000000000\r\n"),
+    await exchange(defaults, "*1\r\n$1000000000\r\n"),
     "-ERR Protocol error: invalid bulk length\r\n",
   );
 });
 
 Deno.test("examples/resp_server.ts: SET EX/PX keys expire, on access and in serviceActions()", async () => {
   await using server = serve(RespHandler, 10);
-  const { port } = server.serverAddress;
   const setup = resp("SET", "short", "v", "PX", "200") + resp("SET", "long", "v", "EX", "100") +
     resp("GET", "short") + resp("SET", "idle", "v", "PX", "1") + "QUIT\r\n";
-  assert.equal(await exchange(port, setup), "+OK\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, setup), "+OK\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+OK\r\n");
   const deadline = Date.now() + 5_000;
   let reply = "";
   while (Date.now() < deadline) {
-    reply = await exchange(port, resp("GET", "short") + resp("GET", "long") + "QUIT\r\n");
+    reply = await exchange(server, resp("GET", "short") + resp("GET", "long") + "QUIT\r\n");
     if (reply.startsWith("$-1")) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -356,7 +379,7 @@ Deno.test({
     "examples/resp_server.ts: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
   ignore: !HAS_BENCHMARK,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const args = ["-h", "127.0.0.1", "-p", String(server.serverAddress.port)];
     // An error reply makes redis-benchmark 7 print "Error from server: ..." and exit 1; older
     // ones count it as an answer and print it only with -e, which 7 warns is a no-op.
@@ -395,11 +418,11 @@ Deno.test({
 
 Deno.test("examples/resp_server.ts: a client that sends half a command and vanishes leaves nothing behind", async () => {
   await using server = serve();
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   await conn.write(encoder.encode("*2\r\n$3\r\nGET\r\n$5\r\nab"));
   conn.close();
   // the handler sees EOF mid-command and ends; the server then closes with no request open
-  const probe = await Deno.connect(server.serverAddress);
+  const probe = await server.connect();
   const reader = new BufferedReader(probe);
   await probe.write(encoder.encode("PING\r\n"));
   assert.equal(decoder.decode(await reader.readline()), "+PONG\r\n");
