@@ -120,3 +120,42 @@ Deno.test("examples/forking.ts on SIGHUP: a new child that fails before it liste
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("examples/forking.ts on SIGHUP: new children that never listen abandon restartChildren() at readyTimeoutMs, and the old children serve on", async () => {
+  const { dir, file, source } = await copyExample();
+  try {
+    // the running parent's code: a short readyTimeoutMs
+    const patient = source.replace(
+      "server.restartChildren({ graceMs: 2_000 })",
+      "server.restartChildren({ graceMs: 2_000, readyTimeoutMs: 1_000 })",
+    );
+    assert.notEqual(patient, source);
+    await Deno.writeTextFile(file, patient);
+    const { example, port } = await start(file);
+    try {
+      const before = await childrenOf(example.child.pid);
+      // a release whose children hang before they listen
+      await Deno.writeTextFile(
+        file,
+        patient.replace(
+          "if (import.meta.main) {",
+          "if (import.meta.main && isForkingChild()) await new Promise(() => setInterval(() => {}, 1000));\n" +
+            "if (import.meta.main) {",
+        ),
+      );
+      example.child.kill("SIGHUP");
+      const [line] = await within(
+        example.waitFor(/^Restart abandoned, the old processes serve on: .*$/),
+        30_000,
+        "the restart to be abandoned",
+      );
+      assert.match(line, /did not listen within 1000 ms/);
+      assert.deepEqual(await childrenOf(example.child.pid), before);
+      assert.equal(await ask(port, "still here"), digest("sha256", "still here\n"));
+    } finally {
+      await stop(example);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
