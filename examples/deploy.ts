@@ -146,7 +146,7 @@ if (import.meta.main) {
   const restart = () => {
     (server as ForkingService).restartChildren({ graceMs }).then(
       () => console.log("Restarted"),
-      (error) => console.log(`Restart abandoned: ${error.message}`),
+      (error) => console.log(`Restart failed: ${error.message}`),
     );
   };
   if (forking && !isForkingChild()) Deno.addSignalListener("SIGHUP", restart);

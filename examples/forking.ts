@@ -69,7 +69,7 @@ if (import.meta.main) {
     console.log("SIGHUP: starting new processes from the program on disk");
     server.restartChildren({ graceMs: 2_000 }).then(
       () => console.log(`Restarted: ${server.maxChildren} new processes serve`),
-      (error) => console.log(`Restart abandoned, the old processes serve on: ${error.message}`),
+      (error) => console.log(`Restart failed: ${error.message}`),
     );
   };
   Deno.addSignalListener("SIGINT", onInt);

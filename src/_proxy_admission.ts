@@ -198,6 +198,7 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
 
   #schedule(ms: number): void {
     this.#timer = setTimeout(this.#expire, ms);
+    Deno.unrefTimer(this.#timer); // the connections keep the process alive, not their deadline
   }
 
   /** Closes the connections whose deadline passed (their read fails), and

@@ -96,3 +96,23 @@ Deno.test("ForkingTCPServer({ proxyProtocol }): the children read the headers, c
   });
   assert.equal(noHeader, "", "a connection without a header was closed before any handler ran");
 });
+
+const RESTART = new URL("./fixtures/forking_restart.ts", import.meta.url).pathname;
+
+Deno.test("restartChildren() called twice at once runs one restart and refuses the other; shutdown() during one abandons it, and no child is left", async () => {
+  const { code, stdout, stderr } = await runCommand("deno", [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    RESTART,
+  ], { timeoutMs: 60_000 });
+  assert.equal(code, 0, stderr);
+  const r = JSON.parse(stdout.trim());
+  assert.equal(r.first, "resolved");
+  assert.match(r.second, /^rejected: restartChildren\(\) is already under way/);
+  assert.equal(r.before.length, 2);
+  assert.equal(r.after.length, 2);
+  assert.ok(r.after.every((pid: number) => !r.before.includes(pid)), JSON.stringify(r));
+  assert.match(r.third, /^rejected: restartChildren\(\) was abandoned/);
+  assert.equal(r.left, 0);
+});
