@@ -8,7 +8,7 @@
 
 import type { BufferedReader } from "./buffered_reader.ts";
 import type { StreamWriter } from "./stream_writer.ts";
-import { kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
+import { kHoldOpen, kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
 
 const ignore = () => {};
 
@@ -34,6 +34,15 @@ export function watchConnection(conn: object, rfile: BufferedReader, wfile: Stre
  */
 export function stopWrites(conn: object, error: Error): Promise<void> | null {
   return connectionFiles.get(conn)?.wfile[kStopWrites](error) ?? null;
+}
+
+/**
+ * Internal: from now on a write of `conn`'s handler that times out leaves
+ * the connection open, for `serverClose()` to close after its lingering
+ * close. Not exported from the package.
+ */
+export function holdOpen(conn: object): void {
+  connectionFiles.get(conn)?.wfile[kHoldOpen]();
 }
 
 /**

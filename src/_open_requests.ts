@@ -5,7 +5,7 @@
  * @module
  */
 
-import { stopWrites, untilBetweenReplies } from "./_conn_files.ts";
+import { holdOpen, stopWrites, untilBetweenReplies } from "./_conn_files.ts";
 import { deadline } from "./_deadline.ts";
 
 const TIMEOUT = Symbol("timeout");
@@ -227,6 +227,7 @@ export class OpenRequests<R, A = unknown> {
         // it reads another: in the middle of a reply, the connection would
         // lose a request its client sent
         endReads(request, closed.promise);
+        holdOpen(request as object); // a write timing out meanwhile must not reset it
         await untilBetweenReplies(request as object, lingerMs);
         pending = await linger(request, lingerMs);
       }

@@ -26,6 +26,8 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
  * server a write's failure no caller observed (a write the handler did not
  * await): `handleDrop()` for a reset. */
 export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+/** `StreamWriter`: a write timing out no longer closes the connection; see `holdOpen()`. */
+export const kHoldOpen: unique symbol = Symbol("socketserver.holdOpen");
 /** `StreamWriter`: refuses the writes not yet started; see `stopWrites()`. */
 export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 /** `BufferedReader`: the read a timeout left pending, if any. */

@@ -6,7 +6,7 @@
 
 import { TimeoutError } from "./errors.ts";
 import { deadline } from "./_deadline.ts";
-import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import { kHoldOpen, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
 import type { FrameOptions } from "./framing.ts";
 import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
@@ -153,7 +153,8 @@ export class StreamWriter {
    * the timeout's: every later write, and every write queued behind it,
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
-  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  /** Whether `serverClose()` owns the connection (`holdOpen()`, `stopWrites()`):
+   * a timed-out write then leaves closing it to the lingering close. */
   #stopped = false;
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
@@ -313,6 +314,11 @@ export class StreamWriter {
   /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
     return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+  }
+
+  /** @ignore Internal: see `holdOpen()`. */
+  [kHoldOpen](): void {
+    this.#stopped = true;
   }
 
   /** @ignore Internal: see `stopWrites()`. */

@@ -106,7 +106,9 @@ Deno.test("examples/forking.ts on SIGHUP: a new child that fails before it liste
       await Deno.writeTextFile(file, broken);
       example.child.kill("SIGHUP");
       const [line] = await within(
-        example.waitFor(/^Restart failed: restartChildren\(\) was abandoned and the old children of DigestServer serve on: .*$/),
+        example.waitFor(
+          /^Restart failed: restartChildren\(\) was abandoned and the old children of DigestServer serve on: .*$/,
+        ),
         60_000,
         "the restart to be abandoned",
       );
@@ -145,7 +147,9 @@ Deno.test("examples/forking.ts on SIGHUP: new children that never listen abandon
       );
       example.child.kill("SIGHUP");
       const [line] = await within(
-        example.waitFor(/^Restart failed: restartChildren\(\) was abandoned and the old children of DigestServer serve on: .*$/),
+        example.waitFor(
+          /^Restart failed: restartChildren\(\) was abandoned and the old children of DigestServer serve on: .*$/,
+        ),
         30_000,
         "the restart to be abandoned",
       );
