@@ -14,8 +14,9 @@ import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 
-/** After a child's grace and lingering close, how long the parent gives it
- * to exit before killing it. */
+/** After a child's grace and lingering close (the reply under way, then
+ * the linger: `lingerMs` in all), how long the parent gives it to exit
+ * before killing it. */
 const KILL_MARGIN_MS = 1_000;
 /** `serverClose()`'s default `lingerMs`. */
 const DEFAULT_LINGER_MS = 1_000;
@@ -84,6 +85,8 @@ interface Child {
   gone: Promise<void>;
   /** Why it ended before listening, as it told us. */
   error?: string;
+  /** Started by a restart still waiting for its new children to listen. */
+  rollout?: boolean;
 }
 
 export function describeExit(status: Deno.CommandStatus): string {
@@ -91,6 +94,13 @@ export function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
   if (status.signal !== null) return `signal ${status.signal}`;
   return `exit code ${status.code}`;
+}
+
+/** `restartChildren()` called on a server whose children are not serving. */
+export function notServing(name: string): Error {
+  return new Error(
+    `restartChildren() needs ${name} serving: call it once serveForever() has started the children (await server.ready)`,
+  );
 }
 
 function kill(child: Child): void {
@@ -118,6 +128,8 @@ export class Supervisor {
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
+  /** Whether a restart is under way. */
+  #restarting = false;
 
   constructor(
     server: Supervised,
@@ -194,6 +206,65 @@ export class Supervisor {
     if (!this.#serving) return;
     this.#stop?.resolve();
     await this.#stopped?.promise;
+  }
+
+  /**
+   * A rolling restart: starts `maxChildren` new children (the program as it
+   * is on disk now); once every one listens, stops the others within
+   * `graceMs` and waits for them to exit. A new child that exits before it
+   * listens, or does not listen within `readyMs`, aborts it: the new ones
+   * are stopped and the old ones serve on.
+   */
+  async restart(graceMs: number, readyMs: number): Promise<void> {
+    const name = this.#server.constructor.name;
+    if (!this.#serving || this.#startFailed !== null) throw notServing(name);
+    if (this.#restarting) {
+      throw new Error("restartChildren() is already under way: await it before calling it again");
+    }
+    this.#restarting = true;
+    const fresh: Child[] = [];
+    try {
+      for (let i = 0; i < this.#server.maxChildren; i++) {
+        const child = this.#spawn();
+        child.rollout = true;
+        fresh.push(child);
+      }
+      const failure = await deadline(
+        Promise.all(fresh.map((child) => child.ready.promise)).then(() => null, (error) => error),
+        readyMs,
+        () =>
+          new Error(
+            `A new child process of ${name} did not listen within ${readyMs} ms: raise readyTimeoutMs, or see its output above`,
+          ),
+      );
+      if (failure !== null || !this.#serving) {
+        for (const child of fresh) {
+          child.rollout = false;
+          if (child.listening) this.#stopChild(child, graceMs);
+          else (child.stopGrace = 0, kill(child)); // it never served
+        }
+        await Promise.all(fresh.map((child) => child.gone));
+        throw new Error(
+          `restartChildren() was abandoned and the old children of ${name} serve on: ${
+            failure?.message ?? "the server was shut down meanwhile"
+          }`,
+          { cause: failure },
+        );
+      }
+      // Those started meanwhile to replace a dead old child are old too.
+      for (const timer of this.#replacements) clearTimeout(timer);
+      this.#replacements.clear();
+      const old = [...this.children.values()].filter((child) => !fresh.includes(child));
+      for (const child of fresh) {
+        child.rollout = false;
+        if (!this.children.has(child.pid)) this.#replaceIn(0); // died since it listened
+      }
+      for (const child of old) this.#stopChild(child, graceMs);
+      for (const child of fresh) await this.#started(child);
+      await Promise.all(old.map((child) => child.gone));
+    } finally {
+      this.#restarting = false;
+    }
   }
 
   /** Stops every child within `graceMs` (then a lingering close of
@@ -293,6 +364,7 @@ export class Supervisor {
     );
     child.ready.reject(failure);
     if (child.stopGrace !== undefined) return; // asked to stop: not a death
+    if (child.rollout) return; // fails its restart, which reports it
     if (this.#startFailed !== null) {
       this.#startFailed.reject(failure);
       return;

@@ -11,7 +11,7 @@ import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
-import { OpenRequests } from "./_open_requests.ts";
+import { type Admission, OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
@@ -135,17 +135,21 @@ export class RequestLoop<R, A> implements Flow<R, A> {
           this.#idle = false;
         }
         if (next === STOP) break;
-        requests.pending = null;
         this.#backoff.reset();
-        if (this.closed) break; // serverClose() took it over and closes it
+        if (this.closed) break; // serverClose() took it over and serves it
         // Python's loop never runs a request and serviceActions() at once
-        if (actions.running !== null && await this.#untilStop(actions.running) === STOP) {
-          if (this.closed) await this.#closeQuietly(next[0]);
-          else requests.pending = Promise.resolve(next); // for the next taker
-          break;
+        if (actions.running !== null) {
+          // kept as the one being taken meanwhile: a stop leaves it to the
+          // next taker, a close to serverClose(), which serves it
+          requests.pending = Promise.resolve(next);
+          if (await this.#untilStop(actions.running) === STOP) break;
         }
+        requests.pending = null;
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
-        const handled = this.#handle(next[0], next[1]);
+        const admission = requests.admission;
+        const handled = admission === null
+          ? this.#handle(next[0], next[1])
+          : this.#admit(next[0], next[1], admission);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
         // through the stop wait: the actions may await shutdown(), which waits for the loop
         const ran = actions.run();
@@ -207,7 +211,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     }
     if (next === TIMEOUT) return void await server.handleTimeout();
     this.#backoff.reset();
-    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() closes it
+    if (!this.closed) await this.#dispatch(next[0], next[1]); // else serverClose() serves it
   }
 
   /** `BaseServer.serverClose()`. */
@@ -220,14 +224,16 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       this.closed = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
+      this.requests.admission?.close();
       this.#stopWait?.(STOP);
       this.#backoff.wake();
       this.requests.freeSlot();
-      // A pending accept holds the socket until its cancellation lands, and a
-      // connection it took just before the close was never handled: close it
+      // A pending accept holds the socket until its cancellation lands. A
+      // connection it took has left the kernel's queue, so no other listener
+      // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => void this.#dispatch(r, a), ignore) ?? null;
     }
     // started before any await: with no grace left the lingering closes own their connections
     // now, before a timer due meanwhile (a writeTimeout) can close one under them
@@ -276,6 +282,44 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.#stopWait = resolve;
     promise.then(resolve, reject);
     return woken;
+  }
+
+  #dispatch(request: R, clientAddress: A): Promise<void> | undefined {
+    const admission = this.requests.admission;
+    return admission === null
+      ? this.#handle(request, clientAddress)
+      : this.#admit(request, clientAddress, admission);
+  }
+
+  /** `#handle()` after the admission, under the request's frame too: an
+   * untrusted peer is dropped before any read; the header is read in the
+   * request's own task when the server has one per request, else before the
+   * next request is taken. */
+  #admit(request: R, peer: A, admission: Admission<R, A>): Promise<void> | undefined {
+    this.requests.add(request);
+    const admitting = framed(this.#admitting ??= this.#admitFlow(), request, peer);
+    return admission.concurrent ? undefined : admitting;
+  }
+
+  #admitting: Flow<R, A> | null = null;
+
+  /** The admission's flow, made once: it reads the server's admission when it runs. */
+  #admitFlow(): Flow<R, A> {
+    return {
+      run: (request, peer) => {
+        const admission = this.requests.admission!;
+        const refused = admission.refuse(peer);
+        if (refused !== null) throw refused;
+        return this.#admitted(request, peer, admission);
+      },
+      failed: (request, peer, error) => this.failed(request, peer, error),
+    };
+  }
+
+  async #admitted(request: R, peer: A, admission: Admission<R, A>): Promise<void> {
+    const clientAddress = await admission.admit(request, peer);
+    const handled = framed(this, request, clientAddress);
+    if (handled !== undefined) await handled;
   }
 
   /** Python's `_handle_request_noblock()` after `get_request()`, under the

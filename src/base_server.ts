@@ -131,10 +131,12 @@ export interface ServerCloseOptions {
    * like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, how long each stream connection left
-   * lingers, in ms: its write side is shut (the client gets every byte
-   * written, then EOF) and its input read and dropped until the client
-   * closes or this time is up; 0 closes at once, which may reset it.
+  /** At the end of the grace period, each stream connection left is closed
+   * right after the reply under way (its handler's `rfile` waiting for the
+   * next request, nothing left in `wfile`), waiting at most this long, in
+   * ms; then it lingers as long again: its write side is shut (the client
+   * gets every byte written, then EOF) and its input read and dropped until
+   * the client closes or the time is up. 0 closes at once, which may reset it.
    * @default {1000} */
   lingerMs?: number;
 }

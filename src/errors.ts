@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ProxyHeaderError } from "./proxy_protocol.ts";
+
 /**
  * A read refused because what the peer sent exceeds a limit: a line past
  * `maxLineLength` ({@linkcode LineTooLongError}), a frame past
@@ -207,7 +209,8 @@ export class TimeoutError extends Deno.errors.TimedOut {
  * handler's own timer bounding a raw read does), a limit overrun (an
  * over-long line or frame), an end mid-record
  * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
- * data. These go to
+ * data, a connection refused for its PROXY protocol header or its untrusted
+ * address ({@linkcode ProxyHeaderError}). These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -229,7 +232,8 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
     error instanceof Deno.errors.Interrupted ||
-    error instanceof LimitOverrunError;
+    error instanceof LimitOverrunError ||
+    error instanceof ProxyHeaderError;
 }
 
 /** Errors this package marked as drops whatever their class. */

@@ -6,7 +6,7 @@
 
 import { TimeoutError } from "./errors.ts";
 import { deadline } from "./_deadline.ts";
-import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import { kHoldOpen, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
 import type { FrameOptions } from "./framing.ts";
 import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
@@ -173,7 +173,8 @@ export class StreamWriter {
    * the timeout's: every later write, and every write queued behind it,
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
-  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  /** Whether `serverClose()` owns the connection (`holdOpen()`, `stopWrites()`):
+   * a timed-out write then leaves closing it to the lingering close. */
   #stopped = false;
   /** The latest buffered write that had to wait (for a flush): later
    * buffered writes and flushes queue behind it, in call order. */
@@ -345,6 +346,11 @@ export class StreamWriter {
     const abandoned = this.#abandoned;
     if (abandoned === null) return last;
     return last === null ? abandoned : Promise.all([last, abandoned]).then(ignore);
+  }
+
+  /** @ignore Internal: see `holdOpen()`. */
+  [kHoldOpen](): void {
+    this.#stopped = true;
   }
 
   /** @ignore Internal: see `stopWrites()`. The bytes of buffered writes

@@ -22,7 +22,7 @@ import { declareAttributes } from "./_attributes.ts";
 import { nullableDuration } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { formatAddress, withContext } from "./_format.ts";
-import { kAttribute, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
+import { kAttribute, kCheckProxy, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
 
 /**
  * Options of {@linkcode TLSServer}: the certificate and key, and the
@@ -289,6 +289,16 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
       return;
     }
     await this.closeRequest(request);
+  }
+
+  /** @ignore Internal: a PROXY header comes before the TLS handshake, which
+   * Deno's TLS listener starts on the connection's first bytes. */
+  override [kCheckProxy](): void {
+    throw new Deno.errors.NotSupported(
+      `${this.constructor.name} cannot read a PROXY protocol header (proxyProtocol ${
+        JSON.stringify(this.proxyProtocol)
+      }): Deno's TLS listener takes a connection's first bytes as its handshake; let the balancer terminate TLS and send the header to a TCPServer (docs/deployment.md)`,
+    );
   }
 
   /** @ignore Internal: closes the listener and the stalled handshakes' sockets. */
