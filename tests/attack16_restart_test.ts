@@ -40,3 +40,28 @@ Deno.test("ForkingTCPServer.restartChildren(): a new child that listens and then
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ForkingTCPServer.restartChildren() abandoned by shutdown() does not say that the old children serve on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "attack16-rollout-" });
+  try {
+    const { code, stdout, stderr } = await runCommand("deno", [
+      "run",
+      "--no-prompt",
+      "--unstable-net",
+      "--allow-net=127.0.0.1",
+      "--allow-run=deno",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      FIXTURE,
+      `${dir}/starts`,
+      "shutdown",
+    ], { timeoutMs: 60_000 });
+    assert.equal(code, 0, stderr);
+    const { restart } = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    assert.match(restart, /shut down/, restart);
+    // shutdown() stops every child, the old ones included
+    assert.doesNotMatch(restart, /serve on/, restart);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
