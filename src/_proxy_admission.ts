@@ -10,6 +10,7 @@
  */
 
 import { AccessList } from "./access_list.ts";
+import { MAX_TIMER_MS } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import type { Admission } from "./_open_requests.ts";
 import { readProxyHeader } from "./_proxy_reader.ts";
@@ -197,7 +198,8 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
   }
 
   #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#expire, ms);
+    // past MAX_TIMER_MS setTimeout() fires at once: fire early, find nothing due, set it again
+    this.#timer = setTimeout(this.#expire, Math.min(MAX_TIMER_MS, ms));
     Deno.unrefTimer(this.#timer); // the connections keep the process alive, not their deadline
   }
 
