@@ -185,7 +185,11 @@ export function parseV2(bytes: Uint8Array, length: number, mode: ProxyProtocolMo
     }
   }
   const tlvStart = V2_FIXED_LENGTH + addressLength;
-  const tlvs = tlvStart === length ? EMPTY_TLVS : parseTlvs(bytes, tlvStart, length, mode);
+  // LOCAL's block is skipped unread, TLVs included, as HAProxy's receiver
+  // does: a health check whose block is anything else is still valid
+  const tlvs = command === "LOCAL" || tlvStart === length
+    ? EMPTY_TLVS
+    : parseTlvs(bytes, tlvStart, length, mode);
   return { version: 2, command, family, transport, source, destination, tlvs, length };
 }
 
