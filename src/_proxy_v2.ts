@@ -108,6 +108,8 @@ export function v2Length(bytes: Uint8Array, mode: ProxyProtocolMode, maxLength: 
       "too-long",
       `PROXY v2 header of ${total} bytes exceeds the limit of ${maxLength} bytes`,
       mode,
+      // no server option raises it: the TLVs the proxy adds are what to cut
+      "check which TLVs the proxy adds to its PROXY protocol header and turn off those not needed",
     );
   }
   return total;
