@@ -82,7 +82,10 @@ export class OpenRequests<R, A = unknown> {
   /** Forgets a request that was closed, waking the drains and a slot waiter. */
   delete(request: R): void {
     if (!this.#open.delete(request)) return;
-    if (this.#open.size === 0) this.#drained?.resolve();
+    if (this.#open.size === 0 && this.#drained !== null) {
+      this.#drained.resolve();
+      this.#drained = null; // a later drain waits for the requests open then
+    }
     if (this.#drainers.size > 0) this.#wakeDrainers();
     this.freeSlot();
   }
@@ -180,8 +183,9 @@ export class OpenRequests<R, A = unknown> {
         await Promise.all(left.map((request) => this.#forceClose(request, lingerMs, close)));
       }
     } finally {
-      if (drainer === null) this.#drained = null;
-      else this.#drainers.delete(drainer);
+      // #drained stays until no request is left: a drain joining this one
+      // (a second serverClose(), the connection a pending accept took) waits on it
+      if (drainer !== null) this.#drainers.delete(drainer);
     }
   }
 
