@@ -87,6 +87,9 @@ interface Child {
   error?: string;
   /** Started by a restart still waiting for its new children to listen. */
   rollout?: boolean;
+  /** Its death after it listened, while its restart went on: the restart
+   * reports it once it knows whether a replacement starts. */
+  death?: ChildDeath;
 }
 
 export function describeExit(status: Deno.CommandStatus): string {
@@ -213,7 +216,8 @@ export class Supervisor {
    * is on disk now); once every one listens, stops the others within
    * `graceMs` and waits for them to exit. A new child that exits before it
    * listens, or does not listen within `readyMs`, aborts it: the new ones
-   * are stopped and the old ones serve on.
+   * are stopped and the old ones serve on. One that listens, then dies is
+   * reported to `childDied()` (and replaced when the restart goes on).
    */
   async restart(graceMs: number, readyMs: number): Promise<void> {
     const name = this.#server.constructor.name;
@@ -238,28 +242,37 @@ export class Supervisor {
           ),
       );
       if (failure !== null || !this.#serving) {
+        const serving = this.#serving;
         for (const child of fresh) {
           child.rollout = false;
           if (child.listening) this.#stopChild(child, graceMs);
           else (child.stopGrace = 0, kill(child)); // it never served
         }
+        // a new child that listened, then died: no replacement, the restart is off
+        for (const child of fresh) if (child.death) await this.#report(child.death);
         await Promise.all(fresh.map((child) => child.gone));
+        // shutdown() stops every child: none serves on
         throw new Error(
-          `restartChildren() was abandoned and the old children of ${name} serve on: ${
-            failure?.message ?? "the server was shut down meanwhile"
-          }`,
-          { cause: failure },
+          serving
+            ? `restartChildren() was abandoned and the old children of ${name} serve on: ${failure.message}`
+            : `restartChildren() was abandoned because ${name} was shut down meanwhile, which stops the old children and the new alike: await the restart before calling shutdown() to roll it out`,
+          { cause: failure ?? undefined },
         );
       }
       // Those started meanwhile to replace a dead old child are old too.
       for (const timer of this.#replacements) clearTimeout(timer);
       this.#replacements.clear();
       const old = [...this.children.values()].filter((child) => !fresh.includes(child));
+      const died: ChildDeath[] = [];
       for (const child of fresh) {
         child.rollout = false;
-        if (!this.children.has(child.pid)) this.#replaceIn(0); // died since it listened
+        if (child.death === undefined) continue;
+        // died since it listened: replaced by a child of the new code, and reported
+        this.#replaceIn(0);
+        died.push({ ...child.death, replacementInMs: 0 });
       }
       for (const child of old) this.#stopChild(child, graceMs);
+      for (const death of died) await this.#report(death);
       for (const child of fresh) await this.#started(child);
       await Promise.all(old.map((child) => child.gone));
     } finally {
@@ -352,7 +365,9 @@ export class Supervisor {
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
     child.killTimer?.clear();
     this.children.delete(child.pid);
-    await child.stdin.close().catch(() => {});
+    // decided in the same turn as the delete: restart() tells a child of its
+    // rollout that died by its `death`, and replaces it itself
+    const closing = child.stdin.close().catch(() => {});
     const how = describeExit(status);
     const failure = new Error(
       `Child process ${child.pid} of ${this.#server.constructor.name} ended with ${how} ${
@@ -364,12 +379,27 @@ export class Supervisor {
     );
     child.ready.reject(failure);
     if (child.stopGrace !== undefined) return; // asked to stop: not a death
-    if (child.rollout) return; // fails its restart, which reports it
     if (this.#startFailed !== null) {
       this.#startFailed.reject(failure);
       return;
     }
     const lifetimeMs = performance.now() - child.startedAt;
+    if (child.rollout) {
+      // one that never listened fails its restart, which says why; one that
+      // listened is a death that restart() reports once it knows what replaces it
+      if (child.listening) {
+        this.#rapidDeaths = 0;
+        child.death = {
+          pid: child.pid,
+          code: status.code,
+          signal: status.signal,
+          listening: true,
+          lifetimeMs: Math.round(lifetimeMs),
+          replacementInMs: null,
+        };
+      }
+      return;
+    }
     const replace = this.#serving && this.#stop !== null;
     // The back-off is for a crash loop: children that die before they listen
     // (a broken deployment). One killed while serving — by a request, the
@@ -389,6 +419,11 @@ export class Supervisor {
       replacementInMs: replace ? delay : null,
     };
     if (replace) this.#replaceIn(delay);
+    await closing;
+    await this.#report(death);
+  }
+
+  async #report(death: ChildDeath): Promise<void> {
     try {
       await this.#server.childDied(death);
     } catch (error) {
