@@ -102,6 +102,20 @@ export {
 export { sendall } from "./src/sendall.ts";
 export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
+  type ProxyAddress,
+  type ProxyCommand,
+  type ProxyFamily,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyHeaderErrorReason,
+  type ProxyProtocolMode,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTlvs,
+  type ProxyTransport,
+} from "./src/proxy_protocol.ts";
+export { type ProxyInfo, proxyInfo } from "./src/proxy_info.ts";
+export {
   type DatagramRequest,
   DatagramServer,
   type DatagramServerOptions,
@@ -111,6 +125,7 @@ export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server
 export { type UnixAddress, type UnixSocketOptions } from "./src/_socket_file.ts";
 export {
   type UnixStreamAddr,
+  type UnixStreamClientAddr,
   UnixStreamServer,
   type UnixStreamServerOptions,
 } from "./src/unix_stream_server.ts";
@@ -129,11 +144,10 @@ export {
   ThreadingTCPServer,
   ThreadingTLSServer,
   ThreadingUDPServer,
-  ThreadingUnixDatagramServer,
-  ThreadingUnixStreamServer,
   type WithMixInOptions,
   type WithThreadingOptions,
 } from "./src/threading.ts";
+export { ThreadingUnixDatagramServer, ThreadingUnixStreamServer } from "./src/threading_unix.ts";
 export {
   type ChildDeath,
   type ChildPermissions,
@@ -142,8 +156,8 @@ export {
   type ForkingServer,
   type ForkingServerClass,
   type ForkingServerOptions,
-  ForkingTCPServer,
-  ForkingTLSServer,
   isForkingChild,
+  type RestartChildrenOptions,
   type WithForkingOptions,
 } from "./src/forking.ts";
+export { ForkingTCPServer, ForkingTLSServer } from "./src/forking_servers.ts";

@@ -26,9 +26,13 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
  * server a write's failure no caller observed (a write the handler did not
  * await): `handleDrop()` for a reset. */
 export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+/** `StreamWriter`: a write timing out no longer closes the connection; see `holdOpen()`. */
+export const kHoldOpen: unique symbol = Symbol("socketserver.holdOpen");
 /** `StreamWriter`: refuses the writes not yet started; see `stopWrites()`. */
 export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 /** `BufferedReader`: the read a timeout left pending, if any. */
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
+/** `StreamServer`: throws when the transport cannot read a PROXY header. */
+export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");

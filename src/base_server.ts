@@ -6,7 +6,6 @@
  */
 
 import { AttributeValues, declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
 import type { OpenRequests } from "./_open_requests.ts";
@@ -132,10 +131,12 @@ export interface ServerCloseOptions {
    * like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, how long each stream connection left
-   * lingers, in ms: its write side is shut (the client gets every byte
-   * written, then EOF) and its input read and dropped until the client
-   * closes or this time is up; 0 closes at once, which may reset it.
+  /** At the end of the grace period, each stream connection left is closed
+   * right after the reply under way (its handler's `rfile` waiting for the
+   * next request, nothing left in `wfile`), waiting at most this long, in
+   * ms; then it lingers as long again: its write side is shut (the client
+   * gets every byte written, then EOF) and its input read and dropped until
+   * the client closes or the time is up. 0 closes at once, which may reset it.
    * @default {1000} */
   lingerMs?: number;
 }
@@ -213,7 +214,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
-    this.#loop = new RequestLoop<R, A>(this, options.signal);
+    this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -396,7 +397,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return finishRequestFramed(this, request, clientAddress, true);
+    return finishThenShutdown(this, request, clientAddress);
   }
 
   /**
@@ -578,6 +579,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
     return this.#loop.report(request, clientAddress, error);
   }
+}
+
+/** The default `processRequest()`, under the frame the request loop runs each request in. */
+async function finishThenShutdown<R, A>(
+  server: BaseServer<R, A, unknown>,
+  request: R,
+  clientAddress: A,
+): Promise<void> {
+  await server.finishRequest(request, clientAddress);
+  const shut = server.shutdownRequest(request);
+  if (shut instanceof Promise) await shut;
 }
 
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });
