@@ -311,7 +311,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
 
   /**
    * Reads exactly `n` bytes, Python's `asyncio` `readexactly()`: a view, as
-   * a line. `n` is refused over `limit` before anything is read.
+   * a line. `n` is refused over `limit` (`Infinity`: no limit) before
+   * anything is read.
    *
    * @throws {IncompleteReadError} The connection ended first (its `partial`: the bytes that came).
    * @throws {LimitOverrunError} `n` is over `limit`.
@@ -337,7 +338,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * Reads up to and including the next `delimiter` (a string is matched as
    * UTF-8), Python's `asyncio` `readuntil()`: a view, as a line; an empty
    * array at EOF. A record longer than `limit`, delimiter included, throws
-   * (and stays buffered), where `readline(size)` would cut it.
+   * (and stays buffered), where `readline(size)` would cut it; `Infinity`
+   * (which `maxLineLength` may be) sets no limit.
    *
    * @throws {LimitOverrunError} No delimiter within `limit` bytes.
    * @throws {IncompleteReadError} The connection ended mid-record.

@@ -281,6 +281,7 @@ export class StreamWriter {
    * length field included.
    *
    * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   * @throws {TypeError} The options are ones `readFrame()` refuses, or the payload is neither bytes nor a string.
    *
    * @example
    * ```ts
