@@ -17,10 +17,20 @@ const TWO_32 = 2 ** 32;
 
 /** Whether `n` bytes are buffered, reading as needed: false at EOF with
  * fewer. A buffer too small grows by doubling (as for a long line), so the
- * memory a read takes follows the bytes that came, not the length announced. */
+ * memory a read takes follows the bytes that came, not the length announced.
+ * Each read is awaited here, as `readline()` awaits it, not in `b.fill()`:
+ * an async function fewer per read of a record that spans several. */
 async function ensure(b: ReadBuffer, n: number): Promise<boolean> {
   while (b.end - b.start < n) {
-    if (!await b.fill(b.end - b.start + 1, n)) return false;
+    const read = b.read(b.end - b.start + 1, n);
+    if (read === null) return false;
+    let got;
+    try {
+      got = await read;
+    } catch (error) {
+      throw b.abandon(error);
+    }
+    if (!b.filled(got)) return false;
   }
   return true;
 }
@@ -110,7 +120,17 @@ async function untilRead(
         } within the limit of ${limit} bytes: pass readUntil() a higher limit if the peer is right to send longer records`,
       );
     }
-    if (!await b.fill(have + 1, limit)) {
+    // awaited here rather than in b.fill(), as in ensure()
+    const read = b.read(have + 1, limit);
+    let n = null;
+    if (read !== null) {
+      try {
+        n = await read;
+      } catch (error) {
+        throw b.abandon(error);
+      }
+    }
+    if (read === null || !b.filled(n)) {
       if (b.start === b.end) return EMPTY.slice();
       throw new IncompleteReadError(b.takeRest(), null);
     }
