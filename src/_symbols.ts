@@ -36,3 +36,7 @@ export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
 /** `StreamServer`: throws when the transport cannot read a PROXY header. */
 export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");
+/** `BufferedReader`: `read1()` for `rfile.readable`, given up when the stream is cancelled. */
+export const kStreamRead: unique symbol = Symbol("socketserver.streamRead");
+/** `StreamWriter`: `finish()`'s flush, which reports the failure of writes the handler left in flight. */
+export const kFinishWrites: unique symbol = Symbol("socketserver.finishWrites");

@@ -19,7 +19,7 @@ import { checkUnixSendPermissions } from "./_permissions.ts";
 function largestDatagram(address: Deno.Addr): string {
   return address.transport === "udp"
     ? "a UDP datagram carries at most 65507 bytes over IPv4 and 65527 over IPv6"
-    : "a Unix datagram carries at most the socket's send buffer (net.core.wmem_default)";
+    : "a Unix datagram carries at most the socket's send buffer less 32 bytes (net.core.wmem_default - 32)";
 }
 
 /**

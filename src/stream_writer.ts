@@ -6,7 +6,14 @@
 
 import { TimeoutError } from "./errors.ts";
 import { deadline } from "./_deadline.ts";
-import { kHoldOpen, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import {
+  kFinishWrites,
+  kHoldOpen,
+  kInFlight,
+  kReportLost,
+  kStopWrites,
+  kWriteSync,
+} from "./_symbols.ts";
 import type { FrameOptions } from "./framing.ts";
 import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
@@ -85,11 +92,16 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const writer = lostWrites.get(reason);
   if (writer === undefined) return;
   event.preventDefault();
-  if (writer === null) return;
+  if (writer !== null) reportLost(writer, reason);
+}
+
+/** Gives `writer`'s `kReportLost` a failure no caller observed, once per
+ * connection, not per lost write. */
+function reportLost(writer: StreamWriter, error: unknown): void {
   const report = writer[kReportLost];
   if (report === undefined || reportedWriters.has(writer)) return;
-  reportedWriters.add(writer); // one report per connection, not per lost write
-  report(reason);
+  reportedWriters.add(writer);
+  report(error);
 }
 const reportedWriters = new WeakSet<StreamWriter>();
 
@@ -281,6 +293,7 @@ export class StreamWriter {
    * length field included.
    *
    * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   * @throws {TypeError} The options are ones `readFrame()` refuses, or the payload is neither bytes nor a string.
    *
    * @example
    * ```ts
@@ -299,10 +312,11 @@ export class StreamWriter {
 
   /**
    * The writer as a `WritableStream`: each chunk is a `write()`, under
-   * `timeout`, and the next is taken once it is sent. Closing the stream
-   * (as `pipeTo()` does at the source's end) flushes the writer but leaves
-   * the connection open: the server closes it after `finish()`. The same
-   * stream at every access.
+   * `timeout`, and the next is taken once it is sent (so a chunk still
+   * queued in the stream goes after a `write()` called meanwhile). Closing
+   * the stream (as `pipeTo()` does at the source's end) flushes the writer
+   * but leaves the connection open: the server closes it after `finish()`.
+   * The same stream at every access.
    *
    * @example
    * ```ts
@@ -338,6 +352,18 @@ export class StreamWriter {
     this.#closed = true;
     this.#buf = null;
     this.#used = 0;
+  }
+
+  /** @ignore Internal: `finish()`'s flush, whose own failure is ignored, as
+   * Python's. Writes left in flight or queued were not awaited: waiting here
+   * hides their failure from the unhandled-rejection report, so it is reported. */
+  async [kFinishWrites](): Promise<void> {
+    if (this.#inFlight > 0 || this.#queued !== null) {
+      while (this.#queued !== null) await this.#queued.then(ignore, ignore);
+      await this.#last?.then(ignore, ignore);
+      if (this.#failure !== null) reportLost(this, this.#failure);
+    }
+    await this.#flushNow().catch(ignore);
   }
 
   /** @ignore Internal: the end of the writes in flight, if any. */
