@@ -9,12 +9,15 @@
 import { AcceptBackoff } from "./_accept_backoff.ts";
 import { callers } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
+import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
+import { observerFor } from "./_observer.ts";
 import { OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
+import type { ServerStats } from "./server_stats.ts";
 
 /** What the loop calls on its server: `BaseServer`'s hooks and attributes. */
 export interface Hooks<R, A> {
@@ -91,6 +94,7 @@ export class RequestLoop<R, A> {
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     checkSignal(signal);
     this.#signal = signal;
+    this.requests.observer = observerFor(server);
     if (signal?.aborted) this.closed = true; // nothing bound, nothing to serve
     else signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -226,15 +230,23 @@ export class RequestLoop<R, A> {
     await this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r));
   }
 
+  /** `BaseServer.stats()`: the counters, and a forking parent's children's. */
+  stats(): ServerStats {
+    const own = this.requests.counters.snapshot(this.requests.size);
+    return childStats.get(this.#server)?.(own) ?? own;
+  }
+
   /** `handleDrop()` (once per request) for a routine drop or a request
    * closed at the close deadline, else `handleError()`; what the hook itself
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
-    const drop = this.requests.forced(request) || isRoutineDrop(error);
+    const forced = this.requests.forced(request);
+    const drop = forced || isRoutineDrop(error);
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
     }
+    this.requests.settle(request, drop ? forced ? "closed" : dropReason(error) : "error", error);
     try {
       if (drop) await this.#server.handleDrop(request, clientAddress, error);
       else await this.#server.handleError(request, clientAddress, error);
@@ -269,13 +281,22 @@ export class RequestLoop<R, A> {
   /** Python's `_handle_request_noblock()` after `get_request()`: nothing
    * when every hook returned synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
-    const server = this.#server;
     this.requests.add(request);
+    const observer = this.requests.observer;
+    if (observer === null) return this.#verifyAndProcess(request, clientAddress);
+    return observer.request(request, clientAddress, () => {
+      return this.#verifyAndProcess(request, clientAddress);
+    });
+  }
+
+  #verifyAndProcess(request: R, clientAddress: A): Promise<void> | undefined {
+    const server = this.#server;
     try {
       const verified = server.verifyRequest(request, clientAddress);
       if (verified instanceof Promise) {
         return this.#handleVerified(request, clientAddress, verified);
       }
+      if (!verified) this.requests.settle(request, "refused");
       const done = verified
         ? server.processRequest(request, clientAddress)
         : server.shutdownRequest(request);
@@ -291,7 +312,10 @@ export class RequestLoop<R, A> {
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
     try {
       if (await verified) await this.#server.processRequest(request, clientAddress);
-      else await this.#server.shutdownRequest(request);
+      else {
+        this.requests.settle(request, "refused");
+        await this.#server.shutdownRequest(request);
+      }
     } catch (error) {
       await this.#handleFailed(request, clientAddress, error);
     }

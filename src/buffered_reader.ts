@@ -6,8 +6,9 @@
 
 import { LineTooLongError } from "./errors.ts";
 import { readWithin } from "./_read_timeouts.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { NewlineFinder } from "./_find_lf.ts";
-import { kPendingRead } from "./_symbols.ts";
+import { kCounters, kPendingRead } from "./_symbols.ts";
 
 /**
  * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
@@ -126,6 +127,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   idleTimeout: number | null;
   /** How long one `readline()` / `read()` may take once begun, in ms; `null`: no limit. */
   requestTimeout: number | null;
+  /** @ignore Internal: counts the bytes read. */ [kCounters]: ServerCounters = UNCOUNTED;
 
   #source: ByteSource | null;
   #buf: Uint8Array<ArrayBuffer>;
@@ -485,12 +487,12 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** Records the outcome of a read started by `#read()`: false at EOF. */
   #filled(n: number | null): boolean {
     this.#pending = null;
-    if (n === null) {
-      this.#eof = true;
-      return false;
+    if (n === null) this.#eof = true;
+    else {
+      this.#end += n;
+      this[kCounters].bytesRead += n;
     }
-    this.#end += n;
-    return true;
+    return n !== null;
   }
 
   /** A read bounded by the timeouts (`have` bytes in: the request has begun). */
@@ -510,7 +512,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     while (got < n && !this.#eof) {
       const read = await this.#await(this.#source!.read(out.subarray(got)), got);
       if (read === null) this.#eof = true;
-      else got += read;
+      else this[kCounters].bytesRead += read;
+      got += read ?? 0;
     }
     return got === n ? out : out.slice(0, got);
   }

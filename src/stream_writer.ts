@@ -5,8 +5,9 @@
  */
 
 import { TimeoutError } from "./errors.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
-import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import { kCounters, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
 
 /**
  * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
@@ -143,6 +144,8 @@ export class StreamWriter {
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
+  /** @ignore Internal: counts the bytes the sink took (a server's, in a handler). */
+  [kCounters]: ServerCounters = UNCOUNTED;
 
   /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
@@ -363,6 +366,7 @@ export class StreamWriter {
   #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;
     this.#current = EMPTY;
+    this[kCounters].bytesWritten += n;
     if (n < bytes.length) return this.#sendRest(bytes, n);
     this.#inFlight--;
     return n;
@@ -378,7 +382,11 @@ export class StreamWriter {
   async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
     try {
       const sink = this.#sink;
-      while (n < bytes.length) n += await sink.write(bytes.subarray(n));
+      while (n < bytes.length) {
+        const wrote = await sink.write(bytes.subarray(n));
+        this[kCounters].bytesWritten += wrote;
+        n += wrote;
+      }
       return n;
     } catch (error) {
       this.#fail(error);

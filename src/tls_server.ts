@@ -122,6 +122,7 @@ async function handshake(
     // certificate: routine on a public port, so a drop, not a stack trace
     throw asDrop(
       expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
+      "handshake",
     );
   }
   handshaken.add(conn);
