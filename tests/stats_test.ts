@@ -20,7 +20,7 @@ import {
   UDPServer,
 } from "../mod.ts";
 import { localhostCert } from "../testing.ts";
-import { decoder, encoder, readToEnd, until, within } from "./_helpers.ts";
+import { decoder, encoder, Fixture, readToEnd, until, within } from "./_helpers.ts";
 
 const upper = (bytes: Uint8Array) => encoder.encode(decoder.decode(bytes).toUpperCase());
 
@@ -340,3 +340,74 @@ for (const kind of DATAGRAM_CASES) {
     }
   });
 }
+
+const FORKING = new URL("./fixtures/forking_stats.ts", import.meta.url).pathname;
+
+Deno.test("stats() of a ForkingTCPServer's parent sums its children's reports, keeps a dead child's, and counts children started and died", async () => {
+  await using app = new Fixture([
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    FORKING,
+  ]);
+  const { port } = await app.next((event) => "port" in event);
+  const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
+  for (let i = 0; i < 3; i++) assert.equal(await exchange(await connect(), "hello\n"), "HELLO\n");
+  assert.equal(await exchange(await connect(), "fail\n"), "");
+  assert.equal(await exchange(await connect(), "idle\n", false), "");
+
+  /** The parent's stats() once `done` holds, asking again as children report. */
+  const statsWhen = async (done: (stats: ServerStats) => boolean) => {
+    const deadline = performance.now() + 15_000;
+    for (;;) {
+      const from = app.events.length;
+      await app.send("stats");
+      const event = await app.next((e) => "stats" in e, 10_000, from);
+      if (done(event.stats)) return event as { stats: ServerStats; pids: number[] };
+      if (performance.now() > deadline) {
+        assert.fail(`stats() never got there: ${JSON.stringify(event.stats)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const served = {
+    accepted: 5,
+    completed: 3,
+    errors: 1,
+    dropped: { idleTimeout: 1 },
+    bytesRead: 3 * 6 + 5 + 5,
+    bytesWritten: 3 * 6,
+  };
+  const { stats, pids } = await statsWhen((s) => s.accepted === 5 && s.active === 0);
+  const { children, ...sums } = stats;
+  assert.deepEqual(sums, expected(served));
+  assert.equal(children?.running, 2);
+  assert.equal(children?.started, 2);
+  assert.equal(children?.died, 0);
+  assert.equal(typeof children?.reportAgeMs, "number");
+
+  // a child killed: its last report stays in the sums, its replacement counts as started
+  const killed = await new Deno.Command("kill", { args: ["-KILL", String(pids[0])] }).output();
+  assert.equal(killed.code, 0);
+  const after = await statsWhen((s) => s.children?.died === 1 && s.children?.started === 3);
+  assert.deepEqual({ ...after.stats, children: undefined }, {
+    ...expected(served),
+    children: undefined,
+  });
+  assert.equal(after.stats.children?.running, 2);
+
+  assert.equal(await exchange(await connect(), "again\n"), "AGAIN\n");
+  await app[Symbol.asyncDispose]();
+  const { final } = await app.next((event) => "final" in event);
+  assert.deepEqual(final, {
+    ...expected({
+      ...served,
+      accepted: 6,
+      completed: 4,
+      bytesRead: served.bytesRead + 6,
+      bytesWritten: served.bytesWritten + 6,
+    }),
+    children: { running: 0, started: 3, died: 1, reportAgeMs: null },
+  });
+  assert.equal((await app.status).code, 0, app.output.join(""));
+});
