@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Outcome } from "./_counters.ts";
+import type { Outcome, ServerCounters } from "./_counters.ts";
 
 /** Sees every request of one server, from its taking to its end. */
 export interface RequestObserver {
@@ -22,8 +22,9 @@ export interface RequestObserver {
   ended(request: unknown, outcome: Outcome): void;
 }
 
-/** Makes the observer of a server being constructed, or null. */
-export type ObserverFactory = (server: object) => RequestObserver | null;
+/** Makes the observer of a server being constructed (its counters given:
+ * the server is not whole yet), or null. */
+export type ObserverFactory = (server: object, counters: ServerCounters) => RequestObserver | null;
 
 let factory: ObserverFactory | null = null;
 
@@ -33,6 +34,6 @@ export function observeNewServers(make: ObserverFactory | null): void {
 }
 
 /** The observer for a server being constructed, from the factory if any. */
-export function observerFor(server: object): RequestObserver | null {
-  return factory === null ? null : factory(server);
+export function observerFor(server: object, counters: ServerCounters): RequestObserver | null {
+  return factory === null ? null : factory(server, counters);
 }

@@ -94,7 +94,7 @@ export class RequestLoop<R, A> {
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     checkSignal(signal);
     this.#signal = signal;
-    this.requests.observer = observerFor(server);
+    this.requests.observer = observerFor(server, this.requests.counters);
     if (signal?.aborted) this.closed = true; // nothing bound, nothing to serve
     else signal?.addEventListener("abort", this.#onAbort, { once: true });
   }

@@ -1,0 +1,73 @@
+/**
+ * The OpenTelemetry attributes of a server and of one of its requests, by
+ * the semantic conventions' names (`network.*`, `server.*`, `client.*`).
+ *
+ * @module
+ */
+
+import type { Attributes } from "@opentelemetry/api";
+
+/** A `Deno.NetAddr` or `Deno.UnixAddr`, read without trusting its kind. */
+type Address = { transport?: string; hostname?: string; port?: number; path?: string | null };
+
+function address(value: unknown): Address | undefined {
+  return value !== null && typeof value === "object" ? value as Address : undefined;
+}
+
+/** `network.transport` of an address: `tcp` (TLS too), `udp` or `unix`. */
+function transportOf(addr: Address | undefined): string | undefined {
+  switch (addr?.transport) {
+    case "tcp":
+    case "udp":
+      return addr.transport;
+    case "unix":
+    case "unixpacket":
+      return "unix";
+  }
+  return undefined;
+}
+
+/** What every metric of a server carries: its transport and address. */
+export function serverAttributes(server: { serverAddress: unknown }): Attributes {
+  const addr = address(server.serverAddress);
+  const attributes: Attributes = {};
+  const transport = transportOf(addr);
+  if (transport !== undefined) attributes["network.transport"] = transport;
+  if (typeof addr?.path === "string") attributes["server.address"] = addr.path;
+  else if (addr?.hostname !== undefined) {
+    attributes["server.address"] = addr.hostname;
+    if (addr.port !== undefined) attributes["server.port"] = addr.port;
+  }
+  return attributes;
+}
+
+/**
+ * A request span's attributes: the server's, the socket's peer
+ * (`network.peer.*`: the connection's remote address, or a datagram's
+ * sender) and, when the client address the server was given differs from
+ * that peer (a PROXY protocol header named the original client), `client.*`.
+ */
+export function requestAttributes(
+  server: Attributes,
+  request: unknown,
+  clientAddress: unknown,
+): Attributes {
+  const attributes: Attributes = { ...server };
+  const client = address(clientAddress);
+  const peer = address((request as { remoteAddr?: unknown } | null)?.remoteAddr) ?? client;
+  if (peer?.hostname !== undefined) {
+    attributes["network.type"] = peer.hostname.includes(":") ? "ipv6" : "ipv4";
+    attributes["network.peer.address"] = peer.hostname;
+    if (peer.port !== undefined) attributes["network.peer.port"] = peer.port;
+  } else if (peer?.path) {
+    attributes["network.peer.address"] = peer.path;
+  }
+  if (
+    client !== undefined && client !== peer && client.hostname !== undefined &&
+    (client.hostname !== peer?.hostname || client.port !== peer?.port)
+  ) {
+    attributes["client.address"] = client.hostname;
+    if (client.port !== undefined) attributes["client.port"] = client.port;
+  }
+  return attributes;
+}

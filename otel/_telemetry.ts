@@ -1,0 +1,232 @@
+/**
+ * {@linkcode RequestTelemetry}: the observer `instrument()` attaches to a
+ * server — a SERVER span per request, made current for its handler, and the
+ * server's metrics.
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  context,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+  type UpDownCounter,
+} from "@opentelemetry/api";
+import type { Outcome, ServerCounters } from "../src/_counters.ts";
+import type { RequestObserver } from "../src/_observer.ts";
+import { requestAttributes, serverAttributes } from "./_attributes.ts";
+
+/** The instrumentation scope's name: what a collector shows as the source. */
+export const SCOPE = "@x/socketserver";
+
+/** OpenTelemetry's HTTP server duration buckets, in seconds. */
+export const DURATION_BUCKETS: number[] = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.075,
+  0.1,
+  0.25,
+  0.5,
+  0.75,
+  1,
+  2.5,
+  5,
+  7.5,
+  10,
+];
+
+/** The server's instruments, made once per meter. */
+export interface Instruments {
+  active: UpDownCounter;
+  requests: Counter;
+  duration: Histogram;
+  io: Counter;
+  drops: Counter;
+}
+
+/** Creates the instruments on `meter`. Every one is a double: Deno's
+ * exporter refuses integer ones, and a counter refuses a negative add. */
+export function createInstruments(meter: Meter): Instruments {
+  return {
+    active: meter.createUpDownCounter("socketserver.server.active_requests", {
+      unit: "{request}",
+      description:
+        "Requests taken and not yet closed: open connections, or datagrams being handled.",
+    }),
+    requests: meter.createCounter("socketserver.server.requests", {
+      unit: "{request}",
+      description: "Requests that ended, by outcome (ok, refused, drop, error).",
+    }),
+    duration: meter.createHistogram("socketserver.server.request.duration", {
+      unit: "s",
+      description: "How long requests took, from being taken to being closed.",
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    }),
+    io: meter.createCounter("socketserver.server.io", {
+      unit: "By",
+      description: "Bytes read through rfile or received, and written through wfile or sent.",
+    }),
+    drops: meter.createCounter("socketserver.server.drops", {
+      unit: "{request}",
+      description: "Requests dropped, by reason (handleDrop(), or closed by serverClose()).",
+    }),
+  };
+}
+
+/** The name telemetry gives an outcome (`socketserver.request.outcome`). */
+function outcomeName(outcome: Outcome): "ok" | "refused" | "error" | "drop" {
+  return outcome === "completed"
+    ? "ok"
+    : outcome === "refused" || outcome === "error"
+    ? outcome
+    : "drop";
+}
+
+/** `error.type`: a drop's reason, an error's class. */
+function errorType(outcome: Outcome, error: unknown): string | undefined {
+  if (outcome === "completed" || outcome === "refused") return undefined;
+  if (outcome !== "error") return outcome;
+  const name = (error as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === "string" && name !== "" ? name : "_OTHER";
+}
+
+function messageOf(outcome: Outcome, error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (outcome === "closed") return "Closed by serverClose() at the end of its grace period";
+  return String(error ?? outcome);
+}
+
+/** A request in flight. */
+interface Open {
+  span: Span | undefined;
+  started: number;
+  error: unknown;
+}
+
+/** What {@linkcode RequestTelemetry} needs of its server. */
+export interface Observed {
+  readonly serverAddress: unknown;
+  readonly RequestHandlerClass: { name: string };
+}
+
+/** Telemetry for one server: spans when `tracer` is given, metrics when
+ * `instruments` are. */
+export class RequestTelemetry implements RequestObserver {
+  #server: Observed;
+  #counters: ServerCounters;
+  #tracer: Tracer | undefined;
+  #instruments: Instruments | undefined;
+  #open = new Map<unknown, Open>();
+  /** The server's attributes, read at its first request (it is bound by then). */
+  #attributes: Attributes | null = null;
+  #by = new Map<string, Attributes>();
+  /** The bytes counted already recorded on `io`. */
+  #read = 0;
+  #written = 0;
+
+  constructor(
+    server: Observed,
+    counters: ServerCounters,
+    tracer: Tracer | undefined,
+    instruments: Instruments | undefined,
+  ) {
+    this.#server = server;
+    this.#counters = counters;
+    this.#tracer = tracer;
+    this.#instruments = instruments;
+    // bytes counted before it was attached are not this telemetry's
+    this.#read = counters.bytesRead;
+    this.#written = counters.bytesWritten;
+  }
+
+  request<T>(request: unknown, clientAddress: unknown, handle: () => T): T {
+    const attributes = this.#attributes ??= serverAttributes(this.#server);
+    this.#instruments?.active.add(1, attributes);
+    const tracer = this.#tracer;
+    if (tracer === undefined) {
+      this.#open.set(request, { span: undefined, started: performance.now(), error: undefined });
+      return handle();
+    }
+    const span = tracer.startSpan(this.#server.RequestHandlerClass.name || "request", {
+      kind: SpanKind.SERVER,
+      attributes: requestAttributes(attributes, request, clientAddress),
+    });
+    this.#open.set(request, { span, started: performance.now(), error: undefined });
+    return context.with(trace.setSpan(context.active(), span), handle);
+  }
+
+  reported(request: unknown, _outcome: Outcome, error: unknown): void {
+    const open = this.#open.get(request);
+    if (open !== undefined) open.error = error;
+  }
+
+  ended(request: unknown, outcome: Outcome): void {
+    const open = this.#open.get(request);
+    if (open === undefined) return;
+    this.#open.delete(request);
+    const seconds = (performance.now() - open.started) / 1000;
+    const type = errorType(outcome, open.error);
+    const instruments = this.#instruments;
+    if (instruments !== undefined) this.#record(instruments, outcome, type, seconds);
+    const span = open.span;
+    if (span === undefined) return;
+    span.setAttribute("socketserver.request.outcome", outcomeName(outcome));
+    if (type !== undefined) {
+      span.setAttribute("error.type", type);
+      if (outcome === "error" && open.error instanceof Error) span.recordException(open.error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(outcome, open.error) });
+    }
+    span.end();
+  }
+
+  #record(instruments: Instruments, outcome: Outcome, type: string | undefined, s: number): void {
+    const attributes = this.#attributes!;
+    instruments.active.add(-1, attributes);
+    const by = this.#outcomeAttributes(outcome, type);
+    instruments.requests.add(1, by);
+    instruments.duration.record(s, by);
+    if (type !== undefined && outcome !== "error") {
+      instruments.drops.add(1, { ...attributes, "socketserver.drop.reason": outcome });
+    }
+    // the bytes of every request so far, this one's all in: recorded as they end
+    const counters = this.#counters;
+    if (counters.bytesRead > this.#read) {
+      instruments.io.add(counters.bytesRead - this.#read, this.#direction("receive"));
+      this.#read = counters.bytesRead;
+    }
+    if (counters.bytesWritten > this.#written) {
+      instruments.io.add(counters.bytesWritten - this.#written, this.#direction("transmit"));
+      this.#written = counters.bytesWritten;
+    }
+  }
+
+  /** The attributes of `requests` and `duration` for an outcome, made once each. */
+  #outcomeAttributes(outcome: Outcome, type: string | undefined): Attributes {
+    const key = type === undefined ? outcome : `${outcome} ${type}`;
+    let attributes = this.#by.get(key);
+    if (attributes === undefined) {
+      attributes = { ...this.#attributes, "socketserver.request.outcome": outcomeName(outcome) };
+      if (type !== undefined) attributes["error.type"] = type;
+      this.#by.set(key, attributes);
+    }
+    return attributes;
+  }
+
+  #direction(direction: "receive" | "transmit"): Attributes {
+    let attributes = this.#by.get(direction);
+    if (attributes === undefined) {
+      attributes = { ...this.#attributes, "network.io.direction": direction };
+      this.#by.set(direction, attributes);
+    }
+    return attributes;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * {@linkcode instrument} and {@linkcode instrumentAll}: OpenTelemetry for
+ * this package's servers, through `npm:@opentelemetry/api`.
+ *
+ * @module
+ */
+
+import { createNoopMeter, metrics, ProxyTracerProvider, trace } from "@opentelemetry/api";
+import type { AnyServer } from "../src/base_server.ts";
+import type { ServerCounters } from "../src/_counters.ts";
+import { observeNewServers } from "../src/_observer.ts";
+import { kRequests } from "../src/_symbols.ts";
+import { createInstruments, type Instruments, RequestTelemetry, SCOPE } from "./_telemetry.ts";
+import type { Tracer } from "@opentelemetry/api";
+
+/** What is on: spans, metrics, both; `null` when neither. */
+interface Telemetry {
+  tracer: Tracer | undefined;
+  instruments: Instruments | undefined;
+}
+
+/** Decided at the first call, once per process: Deno's exporter is on or off
+ * for the process's life (`OTEL_DENO`), and the API's no-op calls would cost
+ * every request of a server that exports nothing. */
+let decided: Telemetry | null | undefined;
+
+function telemetry(): Telemetry | null {
+  if (decided !== undefined) return decided;
+  // With nothing registered the API hands out its proxy provider and a no-op meter;
+  // OTEL_DENO=true registers Deno's own (as would an SDK set up before this call)
+  const tracing = !(trace.getTracerProvider() instanceof ProxyTracerProvider);
+  const meter = metrics.getMeter(SCOPE);
+  const metering = meter.constructor !== createNoopMeter().constructor;
+  decided = tracing || metering
+    ? {
+      tracer: tracing ? trace.getTracer(SCOPE) : undefined,
+      instruments: metering ? createInstruments(meter) : undefined,
+    }
+    : null;
+  return decided;
+}
+
+function observe(server: object, counters: ServerCounters, on: Telemetry): RequestTelemetry {
+  return new RequestTelemetry(server as AnyServer, counters, on.tracer, on.instruments);
+}
+
+/**
+ * Instruments `server` for OpenTelemetry when telemetry is on (Deno's
+ * exporter with `OTEL_DENO=true`, or an SDK registered before the first
+ * call), and returns it. Each request gets a `SpanKind.SERVER` span, current
+ * while its handler runs (so the handler's own spans are its children),
+ * ended when the request is closed with its outcome; the server's metrics
+ * are recorded (docs/observability.md lists them). When telemetry is off the
+ * server is left as it was: it costs nothing. Whether it is on is decided
+ * once, at the first call of this function or {@linkcode instrumentAll}.
+ *
+ * @param server The server, bound or not; a second call changes nothing.
+ * @returns The same server.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+ * import { instrument } from "@x/socketserver/otel";
+ * import assert from "node:assert/strict";
+ *
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * await using server = instrument(new TCPServer(["127.0.0.1", 0], Echo));
+ * assert.ok(server instanceof TCPServer);
+ * ```
+ */
+export function instrument<S extends AnyServer>(server: S): S {
+  const on = telemetry();
+  const requests = server[kRequests];
+  if (on !== null && requests.observer === null) {
+    requests.observer = observe(server, requests.counters, on);
+  }
+  return server;
+}
+
+/**
+ * Instruments every server constructed from now on, as
+ * {@linkcode instrument} does one: the way to watch a program without
+ * changing it, from a module run first (`deno run --preload`). Does nothing
+ * when telemetry is off.
+ *
+ * @example A preload module
+ * ```ts
+ * import { instrumentAll } from "@x/socketserver/otel";
+ *
+ * instrumentAll(); // then: OTEL_DENO=true deno run -A --preload=this.ts main.ts
+ * ```
+ */
+export function instrumentAll(): void {
+  const on = telemetry();
+  if (on !== null) observeNewServers((server, counters) => observe(server, counters, on));
+}
