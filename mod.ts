@@ -123,14 +123,16 @@ export {
   type ThreadingServer,
   type ThreadingServerClass,
   type ThreadingServerOptions,
+  type WithMixInOptions,
+  type WithThreadingOptions,
+} from "./src/threading.ts";
+export {
   ThreadingTCPServer,
   ThreadingTLSServer,
   ThreadingUDPServer,
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
-  type WithMixInOptions,
-  type WithThreadingOptions,
-} from "./src/threading.ts";
+} from "./src/threading_servers.ts";
 export {
   type ChildDeath,
   type ChildPermissions,

@@ -38,6 +38,7 @@ import {
 import { type ChildDeath, describeExit, Supervisor } from "./_forking_supervisor.ts";
 import { formatAddress } from "./_format.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket } from "./_symbols.ts";
+import type { ServerStats } from "./server_stats.ts";
 
 export type { ChildDeath, ChildPermissions };
 
@@ -520,6 +521,8 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}: the parent sums its children's last reports. */
+  stats(): ServerStats;
   /** See {@linkcode ForkingServer.childStarted}. */
   childStarted(pid: number): Awaitable<void>;
   /** See {@linkcode ForkingServer.childDied}. */
@@ -585,6 +588,8 @@ export interface ForkingTLSServer extends TLSServer, ThreadingServer, ForkingSer
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}: the parent sums its children's last reports. */
+  stats(): ServerStats;
   /** See {@linkcode ForkingServer.childStarted}. */
   childStarted(pid: number): Awaitable<void>;
   /** See {@linkcode ForkingServer.childDied}. */

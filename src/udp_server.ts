@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
@@ -237,4 +238,6 @@ export interface UDPServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }

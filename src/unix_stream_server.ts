@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { alreadyBound } from "./_bind.ts";
@@ -267,4 +268,6 @@ export interface UnixStreamServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }
