@@ -22,9 +22,11 @@ import {
 import type { Outcome, ServerCounters } from "../src/_counters.ts";
 import type { RequestObserver } from "../src/_observer.ts";
 import { requestAttributes, serverAttributes } from "./_attributes.ts";
+import config from "../deno.json" with { type: "json" };
 
-/** The instrumentation scope's name: what a collector shows as the source. */
+/** The instrumentation scope's name and version: what a collector shows as the source. */
 export const SCOPE = "@x/socketserver";
+export const SCOPE_VERSION: string = config.version;
 
 /** OpenTelemetry's HTTP server duration buckets, in seconds. */
 export const DURATION_BUCKETS: number[] = [

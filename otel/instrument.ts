@@ -10,7 +10,13 @@ import type { AnyServer } from "../src/base_server.ts";
 import type { ServerCounters } from "../src/_counters.ts";
 import { observeNewServers } from "../src/_observer.ts";
 import { kRequests } from "../src/_symbols.ts";
-import { createInstruments, type Instruments, RequestTelemetry, SCOPE } from "./_telemetry.ts";
+import {
+  createInstruments,
+  type Instruments,
+  RequestTelemetry,
+  SCOPE,
+  SCOPE_VERSION,
+} from "./_telemetry.ts";
 import type { Tracer } from "@opentelemetry/api";
 
 /** What is on: spans, metrics, both; `null` when neither. */
@@ -26,14 +32,17 @@ let decided: Telemetry | null | undefined;
 
 function telemetry(): Telemetry | null {
   if (decided !== undefined) return decided;
-  // With nothing registered the API hands out its proxy provider and a no-op meter;
-  // OTEL_DENO=true registers Deno's own (as would an SDK set up before this call)
-  const tracing = !(trace.getTracerProvider() instanceof ProxyTracerProvider);
-  const meter = metrics.getMeter(SCOPE);
+  // With nothing registered the API hands out its proxy provider, delegating to a no-op
+  // one, and a no-op meter; OTEL_DENO=true registers Deno's own providers, an SDK set
+  // up before this call a delegate of the proxy
+  const provider = trace.getTracerProvider();
+  const tracing = !(provider instanceof ProxyTracerProvider) ||
+    provider.getDelegate() !== new ProxyTracerProvider().getDelegate();
+  const meter = metrics.getMeter(SCOPE, SCOPE_VERSION);
   const metering = meter.constructor !== createNoopMeter().constructor;
   decided = tracing || metering
     ? {
-      tracer: tracing ? trace.getTracer(SCOPE) : undefined,
+      tracer: tracing ? trace.getTracer(SCOPE, SCOPE_VERSION) : undefined,
       instruments: metering ? createInstruments(meter) : undefined,
     }
     : null;

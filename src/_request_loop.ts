@@ -280,17 +280,17 @@ export class RequestLoop<R, A> {
 
   /** Python's `_handle_request_noblock()` after `get_request()`: nothing
    * when every hook returned synchronously (a ThreadingMixIn server's do). */
-  #handle(request: R, clientAddress: A): Promise<void> | undefined {
-    this.requests.add(request);
+  #handle(request: R, clientAddress: A, observed = false): Promise<void> | undefined {
     const observer = this.requests.observer;
-    if (observer === null) return this.#verifyAndProcess(request, clientAddress);
-    return observer.request(request, clientAddress, () => {
-      return this.#verifyAndProcess(request, clientAddress);
-    });
-  }
-
-  #verifyAndProcess(request: R, clientAddress: A): Promise<void> | undefined {
+    if (observer !== null && !observed) {
+      return observer.request(
+        request,
+        clientAddress,
+        () => this.#handle(request, clientAddress, true),
+      );
+    }
     const server = this.#server;
+    this.requests.add(request);
     try {
       const verified = server.verifyRequest(request, clientAddress);
       if (verified instanceof Promise) {
