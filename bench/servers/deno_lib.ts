@@ -14,6 +14,10 @@
  * - `udp`, `unixdgram`: `UDPServer` / `UnixDatagramServer` + a
  *   `DatagramRequestHandler` that echoes the packet.
  *
+ * A mode ending in `-otel` (`threading-line-otel`) is the same server passed
+ * through `instrument()` of `@x/socketserver/otel`: exporting with
+ * `OTEL_DENO=true`, left as it was without.
+ *
  * @module
  */
 import {
@@ -28,9 +32,15 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../../mod.ts";
+import { instrument } from "../../otel.ts";
 import { args, ready, shout } from "./ready.ts";
 
-const { mode, path } = args();
+const given = args();
+const otel = given.mode.endsWith("-otel");
+const mode = otel ? given.mode.slice(0, -"-otel".length) : given.mode;
+const path = given.path;
+/** The server, instrumented in an `-otel` mode. */
+const served = <S extends AnyServer>(server: S): S => otel ? instrument(server) : server;
 
 /** One handler for the TCP and the Unix stream servers. */
 class LineEcho extends StreamRequestHandler<StreamServer> {
@@ -56,7 +66,7 @@ class DatagramEcho extends DatagramRequestHandler<AnyServer> {
 
 switch (mode) {
   case "threading-line": {
-    const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, LineEcho);
+    const server = served(new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, LineEcho));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
@@ -64,25 +74,25 @@ switch (mode) {
   case "tcp-oneshot":
   case "threading-oneshot": {
     const Server = mode === "tcp-oneshot" ? TCPServer : ThreadingTCPServer;
-    const server = new Server({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+    const server = served(new Server({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
   }
   case "unix-line": {
-    const server = new ThreadingUnixStreamServer({ path }, LineEcho);
+    const server = served(new ThreadingUnixStreamServer({ path }, LineEcho));
     ready({ path });
     await server.serveForever();
     break;
   }
   case "udp": {
-    const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho);
+    const server = served(new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
   }
   case "unixdgram": {
-    const server = new UnixDatagramServer({ path }, DatagramEcho);
+    const server = served(new UnixDatagramServer({ path }, DatagramEcho));
     ready({ path });
     await server.serveForever();
     break;
