@@ -8,14 +8,14 @@
  * counts too).
  *
  *     deno run -A bench/otel_instructions.ts [--base DIR] [--only line,oneshot,udp]
- *       [--configs base,plain,off,on] [--repeat N] [requests]
+ *       [--configs base,plain,off,on] [--repeat N] [--warmup N] [requests]
  *
  * Each server runs under `valgrind --tool=callgrind`, which makes it slow
  * enough that a load generator's deadlines would count lost requests: this
  * script is its own client, one request at a time, with generous timeouts.
- * After 300 requests of warm-up the server's counters are zeroed, `requests`
- * more (default 500) are made, and the instructions counted are divided by
- * them. Needs valgrind (`apt-get install valgrind`).
+ * After `--warmup` requests (default 5000: the request path is optimized by
+ * then) the server's counters are zeroed, `requests` more (default 2000) are
+ * made, and the instructions counted are divided by them. Needs valgrind (`apt-get install valgrind`).
  *
  * @module
  */
@@ -92,7 +92,8 @@ const only = option("--only")?.split(",");
 const positional = Deno.args.filter((arg, i) =>
   !arg.startsWith("--") && !Deno.args[i - 1]?.startsWith("--")
 );
-const requests = Number(positional[0] ?? 500);
+const requests = Number(positional[0] ?? 2000);
+const warmup = Number(option("--warmup") ?? 5000);
 const CONFIGS = (option("--configs")?.split(",") as Config[] | undefined) ??
   (base === undefined ? ["plain", "off", "on"] : ["base", "plain", "off", "on"]);
 const repeat = Number(option("--repeat") ?? 1);
@@ -118,7 +119,6 @@ async function measure(config: Config, w: Workload, receiver: OtlpReceiver): Pro
     args: [
       "--tool=callgrind",
       `--callgrind-out-file=${out}.%p`,
-      "--smc-check=all",
       Deno.execPath(),
       ...["run", "--quiet", "--unstable-net", "-A", script, mode],
     ],
@@ -138,7 +138,7 @@ async function measure(config: Config, w: Workload, receiver: OtlpReceiver): Pro
   })();
   try {
     const { port } = await ready.promise;
-    await w.client(port, 300); // warm: the JIT has compiled the request path
+    await w.client(port, warmup); // warm: the JIT has compiled the request path
     await command("callgrind_control", ["-z", String(server.pid)]);
     await w.client(port, requests);
     await command("callgrind_control", ["-d", String(server.pid)]);
