@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LineTooLongError, markedDropReason, TimeoutError } from "./errors.ts";
+import { LimitOverrunError, markedDropReason, TimeoutError } from "./errors.ts";
 import { ProxyHeaderError } from "./proxy_protocol.ts";
 import type { DropReason, ServerStats } from "./server_stats.ts";
 
@@ -20,7 +20,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "idleTimeout",
   "requestTimeout",
   "writeTimeout",
-  "lineTooLong",
+  "tooLong",
+  "malformed",
   "handshake",
   "proxyHeader",
   "closed",
@@ -33,7 +34,7 @@ export function dropReason(error: unknown): DropReason {
   if (marked !== undefined) return marked as DropReason;
   if (error instanceof TimeoutError) return error.attribute;
   if (error instanceof Deno.errors.TimedOut) return "timeout";
-  if (error instanceof LineTooLongError) return "lineTooLong";
+  if (error instanceof LimitOverrunError) return "tooLong";
   if (error instanceof ProxyHeaderError) return "proxyHeader";
   return "reset";
 }
@@ -45,7 +46,8 @@ function noDrops(): Record<DropReason, number> {
     idleTimeout: 0,
     requestTimeout: 0,
     writeTimeout: 0,
-    lineTooLong: 0,
+    tooLong: 0,
+    malformed: 0,
     handshake: 0,
     proxyHeader: 0,
     closed: 0,

@@ -17,7 +17,11 @@
  *   any other `Deno.errors.TimedOut` counts as `"timeout"`, and a Unix
  *   datagram reply the client does not take within `replyTimeout` as
  *   `"writeTimeout"`;
- * - `"lineTooLong"`: `readline()` met a line over `maxLineLength`;
+ * - `"tooLong"`: the peer sent more than a limit allows (a
+ *   {@linkcode LimitOverrunError}: a line over `maxLineLength`, a frame over
+ *   `maxFrameLength`, no delimiter within `readUntil()`'s limit);
+ * - `"malformed"`: the peer sent a record that cannot be read (a frame whose
+ *   length field gives a negative length);
  * - `"handshake"`: a TLS handshake failed or did not finish in time;
  * - `"proxyHeader"`: a PROXY protocol header was refused;
  * - `"closed"`: `serverClose()` closed the request at the end of its grace;
@@ -38,7 +42,8 @@ export type DropReason =
   | "idleTimeout"
   | "requestTimeout"
   | "writeTimeout"
-  | "lineTooLong"
+  | "tooLong"
+  | "malformed"
   | "handshake"
   | "proxyHeader"
   | "closed"

@@ -8,6 +8,9 @@ import { TimeoutError } from "./errors.ts";
 import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { kCounters, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import type { FrameOptions } from "./framing.ts";
+import { writeFrame } from "./_framing.ts";
+import { writableOf } from "./_web_streams.ts";
 
 /**
  * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
@@ -33,6 +36,18 @@ export interface ByteSink {
 const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
+
+/** Deno's error for a write to a closed connection says only "Bad resource
+ * ID": this one says what, in a handler, closes it without a `close()`. */
+function explained(error: unknown): unknown {
+  if (!(error instanceof Deno.errors.BadResource) || error.message !== "Bad resource ID") {
+    return error;
+  }
+  return new Deno.errors.BadResource(
+    "Cannot write: the connection is closed, by a close() or by its readable stream, which Deno closes at its end: read this.rfile.readable rather than this.request.readable",
+    { cause: error },
+  );
+}
 
 /** A sink with {@linkcode kWriteSync}. */
 interface SyncSink extends ByteSink {
@@ -144,8 +159,8 @@ export class StreamWriter {
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
-  /** @ignore Internal: counts the bytes the sink took (a server's, in a handler). */
-  [kCounters]: ServerCounters = UNCOUNTED;
+  /** Where the bytes the sink took are counted: a server's, in its handlers' `wfile`. */
+  #counters: ServerCounters = UNCOUNTED;
 
   /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
@@ -234,6 +249,51 @@ export class StreamWriter {
   }
 
   /**
+   * Sends `payload` (a string as UTF-8) as one length-prefixed frame, laid
+   * out as `rfile.readFrame(options)` reads it; resolves to the bytes sent,
+   * length field included.
+   *
+   * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const sent: number[] = [];
+   * const wfile = new StreamWriter({ write: (p) => (sent.push(...p), Promise.resolve(p.length)) });
+   * await wfile.writeFrame("hi", { lengthBytes: 2 });
+   * assert.deepEqual(sent, [0, 2, 104, 105]);
+   * ```
+   */
+  writeFrame(payload: Uint8Array | string, options?: FrameOptions): Promise<number> {
+    return writeFrame(this, payload, options);
+  }
+
+  /**
+   * The writer as a `WritableStream`: each chunk is a `write()`, under
+   * `timeout`, and the next is taken once it is sent. Closing the stream
+   * (as `pipeTo()` does at the source's end) flushes the writer but leaves
+   * the connection open: the server closes it after `finish()`. The same
+   * stream at every access.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let text = "";
+   * const sink = { write: (p: Uint8Array) => (text += new TextDecoder().decode(p), Promise.resolve(p.length)) };
+   * await ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream())
+   *   .pipeTo(new StreamWriter(sink).writable);
+   * assert.equal(text, "ab");
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
+  }
+
+  /**
    * Marks the writer closed; later writes fail. Does not flush (the handler's
    * `finish()` flushes first) and does not close the sink.
    *
@@ -251,6 +311,11 @@ export class StreamWriter {
     this.#closed = true;
     this.#buf = null;
     this.#used = 0;
+  }
+
+  /** @ignore Internal: where the bytes written are counted (a server's `stats()`). */
+  set [kCounters](counters: ServerCounters) {
+    this.#counters = counters;
   }
 
   /** @ignore Internal: the end of the writes in flight, if any. */
@@ -346,7 +411,8 @@ export class StreamWriter {
     let p: Promise<number>;
     try {
       p = this.#sink.write(bytes);
-    } catch (error) {
+    } catch (failure) {
+      const error = explained(failure);
       this.#inFlight--;
       this.#fail(error);
       return Promise.reject(error);
@@ -366,13 +432,14 @@ export class StreamWriter {
   #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;
     this.#current = EMPTY;
-    this[kCounters].bytesWritten += n;
+    this.#counters.bytesWritten += n;
     if (n < bytes.length) return this.#sendRest(bytes, n);
     this.#inFlight--;
     return n;
   }
 
-  #onFailed(error: unknown): never {
+  #onFailed(failure: unknown): never {
+    const error = explained(failure);
     this.#current = EMPTY;
     this.#inFlight--;
     this.#fail(error);
@@ -384,7 +451,7 @@ export class StreamWriter {
       const sink = this.#sink;
       while (n < bytes.length) {
         const wrote = await sink.write(bytes.subarray(n));
-        this[kCounters].bytesWritten += wrote;
+        this.#counters.bytesWritten += wrote;
         n += wrote;
       }
       return n;

@@ -11,11 +11,13 @@ import {
   ThreadingTCPServer,
   ThreadingTLSServer,
 } from "../mod.ts";
-import { errorName, has, readLine, RecordingServer, until, within } from "./_helpers.ts";
+import { readLineWithin } from "./_net.ts";
+import { hasCommand } from "./_process.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { cert, key } from "./_tls.ts";
+import { until, within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
-const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
 
 /** Answers `big` with 4 MiB it does not await, `ping` with `pong`. */
 class Careless extends StreamRequestHandler<StreamServer> {
@@ -30,7 +32,7 @@ class Careless extends StreamRequestHandler<StreamServer> {
 }
 
 Deno.test("StreamRequestHandler: socat killed while an unawaited 4 MiB write is in flight is a drop, and the server serves on", async () => {
-  if (!has("socat")) return;
+  if (!hasCommand("socat")) return;
   class Recording extends RecordingServer {}
   await using server = new Recording({ hostname: "127.0.0.1", port: 0 }, Careless);
   server.serveForever();
@@ -56,7 +58,7 @@ Deno.test("StreamRequestHandler: socat killed while an unawaited 4 MiB write is 
   }
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("ping\n"));
-  assert.equal(await readLine(conn), "pong");
+  assert.equal(await readLineWithin(conn), "pong");
   conn.close();
   assert.deepEqual(server.errors, []);
   assert.equal(server.drops.length, 3, server.drops.map(errorName).join());
@@ -84,7 +86,7 @@ Deno.test("TCPServer (one request at a time): an unawaited write failing after a
   await until(() => drops.length === 1, "the drop", 10_000);
   const next = await Deno.connect({ hostname: "127.0.0.1", port });
   await next.write(encoder.encode("ping\n"));
-  assert.equal(await readLine(next), "pong");
+  assert.equal(await readLineWithin(next), "pong");
   next.close();
   assert.deepEqual(errors, []);
 });

@@ -18,7 +18,8 @@ import { instrument, instrumentAll } from "../otel.ts";
 import { observeNewServers } from "../src/_observer.ts";
 import { kRequests } from "../src/_symbols.ts";
 import { Recorder } from "./_otel_recorder.ts";
-import { decoder, encoder, readToEnd, until, within } from "./_helpers.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { until, within } from "./_wait.ts";
 
 const recorder = new Recorder();
 recorder.register();
@@ -81,7 +82,7 @@ Deno.test("instrument() ends each request's span with its outcome: refused, a li
   const spans = spansOf(server);
   assert.deepEqual(spans.map((s) => [s.attributes[outcome], s.attributes["error.type"]]), [
     ["refused", undefined],
-    ["drop", "lineTooLong"],
+    ["drop", "tooLong"],
     ["drop", "closed"],
   ]);
   assert.deepEqual(spans[0].status, { code: 0 });
@@ -99,7 +100,7 @@ Deno.test("instrument() ends each request's span with its outcome: refused, a li
   assert.equal(
     recorder.sum("socketserver.server.drops", {
       ...attrs,
-      "socketserver.drop.reason": "lineTooLong",
+      "socketserver.drop.reason": "tooLong",
     }),
     1,
   );

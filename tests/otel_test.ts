@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import type { ServerStats } from "../mod.ts";
 import { DURATION_BUCKETS } from "../otel/_telemetry.ts";
-import { decoder, encoder, Fixture, readToEnd, within } from "./_helpers.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { within } from "./_wait.ts";
 import { type Attributes, type MetricPoint, OtlpReceiver, type Span } from "./_otlp_receiver.ts";
 
 const EXAMPLE = new URL("../examples/telemetry.ts", import.meta.url).pathname;

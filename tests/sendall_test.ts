@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BaseRequestHandler, sendall, TCPServer } from "../mod.ts";
-import { readToEnd, within } from "./_helpers.ts";
+import { readToEnd } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 const EIGHT_MIB = 8 * 1024 * 1024;
 

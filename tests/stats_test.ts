@@ -20,7 +20,9 @@ import {
   UDPServer,
 } from "../mod.ts";
 import { localhostCert } from "../testing.ts";
-import { decoder, encoder, Fixture, readToEnd, until, within } from "./_helpers.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { until, within } from "./_wait.ts";
 
 const upper = (bytes: Uint8Array) => encoder.encode(decoder.decode(bytes).toUpperCase());
 
@@ -79,7 +81,8 @@ function expected(
     idleTimeout: 0,
     requestTimeout: 0,
     writeTimeout: 0,
-    lineTooLong: 0,
+    tooLong: 0,
+    malformed: 0,
     handshake: 0,
     proxyHeader: 0,
     closed: 0,
@@ -214,7 +217,7 @@ for (const kind of STREAM_CASES) {
       assert.equal(await exchange(await connect(), "x".repeat(64)), "");
       let read = 6 + 5 + 5 + 64;
       let written = 6;
-      const dropped: Partial<Record<DropReason, number>> = { idleTimeout: 1, lineTooLong: 1 };
+      const dropped: Partial<Record<DropReason, number>> = { idleTimeout: 1, tooLong: 1 };
       if (kind.extra) {
         const port = (server.serverAddress as Deno.NetAddr).port;
         await kind.extra.cause(port);
@@ -325,7 +328,7 @@ for (const kind of DATAGRAM_CASES) {
           refused: 1,
           completed: 2,
           errors: 1,
-          dropped: { lineTooLong: 1 },
+          dropped: { tooLong: 1 },
           bytesRead: 5 + 2 + 4 + 65 + 4,
           bytesWritten: 5 + 4,
         }),

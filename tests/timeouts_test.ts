@@ -7,15 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, TimeoutError } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  until,
-  within,
-} from "./_helpers.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -56,7 +50,7 @@ Deno.test("idleTimeout drops a client that connects and says nothing, through ha
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a slowloris client (one byte at a time, never a newline) is dropped by requestTimeout, which a per-read timeout cannot do", async () => {
+Deno.test("requestTimeout drops a slowloris client (one byte at a time, never a newline), which a per-read timeout cannot do", async () => {
   // each byte comes well within the per-read timeout (40 ms apart, 200 ms
   // allowed), so only the request deadline can end this
   await using server = new RecordingServer(
@@ -110,7 +104,7 @@ Deno.test("timeout drops a client that goes silent in the middle of a request", 
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a slow but well-behaved client is not dropped: each pause is within idleTimeout, each line within requestTimeout", async () => {
+Deno.test("idleTimeout and requestTimeout drop no slow but well-behaved client: each pause is within idleTimeout, each line within requestTimeout", async () => {
   await using server = new RecordingServer(
     { hostname: "127.0.0.1", port: 0 },
     echoWith({ timeout: 150, idleTimeout: 150, requestTimeout: 150 }),
