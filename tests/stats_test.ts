@@ -9,6 +9,7 @@ import {
   type AnyServer,
   DatagramRequestHandler,
   type DropReason,
+  sendall,
   type ServerClass,
   type ServerStats,
   StreamRequestHandler,
@@ -19,7 +20,7 @@ import {
   ThreadingUnixStreamServer,
   UDPServer,
 } from "../mod.ts";
-import { localhostCert } from "../testing.ts";
+import { bindInMemory, localhostCert } from "../testing.ts";
 import { decoder, encoder, readToEnd } from "./_net.ts";
 import { Fixture } from "./_process.ts";
 import { until, within } from "./_wait.ts";
@@ -413,4 +414,53 @@ Deno.test("stats() of a ForkingTCPServer's parent sums its children's reports, k
     children: { running: 0, started: 3, died: 1, reportAgeMs: null },
   });
   assert.equal((await app.status).code, 0, app.output.join(""));
+});
+
+/** Answers each frame with a frame; frames of at most 16 bytes, whose field counts itself. */
+class Framed extends StreamRequestHandler<AnyServer> {
+  override async handle() {
+    const options = { maxFrameLength: 16, lengthAdjustment: -4 };
+    for await (const payload of this.rfile.frames(options)) {
+      await this.wfile.writeFrame(upper(payload), options);
+    }
+  }
+}
+
+/** A 4-byte big-endian length field that counts itself, then `payload`. */
+function frame(payload: string, field = payload.length + 4): Uint8Array {
+  const bytes = new Uint8Array(4 + payload.length);
+  new DataView(bytes.buffer).setUint32(0, field);
+  bytes.set(encoder.encode(payload), 4);
+  return bytes;
+}
+
+Deno.test("stats() counts readFrame()'s bytes, a frame over maxFrameLength as tooLong and one with a negative length as malformed, on the in-memory kit", async () => {
+  await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Framed, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  const exchangeFrames = async (bytes: Uint8Array) => {
+    const conn = await network.connect(server.serverAddress);
+    await sendall(conn, bytes);
+    await conn.closeWrite();
+    return new Uint8Array(await new Response(conn.readable).arrayBuffer());
+  };
+  assert.deepEqual(await exchangeFrames(frame("hello")), frame("HELLO"));
+  assert.equal((await exchangeFrames(frame("x".repeat(17)))).length, 0);
+  assert.equal((await exchangeFrames(frame("", 2))).length, 0);
+  await until(() => server.stats().accepted === 3 && server.stats().active === 0, "the ends");
+  assert.deepEqual(
+    server.stats(),
+    expected({
+      accepted: 3,
+      completed: 1,
+      dropped: { tooLong: 1, malformed: 1 },
+      // every byte sent: an in-memory connection hands each write over whole, so
+      // the read that brings a refused field brings its payload too
+      bytesRead: 9 + 21 + 4,
+      bytesWritten: 9,
+    }),
+  );
 });
