@@ -25,4 +25,4 @@
  *
  * @module
  */
-export { instrument, instrumentAll } from "./otel/instrument.ts";
+export { instrument, instrumentAll, type InstrumentOptions } from "./otel/instrument.ts";

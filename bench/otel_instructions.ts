@@ -5,10 +5,10 @@
  * `base` (`--base DIR`: another tree's library, e.g. before `stats()`'s
  * counters), `plain`, `off` (through `instrument()`, `OTEL_DENO` unset) and
  * `on` (exporting to a receiver in this process; the exporter's thread
- * counts too).
+ * counts too) and `metrics` (`instrument(server, { spans: false })`, on).
  *
  *     deno run -A bench/otel_instructions.ts [--base DIR] [--only line,oneshot,udp]
- *       [--configs base,plain,off,on] [--repeat N] [--warmup N] [requests]
+ *       [--configs base,plain,off,on,metrics] [--repeat N] [--warmup N] [requests]
  *
  * Each server runs under `valgrind --tool=callgrind`, which makes it slow
  * enough that a load generator's deadlines would count lost requests: this
@@ -81,7 +81,7 @@ const WORKLOADS: Workload[] = [
   { id: "oneshot", mode: "threading-oneshot", client: oneshots },
   { id: "udp", mode: "udp", client: datagrams },
 ];
-type Config = "base" | "plain" | "off" | "on";
+type Config = "base" | "plain" | "off" | "on" | "metrics";
 
 function option(name: string): string | undefined {
   const at = Deno.args.indexOf(name);
@@ -95,7 +95,9 @@ const positional = Deno.args.filter((arg, i) =>
 const requests = Number(positional[0] ?? 2000);
 const warmup = Number(option("--warmup") ?? 5000);
 const CONFIGS = (option("--configs")?.split(",") as Config[] | undefined) ??
-  (base === undefined ? ["plain", "off", "on"] : ["base", "plain", "off", "on"]);
+  (base === undefined
+    ? ["plain", "off", "on", "metrics"]
+    : ["base", "plain", "off", "on", "metrics"]);
 const repeat = Number(option("--repeat") ?? 1);
 
 async function command(cmd: string, args: string[]): Promise<void> {
@@ -110,8 +112,12 @@ async function measure(config: Config, w: Workload, receiver: OtlpReceiver): Pro
   const script = config === "base"
     ? `${base}/bench/servers/deno_lib.ts`
     : `${HERE}servers/deno_lib.ts`;
-  const mode = config === "off" || config === "on" ? `${w.mode}-otel` : w.mode;
-  const env = config === "on"
+  const mode = config === "metrics"
+    ? `${w.mode}-otel-metrics`
+    : config === "off" || config === "on"
+    ? `${w.mode}-otel`
+    : w.mode;
+  const env = config === "on" || config === "metrics"
     ? receiver.env({ OTEL_BSP_MAX_QUEUE_SIZE: "200000", OTEL_BSP_SCHEDULE_DELAY: "200" })
     : { OTEL_DENO: "false" };
   const out = `/tmp/callgrind-otel-${Deno.pid}-${config}-${w.id}`;

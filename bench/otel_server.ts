@@ -8,7 +8,8 @@
  * - `plain`: this tree's server;
  * - `off`: the same through `instrument()`, `OTEL_DENO` unset;
  * - `on`: through `instrument()` with `OTEL_DENO=true`, exporting JSON to a
- *   receiver in this process (which counts the spans that arrive).
+ *   receiver in this process (which counts the spans that arrive);
+ * - `metrics`: the same with `instrument(server, { spans: false })`.
  *
  *     deno run -A bench/otel_server.ts [--base DIR] [--only line-50,oneshot,udp] [rounds] [seconds]
  *
@@ -37,7 +38,7 @@ const WORKLOADS: Workload[] = [
   { id: "udp", mode: "udp", args: ["-m", "udp", "-c", "20", "-s", "64"] },
 ];
 
-type Config = "base" | "plain" | "off" | "on";
+type Config = "base" | "plain" | "off" | "on" | "metrics";
 
 function option(name: string): string | undefined {
   const at = Deno.args.indexOf(name);
@@ -51,8 +52,8 @@ const positional = Deno.args.filter((arg, i) =>
 const rounds = Number(positional[0] ?? 5);
 const seconds = Number(positional[1] ?? 3);
 const CONFIGS: Config[] = base === undefined
-  ? ["plain", "off", "on"]
-  : ["base", "plain", "off", "on"];
+  ? ["plain", "off", "on", "metrics"]
+  : ["base", "plain", "off", "on", "metrics"];
 
 function lines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
   return (async () => {
@@ -77,8 +78,12 @@ async function run(
   const script = config === "base"
     ? `${base}/bench/servers/deno_lib.ts`
     : `${HERE}servers/deno_lib.ts`;
-  const mode = config === "off" || config === "on" ? `${w.mode}-otel` : w.mode;
-  const env = config === "on"
+  const mode = config === "metrics"
+    ? `${w.mode}-otel-metrics`
+    : config === "off" || config === "on"
+    ? `${w.mode}-otel`
+    : w.mode;
+  const env = config === "on" || config === "metrics"
     ? receiver.env({ OTEL_BSP_MAX_QUEUE_SIZE: "200000", OTEL_BSP_SCHEDULE_DELAY: "200" })
     : { OTEL_DENO: "false" };
   const server = new Deno.Command(Deno.execPath(), {

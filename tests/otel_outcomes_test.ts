@@ -226,3 +226,20 @@ Deno.test("instrumentAll() instruments the servers constructed after it, not tho
     observeNewServers(null); // the other tests' servers stay unobserved
   }
 });
+
+Deno.test("instrument(server, { spans: false }) records the metrics and no span", async () => {
+  await using server = new ThreadingTCPServer(["127.0.0.1", 0], Lines);
+  instrument(server, { spans: false });
+  assert.notEqual(server[kRequests].observer, null, "instrument() found no SDK");
+  server.serveForever();
+  const port = server.serverAddress.port;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("hi\n"));
+  await conn.closeWrite();
+  assert.equal(decoder.decode((await readToEnd(conn)).bytes), "hi\n");
+  conn.close();
+  const requests = () =>
+    recorder.sum("socketserver.server.requests", { "server.port": port, [outcome]: "ok" });
+  await until(() => requests() === 1, "the request's count");
+  assert.deepEqual(spansOf(server), []);
+});

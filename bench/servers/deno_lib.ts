@@ -16,7 +16,8 @@
  *
  * A mode ending in `-otel` (`threading-line-otel`) is the same server passed
  * through `instrument()` of `@x/socketserver/otel`: exporting with
- * `OTEL_DENO=true`, left as it was without.
+ * `OTEL_DENO=true`, left as it was without; `-otel-metrics`, through
+ * `instrument(server, { spans: false })`.
  *
  * @module
  */
@@ -36,11 +37,11 @@ import { instrument } from "../../otel.ts";
 import { args, ready, shout } from "./ready.ts";
 
 const given = args();
-const otel = given.mode.endsWith("-otel");
-const mode = otel ? given.mode.slice(0, -"-otel".length) : given.mode;
+const [mode, otel] = given.mode.split(/-(?=otel)/) as [string, string | undefined];
 const path = given.path;
 /** The server, instrumented in an `-otel` mode. */
-const served = <S extends AnyServer>(server: S): S => otel ? instrument(server) : server;
+const served = <S extends AnyServer>(server: S): S =>
+  otel === undefined ? server : instrument(server, { spans: otel !== "otel-metrics" });
 
 /** One handler for the TCP and the Unix stream servers. */
 class LineEcho extends StreamRequestHandler<StreamServer> {
