@@ -15,10 +15,13 @@ import { within } from "./_wait.ts";
 import { type Attributes, type MetricPoint, OtlpReceiver, type Span } from "./_otlp_receiver.ts";
 
 const EXAMPLE = new URL("../examples/telemetry.ts", import.meta.url).pathname;
+const UDP_ECHO = new URL("../examples/udp_echo.ts", import.meta.url).pathname;
+const PRELOAD = new URL("../examples/otel_preload.ts", import.meta.url).pathname;
 const FORKING = new URL("./fixtures/forking_stats.ts", import.meta.url).pathname;
 const SCOPE = "@x/socketserver";
 
-/** examples/telemetry.ts on a free port, its stdout read line by line. */
+/** An example (examples/telemetry.ts unless `args` say) on a free port, its
+ * stdout read line by line. */
 class Example implements AsyncDisposable {
   readonly process: Deno.ChildProcess;
   readonly lines: string[] = [];
@@ -26,9 +29,9 @@ class Example implements AsyncDisposable {
   #wake = () => {};
   #reading: Promise<void>;
 
-  constructor(env: Record<string, string>, clearEnv = false) {
+  constructor(env: Record<string, string>, clearEnv = false, args = ["-A", EXAMPLE, "0"]) {
     const process = this.process = new Deno.Command("deno", {
-      args: ["run", "-A", EXAMPLE, "0"],
+      args: ["run", ...args],
       env,
       clearEnv,
       stdout: "piped",
@@ -64,12 +67,16 @@ class Example implements AsyncDisposable {
     return Number(/:(\d+) /.exec(line)![1]);
   }
 
-  /** SIGTERM (the example stops and closes), then the stats() it prints. */
-  async stop(): Promise<ServerStats> {
+  /** SIGTERM: the example stops, closes and ends normally. */
+  async stop(): Promise<void> {
     this.process.kill("SIGTERM");
     const status = await within(this.process.status, 20_000, "the example to exit");
     await this.#reading;
     assert.equal(status.code, 0, await this.stderr);
+  }
+
+  /** The stats() examples/telemetry.ts prints as it ends. */
+  async stats(): Promise<ServerStats> {
     return JSON.parse(await this.line((l) => l.startsWith("{")));
   }
 
@@ -149,7 +156,8 @@ Deno.test("instrument() exports a SERVER span per request of examples/telemetry.
   const reset = await lineThenReset(port, "upper hi\n");
   assert.equal(reset.reply, "HI\n");
 
-  const stats = await example.stop();
+  await example.stop();
+  const stats = await example.stats();
   const spans = await receiver.waitForSpans((s) => s.scope.name === SCOPE, 4);
   assert.equal(spans.length, 4, receiver.summary());
   const byPeer = (p: number) => spans.find((s) => s.attributes["network.peer.port"] === p)!;
@@ -270,52 +278,98 @@ Deno.test("instrument() with OTEL_DENO unset leaves examples/telemetry.ts as it 
   const port = await example.port();
   assert.equal((await talk(port, "upper hello\nsum 1 2\n")).reply, "HELLO\n3\n");
   assert.equal((await talk(port, "crash\n")).reply, "");
-  const stats = await example.stop();
+  await example.stop();
+  const stats = await example.stats();
   assert.deepEqual([stats.accepted, stats.completed, stats.errors], [2, 1, 1]);
   // Deno exports synchronously before it exits: nothing can still come
   assert.deepEqual(receiver.requests, { traces: 0, metrics: 0, logs: 0, refused: 0 });
 });
 
-Deno.test("instrument() on a ForkingTCPServer: each child exports under its own service.instance.id, keeping the parent's resource attributes", async () => {
+for (const readable of [true, false]) {
+  Deno.test(
+    `instrument() on a ForkingTCPServer: each child exports under its own service.instance.id, ${
+      readable
+        ? "keeping the parent's resource attributes, which the parent may read"
+        : "alone when the parent may not read OTEL_RESOURCE_ATTRIBUTES"
+    }`,
+    async () => {
+      await using receiver = await OtlpReceiver.start();
+      await using app = new Fixture([
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-run=deno",
+        ...(readable ? ["--allow-env=OTEL_RESOURCE_ATTRIBUTES"] : []),
+        FORKING,
+        "--instrument",
+      ], {
+        env: receiver.env({
+          OTEL_METRIC_EXPORT_INTERVAL: "100",
+          OTEL_BSP_SCHEDULE_DELAY: "100",
+          OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=test",
+        }),
+      });
+      const { port } = await app.next((event) => "port" in event);
+      // every process exports its runtime's metrics: the children's come with their own ids
+      const ids = () =>
+        new Set(
+          receiver.points.filter((p) => p.scope.name === "v8js")
+            .map((p) => p.resource["service.instance.id"])
+            .filter((id) => id !== undefined),
+        );
+      await receiver.waitForPoint(() => ids().size >= 2, 15_000);
+      const children = ids();
+      assert.equal(children.size, 2);
+      for (const id of children) assert.match(String(id), /^[0-9a-f-]{36}$/);
+      for (const p of receiver.points) {
+        if (p.resource["service.instance.id"] !== undefined) {
+          assert.equal(p.resource["deployment.environment.name"], readable ? "test" : undefined);
+        }
+      }
+      // a request's span comes from one of the children
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(encoder.encode("hello\n"));
+      await conn.closeWrite();
+      assert.equal(decoder.decode((await readToEnd(conn)).bytes), "HELLO\n");
+      conn.close();
+      const span = await receiver.waitForSpan((s) => s.scope.name === SCOPE);
+      assert.ok(children.has(span.resource["service.instance.id"]), JSON.stringify(span.resource));
+      assert.equal(span.kind, "server");
+    },
+  );
+}
+
+Deno.test("instrumentAll() run with --preload=examples/otel_preload.ts instruments an example left as it is: examples/udp_echo.ts", async () => {
   await using receiver = await OtlpReceiver.start();
-  await using app = new Fixture([
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-run=deno",
-    "--allow-env=OTEL_RESOURCE_ATTRIBUTES",
-    FORKING,
-    "--instrument",
-  ], {
-    env: receiver.env({
-      OTEL_METRIC_EXPORT_INTERVAL: "100",
-      OTEL_BSP_SCHEDULE_DELAY: "100",
-      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=test",
-    }),
-  });
-  const { port } = await app.next((event) => "port" in event);
-  // every process exports its runtime's metrics: the children's come with their own ids
-  const ids = () =>
-    new Set(
-      receiver.points.filter((p) => p.scope.name === "v8js")
-        .map((p) => p.resource["service.instance.id"])
-        .filter((id) => id !== undefined),
-    );
-  await receiver.waitForPoint(() => ids().size >= 2, 15_000);
-  const children = ids();
-  assert.equal(children.size, 2);
-  for (const id of children) assert.match(String(id), /^[0-9a-f-]{36}$/);
-  for (const p of receiver.points) {
-    if (p.resource["service.instance.id"] !== undefined) {
-      assert.equal(p.resource["deployment.environment.name"], "test");
-    }
+  await using example = new Example(receiver.env(), false, [
+    "-A",
+    `--preload=${PRELOAD}`,
+    UDP_ECHO,
+    "0",
+  ]);
+  const port = await example.port();
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await client.send(encoder.encode("ping\n"), { transport: "udp", hostname: "127.0.0.1", port });
+    const [reply] = await within(client.receive(), 10_000, "the echo");
+    assert.equal(decoder.decode(reply), "ping\n");
+  } finally {
+    client.close();
   }
-  // a request's span comes from one of the children
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(encoder.encode("hello\n"));
-  await conn.closeWrite();
-  assert.equal(decoder.decode((await readToEnd(conn)).bytes), "HELLO\n");
-  conn.close();
+  await example.stop();
   const span = await receiver.waitForSpan((s) => s.scope.name === SCOPE);
-  assert.ok(children.has(span.resource["service.instance.id"]), JSON.stringify(span.resource));
   assert.equal(span.kind, "server");
+  assert.equal(span.name, "Echo");
+  assert.deepEqual(span.attributes, {
+    "network.transport": "udp",
+    "network.type": "ipv4",
+    "network.peer.address": "127.0.0.1",
+    "network.peer.port": (client.addr as Deno.NetAddr).port,
+    "server.address": "127.0.0.1",
+    "server.port": port,
+    "socketserver.request.outcome": "ok",
+  });
+  assert.equal(
+    point(receiver, "socketserver.server.requests", { "network.transport": "udp" }).value,
+    1,
+  );
 });
