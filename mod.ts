@@ -103,6 +103,20 @@ export { sendall } from "./src/sendall.ts";
 export { type ChildrenStats, type DropReason, type ServerStats } from "./src/server_stats.ts";
 export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
+  type ProxyAddress,
+  type ProxyCommand,
+  type ProxyFamily,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyHeaderErrorReason,
+  type ProxyProtocolMode,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTlvs,
+  type ProxyTransport,
+} from "./src/proxy_protocol.ts";
+export { type ProxyInfo, proxyInfo } from "./src/proxy_info.ts";
+export {
   type DatagramRequest,
   DatagramServer,
   type DatagramServerOptions,
@@ -112,6 +126,7 @@ export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server
 export { type UnixAddress, type UnixSocketOptions } from "./src/_socket_file.ts";
 export {
   type UnixStreamAddr,
+  type UnixStreamClientAddr,
   UnixStreamServer,
   type UnixStreamServerOptions,
 } from "./src/unix_stream_server.ts";
@@ -127,16 +142,13 @@ export {
   type ThreadingServer,
   type ThreadingServerClass,
   type ThreadingServerOptions,
-  type WithMixInOptions,
-  type WithThreadingOptions,
-} from "./src/threading.ts";
-export {
   ThreadingTCPServer,
   ThreadingTLSServer,
   ThreadingUDPServer,
-  ThreadingUnixDatagramServer,
-  ThreadingUnixStreamServer,
-} from "./src/threading_servers.ts";
+  type WithMixInOptions,
+  type WithThreadingOptions,
+} from "./src/threading.ts";
+export { ThreadingUnixDatagramServer, ThreadingUnixStreamServer } from "./src/threading_unix.ts";
 export {
   type ChildDeath,
   type ChildPermissions,
@@ -145,8 +157,8 @@ export {
   type ForkingServer,
   type ForkingServerClass,
   type ForkingServerOptions,
-  ForkingTCPServer,
-  ForkingTLSServer,
   isForkingChild,
+  type RestartChildrenOptions,
   type WithForkingOptions,
 } from "./src/forking.ts";
+export { ForkingTCPServer, ForkingTLSServer } from "./src/forking_servers.ts";

@@ -53,8 +53,7 @@ export function requestAttributes(
   clientAddress: unknown,
 ): Attributes {
   const attributes: Attributes = { ...server };
-  const client = address(clientAddress);
-  const peer = address((request as { remoteAddr?: unknown } | null)?.remoteAddr) ?? client;
+  const peer = peerOf(request, clientAddress);
   if (peer?.hostname !== undefined) {
     attributes["network.type"] = peer.hostname.includes(":") ? "ipv6" : "ipv4";
     attributes["network.peer.address"] = peer.hostname;
@@ -62,12 +61,25 @@ export function requestAttributes(
   } else if (peer?.path) {
     attributes["network.peer.address"] = peer.path;
   }
+  return Object.assign(attributes, clientAttributes(request, clientAddress));
+}
+
+/** The socket's peer: a connection's remote address, else the client address
+ * (a datagram's sender). */
+function peerOf(request: unknown, clientAddress: unknown): Address | undefined {
+  return address((request as { remoteAddr?: unknown } | null)?.remoteAddr) ??
+    address(clientAddress);
+}
+
+/** `client.*`, when the client address is not the socket's peer. */
+export function clientAttributes(request: unknown, clientAddress: unknown): Attributes {
+  const client = address(clientAddress);
+  const peer = peerOf(request, clientAddress);
   if (
-    client !== undefined && client !== peer && client.hostname !== undefined &&
-    (client.hostname !== peer?.hostname || client.port !== peer?.port)
-  ) {
-    attributes["client.address"] = client.hostname;
-    if (client.port !== undefined) attributes["client.port"] = client.port;
-  }
+    client === undefined || client === peer || client.hostname === undefined ||
+    (client.hostname === peer?.hostname && client.port === peer?.port)
+  ) return {};
+  const attributes: Attributes = { "client.address": client.hostname };
+  if (client.port !== undefined) attributes["client.port"] = client.port;
   return attributes;
 }

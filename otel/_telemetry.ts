@@ -21,7 +21,7 @@ import {
 } from "@opentelemetry/api";
 import type { Outcome, ServerCounters } from "../src/_counters.ts";
 import type { RequestObserver } from "../src/_observer.ts";
-import { requestAttributes, serverAttributes } from "./_attributes.ts";
+import { clientAttributes, requestAttributes, serverAttributes } from "./_attributes.ts";
 import config from "../deno.json" with { type: "json" };
 
 /** The instrumentation scope's name and version: what a collector shows as the source. */
@@ -164,6 +164,11 @@ export class RequestTelemetry implements RequestObserver {
     });
     this.#open.set(request, { span, started: performance.now(), error: undefined });
     return context.with(trace.setSpan(context.active(), span), handle);
+  }
+
+  admitted(request: unknown, clientAddress: unknown): void {
+    const span = this.#open.get(request)?.span;
+    if (span !== undefined) span.setAttributes(clientAttributes(request, clientAddress));
   }
 
   reported(request: unknown, _outcome: Outcome, error: unknown): void {

@@ -11,13 +11,14 @@ import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_chi
 import { readChildOutput } from "./_child_output.ts";
 import { addStats, childStats, emptyStats } from "./_counters.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
-import { deadline } from "./_deadline.ts";
+import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
 
-/** After a child's grace and lingering close, how long the parent gives it
- * to exit before killing it. */
+/** After a child's grace and lingering close (the reply under way, then
+ * the linger: `lingerMs` in all), how long the parent gives it to exit
+ * before killing it. */
 const KILL_MARGIN_MS = 1_000;
 /** `serverClose()`'s default `lingerMs`. */
 const DEFAULT_LINGER_MS = 1_000;
@@ -52,7 +53,7 @@ export interface ChildDeath {
    * out-of-memory killer or `kill -9`, `"SIGTRAP"` from V8 running out of
    * heap. */
   signal: Deno.Signal | null;
-  /** Whether it had started listening (else it died while starting). */
+  /** Whether it had started serving (its `serveForever()`; else it died while starting). */
   listening: boolean;
   /** How long it ran, in ms. */
   lifetimeMs: number;
@@ -81,11 +82,13 @@ interface Child {
   stopGrace?: number;
   /** The lingering close it was told to do after the grace, if given. */
   stopLinger?: number;
-  killTimer?: ReturnType<typeof setTimeout>;
+  killTimer?: Timer;
   /** Resolves once the process is reaped and its stdout drained. */
   gone: Promise<void>;
   /** Why it ended before listening, as it told us. */
   error?: string;
+  /** Started by a restart still waiting for its new children to listen. */
+  rollout?: boolean;
   /** Its last `stats()` report, and when it came. */
   stats?: ServerStats;
   reportedAt?: number;
@@ -110,6 +113,13 @@ export function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
   if (status.signal !== null) return `signal ${status.signal}`;
   return `exit code ${status.code}`;
+}
+
+/** `restartChildren()` called on a server whose children are not serving. */
+export function notServing(name: string): Error {
+  return new Error(
+    `restartChildren() needs ${name} serving: call it once serveForever() has started the children (await server.ready)`,
+  );
 }
 
 function kill(child: Child): void {
@@ -141,6 +151,8 @@ export class Supervisor {
   #ended: ServerStats = emptyStats();
   #startedCount = 0;
   #diedCount = 0;
+  /** Whether a restart is under way. */
+  #restarting = false;
 
   constructor(
     server: Supervised,
@@ -189,7 +201,7 @@ export class Supervisor {
     this.#stopped = Promise.withResolvers<void>();
     const startFailed = this.#startFailed = Promise.withResolvers<never>();
     startFailed.promise.catch(() => {});
-    let ticker: ReturnType<typeof setInterval> | undefined;
+    let ticker: Timer | undefined;
     try {
       const first: Child[] = [];
       for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
@@ -213,7 +225,7 @@ export class Supervisor {
       started();
       for (const child of first) await this.#started(child);
       if (pollInterval !== null && pollInterval > 0) {
-        ticker = setInterval(() => this.#serviceActions(), pollInterval);
+        ticker = setRepeating(() => this.#serviceActions(), pollInterval);
       }
       await stop.promise;
     } catch (error) {
@@ -226,7 +238,7 @@ export class Supervisor {
       await Promise.all([...this.children.values()].map((child) => child.gone));
       throw error;
     } finally {
-      clearInterval(ticker);
+      ticker?.clear();
       this.#stopAll(this.#server.childGraceMs);
       this.#serving = false;
       this.#stop = null;
@@ -238,6 +250,65 @@ export class Supervisor {
     if (!this.#serving) return;
     this.#stop?.resolve();
     await this.#stopped?.promise;
+  }
+
+  /**
+   * A rolling restart: starts `maxChildren` new children (the program as it
+   * is on disk now); once every one listens, stops the others within
+   * `graceMs` and waits for them to exit. A new child that exits before it
+   * listens, or does not listen within `readyMs`, aborts it: the new ones
+   * are stopped and the old ones serve on.
+   */
+  async restart(graceMs: number, readyMs: number): Promise<void> {
+    const name = this.#server.constructor.name;
+    if (!this.#serving || this.#startFailed !== null) throw notServing(name);
+    if (this.#restarting) {
+      throw new Error("restartChildren() is already under way: await it before calling it again");
+    }
+    this.#restarting = true;
+    const fresh: Child[] = [];
+    try {
+      for (let i = 0; i < this.#server.maxChildren; i++) {
+        const child = this.#spawn();
+        child.rollout = true;
+        fresh.push(child);
+      }
+      const failure = await deadline(
+        Promise.all(fresh.map((child) => child.ready.promise)).then(() => null, (error) => error),
+        readyMs,
+        () =>
+          new Error(
+            `A new child process of ${name} did not listen within ${readyMs} ms: raise readyTimeoutMs, or see its output above`,
+          ),
+      );
+      if (failure !== null || !this.#serving) {
+        for (const child of fresh) {
+          child.rollout = false;
+          if (child.listening) this.#stopChild(child, graceMs);
+          else (child.stopGrace = 0, kill(child)); // it never served
+        }
+        await Promise.all(fresh.map((child) => child.gone));
+        throw new Error(
+          `restartChildren() was abandoned and the old children of ${name} serve on: ${
+            failure?.message ?? "the server was shut down meanwhile"
+          }`,
+          { cause: failure },
+        );
+      }
+      // Those started meanwhile to replace a dead old child are old too.
+      for (const timer of this.#replacements) clearTimeout(timer);
+      this.#replacements.clear();
+      const old = [...this.children.values()].filter((child) => !fresh.includes(child));
+      for (const child of fresh) {
+        child.rollout = false;
+        if (!this.children.has(child.pid)) this.#replaceIn(0); // died since it listened
+      }
+      for (const child of old) this.#stopChild(child, graceMs);
+      for (const child of fresh) await this.#started(child);
+      await Promise.all(old.map((child) => child.gone));
+    } finally {
+      this.#restarting = false;
+    }
   }
 
   /** Stops every child within `graceMs` (then a lingering close of
@@ -328,7 +399,7 @@ export class Supervisor {
   }
 
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
-    clearTimeout(child.killTimer);
+    child.killTimer?.clear();
     this.children.delete(child.pid);
     // what it had open when it last reported is not in flight any more
     if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
@@ -344,6 +415,7 @@ export class Supervisor {
     );
     child.ready.reject(failure);
     if (child.stopGrace !== undefined) return; // asked to stop: not a death
+    if (child.rollout) return; // fails its restart, which reports it
     if (this.#startFailed !== null) {
       this.#startFailed.reject(failure);
       return;
@@ -424,8 +496,8 @@ export class Supervisor {
       "\n";
     child.stdin.write(encoder.encode(line)).catch(() => {});
     if (Number.isFinite(graceMs)) {
-      clearTimeout(child.killTimer);
-      child.killTimer = setTimeout(
+      child.killTimer?.clear();
+      child.killTimer = setTimer(
         () => kill(child),
         graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
       );

@@ -15,6 +15,8 @@ export interface RequestObserver {
    * for a request just taken, and returns what it returns: the place to
    * make a context current for the handler. */
   request<T>(request: unknown, clientAddress: unknown, handle: () => T): T;
+  /** A PROXY protocol header named the request's original client. */
+  admitted(request: unknown, clientAddress: unknown): void;
   /** A drop or an error was reported for an open request (the first
    * report only: a request has one outcome). */
   reported(request: unknown, outcome: Outcome, error: unknown): void;

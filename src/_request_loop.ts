@@ -7,13 +7,13 @@
  */
 
 import { AcceptBackoff } from "./_accept_backoff.ts";
-import { callers } from "./_caller.ts";
+import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { observerFor } from "./_observer.ts";
-import { OpenRequests } from "./_open_requests.ts";
+import { type Admission, OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
@@ -27,6 +27,7 @@ export interface Hooks<R, A> {
   getRequest(): [R, A] | Promise<[R, A]>;
   verifyRequest(request: R, clientAddress: A): boolean | Promise<boolean>;
   processRequest(request: R, clientAddress: A): unknown;
+  finishRequest(request: R, clientAddress: A): unknown;
   shutdownRequest(request: R): unknown;
   closeRequest(request: R): unknown;
   handleError(request: R, clientAddress: A, error: unknown): unknown;
@@ -51,7 +52,7 @@ const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
 /** The request loop of one server, and its state. */
-export class RequestLoop<R, A> {
+export class RequestLoop<R, A> implements Flow<R, A> {
   /** The requests taken, open, and closing. */
   readonly requests: OpenRequests<R, A> = new OpenRequests<R, A>();
   serving = false;
@@ -70,6 +71,7 @@ export class RequestLoop<R, A> {
   /** Settles once the socket `serverClose()` closed is let go of. */
   #socketClosed: Promise<void> | null = null;
   #signal: AbortSignal | undefined;
+  #defaultProcess: unknown;
   /** Stops and closes the server when its `signal` aborts, as `Deno.serve()`'s does. */
   #onAbort = (): void => {
     const server = this.#server;
@@ -88,9 +90,11 @@ export class RequestLoop<R, A> {
   /**
    * @param server The server whose hooks the loop calls.
    * @param signal Its `signal` option: already aborted, the server is closed.
+   * @param defaultProcess `BaseServer`'s own `processRequest()`, which the loop inlines.
    */
-  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined) {
+  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined, defaultProcess: unknown) {
     this.#server = server;
+    this.#defaultProcess = defaultProcess;
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     checkSignal(signal);
     this.#signal = signal;
@@ -135,26 +139,34 @@ export class RequestLoop<R, A> {
           this.#idle = false;
         }
         if (next === STOP) break;
-        requests.pending = null;
         this.#backoff.reset();
-        if (this.closed) break; // serverClose() took it over and closes it
+        if (this.closed) break; // serverClose() took it over and serves it
         // Python's loop never runs a request and serviceActions() at once
-        if (actions.running !== null && await this.#untilStop(actions.running) === STOP) {
-          if (this.closed) await this.#closeQuietly(next[0]);
-          else requests.pending = Promise.resolve(next); // for the next taker
-          break;
+        if (actions.running !== null) {
+          // kept as the one being taken meanwhile: a stop leaves it to the
+          // next taker, a close to serverClose(), which serves it
+          requests.pending = Promise.resolve(next);
+          if (await this.#untilStop(actions.running) === STOP) break;
         }
+        requests.pending = null;
         // A ThreadingMixIn server's request returns at once: no turn of the event loop
-        const handled = this.#handle(next[0], next[1]);
+        const admission = requests.admission;
+        const handled = admission === null
+          ? this.#handle(next[0], next[1])
+          : this.#admit(next[0], next[1], admission);
         if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
+        // through the stop wait: the actions may await shutdown(), which waits for the loop
         const ran = actions.run();
-        if (ran !== undefined) await ran;
+        if (ran !== undefined && await this.#untilStop(ran) === STOP) break;
       }
     } finally {
       stopTicking();
       this.serving = this.#shutdownRequested = false;
       this.#stopWait = null;
       this.#stopped.resolve();
+      // as in Python, serveForever() returns after the actions it ran, once
+      // shutdown() (which they may await themselves) has been let return
+      if (actions.running !== null) await actions.running;
     }
   }
 
@@ -203,7 +215,7 @@ export class RequestLoop<R, A> {
     }
     if (next === TIMEOUT) return void await server.handleTimeout();
     this.#backoff.reset();
-    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() closes it
+    if (!this.closed) await this.#dispatch(next[0], next[1]); // else serverClose() serves it
   }
 
   /** `BaseServer.serverClose()`. */
@@ -216,18 +228,24 @@ export class RequestLoop<R, A> {
       this.closed = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
+      this.requests.admission?.close();
       this.#stopWait?.(STOP);
       this.#backoff.wake();
       this.requests.freeSlot();
-      // A pending accept holds the socket until its cancellation lands, and a
-      // connection it took just before the close was never handled: close it
+      // A pending accept holds the socket until its cancellation lands. A
+      // connection it took has left the kernel's queue, so no other listener
+      // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => void this.#dispatch(r, a), ignore) ?? null;
     }
+    // started before any await: with no grace left the lingering closes own their connections
+    // now, before a timer due meanwhile (a writeTimeout) can close one under them
+    const draining = this.#server[kBlockOnClose]()
+      ? this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r))
+      : null;
     if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
-    if (!this.#server[kBlockOnClose]()) return;
-    await this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r));
+    if (draining !== null) await draining;
   }
 
   /** `BaseServer.stats()`: the counters, and a forking parent's children's. */
@@ -278,51 +296,102 @@ export class RequestLoop<R, A> {
     return woken;
   }
 
-  /** Python's `_handle_request_noblock()` after `get_request()`: nothing
-   * when every hook returned synchronously (a ThreadingMixIn server's do). */
-  #handle(request: R, clientAddress: A, observed = false): Promise<void> | undefined {
-    const observer = this.requests.observer;
-    if (observer !== null && !observed) {
-      return observer.request(
-        request,
-        clientAddress,
-        () => this.#handle(request, clientAddress, true),
-      );
-    }
-    const server = this.#server;
+  #dispatch(request: R, clientAddress: A): Promise<void> | undefined {
+    const admission = this.requests.admission;
+    return admission === null
+      ? this.#handle(request, clientAddress)
+      : this.#admit(request, clientAddress, admission);
+  }
+
+  /** `#handle()` after the admission, under the request's frame too: an
+   * untrusted peer is dropped before any read; the header is read in the
+   * request's own task when the server has one per request, else before the
+   * next request is taken. */
+  #admit(request: R, peer: A, admission: Admission<R, A>): Promise<void> | undefined {
     this.requests.add(request);
-    try {
-      const verified = server.verifyRequest(request, clientAddress);
-      if (verified instanceof Promise) {
-        return this.#handleVerified(request, clientAddress, verified);
+    const flow = this.#admitting ??= this.#admitFlow();
+    const observer = this.requests.observer;
+    const admitting = observer === null
+      ? framed(flow, request, peer)
+      : observer.request(request, peer, () => framed(flow, request, peer));
+    return admission.concurrent ? undefined : admitting;
+  }
+
+  #admitting: Flow<R, A> | null = null;
+
+  /** The admission's flow, made once: it reads the server's admission when it runs. */
+  #admitFlow(): Flow<R, A> {
+    return {
+      run: (request, peer) => {
+        const admission = this.requests.admission!;
+        const refused = admission.refuse(peer);
+        if (refused !== null) throw refused;
+        return this.#admitted(request, peer, admission);
+      },
+      failed: (request, peer, error) => this.failed(request, peer, error),
+    };
+  }
+
+  async #admitted(request: R, peer: A, admission: Admission<R, A>): Promise<void> {
+    const clientAddress = await admission.admit(request, peer);
+    this.requests.observer?.admitted(request, clientAddress);
+    const handled = framed(this, request, clientAddress);
+    if (handled !== undefined) await handled;
+  }
+
+  /** Python's `_handle_request_noblock()` after `get_request()`, under the
+   * request's frame (`_caller.ts`): nothing when every hook returned
+   * synchronously (a ThreadingMixIn server's do). */
+  #handle(request: R, clientAddress: A): Promise<void> | undefined {
+    this.requests.add(request);
+    const observer = this.requests.observer;
+    if (observer === null) return framed(this, request, clientAddress);
+    return observer.request(request, clientAddress, () => framed(this, request, clientAddress));
+  }
+
+  /** Set by `run()` for `framed()`: the promise it returned is `finishRequest()`'s, and
+   * `shutdownRequest()` comes after it, as the default `processRequest()` does. */
+  shutdownAfter = false;
+
+  /** The request's flow, for `framed()`: verify, then process or shut down. */
+  run(request: R, clientAddress: A): Promise<void> | undefined {
+    const server = this.#server;
+    const verified = server.verifyRequest(request, clientAddress);
+    if (verified instanceof Promise) return this.#handleVerified(request, clientAddress, verified);
+    if (verified && server.processRequest === this.#defaultProcess) {
+      // the default processRequest(), without its async call: the frame shuts the request down
+      const finished = server.finishRequest(request, clientAddress);
+      if (finished instanceof Promise) {
+        this.shutdownAfter = true;
+        return finished;
       }
-      if (!verified) this.requests.settle(request, "refused");
-      const done = verified
-        ? server.processRequest(request, clientAddress)
-        : server.shutdownRequest(request);
-      if (done instanceof Promise) {
-        return done.catch((error) => this.#handleFailed(request, clientAddress, error));
-      }
-      return undefined;
-    } catch (error) {
-      return this.#handleFailed(request, clientAddress, error);
+      const shut = server.shutdownRequest(request);
+      return shut instanceof Promise ? shut as Promise<void> : undefined;
     }
+    if (!verified) this.requests.settle(request, "refused");
+    const done = verified
+      ? server.processRequest(request, clientAddress)
+      : server.shutdownRequest(request);
+    return done instanceof Promise ? done : undefined;
+  }
+
+  /** `shutdownRequest()`, for `framed()` (see `shutdownAfter`). */
+  shutdownRequest(request: R): unknown {
+    return this.#server.shutdownRequest(request);
   }
 
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    try {
-      if (await verified) await this.#server.processRequest(request, clientAddress);
-      else {
-        this.requests.settle(request, "refused");
-        await this.#server.shutdownRequest(request);
-      }
-    } catch (error) {
-      await this.#handleFailed(request, clientAddress, error);
+    if (await verified) {
+      await this.#server.processRequest(request, clientAddress);
+      return;
     }
+    this.requests.settle(request, "refused");
+    await this.#server.shutdownRequest(request);
   }
 
-  /** An error on the way: `handleError()` (or `handleDrop()`), then `shutdownRequest()`. */
-  async #handleFailed(request: R, clientAddress: A, error: unknown): Promise<void> {
+  /** An error on the way, for `framed()`: `handleError()` (or
+   * `handleDrop()`), then `shutdownRequest()`. */
+  async failed(request: R, clientAddress: A, error: unknown): Promise<void> {
     await this.report(request, clientAddress, error);
     try {
       await this.#server.shutdownRequest(request);

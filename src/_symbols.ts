@@ -26,6 +26,8 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
  * server a write's failure no caller observed (a write the handler did not
  * await): `handleDrop()` for a reset. */
 export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+/** `StreamWriter`: a write timing out no longer closes the connection; see `holdOpen()`. */
+export const kHoldOpen: unique symbol = Symbol("socketserver.holdOpen");
 /** `StreamWriter`: refuses the writes not yet started; see `stopWrites()`. */
 export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 /** `BufferedReader`: the read a timeout left pending, if any. */
@@ -35,3 +37,5 @@ export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
 /** `BufferedReader` and `StreamWriter`: the server counters their bytes go to
  * (`_counters.ts`); a handler's `setup()` sets its server's. */
 export const kCounters: unique symbol = Symbol("socketserver.counters");
+/** `StreamServer`: throws when the transport cannot read a PROXY header. */
+export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");

@@ -11,6 +11,7 @@
  */
 
 import { asDrop } from "./errors.ts";
+import { MAX_TIMER_MS } from "./_deadline.ts";
 
 /** How many sockets a Unix datagram server may hold for its replies (idle,
  * sending, or stuck on a client that does not read) beside its own. */
@@ -342,7 +343,11 @@ class Watchdog {
   #arm(at: number): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#due = at;
-    const timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
+    // past MAX_TIMER_MS a timer fires at once: fire early, find nothing due, re-arm
+    const timer = setTimeout(
+      this.#fire,
+      Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now())),
+    );
     // a send still in flight keeps the process alive; its deadline need not
     Deno.unrefTimer(timer);
     this.#timer = timer;

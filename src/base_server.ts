@@ -6,7 +6,6 @@
  */
 
 import { AttributeValues, declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
 import type { OpenRequests } from "./_open_requests.ts";
@@ -133,10 +132,12 @@ export interface ServerCloseOptions {
    * like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, how long each stream connection left
-   * lingers, in ms: its write side is shut (the client gets every byte
-   * written, then EOF) and its input read and dropped until the client
-   * closes or this time is up; 0 closes at once, which may reset it.
+  /** At the end of the grace period, each stream connection left is closed
+   * right after the reply under way (its handler's `rfile` waiting for the
+   * next request, nothing left in `wfile`), waiting at most this long, in
+   * ms; then it lingers as long again: its write side is shut (the client
+   * gets every byte written, then EOF) and its input read and dropped until
+   * the client closes or the time is up. 0 closes at once, which may reset it.
    * @default {1000} */
   lingerMs?: number;
 }
@@ -218,9 +219,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
-    const loop = this.#loop = new RequestLoop<R, A>(this, options.signal);
-    this[kRequests] = loop.requests;
-    this[kReportError] = loop.report.bind(loop);
+    this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
+    this[kRequests] = this.#loop.requests;
+    this[kReportError] = this.#loop.report.bind(this.#loop);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -409,7 +410,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return finishRequestFramed(this, request, clientAddress, true);
+    return finishThenShutdown(this, request, clientAddress);
   }
 
   /**
@@ -581,6 +582,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** @ignore Internal: closes the transport's socket; transports override it. */
   [kCloseSocket](): void {}
+}
+
+/** The default `processRequest()`, under the frame the request loop runs each request in. */
+async function finishThenShutdown<R, A>(
+  server: BaseServer<R, A, unknown>,
+  request: R,
+  clientAddress: A,
+): Promise<void> {
+  await server.finishRequest(request, clientAddress);
+  const shut = server.shutdownRequest(request);
+  if (shut instanceof Promise) await shut;
 }
 
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });

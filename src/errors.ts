@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ProxyHeaderError } from "./proxy_protocol.ts";
+
 /**
  * A read refused because what the peer sent exceeds a limit: a line past
  * `maxLineLength` ({@linkcode LineTooLongError}), a frame past
@@ -203,8 +205,12 @@ export class TimeoutError extends Deno.errors.TimedOut {
 /**
  * Whether `error` is a routine end of a request, caused by the client or
  * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, a limit overrun (an over-long line or frame), an end mid-record
- * ({@linkcode IncompleteReadError}), a failed TLS handshake. These go to
+ * timeout, a read or write interrupted by closing the connection (what a
+ * handler's own timer bounding a raw read does), a limit overrun (an
+ * over-long line or frame), an end mid-record
+ * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
+ * data, a connection refused for its PROXY protocol header or its untrusted
+ * address ({@linkcode ProxyHeaderError}). These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -225,7 +231,9 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
-    error instanceof LimitOverrunError;
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof LimitOverrunError ||
+    error instanceof ProxyHeaderError;
 }
 
 /** Errors this package marked as drops whatever their class, with the

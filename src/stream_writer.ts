@@ -7,7 +7,14 @@
 import { TimeoutError } from "./errors.ts";
 import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
-import { kCounters, kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import {
+  kCounters,
+  kHoldOpen,
+  kInFlight,
+  kReportLost,
+  kStopWrites,
+  kWriteSync,
+} from "./_symbols.ts";
 import type { FrameOptions } from "./framing.ts";
 import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
@@ -37,6 +44,18 @@ const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
 
+/** A write to a closed writer: rejected, and marked handled, for a write
+ * nobody awaits to a handler that has finished (a broadcast reaching a member
+ * who just left) must not end the process; an awaiting caller still sees it. */
+function closedWrite(): Promise<never> {
+  const error = new Deno.errors.BadResource(
+    "Cannot write to a closed wfile: write before finish() runs",
+  );
+  lostWrites.set(error, null);
+  watchRejections();
+  return Promise.reject(error);
+}
+
 /** Deno's error for a write to a closed connection says only "Bad resource
  * ID": this one says what, in a handler, closes it without a `close()`. */
 function explained(error: unknown): unknown {
@@ -55,9 +74,16 @@ interface SyncSink extends ByteSink {
 }
 
 /** The failures of writers with a `kReportLost` function, to find the
- * writer of an unhandled rejection; filled only when a write fails. */
-const lostWrites = new WeakMap<object, StreamWriter>();
+ * writer of an unhandled rejection, and (`null`) the refusals of closed
+ * writers, which nobody needs told; filled only when a write fails. */
+const lostWrites = new WeakMap<object, StreamWriter | null>();
 let watchingRejections = false;
+
+function watchRejections(): void {
+  if (watchingRejections) return;
+  watchingRejections = true;
+  globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
+}
 
 /** Takes the unhandled rejections of writes a handler did not await, of
  * which the process would otherwise die; registered at the first failure. */
@@ -67,6 +93,7 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const writer = lostWrites.get(reason);
   if (writer === undefined) return;
   event.preventDefault();
+  if (writer === null) return;
   const report = writer[kReportLost];
   if (report === undefined || reportedWriters.has(writer)) return;
   reportedWriters.add(writer); // one report per connection, not per lost write
@@ -154,8 +181,16 @@ export class StreamWriter {
    * the timeout's: every later write, and every write queued behind it,
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
-  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  /** Whether `serverClose()` owns the connection (`holdOpen()`, `stopWrites()`):
+   * a timed-out write then leaves closing it to the lingering close. */
   #stopped = false;
+  /** The latest buffered write that had to wait (for a flush): later
+   * buffered writes and flushes queue behind it, in call order. */
+  #queued: Promise<unknown> | null = null;
+  #queuedCount = 0;
+  /** Deno's send under a write that timed out: the descriptor is busy until
+   * it ends, whatever the write's promise said. */
+  #abandoned: Promise<void> | null = null;
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
@@ -182,7 +217,7 @@ export class StreamWriter {
 
   /** Whether nothing is buffered and no write is still being sent. */
   get idle(): boolean {
-    return this.#used === 0 && this.#inFlight === 0;
+    return this.#used === 0 && this.#inFlight === 0 && this.#queued === null;
   }
 
   /**
@@ -203,11 +238,7 @@ export class StreamWriter {
    * ```
    */
   write(data: Uint8Array | string): Promise<number> {
-    if (this.#closed) {
-      return Promise.reject(
-        new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
-      );
-    }
+    if (this.#closed) return closedWrite();
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
@@ -237,6 +268,12 @@ export class StreamWriter {
    * ```
    */
   async flush(): Promise<void> {
+    // the buffered writes made before this flush first
+    while (this.#queued !== null) await this.#queued.then(ignore, ignore);
+    await this.#flushNow();
+  }
+
+  async #flushNow(): Promise<void> {
     if (this.#used > 0) {
       const bytes = this.#buf!.slice(0, this.#used);
       this.#used = 0;
@@ -320,28 +357,70 @@ export class StreamWriter {
 
   /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
-    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    const last = this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    const abandoned = this.#abandoned;
+    if (abandoned === null) return last;
+    return last === null ? abandoned : Promise.all([last, abandoned]).then(ignore);
   }
 
-  /** @ignore Internal: see `stopWrites()`. */
+  /** @ignore Internal: see `holdOpen()`. */
+  [kHoldOpen](): void {
+    this.#stopped = true;
+  }
+
+  /** @ignore Internal: see `stopWrites()`. The bytes of buffered writes
+   * that resolved go out as part of the write in flight; nothing else does. */
   [kStopWrites](error: Error): Promise<void> | null {
     this.#stopped = true;
+    if (this.#used > 0 && this.#failure === null) {
+      const bytes = this.#buf!.slice(0, this.#used);
+      this.#used = 0;
+      this.#inFlight++;
+      const go = () => this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+      this.#last = this.#inFlight > 1 ? this.#last!.then(go, go) : go();
+    }
     this.#fail(error);
-    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    return this[kInFlight]();
   }
 
-  async #writeBuffered(bytes: Uint8Array): Promise<number> {
+  /** A buffered write: copied at once when nothing waits before it and it
+   * fits; else queued behind the writes before it, so that none is copied
+   * into a buffer another has filled meanwhile, nor reordered. */
+  #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
-    if (this.#used + bytes.length > size) await this.flush();
-    if (bytes.length >= size) {
-      const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
-      this.#last = p;
-      return await p;
+    const queued = this.#queued;
+    if (queued === null && bytes.length < size && this.#used + bytes.length <= size) {
+      (this.#buf ??= new Uint8Array(size)).set(bytes, this.#used);
+      this.#used += bytes.length;
+      return Promise.resolve(bytes.length);
     }
-    this.#buf ??= new Uint8Array(size);
-    this.#buf.set(bytes, this.#used);
-    this.#used += bytes.length;
-    return bytes.length;
+    const run = () => this.#writeBufferedInTurn(bytes);
+    this.#queuedCount++;
+    // no handler on `p`: should nobody await it, its failure goes to the
+    // unhandled-rejection report as an unbuffered write's does
+    return this.#queued = queued === null ? run() : queued.then(run, run);
+  }
+
+  async #writeBufferedInTurn(bytes: Uint8Array): Promise<number> {
+    try {
+      if (this.#closed) return await closedWrite();
+      if (this.#failure !== null) throw this.#failure;
+      const size = this.#bufferSize;
+      if (this.#used + bytes.length > size) await this.#flushNow();
+      if (bytes.length >= size) {
+        const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
+        this.#last = p;
+        return await p;
+      }
+      // the writer may have been closed or stopped while the flush went out
+      if (this.#closed) return await closedWrite();
+      if (this.#failure !== null) throw this.#failure;
+      (this.#buf ??= new Uint8Array(size)).set(bytes, this.#used);
+      this.#used += bytes.length;
+      return bytes.length;
+    } finally {
+      if (--this.#queuedCount === 0) this.#queued = null;
+    }
   }
 
   #after(bytes: Uint8Array): Promise<number> {
@@ -370,10 +449,7 @@ export class StreamWriter {
     if (this.#failure === null) this.#failure = error;
     if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
       lostWrites.set(error, this);
-      if (!watchingRejections) {
-        watchingRejections = true;
-        globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
-      }
+      watchRejections();
     }
   }
 
@@ -387,7 +463,9 @@ export class StreamWriter {
     }
     const ms = this.timeout;
     if (ms === null) return this.#start(bytes);
-    return deadline(this.#start(bytes), ms, () => {
+    const started = this.#start(bytes);
+    return deadline(started, ms, () => {
+      this.#abandoned = started.then(ignore, ignore);
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
       this.#fail(error);

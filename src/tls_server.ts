@@ -22,7 +22,7 @@ import { declareAttributes } from "./_attributes.ts";
 import { nullableDuration } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
 import { formatAddress, withContext } from "./_format.ts";
-import { kAttribute, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
+import { kAttribute, kCheckProxy, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
 
 /**
@@ -221,7 +221,9 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
 
   /**
    * Completes the handshake (at most `handshakeTimeout` ms), then runs the
-   * handler; a failed handshake throws, so the request is dropped.
+   * handler; a failed handshake throws, so the request is dropped, and so is
+   * one whose handler fails with `Deno.errors.InvalidData`, what the TLS
+   * layer throws for a corrupt record, an alert or plain text.
    *
    * @example
    * ```ts
@@ -238,7 +240,13 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    */
   override async finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void> {
     await handshake(request, clientAddress, this.handshakeTimeout);
-    await super.finishRequest(request, clientAddress);
+    try {
+      await super.finishRequest(request, clientAddress);
+    } catch (error) {
+      // InvalidData here is the TLS layer's: a record that does not decrypt, a
+      // forged alert, plain text after the handshake; hostile, not a bug
+      throw error instanceof Deno.errors.InvalidData ? asDrop(error, "malformed") : error;
+    }
   }
 
   /**
@@ -283,6 +291,16 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
       return;
     }
     await this.closeRequest(request);
+  }
+
+  /** @ignore Internal: a PROXY header comes before the TLS handshake, which
+   * Deno's TLS listener starts on the connection's first bytes. */
+  override [kCheckProxy](): void {
+    throw new Deno.errors.NotSupported(
+      `${this.constructor.name} cannot read a PROXY protocol header (proxyProtocol ${
+        JSON.stringify(this.proxyProtocol)
+      }): Deno's TLS listener takes a connection's first bytes as its handshake; let the balancer terminate TLS and send the header to a TCPServer (docs/deployment.md)`,
+    );
   }
 
   /** @ignore Internal: closes the listener and the stalled handshakes' sockets. */

@@ -159,6 +159,24 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   assert.ok(closed.ms >= 100, `closed after ${closed.ms} ms, before the request finished`);
 });
 
+Deno.test("serverClose({ graceMs: 2 ** 31 }) with childGraceMs 2 ** 31 lets a child's request finish instead of killing the child after 1 ms (Deno's timers cut such delays)", async () => {
+  const LONG = String(2 ** 31);
+  await using fixture = app(["1", "", LONG]);
+  const { port, pids } = await serving(fixture, 1);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("pid\n"));
+  assert.match((await readLineWithin(conn))!, /^\d+$/); // the request is being handled
+  await conn.write(encoder.encode("sleep 300\n"));
+  await conn.closeWrite();
+  fixture.send("shutdown");
+  await fixture.next((e) => e.event === "shutdown");
+  const closing = closeAndCheck(fixture, pids, `close ${LONG}`);
+  closing.catch(() => {}); // awaited below, after the reply
+  assert.equal(await readLineWithin(conn), "slept", "the child was killed before it answered");
+  conn.close();
+  await closing;
+});
+
 Deno.test("ForkingTCPServer: a hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
@@ -304,7 +322,7 @@ Deno.test("ForkingTCPServer without permission to run Deno says which flag to ad
   assert.match(fixture.output.join(""), /NotCapable: .*--allow-run=/);
 });
 
-Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes", async () => {
+Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes, no restartChildren()", async () => {
   class Echo extends StreamRequestHandler {}
   await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
     maxChildren: 3,
@@ -316,6 +334,11 @@ Deno.test("ForkingTCPServer before serveForever(): no children, the parent's att
   assert.equal(server.activeChildren.size, 0);
   assert.equal(server.allowReusePort, true);
   await assert.rejects(server.handleRequest(), Deno.errors.NotSupported);
+  await assert.rejects(
+    server.restartChildren(),
+    /restartChildren\(\) needs ForkingTCPServer serving/,
+  );
+  await assert.rejects(server.restartChildren({ graceMs: 0.5 }), /write 500 for 0.5 s/);
   assert.throws(() => server.maxChildren = 0, RangeError);
   assert.throws(() => server.childGraceMs = -1, RangeError);
   assert.throws(() => server.childPermissions = { disk: true } as never, TypeError);

@@ -243,3 +243,42 @@ Deno.test("instrument(server, { spans: false }) records the metrics and no span"
   await until(() => requests() === 1, "the request's count");
   assert.deepEqual(spansOf(server), []);
 });
+
+Deno.test("instrument() on a server with proxyProtocol: the span names the client its PROXY header gave, and a refused header is a drop 'proxyHeader'", async () => {
+  await using server = instrumented(
+    new ThreadingTCPServer(["127.0.0.1", 0], Lines, {
+      proxyProtocol: "v1",
+      trustedProxies: ["127.0.0.1/32"],
+    }),
+  );
+  server.serveForever();
+  const port = server.serverAddress.port;
+  const proxied = await Deno.connect({ hostname: "127.0.0.1", port });
+  await proxied.write(encoder.encode("PROXY TCP4 203.0.113.7 127.0.0.1 4444 80\r\nhi\n"));
+  await proxied.closeWrite();
+  assert.equal(decoder.decode((await readToEnd(proxied)).bytes), "hi\n");
+  const peer = proxied.localAddr.port;
+  proxied.close();
+  const bad = await Deno.connect({ hostname: "127.0.0.1", port });
+  await bad.write(encoder.encode("NOT A PROXY HEADER\r\n"));
+  await bad.closeWrite();
+  assert.equal((await readToEnd(bad)).bytes.length, 0);
+  bad.close();
+  await until(() => spansOf(server).length === 2, "two spans");
+  const [ok, refused] = spansOf(server);
+  assert.deepEqual(ok.attributes, {
+    "network.transport": "tcp",
+    "network.type": "ipv4",
+    "network.peer.address": "127.0.0.1",
+    "network.peer.port": peer,
+    "server.address": "127.0.0.1",
+    "server.port": port,
+    "client.address": "203.0.113.7",
+    "client.port": 4444,
+    [outcome]: "ok",
+  });
+  assert.equal(refused.attributes["error.type"], "proxyHeader");
+  assert.equal(refused.attributes[outcome], "drop");
+  assert.equal(server.stats().dropped.proxyHeader, 1);
+  assert.equal(server.stats().completed, 1);
+});

@@ -6,7 +6,7 @@
  * clients are not dropped.
  */
 import assert from "node:assert/strict";
-import { StreamRequestHandler, TimeoutError } from "../mod.ts";
+import { BaseRequestHandler, StreamRequestHandler, TimeoutError } from "../mod.ts";
 import { decoder, encoder, readToEnd } from "./_net.ts";
 import { errorName, RecordingServer } from "./_servers.ts";
 import { until, within } from "./_wait.ts";
@@ -216,4 +216,27 @@ Deno.test("writeTimeout does not drop a client that reads a 16 MiB reply as it c
   assert.equal(error, null);
   assert.equal(bytes.length, 16 << 20);
   assert.equal(server.drops.length + server.errors.length, 0);
+});
+
+Deno.test("a raw this.request.read() bounded by a timer that closes the connection, as docs/request-flow.md shows, is a drop (Interrupted), not a handleError() report", async () => {
+  class RawRead extends BaseRequestHandler<RecordingServer> {
+    override async handle() {
+      const timer = setTimeout(() => this.request.close(), 50); // the bound the docs recommend
+      try {
+        await this.request.read(new Uint8Array(1024));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+  await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, RawRead);
+  server.serveForever();
+  const conn = await Deno.connect(server.serverAddress); // and says nothing
+  try {
+    await server.dropped(1);
+    assert.deepEqual(server.drops.map(errorName), ["Interrupted"]);
+    assert.deepEqual(server.errors.map(errorName), []);
+  } finally {
+    conn.close();
+  }
 });

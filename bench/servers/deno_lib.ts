@@ -13,6 +13,11 @@
  * - `unix-line`: `ThreadingUnixStreamServer` + the line echo handler.
  * - `udp`, `unixdgram`: `UDPServer` / `UnixDatagramServer` + a
  *   `DatagramRequestHandler` that echoes the packet.
+ * - `haproxy-plain`, `haproxy-v2`: `ThreadingTCPServer` + a one-shot echo
+ *   (one read of at most 1024 bytes, sent back), behind HAProxy (started
+ *   here, as a child: its CPU counts with the server's) without the PROXY
+ *   protocol, or with `send-proxy-v2` and `proxyProtocol: "v2"`; the READY
+ *   port is HAProxy's.
  *
  * A mode ending in `-otel` (`threading-line-otel`) is the same server passed
  * through `instrument()` of `@x/socketserver/otel`: exporting with
@@ -35,6 +40,7 @@ import {
 } from "../../mod.ts";
 import { instrument } from "../../otel.ts";
 import { args, ready, shout } from "./ready.ts";
+import { startHaproxy } from "../../tests/_balancers.ts";
 
 const given = args();
 const [mode, otel] = given.mode.split(/-(?=otel)/) as [string, string | undefined];
@@ -55,6 +61,15 @@ class MyTCPHandler extends BaseRequestHandler {
     const buffer = new Uint8Array(1024);
     const n = await this.request.read(buffer) ?? 0;
     await this.request.write(shout(buffer.subarray(0, n)));
+  }
+}
+
+/** Sends back what one read got: the connection-per-request echo. */
+class OneShotEcho extends BaseRequestHandler<ThreadingTCPServer> {
+  override async handle() {
+    const buffer = new Uint8Array(1024);
+    const n = await this.request.read(buffer) ?? 0;
+    await this.request.write(buffer.subarray(0, n));
   }
 }
 
@@ -98,9 +113,28 @@ switch (mode) {
     await server.serveForever();
     break;
   }
+  case "haproxy-plain":
+  case "haproxy-v2": {
+    const v2 = mode === "haproxy-v2";
+    const server = new ThreadingTCPServer(
+      { hostname: "127.0.0.1", port: 0 },
+      OneShotEcho,
+      v2 ? { proxyProtocol: "v2", trustedProxies: ["127.0.0.1"] } : {},
+    );
+    const { balancer, ports } = await startHaproxy({
+      backend: { hostname: "127.0.0.1", port: server.serverAddress.port },
+      send: v2 ? "send-proxy-v2" : undefined,
+      log: false,
+    });
+    // HAProxy is stopped with the server, not left running (no ready(): it exits at once)
+    Deno.addSignalListener("SIGTERM", () => balancer.stop().finally(() => Deno.exit(0)));
+    console.log(`READY ${JSON.stringify({ port: ports.ipv4, pid: Deno.pid })}`);
+    await server.serveForever();
+    break;
+  }
   default:
     console.error(
-      `Unknown mode "${mode}": use threading-line, tcp-oneshot, threading-oneshot, unix-line, udp or unixdgram`,
+      `Unknown mode "${mode}": use threading-line, tcp-oneshot, threading-oneshot, unix-line, udp, unixdgram, haproxy-plain or haproxy-v2`,
     );
     Deno.exit(2);
 }
