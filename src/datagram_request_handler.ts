@@ -154,11 +154,11 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
-    // optional: a handler may run under a stand-in server (a test's)
-    const server = this.server as Partial<AnyServer>;
+    // optional: a handler may run under a stand-in server (a test's), or none
+    const server = this.server as Partial<AnyServer> | undefined;
     try {
       await this.socket.send(reply, address);
-      const counters = server[kRequests]?.counters;
+      const counters = server?.[kRequests]?.counters;
       if (counters !== undefined) counters.bytesWritten += reply.length;
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
@@ -181,9 +181,10 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
       if (code === "ENOBUFS") {
         // lost as the network loses datagrams under load: a drop
         const lost = asDrop(withContext(error, doing), "replyLost");
-        if (server[kReportError] === undefined) {
+        const report = server?.[kReportError];
+        if (report === undefined) {
           await this.server.handleDrop(this.request, this.clientAddress, lost);
-        } else await server[kReportError](this.request, this.clientAddress, lost);
+        } else await report(this.request, this.clientAddress, lost);
         return;
       }
       if (code === "EMSGSIZE") {

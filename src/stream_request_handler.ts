@@ -140,7 +140,7 @@ export class StreamRequestHandler<
     };
     watchConnection(conn, this.rfile, this.wfile);
     // their bytes count in the server's stats() (none under a stand-in server)
-    const counters = (this.server as Partial<AnyServer>)[kRequests]?.counters;
+    const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
     if (counters !== undefined) this.rfile[kCounters] = this.wfile[kCounters] = counters;
   }
 
