@@ -12,12 +12,13 @@ import {
   type Counter,
   type Histogram,
   type Meter,
+  type ObservableResult,
+  type ObservableUpDownCounter,
   type Span,
   SpanKind,
   SpanStatusCode,
   trace,
   type Tracer,
-  type UpDownCounter,
 } from "@opentelemetry/api";
 import type { Outcome, ServerCounters } from "../src/_counters.ts";
 import type { RequestObserver } from "../src/_observer.ts";
@@ -46,24 +47,45 @@ export const DURATION_BUCKETS: number[] = [
   10,
 ];
 
-/** The server's instruments, made once per meter. */
+/** The longest the counts of ended requests wait before they are added to
+ * the counters, while others are in flight: adding them at every end would
+ * cost two metric calls more per request (about a microsecond each with
+ * Deno's exporter). A server with none in flight adds them at once. */
+export const FLUSH_MS = 1_000;
+
+/** The servers' instruments, made once per meter and shared by every server
+ * (their attributes tell them apart). */
 export interface Instruments {
-  active: UpDownCounter;
+  active: ObservableUpDownCounter;
   requests: Counter;
   duration: Histogram;
   io: Counter;
   drops: Counter;
+  /** The telemetries `active` reads at each collection, held weakly. */
+  observed: Set<WeakRef<RequestTelemetry>>;
 }
 
 /** Creates the instruments on `meter`. Every one is a double: Deno's
- * exporter refuses integer ones, and a counter refuses a negative add. */
+ * exporter refuses integer ones, and a counter refuses a negative add. The
+ * requests in flight are observed at each collection rather than counted up
+ * and down per request (what the exporter has at the process's end is its
+ * last collection's: nothing is in flight then anyway). */
 export function createInstruments(meter: Meter): Instruments {
+  const observed = new Set<WeakRef<RequestTelemetry>>();
+  const active = meter.createObservableUpDownCounter("socketserver.server.active_requests", {
+    unit: "{request}",
+    description: "Requests taken and not yet closed: open connections, or datagrams being handled.",
+  });
+  active.addCallback((result) => {
+    for (const ref of observed) {
+      const telemetry = ref.deref();
+      if (telemetry === undefined) observed.delete(ref);
+      else telemetry.observeActive(result);
+    }
+  });
   return {
-    active: meter.createUpDownCounter("socketserver.server.active_requests", {
-      unit: "{request}",
-      description:
-        "Requests taken and not yet closed: open connections, or datagrams being handled.",
-    }),
+    active,
+    observed,
     requests: meter.createCounter("socketserver.server.requests", {
       unit: "{request}",
       description: "Requests that ended, by outcome (ok, refused, drop, error).",
@@ -134,6 +156,10 @@ export class RequestTelemetry implements RequestObserver {
   /** The bytes counted already recorded on `io`. */
   #read = 0;
   #written = 0;
+  /** Ended requests not yet added to `requests` and `drops`, by attributes. */
+  #pending = new Map<Attributes, number>();
+  #pendingDrops = new Map<Attributes, number>();
+  #flushed = performance.now();
 
   constructor(
     server: Observed,
@@ -148,11 +174,16 @@ export class RequestTelemetry implements RequestObserver {
     // bytes counted before it was attached are not this telemetry's
     this.#read = counters.bytesRead;
     this.#written = counters.bytesWritten;
+    instruments?.observed.add(new WeakRef(this));
+  }
+
+  /** Observes the requests in flight, for `active_requests`. */
+  observeActive(result: ObservableResult): void {
+    result.observe(this.#open.size, this.#attributes ??= serverAttributes(this.#server));
   }
 
   request<T>(request: unknown, clientAddress: unknown, handle: () => T): T {
     const attributes = this.#attributes ??= serverAttributes(this.#server);
-    this.#instruments?.active.add(1, attributes);
     const tracer = this.#tracer;
     if (tracer === undefined) {
       this.#open.set(request, { span: undefined, started: performance.now(), error: undefined });
@@ -196,15 +227,25 @@ export class RequestTelemetry implements RequestObserver {
   }
 
   #record(instruments: Instruments, outcome: Outcome, type: string | undefined, s: number): void {
-    const attributes = this.#attributes!;
-    instruments.active.add(-1, attributes);
     const by = this.#outcomeAttributes(outcome, type);
-    instruments.requests.add(1, by);
     instruments.duration.record(s, by);
+    this.#pending.set(by, (this.#pending.get(by) ?? 0) + 1);
     if (type !== undefined && outcome !== "error") {
-      instruments.drops.add(1, { ...attributes, "socketserver.drop.reason": outcome });
+      const reason = this.#dropAttributes(outcome);
+      this.#pendingDrops.set(reason, (this.#pendingDrops.get(reason) ?? 0) + 1);
     }
-    // the bytes of every request so far, this one's all in: recorded as they end
+    const now = performance.now();
+    if (this.#open.size === 0 || now - this.#flushed >= FLUSH_MS) this.#flush(instruments, now);
+  }
+
+  /** Adds the pending counts to the counters, and the bytes counted since. */
+  #flush(instruments: Instruments, now: number): void {
+    this.#flushed = now;
+    for (const [attributes, n] of this.#pending) instruments.requests.add(n, attributes);
+    this.#pending.clear();
+    for (const [attributes, n] of this.#pendingDrops) instruments.drops.add(n, attributes);
+    this.#pendingDrops.clear();
+    // the bytes of every request so far, the ended ones' all in
     const counters = this.#counters;
     if (counters.bytesRead > this.#read) {
       instruments.io.add(counters.bytesRead - this.#read, this.#direction("receive"));
@@ -223,6 +264,16 @@ export class RequestTelemetry implements RequestObserver {
     if (attributes === undefined) {
       attributes = { ...this.#attributes, "socketserver.request.outcome": outcomeName(outcome) };
       if (type !== undefined) attributes["error.type"] = type;
+      this.#by.set(key, attributes);
+    }
+    return attributes;
+  }
+
+  #dropAttributes(reason: Outcome): Attributes {
+    const key = `reason ${reason}`;
+    let attributes = this.#by.get(key);
+    if (attributes === undefined) {
+      attributes = { ...this.#attributes, "socketserver.drop.reason": reason };
       this.#by.set(key, attributes);
     }
     return attributes;

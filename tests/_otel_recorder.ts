@@ -16,6 +16,8 @@ import {
   type Histogram,
   type Meter,
   metrics,
+  type ObservableCallback,
+  type ObservableResult,
   type Span,
   type SpanContext,
   type SpanKind,
@@ -102,6 +104,8 @@ export class Recorder {
   readonly counts = new Map<string, number>();
   /** Instruments created, by name, with their options. */
   readonly instruments = new Map<string, { kind: string; options: unknown }>();
+  /** Observable instruments' callbacks, by name. */
+  readonly #callbacks = new Map<string, ObservableCallback[]>();
 
   /** The key of a series: its name and its attributes, sorted. */
   static key(name: string, attributes: Attributes = {}): string {
@@ -112,6 +116,19 @@ export class Recorder {
   /** The sum of the series of `name` whose attributes include `attributes`. */
   sum(name: string, attributes: Attributes = {}): number {
     return this.#total(this.sums, name, attributes);
+  }
+
+  /** What the callbacks of observable instrument `name` observe now, summed
+   * over the series whose attributes include `attributes` (a collection). */
+  observe(name: string, attributes: Attributes = {}): number {
+    let total = 0;
+    const result: ObservableResult = {
+      observe: (value: number, observed: Attributes = {}) => {
+        if (Object.entries(attributes).every(([k, v]) => observed[k] === v)) total += value;
+      },
+    };
+    for (const callback of this.#callbacks.get(name) ?? []) callback(result);
+    return total;
   }
 
   /** How many values a histogram series got. */
@@ -157,10 +174,23 @@ export class Recorder {
         record: (value: number, attributes?: Attributes) => this.#add(name, value, attributes),
       };
     };
+    const observable = (kind: string) => (name: string, options?: unknown) => {
+      this.instruments.set(name, { kind, options });
+      const callbacks = this.#callbacks.get(name) ?? [];
+      this.#callbacks.set(name, callbacks);
+      return {
+        addCallback: (callback: ObservableCallback) => callbacks.push(callback),
+        removeCallback: (callback: ObservableCallback) =>
+          callbacks.splice(callbacks.indexOf(callback), 1),
+      };
+    };
     return {
       createCounter: instrument("counter") as (name: string) => Counter,
       createUpDownCounter: instrument("upDownCounter") as (name: string) => UpDownCounter,
       createHistogram: instrument("histogram") as (name: string) => Histogram,
+      createObservableUpDownCounter: observable("observableUpDownCounter"),
+      createObservableCounter: observable("observableCounter"),
+      createObservableGauge: observable("observableGauge"),
     } as unknown as Meter;
   }
 

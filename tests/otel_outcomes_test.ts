@@ -71,6 +71,11 @@ Deno.test("instrument() ends each request's span with its outcome: refused, a li
     const reply = new Uint8Array(5);
     await within(held.read(reply), 10_000, "the held line's echo");
     await until(() => spansOf(server).length === 2, "two spans");
+    // in flight: observed at each collection
+    assert.equal(
+      recorder.observe("socketserver.server.active_requests", { "server.port": port }),
+      1,
+    );
     await server.shutdown();
     await server.serverClose({ graceMs: 0, lingerMs: 0 });
     held.close();
@@ -104,7 +109,11 @@ Deno.test("instrument() ends each request's span with its outcome: refused, a li
     }),
     1,
   );
-  assert.equal(recorder.sum("socketserver.server.active_requests", attrs), 0);
+  assert.equal(recorder.observe("socketserver.server.active_requests", attrs), 0);
+  assert.equal(
+    recorder.instruments.get("socketserver.server.active_requests")?.kind,
+    "observableUpDownCounter",
+  );
   assert.equal(recorder.count("socketserver.server.request.duration", attrs), 3);
   const io = (direction: string) =>
     recorder.sum("socketserver.server.io", { ...attrs, "network.io.direction": direction });

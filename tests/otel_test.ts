@@ -155,10 +155,16 @@ Deno.test("instrument() exports a SERVER span per request of examples/telemetry.
   assert.equal(failed.reply, "");
   const reset = await lineThenReset(port, "upper hi\n");
   assert.equal(reset.reply, "HI\n");
+  // every request has ended once its span has come; the requests in flight
+  // are observed at each periodic collection, not at the exit
+  const spans = await receiver.waitForSpans((s) => s.scope.name === SCOPE, 4);
+  const ended = receiver.requests.metrics;
+  await receiver.waitForPoint((p) =>
+    p.name === "socketserver.server.active_requests" && p.export > ended
+  );
 
   await example.stop();
   const stats = await example.stats();
-  const spans = await receiver.waitForSpans((s) => s.scope.name === SCOPE, 4);
   assert.equal(spans.length, 4, receiver.summary());
   const byPeer = (p: number) => spans.find((s) => s.attributes["network.peer.port"] === p)!;
   const check = (span: Span | undefined, attributes: Attributes) => {
