@@ -213,6 +213,7 @@ function lengthOf(b: ReadBuffer, layout: Layout): number {
       new RangeError(
         `Frame length field ${field} with "lengthAdjustment" ${layout.adjustment} gives a negative length: the peer sent a bad frame, or "lengthAdjustment" is wrong`,
       ),
+      "malformed",
     );
   }
   return length;

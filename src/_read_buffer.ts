@@ -9,6 +9,7 @@
  */
 
 import { readWithin } from "./_read_timeouts.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { ByteFinder } from "./_find_byte.ts";
 
 const LF = 0x0a;
@@ -57,6 +58,8 @@ export class ReadBuffer {
   waiting = false;
   /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
   began = -1;
+  /** Where the bytes read are counted: a server's, in its handlers' `rfile`. */
+  counters: ServerCounters = UNCOUNTED;
   /** The length of the last record lent: a new buffer holds two such. */
   #lastLine = 0;
   /** The size of a new buffer; a longer record grows one beyond it. */
@@ -187,6 +190,7 @@ export class ReadBuffer {
       return false;
     }
     this.end += n;
+    this.counters.bytesRead += n;
     return true;
   }
 

@@ -9,7 +9,8 @@ import { ReadBuffer } from "./_read_buffer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./framing.ts";
 import { frames, readExactly, readFrame, readUntil } from "./_framing.ts";
 import { readableOf } from "./_web_streams.ts";
-import { kPendingRead, kStreamRead } from "./_symbols.ts";
+import { kCounters, kPendingRead, kStreamRead } from "./_symbols.ts";
+import type { ServerCounters } from "./_counters.ts";
 
 /**
  * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
@@ -488,6 +489,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   close(): void {
     this.#closed = true;
     this.#b.close();
+  }
+
+  /** @ignore Internal: where the bytes read are counted (a server's `stats()`). */
+  set [kCounters](counters: ServerCounters) {
+    this.#b.counters = counters;
   }
 
   /** @ignore Internal: the read a timeout left pending, if any. */

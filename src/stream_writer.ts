@@ -5,8 +5,10 @@
  */
 
 import { TimeoutError } from "./errors.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import {
+  kCounters,
   kFinishWrites,
   kHoldOpen,
   kInFlight,
@@ -198,6 +200,8 @@ export class StreamWriter {
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
+  /** Where the bytes the sink took are counted: a server's, in its handlers' `wfile`. */
+  #counters: ServerCounters = UNCOUNTED;
 
   /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
@@ -366,6 +370,11 @@ export class StreamWriter {
     await this.#flushNow().catch(ignore);
   }
 
+  /** @ignore Internal: where the bytes written are counted (a server's `stats()`). */
+  set [kCounters](counters: ServerCounters) {
+    this.#counters = counters;
+  }
+
   /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
     const last = this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
@@ -521,6 +530,7 @@ export class StreamWriter {
   #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;
     this.#current = EMPTY;
+    this.#counters.bytesWritten += n;
     if (n < bytes.length) return this.#sendRest(bytes, n);
     this.#inFlight--;
     return n;
@@ -537,7 +547,11 @@ export class StreamWriter {
   async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
     try {
       const sink = this.#sink;
-      while (n < bytes.length) n += await sink.write(bytes.subarray(n));
+      while (n < bytes.length) {
+        const wrote = await sink.write(bytes.subarray(n));
+        this.#counters.bytesWritten += wrote;
+        n += wrote;
+      }
       return n;
     } catch (error) {
       this.#fail(error);
