@@ -100,6 +100,7 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export { sendall } from "./src/sendall.ts";
+export { type ChildrenStats, type DropReason, type ServerStats } from "./src/server_stats.ts";
 export { AccessList, type AccessListOptions } from "./src/access_list.ts";
 export {
   type ProxyAddress,

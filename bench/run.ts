@@ -265,6 +265,9 @@ export const SERVERS: ServerInfo[] = [
   lib("lib-unixdgram", "socketserver UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
   behindHaproxy("lib-haproxy-plain", "socketserver ThreadingTCPServer behind HAProxy, no PROXY protocol", "haproxy-plain", ["proxy-v2"]),
   behindHaproxy("lib-haproxy-v2", "socketserver ThreadingTCPServer, proxyProtocol \"v2\", behind HAProxy send-proxy-v2", "haproxy-v2", ["proxy-v2"]),
+  lib("lib-threading-line-otel", "the same, through instrument(); OTEL_DENO unset", "threading-line-otel", ["line-50"]),
+  lib("lib-threading-oneshot-otel", "the same, through instrument(); OTEL_DENO unset", "threading-oneshot-otel", ["oneshot"]),
+  lib("lib-udp-otel", "the same, through instrument(); OTEL_DENO unset", "udp-otel", ["udp"]),
   python("py-threading-line", "CPython ThreadingTCPServer + StreamRequestHandler", "threading-line", LINE),
   python("py-threading-oneshot", "CPython ThreadingTCPServer + seed handler", "threading-oneshot", ["oneshot"]),
   python("py-tcp-oneshot", "CPython TCPServer + seed handler", "tcp-oneshot", ["oneshot"]),
@@ -278,7 +281,7 @@ export const SERVERS: ServerInfo[] = [
   asyncio("py-asyncio-unixdgram", "CPython asyncio DatagramProtocol (unix)", "asyncio-unixdgram", ["unixdgram"]),
 ];
 
-/** Issue 18's goals, each a bound on a per-round ratio's median. */
+/** Issues 18's and 19's goals, each a bound on a per-round ratio's median. */
 // deno-fmt-ignore
 export const TARGETS: Target[] = [
   { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "cpu", atMost: 1.05 },
@@ -302,6 +305,10 @@ export const TARGETS: Target[] = [
   { workload: "udp", server: "lib-udp", versus: "py-udp", metric: "rps", atLeast: 1 },
   { workload: "line-64k", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rps", atLeast: 0.9 },
   { workload: "idle", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rss", atMost: 1.3 },
+  // issue 19: instrument() costs nothing that shows while OTEL_DENO is unset
+  { workload: "line-50", server: "lib-threading-line-otel", versus: "lib-threading-line", metric: "cpu", atMost: 1.03 },
+  { workload: "oneshot", server: "lib-threading-oneshot-otel", versus: "lib-threading-oneshot", metric: "cpu", atMost: 1.03 },
+  { workload: "udp", server: "lib-udp-otel", versus: "lib-udp", metric: "cpu", atMost: 1.03 },
 ];
 
 // ---------------------------------------------------------------- processes

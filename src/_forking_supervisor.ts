@@ -9,10 +9,12 @@
 import type { AnyServer, Awaitable } from "./base_server.ts";
 import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_child_permissions.ts";
 import { readChildOutput } from "./_child_output.ts";
+import { addStats, childStats, emptyStats } from "./_counters.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
 import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
+import type { ServerStats } from "./server_stats.ts";
 
 /** After a child's grace and lingering close (the reply under way, then
  * the linger: `lingerMs` in all), how long the parent gives it to exit
@@ -90,6 +92,23 @@ interface Child {
   /** Its death after it listened, while its restart went on: the restart
    * reports it once it knows whether a replacement starts. */
   death?: ChildDeath;
+  /** Its last `stats()` report, and when it came. */
+  stats?: ServerStats;
+  reportedAt?: number;
+}
+
+/**
+ * A child's environment: OpenTelemetry's resource has no process id, so each
+ * child exports under its own `service.instance.id`, appended to the
+ * parent's `OTEL_RESOURCE_ATTRIBUTES` (the last of two equal keys wins) when
+ * the parent may read it, else alone.
+ */
+function childEnv(): Record<string, string> {
+  const name = "OTEL_RESOURCE_ATTRIBUTES";
+  const own = `service.instance.id=${crypto.randomUUID()}`;
+  const readable = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  const inherited = readable ? Deno.env.get(name) : undefined;
+  return { [name]: inherited ? `${inherited},${own}` : own };
 }
 
 export function describeExit(status: Deno.CommandStatus): string {
@@ -131,6 +150,10 @@ export class Supervisor {
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
+  /** The last reports of the children that ended, summed. */
+  #ended: ServerStats = emptyStats();
+  #startedCount = 0;
+  #diedCount = 0;
   /** Whether a restart is under way. */
   #restarting = false;
 
@@ -142,6 +165,27 @@ export class Supervisor {
     this.#server = server;
     this.#id = id;
     this.#requested = requested;
+    childStats.set(server, (own) => this.stats(own));
+  }
+
+  /** The parent's `stats()`: its own (nothing: it takes no request) plus the
+   * children's last reports, and how fresh those are. */
+  stats(own: ServerStats): ServerStats {
+    addStats(own, this.#ended);
+    const now = performance.now();
+    let stalest: number | null = null;
+    for (const child of this.children.values()) {
+      if (child.stats !== undefined) addStats(own, child.stats);
+      const age = now - (child.reportedAt ?? child.startedAt);
+      if (stalest === null || age > stalest) stalest = age;
+    }
+    own.children = {
+      running: this.children.size,
+      started: this.#startedCount,
+      died: this.#diedCount,
+      reportAgeMs: stalest === null ? null : Math.round(stalest),
+    };
+    return own;
   }
 
   get serving(): boolean {
@@ -317,6 +361,7 @@ export class Supervisor {
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
+      env: childEnv(),
       // A session of its own: a Ctrl-C in the terminal reaches the parent
       // only, which decides; the children stop when it tells them, or when
       // their stdin closes because it is gone.
@@ -334,8 +379,12 @@ export class Supervisor {
       gone: Promise.resolve(),
     };
     const output = readChildOutput(process.stdout, nonce, (message) => {
-      if ("ready" in message) {
+      if ("stats" in message) {
+        child.stats = message.stats;
+        child.reportedAt = performance.now();
+      } else if ("ready" in message) {
         child.listening = true;
+        this.#startedCount++;
         ready.resolve();
       } else if ("error" in message) {
         child.error = message.error;
@@ -365,6 +414,8 @@ export class Supervisor {
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
     child.killTimer?.clear();
     this.children.delete(child.pid);
+    // what it had open when it last reported is not in flight any more
+    if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
     // decided in the same turn as the delete: restart() tells a child of its
     // rollout that died by its `death`, and replaces it itself
     const closing = child.stdin.close().catch(() => {});
@@ -424,6 +475,7 @@ export class Supervisor {
   }
 
   async #report(death: ChildDeath): Promise<void> {
+    this.#diedCount++;
     try {
       await this.#server.childDied(death);
     } catch (error) {

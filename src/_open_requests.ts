@@ -6,7 +6,9 @@
  */
 
 import { holdOpen, stopWrites, untilBetweenReplies } from "./_conn_files.ts";
+import { type Outcome, ServerCounters } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
+import type { RequestObserver } from "./_observer.ts";
 
 const TIMEOUT = Symbol("timeout");
 const expired = (): typeof TIMEOUT => TIMEOUT;
@@ -46,10 +48,16 @@ export class OpenRequests<R, A = unknown> {
   pending: Promise<[R, A]> | null = null;
   /** Set by `serverClose()`: a wait for a slot ends. */
   closed = false;
+  /** What `stats()` reads: requests are counted as they are taken and end. */
+  readonly counters: ServerCounters = new ServerCounters();
+  /** Told of every request's outcome and end, when one is attached. */
+  observer: RequestObserver | null = null;
   /** What a request taken goes through before `verifyRequest()`, or `null`:
    * set by the server when its options change, read once per request. */
   admission: Admission<R, A> | null = null;
   #open = new Set<R>();
+  /** The outcome of open requests refused, dropped or failed, counted as they end. */
+  #outcomes = new Map<R, Outcome>();
   /** Settles when no request is left, for `drain()`. */
   #drained: PromiseWithResolvers<void> | null = null;
   #drainers = new Set<Drainer<R>>();
@@ -77,17 +85,38 @@ export class OpenRequests<R, A = unknown> {
   /** Records a request taken. */
   add(request: R): void {
     this.#open.add(request);
+    this.counters.accepted++;
   }
 
-  /** Forgets a request that was closed, waking the drains and a slot waiter. */
+  /** Records how an open request turned out, if nothing did before (it is
+   * counted so when it ends), and tells the observer. */
+  settle(request: R, outcome: Outcome, error?: unknown): void {
+    if (!this.#open.has(request) || this.#outcomes.has(request)) return;
+    this.#outcomes.set(request, outcome);
+    this.observer?.reported(request, outcome, error);
+  }
+
+  /** Forgets a request that was closed, counting its outcome, waking the
+   * drains and a slot waiter. */
   delete(request: R): void {
     if (!this.#open.delete(request)) return;
+    const outcome = this.#outcomes.size === 0 ? "completed" : this.#takeOutcome(request);
+    if (outcome === "completed") this.counters.completed++;
+    else this.counters.ended(outcome);
+    this.observer?.ended(request, outcome);
     if (this.#open.size === 0 && this.#drained !== null) {
       this.#drained.resolve();
       this.#drained = null; // a later drain waits for the requests open then
     }
     if (this.#drainers.size > 0) this.#wakeDrainers();
     this.freeSlot();
+  }
+
+  #takeOutcome(request: R): Outcome {
+    const outcome = this.#outcomes.get(request);
+    if (outcome === undefined) return "completed";
+    this.#outcomes.delete(request);
+    return outcome;
   }
 
   /** The request being taken, from `server.getRequest()` once fewer than
@@ -219,6 +248,7 @@ export class OpenRequests<R, A = unknown> {
     close: (request: R) => Promise<void>,
   ): Promise<void> {
     this.#forced.add(request);
+    this.settle(request, "closed");
     // Until the linger ends the connection is ours: the handler returning, or
     // failing on its next write, must not close it under the lingering read,
     // which would reset it and destroy replies the client has yet to read

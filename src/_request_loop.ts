@@ -9,12 +9,15 @@
 import { AcceptBackoff } from "./_accept_backoff.ts";
 import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
+import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { GuardedRunner } from "./_guarded.ts";
+import { observerFor } from "./_observer.ts";
 import { type Admission, OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
+import type { ServerStats } from "./server_stats.ts";
 
 /** What the loop calls on its server: `BaseServer`'s hooks and attributes. */
 export interface Hooks<R, A> {
@@ -96,6 +99,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     checkSignal(signal);
     this.#signal = signal;
+    this.requests.observer = observerFor(server, this.requests.counters);
     if (signal?.aborted) this.closed = true; // nothing bound, nothing to serve
     else signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -254,15 +258,23 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     if (draining !== null) await draining;
   }
 
+  /** `BaseServer.stats()`: the counters, and a forking parent's children's. */
+  stats(): ServerStats {
+    const own = this.requests.counters.snapshot(this.requests.size);
+    return childStats.get(this.#server)?.(own) ?? own;
+  }
+
   /** `handleDrop()` (once per request) for a routine drop or a request
    * closed at the close deadline, else `handleError()`; what the hook itself
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
-    const drop = this.requests.forced(request) || isRoutineDrop(error);
+    const forced = this.requests.forced(request);
+    const drop = forced || isRoutineDrop(error);
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
     }
+    this.requests.settle(request, drop ? forced ? "closed" : dropReason(error) : "error", error);
     try {
       if (drop) await this.#server.handleDrop(request, clientAddress, error);
       else await this.#server.handleError(request, clientAddress, error);
@@ -307,7 +319,11 @@ export class RequestLoop<R, A> implements Flow<R, A> {
    * next request is taken. */
   #admit(request: R, peer: A, admission: Admission<R, A>): Promise<void> | undefined {
     this.requests.add(request);
-    const admitting = framed(this.#admitting ??= this.#admitFlow(), request, peer);
+    const flow = this.#admitting ??= this.#admitFlow();
+    const observer = this.requests.observer;
+    const admitting = observer === null
+      ? framed(flow, request, peer)
+      : observer.request(request, peer, () => framed(flow, request, peer));
     return admission.concurrent ? undefined : admitting;
   }
 
@@ -328,6 +344,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
 
   async #admitted(request: R, peer: A, admission: Admission<R, A>): Promise<void> {
     const clientAddress = await admission.admit(request, peer);
+    this.requests.observer?.admitted(request, clientAddress);
     const handled = framed(this, request, clientAddress);
     if (handled !== undefined) await handled;
   }
@@ -337,7 +354,9 @@ export class RequestLoop<R, A> implements Flow<R, A> {
    * synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.requests.add(request);
-    return framed(this, request, clientAddress);
+    const observer = this.requests.observer;
+    if (observer === null) return framed(this, request, clientAddress);
+    return observer.request(request, clientAddress, () => framed(this, request, clientAddress));
   }
 
   /** Set by `run()` for `framed()`: the promise it returned is `finishRequest()`'s, and
@@ -359,6 +378,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       const shut = server.shutdownRequest(request);
       return shut instanceof Promise ? shut as Promise<void> : undefined;
     }
+    if (!verified) this.requests.settle(request, "refused");
     const done = verified
       ? server.processRequest(request, clientAddress)
       : server.shutdownRequest(request);
@@ -371,8 +391,12 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   }
 
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    if (await verified) await this.#server.processRequest(request, clientAddress);
-    else await this.#server.shutdownRequest(request);
+    if (await verified) {
+      await this.#server.processRequest(request, clientAddress);
+      return;
+    }
+    this.requests.settle(request, "refused");
+    await this.#server.shutdownRequest(request);
   }
 
   /** An error on the way, for `framed()`: `handleError()` (or

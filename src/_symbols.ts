@@ -34,5 +34,12 @@ export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
+/** `BufferedReader` and `StreamWriter`: the server counters their bytes go to
+ * (`_counters.ts`); a handler's `setup()` sets its server's. */
+export const kCounters: unique symbol = Symbol("socketserver.counters");
 /** `StreamServer`: throws when the transport cannot read a PROXY header. */
 export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");
+/** `BufferedReader`: `read1()` for `rfile.readable`, given up when the stream is cancelled. */
+export const kStreamRead: unique symbol = Symbol("socketserver.streamRead");
+/** `StreamWriter`: `finish()`'s flush, which reports the failure of writes the handler left in flight. */
+export const kFinishWrites: unique symbol = Symbol("socketserver.finishWrites");

@@ -10,6 +10,7 @@ import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
+import type { ServerStats } from "./server_stats.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
 
 /**
@@ -200,6 +201,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** The address the server listens on; the bound one once bound. */
   serverAddress: SA;
 
+  /** @ignore Internal: the requests taken and not yet closed (`_open_requests.ts`). */
+  readonly [kRequests]: OpenRequests<R, A>;
+  /** @ignore Internal: `handleDrop()` or `handleError()`, guarded (`RequestLoop.report()`). */
+  readonly [kReportError]: (request: R, clientAddress: A, error: unknown) => Promise<void>;
   #attributes: AttributeValues;
   #loop: RequestLoop<R, A>;
 
@@ -215,6 +220,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
     this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
+    this[kRequests] = this.#loop.requests;
+    this[kReportError] = this.#loop.report.bind(this.#loop);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -261,6 +268,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Whether {@linkcode BaseServer.serveForever} is running. */
   get serving(): boolean {
     return this.#loop.serving;
+  }
+
+  /** A snapshot of the server's counters since it was constructed, a
+   * {@linkcode ServerStats} (whose example calls it). */
+  stats(): ServerStats {
+    return this.#loop.stats();
   }
 
   /**
@@ -569,16 +582,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** @ignore Internal: closes the transport's socket; transports override it. */
   [kCloseSocket](): void {}
-
-  /** @ignore Internal: the requests taken and not yet closed (`_open_requests.ts`). */
-  get [kRequests](): OpenRequests<R, A> {
-    return this.#loop.requests;
-  }
-
-  /** @ignore Internal: `handleDrop()` or `handleError()`, guarded (`RequestLoop.report()`). */
-  [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
-    return this.#loop.report(request, clientAddress, error);
-  }
 }
 
 /** The default `processRequest()`, under the frame the request loop runs each request in. */

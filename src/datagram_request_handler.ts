@@ -14,12 +14,14 @@ import type { UDPServer } from "./udp_server.ts";
 import { ReplyBuffer } from "./_datagram_slab.ts";
 import { formatAddress, withContext } from "./_format.ts";
 import { checkUnixSendPermissions } from "./_permissions.ts";
+import { kReportError, kRequests } from "./_symbols.ts";
+import { asDrop } from "./errors.ts";
 
 /** How large a datagram the transport of `address` carries, for messages. */
 function largestDatagram(address: Deno.Addr): string {
   return address.transport === "udp"
     ? "a UDP datagram carries at most 65507 bytes over IPv4 and 65527 over IPv6"
-    : "a Unix datagram carries at most the socket's send buffer (net.core.wmem_default)";
+    : "a Unix datagram carries at most the socket's send buffer less 32 bytes (net.core.wmem_default - 32)";
 }
 
 /**
@@ -152,8 +154,12 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
+    // optional: a handler may run under a stand-in server (a test's), or none
+    const server = this.server as Partial<AnyServer> | undefined;
     try {
       await this.socket.send(reply, address);
+      const counters = server?.[kRequests]?.counters;
+      if (counters !== undefined) counters.bytesWritten += reply.length;
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
         // name every missing flag; checking only on failure keeps two
@@ -174,7 +180,11 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
       const doing = `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`;
       if (code === "ENOBUFS") {
         // lost as the network loses datagrams under load: a drop
-        await this.server.handleDrop(this.request, this.clientAddress, withContext(error, doing));
+        const lost = asDrop(withContext(error, doing), "replyLost");
+        const report = server?.[kReportError];
+        if (report === undefined) {
+          await this.server.handleDrop(this.request, this.clientAddress, lost);
+        } else await report(this.request, this.clientAddress, lost);
         return;
       }
       if (code === "EMSGSIZE") {

@@ -236,14 +236,20 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof ProxyHeaderError;
 }
 
-/** Errors this package marked as drops whatever their class. */
-const markedDrops = new WeakSet<object>();
+/** Errors this package marked as drops whatever their class, with the
+ * reason `stats()` counts them under (`DropReason` in server_stats.ts). */
+const markedDrops = new WeakMap<object, string>();
 
 /** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
- * e.g. a failed TLS handshake; returns it. */
-export function asDrop<T>(error: T): T {
-  if (error !== null && typeof error === "object") markedDrops.add(error);
+ * e.g. a failed TLS handshake (`reason` "handshake"); returns it. */
+export function asDrop<T>(error: T, reason: string): T {
+  if (error !== null && typeof error === "object") markedDrops.set(error, reason);
   return error;
+}
+
+/** Internal: the reason `error` was marked a drop with, if it was. */
+export function markedDropReason(error: unknown): string | undefined {
+  return error !== null && typeof error === "object" ? markedDrops.get(error) : undefined;
 }
 
 /**

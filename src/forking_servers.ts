@@ -6,6 +6,7 @@
  */
 
 import type { Awaitable, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import {
   type ChildDeath,
   ForkingMixIn,
@@ -79,6 +80,8 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}: the parent sums its children's last reports. */
+  stats(): ServerStats;
   /** See {@linkcode ForkingServer.restartChildren}. */
   restartChildren(options?: RestartChildrenOptions): Promise<void>;
   /** See {@linkcode ForkingServer.childStarted}. */
@@ -146,6 +149,8 @@ export interface ForkingTLSServer extends TLSServer, ThreadingServer, ForkingSer
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}: the parent sums its children's last reports. */
+  stats(): ServerStats;
   /** See {@linkcode ForkingServer.restartChildren}. */
   restartChildren(options?: RestartChildrenOptions): Promise<void>;
   /** See {@linkcode ForkingServer.childStarted}. */

@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { describeValue } from "./_format.ts";
@@ -290,4 +291,6 @@ export interface UnixStreamServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }

@@ -19,6 +19,11 @@
  *   protocol, or with `send-proxy-v2` and `proxyProtocol: "v2"`; the READY
  *   port is HAProxy's.
  *
+ * A mode ending in `-otel` (`threading-line-otel`) is the same server passed
+ * through `instrument()` of `@x/socketserver/otel`: exporting with
+ * `OTEL_DENO=true`, left as it was without; `-otel-metrics`, through
+ * `instrument(server, { spans: false })`.
+ *
  * @module
  */
 import {
@@ -33,10 +38,16 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../../mod.ts";
+import { instrument } from "../../otel.ts";
 import { args, ready, shout } from "./ready.ts";
 import { startHaproxy } from "../../tests/_balancers.ts";
 
-const { mode, path } = args();
+const given = args();
+const [mode, otel] = given.mode.split(/-(?=otel)/) as [string, string | undefined];
+const path = given.path;
+/** The server, instrumented in an `-otel` mode. */
+const served = <S extends AnyServer>(server: S): S =>
+  otel === undefined ? server : instrument(server, { spans: otel !== "otel-metrics" });
 
 /** One handler for the TCP and the Unix stream servers. */
 class LineEcho extends StreamRequestHandler<StreamServer> {
@@ -71,7 +82,7 @@ class DatagramEcho extends DatagramRequestHandler<AnyServer> {
 
 switch (mode) {
   case "threading-line": {
-    const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, LineEcho);
+    const server = served(new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, LineEcho));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
@@ -79,25 +90,25 @@ switch (mode) {
   case "tcp-oneshot":
   case "threading-oneshot": {
     const Server = mode === "tcp-oneshot" ? TCPServer : ThreadingTCPServer;
-    const server = new Server({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler);
+    const server = served(new Server({ hostname: "127.0.0.1", port: 0 }, MyTCPHandler));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
   }
   case "unix-line": {
-    const server = new ThreadingUnixStreamServer({ path }, LineEcho);
+    const server = served(new ThreadingUnixStreamServer({ path }, LineEcho));
     ready({ path });
     await server.serveForever();
     break;
   }
   case "udp": {
-    const server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho);
+    const server = served(new UDPServer({ hostname: "127.0.0.1", port: 0 }, DatagramEcho));
     ready({ port: server.serverAddress.port });
     await server.serveForever();
     break;
   }
   case "unixdgram": {
-    const server = new UnixDatagramServer({ path }, DatagramEcho);
+    const server = served(new UnixDatagramServer({ path }, DatagramEcho));
     ready({ path });
     await server.serveForever();
     break;
