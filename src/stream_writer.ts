@@ -183,19 +183,15 @@ export class StreamWriter {
   #last: Promise<unknown> | null = null;
   /** The error of the write that timed out, once one did. */
   #timedOut: TimeoutError | null = null;
-  /** The first error a send failed with (a reset, a closed connection) or
-   * the timeout's: every later write, and every write queued behind it,
+  /** The first send's error (or the timeout's): every later or queued write
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
-  /** Whether `serverClose()` owns the connection (`holdOpen()`, `stopWrites()`):
-   * a timed-out write then leaves closing it to the lingering close. */
+  /** `serverClose()` owns the connection: a timed-out write leaves closing it to the lingering close. */
   #stopped = false;
-  /** The latest buffered write that had to wait (for a flush): later
-   * buffered writes and flushes queue behind it, in call order. */
+  /** The latest buffered write waiting for a flush: later ones queue behind it. */
   #queued: Promise<unknown> | null = null;
   #queuedCount = 0;
-  /** Deno's send under a write that timed out: the descriptor is busy until
-   * it ends, whatever the write's promise said. */
+  /** Deno's send under a timed-out write: the descriptor is busy until it ends. */
   #abandoned: Promise<void> | null = null;
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
@@ -274,7 +270,6 @@ export class StreamWriter {
    * ```
    */
   async flush(): Promise<void> {
-    // the buffered writes made before this flush first
     while (this.#queued !== null) await this.#queued.then(ignore, ignore);
     await this.#flushNow();
   }
@@ -358,9 +353,8 @@ export class StreamWriter {
     this.#used = 0;
   }
 
-  /** @ignore Internal: `finish()`'s flush, whose own failure is ignored, as
-   * Python's. Writes left in flight or queued were not awaited: waiting here
-   * hides their failure from the unhandled-rejection report, so it is reported. */
+  /** @ignore Internal: `finish()`'s flush, failure ignored as Python's; a failure of
+   * writes left in flight is reported, since waiting here hides it otherwise. */
   async [kFinishWrites](): Promise<void> {
     if (this.#inFlight > 0 || this.#queued !== null) {
       while (this.#queued !== null) await this.#queued.then(ignore, ignore);
@@ -403,9 +397,8 @@ export class StreamWriter {
     return this[kInFlight]();
   }
 
-  /** A buffered write: copied at once when nothing waits before it and it
-   * fits; else queued behind the writes before it, so that none is copied
-   * into a buffer another has filled meanwhile, nor reordered. */
+  /** A buffered write: copied at once when nothing waits and it fits; else
+   * queued behind the writes before it, so none is reordered or overwritten. */
   #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
     const queued = this.#queued;
@@ -416,8 +409,7 @@ export class StreamWriter {
     }
     const run = () => this.#writeBufferedInTurn(bytes);
     this.#queuedCount++;
-    // no handler on `p`: should nobody await it, its failure goes to the
-    // unhandled-rejection report as an unbuffered write's does
+    // no handler: an unawaited failure is reported as an unbuffered write's
     return this.#queued = queued === null ? run() : queued.then(run, run);
   }
 
@@ -447,8 +439,7 @@ export class StreamWriter {
     this.#inFlight++;
     const go = () => {
       if (this.#failure !== null) {
-        // the connection failed under an earlier write: settle at once, so
-        // that a long queue of writes nobody awaited ends in one turn
+        // failed under an earlier write: settle at once, so a long unawaited queue ends in one turn
         this.#inFlight--;
         return Promise.reject(this.#failure);
       }
@@ -463,8 +454,7 @@ export class StreamWriter {
     return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
   }
 
-  /** Records a send's failure: later writes reject with it, and should no
-   * caller observe it, `kReportLost` gets it instead of the process dying. */
+  /** Records a send's failure for later writes, and for `kReportLost` should no caller observe it. */
   #fail(error: unknown): void {
     if (this.#failure === null) this.#failure = error;
     if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
@@ -473,9 +463,8 @@ export class StreamWriter {
     }
   }
 
-  /** `#start()` bounded by `timeout`; at the deadline the sink is closed,
-   * which cancels the send. A write queued behind one that timed out is
-   * refused: its bytes would follow a partial write. */
+  /** `#start()` bounded by `timeout`: at the deadline the sink is closed, cancelling
+   * the send; a write queued behind it is refused, as it would follow a partial one. */
   #startWithin(bytes: Uint8Array): Promise<number> {
     if (this.#timedOut !== null) {
       this.#inFlight--;
@@ -501,9 +490,8 @@ export class StreamWriter {
     });
   }
 
-  /** Starts sending `bytes` (counted in `#inFlight` by the caller). One sink
-   * write usually takes all: `#onWritten()` settles it with no async function
-   * between, a promise fewer per write; a partial write loops in `#sendRest()`. */
+  /** Starts sending `bytes` (counted in `#inFlight` by the caller); one sink write usually
+   * takes all, settled by `#onWritten()` with no async frame, else `#sendRest()` loops. */
   #start(bytes: Uint8Array): Promise<number> {
     this.#current = bytes;
     let p: Promise<number>;
