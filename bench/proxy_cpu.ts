@@ -24,9 +24,8 @@ const V2 = Uint8Array.from([
 
 class Echo extends StreamRequestHandler {
   override async handle() {
-    const buffer = new Uint8Array(64);
-    const n = await this.rfile.read(buffer);
-    if (n) await this.wfile.write(buffer.subarray(0, n));
+    const bytes = await this.rfile.read1(64);
+    if (bytes.length > 0) await this.wfile.write(bytes);
   }
 }
 

@@ -118,6 +118,28 @@ export function describeExit(status: Deno.CommandStatus): string {
   return `exit code ${status.code}`;
 }
 
+/** What `childDied()` hears of `child`, which ended with `status`. */
+function deathOf(
+  child: Child,
+  status: Deno.CommandStatus,
+  replacementInMs: number | null,
+): ChildDeath {
+  const { pid, listening } = child;
+  const lifetimeMs = Math.round(performance.now() - child.startedAt);
+  return { pid, code: status.code, signal: status.signal, listening, lifetimeMs, replacementInMs };
+}
+
+/** Why `restartChildren()` gave up: a new child's `failure`, or a
+ * `shutdown()` meanwhile (`serving` false), which stops the old children too. */
+function abandoned(name: string, serving: boolean, failure: Error | null): Error {
+  return new Error(
+    serving
+      ? `restartChildren() was abandoned and the old children of ${name} serve on: ${failure?.message}`
+      : `restartChildren() was abandoned because ${name} was shut down meanwhile, which stops the old children and the new alike: await the restart before calling shutdown() to roll it out`,
+    { cause: failure ?? undefined },
+  );
+}
+
 /** `restartChildren()` called on a server whose children are not serving. */
 export function notServing(name: string): Error {
   return new Error(
@@ -295,13 +317,7 @@ export class Supervisor {
         // a new child that listened, then died: no replacement, the restart is off
         for (const child of fresh) if (child.death) await this.#report(child.death);
         await Promise.all(fresh.map((child) => child.gone));
-        // shutdown() stops every child: none serves on
-        throw new Error(
-          serving
-            ? `restartChildren() was abandoned and the old children of ${name} serve on: ${failure.message}`
-            : `restartChildren() was abandoned because ${name} was shut down meanwhile, which stops the old children and the new alike: await the restart before calling shutdown() to roll it out`,
-          { cause: failure ?? undefined },
-        );
+        throw abandoned(name, serving, failure);
       }
       // Those started meanwhile to replace a dead old child are old too.
       for (const timer of this.#replacements) clearTimeout(timer);
@@ -438,17 +454,7 @@ export class Supervisor {
     if (child.rollout) {
       // one that never listened fails its restart, which says why; one that
       // listened is a death that restart() reports once it knows what replaces it
-      if (child.listening) {
-        this.#rapidDeaths = 0;
-        child.death = {
-          pid: child.pid,
-          code: status.code,
-          signal: status.signal,
-          listening: true,
-          lifetimeMs: Math.round(lifetimeMs),
-          replacementInMs: null,
-        };
-      }
+      if (child.listening) (this.#rapidDeaths = 0, child.death = deathOf(child, status, null));
       return;
     }
     const replace = this.#serving && this.#stop !== null;
@@ -461,14 +467,7 @@ export class Supervisor {
     const delay = this.#rapidDeaths <= 1
       ? 0
       : Math.min(100 * 2 ** (this.#rapidDeaths - 2), MAX_BACKOFF_MS);
-    const death: ChildDeath = {
-      pid: child.pid,
-      code: status.code,
-      signal: status.signal,
-      listening: child.listening,
-      lifetimeMs: Math.round(lifetimeMs),
-      replacementInMs: replace ? delay : null,
-    };
+    const death = deathOf(child, status, replace ? delay : null);
     if (replace) this.#replaceIn(delay);
     await closing;
     await this.#report(death);
