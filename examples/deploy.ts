@@ -4,8 +4,10 @@
  *
  * - **behind a balancer** (`--proxy v2 --trusted 10.0.0.0/8`): every
  *   connection starts with a PROXY protocol header, so `clientAddress` is
- *   the real client; the balancer's health checks (`LOCAL` headers, a `PING`
- *   line) are answered `PONG`. On SIGTERM it first fails its health checks
+ *   the real client; the balancer's health checks (a connection whose first
+ *   line is `PING`: behind a `LOCAL` header in version 2, behind a `PROXY`
+ *   line of the balancer's own addresses in version 1, which has no `LOCAL`)
+ *   are answered `PONG`. On SIGTERM it first fails its health checks
  *   until the balancer has taken it out (`--fall N`: after N failed checks,
  *   HAProxy's `fall N`, and the next one, which proves it), then stops
  *   accepting and lets its connections finish;
@@ -43,6 +45,9 @@ interface Service {
   takenOut: PromiseWithResolvers<void>;
 }
 
+/** A health check's first line (HAProxy's `tcp-check send PING\r\n`). */
+const PING = /^PING\r?\n$/;
+
 /** Echoes every line; a balancer's health check gets `PONG`, or nothing
  * once the service drains. */
 export class Echo extends StreamRequestHandler<TCPServer & Service> {
@@ -50,14 +55,18 @@ export class Echo extends StreamRequestHandler<TCPServer & Service> {
 
   override async handle() {
     const service = this.server;
-    if (this.proxy?.header.command === "LOCAL") {
-      await this.rfile.readline(); // "PING"
+    const first = await this.rfile.readline();
+    // version 1 has no LOCAL: its checks come as a PROXY line, then PING
+    if (this.proxy?.header.command === "LOCAL" || PING.test(new TextDecoder().decode(first))) {
       if (!service.draining) {
         service.checks++;
         await this.wfile.write("PONG\r\n");
       } else if (++service.failedChecks > Echo.fall) service.takenOut.resolve();
       return;
     }
+    if (first.length === 0) return;
+    await this.wfile.write(first);
+    service.requests++;
     for await (const line of this.rfile) {
       await this.wfile.write(line);
       service.requests++;

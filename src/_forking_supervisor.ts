@@ -89,6 +89,9 @@ interface Child {
   error?: string;
   /** Started by a restart still waiting for its new children to listen. */
   rollout?: boolean;
+  /** Its death after it listened, while its restart went on: the restart
+   * reports it once it knows whether a replacement starts. */
+  death?: ChildDeath;
   /** Its last `stats()` report, and when it came. */
   stats?: ServerStats;
   reportedAt?: number;
@@ -113,6 +116,28 @@ export function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
   if (status.signal !== null) return `signal ${status.signal}`;
   return `exit code ${status.code}`;
+}
+
+/** What `childDied()` hears of `child`, which ended with `status`. */
+function deathOf(
+  child: Child,
+  status: Deno.CommandStatus,
+  replacementInMs: number | null,
+): ChildDeath {
+  const { pid, listening } = child;
+  const lifetimeMs = Math.round(performance.now() - child.startedAt);
+  return { pid, code: status.code, signal: status.signal, listening, lifetimeMs, replacementInMs };
+}
+
+/** Why `restartChildren()` gave up: a new child's `failure`, or a
+ * `shutdown()` meanwhile (`serving` false), which stops the old children too. */
+function abandoned(name: string, serving: boolean, failure: Error | null): Error {
+  return new Error(
+    serving
+      ? `restartChildren() was abandoned and the old children of ${name} serve on: ${failure?.message}`
+      : `restartChildren() was abandoned because ${name} was shut down meanwhile, which stops the old children and the new alike: await the restart before calling shutdown() to roll it out`,
+    { cause: failure ?? undefined },
+  );
 }
 
 /** `restartChildren()` called on a server whose children are not serving. */
@@ -257,7 +282,8 @@ export class Supervisor {
    * is on disk now); once every one listens, stops the others within
    * `graceMs` and waits for them to exit. A new child that exits before it
    * listens, or does not listen within `readyMs`, aborts it: the new ones
-   * are stopped and the old ones serve on.
+   * are stopped and the old ones serve on. One that listens, then dies is
+   * reported to `childDied()` (and replaced when the restart goes on).
    */
   async restart(graceMs: number, readyMs: number): Promise<void> {
     const name = this.#server.constructor.name;
@@ -282,28 +308,31 @@ export class Supervisor {
           ),
       );
       if (failure !== null || !this.#serving) {
+        const serving = this.#serving;
         for (const child of fresh) {
           child.rollout = false;
           if (child.listening) this.#stopChild(child, graceMs);
           else (child.stopGrace = 0, kill(child)); // it never served
         }
+        // a new child that listened, then died: no replacement, the restart is off
+        for (const child of fresh) if (child.death) await this.#report(child.death);
         await Promise.all(fresh.map((child) => child.gone));
-        throw new Error(
-          `restartChildren() was abandoned and the old children of ${name} serve on: ${
-            failure?.message ?? "the server was shut down meanwhile"
-          }`,
-          { cause: failure },
-        );
+        throw abandoned(name, serving, failure);
       }
       // Those started meanwhile to replace a dead old child are old too.
       for (const timer of this.#replacements) clearTimeout(timer);
       this.#replacements.clear();
       const old = [...this.children.values()].filter((child) => !fresh.includes(child));
+      const died: ChildDeath[] = [];
       for (const child of fresh) {
         child.rollout = false;
-        if (!this.children.has(child.pid)) this.#replaceIn(0); // died since it listened
+        if (child.death === undefined) continue;
+        // died since it listened: replaced by a child of the new code, and reported
+        this.#replaceIn(0);
+        died.push({ ...child.death, replacementInMs: 0 });
       }
       for (const child of old) this.#stopChild(child, graceMs);
+      for (const death of died) await this.#report(death);
       for (const child of fresh) await this.#started(child);
       await Promise.all(old.map((child) => child.gone));
     } finally {
@@ -403,7 +432,9 @@ export class Supervisor {
     this.children.delete(child.pid);
     // what it had open when it last reported is not in flight any more
     if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
-    await child.stdin.close().catch(() => {});
+    // decided in the same turn as the delete: restart() tells a child of its
+    // rollout that died by its `death`, and replaces it itself
+    const closing = child.stdin.close().catch(() => {});
     const how = describeExit(status);
     const failure = new Error(
       `Child process ${child.pid} of ${this.#server.constructor.name} ended with ${how} ${
@@ -415,12 +446,17 @@ export class Supervisor {
     );
     child.ready.reject(failure);
     if (child.stopGrace !== undefined) return; // asked to stop: not a death
-    if (child.rollout) return; // fails its restart, which reports it
     if (this.#startFailed !== null) {
       this.#startFailed.reject(failure);
       return;
     }
     const lifetimeMs = performance.now() - child.startedAt;
+    if (child.rollout) {
+      // one that never listened fails its restart, which says why; one that
+      // listened is a death that restart() reports once it knows what replaces it
+      if (child.listening) (this.#rapidDeaths = 0, child.death = deathOf(child, status, null));
+      return;
+    }
     const replace = this.#serving && this.#stop !== null;
     // The back-off is for a crash loop: children that die before they listen
     // (a broken deployment). One killed while serving — by a request, the
@@ -431,15 +467,13 @@ export class Supervisor {
     const delay = this.#rapidDeaths <= 1
       ? 0
       : Math.min(100 * 2 ** (this.#rapidDeaths - 2), MAX_BACKOFF_MS);
-    const death: ChildDeath = {
-      pid: child.pid,
-      code: status.code,
-      signal: status.signal,
-      listening: child.listening,
-      lifetimeMs: Math.round(lifetimeMs),
-      replacementInMs: replace ? delay : null,
-    };
+    const death = deathOf(child, status, replace ? delay : null);
     if (replace) this.#replaceIn(delay);
+    await closing;
+    await this.#report(death);
+  }
+
+  async #report(death: ChildDeath): Promise<void> {
     this.#diedCount++;
     try {
       await this.#server.childDied(death);

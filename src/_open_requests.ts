@@ -104,7 +104,10 @@ export class OpenRequests<R, A = unknown> {
     if (outcome === "completed") this.counters.completed++;
     else this.counters.ended(outcome);
     this.observer?.ended(request, outcome);
-    if (this.#open.size === 0) this.#drained?.resolve();
+    if (this.#open.size === 0 && this.#drained !== null) {
+      this.#drained.resolve();
+      this.#drained = null; // a later drain waits for the requests open then
+    }
     if (this.#drainers.size > 0) this.#wakeDrainers();
     this.freeSlot();
   }
@@ -209,8 +212,9 @@ export class OpenRequests<R, A = unknown> {
         await Promise.all(left.map((request) => this.#forceClose(request, lingerMs, close)));
       }
     } finally {
-      if (drainer === null) this.#drained = null;
-      else this.#drainers.delete(drainer);
+      // #drained stays until no request is left: a drain joining this one
+      // (a second serverClose(), the connection a pending accept took) waits on it
+      if (drainer !== null) this.#drainers.delete(drainer);
     }
   }
 

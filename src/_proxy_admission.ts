@@ -10,6 +10,7 @@
  */
 
 import { AccessList } from "./access_list.ts";
+import { MAX_TIMER_MS } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import type { Admission } from "./_open_requests.ts";
 import { readProxyHeader } from "./_proxy_reader.ts";
@@ -64,8 +65,13 @@ export function checkHeaderTimeout(name: string, value: unknown): void {
   }
 }
 
-/** The trust test of `trustedProxies`, by peer address. */
-function trustOf(trusted: TrustedProxies, className: string): (peer: Deno.Addr) => boolean {
+/** The trust test of `trustedProxies`, by peer address; a list that no
+ * peer of the server (`unixPeers`: a Unix socket's) can match throws. */
+function trustOf(
+  trusted: TrustedProxies,
+  className: string,
+  unixPeers: boolean,
+): (peer: Deno.Addr) => boolean {
   if (trusted instanceof AccessList) return (peer) => trusted.allows(peer as Deno.NetAddr);
   const networks = [...trusted];
   if (networks.length === 0) {
@@ -73,7 +79,25 @@ function trustOf(trusted: TrustedProxies, className: string): (peer: Deno.Addr) 
       `${className} has proxyProtocol set and an empty "trustedProxies": it would drop every connection; list the balancers' networks, e.g. ["10.0.0.0/8"]`,
     );
   }
+  const path = networks.find((n) =>
+    typeof n === "string" && n.startsWith(UNIX_PEERS) && n !== UNIX_PEERS
+  );
+  if (path !== undefined) {
+    throw new TypeError(
+      `"trustedProxies" has "${path}", but a Unix socket's peers have no address to tell one proxy from another: write "${UNIX_PEERS}" to trust every peer of the socket, and let only the proxy reach it (its file's permissions)`,
+    );
+  }
   const unix = networks.includes(UNIX_PEERS);
+  if (unixPeers && !unix) {
+    throw new TypeError(
+      `${className} listens on a Unix socket and its "trustedProxies" lacks "${UNIX_PEERS}": its peers have no IP address, so it would drop every connection; set it to ["${UNIX_PEERS}"]`,
+    );
+  }
+  if (!unixPeers && networks.every((n) => n === UNIX_PEERS)) {
+    throw new TypeError(
+      `${className} listens on TCP and its "trustedProxies" has only "${UNIX_PEERS}", which stands for a Unix socket's peers: it would drop every connection; list the balancers' networks, e.g. ["10.0.0.0/8"]`,
+    );
+  }
   const list = new AccessList({ allow: networks.filter((n) => n !== UNIX_PEERS) });
   return (peer) => peer.transport === "unix" ? unix : list.allows(peer as Deno.NetAddr);
 }
@@ -113,6 +137,7 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
    * @param timeoutMs `proxyHeaderTimeout`.
    * @param concurrent Whether the server runs a task per request.
    * @param className For messages.
+   * @param unixPeers Whether the server listens on a Unix socket.
    */
   constructor(
     mode: ProxyProtocolMode,
@@ -120,6 +145,7 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
     timeoutMs: number,
     concurrent: boolean,
     className: string,
+    unixPeers: boolean,
   ) {
     if (trusted === null) {
       throw new TypeError(
@@ -127,7 +153,7 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
       );
     }
     this.#mode = mode;
-    this.#trusts = trustOf(trusted, className);
+    this.#trusts = trustOf(trusted, className, unixPeers);
     this.#timeoutMs = timeoutMs;
     this.concurrent = concurrent;
   }
@@ -197,7 +223,8 @@ export class ProxyAdmission implements Admission<Deno.Conn, Deno.Addr> {
   }
 
   #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#expire, ms);
+    // past MAX_TIMER_MS setTimeout() fires at once: fire early, find nothing due, set it again
+    this.#timer = setTimeout(this.#expire, Math.min(MAX_TIMER_MS, ms));
     Deno.unrefTimer(this.#timer); // the connections keep the process alive, not their deadline
   }
 

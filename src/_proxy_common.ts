@@ -25,21 +25,20 @@ function hint(reason: ProxyHeaderErrorReason, mode: ProxyProtocolMode): string {
         : mode === "v2"
         ? 'only trusted proxies that send version 2 ("send-proxy-v2") may connect, or set proxyProtocol to "v1" or "any"'
         : "only trusted proxies that send a PROXY protocol header may connect";
-    case "too-long":
-      return "check the proxy's PROXY protocol settings, or raise maxHeaderLength";
     default:
       return "check the proxy's PROXY protocol settings";
   }
 }
 
-/** The error for `reason`, with the hint for `mode`. */
+/** The error for `reason`, with `advice`, or else the hint for `mode`. */
 export function headerError(
   reason: ProxyHeaderErrorReason,
   detail: string,
   mode: ProxyProtocolMode,
+  advice?: string,
   options?: ErrorOptions,
 ): ProxyHeaderError {
-  return new ProxyHeaderError(reason, `${detail}: ${hint(reason, mode)}`, options);
+  return new ProxyHeaderError(reason, `${detail}: ${advice ?? hint(reason, mode)}`, options);
 }
 
 /** Bytes as one char each (Latin-1): `apply` rather than a spread, which

@@ -142,6 +142,7 @@ export async function readProxyHeader(
           "io",
           `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
           mode,
+          undefined,
           { cause: error },
         );
       }

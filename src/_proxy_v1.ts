@@ -53,7 +53,7 @@ export function v1Length(bytes: Uint8Array, mode: ProxyProtocolMode): number {
   if (have < V1_MAX_LENGTH) return 0;
   throw headerError(
     "too-long",
-    `PROXY v1 line has no CRLF within ${V1_MAX_LENGTH} bytes`,
+    `PROXY v1 line has no CRLF within ${V1_MAX_LENGTH} bytes, the limit the specification fixes`,
     mode,
   );
 }

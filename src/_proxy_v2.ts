@@ -108,6 +108,8 @@ export function v2Length(bytes: Uint8Array, mode: ProxyProtocolMode, maxLength: 
       "too-long",
       `PROXY v2 header of ${total} bytes exceeds the limit of ${maxLength} bytes`,
       mode,
+      // no server option raises it: the TLVs the proxy adds are what to cut
+      "check which TLVs the proxy adds to its PROXY protocol header and turn off those not needed",
     );
   }
   return total;
@@ -185,7 +187,11 @@ export function parseV2(bytes: Uint8Array, length: number, mode: ProxyProtocolMo
     }
   }
   const tlvStart = V2_FIXED_LENGTH + addressLength;
-  const tlvs = tlvStart === length ? EMPTY_TLVS : parseTlvs(bytes, tlvStart, length, mode);
+  // LOCAL's block is skipped unread, TLVs included, as HAProxy's receiver
+  // does: a health check whose block is anything else is still valid
+  const tlvs = command === "LOCAL" || tlvStart === length
+    ? EMPTY_TLVS
+    : parseTlvs(bytes, tlvStart, length, mode);
   return { version: 2, command, family, transport, source, destination, tlvs, length };
 }
 

@@ -68,8 +68,9 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   #stopped: PromiseWithResolvers<void> | null = null;
   /** Requests already reported to `handleDrop()`. */
   #dropped = new WeakSet<object>();
-  /** Settles once the socket `serverClose()` closed is let go of. */
-  #socketClosed: Promise<void> | null = null;
+  /** Settles once the socket `serverClose()` closed is let go of: to whether
+   * the accept pending then took a connection (served like the others). */
+  #socketClosed: Promise<boolean> | null = null;
   #signal: AbortSignal | undefined;
   #defaultProcess: unknown;
   /** Stops and closes the server when its `signal` aborts, as `Deno.serve()`'s does. */
@@ -237,14 +238,23 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r, a]) => void this.#dispatch(r, a), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => {
+        void this.#dispatch(r, a);
+        return true;
+      }, () => false) ?? null;
     }
+    const until = performance.now() + graceMs;
+    const blocks = this.#server[kBlockOnClose]();
+    const close = (request: R) => this.#closeQuietly(request);
     // started before any await: with no grace left the lingering closes own their connections
     // now, before a timer due meanwhile (a writeTimeout) can close one under them
-    const draining = this.#server[kBlockOnClose]()
-      ? this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r))
-      : null;
-    if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
+    const draining = blocks ? this.requests.drain(graceMs, lingerMs, exempt, close) : null;
+    // the first may be the signal's; the connection it took is one of those in flight,
+    // waited for within what is left of the grace and closed at its end like the others
+    if (this.#socketClosed !== null && await this.#socketClosed && blocks) {
+      const left = Math.max(0, until - performance.now());
+      await this.requests.drain(left, lingerMs, exempt, close);
+    }
     if (draining !== null) await draining;
   }
 

@@ -84,7 +84,10 @@ export interface ForkingServer {
    * within `graceMs` — and resolves once they have exited. A new child that
    * exits before it listens, or does not listen within `readyTimeoutMs`,
    * aborts the restart: the new children are stopped, the old ones serve on,
-   * and the promise rejects saying why. With `net.ipv4.tcp_migrate_req = 1`
+   * and the promise rejects saying why (so does a `shutdown()` meanwhile,
+   * which stops them all). A new child that listens, then dies while the
+   * others start is reported to `childDied()`, and replaced when the restart
+   * goes on. With `net.ipv4.tcp_migrate_req = 1`
    * no connection is lost (docs/deployment.md).
    *
    * @param options How long the old children may finish, and the new ones

@@ -253,7 +253,8 @@ export interface ProxyHeader {
   /** The address the client connected to, or `null` when the header carries
    * none. */
   readonly destination: ProxyAddress | null;
-  /** The version 2 TLVs, decoded (empty for version 1). */
+  /** The version 2 TLVs, decoded (empty for version 1, and for a `"LOCAL"`
+   * header, whose block the specification says to discard). */
   readonly tlvs: ProxyTlvs;
   /** The header's length in bytes, as it was on the wire (a version 1 line
    * with its CRLF; a version 2 header's 16 bytes plus its length field). */

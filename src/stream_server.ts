@@ -182,6 +182,7 @@ export class StreamServer<
       // a ThreadingMixIn server: the header is read in the request's task
       typeof (this as { processRequestThread?: unknown }).processRequestThread === "function",
       this.constructor.name,
+      (this.serverAddress as Deno.Addr).transport === "unix",
     ) as unknown as Admission<C, A>;
     replaced?.close();
   }

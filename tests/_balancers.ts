@@ -187,8 +187,9 @@ export interface HaproxyOptions {
   v2Options?: string[];
   /** Health checks every `interMs`: HAProxy connects, sends its header (a
    * health check is `LOCAL` in v2, `UNKNOWN` in v1), sends `send`, expects
-   * `expect`. */
-  check?: { send: string; expect: string; interMs: number };
+   * `expect`. `log`: `option log-health-checks`, which logs each change of
+   * a check's outcome ("Health check for server app/app succeeded"). */
+  check?: { send: string; expect: string; interMs: number; log?: boolean };
   /** Also listen on `[::1]` (its port is `ports.ipv6`). */
   ipv6?: boolean;
   /** Also listen with TLS (its port is `ports.tls`), with this certificate
@@ -252,6 +253,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
       ...(options.redispatch ? ["  balance roundrobin", "  retries 3", "  option redispatch"] : []),
       ...(check
         ? [
+          ...(check.log ? ["  option log-health-checks"] : []),
           "  option tcp-check",
           "  tcp-check connect default", // the server line's send-proxy options
           `  tcp-check send ${check.send}`,

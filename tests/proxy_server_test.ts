@@ -275,7 +275,7 @@ Deno.test('ThreadingUnixStreamServer({ proxyProtocol, trustedProxies: ["unix:"] 
   }
 });
 
-Deno.test('ThreadingUnixStreamServer({ proxyProtocol }) with networks only: a Unix peer is not trusted without "unix:"', async () => {
+Deno.test('ThreadingUnixStreamServer({ proxyProtocol }) with an AccessList of networks: a Unix peer is not trusted (a plain list without "unix:" throws: tests/attack16_trusted_test.ts)', async () => {
   const dir = await Deno.makeTempDir();
   try {
     class Quiet extends StreamRequestHandler {}
@@ -289,7 +289,7 @@ Deno.test('ThreadingUnixStreamServer({ proxyProtocol }) with networks only: a Un
     }
     await using server = new Server({ path: `${dir}/app.sock` }, Quiet as never, {
       proxyProtocol: "v1",
-      trustedProxies: ["127.0.0.1"],
+      trustedProxies: new AccessList({ allow: ["127.0.0.1"] }),
     });
     server.serveForever();
     const conn = await Deno.connect(server.serverAddress);
