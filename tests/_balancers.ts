@@ -6,6 +6,7 @@
  *
  * @module
  */
+import net from "node:net";
 import { freePort } from "./_net.ts";
 import { within } from "./_wait.ts";
 
@@ -319,4 +320,34 @@ export async function startNginx(
     /start worker process/,
   );
   return { balancer, ports };
+}
+
+/** Connects with node:net from `localAddress` (which Deno.connect cannot
+ * bind), sends `line`, and returns the JSON reply and the client's own port. */
+export function askFrom<T>(
+  localAddress: string,
+  host: string,
+  port: number,
+  line: string,
+): Promise<{ reply: T; localPort: number }> {
+  const asked = new Promise<{ reply: T; localPort: number }>((resolve, reject) => {
+    const socket = net.connect({ host, port, localAddress });
+    let text = "";
+    let localPort = 0;
+    socket.setEncoding("utf8");
+    socket.on("connect", () => {
+      localPort = socket.localPort!;
+      socket.write(line + "\n");
+    });
+    socket.on("data", (chunk) => text += chunk);
+    socket.on("error", reject);
+    socket.on("close", () => {
+      try {
+        resolve({ reply: JSON.parse(text), localPort });
+      } catch {
+        reject(new Error(`No JSON reply through port ${port}: ${JSON.stringify(text)}`));
+      }
+    });
+  });
+  return within(asked, 10_000, `a reply through port ${port}`);
 }

@@ -7,10 +7,10 @@
  * header carries cannot be the balancer's own.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { readProxyHeader } from "../src/_proxy_reader.ts";
 import type { ProxyHeader, ProxyProtocolMode } from "../src/proxy_protocol.ts";
 import {
+  askFrom,
   HAPROXY,
   installed,
   nginxStreamInstalled,
@@ -152,36 +152,6 @@ async function readLineAfter(conn: Deno.Conn, rest: Uint8Array): Promise<string 
   return text.slice(0, text.indexOf("\n")).replace(/\r$/, "");
 }
 
-/** Connects with node:net from `localAddress` (which Deno.connect cannot
- * bind), sends `line`, and returns the reply and the client's own port. */
-function askFrom(
-  localAddress: string,
-  host: string,
-  port: number,
-  line: string,
-): Promise<{ seen: Seen; localPort: number }> {
-  const asked = new Promise<{ seen: Seen; localPort: number }>((resolve, reject) => {
-    const socket = net.connect({ host, port, localAddress });
-    let reply = "";
-    let localPort = 0;
-    socket.setEncoding("utf8");
-    socket.on("connect", () => {
-      localPort = socket.localPort!;
-      socket.write(line + "\n");
-    });
-    socket.on("data", (chunk) => reply += chunk);
-    socket.on("error", reject);
-    socket.on("close", () => {
-      try {
-        resolve({ seen: JSON.parse(reply), localPort });
-      } catch {
-        reject(new Error(`No JSON reply through port ${port}: ${JSON.stringify(reply)}`));
-      }
-    });
-  });
-  return within(asked, 10_000, `a reply through port ${port}`);
-}
-
 function logOnFailure(started: RunningBalancer, backend: HeaderBackend) {
   return (error: unknown) => {
     throw new Error(
@@ -203,7 +173,12 @@ Deno.test({
       send: "send-proxy",
     });
     await using _haproxy = started.balancer;
-    const { seen, localPort } = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello")
+    const { reply: seen, localPort } = await askFrom<Seen>(
+      "127.0.0.7",
+      "127.0.0.1",
+      started.ports.ipv4,
+      "hello",
+    )
       .catch(logOnFailure(started, backend));
     assert.equal(seen.version, 1);
     assert.deepEqual(seen.source, { transport: "tcp", hostname: "127.0.0.7", port: localPort });
@@ -229,25 +204,25 @@ Deno.test({
       ipv6: true,
     });
     await using _haproxy = started.balancer;
-    const v4 = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "over IPv4")
+    const v4 = await askFrom<Seen>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "over IPv4")
       .catch(logOnFailure(started, backend));
-    assert.equal(v4.seen.version, 2);
-    assert.equal(v4.seen.command, "PROXY");
-    assert.deepEqual(v4.seen.source, {
+    assert.equal(v4.reply.version, 2);
+    assert.equal(v4.reply.command, "PROXY");
+    assert.deepEqual(v4.reply.source, {
       transport: "tcp",
       hostname: "127.0.0.7",
       port: v4.localPort,
     });
-    assert.equal(v4.seen.payload, "over IPv4");
-    const v6 = await askFrom("::1", "::1", started.ports.ipv6!, "over IPv6")
+    assert.equal(v4.reply.payload, "over IPv4");
+    const v6 = await askFrom<Seen>("::1", "::1", started.ports.ipv6!, "over IPv6")
       .catch(logOnFailure(started, backend));
-    assert.deepEqual(v6.seen.source, { transport: "tcp", hostname: "::1", port: v6.localPort });
-    assert.deepEqual(v6.seen.destination, {
+    assert.deepEqual(v6.reply.source, { transport: "tcp", hostname: "::1", port: v6.localPort });
+    assert.deepEqual(v6.reply.destination, {
       transport: "tcp",
       hostname: "::1",
       port: started.ports.ipv6,
     });
-    assert.equal(v6.seen.payload, "over IPv6");
+    assert.equal(v6.reply.payload, "over IPv6");
     assert.deepEqual(backend.refused, []);
   },
 });
@@ -288,7 +263,12 @@ Deno.test({
       await backend.waitForHeader((header) => header !== check).catch(
         logOnFailure(started, backend),
       );
-      const { seen, localPort } = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hi")
+      const { reply: seen, localPort } = await askFrom<Seen>(
+        "127.0.0.7",
+        "127.0.0.1",
+        started.ports.ipv4,
+        "hi",
+      )
         .catch(logOnFailure(started, backend));
       assert.deepEqual(seen.source, { transport: "tcp", hostname: "127.0.0.7", port: localPort });
       assert.deepEqual(backend.refused, []);
@@ -349,24 +329,24 @@ Deno.test({
       ipv6: true,
     });
     await using _nginx = started.balancer;
-    const v4 = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "via nginx")
+    const v4 = await askFrom<Seen>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "via nginx")
       .catch(logOnFailure(started, backend));
-    assert.equal(v4.seen.version, 1);
-    assert.deepEqual(v4.seen.source, {
+    assert.equal(v4.reply.version, 1);
+    assert.deepEqual(v4.reply.source, {
       transport: "tcp",
       hostname: "127.0.0.7",
       port: v4.localPort,
     });
-    assert.deepEqual(v4.seen.destination, {
+    assert.deepEqual(v4.reply.destination, {
       transport: "tcp",
       hostname: "127.0.0.1",
       port: started.ports.ipv4,
     });
-    assert.equal(v4.seen.payload, "via nginx");
-    const v6 = await askFrom("::1", "::1", started.ports.ipv6!, "via nginx over IPv6")
+    assert.equal(v4.reply.payload, "via nginx");
+    const v6 = await askFrom<Seen>("::1", "::1", started.ports.ipv6!, "via nginx over IPv6")
       .catch(logOnFailure(started, backend));
-    assert.deepEqual(v6.seen.source, { transport: "tcp", hostname: "::1", port: v6.localPort });
-    assert.equal(v6.seen.payload, "via nginx over IPv6");
+    assert.deepEqual(v6.reply.source, { transport: "tcp", hostname: "::1", port: v6.localPort });
+    assert.equal(v6.reply.payload, "via nginx over IPv6");
     assert.deepEqual(backend.refused, []);
   },
 });
@@ -379,9 +359,9 @@ Deno.test({
     await using backend = new HeaderBackend("v2");
     const started = await startNginx({ backend: { hostname: "127.0.0.1", port: backend.port } });
     await using _nginx = started.balancer;
-    const reply = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello").catch((e) =>
-      e
-    );
+    const reply = await askFrom<Seen>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello").catch((
+      e,
+    ) => e);
     assert.ok(reply instanceof Error, "no reply");
     assert.equal(backend.refused.length, 1);
     assert.equal((backend.refused[0] as { reason?: string }).reason, "signature");

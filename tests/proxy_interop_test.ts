@@ -8,7 +8,6 @@
  * health checks arrive as `LOCAL` headers and are told apart from requests.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import {
   type ProxyHeaderError,
   StreamRequestHandler,
@@ -16,6 +15,7 @@ import {
   ThreadingTCPServer,
 } from "../mod.ts";
 import {
+  askFrom,
   HAPROXY,
   installed,
   nginxStreamInstalled,
@@ -88,36 +88,6 @@ function backend(mode: "v1" | "v2" | "any"): BackendServer {
   return server;
 }
 
-/** Connects with node:net from `localAddress` (Deno.connect cannot bind
- * one), sends `line`, returns the reply and the client's own port. */
-function askFrom(
-  localAddress: string,
-  host: string,
-  port: number,
-  line: string,
-): Promise<{ said: Said; localPort: number }> {
-  const asked = new Promise<{ said: Said; localPort: number }>((resolve, reject) => {
-    const socket = net.connect({ host, port, localAddress });
-    let reply = "";
-    let localPort = 0;
-    socket.setEncoding("utf8");
-    socket.on("connect", () => {
-      localPort = socket.localPort!;
-      socket.write(line + "\n");
-    });
-    socket.on("data", (chunk) => reply += chunk);
-    socket.on("error", reject);
-    socket.on("close", () => {
-      try {
-        resolve({ said: JSON.parse(reply), localPort });
-      } catch {
-        reject(new Error(`No JSON reply through port ${port}: ${JSON.stringify(reply)}`));
-      }
-    });
-  });
-  return within(asked, 10_000, `a reply through port ${port}`);
-}
-
 function withLog(started: RunningBalancer, server: BackendServer) {
   return (error: unknown) => {
     throw new Error(
@@ -141,20 +111,20 @@ for (const send of ["send-proxy", "send-proxy-v2"] as const) {
         ipv6: true,
       });
       await using _haproxy = started.balancer;
-      const v4 = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello")
+      const v4 = await askFrom<Said>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello")
         .catch(withLog(started, server));
-      assert.deepEqual(v4.said.client, {
+      assert.deepEqual(v4.reply.client, {
         transport: "tcp",
         hostname: "127.0.0.7",
         port: v4.localPort,
       });
-      assert.equal(v4.said.proxy.hostname, "127.0.0.1");
-      assert.equal(v4.said.version, send === "send-proxy" ? 1 : 2);
-      assert.equal(v4.said.line, "hello");
-      const v6 = await askFrom("::1", "::1", started.ports.ipv6!, "over IPv6")
+      assert.equal(v4.reply.proxy.hostname, "127.0.0.1");
+      assert.equal(v4.reply.version, send === "send-proxy" ? 1 : 2);
+      assert.equal(v4.reply.line, "hello");
+      const v6 = await askFrom<Said>("::1", "::1", started.ports.ipv6!, "over IPv6")
         .catch(withLog(started, server));
-      assert.deepEqual(v6.said.client, { transport: "tcp", hostname: "::1", port: v6.localPort });
-      assert.equal(v6.said.proxy.hostname, "127.0.0.1");
+      assert.deepEqual(v6.reply.client, { transport: "tcp", hostname: "::1", port: v6.localPort });
+      assert.equal(v6.reply.proxy.hostname, "127.0.0.1");
       assert.equal(server.requests, 2);
       assert.deepEqual(server.drops, []);
     },
@@ -173,17 +143,17 @@ Deno.test({
       check: { send: "PING\\r\\n", expect: "PONG", interMs: 100 },
     });
     await using _haproxy = started.balancer;
-    const asked: { said: Said; localPort: number }[] = [];
+    const asked: { reply: Said; localPort: number }[] = [];
     for (let i = 0; i < 3; i++) {
       asked.push(
-        await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, `request ${i}`).catch(
+        await askFrom<Said>("127.0.0.7", "127.0.0.1", started.ports.ipv4, `request ${i}`).catch(
           withLog(started, server),
         ),
       );
     }
     await until(() => server.checks.length >= 2, "two health checks", 10_000);
     assert.equal(server.requests, 3);
-    for (const { said, localPort } of asked) {
+    for (const { reply: said, localPort } of asked) {
       assert.equal(said.command, "PROXY");
       assert.deepEqual(said.client, { transport: "tcp", hostname: "127.0.0.7", port: localPort });
     }
@@ -267,17 +237,17 @@ Deno.test({
       ipv6: true,
     });
     await using _nginx = started.balancer;
-    const v4 = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "via nginx")
+    const v4 = await askFrom<Said>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "via nginx")
       .catch(withLog(started, server));
-    assert.deepEqual(v4.said.client, {
+    assert.deepEqual(v4.reply.client, {
       transport: "tcp",
       hostname: "127.0.0.7",
       port: v4.localPort,
     });
-    assert.equal(v4.said.version, 1);
-    const v6 = await askFrom("::1", "::1", started.ports.ipv6!, "via nginx over IPv6")
+    assert.equal(v4.reply.version, 1);
+    const v6 = await askFrom<Said>("::1", "::1", started.ports.ipv6!, "via nginx over IPv6")
       .catch(withLog(started, server));
-    assert.deepEqual(v6.said.client, { transport: "tcp", hostname: "::1", port: v6.localPort });
+    assert.deepEqual(v6.reply.client, { transport: "tcp", hostname: "::1", port: v6.localPort });
     assert.deepEqual(server.drops, []);
   },
 });
@@ -292,7 +262,7 @@ Deno.test({
       backend: { hostname: "127.0.0.1", port: server.serverAddress.port },
     });
     await using _nginx = started.balancer;
-    const reply = await askFrom("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello").catch((
+    const reply = await askFrom<Said>("127.0.0.7", "127.0.0.1", started.ports.ipv4, "hello").catch((
       error,
     ) => error);
     assert.ok(reply instanceof Error, "no reply");
