@@ -70,3 +70,21 @@ export async function processExists(pid: number): Promise<boolean> {
     .output();
   return code === 0;
 }
+
+/** The kernel's TCP counters (TcpExt from /proc/net/netstat, Tcp from
+ * /proc/net/snmp) as "TcpExt.Name" keys: what happened to connections that
+ * no process saw. Reads /proc itself, so only for programs run with -A. */
+export async function tcpCounters(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const file of ["/proc/net/netstat", "/proc/net/snmp"]) {
+    const lines = (await Deno.readTextFile(file)).trim().split("\n");
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i].split(/\s+/);
+      const numbers = lines[i + 1].split(/\s+/);
+      const prefix = names[0].replace(":", "");
+      if (prefix !== "TcpExt" && prefix !== "Tcp") continue;
+      names.slice(1).forEach((name, k) => out[`${prefix}.${name}`] = Number(numbers[k + 1]));
+    }
+  }
+  return out;
+}

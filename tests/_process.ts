@@ -114,6 +114,7 @@ export class Subprocess implements AsyncDisposable {
   #reader: ReadableStreamDefaultReader<string>;
   #buffered = "";
   #stderr: Promise<string>;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
 
   constructor(command: string, args: string[], options: Deno.CommandOptions = {}) {
     this.child = new Deno.Command(command, {
@@ -151,6 +152,36 @@ export class Subprocess implements AsyncDisposable {
     }
   }
 
+  /** The next line of stdout matching `pattern`, waited for at most `ms`. */
+  async nextLine(pattern: RegExp, ms: number): Promise<string> {
+    const what = () => `a line matching ${pattern}; stdout: ${JSON.stringify(this.lines)}`;
+    return (await within(this.waitFor(pattern), ms, what)).input!;
+  }
+
+  /** All of stderr, once the process has closed it. */
+  get stderr(): Promise<string> {
+    return this.#stderr;
+  }
+
+  /** Writes `line` and a newline to stdin. */
+  send(line: string): Promise<void> {
+    return (this.#writer ??= this.child.stdin.getWriter()).write(encoder.encode(line + "\n"));
+  }
+
+  /** Closes stdin: the end of the commands. */
+  async endInput(): Promise<void> {
+    await (this.#writer ??= this.child.stdin.getWriter()).close().catch(() => {});
+  }
+
+  /** Sends `signal`, unless the process has exited. */
+  signal(signal: Deno.Signal): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
   /** Reads the rest of stdout and waits for the exit. */
   async finish(): Promise<{ status: Deno.CommandStatus; stdout: string; stderr: string }> {
     let rest = this.#buffered;
@@ -162,11 +193,7 @@ export class Subprocess implements AsyncDisposable {
     this.#buffered = "";
     const status = await this.child.status;
     const stderr = await this.#stderr;
-    try {
-      await this.child.stdin.close();
-    } catch {
-      // already closed
-    }
+    await this.endInput();
     return { status, stdout: [...this.lines, rest].join("\n"), stderr };
   }
 
