@@ -51,9 +51,13 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
  * ```
  */
 export interface UDPServerOptions extends DatagramServerOptions {
-  /** {@linkcode UDPServer.allowReuseAddress}. @default {false} */
+  /** {@linkcode UDPServer.allowReuseAddress}.
+   * @default {false} */
+
   allowReuseAddress?: boolean;
-  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured. @default {false} */
+  /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured.
+   * @default {false} */
+
   allowReusePort?: boolean;
 }
 

@@ -65,7 +65,9 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
  * ```
  */
 export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
-  /** {@linkcode UnixDatagramServer.replyTimeout}. @default {1000} */
+  /** {@linkcode UnixDatagramServer.replyTimeout}.
+   * @default {1000} */
+
   replyTimeout?: number | null;
 }
 
