@@ -46,7 +46,6 @@ export class AcceptBackoff {
     if (isClientFailure(error)) {
       // no timer, which stalls the clients queued behind a burst of resets (bench/README.md);
       // a synchronous failure still yields to the event loop now and then
-
       if (++this.#clientFailures % 1024 === 0) await this.#sleep(0);
       return;
     }

@@ -39,7 +39,6 @@ export function checkOptions(Class: object, options: object): void {
 }
 
 /** An instance's attribute values: its own (options, assignments), else its class's static. */
-
 export class AttributeValues {
   #own: Record<string, unknown>;
   #Class: Record<string, unknown>;

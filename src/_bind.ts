@@ -37,7 +37,6 @@ function mustBeSync(result: unknown, hook: string): void {
 }
 
 /** Refuses a `serverBind()` that would leave a socket nobody closes: on a bound or closed server. */
-
 export function checkBindable(
   server: { readonly closed: boolean; readonly socket?: unknown },
   address: string,

@@ -23,7 +23,6 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
 
 /** The error for a duration between 0 and 1 ms: no timer is that fine, so it is seconds written by
  * Python habit (`timeout = 0.5`). */
-
 export function secondsMistake(name: string, value: number): RangeError {
   const ms = Number((value * 1000).toPrecision(12));
   // under 1 ms even as seconds: advise the shortest duration accepted, not a value refused too

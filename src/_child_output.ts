@@ -61,7 +61,6 @@ export async function readChildOutput(
       const at = indexOf(data, marker);
       if (at < 0) {
         // hold back only a tail that could start a marker cut in two
-
         const tail = data.lastIndexOf(marker[0], data.length - 1);
         const cut = tail >= 0 && data.length - tail < marker.length &&
             marker.subarray(0, data.length - tail).every((byte, i) => data[tail + i] === byte)

@@ -96,7 +96,6 @@ export function checkChildPermissions(_name: string, value: unknown): void {
 }
 
 /** A child's `--allow-*` flags: `childPermissions`, each checked against ours, and its address. */
-
 export function permissionFlags(asked: "inherit" | ChildPermissions, serverHost: string): string[] {
   const flags: string[] = [];
   const missing: string[] = [];

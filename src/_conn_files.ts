@@ -104,7 +104,6 @@ const LOOK_EVERY_MS = 5;
 
 /** Resolves once `conn`'s handler is between replies (returned, or reading with nothing to send),
  * or after `ms`; at once for a raw handler, where nothing tells. */
-
 export async function untilBetweenReplies(conn: object, ms: number): Promise<void> {
   const files = connectionFiles.get(conn);
   if (files === undefined) return;

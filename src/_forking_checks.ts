@@ -72,7 +72,6 @@ export function prepare(
   args: unknown[],
 ): unknown[] {
   // in place: the constructor reads args[0] after this
-
   args[0] = normalizeNetAddress(args[0]);
   checkSupported(Class, Base, args[0]);
   const ordinal = nextOrdinal();

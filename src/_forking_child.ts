@@ -138,7 +138,6 @@ export async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<vo
       report(); // the final figures, every request ended
       reader.cancel().catch(() => {});
       // the program may go on after serveForever(): a moment, then the process ends anyway
-
       Deno.unrefTimer(setTimeout(() => Deno.exit(0), EXIT_LINGER_MS));
     });
   };

@@ -30,7 +30,6 @@ export function withContext(error: unknown, doing: string): unknown {
 
 /** Renders a value for an error message: strings quoted (so `got 80` and `got "80"` differ),
  * objects as literals, not `[object Object]`. */
-
 export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return `function "${value.name}"`;

@@ -32,7 +32,6 @@ export class GuardedRunner {
   }
 
   /** Runs the hook (only when `running` is null); returns its run when it is async. */
-
   run(): Promise<void> | undefined {
     try {
       const result = this.#hook();

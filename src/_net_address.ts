@@ -71,7 +71,6 @@ const FIRST_UNPRIVILEGED_PORT = 1024;
 
 /** Rewords a failed bind's error (same class, original as `cause`) to name the address and say what
  * to do. */
-
 export function bindError(error: unknown, hostname: string, port: number): unknown {
   const address = formatAddress({ hostname, port });
   if (error instanceof Deno.errors.AddrInUse) {

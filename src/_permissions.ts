@@ -36,7 +36,6 @@ export function checkPathPermissions(path: string): void {
 }
 
 /** Checks what Deno 2.9 checks to send to the Unix socket at `path`: `write` and `net`. */
-
 export function checkUnixSendPermissions(path: string): void {
   const missing = missingUnixFlags(path, ["write", "net"]);
   if (missing.length > 0) {

@@ -196,7 +196,6 @@ export class ReadBuffer {
   #rethrow: ((error: unknown) => never) | undefined;
 
   /** `read1()` for `readable`; a read that settles after `stop` is left to the reader's next call. */
-
   async streamChunk(stop: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
     this.began = -1;
     if (this.end === this.start) {

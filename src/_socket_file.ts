@@ -338,7 +338,6 @@ export function replaceSocketFile<T extends { close(): void }>(
 
 /** Removes `server`'s socket file if it is still the one there; called while the socket is open,
  * which holds the inode, so no other file can share its number. */
-
 export function removeSocketFile(server: AnyBaseServer): void {
   const file = socketFiles.get(server);
   if (file === undefined) return;

@@ -34,7 +34,6 @@ export class ThreadFlow implements Flow<unknown, unknown> {
 
 /** Releases a request whose `shutdownRequest()` threw, through `BaseServer`'s `closeRequest()`
  * too, in case an override threw first, so `serverClose()` never waits for it. */
-
 export async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
   try {
     await server.closeRequest(request);

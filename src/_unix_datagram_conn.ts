@@ -295,7 +295,6 @@ class Watchdog {
   }
 
   /** Sends watched still expire when due; the timer goes once nothing is watched. */
-
   close(): void {
     this.#closed = true;
     if (this.#watched.length === 0) this.#disarm();

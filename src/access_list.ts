@@ -179,7 +179,6 @@ function formatBytes(bytes: Uint8Array, v6: boolean): string {
 }
 
 /** An IP literal's bytes (zone ignored, IPv4-mapped as IPv4), or `null`. */
-
 function parseAddress(text: string): Uint8Array | null {
   if (!text.includes(":")) return parseIPv4(text);
   const zone = text.indexOf("%");

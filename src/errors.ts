@@ -231,7 +231,6 @@ export function markedDropReason(error: unknown): string | undefined {
 }
 
 /** Internal: `serveForever()` / `handleRequest()` on a server never bound reject at once with this. */
-
 export class NotBoundError extends Deno.errors.BadResource {
   /** Creates the error for `server`, named by its class. */
   constructor(server: object) {

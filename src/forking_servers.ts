@@ -100,7 +100,6 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
  *
  * const options = { ...localhostCert, maxChildren: 2 };
  * await using server = new ForkingTLSServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, options);
-
  * assert.equal(server.maxChildren, 2);
  * ```
  */

@@ -116,7 +116,6 @@ export interface StreamWriterOptions {
   /** Python's `wbufsize`: 0 sends every `write()` at once; more collects writes until that many
    * bytes wait, `flush()`, or the handler's end.
    * @default {0} */
-
   bufferSize?: number;
   /** {@linkcode StreamWriter.timeout}.
    * @default {null} */
@@ -474,7 +473,6 @@ export class StreamWriter {
 
   /** Starts sending `bytes` (counted in `#inFlight` by the caller): one write settled by
    * `#onWritten()` with no async frame, usually, else `#sendRest()` loops. */
-
   #start(bytes: Uint8Array): Promise<number> {
     this.#current = bytes;
     let p: Promise<number>;

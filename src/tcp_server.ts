@@ -229,7 +229,6 @@ declareAttributes(TCPServerBase, {
 /**
  * A TCP server, Python's `socketserver.TCPServer`: binds in its constructor after checking the `net`
  * permission, and hands each connection to a new handler, one at a time.
-
  *
  * @example The seed's echo server
  * ```ts

@@ -254,7 +254,6 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     if (pending !== undefined && this.maxConnections !== null && !this.closed) {
       // closing frees no descriptor (see `stalled`): the slot stays taken, the connection open to
       // see its end, until the handshake ends
-
       stalled.delete(request);
       const ended = pending.then(ignore, ignore);
       this[kRequests].hold(ended);

@@ -53,11 +53,9 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
 export interface UDPServerOptions extends DatagramServerOptions {
   /** {@linkcode UDPServer.allowReuseAddress}.
    * @default {false} */
-
   allowReuseAddress?: boolean;
   /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured.
    * @default {false} */
-
   allowReusePort?: boolean;
 }
 
@@ -137,7 +135,6 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
 
   /**
    * Checks `--unstable-net` and the `net` permission, binds, and sets `serverAddress`.
-
    *
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.

@@ -67,7 +67,6 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
 export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
   /** {@linkcode UnixDatagramServer.replyTimeout}.
    * @default {1000} */
-
   replyTimeout?: number | null;
 }
 
@@ -209,7 +208,6 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   }
 
   /** @ignore Internal: removes the socket file, if still this server's, before the socket closes. */
-
   override [kSocketClosed](): void {
     removeSocketFile(this);
   }

@@ -205,7 +205,6 @@ export class UnixStreamServer
   }
 
   /** @ignore Internal: removes the socket file, if still this server's, and closes the listener. */
-
   override [kCloseSocket](): void {
     if (this.socket !== undefined) removeSocketFile(this);
     super[kCloseSocket]();
