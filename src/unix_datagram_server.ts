@@ -83,7 +83,7 @@ function checkReplyTimeout(_name: string, value: unknown): void {
 /**
  * A Unix datagram socket server, Python's `socketserver.UnixDatagramServer`: a datagram server like
  * {@linkcode UDPServer} on a socket file (`unixpacket`; needs `--unstable-net`). A client that wants
- * replies binds its own path. See docs/datagrams.md.
+ * replies binds its own path. See docs/transports.md and docs/datagrams.md.
  *
  * @example A line echo server, and a client bound to its own path
  * ```ts
