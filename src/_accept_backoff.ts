@@ -1,11 +1,7 @@
 /**
- * {@linkcode AcceptBackoff}: what the request loop does when `getRequest()`
- * fails for a reason other than the server closing.
- *
- * Python ignores `OSError` there and retries at once, which turns `EMFILE`
- * into a busy loop. Here a client that vanished before its accept is retried
- * at once; anything else — above all a process out of descriptors — backs
- * off, and logs one line per episode.
+ * {@linkcode AcceptBackoff}: when `getRequest()` fails, a client that vanished is retried at once;
+ * anything else (`EMFILE` above all, which Python's immediate retry turns into a busy loop) backs
+ * off and logs one line per episode.
  *
  * @module
  */
@@ -20,8 +16,7 @@ const EPISODE_QUIET_MS = 5000;
 /** Error codes of a process or system out of descriptors or memory. */
 const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-/** Whether a failed accept was the client's doing (it reset or aborted the
- * connection before it was taken) rather than the process's. */
+/** Whether a failed accept was the client's doing rather than the process's. */
 function isClientFailure(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
@@ -49,9 +44,8 @@ export class AcceptBackoff {
   /** Logs `error` (once per episode) and sleeps before the next attempt. */
   async failed(error: unknown, server: { serverAddress: unknown }): Promise<void> {
     if (isClientFailure(error)) {
-      // No timer: each one cost ~2 ms, and a burst of resets stalled every
-      // client queued behind. A getRequest() override failing synchronously
-      // still yields to the event loop now and then.
+      // no timer, which stalls the clients queued behind a burst of resets (bench/README.md);
+      // a synchronous failure still yields to the event loop now and then
       if (++this.#clientFailures % 1024 === 0) await this.#sleep(0);
       return;
     }

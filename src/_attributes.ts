@@ -1,19 +1,9 @@
 /**
- * Class attributes, Python's way: a class declares a default as a static
- * property (`static timeout = null`), a subclass overrides it (`static
- * override timeout = 5000`), and an instance reads its own value (its
- * constructor option, or an assignment), else its class's.
- *
- * A class declares attribute `name` of type `T` with:
- * 1. `static name: T = defaultValue;` the class attribute, documented;
- * 2. its accessors, one typed call each: `get name(): T { return
- *    this[kAttribute]("name"); }` and `set name(value: T) {
- *    this[kAttribute]("name", value); }` (real accessors, so that `deno doc`
- *    lists them and a subclass field `name = ...` is a compile error);
- * 3. `name?: T` in the class's options interface, with `@default`;
- * 4. `name: check` (or `name: null` for none) in the class's one
- *    `declareAttributes(Class, {...})` call, right after the class: the check
- *    runs on every assignment and on the constructor option.
+ * Class attributes, Python's way: a static default, overridden by subclasses, and an instance's
+ * own value (option or assignment) over its class's. Attribute `name: T` is declared by a documented
+ * `static name: T`, a `get`/`set` pair calling `this[kAttribute]("name"[, value])` (real accessors,
+ * for `deno doc`), `name?: T` with `@default` in the options, and `name: check` (or `null`) in the
+ * `declareAttributes()` call after the class.
  *
  * @module
  */
@@ -25,13 +15,7 @@ type Checks = Readonly<Record<string, Check | null>>;
 
 const declared = new WeakMap<object, Checks>();
 
-/**
- * Declares `Class`'s own attributes: each key names a static and an instance
- * accessor of `Class`, each value is its check.
- *
- * @param Class The class.
- * @param checks The checks, by attribute name.
- */
+/** Declares `Class`'s own attributes: each key a static and an instance accessor, each value its check. */
 export function declareAttributes<C extends abstract new (...args: never[]) => object>(
   Class: C,
   checks: { readonly [K in keyof C & keyof InstanceType<C>]?: Check | null },
@@ -39,8 +23,7 @@ export function declareAttributes<C extends abstract new (...args: never[]) => o
   declared.set(Class, checks as Checks);
 }
 
-/** Runs the check of attribute `name` declared by `Class` or its nearest
- * ancestor declaring it; a name no class declares is not checked. */
+/** Runs the check of `name` declared by `Class` or its nearest ancestor; undeclared: unchecked. */
 export function checkAttribute(Class: object, name: string, value: unknown): void {
   for (let C: object | null = Class; C !== null; C = Object.getPrototypeOf(C)) {
     const checks = declared.get(C);
@@ -55,8 +38,7 @@ export function checkOptions(Class: object, options: object): void {
   }
 }
 
-/** An instance's attribute values: its own (its options, assignments), else
- * its class's static. */
+/** An instance's attribute values: its own (options, assignments), else its class's static. */
 export class AttributeValues {
   #own: Record<string, unknown>;
   #Class: Record<string, unknown>;

@@ -14,13 +14,8 @@ interface Bindable {
   [kCloseSocket](): void;
 }
 
-/**
- * Binds and activates `server` from its constructor: both hooks must be
- * synchronous there; on failure the socket is closed before the error is
- * rethrown.
- *
- * @param server The server being constructed.
- */
+/** Binds and activates `server` from its constructor (so both hooks must be synchronous), closing
+ * the socket on failure. */
 export function bindAndActivate(server: Bindable): void {
   if (server.closed) return; // its signal aborted before it was constructed
   try {
@@ -41,15 +36,7 @@ function mustBeSync(result: unknown, hook: string): void {
   }
 }
 
-/**
- * Refuses a `serverBind()` that would leave a socket nobody closes: on a
- * server already bound (the constructor binds unless given
- * `bindAndActivate: false`), or closed (`serverClose()` has run, and will not
- * run again for this socket).
- *
- * @param server The server.
- * @param address Where it binds, formatted.
- */
+/** Refuses a `serverBind()` that would leave a socket nobody closes: on a bound or closed server. */
 export function checkBindable(
   server: { readonly closed: boolean; readonly socket?: unknown },
   address: string,

@@ -21,15 +21,8 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
   if (value < 1 && value > 0) throw secondsMistake(name, value);
 }
 
-/**
- * The error for a duration between 0 and 1 ms: no timer here is finer than
- * a millisecond, so such a value can only be a number of seconds written by
- * Python habit (`timeout = 0.5`).
- *
- * @param name The attribute or option.
- * @param value The value given.
- * @returns The error to throw.
- */
+/** The error for a duration between 0 and 1 ms: no timer is that fine, so it is seconds written by
+ * Python habit (`timeout = 0.5`). */
 export function secondsMistake(name: string, value: number): RangeError {
   const ms = Number((value * 1000).toPrecision(12));
   // under 1 ms even as seconds: advise the shortest duration accepted, not a value refused too

@@ -1,7 +1,5 @@
 /**
- * A child's stdout, demultiplexed: its messages to the parent (one line
- * each, after a marker with a nonce) are taken out, and the rest, the
- * program's own output, goes on to the parent's stdout.
+ * A child's stdout, demultiplexed: its marked message lines go to the parent, the rest to stdout.
  *
  * @module
  */
@@ -11,8 +9,7 @@ import type { ServerStats } from "./server_stats.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** What a child tells its parent: it listens, why it could not, or its
- * `stats()` (every second while it serves, and once more as it stops). */
+/** What a child tells its parent: it listens, why it could not, or its `stats()`. */
 export type Message = { ready: number } | { error: string } | { stats: ServerStats };
 
 /** The marker that starts a child's message line. */
@@ -49,8 +46,7 @@ async function forward(bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Reads a child's stdout: its messages to the parent are taken out, the
- * rest is the program's output and goes to the parent's stdout. */
+/** Reads a child's stdout: messages to `onMessage`, the rest to the parent's stdout. */
 export async function readChildOutput(
   stdout: ReadableStream<Uint8Array>,
   nonce: string,
@@ -64,8 +60,7 @@ export async function readChildOutput(
     while (data.length > 0) {
       const at = indexOf(data, marker);
       if (at < 0) {
-        // Hold back only a tail that could be the start of a marker cut in
-        // two (it starts with \x1e, which programs rarely print).
+        // hold back only a tail that could start a marker cut in two
         const tail = data.lastIndexOf(marker[0], data.length - 1);
         const cut = tail >= 0 && data.length - tail < marker.length &&
             marker.subarray(0, data.length - tail).every((byte, i) => data[tail + i] === byte)

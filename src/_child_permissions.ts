@@ -1,16 +1,12 @@
 /**
- * The permissions of a forking server's children: what `childPermissions`
- * may ask for, checked against the parent's own (a child can never have
- * more), turned into `deno run` flags.
+ * `childPermissions`, checked against the parent's own (a child never has more), as `deno run` flags.
  *
  * @module
  */
 
 /**
- * What the children may do beyond serving: Deno's permission kinds, each a
- * list of items (paths, hosts, variable names, commands…) or `true` for the
- * whole kind. Each is checked against the parent's own permissions before a
- * child starts.
+ * What forking children may do beyond serving: per Deno permission kind, a list of items or `true`
+ * for the whole kind, each checked against the parent's own before a child starts.
  *
  * @example
  * ```ts
@@ -18,9 +14,7 @@
  *
  * const childPermissions: ChildPermissions = { read: ["./static"], env: ["LOG_LEVEL"] };
  * if (import.meta.main && Deno.args.includes("--serve")) {
- *   await using server = new ForkingTCPServer({ port: 8000 }, BaseRequestHandler, {
- *     childPermissions,
- *   });
+ *   await using server = new ForkingTCPServer({ port: 8000 }, BaseRequestHandler, { childPermissions });
  *   await server.serveForever();
  * }
  * ```
@@ -30,8 +24,7 @@ export interface ChildPermissions {
   read?: true | string[];
   /** Paths the children may write (`--allow-write`). */
   write?: true | string[];
-  /** Hosts the children may reach or bind (`--allow-net`); the server's own
-   * address is always added. */
+  /** Hosts the children may reach or bind (`--allow-net`), the server's own always added. */
   net?: true | string[];
   /** Environment variables the children may read (`--allow-env`). */
   env?: true | string[];
@@ -102,9 +95,7 @@ export function checkChildPermissions(_name: string, value: unknown): void {
   }
 }
 
-/** The `--allow-*` flags of a child: what `childPermissions` asks for, each
- * item checked against this process's own permissions, plus the server's
- * address. */
+/** A child's `--allow-*` flags: `childPermissions`, each checked against ours, and its address. */
 export function permissionFlags(asked: "inherit" | ChildPermissions, serverHost: string): string[] {
   const flags: string[] = [];
   const missing: string[] = [];

@@ -1,8 +1,6 @@
 /**
- * The handlers' `rfile` and `wfile`, and the `sendall()` calls, by
- * connection, so that the server can stop the writes before its lingering
- * close, let the normal close wait for them, and see what a close leaves to
- * finish.
+ * The handlers' `rfile`, `wfile` and `sendall()` calls by connection, so that a close can stop or
+ * wait for the writes and see what it leaves to finish.
  *
  * @module
  */
@@ -13,26 +11,16 @@ import { kHoldOpen, kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
 
 const ignore = () => {};
 
-/** The handlers' files by connection, for {@linkcode stopWrites} and
- * {@linkcode opsInFlight}. */
+/** The handlers' files by connection. */
 const connectionFiles = new WeakMap<object, { rfile: BufferedReader; wfile: StreamWriter }>();
 
-/**
- * Internal: records a handler's `rfile` and `wfile` as those of connection
- * `conn`, so that the server can stop the writes before its lingering close
- * and see the operations a close leaves to finish. Not exported from the
- * package.
- */
+/** Records a handler's `rfile` and `wfile` as those of `conn`. */
 export function watchConnection(conn: object, rfile: BufferedReader, wfile: StreamWriter): void {
   connectionFiles.set(conn, { rfile, wfile });
 }
 
-/**
- * Internal: refuses every write to `conn` not yet started, with `error`,
- * and resolves once the write in flight, if any, has ended — so that the
- * stream can be shut with no write cut in two. `null` when no writer was
- * recorded or none is in flight. Not exported from the package.
- */
+/** Refuses writes to `conn` not yet started, with `error`; resolves when the one in flight ends
+ * (`null`: none), so the stream is shut with no write cut in two. */
 export function stopWrites(conn: object, error: Error): Promise<void> | null {
   const writes = connectionFiles.get(conn)?.wfile[kStopWrites](error) ?? null;
   let sends = connectionSends.get(conn);
@@ -59,12 +47,8 @@ class Sends {
 
 const connectionSends = new WeakMap<object, Sends>();
 
-/**
- * Internal: runs `send(conn, bytes)` — one `sendall()` — after the calls
- * still in flight on `conn`, so that two never interleave their parts, and
- * records it, so that closing the connection waits for it; a call made
- * after {@linkcode stopWrites} is refused. Not exported from the package.
- */
+/** Runs one `sendall()` after those in flight on `conn`, so two never interleave, and records it
+ * for the close to wait on; refused after {@linkcode stopWrites}. */
 export function queueSend<C extends object>(
   conn: C,
   bytes: Uint8Array,
@@ -84,16 +68,12 @@ export function queueSend<C extends object>(
     sending = state.last!.then(run, run);
   }
   state.pending++;
-  // also a handler for the rejection: a handler that forgot the await must
-  // not end the process when the connection fails; an awaiting caller sees it
+  // also handles the rejection, so a forgotten await does not end the process
   state.last = sending.then(state.done, state.done);
   return sending;
 }
 
-/**
- * Internal: settles once the `sendall()` calls in flight on `conn` have
- * ended; `null` when there are none. Not exported from the package.
- */
+/** Settles once `conn`'s `sendall()` calls in flight have ended; `null` when there are none. */
 export function sendsInFlight(conn: object): Promise<void> | null {
   return connectionSends.get(conn)?.inFlight() ?? null;
 }
@@ -103,21 +83,13 @@ function both(a: Promise<void> | null, b: Promise<void> | null): Promise<void> |
   return b === null ? a : Promise.all([a, b]).then(ignore);
 }
 
-/**
- * Internal: from now on a write of `conn`'s handler that times out leaves
- * the connection open, for `serverClose()` to close after its lingering
- * close. Not exported from the package.
- */
+/** From now on a timed-out write leaves `conn` open, for `serverClose()`'s lingering close. */
 export function holdOpen(conn: object): void {
   connectionFiles.get(conn)?.wfile[kHoldOpen]();
 }
 
-/**
- * Internal: settles once the read and writes that `conn`'s handler left
- * pending (a read that outlived a timeout, a write cut off, a `sendall()`)
- * have ended, which after `conn.close()` is when Deno lets go of the
- * descriptor; `null` when none is pending. Not exported from the package.
- */
+/** Settles once the reads and writes `conn`'s handler left pending have ended, which after
+ * `close()` is when Deno lets go of the descriptor; `null` when none is. */
 export function opsInFlight(conn: object): Promise<void> | null {
   const sends = sendsInFlight(conn);
   const files = connectionFiles.get(conn);
@@ -127,16 +99,11 @@ export function opsInFlight(conn: object): Promise<void> | null {
   return read === null ? writes : both(read.then(ignore, ignore), writes);
 }
 
-/** How often {@linkcode untilBetweenReplies} looks: no event says when a
- * handler goes back to reading, and this runs only at a close's deadline. */
+/** Polled: no event says when a handler goes back to reading, and this runs only at a deadline. */
 const LOOK_EVERY_MS = 5;
 
-/**
- * Internal: resolves once `conn`'s handler is between two replies — it has
- * returned, or its `rfile` waits for input while its `wfile` has nothing
- * left to send — or after `ms`. At once when no handler files were recorded
- * for `conn` (a raw handler: nothing tells). Not exported from the package.
- */
+/** Resolves once `conn`'s handler is between replies (returned, or reading with nothing to send),
+ * or after `ms`; at once for a raw handler, where nothing tells. */
 export async function untilBetweenReplies(conn: object, ms: number): Promise<void> {
   const files = connectionFiles.get(conn);
   if (files === undefined) return;

@@ -1,7 +1,5 @@
 /**
- * What a forking server checks when it is constructed: that forking can work
- * here (Linux, `--unstable-net`, a TCP or TLS server, a program file to run
- * again), its attributes, and the role it plays in this process.
+ * What a forking server checks when constructed: that forking works here, its attributes, its role.
  *
  * @module
  */
@@ -11,8 +9,7 @@ import { secondsMistake } from "./_checks.ts";
 import { assignRole, childSpec, nextOrdinal } from "./_forking_child.ts";
 import { normalizeNetAddress } from "./_net_address.ts";
 
-/** Throws when a forking server cannot work here: why, and what to use
- * (`Base` is the class given to `ForkingMixIn`). */
+/** Throws when a forking server cannot work here: why, and what to use instead. */
 function checkSupported(
   Class: { name: string; prototype: object },
   Base: { name: string },
@@ -24,9 +21,8 @@ function checkSupported(
       `${Class.name} needs Linux: its children listen on one port with SO_REUSEPORT, and only Linux spreads connections across them (on "${Deno.build.os}" Deno ignores the option): use ${instead}, or run one server per core behind a load balancer`,
     );
   }
-  // Without --unstable-net, Deno ends the process (exit code 70) at the
-  // first reusePort: tell why first. Deno.listenDatagram is the other API
-  // that flag adds, so its presence says whether the flag is on.
+  // without --unstable-net a reusePort listen ends the process, past any catch: refuse first
+  // (Deno.listenDatagram exists only under that flag)
   if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
     throw new Deno.errors.NotSupported(
       `${Class.name} needs SO_REUSEPORT, which Deno offers only with --unstable-net: run with --unstable-net, or add "unstable": ["net"] to deno.json`,
@@ -69,15 +65,13 @@ export function checkGrace(name: string, value: unknown): void {
   if (value > 0 && value < 1) throw secondsMistake(name, value);
 }
 
-/** Checks a forking server being constructed and rewrites its constructor's
- * arguments for its role in this process. */
+/** Checks a forking server being constructed; returns its arguments rewritten for its role. */
 export function prepare(
   Class: { name: string; prototype: object },
   Base: { name: string },
   args: unknown[],
 ): unknown[] {
-  // Python's ("", port) becomes { hostname: "0.0.0.0", port } in place: the
-  // constructor reads args[0] after this
+  // in place: the constructor reads args[0] after this
   args[0] = normalizeNetAddress(args[0]);
   checkSupported(Class, Base, args[0]);
   const ordinal = nextOrdinal();

@@ -1,12 +1,7 @@
 /**
- * The child side of a forking server. A child is `deno run <flags>
- * <Deno.mainModule>#socketserver-forking-child=<spec> <Deno.args…>`: the same
- * program, which constructs the same servers in the same order; the spec in
- * the URL fragment (read without any permission, and changing neither what
- * is loaded nor `import.meta.main`) says which of them serves, where. The
- * child says it listens with one marked line on stdout; the parent says
- * "stop" with lines on its stdin, and closing stdin (the parent gone) stops
- * it too.
+ * The child side of a forking server: the same program run again, with a spec in its main module's
+ * URL fragment (readable without permissions) naming which server serves where. It answers with
+ * marked lines on stdout; "stop" lines on stdin, or stdin's end, stop it.
  *
  * @module
  */
@@ -36,8 +31,7 @@ export interface ChildSpec {
   graceMs: number | null;
 }
 
-/** What a forking server is in this process: the parent's (supervises), the
- * one this child serves, or another one of the program (does nothing). */
+/** A forking server in this process: the parent's, the one this child serves, or another. */
 export type Role = "parent" | "child" | "inert";
 
 function readChildSpec(): ChildSpec | null {
@@ -52,11 +46,9 @@ function readChildSpec(): ChildSpec | null {
 
 /** This process's spec: `null` unless it is a child. */
 export const childSpec: ChildSpec | null = readChildSpec();
-/** Forking servers constructed so far by this process: a child serves the
- * one whose number its spec names. */
+/** Forking servers constructed so far: a child serves the one its spec numbers. */
 let constructed = 0;
-/** The role and number of the server being constructed, for `serverBind()`
- * while the base constructor runs (before the instance's fields exist). */
+/** For `serverBind()`, which runs in the base constructor, before the instance's fields exist. */
 let role: Role = "parent";
 let ordinalOfRole = 0;
 /** Resolves when the parent asks this child to stop. */
@@ -76,12 +68,8 @@ function sameHost(a: string | undefined, b: string | undefined): boolean {
   return (a ?? "0.0.0.0") === (b ?? "0.0.0.0");
 }
 
-/**
- * Decides the role of forking server number `ordinal` and rewrites its
- * constructor's arguments for it: an inert one must not bind; the child's
- * binds the port the parent bound. Throws when the program constructed
- * another server than the parent's.
- */
+/** Decides server `ordinal`'s role and rewrites its arguments (an inert one does not bind, the
+ * child's binds the parent's port); throws when the program built another server than the parent. */
 export function assignRole(
   Class: { name: string },
   ordinal: number,
@@ -123,9 +111,7 @@ export function tellParent(message: Message): void {
   while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
 }
 
-/** Child side: reads the parent's lines until "stop" or EOF, then stops the
- * server — closes its listener, lets its requests finish within the grace —
- * and lets the process end. */
+/** Reads the parent's lines until "stop" or EOF, then closes the server within the grace. */
 export async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<void> {
   const reader = Deno.stdin.readable.getReader();
   const report = () => {
@@ -151,8 +137,7 @@ export async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<vo
       clearInterval(reporting);
       report(); // the final figures, every request ended
       reader.cancel().catch(() => {});
-      // The program may go on after serveForever() returns; give it a
-      // moment, then end the process even if something is still pending.
+      // the program may go on after serveForever(): a moment, then the process ends anyway
       Deno.unrefTimer(setTimeout(() => Deno.exit(0), EXIT_LINGER_MS));
     });
   };

@@ -16,15 +16,8 @@ export function formatAddress(address: unknown): string {
   return JSON.stringify(address);
 }
 
-/**
- * The same error with what was being done in front of its message: a new
- * error of the same class (a `Deno.errors.*` stays one), the original as its
- * `cause`. A non-error is returned as it is.
- *
- * @param error What was thrown.
- * @param doing What failed, e.g. `TLS handshake with "127.0.0.1:5000"`.
- * @returns The error to throw.
- */
+/** The error again, of its class, with `${doing} failed: ` before its message and itself as
+ * `cause`; a non-error as it is. */
 export function withContext(error: unknown, doing: string): unknown {
   if (!(error instanceof Error)) return error;
   const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
@@ -35,12 +28,8 @@ export function withContext(error: unknown, doing: string): unknown {
   }
 }
 
-/**
- * Renders a value for an error message: a string quoted, an object or array
- * as its literal (`{ port: "80" }`, not `[object Object]`), a function as
- * `function "name"`, anything else as it prints (`-1`, `NaN`, `undefined`).
- * Numbers stay bare, strings are quoted: `got 80` and `got "80"` differ.
- */
+/** Renders a value for an error message: strings quoted (so `got 80` and `got "80"` differ),
+ * objects as literals, not `[object Object]`. */
 export function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return `function "${value.name}"`;

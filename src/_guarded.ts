@@ -16,17 +16,13 @@ export class GuardedRunner {
   #hook: () => unknown;
   #name: string;
 
-  /**
-   * @param hook Calls the hook.
-   * @param name The hook, for messages: `"serviceActions()"`.
-   */
+  /** `name` is the hook's, for messages: `"serviceActions()"`. */
   constructor(hook: () => unknown, name: string) {
     this.#hook = hook;
     this.#name = name;
   }
 
-  /** Runs the hook every `ms` while `when()` is true and no run is in
-   * progress; returns what stops it. */
+  /** Runs the hook every `ms` while `when()` and not running; returns what stops it. */
   every(ms: number | null, when: () => boolean): () => void {
     if (ms === null || ms <= 0) return ignore;
     const ticker = setRepeating(() => {
@@ -35,8 +31,7 @@ export class GuardedRunner {
     return () => ticker.clear();
   }
 
-  /** Runs the hook; returns its run when it is async. Call it only when
-   * `running` is null. */
+  /** Runs the hook (only when `running` is null); returns its run when it is async. */
   run(): Promise<void> | undefined {
     try {
       const result = this.#hook();

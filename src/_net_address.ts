@@ -1,21 +1,13 @@
 /**
- * Checking and normalising `{ hostname, port }` addresses, and wording the
- * errors of a failed bind.
+ * Checking `{ hostname, port }` addresses, and wording the errors of a failed bind.
  *
  * @module
  */
 
 import { describeValue, formatAddress, withContext } from "./_format.ts";
 
-/**
- * Turns the address forms Python spells — a `[host, port]` tuple, a host of
- * `""` for every interface — into a `{ hostname, port }` object; leaves any
- * other value as it is, for the checks to word.
- *
- * @param address What the constructor was given.
- * @returns The address as an object, when it was one of those forms.
- * @throws {TypeError} An array that is not `[hostname, port]`.
- */
+/** Turns Python's forms (a `[host, port]` tuple, `""` for every interface) into an object; leaves
+ * other values for the checks to word. */
 export function normalizeNetAddress(address: unknown): unknown {
   if (Array.isArray(address)) {
     if (address.length !== 2 || typeof address[0] !== "string" || typeof address[1] !== "number") {
@@ -36,16 +28,7 @@ export function normalizeNetAddress(address: unknown): unknown {
   return address;
 }
 
-/**
- * Validates a `{ hostname?, port }` address (or a `[hostname, port]`
- * tuple) before any socket is opened.
- *
- * @param address The address to check.
- * @param what How to name it in messages.
- * @returns The address with the default hostname filled in.
- * @throws {TypeError} Not an object, a non-number port, an empty or non-string hostname.
- * @throws {RangeError} A port outside 0–65535 or not an integer.
- */
+/** Validates an address before any socket opens; returns it with the default hostname filled in. */
 export function checkNetAddress(
   address: unknown,
   what = "server address",
@@ -83,19 +66,11 @@ export function checkNetAddress(
   return { hostname: bare, port };
 }
 
-/** The first port an unprivileged process may bind on Linux by default
- * (`net.ipv4.ip_unprivileged_port_start`). */
+/** Linux's default `net.ipv4.ip_unprivileged_port_start`. */
 const FIRST_UNPRIVILEGED_PORT = 1024;
 
-/**
- * Rewrites the errors of a failed bind so that they name the address and,
- * where the cause is known, say what to do.
- *
- * @param error What the bind threw.
- * @param hostname The host being bound.
- * @param port The port being bound.
- * @returns The error to throw: of the same class, the original as `cause`.
- */
+/** Rewords a failed bind's error (same class, original as `cause`) to name the address and say what
+ * to do. */
 export function bindError(error: unknown, hostname: string, port: number): unknown {
   const address = formatAddress({ hostname, port });
   if (error instanceof Deno.errors.AddrInUse) {

@@ -1,6 +1,5 @@
 /**
- * Explicit permission checks before a bind, so that a missing `--allow-*`
- * flag is reported by name instead of as a stack trace from deep inside Deno.
+ * Permission checks before a bind, so a missing `--allow-*` flag is named, not a deep stack trace.
  *
  * @module
  */
@@ -15,14 +14,7 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.requestSync(descriptor).state === "granted";
 }
 
-/**
- * Checks the `net` permission for binding `hostname:port`.
- *
- * @param hostname The host to bind.
- * @param port The port to bind.
- * @throws {Deno.errors.NotCapable} The permission is missing; the message
- *   names the flag to add.
- */
+/** Checks the `net` permission for binding `hostname:port`; the error names the flag to add. */
 export function checkNetPermission(hostname: string, port: number): void {
   const host = formatAddress({ hostname, port });
   if (!granted({ name: "net", host })) {
@@ -32,17 +24,8 @@ export function checkNetPermission(hostname: string, port: number): void {
   }
 }
 
-/**
- * Checks the permissions a Unix socket at `path` needs, as Deno 2.9 checks
- * them when binding or connecting (verified against `Deno.listen` and
- * `Deno.listenDatagram`): `read` and `write` of the path, and `net` for
- * `unix:<path>` — a grant that matches that exact absolute path only (a
- * directory or a wildcard does not cover it), or a bare `--allow-net`.
- *
- * @param path The socket's absolute path.
- * @throws {Deno.errors.NotCapable} Permissions are missing; the message names
- *   every flag to add.
- */
+/** Checks what Deno 2.9 checks to bind a Unix socket at `path`: `read` and `write` of it, and `net`
+ * for `unix:<path>`, which only that exact path (or a bare `--allow-net`) grants. */
 export function checkPathPermissions(path: string): void {
   const missing = missingUnixFlags(path, ["read", "write", "net"]);
   if (missing.length > 0) {
@@ -52,15 +35,7 @@ export function checkPathPermissions(path: string): void {
   }
 }
 
-/**
- * Checks the permissions Deno 2.9 needs to send a datagram to the Unix
- * socket at `path` (verified like {@linkcode checkPathPermissions}): `write`
- * of the path and `net` for `unix:<path>`.
- *
- * @param path The receiving socket's absolute path.
- * @throws {Deno.errors.NotCapable} Permissions are missing; the message names
- *   every flag to add.
- */
+/** Checks what Deno 2.9 checks to send to the Unix socket at `path`: `write` and `net`. */
 export function checkUnixSendPermissions(path: string): void {
   const missing = missingUnixFlags(path, ["write", "net"]);
   if (missing.length > 0) {

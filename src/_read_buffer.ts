@@ -1,9 +1,6 @@
 /**
- * {@linkcode ReadBuffer}: the buffer under a `BufferedReader` — its bytes and
- * which of them the caller owns, its refills from the source and their
- * timeouts. Lines (`buffered_reader.ts`) and delimiters, exact reads and
- * frames (`_framing.ts`) take their bytes from it through its fields and
- * `fill()` / `hand()`.
+ * {@linkcode ReadBuffer}: the buffer under a `BufferedReader`, its refills and their timeouts;
+ * `buffered_reader.ts` and `_framing.ts` read through its fields and `fill()` / `hand()`.
  *
  * @module
  */
@@ -37,10 +34,7 @@ interface Source {
   read(p: Uint8Array): Promise<number | null>;
 }
 
-/**
- * Bytes `buf[start, end)` are buffered; what was handed out is the caller's
- * and never written again. Internal: not exported from the package.
- */
+/** Bytes `buf[start, end)` are buffered; what was handed out is never written again. */
 export class ReadBuffer {
   buf: Uint8Array<ArrayBuffer>;
   start = 0;
@@ -50,11 +44,9 @@ export class ReadBuffer {
   /** `buf[start, scanned)` holds no newline (when `scanned > start`). */
   scanned = 0;
   eof = false;
-  /** The read of the source in flight: awaited by one call (`waiting`), or
-   * left by one that gave up (a timeout, a cancelled stream) for the next. */
+  /** The source read in flight: awaited by one call, or left by one that gave up for the next. */
   pending: Promise<number | null> | null = null;
-  /** A call awaits `pending` and will record its outcome (`filled()`), or
-   * give it up (`abandon()`): another call that must wait is refused. */
+  /** A call awaits `pending` (until `filled()` or `abandon()`): another that must wait is refused. */
   waiting = false;
   /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
   began = -1;
@@ -100,16 +92,14 @@ export class ReadBuffer {
     return this.start === this.end ? EMPTY.slice() : this.take(this.end);
   }
 
-  /** Hands out the record `buf[start, stop)`: lent (its size remembered), or
-   * copied when the bytes are not the buffer's own (`BufferedReader.from()`). */
+  /** Hands out a record: lent (its size remembered), or copied when the bytes are not ours. */
   hand(stop: number): Uint8Array<ArrayBuffer> {
     if (this.#source === null) return this.take(stop);
     this.#lastLine = stop - this.start;
     return this.lend(stop);
   }
 
-  /** The first `byte` (a newline by default) in `buf[from, end)`, or -1;
-   * words at a time when long. */
+  /** The first `byte` (a newline by default) in `buf[from, end)`, or -1. */
   find(from: number, end: number, byte: number = LF): number {
     const buf = this.buf;
     if (end - from <= SHORT_SPAN) {
@@ -132,12 +122,9 @@ export class ReadBuffer {
     return this.filled(n);
   }
 
-  /** Starts one read (or picks up a pending one) with room for `need` bytes
-   * from `start`; null at EOF. Bytes before `lent` are the caller's: the data
-   * moves down to `lent`, or to a buffer for two records like the last (≤ `cap`).
-   * The caller then awaits it and calls `filled()`, or `abandon()` if it
-   * rejects; a second caller meanwhile is refused, since both would record
-   * the one read's bytes (asyncio's `StreamReader` refuses it too). */
+  /** Starts one read (or picks up a pending one) with room for `need` bytes; null at EOF. Bytes
+   * before `lent` are the caller's, so data moves down to `lent` or to a new buffer (≤ `cap`). A
+   * second caller before `filled()` / `abandon()` is refused: both would record the same bytes. */
   read(need: number, cap: number = Infinity): Promise<number | null> | null {
     if (this.eof) return null;
     if (this.waiting) throw busy();
@@ -194,9 +181,7 @@ export class ReadBuffer {
     return true;
   }
 
-  /** Gives up the wait on `pending` without taking its bytes, which the
-   * next call will: the wait rejected (`error`, returned), or its stream was
-   * cancelled. */
+  /** Gives up the wait on `pending`, leaving its bytes to the next call; returns `error`. */
   abandon<E>(error?: E): E | undefined {
     this.waiting = false;
     return error;
@@ -210,9 +195,7 @@ export class ReadBuffer {
   }
   #rethrow: ((error: unknown) => never) | undefined;
 
-  /** `read1()` for a reader's `readable`: buffered bytes, or one read's. A
-   * read that comes after `stop` (the stream was cancelled) is left, bytes
-   * or error, to the reader's next call; the stream gets an empty array. */
+  /** `read1()` for `readable`; a read that settles after `stop` is left to the reader's next call. */
   async streamChunk(stop: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
     this.began = -1;
     if (this.end === this.start) {

@@ -1,8 +1,6 @@
 /**
- * The life of a Unix server's socket file: the checks before the bind, the
- * private-directory bind that gives it its mode, the stale-file policy, and
- * its removal by the server that created it (and no other). Why each step:
- * docs/transports.md, "Unix sockets".
+ * The life of a Unix server's socket file, from the checks before the bind to its removal by the
+ * server that created it (and no other). Why each step: docs/transports.md, "Unix sockets".
  *
  * @module
  */
@@ -13,8 +11,7 @@ import { describeValue, withContext } from "./_format.ts";
 import { checkPathPermissions } from "./_permissions.ts";
 
 /**
- * Where a Unix socket server listens: the socket file's path. A relative
- * path is resolved against `Deno.cwd()` once, in the constructor.
+ * Where a Unix socket server listens; a relative path is resolved in the constructor.
  *
  * @example
  * ```ts
@@ -51,31 +48,20 @@ export interface UnixAddress {
  * ```
  */
 export interface UnixSocketOptions {
-  /**
-   * When a socket file is already at the path (left by a process that died
-   * without closing its server), remove it and bind, but only after checking
-   * that nothing answers on it. The check connects, so this needs
-   * `bindAndActivate: false` and `await server.serverBind()`. A path that is
-   * not a socket is never removed.
-   * @default {false}
-   */
+  /** Remove a socket file left at the path once nothing answers on it; the check connects, so
+   * this needs `bindAndActivate: false` and `await server.serverBind()`.
+   * @default {false} */
   reclaimStaleSocket?: boolean;
-  /**
-   * The socket file's mode, e.g. `0o660`: which local users may connect.
-   * The socket is bound in a private directory, given this mode, then linked
-   * into place, so no wider mode is ever connectable. Needs `--allow-read`
-   * and `--allow-write` for the socket's directory and a bare `--allow-net`.
-   * `null`: the mode Deno creates the file with (0777 minus the umask).
-   * @default {null}
-   */
+  /** The socket file's mode, e.g. `0o660`, never wider while connectable (needs `--allow-read`
+   * and `--allow-write` for its directory and a bare `--allow-net`); `null`: 0777 minus the umask.
+   * @default {null} */
   socketMode?: number | null;
 }
 
 // deno-lint-ignore no-explicit-any
 type AnyBaseServer = BaseServer<any, any, any>;
 
-/** The socket file each server created: a WeakMap, not a field, because the
- * bind runs inside the base constructor, before subclass fields exist. */
+/** Each server's socket file: not a field, as the bind runs before subclass fields exist. */
 const socketFiles = new WeakMap<AnyBaseServer, SocketFile>();
 
 /** A socket file a server created: its path and identity. */
@@ -90,8 +76,7 @@ function isOurs(file: SocketFile, now: Deno.FileInfo | null): boolean {
   return now !== null && now.isSocket === true && now.ino === file.ino && now.dev === file.dev;
 }
 
-/** The longest path a Unix socket can be bound to (`sun_path`, 108 bytes
- * with its terminating NUL). */
+/** The longest path a Unix socket can be bound to (`sun_path` less its NUL). */
 const MAX_SOCKET_PATH = 107;
 
 export function checkSocketMode(_name: string, value: unknown): void {
@@ -109,18 +94,12 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
-/** Errors of binds inside the private directory: the directory at the
- * path was writable (the private one was made in it), so say so. */
+/** Errors of binds in the private directory, whose parent was writable: the message says so. */
 const failedInPrivate = new WeakSet<Error>();
 
-/**
- * Binds through a private directory, so that the socket is connectable at
- * `path` only with its final mode, and the listener's own name is not the
- * path: Deno 2.9 removes a stream listener's bound path when it closes,
- * whatever file is there by then, which would delete a socket another
- * server put at the path. Returns `null` when the permissions for it are
- * missing and `mode` is `null` (the caller then binds at `path` itself).
- */
+/** Binds in a private directory and links into place: connectable only with its final mode, and
+ * the listener's name is not `path`, which Deno 2.9 removes at close whoever's it is by then.
+ * `null` when permissions are missing and `mode` is `null` (bind at `path` instead). */
 function bindPrivately(
   path: string,
   mode: number | null,
@@ -175,8 +154,7 @@ function bindPrivately(
   }
 }
 
-/** Binds `listen` at `path`, privately when it can (see `bindPrivately()`);
- * returns the identity of the file created. */
+/** Binds `listen` at `path`, privately when it can; returns the file's identity. */
 function bindAt(
   path: string,
   mode: number | null,
@@ -232,8 +210,7 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-/** Removes a stale socket file at `path`, or throws when something answers
- * on it. A connection refused is the only proof of staleness accepted. */
+/** Removes a stale socket file, or throws when something answers: only a refusal proves it stale. */
 async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
   let answer: unknown = null;
   try {
@@ -265,13 +242,8 @@ async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
 /** Servers whose bind waits for the stale-file check: a second bind meanwhile is refused. */
 const binding = new WeakSet<AnyBaseServer>();
 
-/**
- * The bind of both Unix servers: the checks, the stale-file policy, then
- * `listen()`; hands the socket to `bound` once the file is in place (never
- * a socket left half-bound), and remembers the file created. Refused on a
- * closed server, also when it was closed during the stale-file check, and
- * while another bind of the same server waits for that check.
- */
+/** The bind of both Unix servers: checks, stale-file policy, `listen()`, then `bound` once the
+ * file is in place. Refused on a server closed (even during the stale check) or already binding. */
 export function bindSocketFile<T extends { close(): void }>(
   server: AnyBaseServer & { readonly socket?: unknown },
   path: string,
@@ -334,8 +306,7 @@ function unixBindError(error: unknown, path: string): unknown {
   return wrapped;
 }
 
-/** Binds `listen()` anew at the path of the socket file `server` created,
- * which must still be there (or gone); returns the new socket. */
+/** Binds `listen()` anew at `server`'s socket file path, if still its own (or gone). */
 export function replaceSocketFile<T extends { close(): void }>(
   server: AnyBaseServer,
   mode: number | null,
@@ -365,9 +336,8 @@ export function replaceSocketFile<T extends { close(): void }>(
   return socket!;
 }
 
-/** Removes the socket file `server` created, if it is still the one there.
- * Called while the socket is still open: a bound socket holds its file's
- * inode, so no other file can have the same number until it closes. */
+/** Removes `server`'s socket file if it is still the one there; called while the socket is open,
+ * which holds the inode, so no other file can share its number. */
 export function removeSocketFile(server: AnyBaseServer): void {
   const file = socketFiles.get(server);
   if (file === undefined) return;

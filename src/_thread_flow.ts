@@ -1,8 +1,6 @@
 /**
- * {@linkcode ThreadFlow}: a `ThreadingMixIn` server's task for one request,
- * run under the request's frame (`_caller.ts`) so that a `serverClose()`
- * awaited by its handler, `handleError()` or `handleDrop()` does not wait for
- * it; what an override of `processRequestThread()` rejects with is reported.
+ * {@linkcode ThreadFlow}: a `ThreadingMixIn` request's task, under the request's frame
+ * (`_caller.ts`) so that a `serverClose()` awaited inside it does not wait for itself.
  *
  * @module
  */
@@ -34,9 +32,8 @@ export class ThreadFlow implements Flow<unknown, unknown> {
   }
 }
 
-/** Releases a request whose `shutdownRequest()` threw: `closeRequest()`,
- * then `BaseServer`'s own in case an override threw before calling it, so
- * that `serverClose()` never waits for it. */
+/** Releases a request whose `shutdownRequest()` threw, through `BaseServer`'s `closeRequest()`
+ * too, in case an override threw first, so `serverClose()` never waits for it. */
 export async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
   try {
     await server.closeRequest(request);

@@ -1,10 +1,7 @@
 /**
- * A workaround for a Deno bug, to delete once it is fixed:
- * https://github.com/denoland/deno/issues/6290 — Deno 2.9 runs one operation
- * at a time on a `unixpacket` socket (a send while a receive is pending fails
- * with `Busy`) and cannot cancel a pending receive, so a threading
- * `UnixDatagramServer`, which always has a receive pending, could never
- * reply. It also bounds what clients that do not read their replies cost
+ * A workaround to delete once https://github.com/denoland/deno/issues/6290 is fixed: Deno 2.9 runs
+ * one operation at a time on a `unixpacket` socket and cannot cancel a receive, so a threading
+ * `UnixDatagramServer` could never reply. It also bounds what clients that do not read cost
  * (docs/datagrams.md, "Faults and floods").
  *
  * @module
@@ -17,16 +14,9 @@ import { MAX_TIMER_MS } from "./_deadline.ts";
  * sending, or stuck on a client that does not read) beside its own. */
 const MAX_REPLY_SOCKETS = 16;
 
-/**
- * A `unixpacket` socket that never lets a receive and a send overlap: sends
- * queue up; a receive waits for the queued sends; a send made while a
- * receive is pending goes out through one of at most
- * {@linkcode MAX_REPLY_SOCKETS} unbound reply sockets, one send at a time
- * each. Every send has a deadline (`replyTimeout`): when it runs out the
- * reply is dropped (`TimedOut`), the socket it is stuck on is set aside (the
- * server's own is bound anew at its path), and replies to that client are
- * dropped at once until the stuck send ends.
- */
+/** A `unixpacket` socket whose receives and sends never overlap: a send during a receive goes out
+ * through one of {@linkcode MAX_REPLY_SOCKETS} reply sockets. A send past `replyTimeout` is dropped,
+ * its socket set aside, and that client's replies dropped until it ends. */
 export class SerialUnixDatagramConn implements Deno.DatagramConn {
   #socket: Deno.DatagramConn;
   #rebind: () => Deno.DatagramConn;
@@ -37,8 +27,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
   #receiving = false;
   /** Unbound reply sockets with no send in flight. */
   #idle: Deno.DatagramConn[] = [];
-  /** Reply sockets in existence (idle, sending or stuck), and server
-   * sockets set aside while a send is stuck on them. */
+  /** Reply sockets (idle, sending or stuck), and server sockets set aside with a stuck send. */
   #replySockets = 0;
   /** Replies waiting for a reply socket, oldest first. */
   #waiters: Array<(socket: Deno.DatagramConn | null) => void> = [];
@@ -47,12 +36,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
   #watchdog = new Watchdog();
   #closed = false;
 
-  /**
-   * @param socket The bound socket.
-   * @param rebind Binds a new socket at the same path, for when a send is
-   *   stuck on the current one.
-   * @param replyTimeout Reads the deadline of a send, in ms (`null`: none).
-   */
+  /** `rebind` binds a new socket at the path when a send is stuck on the current one. */
   constructor(
     socket: Deno.DatagramConn,
     rebind: () => Deno.DatagramConn,
@@ -83,8 +67,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
   send(p: Uint8Array, addr: Deno.Addr): Promise<number> {
     const path = (addr as Partial<Deno.UnixAddr>).path || null;
     if (path !== null && this.#stuck.has(path)) return Promise.reject(droppedAtOnce());
-    // the server's own socket only when it is not receiving, and when a send
-    // stuck on it could still be set aside
+    // the server's own socket only when not receiving, and a send stuck on it could be set aside
     if (this.#receiving || this.#replySockets >= MAX_REPLY_SOCKETS) {
       return this.#sendAside(p, addr, path);
     }
@@ -98,8 +81,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
         (sending) => this.#retire(socket, sending),
       );
     };
-    // nothing queued: send now rather than a turn later, behind a settled
-    // promise
+    // nothing queued: send now rather than a turn later
     const sent = this.#pendingSends === 0 ? send() : this.#sends.then(send, send);
     this.#pendingSends++;
     const done = () => {
@@ -112,9 +94,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
     return sent;
   }
 
-  /** Sends through a reply socket: an idle one, a new one while fewer than
-   * {@linkcode MAX_REPLY_SOCKETS} exist, else the first one freed within the
-   * deadline. */
+  /** Sends through an idle reply socket, a new one, or the first freed within the deadline. */
   async #sendAside(p: Uint8Array, addr: Deno.Addr, path: string | null): Promise<number> {
     if (this.#closed) throw closedError();
     const ms = this.#replyTimeout();
@@ -180,9 +160,8 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
     closeQuietly(socket);
   }
 
-  /** Sets aside a socket whose send is stuck: closed now (which does not
-   * end the send), counted until the send ends — its descriptor is held
-   * until then — then its place goes to a waiting reply, if any. */
+  /** Sets aside a socket with a stuck send: closed now, but counted until the send ends (it holds the
+   * descriptor), then its place goes to a waiting reply. */
   #setAside(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
     closeQuietly(socket);
     const freed = () => {
@@ -199,12 +178,8 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
     sending.then(freed, freed);
   }
 
-  /**
-   * Runs `send` to `path` with the deadline (`ms`, by default
-   * `replyTimeout`). When it runs out, `setAside()` gets the send, which is
-   * left to end whenever the client reads or goes, and replies to `path`
-   * are refused until then.
-   */
+  /** Runs `send` to `path` within `ms`; past it `setAside()` gets the send, left to end when the
+   * client reads or goes, and replies to `path` are refused until then. */
   #deadline(
     path: string | null,
     send: () => Promise<number>,
@@ -246,10 +221,8 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
     });
   }
 
-  /** Replaces the server's socket, on which a send is stuck, by a new one
-   * bound at the same path, and sets the old one aside (see `setAside()`);
-   * if that fails the stuck socket is kept (and is `Busy` until the send
-   * ends). */
+  /** Rebinds the server's socket, a send stuck on it, and sets the old one aside; if that fails the
+   * stuck socket is kept (`Busy` until the send ends). */
   #retire(socket: Deno.DatagramConn, sending: Promise<unknown>): void {
     if (this.#socket !== socket || this.#closed) return;
     try {
@@ -298,11 +271,8 @@ interface Watched {
   expire: () => void;
 }
 
-/**
- * Deadlines for sends on one timer, set for the earliest: a timer per reply
- * was most of what a Unix datagram reply cost over a raw loop
- * (bench/README.md). A few dozen are watched at most, so a list is enough.
- */
+/** Deadlines for sends on one timer, set for the earliest: a timer per reply was most of a reply's
+ * cost (bench/README.md). A few dozen are watched at most, so a list will do. */
 class Watchdog {
   #watched: Watched[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
@@ -320,13 +290,11 @@ class Watchdog {
   unwatch(watched: Watched): void {
     const i = this.#watched.indexOf(watched);
     if (i !== -1) this.#watched.splice(i, 1);
-    // the timer stays set, finding nothing due when it fires (cheaper than
-    // clearing and setting it per send), unless the socket is closed
+    // the timer stays set, cheaper than clearing it per send, unless the socket is closed
     if (this.#closed && this.#watched.length === 0) this.#disarm();
   }
 
-  /** Sends watched still expire when due (their sockets are retired); the
-   * timer goes once nothing is watched. */
+  /** Sends watched still expire when due; the timer goes once nothing is watched. */
   close(): void {
     this.#closed = true;
     if (this.#watched.length === 0) this.#disarm();

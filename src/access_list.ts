@@ -1,13 +1,11 @@
 /**
- * {@linkcode AccessList}: allow and deny lists of IPv4 and IPv6 networks in
- * CIDR notation, for a server's `verifyRequest()`.
+ * {@linkcode AccessList}: allow and deny lists of CIDR networks, for `verifyRequest()`.
  *
  * @module
  */
 
 /**
- * Options of {@linkcode AccessList}: networks such as `"10.0.0.0/8"`,
- * `"fe80::/10"`, or single addresses (`"192.0.2.7"`, `"::1"`).
+ * Options of {@linkcode AccessList}: networks such as `"10.0.0.0/8"`, `"fe80::/10"` or `"::1"`.
  *
  * @example Everybody but one network
  * ```ts
@@ -21,18 +19,15 @@
  * ```
  */
 export interface AccessListOptions {
-  /** When given, only clients in one of these networks are allowed (an
-   * empty list allows nobody); omitted, every client not denied is.
+  /** When given, only clients in these networks are allowed (`[]`: nobody).
    * @default {undefined} */
   allow?: Iterable<string>;
-  /** Clients in any of these networks are refused, even when an `allow`
-   * network holds them too.
+  /** Clients in these networks are refused, even when `allow` holds them too.
    * @default {[]} */
   deny?: Iterable<string>;
 }
 
-/** An address as bytes (4 for IPv4, 16 for IPv6) and how many leading bits
- * of it a network fixes. */
+/** An address as bytes (4 or 16) and how many leading bits of it a network fixes. */
 interface Network {
   bytes: Uint8Array;
   prefix: number;
@@ -41,13 +36,9 @@ interface Network {
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 /**
- * Allow and deny lists of IPv4 and IPv6 networks, for a server's
- * `verifyRequest()`: a client in a `deny` network is refused; otherwise,
- * given an `allow` list, only its networks' clients are allowed. An
- * IPv4-mapped IPv6 address (`::ffff:192.0.2.7`) is checked as its IPv4
- * address; a non-IP address (a Unix path) is in no network. The constructor
- * refuses malformed networks, host bits past the prefix (`"10.1.0.0/8"`)
- * included.
+ * Allow and deny lists of IPv4 and IPv6 networks, for a server's `verifyRequest()`: `deny` wins,
+ * then `allow`, if given, must hold the client. `::ffff:192.0.2.7` is checked as IPv4; a Unix path
+ * is in no network.
  *
  * @example Loopback and one private network, except a single host
  * ```ts
@@ -79,10 +70,8 @@ export class AccessList {
    * Parses the networks.
    *
    * @param options The `allow` and `deny` networks.
-   * @throws {TypeError} A network that is not an IPv4 or IPv6 address, with
-   *   an optional `/prefix`.
-   * @throws {RangeError} A prefix too long for its family, or host bits set
-   *   beyond it.
+   * @throws {TypeError} A network that is not an IP address with an optional `/prefix`.
+   * @throws {RangeError} A prefix too long for its family, or host bits set beyond it.
    */
   constructor(options: AccessListOptions = {}) {
     this.#allow = options.allow === undefined ? null : [...options.allow].map(parseNetwork);
@@ -92,9 +81,7 @@ export class AccessList {
   /**
    * Whether a client at `address` is allowed.
    *
-   * @param address An IP literal (`"192.0.2.7"`, `"2001:db8::1"`,
-   *   `"fe80::1%eth0"`), or an address object such as a `Deno.NetAddr`,
-   *   whose `hostname` is checked.
+   * @param address An IP literal (`"fe80::1%eth0"` too), or an address such as a `Deno.NetAddr`.
    * @returns `true` when the client may be served.
    *
    * @example
@@ -191,8 +178,7 @@ function formatBytes(bytes: Uint8Array, v6: boolean): string {
   return `${words.slice(0, best).join(":")}::${words.slice(best + bestLength).join(":")}`;
 }
 
-/** Parses an IPv4 or IPv6 literal (an IPv6 zone is ignored; an IPv4-mapped
- * IPv6 address becomes its IPv4 address); `null` when it is neither. */
+/** An IP literal's bytes (zone ignored, IPv4-mapped as IPv4), or `null`. */
 function parseAddress(text: string): Uint8Array | null {
   if (!text.includes(":")) return parseIPv4(text);
   const zone = text.indexOf("%");

@@ -13,8 +13,7 @@ import { kCounters, kPendingRead, kStreamRead } from "./_symbols.ts";
 import type { ServerCounters } from "./_counters.ts";
 
 /**
- * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
- * anything with the same `read()`.
+ * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or anything with its `read()`.
  *
  * @example A source that is always at its end
  * ```ts
@@ -31,8 +30,7 @@ export interface ByteSource {
 }
 
 /**
- * The default size of a reader's buffer, in bytes: what a
- * `StreamRequestHandler`'s `rbufsize` of -1 means.
+ * The default size of a reader's buffer, in bytes: what `rbufsize` -1 means.
  *
  * @example
  * ```ts
@@ -46,8 +44,8 @@ export interface ByteSource {
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
 
 /**
- * The default longest line {@linkcode BufferedReader.readline} accepts, in
- * bytes, newline included (the limit `http.server` uses).
+ * The default longest line {@linkcode BufferedReader.readline} accepts, newline included (as
+ * `http.server`).
  *
  * @example
  * ```ts
@@ -94,20 +92,11 @@ export interface BufferedReaderOptions {
 }
 
 /**
- * A buffered reader over a connection, the handlers' `rfile`: Python's
- * buffered socket file (`readline()`, `read()`, `read1()`) and async
- * iteration over lines.
- *
- * What it returns is the caller's: the reader never writes those bytes
- * again. Lines, records, frames, and short `read()` / `read1()` results, are
- * views of its buffer rather than copies, so their `.buffer` holds other
- * data of the connection: `slice()` one to keep it for long or to transfer
- * its buffer. Every read that looks for an end is bounded: `readline()` by
- * `maxLineLength`, `readUntil()` by its limit, `readFrame()` and
- * `readExactly()` by 1 MiB unless told otherwise. One call reads at a time:
- * a call that must wait for the source while another waits rejects with
- * `Deno.errors.Busy`, as asyncio's `StreamReader` refuses it (both would
- * take the same bytes); a call the buffer answers is served.
+ * A buffered reader over a connection, the handlers' `rfile`: Python's buffered socket file
+ * (`readline()`, `read()`, `read1()`) and async iteration over lines. What it returns is never
+ * written again but may be a view of its buffer (`slice()` to keep it); every search for an end is
+ * bounded; a second call waiting on the source rejects with `Deno.errors.Busy`. See
+ * docs/request-flow.md.
  *
  * @example Lines, then the rest
  * ```ts
@@ -147,8 +136,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * A reader over fixed bytes, not copied, at EOF after them: a datagram
-   * handler's `rfile`. Only `maxLineLength` of the options applies.
+   * A reader over fixed bytes (not copied), at EOF after them: a datagram handler's `rfile`. Only
+   * `maxLineLength` of the options applies.
    *
    * @example
    * ```ts
@@ -161,8 +150,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    */
   static from(bytes: Uint8Array, options: BufferedReaderOptions = {}): BufferedReader {
     const reader = new BufferedReader(null, { ...options, bufferSize: 1 });
-    // Typed as the reader's own buffer, which it is not: a reader without a
-    // source never lends its bytes, it copies them out (see #take()).
+    // typed as its own buffer, which it is not: a sourceless reader copies out, never lends
     reader.#b.buf = bytes as Uint8Array<ArrayBuffer>;
     reader.#b.end = bytes.length;
     return reader;
@@ -179,13 +167,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * The rest of the connection as a `ReadableStream`: what the reader has
-   * buffered, then what comes, as `read1()` returns it, read only as fast
-   * as it is consumed. Unlike the connection's own `readable`, its end does
-   * not close the connection: the handler may still write, and the server
-   * closes it after `finish()`. Cancelled while it waits for the source,
-   * it leaves what comes to the reader's next call. The same stream at
-   * every access.
+   * The rest of the connection as a `ReadableStream` of `read1()` chunks, pulled as consumed. Unlike
+   * the connection's own `readable`, its end does not close the connection, so the handler may still
+   * write. The same stream at every access.
    *
    * @example
    * ```ts
@@ -203,9 +187,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads one line, up to and including the next `\n`; at EOF what is left,
-   * then empty arrays. With a `size`, as in Python, a longer line is cut
-   * after `size` bytes; without one, a line over `maxLineLength` throws.
+   * Reads one line, up to and including the next `\n`; at EOF what is left, then empty arrays. With
+   * a `size` a longer line is cut, as in Python; without one, a line over `maxLineLength` throws.
    *
    * @throws {LineTooLongError} No size, and no newline within `maxLineLength`.
    * @throws {TypeError} `size` is not an integer.
@@ -295,9 +278,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       return b.takeRest();
     }
     if (n === 0) return EMPTY.slice();
-    // Larger than the buffer: read in place into a buffer of n bytes, handed
-    // out whole (a copy in all but name); bytes that came before a timeout
-    // wait there for the next call
+    // larger than the buffer: read in place into n bytes handed out whole; bytes that came
+    // before a timeout wait there for the next call
     const large = n > b.bufferSize;
     while (b.end - b.start < n) {
       if (!await b.fill(n, large ? n : Infinity)) break;
@@ -307,8 +289,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads at most `n` bytes with at most one read of the source, Python's
-   * `read1()`: the way to echo bytes as they arrive.
+   * Reads at most `n` bytes with at most one read of the source, Python's `read1()`.
    *
    * @throws {TimeoutError} A timeout ran out.
    *
@@ -330,9 +311,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads exactly `n` bytes, Python's `asyncio` `readexactly()`: a view, as
-   * a line. `n` is refused over `limit` (`Infinity`: no limit) before
-   * anything is read.
+   * Reads exactly `n` bytes, asyncio's `readexactly()`; `n` over `limit` is refused before reading.
    *
    * @throws {IncompleteReadError} The connection ended first (its `partial`: the bytes that came).
    * @throws {LimitOverrunError} `n` is over `limit`.
@@ -355,11 +334,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads up to and including the next `delimiter` (a string is matched as
-   * UTF-8), Python's `asyncio` `readuntil()`: a view, as a line; an empty
-   * array at EOF. A record longer than `limit`, delimiter included, throws
-   * (and stays buffered), where `readline(size)` would cut it; `Infinity`
-   * (which `maxLineLength` may be) sets no limit.
+   * Reads up to and including the next `delimiter` (a string as UTF-8), asyncio's `readuntil()`; an
+   * empty array at EOF. A record over `limit` throws and stays buffered (`Infinity`: no limit).
    *
    * @throws {LimitOverrunError} No delimiter within `limit` bytes.
    * @throws {IncompleteReadError} The connection ended mid-record.
@@ -381,9 +357,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads one length-prefixed frame and returns its payload, a view as a
-   * line; `null` at EOF between frames. By default the prefix is 4 bytes,
-   * big-endian: what Python's `struct.pack(">L", len(data)) + data` sends.
+   * Reads one length-prefixed frame and returns its payload; `null` at EOF between frames. The
+   * default prefix is Python's `struct.pack(">L", len(data))`.
    *
    * @throws {FrameTooLongError} The prefix announces over `maxFrameLength`.
    * @throws {IncompleteReadError} The connection ended mid-frame.
@@ -403,8 +378,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Yields length-prefixed frames, as `readFrame()` returns them, until EOF
-   * between frames.
+   * Yields length-prefixed frames, as `readFrame()` returns them, until EOF between frames.
    *
    * @example
    * ```ts
@@ -437,8 +411,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
-    // Not an async generator: a buffered line returns at once, and a read
-    // becomes the next result in one reaction (#lineRead), a promise fewer
+    // not an async generator: a buffered line returns at once, a read in one reaction
     return {
       next: () => {
         this.#b.began = -1; // each line is a request of its own, as with readline()

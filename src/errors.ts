@@ -1,8 +1,6 @@
 /**
- * The errors a request can end with — {@linkcode LimitOverrunError} and its
- * kin {@linkcode LineTooLongError} and {@linkcode FrameTooLongError},
- * {@linkcode IncompleteReadError}, {@linkcode TimeoutError} — and
- * {@linkcode isRoutineDrop}, which tells a routine drop from a bug.
+ * The errors a request can end with, and {@linkcode isRoutineDrop}, which tells a routine drop from
+ * a bug.
  *
  * @module
  */
@@ -10,11 +8,9 @@
 import { ProxyHeaderError } from "./proxy_protocol.ts";
 
 /**
- * A read refused because what the peer sent exceeds a limit: a line past
- * `maxLineLength` ({@linkcode LineTooLongError}), a frame past
- * `maxFrameLength` ({@linkcode FrameTooLongError}), no delimiter within
- * `readUntil()`'s limit (this class itself, as in Python's `asyncio`). The
- * bytes stay buffered. A routine drop: see {@linkcode isRoutineDrop}.
+ * A read refused because the peer's bytes exceed a limit (`readUntil()`'s, as in asyncio), or one of
+ * its subclasses {@linkcode LineTooLongError} and {@linkcode FrameTooLongError}. The bytes stay
+ * buffered. A routine drop.
  *
  * @example Any limit, one catch
  * ```ts
@@ -44,9 +40,8 @@ export class LimitOverrunError extends RangeError {
 }
 
 /**
- * Thrown by {@linkcode BufferedReader.readline} called without a size when
- * no newline arrives within `maxLineLength` bytes. The bytes read so far
- * stay buffered: `read(n)` or `readline(size)` still return them.
+ * Thrown by {@linkcode BufferedReader.readline} without a size when no newline arrives within
+ * `maxLineLength` bytes; the bytes stay buffered.
  *
  * @example Catching an over-long line
  * ```ts
@@ -72,9 +67,8 @@ export class LineTooLongError extends LimitOverrunError {
 }
 
 /**
- * Thrown by {@linkcode BufferedReader.readFrame} when a frame's length
- * prefix announces more than `maxFrameLength` bytes, before any of them is
- * read or any memory is set aside for them. The prefix stays buffered.
+ * Thrown by {@linkcode BufferedReader.readFrame} when a length prefix announces more than
+ * `maxFrameLength` bytes, before any memory is set aside; the prefix stays buffered.
  *
  * @example
  * ```ts
@@ -103,12 +97,9 @@ export class FrameTooLongError extends LimitOverrunError {
 }
 
 /**
- * The connection ended before a read was complete: fewer than `n` bytes for
- * {@linkcode BufferedReader.readExactly}, a record without its delimiter for
- * {@linkcode BufferedReader.readUntil}, a frame cut short for
- * {@linkcode BufferedReader.readFrame}. Python's
- * `asyncio.IncompleteReadError`, a `Deno.errors.UnexpectedEof`, so a routine
- * drop. The bytes that did come are in {@linkcode IncompleteReadError.partial}.
+ * The connection ended before `readExactly()`, `readUntil()` or `readFrame()` was complete:
+ * asyncio's `IncompleteReadError`, a `Deno.errors.UnexpectedEof` (a routine drop). The bytes that
+ * came are in {@linkcode IncompleteReadError.partial}.
  *
  * @example
  * ```ts
@@ -142,8 +133,7 @@ export class IncompleteReadError extends Deno.errors.UnexpectedEof {
 }
 
 /**
- * Which of a reader's or writer's timeouts ran out: see
- * {@linkcode TimeoutError.attribute}.
+ * Which of a reader's or writer's timeouts ran out: see {@linkcode TimeoutError.attribute}.
  *
  * @example
  * ```ts
@@ -157,11 +147,8 @@ export class IncompleteReadError extends Deno.errors.UnexpectedEof {
 export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "writeTimeout";
 
 /**
- * A read or write ran out of one of its timeouts (which one:
- * {@linkcode TimeoutError.attribute}): Python's `socket.timeout`, a
- * `Deno.errors.TimedOut`. The read stays pending, so a handler that catches
- * the error may read on and lose nothing; a write cannot be taken back, so
- * the writer closes the connection.
+ * A read or write ran out of a timeout: Python's `socket.timeout`, a `Deno.errors.TimedOut`. A read
+ * stays pending, so a handler may catch this and read on; a timed-out write closes the connection.
  *
  * @example Reading with a deadline
  * ```ts
@@ -180,9 +167,8 @@ export type TimeoutAttribute = "timeout" | "idleTimeout" | "requestTimeout" | "w
 export class TimeoutError extends Deno.errors.TimedOut {
   /** The timeout that ran out, in milliseconds. */
   readonly timeout: number;
-  /** Which one ran out: `"timeout"` (a read), `"idleTimeout"` (no request
-   * began), `"requestTimeout"` (a request did not complete) or
-   * `"writeTimeout"` (the client does not read). */
+  /** Which one ran out: `"timeout"` (a read), `"idleTimeout"` (no request began),
+   * `"requestTimeout"` (a request did not complete) or `"writeTimeout"` (the client does not read). */
   readonly attribute: TimeoutAttribute;
 
   /** Creates the error for a read or write that waited `timeout` ms. */
@@ -203,15 +189,9 @@ export class TimeoutError extends Deno.errors.TimedOut {
 }
 
 /**
- * Whether `error` is a routine end of a request, caused by the client or
- * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, a read or write interrupted by closing the connection (what a
- * handler's own timer bounding a raw read does), a limit overrun (an
- * over-long line or frame), an end mid-record
- * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
- * data, a connection refused for its PROXY protocol header or its untrusted
- * address ({@linkcode ProxyHeaderError}). These go to
- * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
+ * Whether `error` is a routine end of a request, caused by the client or a deadline (a reset, a
+ * timeout, an interrupted read, a limit overrun, an end mid-record, a failed TLS handshake, a refused
+ * PROXY header): these go to {@linkcode BaseServer.handleDrop}, anything else to `handleError()`.
  *
  * @example
  * ```ts
@@ -236,12 +216,10 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof ProxyHeaderError;
 }
 
-/** Errors this package marked as drops whatever their class, with the
- * reason `stats()` counts them under (`DropReason` in server_stats.ts). */
+/** Drops whatever their class, with the `DropReason` `stats()` counts them under. */
 const markedDrops = new WeakMap<object, string>();
 
-/** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
- * e.g. a failed TLS handshake (`reason` "handshake"); returns it. */
+/** Internal: marks `error` as a routine drop counted under `reason`; returns it. */
 export function asDrop<T>(error: T, reason: string): T {
   if (error !== null && typeof error === "object") markedDrops.set(error, reason);
   return error;
@@ -252,12 +230,7 @@ export function markedDropReason(error: unknown): string | undefined {
   return error !== null && typeof error === "object" ? markedDrops.get(error) : undefined;
 }
 
-/**
- * The error of a server asked for a request before it was bound (it was
- * constructed with `bindAndActivate: false` and `serverBind()` was never
- * called): `serveForever()` and `handleRequest()` reject with it at once
- * rather than retry. Internal: not exported from `mod.ts`.
- */
+/** Internal: `serveForever()` / `handleRequest()` on a server never bound reject at once with this. */
 export class NotBoundError extends Deno.errors.BadResource {
   /** Creates the error for `server`, named by its class. */
   constructor(server: object) {

@@ -1,6 +1,5 @@
 /**
- * {@linkcode ForkingTCPServer} and {@linkcode ForkingTLSServer}: the TCP and
- * TLS servers with {@linkcode ForkingMixIn}.
+ * {@linkcode ForkingTCPServer} and {@linkcode ForkingTLSServer}: with {@linkcode ForkingMixIn}.
  *
  * @module
  */
@@ -19,9 +18,8 @@ import type { ThreadingServer } from "./threading.ts";
 import { TLSServer } from "./tls_server.ts";
 
 /**
- * A {@linkcode TCPServer} served by one child process per core:
- * `ForkingMixIn(TCPServer)`. Python: `ForkingTCPServer`. Needs Linux,
- * `--unstable-net` and `--allow-run` for Deno.
+ * A {@linkcode TCPServer} served by one child process per core, Python's `ForkingTCPServer`. Needs
+ * Linux, `--unstable-net` and `--allow-run` for Deno.
  *
  * @example A program serving on every core
  * ```ts
@@ -91,10 +89,8 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
 }
 
 /**
- * A {@linkcode TLSServer} served by one child process per core:
- * `ForkingMixIn(TLSServer)`. Each child reads the certificate and key
- * itself: give it read permission for their files (`childPermissions`) when
- * the parent's is partial.
+ * A {@linkcode TLSServer} served by one child process per core; each child reads the certificate
+ * and key itself (see `childPermissions`).
  *
  * @example
  * ```ts
@@ -102,11 +98,8 @@ export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingSer
  * import { localhostCert } from "@x/socketserver/testing";
  * import assert from "node:assert/strict";
  *
- * await using server = new ForkingTLSServer(
- *   { hostname: "127.0.0.1", port: 0 },
- *   BaseRequestHandler,
- *   { ...localhostCert, maxChildren: 2 },
- * );
+ * const options = { ...localhostCert, maxChildren: 2 };
+ * await using server = new ForkingTLSServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, options);
  * assert.equal(server.maxChildren, 2);
  * ```
  */

@@ -21,8 +21,7 @@ import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
 
 /**
- * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
- * with the same `write()`.
+ * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything with its `write()`.
  *
  * @example A sink that takes everything
  * ```ts
@@ -36,8 +35,7 @@ import { writableOf } from "./_web_streams.ts";
 export interface ByteSink {
   /** Writes some of `p`; resolves to the number of bytes written. */
   write(p: Uint8Array): Promise<number>;
-  /** Closes the sink, cancelling a write in flight: what a writer whose
-   * write timed out does. */
+  /** Closes the sink, cancelling a write in flight (after a write timeout). */
   close?(): void;
 }
 
@@ -45,9 +43,8 @@ const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
 
-/** A write to a closed writer: rejected, and marked handled, for a write
- * nobody awaits to a handler that has finished (a broadcast reaching a member
- * who just left) must not end the process; an awaiting caller still sees it. */
+/** A write to a closed writer: rejected but marked handled, so an unawaited one (a broadcast to a
+ * member who just left) does not end the process. */
 function closedWrite(): Promise<never> {
   const error = new Deno.errors.BadResource(
     "Cannot write to a closed wfile: write before finish() runs",
@@ -57,8 +54,7 @@ function closedWrite(): Promise<never> {
   return Promise.reject(error);
 }
 
-/** Deno's error for a write to a closed connection says only "Bad resource
- * ID": this one says what, in a handler, closes it without a `close()`. */
+/** Deno says only "Bad resource ID": this says what closes a handler's connection unasked. */
 function explained(error: unknown): unknown {
   if (!(error instanceof Deno.errors.BadResource) || error.message !== "Bad resource ID") {
     return error;
@@ -74,9 +70,8 @@ interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
 }
 
-/** The failures of writers with a `kReportLost` function, to find the
- * writer of an unhandled rejection, and (`null`) the refusals of closed
- * writers, which nobody needs told; filled only when a write fails. */
+/** Failed writes' errors to their writer (for `kReportLost`), or `null` for a closed writer's
+ * refusals, which nobody needs told. */
 const lostWrites = new WeakMap<object, StreamWriter | null>();
 let watchingRejections = false;
 
@@ -86,8 +81,7 @@ function watchRejections(): void {
   globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
 }
 
-/** Takes the unhandled rejections of writes a handler did not await, of
- * which the process would otherwise die; registered at the first failure. */
+/** Takes the unhandled rejections of unawaited writes, which would end the process. */
 function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const reason = event.reason;
   if (reason === null || typeof reason !== "object") return;
@@ -97,8 +91,7 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   if (writer !== null) reportLost(writer, reason);
 }
 
-/** Gives `writer`'s `kReportLost` a failure no caller observed, once per
- * connection, not per lost write. */
+/** Gives `writer`'s `kReportLost` a failure no caller observed, once per connection. */
 function reportLost(writer: StreamWriter, error: unknown): void {
   const report = writer[kReportLost];
   if (report === undefined || reportedWriters.has(writer)) return;
@@ -120,8 +113,8 @@ const reportedWriters = new WeakSet<StreamWriter>();
  * ```
  */
 export interface StreamWriterOptions {
-  /** 0 sends every `write()` at once, like Python's `wbufsize`; more collects
-   * writes until that many bytes wait, `flush()`, or the handler's end.
+  /** Python's `wbufsize`: 0 sends every `write()` at once; more collects writes until that many
+   * bytes wait, `flush()`, or the handler's end.
    * @default {0} */
   bufferSize?: number;
   /** {@linkcode StreamWriter.timeout}.
@@ -130,12 +123,9 @@ export interface StreamWriterOptions {
 }
 
 /**
- * The handlers' `wfile`: `write()` sends all it is given (a string as
- * UTF-8) and resolves to the byte count once the kernel has the bytes.
- * Writes go out in call order, never interleaved. A failed send fails its
- * write and every later one, at once; in a handler's `wfile`, a failure no
- * caller awaited goes to the server's `handleDrop()` instead of ending the
- * process.
+ * The handlers' `wfile`: `write()` sends all it is given, in call order, and resolves once the
+ * kernel has the bytes. A failed send fails every later write at once; in a handler, a failure no
+ * caller awaited goes to `handleDrop()` instead of ending the process.
  *
  * @example
  * ```ts
@@ -151,10 +141,8 @@ export interface StreamWriterOptions {
  */
 export class StreamWriter {
   /**
-   * How long one write (or flush) may take, in ms, from its turn to its last
-   * byte in the kernel, as Python's `sendall()` counts; `null` waits for
-   * ever. One that runs out rejects with {@linkcode TimeoutError}, and the
-   * writer closes its sink, as part of it may be sent, and fails the rest.
+   * How long one write (or flush) may take, in ms, as Python's `sendall()` counts; `null`: for ever.
+   * One that runs out rejects with {@linkcode TimeoutError} and closes the sink, as part may be sent.
    *
    * @example A client that never reads
    * ```ts
@@ -287,9 +275,8 @@ export class StreamWriter {
   }
 
   /**
-   * Sends `payload` (a string as UTF-8) as one length-prefixed frame, laid
-   * out as `rfile.readFrame(options)` reads it; resolves to the bytes sent,
-   * length field included.
+   * Sends `payload` as one length-prefixed frame, as `rfile.readFrame(options)` reads it; resolves
+   * to the bytes sent, length field included.
    *
    * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
    * @throws {TypeError} The options are ones `readFrame()` refuses, or the payload is neither bytes nor a string.
@@ -310,12 +297,9 @@ export class StreamWriter {
   }
 
   /**
-   * The writer as a `WritableStream`: each chunk is a `write()`, under
-   * `timeout`, and the next is taken once it is sent (so a chunk still
-   * queued in the stream goes after a `write()` called meanwhile). Closing
-   * the stream (as `pipeTo()` does at the source's end) flushes the writer
-   * but leaves the connection open: the server closes it after `finish()`.
-   * The same stream at every access.
+   * The writer as a `WritableStream` of `write()`s, each taken once the last is sent. Closing it
+   * flushes but leaves the connection open, as `pipeTo()` does at its end. The same stream at every
+   * access.
    *
    * @example
    * ```ts
@@ -334,8 +318,7 @@ export class StreamWriter {
   }
 
   /**
-   * Marks the writer closed; later writes fail. Does not flush (the handler's
-   * `finish()` flushes first) and does not close the sink.
+   * Marks the writer closed; later writes fail. Neither flushes nor closes the sink.
    *
    * @example
    * ```ts
@@ -353,8 +336,8 @@ export class StreamWriter {
     this.#used = 0;
   }
 
-  /** @ignore Internal: `finish()`'s flush, failure ignored as Python's; a failure of
-   * writes left in flight is reported, since waiting here hides it otherwise. */
+  /** @ignore Internal: `finish()`'s flush, failure ignored as Python's; a failure of writes left in
+   * flight is reported, since waiting here hides it. */
   async [kFinishWrites](): Promise<void> {
     if (this.#inFlight > 0 || this.#queued !== null) {
       while (this.#queued !== null) await this.#queued.then(ignore, ignore);
@@ -382,8 +365,7 @@ export class StreamWriter {
     this.#stopped = true;
   }
 
-  /** @ignore Internal: see `stopWrites()`. The bytes of buffered writes
-   * that resolved go out as part of the write in flight; nothing else does. */
+  /** @ignore Internal: see `stopWrites()`; buffered writes that resolved still go out. */
   [kStopWrites](error: Error): Promise<void> | null {
     this.#stopped = true;
     if (this.#used > 0 && this.#failure === null) {
@@ -397,8 +379,7 @@ export class StreamWriter {
     return this[kInFlight]();
   }
 
-  /** A buffered write: copied at once when nothing waits and it fits; else
-   * queued behind the writes before it, so none is reordered or overwritten. */
+  /** Copied at once when nothing waits and it fits; else queued, so none is reordered. */
   #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
     const queued = this.#queued;
@@ -463,8 +444,8 @@ export class StreamWriter {
     }
   }
 
-  /** `#start()` bounded by `timeout`: at the deadline the sink is closed, cancelling
-   * the send; a write queued behind it is refused, as it would follow a partial one. */
+  /** `#start()` within `timeout`: then the sink is closed, and later writes, which would follow a
+   * partial one, are refused. */
   #startWithin(bytes: Uint8Array): Promise<number> {
     if (this.#timedOut !== null) {
       this.#inFlight--;
@@ -490,8 +471,8 @@ export class StreamWriter {
     });
   }
 
-  /** Starts sending `bytes` (counted in `#inFlight` by the caller); one sink write usually
-   * takes all, settled by `#onWritten()` with no async frame, else `#sendRest()` loops. */
+  /** Starts sending `bytes` (counted in `#inFlight` by the caller): one write settled by
+   * `#onWritten()` with no async frame, usually, else `#sendRest()` loops. */
   #start(bytes: Uint8Array): Promise<number> {
     this.#current = bytes;
     let p: Promise<number>;

@@ -1,6 +1,5 @@
 /**
- * {@linkcode TCPServer}: a stream server on `Deno.listen`, and
- * {@linkcode TCPServerBase}, what it shares with `TLSServer`.
+ * {@linkcode TCPServer} and {@linkcode TCPServerBase}, what it shares with `TLSServer`.
  *
  * @module
  */
@@ -27,8 +26,7 @@ import type { ServerStats } from "./server_stats.ts";
  * ```
  */
 export interface NetAddress {
-  /** An IPv4 or IPv6 literal, or a host name; `""` means every interface, as
-   * Python's `HOST = ""` does.
+  /** An IPv4 or IPv6 literal, or a host name; `""` means every interface, as in Python.
    * @default {"0.0.0.0"} */
   hostname?: string;
   /** The port; 0 picks a free one, reported in `serverAddress`. */
@@ -36,8 +34,7 @@ export interface NetAddress {
 }
 
 /**
- * Python's address tuple `(HOST, PORT)`, written `[HOST, PORT]`; a `HOST` of
- * `""` means every interface.
+ * Python's address tuple `(HOST, PORT)`, written `[HOST, PORT]`.
  *
  * @example Python's `TCPServer(("", 9999), Handler)`
  * ```ts
@@ -52,8 +49,7 @@ export interface NetAddress {
 export type NetAddressTuple = readonly [hostname: string, port: number];
 
 /**
- * A bound TCP address: a `Deno.NetAddr` whose transport is `"tcp"`, which
- * `Deno.connect()` takes as it is.
+ * A bound TCP address, which `Deno.connect()` takes as it is.
  *
  * @example
  * ```ts
@@ -67,8 +63,7 @@ export type NetAddressTuple = readonly [hostname: string, port: number];
 export type TcpAddr = Deno.NetAddr & { transport: "tcp" };
 
 /**
- * Options of {@linkcode TCPServer}; each attribute option overrides the
- * class attribute of the same name for this instance.
+ * Options of {@linkcode TCPServer}; each overrides the class attribute of its name.
  *
  * @example
  * ```ts
@@ -94,11 +89,8 @@ export interface TCPServerOptions extends StreamServerOptions {
 }
 
 /**
- * A TCP server with the connection type left open: {@linkcode TCPServer} is
- * `TCPServerBase<Deno.TcpConn>`, `TLSServer` `TCPServerBase<Deno.TlsConn>`.
- * It holds what both share: the address and `net` permission checks, the
- * bind, the TCP attributes. Extend it only for another
- * `Deno.Conn<Deno.NetAddr>` listener.
+ * A TCP server with the connection type left open, what {@linkcode TCPServer} and `TLSServer`
+ * share: the address and permission checks, the bind, the TCP attributes.
  *
  * @example
  * ```ts
@@ -108,24 +100,21 @@ export interface TCPServerOptions extends StreamServerOptions {
  * ```
  */
 export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServer<C, TcpAddr> {
-  /** Class attribute: whether `SO_REUSEADDR` is set. Deno sets it on every
-   * TCP listener, so `false` cannot be honoured (binding throws). Python:
-   * `allow_reuse_address`. */
+  /** Class attribute, Python's `allow_reuse_address`: Deno always sets `SO_REUSEADDR`, so `false`
+   * makes binding throw. */
   static allowReuseAddress: boolean = true;
-  /** Class attribute: whether `SO_REUSEPORT` is set, so that several
-   * processes listen on one port (Linux; needs `--unstable-net`). Python:
-   * `allow_reuse_port`. */
+  /** Class attribute, Python's `allow_reuse_port`: `SO_REUSEPORT`, several processes on one port
+   * (Linux; needs `--unstable-net`). */
   static allowReusePort: boolean = false;
-  /** Class attribute: the listen backlog; Deno's default, where Python's 5
-   * drops connections under load. Python: `request_queue_size`. */
+  /** Class attribute, Python's `request_queue_size`: the listen backlog (Deno's default; Python's 5
+   * drops connections under load). */
   static requestQueueSize: number = 511;
 
   /** The constructor's options; see {@linkcode BaseServer.options}. */
   declare readonly options: Readonly<TCPServerOptions>;
 
   /**
-   * Creates the server and, unless `bindAndActivate` is false, binds and
-   * listens: `{ hostname?, port }`, or Python's `[hostname, port]`.
+   * Creates the server and, unless `bindAndActivate` is false, binds and listens.
    *
    * @throws {TypeError} A malformed address or handler class.
    * @throws {RangeError} A port outside 0–65535.
@@ -165,16 +154,14 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     this[kAttribute]("requestQueueSize", value);
   }
 
-  /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`. Python:
-   * `address_family`, which picks the family; here the address does. */
+  /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`: Python's `address_family`. */
   get addressFamily(): "AF_INET" | "AF_INET6" {
     return this.serverAddress.hostname.includes(":") ? "AF_INET6" : "AF_INET";
   }
 
   /**
-   * Checks the `net` permission, then binds and listens with `Deno.listen`
-   * (both at once: `serverActivate()` has nothing left to do) and sets
-   * `serverAddress` to the bound address.
+   * Checks the `net` permission, then binds and listens (`serverActivate()` has nothing left to do)
+   * and sets `serverAddress` to the bound address.
    *
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
@@ -202,9 +189,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     if (!Number.isInteger(backlog) || backlog < 1) {
       throw new RangeError(`"requestQueueSize" must be a positive integer, got ${backlog}`);
     }
-    // Without --unstable-net, Deno ends the process (exit code 70) at a
-    // reusePort listen, where no catch runs: refuse first. Deno.listenDatagram
-    // comes with the same flag, so its presence says whether it is on.
+    // without --unstable-net a reusePort listen ends the process, past any catch: refuse first
+    // (Deno.listenDatagram exists only under that flag)
     if (
       this.allowReusePort &&
       typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function"
@@ -241,10 +227,8 @@ declareAttributes(TCPServerBase, {
 });
 
 /**
- * A TCP server, Python's `socketserver.TCPServer`: it binds and listens in
- * its constructor (unless `bindAndActivate: false`), after checking Deno's
- * `net` permission for the exact address, and hands each connection to a
- * new handler, one at a time (`ThreadingTCPServer`: one task each).
+ * A TCP server, Python's `socketserver.TCPServer`: binds in its constructor after checking the `net`
+ * permission, and hands each connection to a new handler, one at a time.
  *
  * @example The seed's echo server
  * ```ts

@@ -26,8 +26,7 @@ import { kAttribute, kCheckProxy, kCloseSocket, kListen, kRequests } from "./_sy
 import type { ServerStats } from "./server_stats.ts";
 
 /**
- * Options of {@linkcode TLSServer}: the certificate and key, and the
- * {@linkcode TCPServer} options.
+ * Options of {@linkcode TLSServer}: the certificate and key, and the {@linkcode TCPServer} options.
  *
  * @example
  * ```ts
@@ -47,8 +46,7 @@ export interface TLSServerOptions extends TCPServerOptions {
   cert: string;
   /** The private key, PEM text. */
   key: string;
-  /** The ALPN protocols to offer, most preferred first; a handler reads the
-   * one agreed on from `(await this.request.handshake()).alpnProtocol`.
+  /** The ALPN protocols to offer, most preferred first (the agreed one: `handshake()`'s).
    * @default {undefined} */
   alpnProtocols?: string[];
   /** {@linkcode TLSServer.handshakeTimeout}.
@@ -86,17 +84,13 @@ function isCertificateError(error: unknown): boolean {
     (error instanceof Error && error.constructor === Error && /\b(cert|key)/i.test(error.message));
 }
 
-/** The connections whose handshake completed: only those can be shut with
- * `closeWrite()`, which otherwise waits for the handshake for ever. */
+/** Handshaken connections: `closeWrite()` on any other waits for the handshake for ever. */
 const handshaken = new WeakSet<Deno.TlsConn>();
 
-/** Handshakes that ran out of time, still pending, by connection: Deno 2.9
- * cannot abort a server's handshake, so closing frees nothing until the
- * client speaks or leaves. */
+/** Timed-out handshakes still pending: Deno 2.9 cannot abort one, so closing frees nothing. */
 const stalled = new WeakMap<Deno.TlsConn, Promise<unknown>>();
 
-/** Each server's connections whose handshake stalled, kept open (and
- * counted against `maxConnections`) until it ends; `serverClose()` closes them. */
+/** Each server's stalled connections, kept open (and in `maxConnections`) until they end. */
 const stalledOf = new WeakMap<object, Set<Deno.TlsConn>>();
 const ignore = () => {};
 
@@ -119,8 +113,7 @@ async function handshake(
       );
     });
   } catch (error) {
-    // a scanner, a plain-text client, one that does not trust the
-    // certificate: routine on a public port, so a drop, not a stack trace
+    // a scanner, a plain-text client, an untrusting one: routine on a public port, so a drop
     throw asDrop(
       expired ? error : withContext(error, `TLS handshake with "${formatAddress(address)}"`),
       "handshake",
@@ -130,15 +123,9 @@ async function handshake(
 }
 
 /**
- * A TLS server: a sibling of {@linkcode TCPServer} whose connections are
- * `Deno.TlsConn`s (Python's `socketserver` has none: it wraps the socket in
- * `get_request()`). Handlers read and write plain text.
- *
- * The handshake runs in `finishRequest()`, per request, so with
- * `ThreadingTLSServer` a slow client holds up only its own task. A failed
- * or timed-out handshake is a drop (`handleDrop()`); Deno cannot abort one,
- * so a timed-out handshake keeps its socket, and its `maxConnections` slot,
- * until the client speaks or leaves.
+ * A TLS server, a sibling of {@linkcode TCPServer} whose connections are `Deno.TlsConn`s; handlers
+ * read and write plain text. The handshake runs per request in `finishRequest()`; a failed one is a
+ * drop. See docs/tls.md.
  *
  * @example
  * ```ts
@@ -160,8 +147,8 @@ async function handshake(
  * ```
  */
 export class TLSServer extends TCPServerBase<Deno.TlsConn> {
-  /** Class attribute: how long a client may take to complete the handshake,
-   * in ms; `null` waits for ever. Default nginx's `ssl_handshake_timeout`. */
+  /** Class attribute: how long a client may take over the handshake, in ms (`null`: for ever);
+   * nginx's default. */
   static handshakeTimeout: number | null = 60_000;
 
   /** The constructor's options; see {@linkcode BaseServer.options}. */
@@ -205,10 +192,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
         ...(alpnProtocols ? { alpnProtocols: [...alpnProtocols] } : {}),
       }) as Deno.Listener<Deno.TlsConn, TcpAddr>;
     } catch (error) {
-      // Deno reports an unusable certificate or key as InvalidData ("No
-      // certificates found"), or, for a key that is not the certificate's,
-      // as an Error naming the keys; everything else is the bind's own
-      // failure, which serverBind() words like a TCPServer's
+      // Deno says InvalidData, or a plain Error naming the keys for a mismatched key; anything
+      // else is the bind's failure, which serverBind() words
       if (!isCertificateError(error)) throw error;
       throw new Deno.errors.InvalidData(
         `The TLS certificate or key cannot be used: ${
@@ -220,10 +205,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
   }
 
   /**
-   * Completes the handshake (at most `handshakeTimeout` ms), then runs the
-   * handler; a failed handshake throws, so the request is dropped, and so is
-   * one whose handler fails with `Deno.errors.InvalidData`, what the TLS
-   * layer throws for a corrupt record, an alert or plain text.
+   * Completes the handshake (at most `handshakeTimeout` ms), then runs the handler; a failed
+   * handshake, or the TLS layer's `InvalidData` from the handler, drops the request.
    *
    * @example
    * ```ts
@@ -250,9 +233,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
   }
 
   /**
-   * After a completed handshake, `closeWrite()` (TLS's `close_notify`) then
-   * `closeRequest()`, like every stream server; otherwise only
-   * `closeRequest()`, as `closeWrite()` would wait for the handshake.
+   * `closeWrite()` (TLS's `close_notify`) then `closeRequest()`; only the latter before a completed
+   * handshake, which `closeWrite()` would wait for.
    *
    * @example
    * ```ts
@@ -270,9 +252,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
     if (handshaken.has(request)) return await super.shutdownRequest(request);
     const pending = stalled.get(request);
     if (pending !== undefined && this.maxConnections !== null && !this.closed) {
-      // Closing would free no descriptor (see `stalled`): the request is
-      // over, but its slot stays taken, and the connection open so that its
-      // end can be seen, until the handshake ends; then it is closed
+      // closing frees no descriptor (see `stalled`): the slot stays taken, the connection open to
+      // see its end, until the handshake ends
       stalled.delete(request);
       const ended = pending.then(ignore, ignore);
       this[kRequests].hold(ended);

@@ -21,8 +21,7 @@ import {
 } from "./datagram_server.ts";
 
 /**
- * A bound UDP address: a `Deno.NetAddr` whose transport is `"udp"`, ready
- * for `DatagramConn.send()`.
+ * A bound UDP address, ready for `DatagramConn.send()`.
  *
  * @example
  * ```ts
@@ -39,8 +38,7 @@ import {
 export type UdpAddr = Deno.NetAddr & { transport: "udp" };
 
 /**
- * Options of {@linkcode UDPServer}; each attribute option overrides the
- * class attribute of the same name for this instance.
+ * Options of {@linkcode UDPServer}; each overrides the class attribute of its name.
  *
  * @example
  * ```ts
@@ -48,16 +46,13 @@ export type UdpAddr = Deno.NetAddr & { transport: "udp" };
  * import assert from "node:assert/strict";
  *
  * const options: UDPServerOptions = { allowReuseAddress: true, maxPacketSize: 512 };
- * await using server = new UDPServer(
- *   { hostname: "127.0.0.1", port: 0 },
- *   BaseRequestHandler,
- *   options,
- * );
+ * await using server = new UDPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler, options);
  * assert.equal(server.allowReuseAddress, true);
  * ```
  */
 export interface UDPServerOptions extends DatagramServerOptions {
-  /** {@linkcode UDPServer.allowReuseAddress}. @default {false} */
+  /** {@linkcode UDPServer.allowReuseAddress}.
+   * @default {false} */
   allowReuseAddress?: boolean;
   /** {@linkcode UDPServer.allowReusePort}: only `false` can be honoured.
    * @default {false} */
@@ -65,13 +60,9 @@ export interface UDPServerOptions extends DatagramServerOptions {
 }
 
 /**
- * A UDP server, Python's `socketserver.UDPServer`: every datagram is a
- * request, `[packet, socket]`, handed to a new handler, usually a
- * {@linkcode DatagramRequestHandler}, whose `finish()` sends the reply. It
- * handles one datagram at a time; `ThreadingUDPServer` runs one task per
- * datagram. Needs `--unstable-net` (the constructor says so otherwise) and
- * the `net` permission for its address. Bind `"::"` for IPv6 and IPv4
- * (IPv4 clients then appear as `::ffff:a.b.c.d`).
+ * A UDP server, Python's `socketserver.UDPServer`: each datagram, `[packet, socket]`, goes to a new
+ * handler, usually a {@linkcode DatagramRequestHandler}, one at a time. Needs `--unstable-net`. See
+ * docs/datagrams.md.
  *
  * @example An echo server for one line per datagram
  * ```ts
@@ -93,12 +84,10 @@ export interface UDPServerOptions extends DatagramServerOptions {
  * ```
  */
 export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
-  /** Class attribute: bind even when another socket holds the address
-   * (Deno's `reuseAddress`). Python: `allow_reuse_address`. */
+  /** Class attribute, Python's `allow_reuse_address`: bind even when another socket holds it. */
   static allowReuseAddress: boolean = false;
-  /** Class attribute: `SO_REUSEPORT`, Python's `allow_reuse_port`.
-   * `Deno.listenDatagram` has no such option, so `true` makes the bind throw
-   * a `RangeError`. */
+  /** Class attribute, Python's `allow_reuse_port`: `Deno.listenDatagram` has no `SO_REUSEPORT`, so
+   * `true` makes the bind throw a `RangeError`. */
   static allowReusePort: boolean = false;
 
   /** The options given to the constructor; see `BaseServer.options`. */
@@ -107,8 +96,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ hostname?, port }`, or
-   *   Python's `[hostname, port]`; a hostname of `""` means every interface.
+   * @param serverAddress Where to listen: `{ hostname?, port }`, or Python's `[hostname, port]`.
    * @param RequestHandlerClass The handler class, run once per datagram.
    * @param options Attribute values for this instance, and `bindAndActivate`.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
@@ -140,15 +128,13 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     this[kAttribute]("allowReusePort", value);
   }
 
-  /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`. Python:
-   * `address_family`. */
+  /** `"AF_INET6"` for an IPv6 address, else `"AF_INET"`: Python's `address_family`. */
   get addressFamily(): "AF_INET" | "AF_INET6" {
     return this.serverAddress.hostname.includes(":") ? "AF_INET6" : "AF_INET";
   }
 
   /**
-   * Checks `--unstable-net` and the `net` permission, binds with
-   * `Deno.listenDatagram` and sets `serverAddress` to the bound address.
+   * Checks `--unstable-net` and the `net` permission, binds, and sets `serverAddress`.
    *
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.

@@ -53,28 +53,20 @@ export type UnixDatagramAddr = Deno.UnixAddr & { transport: "unixpacket" };
  *
  * @example
  * ```ts
- * import {
- *   BaseRequestHandler,
- *   UnixDatagramServer,
- *   type UnixDatagramServerOptions,
- * } from "@x/socketserver";
+ * import { BaseRequestHandler, UnixDatagramServer, type UnixDatagramServerOptions } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * const options: UnixDatagramServerOptions = { replyTimeout: 250, maxPacketSize: 4096 };
- * {
- *   await using server = new UnixDatagramServer(
- *     { path: `${dir}/app.sock` },
- *     BaseRequestHandler,
- *     options,
- *   );
- *   assert.equal(server.replyTimeout, 250);
- * }
+ * const server = new UnixDatagramServer({ path: `${dir}/app.sock` }, BaseRequestHandler, options);
+ * assert.equal(server.replyTimeout, 250);
+ * await server.serverClose();
  * await Deno.remove(dir);
  * ```
  */
 export interface UnixDatagramServerOptions extends DatagramServerOptions, UnixSocketOptions {
-  /** {@linkcode UnixDatagramServer.replyTimeout}. @default {1000} */
+  /** {@linkcode UnixDatagramServer.replyTimeout}.
+   * @default {1000} */
   replyTimeout?: number | null;
 }
 
@@ -89,13 +81,9 @@ function checkReplyTimeout(_name: string, value: unknown): void {
 }
 
 /**
- * A Unix datagram socket server, Python's `socketserver.UnixDatagramServer`:
- * a datagram server like {@linkcode UDPServer} on a socket file (Deno's
- * `unixpacket` transport, `AF_UNIX, SOCK_DGRAM`); `ThreadingUnixDatagramServer`
- * runs one task per datagram. Needs `--unstable-net`. A client that wants
- * replies binds its socket to a path; a reply to one that has none, or that
- * does not read its replies within `replyTimeout`, is dropped. The socket
- * file's life is {@linkcode UnixStreamServer}'s.
+ * A Unix datagram socket server, Python's `socketserver.UnixDatagramServer`: a datagram server like
+ * {@linkcode UDPServer} on a socket file (`unixpacket`; needs `--unstable-net`). A client that wants
+ * replies binds its own path. See docs/transports.md and docs/datagrams.md.
  *
  * @example A line echo server, and a client bound to its own path
  * ```ts
@@ -123,15 +111,9 @@ function checkReplyTimeout(_name: string, value: unknown): void {
 export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagramAddr> {
   /** Class attribute; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
-  /**
-   * Class attribute: how long a reply may wait to be sent, in ms (more than
-   * 0), or `null` for ever. A reply to a client whose receive queue is full
-   * waits until it reads, and meanwhile the socket can do nothing else; when
-   * this runs out the reply is dropped (`Deno.errors.TimedOut`, a drop) and
-   * so are later replies to that client until it reads. Deno cannot cancel
-   * the stuck send: it holds a descriptor (16 at most in all) and keeps the
-   * process alive until the client reads or goes. See docs/datagrams.md.
-   */
+  /** Class attribute: how long a reply to a client that does not read may wait, in ms (more than
+   * 0), or `null` for ever; then it and later replies to that client are dropped until it reads.
+   * See docs/datagrams.md. */
   static replyTimeout: number | null = 1000;
   /** Class attribute; see {@linkcode UnixSocketOptions.socketMode}. */
   static socketMode: number | null = null;
@@ -142,11 +124,9 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   /**
    * Creates the server and, unless `options.bindAndActivate` is false, binds.
    *
-   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
-   *   Python spells it.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as Python spells it.
    * @param RequestHandlerClass The handler class, run once per datagram.
-   * @param options Attribute values for this instance, `bindAndActivate` and
-   *   the socket file's options.
+   * @param options Attribute values, `bindAndActivate` and the socket file's options.
    * @throws {TypeError} `reclaimStaleSocket` without `bindAndActivate: false`.
    * @throws {Deno.errors.NotSupported} Deno runs without `--unstable-net`.
    * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
@@ -193,13 +173,11 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
   }
 
   /**
-   * Checks `--unstable-net`, the permissions and the path, then binds.
-   * Synchronous, except when `reclaimStaleSocket` checks a socket file left
-   * at the path.
+   * Checks `--unstable-net`, the permissions and the path, then binds; async only when
+   * `reclaimStaleSocket` checks a file left at the path.
    *
    * @returns When bound: at once, or a promise when a stale file is checked.
-   * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
-   *   be reclaimed, or something answers on it.
+   * @throws {Deno.errors.AddrInUse} A live or unreclaimable socket file is at the path.
    *
    * @example
    * ```ts
@@ -229,12 +207,7 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
     return bindSocketFile(this, path, options, open, (socket) => this.socket = socket);
   }
 
-  /**
-   * Internal: removes the socket file, if it is still this server's, just
-   * before the socket closes.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: removes the socket file, if still this server's, before the socket closes. */
   override [kSocketClosed](): void {
     removeSocketFile(this);
   }

@@ -41,9 +41,8 @@ import { kAttribute, kCloseSocket } from "./_symbols.ts";
 export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
 
 /**
- * The client address of a {@linkcode UnixStreamServer}: the peer's
- * `Deno.UnixAddr` (its `path` is usually `""`), or, when `proxyProtocol` is
- * set, the `Deno.NetAddr` of the TCP client the proxy relays.
+ * The client address of a {@linkcode UnixStreamServer}: the peer's `Deno.UnixAddr` (`path` usually
+ * `""`), or with `proxyProtocol` the relayed TCP client's `Deno.NetAddr`.
  *
  * @example
  * ```ts
@@ -67,35 +66,21 @@ export type UnixStreamClientAddr = Deno.UnixAddr | Deno.NetAddr;
  *
  * const dir = await Deno.makeTempDir();
  * const options: UnixStreamServerOptions = { timeout: 1000, maxConnections: 16 };
- * {
- *   await using server = new UnixStreamServer(
- *     { path: `${dir}/app.sock` },
- *     BaseRequestHandler,
- *     options,
- *   );
- *   assert.equal(server.maxConnections, 16);
- * }
+ * const server = new UnixStreamServer({ path: `${dir}/app.sock` }, BaseRequestHandler, options);
+ * assert.equal(server.maxConnections, 16);
+ * await server.serverClose();
  * await Deno.remove(dir);
  * ```
  */
 export interface UnixStreamServerOptions extends StreamServerOptions, UnixSocketOptions {}
 
-/** The backlog Deno 2.9 listens with on a Unix stream socket (`ss -xl`);
- * `Deno.listen` takes none for Unix sockets. */
+/** The backlog Deno 2.9 always listens with on a Unix stream socket (`ss -xl`). */
 const UNIX_BACKLOG = 1024;
 
 /**
- * A Unix stream socket server, Python's `socketserver.UnixStreamServer`: a
- * stream server like {@linkcode TCPServer} on a socket file, whose requests
- * are `Deno.UnixConn`s; `ThreadingUnixStreamServer` runs one task per
- * connection.
- *
- * Binding checks the `read`, `write` and `net` permissions for the path and
- * creates the file (with `socketMode`, if set); `serverClose()` removes it,
- * unlike Python, if it is still this server's. A file already at the path is
- * never overwritten: a socket file throws `Deno.errors.AddrInUse` (unless
- * `reclaimStaleSocket` finds it stale), anything else
- * `Deno.errors.AlreadyExists`. Details: docs/transports.md.
+ * A Unix stream socket server, Python's `socketserver.UnixStreamServer`: a stream server like
+ * {@linkcode TCPServer} on a socket file, which `serverClose()` removes (unlike Python) if it is
+ * still this server's. A file already at the path is never overwritten. See docs/transports.md.
  *
  * @example A line echo server on a socket file
  * ```ts
@@ -122,9 +107,8 @@ export class UnixStreamServer
   extends StreamServer<Deno.UnixConn, UnixStreamAddr, UnixStreamClientAddr> {
   /** Class attribute; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
-  /** Class attribute: the listen backlog, Python's `request_queue_size`.
-   * Deno always listens with 1024 on a Unix socket, so an override with
-   * another value makes the bind throw a `RangeError`. */
+  /** Class attribute, Python's `request_queue_size`: Deno always listens with 1024 on a Unix
+   * socket, so another value makes the bind throw a `RangeError`. */
   static requestQueueSize: number = UNIX_BACKLOG;
   /** Class attribute; see {@linkcode UnixSocketOptions.socketMode}. */
   static socketMode: number | null = null;
@@ -136,11 +120,9 @@ export class UnixStreamServer
    * Creates the server and, unless `options.bindAndActivate` is false, binds
    * and listens.
    *
-   * @param serverAddress Where to listen: `{ path }`, or the path alone, as
-   *   Python spells it.
+   * @param serverAddress Where to listen: `{ path }`, or the path alone, as Python spells it.
    * @param RequestHandlerClass The handler class, run once per connection.
-   * @param options Attribute values for this instance, `bindAndActivate` and
-   *   the socket file's options.
+   * @param options Attribute values, `bindAndActivate` and the socket file's options.
    * @throws {TypeError} `reclaimStaleSocket` without `bindAndActivate: false`.
    * @throws {Deno.errors.NotCapable} Permissions for the path are missing.
    * @throws {Deno.errors.AddrInUse} A socket file is already at the path.
@@ -183,12 +165,11 @@ export class UnixStreamServer
   }
 
   /**
-   * Checks the permissions and the path, then binds and listens. Synchronous,
-   * except when `reclaimStaleSocket` checks a socket file left at the path.
+   * Checks the permissions and the path, then binds and listens; async only when
+   * `reclaimStaleSocket` checks a file left at the path.
    *
    * @returns When bound: at once, or a promise when a stale file is checked.
-   * @throws {Deno.errors.AddrInUse} A socket file is at the path and may not
-   *   be reclaimed, or something answers on it.
+   * @throws {Deno.errors.AddrInUse} A live or unreclaimable socket file is at the path.
    * @throws {RangeError} `requestQueueSize` is overridden.
    *
    * @example Reclaiming the socket file of a crashed run
@@ -216,20 +197,14 @@ export class UnixStreamServer
         } cannot be honoured by UnixStreamServer: Deno.listen takes no backlog for Unix sockets and always listens with ${UNIX_BACKLOG}; remove the override`,
       );
     }
-    // privately whenever permitted: Deno removes a listener's bound path when
-    // it closes, and the file at the path may by then be another server's
+    // privately: Deno removes a listener's path when it closes, which may be another server's by then
     const options = { reclaim: this.reclaimStaleSocket, mode: this.socketMode, privately: true };
     const listen = (at: string) =>
       Deno.listen({ transport: "unix", path: at }) as Deno.Listener<Deno.UnixConn, UnixStreamAddr>;
     return bindSocketFile(this, path, options, listen, (socket) => this.socket = socket);
   }
 
-  /**
-   * Internal: removes the socket file (if it is still this server's) and
-   * closes the listener.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: removes the socket file, if still this server's, and closes the listener. */
   override [kCloseSocket](): void {
     if (this.socket !== undefined) removeSocketFile(this);
     super[kCloseSocket]();
