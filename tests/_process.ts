@@ -170,7 +170,11 @@ export class Subprocess implements AsyncDisposable {
 
   /** Closes stdin: the end of the commands. */
   async endInput(): Promise<void> {
-    await (this.#writer ??= this.child.stdin.getWriter()).close().catch(() => {});
+    try {
+      await (this.#writer ??= this.child.stdin.getWriter()).close();
+    } catch {
+      // not piped, or closed already
+    }
   }
 
   /** Sends `signal`, unless the process has exited. */
