@@ -28,6 +28,26 @@ type Frame = (
 const frames: Frame[] = [];
 const frameRequests: unknown[] = [];
 const freeFrames: number[] = [];
+let slots = 0;
+
+/** Takes a slot for `request`: a function named `frameName(slot)` awaiting
+ * on the request's behalf names it to `callers()` until `releaseFrame(slot)`. */
+export function takeFrame(request: unknown): number {
+  const slot = freeFrames.pop() ?? slots++;
+  frameRequests[slot] = request;
+  return slot;
+}
+
+/** Gives back a slot `takeFrame()` took. */
+export function releaseFrame(slot: number): void {
+  frameRequests[slot] = undefined;
+  freeFrames.push(slot);
+}
+
+/** The name of the frames of `slot`. */
+export function frameName(slot: number): string {
+  return `${FRAME_NAME}${slot}`;
+}
 
 /**
  * Runs `server.finishRequest(request, clientAddress)` under a frame that
@@ -47,20 +67,18 @@ export function finishRequestFramed(
   clientAddress: unknown,
   shutdown = false,
 ): Promise<void> {
-  const slot = freeFrames.pop() ?? frames.length;
-  frameRequests[slot] = request;
+  const slot = takeFrame(request);
   return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress, shutdown);
 }
 
 function makeFrame(slot: number): Frame {
-  const name = `${FRAME_NAME}${slot}`;
+  const name = frameName(slot);
   return {
     async [name](server: Finisher, request: unknown, clientAddress: unknown, shutdown: boolean) {
       try {
         await server.finishRequest(request, clientAddress);
       } finally {
-        frameRequests[slot] = undefined;
-        freeFrames.push(slot);
+        releaseFrame(slot);
       }
       if (shutdown) {
         const shut = server.shutdownRequest(request);

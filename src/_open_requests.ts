@@ -9,6 +9,7 @@ import { stopWrites } from "./_conn_files.ts";
 import { deadline } from "./_deadline.ts";
 
 const TIMEOUT = Symbol("timeout");
+const KEEP = Symbol("keep");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
@@ -31,7 +32,9 @@ export class OpenRequests<R, A = unknown> {
   pending: Promise<[R, A]> | null = null;
   /** Set by `serverClose()`: a wait for a slot ends. */
   closed = false;
-  #open = new Set<R>();
+  /** The open requests, after `KEEP`: a set that empties shrinks its
+   * table, and one request at a time would reallocate it per request. */
+  #open = new Set<R | typeof KEEP>([KEEP]);
   /** Settles when no request is left, for `drain()`. */
   #drained: PromiseWithResolvers<void> | null = null;
   #drainers = new Set<Drainer<R>>();
@@ -48,7 +51,7 @@ export class OpenRequests<R, A = unknown> {
 
   /** How many requests are open. */
   get size(): number {
-    return this.#open.size;
+    return this.#open.size - 1;
   }
 
   /** Whether `request` is open. */
@@ -64,7 +67,7 @@ export class OpenRequests<R, A = unknown> {
   /** Forgets a request that was closed, waking the drains and a slot waiter. */
   delete(request: R): void {
     if (!this.#open.delete(request)) return;
-    if (this.#open.size === 0) this.#drained?.resolve();
+    if (this.#open.size === 1) this.#drained?.resolve();
     if (this.#drainers.size > 0) this.#wakeDrainers();
     this.freeSlot();
   }
@@ -88,7 +91,7 @@ export class OpenRequests<R, A = unknown> {
   }
 
   #full(limit: number | null): boolean {
-    return limit !== null && this.#open.size + this.#held >= limit;
+    return limit !== null && this.#open.size - 1 + this.#held >= limit;
   }
 
   async #getRequestWhenFree(server: Taker<R, A>): Promise<[R, A]> {
@@ -144,7 +147,7 @@ export class OpenRequests<R, A = unknown> {
     exempt: ReadonlySet<R>,
     close: (request: R) => Promise<void>,
   ): Promise<void> {
-    if (this.#open.size === 0) return;
+    if (this.#open.size === 1) return;
     let done: Promise<void>;
     let drainer: Drainer<R> | null = null;
     if (exempt.size === 0) {
@@ -158,7 +161,9 @@ export class OpenRequests<R, A = unknown> {
     }
     try {
       if (await deadline(done, graceMs, expired) === TIMEOUT) {
-        const left = [...this.#open].filter((request) => !exempt.has(request));
+        const left = [...this.#open].filter((request): request is R =>
+          request !== KEEP && !exempt.has(request as R)
+        );
         await Promise.all(left.map((request) => this.#forceClose(request, lingerMs, close)));
       }
     } finally {
@@ -171,7 +176,7 @@ export class OpenRequests<R, A = unknown> {
     for (const drainer of this.#drainers) {
       let done = true;
       for (const request of this.#open) {
-        if (!drainer.exempt.has(request)) {
+        if (request !== KEEP && !drainer.exempt.has(request as R)) {
           done = false;
           break;
         }

@@ -10,6 +10,7 @@ import { AcceptBackoff } from "./_accept_backoff.ts";
 import { callers } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
+import { type FlowServer, FusedFlow } from "./_fused_flow.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
@@ -17,7 +18,7 @@ import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
 
 /** What the loop calls on its server: `BaseServer`'s hooks and attributes. */
-export interface Hooks<R, A> {
+export interface Hooks<R, A> extends FlowServer<R, A> {
   readonly serverAddress: unknown;
   readonly timeout: number | null;
   readonly maxConnections: number | null;
@@ -42,7 +43,17 @@ export interface CloseOptions {
   lingerMs?: number;
 }
 
-const STOP = Symbol("stop");
+/** One run of `serveForever()`. */
+interface Run {
+  /** Until `shutdown()` or `serverClose()` ends it. */
+  live: boolean;
+  /** Waiting for a request: when `serviceActions()` runs on its own. */
+  idle: boolean;
+  /** Settles when it ends: what `serveForever()` returns. */
+  ended: PromiseWithResolvers<void>;
+  stopTicking: () => void;
+}
+
 const TIMEOUT = Symbol("timeout");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
@@ -54,14 +65,14 @@ export class RequestLoop<R, A> {
   serving = false;
   /** Set by `shutdown()`; kept when not serving, as Python keeps its flag. */
   #shutdownRequested = false;
-  #idle = false;
   #server: Hooks<R, A>;
   #turns = new Turns();
   #backoff = new AcceptBackoff();
   #actions: GuardedRunner;
-  /** Ends the wait `serveForever()` is in (see `#untilStop()`). */
-  #stopWait: ((stop: typeof STOP) => void) | null = null;
-  #stopped: PromiseWithResolvers<void> | null = null;
+  /** Runs each request from `verifyRequest()` on. */
+  readonly flow: FusedFlow<R, A>;
+  /** The run of `serveForever()` under way. */
+  #run: Run | null = null;
   /** Requests already reported to `handleDrop()`. */
   #dropped = new WeakSet<object>();
   /** Settles once the socket `serverClose()` closed is let go of. */
@@ -89,6 +100,7 @@ export class RequestLoop<R, A> {
   constructor(server: Hooks<R, A>, signal: AbortSignal | undefined) {
     this.#server = server;
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
+    this.flow = new FusedFlow(server, this);
     checkSignal(signal);
     this.#signal = signal;
     if (signal?.aborted) this.closed = true; // nothing bound, nothing to serve
@@ -111,56 +123,87 @@ export class RequestLoop<R, A> {
     checkDuration("pollInterval", pollInterval, true);
     if (this.#shutdownRequested) return void (this.#shutdownRequested = false); // kept, used up
     this.serving = true;
-    this.#stopped = Promise.withResolvers<void>();
+    const run: Run = {
+      live: true,
+      idle: false,
+      ended: Promise.withResolvers(),
+      stopTicking: ignore,
+    };
+    run.stopTicking = this.#actions.every(pollInterval, () => run.idle);
+    this.#run = run;
+    this.#serve(run).then(() => this.#end(run), (error) => this.#end(run, error));
+    await run.ended.promise;
+    // as in Python, serveForever() returns after the actions it ran; shutdown()
+    // does not wait for them, since they may await it themselves
+    const running = this.#actions.running;
+    if (running !== null) await running;
+  }
+
+  /**
+   * The loop of one run. It awaits each request and each handling as they
+   * are: `shutdown()` and `serverClose()` end the run (`serveForever()`
+   * returns) without waiting for them, and the loop, once it wakes, sees the
+   * run is over and leaves — a request it was taking stays pending for the
+   * next taker. No race per wait, so nothing allocated for one.
+   */
+  async #serve(run: Run): Promise<void> {
+    const server = this.#server;
     const requests = this.requests;
     const actions = this.#actions;
-    const stopTicking = actions.every(pollInterval, () => this.#idle);
-    try {
-      while (!this.#shutdownRequested) {
-        this.#idle = true;
-        let next: [R, A] | typeof STOP;
-        try {
-          next = await this.#untilStop(requests.next(server));
-        } catch (error) {
-          requests.pending = null;
-          if (this.closed) break;
-          if (error instanceof NotBoundError) throw error;
-          await this.#backoff.failed(error, server);
-          continue;
-        } finally {
-          this.#idle = false;
-        }
-        if (next === STOP) break;
+    while (run.live) {
+      run.idle = true;
+      let next: [R, A];
+      try {
+        next = await requests.next(server);
+      } catch (error) {
+        if (!run.live) return; // the next taker meets the failure
         requests.pending = null;
-        this.#backoff.reset();
-        if (this.closed) break; // serverClose() took it over and closes it
-        // Python's loop never runs a request and serviceActions() at once
-        if (actions.running !== null && await this.#untilStop(actions.running) === STOP) {
+        if (error instanceof NotBoundError) throw error;
+        await this.#backoff.failed(error, server);
+        continue;
+      } finally {
+        run.idle = false;
+      }
+      if (!run.live) return; // stopped meanwhile: the request stays pending (closed: closed)
+      requests.pending = null;
+      this.#backoff.reset();
+      // Python's loop never runs a request and serviceActions() at once
+      if (actions.running !== null) {
+        await actions.running;
+        if (!run.live) {
           if (this.closed) await this.#closeQuietly(next[0]);
           else requests.pending = Promise.resolve(next); // for the next taker
-          break;
+          return;
         }
-        // A ThreadingMixIn server's request returns at once: no turn of the event loop
-        const handled = this.#handle(next[0], next[1]);
-        if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
-        const ran = actions.run();
-        if (ran !== undefined) await ran;
       }
-    } finally {
-      stopTicking();
-      this.serving = this.#shutdownRequested = false;
-      this.#stopWait = null;
-      this.#stopped.resolve();
+      // A ThreadingMixIn server's request returns at once: no turn of the event loop
+      const handled = this.#handle(next[0], next[1]);
+      if (handled !== undefined) await handled;
+      if (!run.live) return;
+      const ran = actions.run();
+      if (ran !== undefined) await ran;
     }
   }
 
+  /** Ends `run`: `serveForever()` returns (or throws `error`). */
+  #end(run: Run, error?: unknown): void {
+    if (!run.live) return;
+    run.live = false;
+    run.stopTicking();
+    this.serving = this.#shutdownRequested = false;
+    this.#run = null;
+    if (error === undefined) run.ended.resolve();
+    else run.ended.reject(error);
+  }
+
   /** `BaseServer.shutdown()`. */
-  async shutdown(): Promise<void> {
+  shutdown(): Promise<void> {
     this.#shutdownRequested = true;
-    if (!this.serving) return;
-    this.#stopWait?.(STOP);
-    this.#backoff.wake();
-    await this.#stopped?.promise;
+    if (this.#run !== null) {
+      this.#backoff.wake();
+      this.#end(this.#run);
+    }
+    return Promise.resolve();
   }
 
   /** `BaseServer.handleRequest()`. */
@@ -212,7 +255,7 @@ export class RequestLoop<R, A> {
       this.closed = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
-      this.#stopWait?.(STOP);
+      if (this.#run !== null) this.#end(this.#run);
       this.#backoff.wake();
       this.requests.freeSlot();
       // A pending accept holds the socket until its cancellation lands, and a
@@ -252,59 +295,11 @@ export class RequestLoop<R, A> {
     }
   }
 
-  /** `promise`, or STOP once `shutdown()` or `serverClose()` is called. A
-   * resolver per wait, not a race against one stop promise, which would keep
-   * a reaction per request until the loop stops. */
-  #untilStop<T>(promise: Promise<T>): Promise<T | typeof STOP> {
-    if (this.#shutdownRequested || this.closed) {
-      promise.catch(ignore); // abandoned: it may reject unobserved
-      return Promise.resolve(STOP);
-    }
-    const { promise: woken, resolve, reject } = Promise.withResolvers<T | typeof STOP>();
-    this.#stopWait = resolve;
-    promise.then(resolve, reject);
-    return woken;
-  }
-
   /** Python's `_handle_request_noblock()` after `get_request()`: nothing
    * when every hook returned synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
-    const server = this.#server;
     this.requests.add(request);
-    try {
-      const verified = server.verifyRequest(request, clientAddress);
-      if (verified instanceof Promise) {
-        return this.#handleVerified(request, clientAddress, verified);
-      }
-      const done = verified
-        ? server.processRequest(request, clientAddress)
-        : server.shutdownRequest(request);
-      if (done instanceof Promise) {
-        return done.catch((error) => this.#handleFailed(request, clientAddress, error));
-      }
-      return undefined;
-    } catch (error) {
-      return this.#handleFailed(request, clientAddress, error);
-    }
-  }
-
-  async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    try {
-      if (await verified) await this.#server.processRequest(request, clientAddress);
-      else await this.#server.shutdownRequest(request);
-    } catch (error) {
-      await this.#handleFailed(request, clientAddress, error);
-    }
-  }
-
-  /** An error on the way: `handleError()` (or `handleDrop()`), then `shutdownRequest()`. */
-  async #handleFailed(request: R, clientAddress: A, error: unknown): Promise<void> {
-    await this.report(request, clientAddress, error);
-    try {
-      await this.#server.shutdownRequest(request);
-    } catch {
-      this.requests.delete(request);
-    }
+    return this.flow.run(request, clientAddress);
   }
 }
 

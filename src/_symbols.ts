@@ -32,3 +32,9 @@ export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
+
+/** A `DatagramRequestHandler`'s reply, sent: the send's promise, or `undefined` (nothing to send). */
+export const kSendReply: unique symbol = Symbol("socketserver.sendReply");
+
+/** A `DatagramRequestHandler`'s failed send, told apart: a drop reported, or the error to throw. */
+export const kSendFailed: unique symbol = Symbol("socketserver.sendFailed");

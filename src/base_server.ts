@@ -9,6 +9,7 @@ import { AttributeValues, declareAttributes } from "./_attributes.ts";
 import { finishRequestFramed } from "./_caller.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
+import { registerBuiltins, SERVER_HOOKS } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
@@ -581,3 +582,9 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 }
 
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });
+registerBuiltins(BaseServer.prototype, [...SERVER_HOOKS], {
+  verifyRequest: "verifyRequest",
+  processRequest: "processRequest",
+  finishRequest: "finishRequest",
+  baseShutdown: "shutdownRequest",
+});

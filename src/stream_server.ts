@@ -9,6 +9,7 @@ import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./
 import { NotBoundError } from "./errors.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { opsInFlight } from "./_conn_files.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 import { kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
@@ -183,3 +184,7 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
     }
   }
 }
+
+registerBuiltins(StreamServer.prototype, ["getRequest", "shutdownRequest", "closeRequest"], {
+  streamShutdown: "shutdownRequest",
+});

@@ -4,12 +4,7 @@
  * @module
  */
 
-import {
-  type AnyServer,
-  type Awaitable,
-  BaseServer,
-  type ServerCloseOptions,
-} from "./base_server.ts";
+import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
 import type { DatagramRequest } from "./datagram_server.ts";
 import { TCPServer } from "./tcp_server.ts";
 import { TLSServer } from "./tls_server.ts";
@@ -18,6 +13,7 @@ import { UnixDatagramServer } from "./unix_datagram_server.ts";
 import { UnixStreamServer } from "./unix_stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { finishRequestFramed } from "./_caller.ts";
+import { flowOf, FusedFlow, registerBuiltins } from "./_fused_flow.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
 /**
@@ -212,6 +208,10 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
+      const flow = flowOf(this);
+      if (FusedFlow.isThreadTask(this.processRequestThread)) {
+        return void flow.task(request, clientAddress);
+      }
       // Nothing is kept for the task but the request's entry in the open set;
       // an override of processRequestThread() that rejects is reported, not
       // left as an unhandled rejection that would end the process
@@ -223,7 +223,7 @@ export function ThreadingMixIn<C extends ServerClass>(
       }
       task.catch(async (error) => {
         await this[kReportError](request, clientAddress, error);
-        await releaseRequest(this, request);
+        await flow.release(request);
       });
     }
 
@@ -237,7 +237,7 @@ export function ThreadingMixIn<C extends ServerClass>(
         await this.shutdownRequest(request);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
-        await releaseRequest(this, request);
+        await flowOf(this).release(request);
       }
     }
 
@@ -246,21 +246,12 @@ export function ThreadingMixIn<C extends ServerClass>(
     }
   }
   declareAttributes(Threading, { blockOnClose: null, daemonThreads: null });
+  registerBuiltins(Threading.prototype, ["processRequest", "processRequestThread"], {
+    threadTask: "processRequestThread",
+  });
   // Named as in Python (ThreadingTCPServer), for messages naming the class
   Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });
   return Threading as unknown as ThreadingMixInClass<C>;
-}
-
-/** Releases a request whose `shutdownRequest()` threw: `closeRequest()`,
- * then `BaseServer`'s own in case an override threw before calling it, so
- * that `serverClose()` never waits for it. */
-async function releaseRequest(server: AnyServer, request: unknown): Promise<void> {
-  try {
-    await server.closeRequest(request);
-  } catch {
-    // an override that throws: drop the entry below
-  }
-  BaseServer.prototype.closeRequest.call(server, request);
 }
 
 /**
