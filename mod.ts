@@ -89,8 +89,12 @@ export {
   DEFAULT_MAX_LINE_LENGTH,
 } from "./src/buffered_reader.ts";
 export { type ByteSink, StreamWriter, type StreamWriterOptions } from "./src/stream_writer.ts";
+export { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./src/framing.ts";
 export {
+  FrameTooLongError,
+  IncompleteReadError,
   isRoutineDrop,
+  LimitOverrunError,
   LineTooLongError,
   type TimeoutAttribute,
   TimeoutError,

@@ -42,14 +42,26 @@ function mustBeSync(result: unknown, hook: string): void {
 }
 
 /**
- * The error of a second `serverBind()`: the constructor has already bound,
- * unless it was given `bindAndActivate: false`.
+ * Refuses a `serverBind()` that would leave a socket nobody closes: on a
+ * server already bound (the constructor binds unless given
+ * `bindAndActivate: false`), or closed (`serverClose()` has run, and will not
+ * run again for this socket).
  *
- * @param address Where the server is bound, formatted.
- * @returns The error to throw.
+ * @param server The server.
+ * @param address Where it binds, formatted.
  */
-export function alreadyBound(address: string): Error {
-  return new Error(
-    `The server is already bound to "${address}": the constructor binds unless given { bindAndActivate: false }, so call serverBind() only then; to bind another address create a new server`,
-  );
+export function checkBindable(
+  server: { readonly closed: boolean; readonly socket?: unknown },
+  address: string,
+): void {
+  if (server.closed) {
+    throw new Deno.errors.BadResource(
+      `Cannot call serverBind() on a closed server: create a new ${server.constructor.name}`,
+    );
+  }
+  if (server.socket !== undefined) {
+    throw new Error(
+      `The server is already bound to "${address}": the constructor binds unless given { bindAndActivate: false }, so call serverBind() only then; to bind another address create a new server`,
+    );
+  }
 }

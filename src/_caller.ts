@@ -1,37 +1,54 @@
 /**
- * Which request's handler is calling? `await this.server.serverClose()` in a
- * handler must not wait for that same handler. JavaScript cannot tell a
- * function its caller, but V8's async stack trace names every async function
- * awaiting on the way: `finishRequest()` runs under an async frame whose name
- * holds a slot number, the slot holds the request, and `serverClose()` reads
- * the slots off its own stack. One async call per request; the stack is read
- * only by `serverClose()`, and only while requests are open. A timer's
- * callback does not continue the async stack, so its call is not recognised.
+ * Which request's hooks are calling? `await this.server.serverClose()` in a
+ * handler, `verifyRequest()`, `handleError()` or `handleDrop()` must not
+ * wait for that same request. JavaScript cannot tell a function its caller,
+ * but V8's async stack trace names every async function awaiting on the
+ * way: a request's whole flow runs under a function whose name holds a slot
+ * number (a plain call while the hooks return synchronously, an async one
+ * awaiting the rest), the slot holds the request, and `serverClose()` reads
+ * the slots off its own stack. The stack is read only by `serverClose()`,
+ * and only while requests are open. A timer's callback does not continue
+ * the async stack, so its call is not recognised.
  *
  * @module
  */
 
-/** What `finishRequestFramed()` calls on the server. */
-interface Finisher {
-  finishRequest(request: unknown, clientAddress: unknown): Promise<void>;
-  shutdownRequest(request: unknown): unknown;
+/** A request's flow: the request loop's (verify → process → shutdown), or a
+ * `ThreadingMixIn` server's task. */
+export interface Flow<R, A> {
+  /** Runs the flow: a promise while it goes on, `undefined` once done. */
+  run(request: R, clientAddress: A): Promise<void> | undefined;
+  /** What the flow's promise rejected with: report it, release the request. */
+  failed(request: R, clientAddress: A, error: unknown): Promise<void>;
+  /** Set by `run()`: `shutdownRequest()` is to follow its promise (read at once). */
+  shutdownAfter?: boolean;
+  shutdownRequest?(request: R): unknown;
 }
 
 const FRAME_NAME = "socketserver_request_";
-const FRAME_PATTERN = /socketserver_request_(\d+)/g;
-type Frame = (
-  server: Finisher,
-  request: unknown,
-  clientAddress: unknown,
-  shutdown: boolean,
-) => Promise<void>;
+const FRAME_PATTERN = /^socketserver_request_(\d+)$/;
+// deno-lint-ignore no-explicit-any
+type AnyFlow = Flow<any, any>;
+interface Frame {
+  /** Calls the flow under the frame's name. */
+  enter(flow: AnyFlow, request: unknown, clientAddress: unknown): Promise<void> | undefined;
+  /** Awaits the rest of the flow under the frame's name. */
+  wait(
+    flow: AnyFlow,
+    request: unknown,
+    clientAddress: unknown,
+    rest: Promise<void>,
+    shutdown: boolean,
+  ): Promise<void>;
+}
 const frames: Frame[] = [];
 const frameRequests: unknown[] = [];
 const freeFrames: number[] = [];
 let slots = 0;
 
 /** Takes a slot for `request`: a function named `frameName(slot)` awaiting
- * on the request's behalf names it to `callers()` until `releaseFrame(slot)`. */
+ * on the request's behalf names it to `callers()` until `releaseFrame(slot)`
+ * (what the fused flow's frames do, `_fused_flow.ts`). */
 export function takeFrame(request: unknown): number {
   const slot = freeFrames.pop() ?? slots++;
   frameRequests[slot] = request;
@@ -50,47 +67,66 @@ export function frameName(slot: number): string {
 }
 
 /**
- * Runs `server.finishRequest(request, clientAddress)` under a frame that
- * names the request, so that a `serverClose()` awaited by its handler finds
- * it; then, when `shutdown` is true, `server.shutdownRequest(request)` (what
- * the default `processRequest()` does). `ThreadingMixIn` calls it too.
+ * Runs `flow.run(request, clientAddress)` under a frame that names the
+ * request, so that a `serverClose()` its hooks await finds it; a rejection
+ * of the flow goes to `flow.failed()`, under the frame too.
  *
- * @param server The server.
- * @param request The request.
- * @param clientAddress The client's address.
- * @param shutdown Whether to shut the request down after its handler.
- * @returns When the handler has finished (and the request is shut down).
+ * @returns `undefined` when the flow ended synchronously, else its end
+ * (which never rejects).
  */
-export function finishRequestFramed(
-  server: Finisher,
-  request: unknown,
-  clientAddress: unknown,
-  shutdown = false,
-): Promise<void> {
+export function framed<R, A>(
+  flow: Flow<R, A>,
+  request: R,
+  clientAddress: A,
+): Promise<void> | undefined {
   const slot = takeFrame(request);
-  return (frames[slot] ??= makeFrame(slot))(server, request, clientAddress, shutdown);
+  return (frames[slot] ??= makeFrame(slot)).enter(flow, request, clientAddress);
 }
 
 function makeFrame(slot: number): Frame {
   const name = frameName(slot);
-  return {
-    async [name](server: Finisher, request: unknown, clientAddress: unknown, shutdown: boolean) {
+  const enter = {
+    [name](flow: AnyFlow, request: unknown, clientAddress: unknown): Promise<void> | undefined {
+      let rest: Promise<void> | undefined;
       try {
-        await server.finishRequest(request, clientAddress);
+        rest = flow.run(request, clientAddress);
+      } catch (error) {
+        rest = Promise.reject(error);
+      }
+      if (rest === undefined) return void releaseFrame(slot);
+      const shutdown = flow.shutdownAfter === true;
+      if (shutdown) flow.shutdownAfter = false;
+      return frame.wait(flow, request, clientAddress, rest, shutdown);
+    },
+  }[name];
+  const wait = {
+    async [name](
+      flow: AnyFlow,
+      request: unknown,
+      clientAddress: unknown,
+      rest: Promise<void>,
+      shutdown: boolean,
+    ) {
+      try {
+        await rest;
+        if (shutdown) {
+          const shut = flow.shutdownRequest!(request);
+          if (shut instanceof Promise) await shut;
+        }
+      } catch (error) {
+        await flow.failed(request, clientAddress, error);
       } finally {
         releaseFrame(slot);
       }
-      if (shutdown) {
-        const shut = server.shutdownRequest(request);
-        if (shut instanceof Promise) await shut;
-      }
     },
   }[name];
+  const frame: Frame = { enter, wait };
+  return frame;
 }
 
 const NO_REQUESTS: ReadonlySet<never> = new Set();
 
-/** The requests in `open` whose handlers are on the current (async) call stack. */
+/** The requests in `open` whose flows are on the current (async) call stack. */
 export function callers<R>(
   open: { readonly size: number; has(request: R): boolean },
 ): ReadonlySet<R> {
@@ -99,21 +135,38 @@ export function callers<R>(
   return found.size === 0 ? NO_REQUESTS : found;
 }
 
-/** The requests whose handlers are on the current (async) call stack. */
+type StackErrors = ErrorConstructor & { prepareStackTrace?: unknown };
+interface CallSite {
+  getFunctionName(): string | null;
+}
+
+/** The stack's function names, read from V8's call sites rather than from
+ * the formatted stack, which a replaced `Error.prepareStackTrace` (what
+ * source-map-support installs) may format another way. */
+const functionNames = (_error: Error, sites: CallSite[]): (string | null)[] =>
+  sites.map((site) => site.getFunctionName());
+
+/** The requests whose flows are on the current (async) call stack. */
 function requestsOnStack(): unknown[] {
-  const limit = Error.stackTraceLimit;
-  let stack = "";
+  const errors = Error as StackErrors;
+  const limit = errors.stackTraceLimit;
+  const prepare = errors.prepareStackTrace;
+  let names: unknown = [];
   try {
-    Error.stackTraceLimit = Infinity;
-    stack = new Error().stack ?? "";
+    errors.stackTraceLimit = Infinity;
+    errors.prepareStackTrace = functionNames;
+    names = new Error().stack;
   } catch {
     // no stack to read: no caller found
   } finally {
-    Error.stackTraceLimit = limit;
+    errors.prepareStackTrace = prepare;
+    errors.stackTraceLimit = limit;
   }
   const found: unknown[] = [];
-  for (const match of stack.matchAll(FRAME_PATTERN)) {
-    const request = frameRequests[Number(match[1])];
+  if (!Array.isArray(names)) return found;
+  for (const name of names) {
+    const match = typeof name === "string" ? FRAME_PATTERN.exec(name) : null;
+    const request = match === null ? undefined : frameRequests[Number(match[1])];
     if (request !== undefined) found.push(request);
   }
   return found;

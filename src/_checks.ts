@@ -32,8 +32,12 @@ export function checkDuration(name: string, value: unknown, nullable: boolean): 
  */
 export function secondsMistake(name: string, value: number): RangeError {
   const ms = Number((value * 1000).toPrecision(12));
+  // under 1 ms even as seconds: advise the shortest duration accepted, not a value refused too
+  const advice = ms >= 1
+    ? `write ${ms} for ${value} s`
+    : `write 1 for ${value} s (${ms} ms, rounded up to the shortest duration accepted), or 0`;
   return new RangeError(
-    `"${name}" is ${value} ms, which can only be a number of seconds: durations here are milliseconds, so write ${ms} for ${value} s`,
+    `"${name}" is ${value} ms, which can only be a number of seconds: durations here are milliseconds, so ${advice}`,
   );
 }
 

@@ -10,7 +10,7 @@ import type { AnyServer, Awaitable } from "./base_server.ts";
 import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_child_permissions.ts";
 import { readChildOutput } from "./_child_output.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
-import { deadline } from "./_deadline.ts";
+import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 
@@ -50,7 +50,7 @@ export interface ChildDeath {
    * out-of-memory killer or `kill -9`, `"SIGTRAP"` from V8 running out of
    * heap. */
   signal: Deno.Signal | null;
-  /** Whether it had started listening (else it died while starting). */
+  /** Whether it had started serving (its `serveForever()`; else it died while starting). */
   listening: boolean;
   /** How long it ran, in ms. */
   lifetimeMs: number;
@@ -79,7 +79,7 @@ interface Child {
   stopGrace?: number;
   /** The lingering close it was told to do after the grace, if given. */
   stopLinger?: number;
-  killTimer?: ReturnType<typeof setTimeout>;
+  killTimer?: Timer;
   /** Resolves once the process is reaped and its stdout drained. */
   gone: Promise<void>;
   /** Why it ended before listening, as it told us. */
@@ -145,7 +145,7 @@ export class Supervisor {
     this.#stopped = Promise.withResolvers<void>();
     const startFailed = this.#startFailed = Promise.withResolvers<never>();
     startFailed.promise.catch(() => {});
-    let ticker: ReturnType<typeof setInterval> | undefined;
+    let ticker: Timer | undefined;
     try {
       const first: Child[] = [];
       for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
@@ -169,7 +169,7 @@ export class Supervisor {
       started();
       for (const child of first) await this.#started(child);
       if (pollInterval !== null && pollInterval > 0) {
-        ticker = setInterval(() => this.#serviceActions(), pollInterval);
+        ticker = setRepeating(() => this.#serviceActions(), pollInterval);
       }
       await stop.promise;
     } catch (error) {
@@ -182,7 +182,7 @@ export class Supervisor {
       await Promise.all([...this.children.values()].map((child) => child.gone));
       throw error;
     } finally {
-      clearInterval(ticker);
+      ticker?.clear();
       this.#stopAll(this.#server.childGraceMs);
       this.#serving = false;
       this.#stop = null;
@@ -279,7 +279,7 @@ export class Supervisor {
   }
 
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
-    clearTimeout(child.killTimer);
+    child.killTimer?.clear();
     this.children.delete(child.pid);
     await child.stdin.close().catch(() => {});
     const how = describeExit(status);
@@ -372,8 +372,8 @@ export class Supervisor {
       "\n";
     child.stdin.write(encoder.encode(line)).catch(() => {});
     if (Number.isFinite(graceMs)) {
-      clearTimeout(child.killTimer);
-      child.killTimer = setTimeout(
+      child.killTimer?.clear();
+      child.killTimer = setTimer(
         () => kill(child),
         graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
       );

@@ -1,12 +1,14 @@
 /**
- * The fused request flow: Python's verify → process → finish (the handler's
- * setup → handle → finish) → shutdown → close, run as one async function per
- * request. A hook left at the library's own implementation runs inline, with
- * no promise nor resumption of its own; a hook a subclass overrides, or an
- * instance property replaces, is called in its place and awaited when it
- * returns a promise, in the same order. The choice is made per hook and per
- * request, by comparing the function the server (or handler) has under the
- * hook's name with the library's: an assignment at any time is seen.
+ * The fused request flow: when `verifyRequest()` and `processRequest()` are
+ * the library's own, Python's finish (the handler's setup → handle → finish)
+ * → shutdown → close runs as one async function per request, under the
+ * request's frame (`_caller.ts`). A hook left at the library's own
+ * implementation runs inline there, with no promise nor resumption of its
+ * own; one a subclass overrides, or an instance property replaces, is called
+ * in its place and awaited when it returns a promise, in the same order. The
+ * choice is made per hook and per request by comparing the function the
+ * server (or handler) has under the hook's name with the library's, so an
+ * assignment at any time is seen. Otherwise the request loop's own flow runs.
  *
  * Which implementations are the library's is registered by the modules that
  * define them ({@linkcode registerBuiltins}), which keeps this one free of
@@ -16,6 +18,7 @@
  */
 
 import { frameName, releaseFrame, takeFrame } from "./_caller.ts";
+import { sendsInFlight } from "./_conn_files.ts";
 import { kSendFailed, kSendReply } from "./_symbols.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -40,28 +43,41 @@ const inline = {
   datagramFinish: null as AnyFunction | null,
 };
 
-/** A ThreadingMixIn class's `processRequestThread()`: the fused flow in a task. */
+/** ThreadingMixIn classes' `processRequest()`, which start a task and return. */
+const threadProcesses = new WeakSet<AnyFunction>();
+/** ThreadingMixIn classes' `processRequestThread()`: the fused flow in a task. */
 const threadTasks = new WeakSet<AnyFunction>();
 
 /**
  * Records `prototype`'s own implementations of `hooks` as the library's;
- * `as` names what the flow runs inline in place of each, if anything.
+ * `as` names what the flow runs inline in place of some of them.
  */
 export function registerBuiltins(
   prototype: object,
   hooks: readonly string[],
-  as: Partial<Record<keyof typeof inline | "threadTask", string>> = {},
+  as: Partial<Record<keyof typeof inline | "threadProcess" | "threadTask", string>> = {},
 ): void {
   const own = prototype as Record<string, AnyFunction>;
   for (const hook of hooks) builtins.add(own[hook]);
   for (const [kind, hook] of Object.entries(as)) {
-    if (kind === "threadTask") threadTasks.add(own[hook]);
+    if (kind === "threadProcess") threadProcesses.add(own[hook]);
+    else if (kind === "threadTask") threadTasks.add(own[hook]);
     else inline[kind as keyof typeof inline] = own[hook];
   }
 }
 
-/** The server hooks the flow may run inline. */
-export const SERVER_HOOKS = [
+/** Registers `BaseServer`'s hooks: each one the library's, the flow's to run inline. */
+export function registerBaseServer(prototype: object): void {
+  registerBuiltins(prototype, SERVER_HOOKS, {
+    verifyRequest: "verifyRequest",
+    processRequest: "processRequest",
+    finishRequest: "finishRequest",
+    baseShutdown: "shutdownRequest",
+  });
+}
+
+/** The server hooks the fused flow may run inline. */
+const SERVER_HOOKS = [
   "getRequest",
   "verifyRequest",
   "processRequest",
@@ -72,23 +88,20 @@ export const SERVER_HOOKS = [
   "handleDrop",
 ] as const;
 
-/** The handler hooks the flow may run inline. */
-export const HANDLER_HOOKS = ["setup", "finish"] as const;
+/** The handler hooks the fused flow may run inline. */
+const HANDLER_HOOKS = ["setup", "finish"] as const;
 
 /**
  * The hooks of `server`, and of its handler class, that are not the
- * library's own and so take the full path: none means the flow is fused
- * end to end. A handler instance may still replace `setup`/`finish` in its
- * constructor; the flow checks the instance.
+ * library's own and so take the full path: none means the flow is fused end
+ * to end. (A handler may still replace `setup`/`finish` on its instance: the
+ * flow checks the instance.)
  */
 export function fullPathHooks(server: object): string[] {
   const hooks = server as Record<string, unknown>;
   const found: string[] = SERVER_HOOKS.filter((hook) => !builtins.has(hooks[hook] as AnyFunction));
-  if (
-    "processRequestThread" in hooks && !threadTasks.has(hooks.processRequestThread as AnyFunction)
-  ) {
-    found.push("processRequestThread");
-  }
+  const thread = hooks.processRequestThread as AnyFunction | undefined;
+  if (thread !== undefined && !threadTasks.has(thread)) found.push("processRequestThread");
   const Handler = hooks.RequestHandlerClass as { prototype: Record<string, unknown> } | undefined;
   for (const hook of HANDLER_HOOKS) {
     if (!builtins.has(Handler?.prototype[hook] as AnyFunction)) found.push(`handler.${hook}`);
@@ -110,6 +123,7 @@ export interface FlowServer<R, A> {
   readonly RequestHandlerClass: new (request: R, clientAddress: A, server: never) => Handler;
   verifyRequest(request: R, clientAddress: A): boolean | Promise<boolean>;
   processRequest(request: R, clientAddress: A): unknown;
+  processRequestThread?(request: R, clientAddress: A): Promise<void>;
   finishRequest(request: R, clientAddress: A): unknown;
   shutdownRequest(request: R): unknown;
   closeRequest(request: R): unknown;
@@ -119,11 +133,19 @@ export interface FlowServer<R, A> {
 export interface FlowLoop<R, A> {
   /** `handleDrop()` or `handleError()`, guarded. */
   report(request: R, clientAddress: A, error: unknown): Promise<void>;
+  /** An error on the way: reported, then `shutdownRequest()`. */
+  failed(request: R, clientAddress: A, error: unknown): Promise<void>;
   readonly requests: {
     delete(request: R): void;
     lingering(request: R): boolean;
   };
 }
+
+/** `FusedFlow.run()`'s answer when a hook it would replace is overridden. */
+export const FULL: unique symbol = Symbol("full");
+
+/** No failure (`undefined` may be one: a handler may throw anything). */
+const NONE = Symbol("none");
 
 // deno-lint-ignore no-explicit-any
 type AnyFlow = FusedFlow<any, any>;
@@ -131,11 +153,9 @@ type Frame = (
   flow: AnyFlow,
   request: unknown,
   clientAddress: unknown,
-  thread: boolean,
+  task: boolean,
 ) => Promise<void>;
 const frames: Frame[] = [];
-/** No failure (`undefined` may be one: a handler may throw anything). */
-const NONE = Symbol("none");
 const flows = new WeakMap<object, AnyFlow>();
 
 /** The flow of `server`'s request loop. */
@@ -155,34 +175,27 @@ export class FusedFlow<R, A> {
   }
 
   /**
-   * The request loop's step after `getRequest()`: `verifyRequest()`, then
-   * `processRequest()` or, refused, `shutdownRequest()`; an error on the way
-   * to `handleError()` (or `handleDrop()`), then `shutdownRequest()`.
-   * `undefined` when every hook returned synchronously (a ThreadingMixIn
-   * server's do); the promise never rejects.
+   * The request loop's step after `getRequest()`, when `verifyRequest()` is
+   * the library's (every request is verified) and so is `processRequest()`:
+   * the fused flow (a promise that never rejects), or a ThreadingMixIn's
+   * task started (`undefined`). Else `FULL`: the loop's own flow runs.
    */
-  run(request: R, clientAddress: A): Promise<void> | undefined {
+  run(request: R, clientAddress: A): Promise<void> | undefined | typeof FULL {
     const server = this.server;
+    if (server.verifyRequest !== inline.verifyRequest) return FULL;
+    const process = server.processRequest;
+    if (process === inline.processRequest) return framed(this, request, clientAddress, false);
+    if (!threadProcesses.has(process)) return FULL;
     try {
-      const verified = server.verifyRequest === inline.verifyRequest
-        ? true
-        : server.verifyRequest(request, clientAddress);
-      if (verified instanceof Promise) return this.#verifying(request, clientAddress, verified);
-      if (verified && server.processRequest === inline.processRequest) {
-        return framed(this, request, clientAddress, false);
-      }
-      const done = verified
-        ? server.processRequest(request, clientAddress)
-        : server.shutdownRequest(request);
-      if (done instanceof Promise) return done.catch((e) => this.failed(request, clientAddress, e));
-      return undefined;
+      process.call(server, request, clientAddress); // its task reports its own errors
     } catch (error) {
-      return this.failed(request, clientAddress, error);
+      return this.loop.failed(request, clientAddress, error);
     }
+    return undefined;
   }
 
   /** A ThreadingMixIn server's task when its `processRequestThread()` is
-   * the library's: what `run()` does after `processRequest()`. Never rejects. */
+   * the library's: finishing and shutting down the request. Never rejects. */
   task(request: R, clientAddress: A): Promise<void> {
     return framed(this, request, clientAddress, true);
   }
@@ -192,28 +205,14 @@ export class FusedFlow<R, A> {
     return threadTasks.has(processRequestThread as AnyFunction);
   }
 
-  async #verifying(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    try {
-      if (await verified) {
-        const server = this.server;
-        if (server.processRequest === inline.processRequest) {
-          return await framed(this, request, clientAddress, false);
-        }
-        await server.processRequest(request, clientAddress);
-      } else await this.server.shutdownRequest(request);
-    } catch (error) {
-      await this.failed(request, clientAddress, error);
-    }
-  }
-
-  /** After `finishRequest()` (and a library `shutdownRequest()`'s
-   * `closeWrite()`): the rest of `shutdownRequest()`, or the report of
-   * `failure`. Never throws nor rejects. */
-  end(request: R, clientAddress: A, thread: boolean, failure: unknown): Promise<void> | undefined {
+  /** After `finishRequest()` (and StreamServer's `closeWrite()`): the rest of
+   * `shutdownRequest()`, or the report of `failure`, as the loop's flow or
+   * a ThreadingMixIn task does it. Never throws nor rejects. */
+  end(request: R, clientAddress: A, task: boolean, failure: unknown): Promise<void> | undefined {
     if (failure !== NONE) {
-      return thread
+      return task
         ? this.#reportThenShutdown(request, clientAddress, failure)
-        : this.failed(request, clientAddress, failure);
+        : this.loop.failed(request, clientAddress, failure);
     }
     const server = this.server;
     try {
@@ -222,23 +221,12 @@ export class FusedFlow<R, A> {
         ? server.closeRequest(request)
         : server.shutdownRequest(request);
       if (shut instanceof Promise) {
-        return shut.catch((error) => this.#shutdownFailed(request, clientAddress, thread, error));
+        return shut.catch((error) => this.#shutdownFailed(request, clientAddress, task, error));
       }
     } catch (error) {
-      return this.#shutdownFailed(request, clientAddress, thread, error);
+      return this.#shutdownFailed(request, clientAddress, task, error);
     }
     return undefined;
-  }
-
-  /** An error on the way: `handleError()` (or `handleDrop()`), then
-   * `shutdownRequest()`; should that throw too, the request is let go of. */
-  async failed(request: R, clientAddress: A, error: unknown): Promise<void> {
-    await this.loop.report(request, clientAddress, error);
-    try {
-      await this.server.shutdownRequest(request);
-    } catch {
-      this.loop.requests.delete(request);
-    }
   }
 
   /** A ThreadingMixIn task's handler failed: report, then shut down. */
@@ -251,15 +239,10 @@ export class FusedFlow<R, A> {
     }
   }
 
-  async #shutdownFailed(request: R, clientAddress: A, thread: boolean, error: unknown) {
-    if (!thread) return await this.failed(request, clientAddress, error);
+  async #shutdownFailed(request: R, clientAddress: A, task: boolean, error: unknown) {
+    if (!task) return await this.loop.failed(request, clientAddress, error);
     await this.loop.report(request, clientAddress, error);
-    await this.release(request);
-  }
-
-  /** A ThreadingMixIn task's `shutdownRequest()` threw: `closeRequest()`,
-   * then the base's own in case an override threw before calling it. */
-  async release(request: R): Promise<void> {
+    // closeRequest(), then the base's own in case an override threw before calling it
     try {
       await this.server.closeRequest(request);
     } catch {
@@ -269,11 +252,11 @@ export class FusedFlow<R, A> {
   }
 }
 
-/** Runs the flow from `finishRequest()` on under a frame naming the request
- * (`_caller.ts`), so that a `serverClose()` its hooks await does not wait for it. */
-function framed(flow: AnyFlow, request: unknown, clientAddress: unknown, thread: boolean) {
+/** Runs the fused flow under a frame naming the request (`_caller.ts`), so
+ * that a `serverClose()` its hooks await does not wait for it. */
+function framed(flow: AnyFlow, request: unknown, clientAddress: unknown, task: boolean) {
   const slot = takeFrame(request);
-  return (frames[slot] ??= makeFrame(slot))(flow, request, clientAddress, thread);
+  return (frames[slot] ??= makeFrame(slot))(flow, request, clientAddress, task);
 }
 
 function makeFrame(slot: number): Frame {
@@ -283,7 +266,7 @@ function makeFrame(slot: number): Frame {
     // in one async function, kept small (its registers are allocated per
     // request): an await only where a hook returns a promise. A copy per
     // slot, for its name; the code is shared.
-    async [name](flow: AnyFlow, request: unknown, clientAddress: unknown, thread: boolean) {
+    async [name](flow: AnyFlow, request: unknown, clientAddress: unknown, task: boolean) {
       const server = flow.server;
       let failure: unknown = NONE;
       try {
@@ -317,18 +300,29 @@ function makeFrame(slot: number): Frame {
         failure = error;
       }
       if (failure === NONE && server.shutdownRequest === inline.streamShutdown) {
-        // StreamServer's shutdownRequest() up to its closeRequest(): once
-        // serverClose() lingers on the request, closing it is its job
-        if (flow.loop.requests.lingering(request)) return releaseFrame(slot);
-        try {
-          await (request as Deno.Conn).closeWrite();
-        } catch {
-          // the client is gone, or the connection is already closed
-        }
+        if (!await streamShutdown(flow, request as Deno.Conn)) return releaseFrame(slot);
       }
-      const rest = flow.end(request, clientAddress, thread, failure);
+      const rest = flow.end(request, clientAddress, task, failure);
       if (rest !== undefined) await rest;
       releaseFrame(slot);
     },
   }[name];
 }
+
+/** `StreamServer.shutdownRequest()` up to its `closeRequest()`: false when
+ * `serverClose()` lingers on the request, whose close is then its job. */
+function streamShutdown(flow: AnyFlow, conn: Deno.Conn): boolean | Promise<boolean> {
+  const requests = flow.loop.requests;
+  if (requests.lingering(conn)) return false;
+  const sending = sendsInFlight(conn);
+  return sending === null ? closeWrite(conn) : sending.then(() => {
+    return !requests.lingering(conn) && closeWrite(conn); // the grace may have run out meanwhile
+  });
+}
+
+/** Shuts the write side: Deno's `close()` cancels a write still in flight
+ * (one a handler did not await), while `closeWrite()` waits for it. */
+function closeWrite(conn: Deno.Conn): Promise<boolean> {
+  return conn.closeWrite().then(yes, yes); // failed: the client is gone, or it is closed
+}
+const yes = () => true;

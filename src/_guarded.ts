@@ -5,6 +5,8 @@
  * @module
  */
 
+import { setRepeating } from "./_deadline.ts";
+
 const ignore = () => {};
 
 /** Runs one hook, one run at a time, printing its errors. */
@@ -27,10 +29,10 @@ export class GuardedRunner {
    * progress; returns what stops it. */
   every(ms: number | null, when: () => boolean): () => void {
     if (ms === null || ms <= 0) return ignore;
-    const ticker = setInterval(() => {
+    const ticker = setRepeating(() => {
       if (when() && this.running === null) this.run();
     }, ms);
-    return () => clearInterval(ticker);
+    return () => ticker.clear();
   }
 
   /** Runs the hook; returns its run when it is async. Call it only when

@@ -160,7 +160,7 @@ export class OpenRequests<R, A = unknown> {
       done = promise;
     }
     try {
-      if (await deadline(done, graceMs, expired) === TIMEOUT) {
+      if (graceMs === 0 || await deadline(done, graceMs, expired) === TIMEOUT) {
         const left = [...this.#open].filter((request): request is R =>
           request !== KEEP && !exempt.has(request as R)
         );

@@ -7,10 +7,10 @@
  */
 
 import { AcceptBackoff } from "./_accept_backoff.ts";
-import { callers } from "./_caller.ts";
+import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
-import { type FlowServer, FusedFlow } from "./_fused_flow.ts";
+import { type FlowServer, FULL, FusedFlow } from "./_fused_flow.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
@@ -25,6 +25,7 @@ export interface Hooks<R, A> extends FlowServer<R, A> {
   getRequest(): [R, A] | Promise<[R, A]>;
   verifyRequest(request: R, clientAddress: A): boolean | Promise<boolean>;
   processRequest(request: R, clientAddress: A): unknown;
+  finishRequest(request: R, clientAddress: A): unknown;
   shutdownRequest(request: R): unknown;
   closeRequest(request: R): unknown;
   handleError(request: R, clientAddress: A, error: unknown): unknown;
@@ -59,7 +60,7 @@ const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
 /** The request loop of one server, and its state. */
-export class RequestLoop<R, A> {
+export class RequestLoop<R, A> implements Flow<R, A> {
   /** The requests taken, open, and closing. */
   readonly requests: OpenRequests<R, A> = new OpenRequests<R, A>();
   serving = false;
@@ -69,7 +70,7 @@ export class RequestLoop<R, A> {
   #turns = new Turns();
   #backoff = new AcceptBackoff();
   #actions: GuardedRunner;
-  /** Runs each request from `verifyRequest()` on. */
+  /** Runs each request whose hooks are the library's own from `verifyRequest()` on. */
   readonly flow: FusedFlow<R, A>;
   /** The run of `serveForever()` under way. */
   #run: Run | null = null;
@@ -78,6 +79,7 @@ export class RequestLoop<R, A> {
   /** Settles once the socket `serverClose()` closed is let go of. */
   #socketClosed: Promise<void> | null = null;
   #signal: AbortSignal | undefined;
+  #defaultProcess: unknown;
   /** Stops and closes the server when its `signal` aborts, as `Deno.serve()`'s does. */
   #onAbort = (): void => {
     const server = this.#server;
@@ -96,9 +98,11 @@ export class RequestLoop<R, A> {
   /**
    * @param server The server whose hooks the loop calls.
    * @param signal Its `signal` option: already aborted, the server is closed.
+   * @param defaultProcess `BaseServer`'s own `processRequest()`, which the loop inlines.
    */
-  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined) {
+  constructor(server: Hooks<R, A>, signal: AbortSignal | undefined, defaultProcess: unknown) {
     this.#server = server;
+    this.#defaultProcess = defaultProcess;
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     this.flow = new FusedFlow(server, this);
     checkSignal(signal);
@@ -133,8 +137,8 @@ export class RequestLoop<R, A> {
     this.#run = run;
     this.#serve(run).then(() => this.#end(run), (error) => this.#end(run, error));
     await run.ended.promise;
-    // as in Python, serveForever() returns after the actions it ran; shutdown()
-    // does not wait for them, since they may await it themselves
+    // as in Python, serveForever() returns after the actions it ran, once
+    // shutdown() (which they may await themselves) has been let return
     const running = this.#actions.running;
     if (running !== null) await running;
   }
@@ -180,6 +184,7 @@ export class RequestLoop<R, A> {
       const handled = this.#handle(next[0], next[1]);
       if (handled !== undefined) await handled;
       if (!run.live) return;
+      // the actions may await shutdown(), which ends the run without waiting for them
       const ran = actions.run();
       if (ran !== undefined) await ran;
     }
@@ -264,9 +269,13 @@ export class RequestLoop<R, A> {
       this.requests.pending = null;
       this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
     }
+    // started before any await: with no grace left the lingering closes own their connections
+    // now, before a timer due meanwhile (a writeTimeout) can close one under them
+    const draining = this.#server[kBlockOnClose]()
+      ? this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r))
+      : null;
     if (this.#socketClosed !== null) await this.#socketClosed; // the first may be the signal's
-    if (!this.#server[kBlockOnClose]()) return;
-    await this.requests.drain(graceMs, lingerMs, exempt, (r) => this.#closeQuietly(r));
+    if (draining !== null) await draining;
   }
 
   /** `handleDrop()` (once per request) for a routine drop or a request
@@ -295,11 +304,59 @@ export class RequestLoop<R, A> {
     }
   }
 
-  /** Python's `_handle_request_noblock()` after `get_request()`: nothing
-   * when every hook returned synchronously (a ThreadingMixIn server's do). */
+  /** Python's `_handle_request_noblock()` after `get_request()`, under the
+   * request's frame (`_caller.ts`): nothing when every hook returned
+   * synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.requests.add(request);
-    return this.flow.run(request, clientAddress);
+    const fused = this.flow.run(request, clientAddress);
+    return fused !== FULL ? fused : framed(this, request, clientAddress);
+  }
+
+  /** Set by `run()` for `framed()`: the promise it returned is `finishRequest()`'s, and
+   * `shutdownRequest()` comes after it, as the default `processRequest()` does. */
+  shutdownAfter = false;
+
+  /** The request's flow, for `framed()`: verify, then process or shut down. */
+  run(request: R, clientAddress: A): Promise<void> | undefined {
+    const server = this.#server;
+    const verified = server.verifyRequest(request, clientAddress);
+    if (verified instanceof Promise) return this.#handleVerified(request, clientAddress, verified);
+    if (verified && server.processRequest === this.#defaultProcess) {
+      // the default processRequest(), without its async call: the frame shuts the request down
+      const finished = server.finishRequest(request, clientAddress);
+      if (finished instanceof Promise) {
+        this.shutdownAfter = true;
+        return finished;
+      }
+      const shut = server.shutdownRequest(request);
+      return shut instanceof Promise ? shut as Promise<void> : undefined;
+    }
+    const done = verified
+      ? server.processRequest(request, clientAddress)
+      : server.shutdownRequest(request);
+    return done instanceof Promise ? done : undefined;
+  }
+
+  /** `shutdownRequest()`, for `framed()` (see `shutdownAfter`). */
+  shutdownRequest(request: R): unknown {
+    return this.#server.shutdownRequest(request);
+  }
+
+  async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
+    if (await verified) await this.#server.processRequest(request, clientAddress);
+    else await this.#server.shutdownRequest(request);
+  }
+
+  /** An error on the way, for `framed()`: `handleError()` (or
+   * `handleDrop()`), then `shutdownRequest()`. */
+  async failed(request: R, clientAddress: A, error: unknown): Promise<void> {
+    await this.report(request, clientAddress, error);
+    try {
+      await this.#server.shutdownRequest(request);
+    } catch {
+      this.requests.delete(request);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
  */
 
 import type { Awaitable, BaseServer } from "./base_server.ts";
+import { checkBindable } from "./_bind.ts";
 import { describeValue, withContext } from "./_format.ts";
 import { checkPathPermissions } from "./_permissions.ts";
 
@@ -108,6 +109,10 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
+/** Errors of binds inside the private directory: the directory at the
+ * path was writable (the private one was made in it), so say so. */
+const failedInPrivate = new WeakSet<Error>();
+
 /**
  * Binds through a private directory, so that the socket is connectable at
  * `path` only with its final mode, and the listener's own name is not the
@@ -136,10 +141,12 @@ function bindPrivately(
         `"socketMode" binds the socket in a private directory next to "${path}" before moving it into place: run with --allow-read=${dir} --allow-write=${dir} --allow-net`,
       );
   }
-  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" }); // mode 0700: private
+  const temp = Deno.makeTempDirSync({ dir, prefix: ".s" });
   const at = `${temp}/s`;
   let socket: { close(): void } | null = null;
   try {
+    // 0700 whatever the umask: 0177 (systemd's UMask= for 0600 files) made it unsearchable
+    Deno.chmodSync(temp, 0o700);
     socket = listen(at);
     if (mode !== null) Deno.chmodSync(at, mode);
     // link, unlike rename, never replaces a file that appeared at the path
@@ -157,6 +164,7 @@ function bindPrivately(
         { cause: error },
       );
     }
+    if (error instanceof Error) failedInPrivate.add(error);
     throw error;
   } finally {
     try {
@@ -254,27 +262,44 @@ async function reclaimStale(path: string, found: Deno.FileInfo): Promise<void> {
   Deno.removeSync(path);
 }
 
+/** Servers whose bind waits for the stale-file check: a second bind meanwhile is refused. */
+const binding = new WeakSet<AnyBaseServer>();
+
 /**
- * The bind of both Unix servers: permission check, the stale-file policy,
- * then `listen()`; remembers the file created.
+ * The bind of both Unix servers: the checks, the stale-file policy, then
+ * `listen()`; hands the socket to `bound` once the file is in place (never
+ * a socket left half-bound), and remembers the file created. Refused on a
+ * closed server, also when it was closed during the stale-file check, and
+ * while another bind of the same server waits for that check.
  */
-export function bindSocketFile(
-  server: AnyBaseServer,
+export function bindSocketFile<T extends { close(): void }>(
+  server: AnyBaseServer & { readonly socket?: unknown },
   path: string,
   options: { reclaim: boolean; mode: number | null; privately: boolean },
-  listen: (at: string) => { close(): void },
+  listen: (at: string) => T,
+  bound: (socket: T) => void,
 ): Awaitable<void> {
+  if (binding.has(server)) {
+    return Promise.reject(
+      new Error(
+        `serverBind() is already running for "${path}" (checking the stale socket file): await it instead of binding twice`,
+      ),
+    );
+  }
+  checkBindable(server, path);
   checkPathPermissions(path);
   checkSocketMode("socketMode", options.mode);
   const reclaim = options.reclaim;
   const bind = () => {
     let file: SocketFile;
+    let socket: T | null = null;
     try {
-      file = bindAt(path, options.mode, options.privately, listen);
+      file = bindAt(path, options.mode, options.privately, (at) => socket = listen(at));
     } catch (error) {
       throw unixBindError(error, path);
     }
     socketFiles.set(server, file);
+    bound(socket!);
   };
   const found = lstatOrNull(path);
   if (found === null) return bind();
@@ -288,7 +313,11 @@ export function bindSocketFile(
       `Socket file "${path}" already exists: another server may be using it. If it was left by a crashed run, remove it, or pass { reclaimStaleSocket: true, bindAndActivate: false } and await server.serverBind(), which removes it when nothing answers on it`,
     );
   }
-  return reclaimStale(path, found).then(bind);
+  binding.add(server);
+  return reclaimStale(path, found).then(() => {
+    checkBindable(server, path); // serverClose() ran meanwhile
+    bind();
+  }).finally(() => binding.delete(server));
 }
 
 /** The error of a failed Unix bind, with the path and what to do. */
@@ -298,8 +327,9 @@ function unixBindError(error: unknown, path: string): unknown {
   if (wrapped instanceof Deno.errors.NotFound) {
     wrapped.message += `: create the directory "${dir}" first, or choose a path in one that exists`;
   } else if (wrapped instanceof Deno.errors.PermissionDenied) {
-    wrapped.message +=
-      `: this user may not create files in "${dir}"; choose a directory it can write to`;
+    wrapped.message += error instanceof Error && failedInPrivate.has(error)
+      ? `: in the private directory (mode 0700) the server made in "${dir}" to bind it with its final mode; a security module (SELinux, AppArmor) may forbid binding there`
+      : `: this user may not create files in "${dir}"; choose a directory it can write to`;
   }
   return wrapped;
 }

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { MAX_TIMER_MS } from "./_deadline.ts";
+
 /** How many sockets a Unix datagram server may hold for its replies (idle,
  * sending, or stuck on a client that does not read) beside its own. */
 const MAX_REPLY_SOCKETS = 16;
@@ -340,7 +342,11 @@ class Watchdog {
   #arm(at: number): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#due = at;
-    const timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
+    // past MAX_TIMER_MS a timer fires at once: fire early, find nothing due, re-arm
+    const timer = setTimeout(
+      this.#fire,
+      Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now())),
+    );
     // a send still in flight keeps the process alive; its deadline need not
     Deno.unrefTimer(timer);
     this.#timer = timer;

@@ -6,10 +6,9 @@
  */
 
 import { AttributeValues, declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
-import { registerBuiltins, SERVER_HOOKS } from "./_fused_flow.ts";
+import { registerBaseServer } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
@@ -214,7 +213,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
-    this.#loop = new RequestLoop<R, A>(this, options.signal);
+    this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -397,7 +396,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
-    return finishRequestFramed(this, request, clientAddress, true);
+    return finishThenShutdown(this, request, clientAddress);
   }
 
   /**
@@ -581,10 +580,16 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 }
 
+/** The default `processRequest()`, under the frame the request loop runs each request in. */
+async function finishThenShutdown<R, A>(
+  server: BaseServer<R, A, unknown>,
+  request: R,
+  clientAddress: A,
+): Promise<void> {
+  await server.finishRequest(request, clientAddress);
+  const shut = server.shutdownRequest(request);
+  if (shut instanceof Promise) await shut;
+}
+
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });
-registerBuiltins(BaseServer.prototype, [...SERVER_HOOKS], {
-  verifyRequest: "verifyRequest",
-  processRequest: "processRequest",
-  finishRequest: "finishRequest",
-  baseShutdown: "shutdownRequest",
-});
+registerBaseServer(BaseServer.prototype);

@@ -5,8 +5,10 @@
  */
 
 import { LineTooLongError } from "./errors.ts";
-import { readWithin } from "./_read_timeouts.ts";
-import { NewlineFinder } from "./_find_lf.ts";
+import { ReadBuffer } from "./_read_buffer.ts";
+import { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./framing.ts";
+import { frames, readExactly, readFrame, readUntil } from "./_framing.ts";
+import { readableOf } from "./_web_streams.ts";
 import { kPendingRead } from "./_symbols.ts";
 
 /**
@@ -57,11 +59,7 @@ export const DEFAULT_BUFFER_SIZE = 16 * 1024;
  */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
-const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
-
-/** Spans up to this many bytes are searched byte by byte. */
-const SHORT_SPAN = 64;
 
 /**
  * Options of a {@linkcode BufferedReader}.
@@ -100,9 +98,12 @@ export interface BufferedReaderOptions {
  * iteration over lines.
  *
  * What it returns is the caller's: the reader never writes those bytes
- * again. Lines, and short `read()` / `read1()` results, are views of its
- * buffer rather than copies, so their `.buffer` holds other data of the
- * connection: `slice()` one to keep it for long or to transfer its buffer.
+ * again. Lines, records, frames, and short `read()` / `read1()` results, are
+ * views of its buffer rather than copies, so their `.buffer` holds other
+ * data of the connection: `slice()` one to keep it for long or to transfer
+ * its buffer. Every read that looks for an end is bounded: `readline()` by
+ * `maxLineLength`, `readUntil()` by its limit, `readFrame()` and
+ * `readExactly()` by 1 MiB unless told otherwise.
  *
  * @example Lines, then the rest
  * ```ts
@@ -127,38 +128,18 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** How long one `readline()` / `read()` may take once begun, in ms; `null`: no limit. */
   requestTimeout: number | null;
 
-  #source: ByteSource | null;
-  #buf: Uint8Array<ArrayBuffer>;
-  /** The size of a new buffer; a longer line grows one beyond it. */
-  #bufferSize: number;
-  #start = 0;
-  #end = 0;
-  /** `#buf[0, #lent)` may be held by the caller: it is never written again. */
-  #lent = 0;
-  /** The length of the last line lent: a new buffer holds two such. */
-  #lastLine = 0;
-  /** `#buf[#start, #scanned)` holds no newline (when `#scanned > #start`). */
-  #scanned = 0;
-  #eof = false;
+  /** The buffer, its refills and timeouts (`_read_buffer.ts`). */
+  readonly #b: ReadBuffer;
   #closed = false;
-  /** A read that outlived a timeout, with the offset it fills from. */
-  #pending: Promise<number | null> | null = null;
-  /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
-  #began = -1;
-  /** Made at the first search of a long span. */
-  #finder: NewlineFinder | null = null;
 
   /** Creates a reader over `source`, usually a `Deno.Conn` (`null`: see `from()`). */
   constructor(source: ByteSource | null, options: BufferedReaderOptions = {}) {
-    this.#source = source;
     const size = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
-    this.#bufferSize = size > 0 ? size : DEFAULT_BUFFER_SIZE;
-    this.#buf = new Uint8Array(this.#bufferSize);
+    this.#b = new ReadBuffer(source, this, size > 0 ? size : DEFAULT_BUFFER_SIZE);
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.timeout = options.timeout ?? null;
     this.idleTimeout = options.idleTimeout ?? null;
     this.requestTimeout = options.requestTimeout ?? null;
-    if (source === null) this.#eof = true;
   }
 
   /**
@@ -178,19 +159,41 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     const reader = new BufferedReader(null, { ...options, bufferSize: 1 });
     // Typed as the reader's own buffer, which it is not: a reader without a
     // source never lends its bytes, it copies them out (see #take()).
-    reader.#buf = bytes as Uint8Array<ArrayBuffer>;
-    reader.#end = bytes.length;
+    reader.#b.buf = bytes as Uint8Array<ArrayBuffer>;
+    reader.#b.end = bytes.length;
     return reader;
   }
 
   /** How many bytes are buffered, returned without reading. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#b.end - this.#b.start;
   }
 
   /** Whether {@linkcode BufferedReader.close} was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The rest of the connection as a `ReadableStream`: what the reader has
+   * buffered, then what comes, as `read1()` returns it, read only as fast
+   * as it is consumed. Unlike the connection's own `readable`, its end does
+   * not close the connection: the handler may still write, and the server
+   * closes it after `finish()`. The same stream at every access.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new TextEncoder().encode("head\nbody"));
+   * await reader.readline();
+   * const body = reader.readable.pipeThrough(new TextDecoderStream());
+   * assert.equal(await Array.fromAsync(body).then((parts) => parts.join("")), "body");
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return readableOf(this);
   }
 
   /**
@@ -224,29 +227,28 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (size >= 0) return size === 0 ? EMPTY.slice() : await this.#readlineUpTo(size);
     }
     const limit = this.maxLineLength;
-    this.#began = -1;
+    const b = this.#b;
+    b.began = -1;
     for (;;) {
       const line = this.#takeLine(limit);
       if (line !== null) return line;
-      const read = this.#read(this.#end - this.#start + 1, limit);
-      if (read === null || !this.#filled(await read)) return this.#takeRest();
+      const read = b.read(b.end - b.start + 1, limit);
+      if (read === null || !b.filled(await read)) return b.takeRest();
     }
   }
 
   /** `readline(size)`: the line, or its first `size` bytes. */
   async #readlineUpTo(size: number): Promise<Uint8Array<ArrayBuffer>> {
-    this.#began = -1;
+    const b = this.#b;
+    b.began = -1;
     for (;;) {
-      const start = this.#start;
-      const end = this.#end;
-      const i = this.#findLF(
-        this.#scanned > start ? this.#scanned : start,
-        Math.min(end, start + size),
-      );
-      if (i !== -1 || end - start >= size) return this.#hand(i !== -1 ? i + 1 : start + size);
-      this.#scanned = end;
-      const read = this.#read(end - start + 1, size);
-      if (read === null || !this.#filled(await read)) return this.#takeRest();
+      const start = b.start;
+      const end = b.end;
+      const i = b.find(b.scanned > start ? b.scanned : start, Math.min(end, start + size));
+      if (i !== -1 || end - start >= size) return b.hand(i !== -1 ? i + 1 : start + size);
+      b.scanned = end;
+      const read = b.read(end - start + 1, size);
+      if (read === null || !b.filled(await read)) return b.takeRest();
     }
   }
 
@@ -266,17 +268,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * ```
    */
   async read(n?: number): Promise<Uint8Array<ArrayBuffer>> {
-    this.#began = -1;
+    const b = this.#b;
+    b.began = -1;
     if (n === undefined || n < 0) {
-      while (await this.#fill(this.#end - this.#start + 1)); // it grows the buffer
-      return this.#takeRest();
+      while (await b.fill(b.end - b.start + 1)); // it grows the buffer
+      return b.takeRest();
     }
     if (n === 0) return EMPTY.slice();
-    if (n > this.#buf.length && this.#pending === null) return await this.#readLarge(n);
-    while (this.#end - this.#start < n) {
-      if (!await this.#fill(n)) break;
+    // Larger than the buffer: read in place into a buffer of n bytes, handed
+    // out whole (a copy in all but name); bytes that came before a timeout
+    // wait there for the next call
+    const large = n > b.bufferSize;
+    while (b.end - b.start < n) {
+      if (!await b.fill(n, large ? n : Infinity)) break;
     }
-    return this.#take(Math.min(this.#start + n, this.#end));
+    const stop = Math.min(b.start + n, b.end);
+    return large && b.start === 0 && stop === b.buf.length ? b.lend(stop) : b.take(stop);
   }
 
   /**
@@ -294,11 +301,102 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * assert.deepEqual(await reader.read1(2), new Uint8Array([1, 2]));
    * ```
    */
-  async read1(n: number = this.#buf.length): Promise<Uint8Array<ArrayBuffer>> {
+  async read1(n: number = this.#b.buf.length): Promise<Uint8Array<ArrayBuffer>> {
     if (n <= 0) return EMPTY.slice();
-    this.#began = -1;
-    if (this.#end === this.#start && !await this.#fill(1)) return EMPTY.slice();
-    return this.#take(Math.min(this.#start + n, this.#end));
+    const b = this.#b;
+    b.began = -1;
+    if (b.end === b.start && !await b.fill(1)) return EMPTY.slice();
+    return b.take(Math.min(b.start + n, b.end));
+  }
+
+  /**
+   * Reads exactly `n` bytes, Python's `asyncio` `readexactly()`: a view, as
+   * a line. `n` is refused over `limit` before anything is read.
+   *
+   * @throws {IncompleteReadError} The connection ended first (its `partial`: the bytes that came).
+   * @throws {LimitOverrunError} `n` is over `limit`.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([0, 3, 1, 2, 3]));
+   * const [, size] = await reader.readExactly(2);
+   * assert.deepEqual(await reader.readExactly(size), new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  readExactly(
+    n: number,
+    limit: number = DEFAULT_MAX_FRAME_LENGTH,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    return readExactly(this.#b, n, limit);
+  }
+
+  /**
+   * Reads up to and including the next `delimiter` (a string is matched as
+   * UTF-8), Python's `asyncio` `readuntil()`: a view, as a line; an empty
+   * array at EOF. A record longer than `limit`, delimiter included, throws
+   * (and stays buffered), where `readline(size)` would cut it.
+   *
+   * @throws {LimitOverrunError} No delimiter within `limit` bytes.
+   * @throws {IncompleteReadError} The connection ended mid-record.
+   *
+   * @example A NUL-terminated record
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new TextEncoder().encode("user\0pass\0"));
+   * assert.equal(new TextDecoder().decode(await reader.readUntil("\0")), "user\0");
+   * ```
+   */
+  readUntil(
+    delimiter: string | Uint8Array,
+    limit: number = this.maxLineLength,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    return readUntil(this.#b, delimiter, limit);
+  }
+
+  /**
+   * Reads one length-prefixed frame and returns its payload, a view as a
+   * line; `null` at EOF between frames. By default the prefix is 4 bytes,
+   * big-endian: what Python's `struct.pack(">L", len(data)) + data` sends.
+   *
+   * @throws {FrameTooLongError} The prefix announces over `maxFrameLength`.
+   * @throws {IncompleteReadError} The connection ended mid-frame.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([0, 0, 0, 2, 104, 105]));
+   * assert.equal(new TextDecoder().decode((await reader.readFrame())!), "hi");
+   * assert.equal(await reader.readFrame(), null);
+   * ```
+   */
+  readFrame(options?: FrameOptions): Promise<Uint8Array<ArrayBuffer> | null> {
+    return readFrame(this.#b, options);
+  }
+
+  /**
+   * Yields length-prefixed frames, as `readFrame()` returns them, until EOF
+   * between frames.
+   *
+   * @example
+   * ```ts
+   * import { BufferedReader } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = BufferedReader.from(new Uint8Array([1, 97, 2, 98, 99]));
+   * const sizes = [];
+   * for await (const frame of reader.frames({ lengthBytes: 1 })) sizes.push(frame.length);
+   * assert.deepEqual(sizes, [1, 2]);
+   * ```
+   */
+  frames(options?: FrameOptions): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
+    return frames(this.#b, options);
   }
 
   /**
@@ -321,7 +419,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     // becomes the next result in one reaction (#lineRead), a promise fewer
     return {
       next: () => {
-        this.#began = -1; // each line is a request of its own, as with readline()
+        this.#b.began = -1; // each line is a request of its own, as with readline()
         return this.#nextLine();
       },
     };
@@ -331,7 +429,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     try {
       const line = this.#takeLine(this.maxLineLength);
       if (line !== null) return Promise.resolve({ done: false, value: line });
-      const read = this.#read(this.#end - this.#start + 1, this.maxLineLength);
+      const b = this.#b;
+      const read = b.read(b.end - b.start + 1, this.maxLineLength);
       return read === null ? Promise.resolve(this.#atEnd()) : read.then(this.#lineRead);
     } catch (error) {
       return Promise.reject(error);
@@ -341,14 +440,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   #lineRead = (
     n: number | null,
   ): IteratorResult<Uint8Array<ArrayBuffer>> | Promise<IteratorResult<Uint8Array<ArrayBuffer>>> => {
-    if (!this.#filled(n)) return this.#atEnd();
+    if (!this.#b.filled(n)) return this.#atEnd();
     const line = this.#takeLine(this.maxLineLength);
     return line !== null ? { done: false, value: line } : this.#nextLine();
   };
 
   /** The iterator's result at EOF: what is left, if anything, else done. */
   #atEnd(): IteratorResult<Uint8Array<ArrayBuffer>> {
-    const rest = this.#takeRest();
+    const rest = this.#b.takeRest();
     return rest.length === 0 ? { done: true, value: undefined } : { done: false, value: rest };
   }
 
@@ -367,151 +466,26 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    */
   close(): void {
     this.#closed = true;
-    this.#eof = true;
-    this.#buf = EMPTY;
-    this.#finder = null;
-    this.#start = this.#end = 0;
-    this.#lent = this.#scanned = 0;
+    this.#b.close();
   }
 
   /** @ignore Internal: the read a timeout left pending, if any. */
   [kPendingRead](): Promise<number | null> | null {
-    return this.#pending;
-  }
-
-  /** `#buf[#start, stop)` for `read()`: copied past a quarter of `bufferSize`. */
-  #take(stop: number): Uint8Array<ArrayBuffer> {
-    if (this.#source === null || stop - this.#start > this.#bufferSize >> 2) {
-      const start = this.#start;
-      this.#start = stop;
-      return this.#buf.slice(start, stop);
-    }
-    return this.#lend(stop);
-  }
-
-  /** Lends `#buf[#start, stop)`: a view, never written again. */
-  #lend(stop: number): Uint8Array<ArrayBuffer> {
-    const start = this.#start;
-    this.#start = this.#lent = stop;
-    return this.#buf.subarray(start, stop);
-  }
-
-  /** Hands out everything buffered: a fresh empty array when nothing is. */
-  #takeRest(): Uint8Array<ArrayBuffer> {
-    return this.#start === this.#end ? EMPTY.slice() : this.#take(this.#end);
+    return this.#b.pending;
   }
 
   /** The next line if a whole one is buffered, else null; throws past `limit`. */
   #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
-    const start = this.#start;
-    const end = this.#end;
-    const i = this.#findLF(this.#scanned > start ? this.#scanned : start, end);
+    const b = this.#b;
+    const start = b.start;
+    const end = b.end;
+    const i = b.find(b.scanned > start ? b.scanned : start, end);
     if (i !== -1) {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
-      return this.#hand(i + 1);
+      return b.hand(i + 1);
     }
     if (end - start >= limit) throw new LineTooLongError(limit);
-    this.#scanned = end;
+    b.scanned = end;
     return null;
-  }
-
-  /** Hands out the line `#buf[#start, stop)`: lent (its size remembered), or copied. */
-  #hand(stop: number): Uint8Array<ArrayBuffer> {
-    if (this.#source === null) return this.#take(stop);
-    this.#lastLine = stop - this.#start;
-    return this.#lend(stop);
-  }
-
-  /** The first newline in `#buf[from, end)`, or -1; words at a time when long. */
-  #findLF(from: number, end: number): number {
-    const buf = this.#buf;
-    if (end - from <= SHORT_SPAN) {
-      for (let i = from; i < end; i++) if (buf[i] === LF) return i;
-      return -1;
-    }
-    return (this.#finder ??= new NewlineFinder()).find(buf, from, end);
-  }
-
-  /** Reads once more into the buffer (see `#read()`); false at EOF. */
-  async #fill(need: number): Promise<boolean> {
-    const read = this.#read(need);
-    return read !== null && this.#filled(await read);
-  }
-
-  /** Starts one read (or picks up a pending one) with room for `need` bytes
-   * from `#start`; null at EOF. Bytes before `#lent` are the caller's: the data
-   * moves down to `#lent`, or to a buffer for two lines like the last (≤ `cap`). */
-  #read(need: number, cap: number = Infinity): Promise<number | null> | null {
-    if (this.#eof) return null;
-    if (this.#pending === null) {
-      let buf = this.#buf;
-      const base = this.#lent;
-      if (this.#start === this.#end) this.#start = this.#end = this.#scanned = base;
-      const live = this.#end - this.#start;
-      const want = Math.max(need - live, base === 0 ? 1 : buf.length >> 2);
-      if (buf.length - this.#end < want) {
-        if (buf.length - base - live >= want) {
-          buf.copyWithin(base, this.#start, this.#end);
-          this.#rebase(base);
-        } else {
-          const size = need > buf.length
-            ? Math.max(need, Math.min(buf.length * 2, cap))
-            : Math.max(this.#bufferSize, need, Math.min(this.#lastLine * 2, cap));
-          buf = this.#moveTo(new Uint8Array(size));
-        }
-      }
-      this.#pending = this.#source!.read(this.#end === 0 ? buf : buf.subarray(this.#end));
-    }
-    return this.#await(this.#pending, this.#end - this.#start);
-  }
-
-  /** Moves the buffered bytes to the start of `buf`, the new buffer. */
-  #moveTo(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-    buf.set(this.#buf.subarray(this.#start, this.#end));
-    this.#buf = buf;
-    this.#lent = 0;
-    this.#rebase(0);
-    return buf;
-  }
-
-  /** Moves the offsets after the buffered bytes moved to `to`. */
-  #rebase(to: number): void {
-    const shift = this.#start - to;
-    this.#scanned = this.#scanned > this.#start ? this.#scanned - shift : to;
-    this.#end -= shift;
-    this.#start = to;
-  }
-
-  /** Records the outcome of a read started by `#read()`: false at EOF. */
-  #filled(n: number | null): boolean {
-    this.#pending = null;
-    if (n === null) {
-      this.#eof = true;
-      return false;
-    }
-    this.#end += n;
-    return true;
-  }
-
-  /** A read bounded by the timeouts (`have` bytes in: the request has begun). */
-  #await(read: Promise<number | null>, have: number): Promise<number | null> {
-    if (this.timeout === null && this.idleTimeout === null && this.requestTimeout === null) {
-      return read;
-    }
-    if (have > 0 && this.#began < 0) this.#began = performance.now();
-    return readWithin(read, this, this.#began);
-  }
-
-  async #readLarge(n: number): Promise<Uint8Array<ArrayBuffer>> {
-    const out = new Uint8Array(n);
-    let got = this.#end - this.#start;
-    out.set(this.#buf.subarray(this.#start, this.#end));
-    this.#start = this.#end;
-    while (got < n && !this.#eof) {
-      const read = await this.#await(this.#source!.read(out.subarray(got)), got);
-      if (read === null) this.#eof = true;
-      else got += read;
-    }
-    return got === n ? out : out.slice(0, got);
   }
 }

@@ -1,10 +1,45 @@
 /**
- * The errors a request can end with — {@linkcode LineTooLongError},
- * {@linkcode TimeoutError} — and {@linkcode isRoutineDrop}, which tells a
- * routine drop from a bug.
+ * The errors a request can end with — {@linkcode LimitOverrunError} and its
+ * kin {@linkcode LineTooLongError} and {@linkcode FrameTooLongError},
+ * {@linkcode IncompleteReadError}, {@linkcode TimeoutError} — and
+ * {@linkcode isRoutineDrop}, which tells a routine drop from a bug.
  *
  * @module
  */
+
+/**
+ * A read refused because what the peer sent exceeds a limit: a line past
+ * `maxLineLength` ({@linkcode LineTooLongError}), a frame past
+ * `maxFrameLength` ({@linkcode FrameTooLongError}), no delimiter within
+ * `readUntil()`'s limit (this class itself, as in Python's `asyncio`). The
+ * bytes stay buffered. A routine drop: see {@linkcode isRoutineDrop}.
+ *
+ * @example Any limit, one catch
+ * ```ts
+ * import { BufferedReader, LimitOverrunError } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const reader = BufferedReader.from(new TextEncoder().encode("no NUL within 8 bytes\n"), {
+ *   maxLineLength: 8,
+ * });
+ * await assert.rejects(reader.readUntil("\0", 8), LimitOverrunError);
+ * await assert.rejects(reader.readline(), LimitOverrunError); // a LineTooLongError
+ * ```
+ */
+export class LimitOverrunError extends RangeError {
+  /** The limit that was exceeded, in bytes. */
+  readonly limit: number;
+
+  /** Creates the error for a read past `limit` bytes, with `message`. */
+  constructor(limit: number, message?: string) {
+    super(
+      message ??
+        `Read exceeds the limit of ${limit} bytes: raise the limit if the peer is right to send more`,
+    );
+    this.name = "LimitOverrunError";
+    this.limit = limit;
+  }
+}
 
 /**
  * Thrown by {@linkcode BufferedReader.readline} called without a size when
@@ -23,17 +58,84 @@
  * assert.equal((await reader.readline(10)).length, 10); // the bytes are still there
  * ```
  */
-export class LineTooLongError extends RangeError {
-  /** The limit that was exceeded, in bytes, newline included. */
-  readonly limit: number;
-
-  /** Creates the error for a line longer than `limit` bytes. */
+export class LineTooLongError extends LimitOverrunError {
+  /** Creates the error for a line longer than `limit` bytes, newline included. */
   constructor(limit: number) {
     super(
+      limit,
       `Line exceeds the limit of ${limit} bytes: raise the handler's "maxLineLength", or read the line in parts with readline(size)`,
     );
     this.name = "LineTooLongError";
-    this.limit = limit;
+  }
+}
+
+/**
+ * Thrown by {@linkcode BufferedReader.readFrame} when a frame's length
+ * prefix announces more than `maxFrameLength` bytes, before any of them is
+ * read or any memory is set aside for them. The prefix stays buffered.
+ *
+ * @example
+ * ```ts
+ * import { BufferedReader, FrameTooLongError } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const reader = BufferedReader.from(new Uint8Array([0xff, 0xff, 0xff, 0xff])); // 4 GiB - 1
+ * const error = await reader.readFrame().catch((e) => e);
+ * assert.ok(error instanceof FrameTooLongError);
+ * assert.equal(error.length, 0xffffffff);
+ * ```
+ */
+export class FrameTooLongError extends LimitOverrunError {
+  /** The payload length the prefix announced, in bytes. */
+  readonly length: number;
+
+  /** Creates the error for a frame of `length` bytes over `limit`. */
+  constructor(length: number, limit: number) {
+    super(
+      limit,
+      `Frame of ${length} bytes exceeds the limit of ${limit} bytes: raise "maxFrameLength" in the frame options if the peer is right to send it`,
+    );
+    this.name = "FrameTooLongError";
+    this.length = length;
+  }
+}
+
+/**
+ * The connection ended before a read was complete: fewer than `n` bytes for
+ * {@linkcode BufferedReader.readExactly}, a record without its delimiter for
+ * {@linkcode BufferedReader.readUntil}, a frame cut short for
+ * {@linkcode BufferedReader.readFrame}. Python's
+ * `asyncio.IncompleteReadError`, a `Deno.errors.UnexpectedEof`, so a routine
+ * drop. The bytes that did come are in {@linkcode IncompleteReadError.partial}.
+ *
+ * @example
+ * ```ts
+ * import { BufferedReader, IncompleteReadError } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const reader = BufferedReader.from(new Uint8Array([1, 2, 3]));
+ * const error = await reader.readExactly(5).catch((e) => e);
+ * assert.ok(error instanceof IncompleteReadError);
+ * assert.deepEqual(error.partial, new Uint8Array([1, 2, 3]));
+ * assert.equal(error.expected, 5);
+ * ```
+ */
+export class IncompleteReadError extends Deno.errors.UnexpectedEof {
+  /** The bytes read before the end: the caller's, as a read's result. */
+  readonly partial: Uint8Array<ArrayBuffer>;
+  /** How many bytes the read wanted in all; `null` when it looked for a delimiter. */
+  readonly expected: number | null;
+
+  /** Creates the error for a read that got `partial` of `expected` bytes. */
+  constructor(partial: Uint8Array<ArrayBuffer>, expected: number | null) {
+    super(
+      expected === null
+        ? `Connection ended after ${partial.length} bytes, before the delimiter: the peer closed mid-record`
+        : `Connection ended after ${partial.length} of ${expected} bytes: the peer closed mid-record`,
+    );
+    this.name = "IncompleteReadError";
+    this.partial = partial;
+    this.expected = expected;
   }
 }
 
@@ -101,7 +203,11 @@ export class TimeoutError extends Deno.errors.TimedOut {
 /**
  * Whether `error` is a routine end of a request, caused by the client or
  * a deadline: a reset or aborted connection, a write to a closed one, a
- * timeout, an over-long line, a failed TLS handshake. These go to
+ * timeout, a read or write interrupted by closing the connection (what a
+ * handler's own timer bounding a raw read does), a limit overrun (an
+ * over-long line or frame), an end mid-record
+ * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
+ * data. These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -122,7 +228,8 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
-    error instanceof LineTooLongError;
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof LimitOverrunError;
 }
 
 /** Errors this package marked as drops whatever their class. */

@@ -332,7 +332,6 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       }
       super.serverBind();
       if (role === "child") {
-        tellParent({ ready: Deno.pid });
         obeyParent(this, childSpec!);
         return;
       }
@@ -353,7 +352,11 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     }
 
     override async serveForever(pollInterval: number | null = 500): Promise<void> {
-      if (this.#role === "child") return await super.serveForever(pollInterval);
+      if (this.#role === "child") {
+        // ready once it serves, not at its bind: one whose setup fails between the two never was
+        tellParent({ ready: Deno.pid });
+        return await super.serveForever(pollInterval);
+      }
       if (this.#role === "inert") return await childStopping.promise;
       if (this.options.signal?.aborted) {
         if (this.#ready.settled) this.#ready = settleable();

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ByteSink } from "./stream_writer.ts";
+import { queueSend } from "./_conn_files.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,13 +17,14 @@ const encoder = new TextEncoder();
  *
  * Like Python's, it has no deadline of its own: a client that never reads
  * holds it until the connection closes (the server's `serverClose()` grace,
- * or the client leaving); and two calls at once on one connection may
- * interleave their parts, so await one before the next. Await it in a
- * handler too: one still running when the handler returns is cut off when
- * the server closes the connection (the rest is not sent, and the rejection
- * no caller awaits is dropped rather than ending the process). A
- * `StreamRequestHandler`'s `wfile` sends everything too, in order, and
- * honours the handler's timeouts.
+ * or the client leaving). Calls on one connection are sent one after the
+ * other, in call order, never interleaved. One a handler forgot to await
+ * is still sent in full: the server closes the connection only once it has
+ * ended (and a failure no caller awaits is dropped rather than ending the
+ * process); at the end of `serverClose()`'s grace period the one in flight
+ * is finished, and later ones are refused. A `StreamRequestHandler`'s
+ * `wfile` sends everything too, in order, and honours the handler's
+ * timeouts.
  *
  * @param conn Where to send: a `Deno.Conn` (`this.request` in a handler),
  *   or anything with its `write()`.
@@ -70,11 +72,7 @@ const encoder = new TextEncoder();
  * ```
  */
 export function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {
-  const sending = send(conn, typeof data === "string" ? encoder.encode(data) : data);
-  // A handler that forgets the await returns, the server closes the connection, and the
-  // next write rejects: that must not end the process. An awaiting caller still sees it.
-  sending.catch(() => {});
-  return sending;
+  return queueSend(conn, typeof data === "string" ? encoder.encode(data) : data, send);
 }
 
 async function send(conn: ByteSink, bytes: Uint8Array): Promise<void> {

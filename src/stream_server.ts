@@ -8,7 +8,7 @@
 import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
 import { NotBoundError } from "./errors.ts";
 import { bindAndActivate } from "./_bind.ts";
-import { opsInFlight } from "./_conn_files.ts";
+import { opsInFlight, sendsInFlight } from "./_conn_files.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
 import { kCloseSocket, kRequests } from "./_symbols.ts";
 
@@ -132,6 +132,11 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    */
   override async shutdownRequest(request: C): Promise<void> {
     if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
+    // A sendall() the handler did not await is sent in full, as Python's
+    // blocking one is, before the stream is shut between two of its parts
+    const sending = sendsInFlight(request);
+    if (sending !== null) await sending;
+    if (this[kRequests].lingering(request)) return; // the grace ran out meanwhile
     // More than Python does: Deno's close() cancels a write still in flight
     // (one a handler did not await), while closeWrite() waits for it
     try {

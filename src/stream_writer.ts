@@ -7,6 +7,9 @@
 import { TimeoutError } from "./errors.ts";
 import { deadline } from "./_deadline.ts";
 import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import type { FrameOptions } from "./framing.ts";
+import { writeFrame } from "./_framing.ts";
+import { writableOf } from "./_web_streams.ts";
 
 /**
  * Where a {@linkcode StreamWriter} sends bytes: a `Deno.Conn`, or anything
@@ -33,15 +36,46 @@ const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
 
+/** A write to a closed writer: rejected, and marked handled, for a write
+ * nobody awaits to a handler that has finished (a broadcast reaching a member
+ * who just left) must not end the process; an awaiting caller still sees it. */
+function closedWrite(): Promise<never> {
+  const error = new Deno.errors.BadResource(
+    "Cannot write to a closed wfile: write before finish() runs",
+  );
+  lostWrites.set(error, null);
+  watchRejections();
+  return Promise.reject(error);
+}
+
+/** Deno's error for a write to a closed connection says only "Bad resource
+ * ID": this one says what, in a handler, closes it without a `close()`. */
+function explained(error: unknown): unknown {
+  if (!(error instanceof Deno.errors.BadResource) || error.message !== "Bad resource ID") {
+    return error;
+  }
+  return new Deno.errors.BadResource(
+    "Cannot write: the connection is closed, by a close() or by its readable stream, which Deno closes at its end: read this.rfile.readable rather than this.request.readable",
+    { cause: error },
+  );
+}
+
 /** A sink with {@linkcode kWriteSync}. */
 interface SyncSink extends ByteSink {
   [kWriteSync](p: Uint8Array): number;
 }
 
 /** The failures of writers with a `kReportLost` function, to find the
- * writer of an unhandled rejection; filled only when a write fails. */
-const lostWrites = new WeakMap<object, StreamWriter>();
+ * writer of an unhandled rejection, and (`null`) the refusals of closed
+ * writers, which nobody needs told; filled only when a write fails. */
+const lostWrites = new WeakMap<object, StreamWriter | null>();
 let watchingRejections = false;
+
+function watchRejections(): void {
+  if (watchingRejections) return;
+  watchingRejections = true;
+  globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
+}
 
 /** Takes the unhandled rejections of writes a handler did not await, of
  * which the process would otherwise die; registered at the first failure. */
@@ -51,6 +85,7 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const writer = lostWrites.get(reason);
   if (writer === undefined) return;
   event.preventDefault();
+  if (writer === null) return;
   const report = writer[kReportLost];
   if (report === undefined || reportedWriters.has(writer)) return;
   reportedWriters.add(writer); // one report per connection, not per lost write
@@ -140,6 +175,13 @@ export class StreamWriter {
   #failure: unknown = null;
   /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
   #stopped = false;
+  /** The latest buffered write that had to wait (for a flush): later
+   * buffered writes and flushes queue behind it, in call order. */
+  #queued: Promise<unknown> | null = null;
+  #queuedCount = 0;
+  /** Deno's send under a write that timed out: the descriptor is busy until
+   * it ends, whatever the write's promise said. */
+  #abandoned: Promise<void> | null = null;
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
@@ -164,7 +206,7 @@ export class StreamWriter {
 
   /** Whether nothing is buffered and no write is still being sent. */
   get idle(): boolean {
-    return this.#used === 0 && this.#inFlight === 0;
+    return this.#used === 0 && this.#inFlight === 0 && this.#queued === null;
   }
 
   /**
@@ -185,11 +227,7 @@ export class StreamWriter {
    * ```
    */
   write(data: Uint8Array | string): Promise<number> {
-    if (this.#closed) {
-      return Promise.reject(
-        new Deno.errors.BadResource("Cannot write to a closed wfile: write before finish() runs"),
-      );
-    }
+    if (this.#closed) return closedWrite();
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
@@ -219,6 +257,12 @@ export class StreamWriter {
    * ```
    */
   async flush(): Promise<void> {
+    // the buffered writes made before this flush first
+    while (this.#queued !== null) await this.#queued.then(ignore, ignore);
+    await this.#flushNow();
+  }
+
+  async #flushNow(): Promise<void> {
     if (this.#used > 0) {
       const bytes = this.#buf!.slice(0, this.#used);
       this.#used = 0;
@@ -228,6 +272,51 @@ export class StreamWriter {
     } else if (this.#inFlight > 0) {
       await this.#last!.catch(() => {});
     }
+  }
+
+  /**
+   * Sends `payload` (a string as UTF-8) as one length-prefixed frame, laid
+   * out as `rfile.readFrame(options)` reads it; resolves to the bytes sent,
+   * length field included.
+   *
+   * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const sent: number[] = [];
+   * const wfile = new StreamWriter({ write: (p) => (sent.push(...p), Promise.resolve(p.length)) });
+   * await wfile.writeFrame("hi", { lengthBytes: 2 });
+   * assert.deepEqual(sent, [0, 2, 104, 105]);
+   * ```
+   */
+  writeFrame(payload: Uint8Array | string, options?: FrameOptions): Promise<number> {
+    return writeFrame(this, payload, options);
+  }
+
+  /**
+   * The writer as a `WritableStream`: each chunk is a `write()`, under
+   * `timeout`, and the next is taken once it is sent. Closing the stream
+   * (as `pipeTo()` does at the source's end) flushes the writer but leaves
+   * the connection open: the server closes it after `finish()`. The same
+   * stream at every access.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * let text = "";
+   * const sink = { write: (p: Uint8Array) => (text += new TextDecoder().decode(p), Promise.resolve(p.length)) };
+   * await ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream())
+   *   .pipeTo(new StreamWriter(sink).writable);
+   * assert.equal(text, "ab");
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
   }
 
   /**
@@ -252,28 +341,65 @@ export class StreamWriter {
 
   /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
-    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    const last = this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    const abandoned = this.#abandoned;
+    if (abandoned === null) return last;
+    return last === null ? abandoned : Promise.all([last, abandoned]).then(ignore);
   }
 
-  /** @ignore Internal: see `stopWrites()`. */
+  /** @ignore Internal: see `stopWrites()`. The bytes of buffered writes
+   * that resolved go out as part of the write in flight; nothing else does. */
   [kStopWrites](error: Error): Promise<void> | null {
     this.#stopped = true;
+    if (this.#used > 0 && this.#failure === null) {
+      const bytes = this.#buf!.slice(0, this.#used);
+      this.#used = 0;
+      this.#inFlight++;
+      const go = () => this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
+      this.#last = this.#inFlight > 1 ? this.#last!.then(go, go) : go();
+    }
     this.#fail(error);
-    return this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
+    return this[kInFlight]();
   }
 
-  async #writeBuffered(bytes: Uint8Array): Promise<number> {
+  /** A buffered write: copied at once when nothing waits before it and it
+   * fits; else queued behind the writes before it, so that none is copied
+   * into a buffer another has filled meanwhile, nor reordered. */
+  #writeBuffered(bytes: Uint8Array): Promise<number> {
     const size = this.#bufferSize;
-    if (this.#used + bytes.length > size) await this.flush();
-    if (bytes.length >= size) {
-      const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
-      this.#last = p;
-      return await p;
+    const queued = this.#queued;
+    if (queued === null && bytes.length < size && this.#used + bytes.length <= size) {
+      (this.#buf ??= new Uint8Array(size)).set(bytes, this.#used);
+      this.#used += bytes.length;
+      return Promise.resolve(bytes.length);
     }
-    this.#buf ??= new Uint8Array(size);
-    this.#buf.set(bytes, this.#used);
-    this.#used += bytes.length;
-    return bytes.length;
+    const run = () => this.#writeBufferedInTurn(bytes);
+    this.#queuedCount++;
+    // no handler on `p`: should nobody await it, its failure goes to the
+    // unhandled-rejection report as an unbuffered write's does
+    return this.#queued = queued === null ? run() : queued.then(run, run);
+  }
+
+  async #writeBufferedInTurn(bytes: Uint8Array): Promise<number> {
+    try {
+      if (this.#closed) return await closedWrite();
+      if (this.#failure !== null) throw this.#failure;
+      const size = this.#bufferSize;
+      if (this.#used + bytes.length > size) await this.#flushNow();
+      if (bytes.length >= size) {
+        const p = this.#inFlight === 0 ? this.#send(bytes) : this.#after(bytes);
+        this.#last = p;
+        return await p;
+      }
+      // the writer may have been closed or stopped while the flush went out
+      if (this.#closed) return await closedWrite();
+      if (this.#failure !== null) throw this.#failure;
+      (this.#buf ??= new Uint8Array(size)).set(bytes, this.#used);
+      this.#used += bytes.length;
+      return bytes.length;
+    } finally {
+      if (--this.#queuedCount === 0) this.#queued = null;
+    }
   }
 
   #after(bytes: Uint8Array): Promise<number> {
@@ -302,10 +428,7 @@ export class StreamWriter {
     if (this.#failure === null) this.#failure = error;
     if (this[kReportLost] !== undefined && error !== null && typeof error === "object") {
       lostWrites.set(error, this);
-      if (!watchingRejections) {
-        watchingRejections = true;
-        globalThis.addEventListener("unhandledrejection", onUnhandledRejection);
-      }
+      watchRejections();
     }
   }
 
@@ -319,7 +442,9 @@ export class StreamWriter {
     }
     const ms = this.timeout;
     if (ms === null) return this.#start(bytes);
-    return deadline(this.#start(bytes), ms, () => {
+    const started = this.#start(bytes);
+    return deadline(started, ms, () => {
+      this.#abandoned = started.then(ignore, ignore);
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
       this.#fail(error);
@@ -343,7 +468,8 @@ export class StreamWriter {
     let p: Promise<number>;
     try {
       p = this.#sink.write(bytes);
-    } catch (error) {
+    } catch (failure) {
+      const error = explained(failure);
       this.#inFlight--;
       this.#fail(error);
       return Promise.reject(error);
@@ -368,7 +494,8 @@ export class StreamWriter {
     return n;
   }
 
-  #onFailed(error: unknown): never {
+  #onFailed(failure: unknown): never {
+    const error = explained(failure);
     this.#current = EMPTY;
     this.#inFlight--;
     this.#fail(error);

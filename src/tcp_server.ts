@@ -8,7 +8,7 @@
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { alreadyBound } from "./_bind.ts";
+import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
 import { bindError, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
@@ -190,9 +190,7 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * ```
    */
   override serverBind(): void {
-    if (this.socket !== undefined) {
-      throw alreadyBound(formatAddress(this.serverAddress));
-    }
+    checkBindable(this, formatAddress(this.serverAddress));
     const { hostname, port } = this.serverAddress;
     if (!this.allowReuseAddress) {
       throw new RangeError(

@@ -12,8 +12,9 @@ import { UDPServer } from "./udp_server.ts";
 import { UnixDatagramServer } from "./unix_datagram_server.ts";
 import { UnixStreamServer } from "./unix_stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { finishRequestFramed } from "./_caller.ts";
+import { framed } from "./_caller.ts";
 import { flowOf, FusedFlow, registerBuiltins } from "./_fused_flow.ts";
+import { releaseRequest, ThreadFlow } from "./_thread_flow.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
 /**
@@ -208,28 +209,17 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
-      const flow = flowOf(this);
       if (FusedFlow.isThreadTask(this.processRequestThread)) {
-        return void flow.task(request, clientAddress);
+        return void flowOf(this).task(request, clientAddress);
       }
-      // Nothing is kept for the task but the request's entry in the open set;
-      // an override of processRequestThread() that rejects is reported, not
-      // left as an unhandled rejection that would end the process
-      let task: Promise<void>;
-      try {
-        task = Promise.resolve(this.processRequestThread(request, clientAddress));
-      } catch (error) {
-        task = Promise.reject(error);
-      }
-      task.catch(async (error) => {
-        await this[kReportError](request, clientAddress, error);
-        await flow.release(request);
-      });
+      // Nothing is kept for the task but the request's entry in the open set
+      framed(this.#flow ??= new ThreadFlow(this), request, clientAddress);
     }
+    #flow: ThreadFlow | undefined;
 
     async processRequestThread(request: unknown, clientAddress: unknown): Promise<void> {
       try {
-        await finishRequestFramed(this, request, clientAddress);
+        await this.finishRequest(request, clientAddress);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
       }
@@ -237,7 +227,7 @@ export function ThreadingMixIn<C extends ServerClass>(
         await this.shutdownRequest(request);
       } catch (error) {
         await this[kReportError](request, clientAddress, error);
-        await flowOf(this).release(request);
+        await releaseRequest(this, request);
       }
     }
 
@@ -247,6 +237,7 @@ export function ThreadingMixIn<C extends ServerClass>(
   }
   declareAttributes(Threading, { blockOnClose: null, daemonThreads: null });
   registerBuiltins(Threading.prototype, ["processRequest", "processRequestThread"], {
+    threadProcess: "processRequest",
     threadTask: "processRequestThread",
   });
   // Named as in Python (ThreadingTCPServer), for messages naming the class

@@ -219,7 +219,9 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
 
   /**
    * Completes the handshake (at most `handshakeTimeout` ms), then runs the
-   * handler; a failed handshake throws, so the request is dropped.
+   * handler; a failed handshake throws, so the request is dropped, and so is
+   * one whose handler fails with `Deno.errors.InvalidData`, what the TLS
+   * layer throws for a corrupt record, an alert or plain text.
    *
    * @example
    * ```ts
@@ -236,7 +238,13 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
    */
   override async finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void> {
     await handshake(request, clientAddress, this.handshakeTimeout);
-    await super.finishRequest(request, clientAddress);
+    try {
+      await super.finishRequest(request, clientAddress);
+    } catch (error) {
+      // InvalidData here is the TLS layer's: a record that does not decrypt, a
+      // forged alert, plain text after the handshake; hostile, not a bug
+      throw error instanceof Deno.errors.InvalidData ? asDrop(error) : error;
+    }
   }
 
   /**

@@ -7,7 +7,7 @@
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { alreadyBound } from "./_bind.ts";
+import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
 import { bindError, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
@@ -167,9 +167,7 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * ```
    */
   override serverBind(): void {
-    if (this.socket !== undefined) {
-      throw alreadyBound(formatAddress(this.serverAddress));
-    }
+    checkBindable(this, formatAddress(this.serverAddress));
     requireUnstableNet("UDPServer");
     const { hostname, port } = this.serverAddress;
     if (this.allowReusePort) {

@@ -13,7 +13,6 @@ import {
   requireUnstableNet,
 } from "./datagram_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { alreadyBound } from "./_bind.ts";
 import { checkDuration } from "./_checks.ts";
 import {
   bindSocketFile,
@@ -216,18 +215,17 @@ export class UnixDatagramServer extends DatagramServer<Deno.UnixAddr, UnixDatagr
    */
   override serverBind(): Awaitable<void> {
     const path = this.serverAddress.path;
-    if (this.socket !== undefined) throw alreadyBound(path);
     requireUnstableNet("UnixDatagramServer");
     const mode = this.socketMode;
     const listen = (at: string) => Deno.listenDatagram({ transport: "unixpacket", path: at });
     const options = { reclaim: this.reclaimStaleSocket, mode, privately: false };
-    return bindSocketFile(this, path, options, (at) => {
-      return this.socket = new SerialUnixDatagramConn(
+    const open = (at: string) =>
+      new SerialUnixDatagramConn(
         listen(at),
         () => replaceSocketFile(this, mode, listen),
         () => this.replyTimeout,
       );
-    });
+    return bindSocketFile(this, path, options, open, (socket) => this.socket = socket);
   }
 
   /**

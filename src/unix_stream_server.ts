@@ -7,7 +7,6 @@
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
-import { alreadyBound } from "./_bind.ts";
 import { describeValue } from "./_format.ts";
 import {
   bindSocketFile,
@@ -190,7 +189,6 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    */
   override serverBind(): Awaitable<void> {
     const path = this.serverAddress.path;
-    if (this.socket !== undefined) throw alreadyBound(path);
     const backlog = this.requestQueueSize;
     if (backlog !== UNIX_BACKLOG) {
       throw new RangeError(
@@ -202,12 +200,9 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
     // privately whenever permitted: Deno removes a listener's bound path when
     // it closes, and the file at the path may by then be another server's
     const options = { reclaim: this.reclaimStaleSocket, mode: this.socketMode, privately: true };
-    return bindSocketFile(this, path, options, (at) => {
-      return this.socket = Deno.listen({ transport: "unix", path: at }) as Deno.Listener<
-        Deno.UnixConn,
-        UnixStreamAddr
-      >;
-    });
+    const listen = (at: string) =>
+      Deno.listen({ transport: "unix", path: at }) as Deno.Listener<Deno.UnixConn, UnixStreamAddr>;
+    return bindSocketFile(this, path, options, listen, (socket) => this.socket = socket);
   }
 
   /**

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { within } from "./_helpers.ts";
+import { freePort } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 /** Debian's paths (`haproxy`, `nginx-light` with `libnginx-mod-stream`),
  * which `.ci/run` installs. Absolute, so that a PATH without /usr/sbin does
@@ -48,13 +49,6 @@ export function nginxStreamInstalled(): boolean {
     }
     return false;
   }
-}
-
-/** A port free right now on `hostname` (bound, then released) for a tool
- * that cannot be asked for port 0. */
-export function freePort(hostname = "127.0.0.1"): number {
-  using listener = Deno.listen({ hostname, port: 0 });
-  return listener.addr.port;
 }
 
 /** A balancer process: its frontends' ports, its captured output, and a
@@ -202,15 +196,15 @@ export interface HaproxyOptions {
 
 /** A running balancer and its frontends' ports: `ipv4` always, `ipv6` and
  * `tls` when asked for. */
-export interface Started {
+export interface RunningBalancer {
   balancer: Balancer;
   ports: { ipv4: number; ipv6?: number; tls?: number };
 }
 
 /** Starts HAProxy in TCP mode (`-W -db`: master and one worker, in the
  * foreground) in front of `options.backend`. */
-export async function startHaproxy(options: HaproxyOptions): Promise<Started> {
-  const ports: Started["ports"] = { ipv4: freePort() };
+export async function startHaproxy(options: HaproxyOptions): Promise<RunningBalancer> {
+  const ports: RunningBalancer["ports"] = { ipv4: freePort() };
   if (options.ipv6) ports.ipv6 = freePort("::1");
   if (options.tls) ports.tls = freePort();
   const { backend, check } = options;
@@ -278,8 +272,10 @@ export async function startHaproxy(options: HaproxyOptions): Promise<Started> {
 /** Starts nginx (master and one worker, `daemon off`) with a `stream`
  * server that sends `proxy_protocol` (version 1, the only one nginx sends)
  * to `backend`. */
-export async function startNginx(options: { backend: Backend; ipv6?: boolean }): Promise<Started> {
-  const ports: Started["ports"] = { ipv4: freePort() };
+export async function startNginx(
+  options: { backend: Backend; ipv6?: boolean },
+): Promise<RunningBalancer> {
+  const ports: RunningBalancer["ports"] = { ipv4: freePort() };
   if (options.ipv6) ports.ipv6 = freePort("::1");
   const { backend } = options;
   const listens = [`    listen 127.0.0.1:${ports.ipv4};`];

@@ -17,7 +17,7 @@
  * procps' `sysctl`; {@linkcode netnsSkipReason} says which is missing.
  * @module
  */
-import { has } from "./_helpers.ts";
+import { hasCommand } from "./_process.ts";
 
 /** What a command run in a namespace printed, and how it ended. */
 export interface NetnsOutput {
@@ -101,7 +101,7 @@ export async function netnsSkipReason(sysctls: string[] = []): Promise<string | 
 }
 
 async function probe(sysctls: string[]): Promise<string | null> {
-  if (!has("unshare")) return "unshare is not installed (apt-get install util-linux)";
+  if (!hasCommand("unshare")) return "unshare is not installed (apt-get install util-linux)";
   // the sysctl names are arguments ($@), never spliced into the script
   const checks = `
 command -v ip >/dev/null || { echo "ip is not installed (apt-get install iproute2)"; exit 3; }

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
-import { readLine, within } from "./_helpers.ts";
+import { readLineWithin } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 /** Holds the only slot (`hold`) until released, else echoes a line. */
 class Echo extends StreamRequestHandler<BurstServer> {
@@ -67,12 +68,12 @@ Deno.test("serveForever() retries 400 accepts that failed because their clients 
   let reply: string | null;
   try {
     server.held.resolve();
-    reply = await within(readLine(good), 20_000, "the queued client's reply");
+    reply = await within(readLineWithin(good), 20_000, "the queued client's reply");
   } finally {
     globalThis.setTimeout = original;
   }
   assert.equal(reply, "hello");
-  assert.equal(await readLine(holder), "hold");
+  assert.equal(await readLineWithin(holder), "hold");
   assert.equal(server.failures.length, 400, `failures: ${server.failures.length}`);
   assert.ok(server.failures.every((name) => name === "NotConnected"), String(server.failures));
   assert.equal(serverTimers, 0, `${serverTimers} back-off timers for client resets`);

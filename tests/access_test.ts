@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { AccessList, StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
 import { runHandler } from "../testing.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 Deno.test("AccessList matches IPv4 and IPv6 networks at any prefix length, deny before allow", () => {
   const access = new AccessList({
@@ -79,7 +79,7 @@ Deno.test("AccessList refuses a prefix length written with a leading zero, a sig
   assert.equal(new AccessList({ allow: ["0.0.0.0/0"] }).allows({ hostname: "1.2.3.4" }), true);
 });
 
-Deno.test("a client refused through verifyRequest() is closed before any handler runs; an allowed one is served — from any address, in memory", async () => {
+Deno.test("AccessList in verifyRequest(): a refused client is closed before any handler runs; an allowed one is served — from any address, in memory", async () => {
   let handlers = 0;
   class Hello extends StreamRequestHandler<Guarded> {
     override async handle() {

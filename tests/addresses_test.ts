@@ -18,7 +18,8 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { decoder, encoder, readAll } from "./_helpers.ts";
+import { decoder, encoder, readAllText } from "./_net.ts";
+import { cert, key } from "./_tls.ts";
 
 class Hello extends StreamRequestHandler<StreamServer> {
   override async handle() {
@@ -29,7 +30,7 @@ class Hello extends StreamRequestHandler<StreamServer> {
 async function hello(address: Deno.ConnectOptions | Deno.UnixConnectOptions): Promise<string> {
   const conn = await Deno.connect(address as Deno.ConnectOptions);
   try {
-    return await readAll(conn);
+    return await readAllText(conn);
   } finally {
     conn.close();
   }
@@ -64,7 +65,7 @@ Deno.test('TCPServer(["localhost", 0]) resolves the name, as Python does', async
   );
 });
 
-Deno.test("a malformed tuple address is refused before any socket opens, naming the shape", () => {
+Deno.test("TCPServer([host, port]) refuses a malformed tuple address before any socket opens, naming the shape", () => {
   for (const bad of [["localhost"], ["localhost", "80"], [80, "localhost"], ["a", 1, 2]]) {
     assert.throws(
       () => new TCPServer(bad as unknown as [string, number], BaseRequestHandler),
@@ -105,8 +106,6 @@ Deno.test('UDPServer(["127.0.0.1", 0]) and UDPServer(["", 0]) take Python\'s add
 });
 
 Deno.test('TLSServer(["127.0.0.1", 0], ...) takes the tuple address too', async () => {
-  const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-  const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
   await using server = new TLSServer(["127.0.0.1", 0], Hello, { cert, key });
   server.serveForever();
   const conn = await Deno.connectTls({
@@ -114,7 +113,7 @@ Deno.test('TLSServer(["127.0.0.1", 0], ...) takes the tuple address too', async 
     port: server.serverAddress.port,
     caCerts: [cert],
   });
-  assert.equal(await readAll(conn), "hello\n");
+  assert.equal(await readAllText(conn), "hello\n");
   conn.close();
 });
 

@@ -9,8 +9,9 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { exchange, run } from "./_helpers.ts";
-import { withTempDir } from "./transport_helpers.ts";
+import { withTempDir } from "./_files.ts";
+import { exchange } from "./_net.ts";
+import { runCommand } from "./_process.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -70,12 +71,17 @@ sys.exit("no listening socket at %s" % key)
  * the tests already run; Deno has no such API.
  */
 async function listenBacklog(kind: "tcp" | "unix", key: string | number): Promise<number> {
-  const { code, stdout, stderr } = await run("python3", ["-c", BACKLOG_SCRIPT, kind, String(key)]);
+  const { code, stdout, stderr } = await runCommand("python3", [
+    "-c",
+    BACKLOG_SCRIPT,
+    kind,
+    String(key),
+  ]);
   assert.equal(code, 0, stderr);
   return Number(stdout.trim());
 }
 
-Deno.test("a static attribute override in a subclass takes effect for the bind inside the constructor", async () => {
+Deno.test("TCPServer.allowReusePort as a static override in a subclass takes effect for the bind inside the constructor", async () => {
   // SO_REUSEPORT is only set if the bind saw the override: two servers can
   // then share one port, which a plain bind refuses.
   class Shared extends TCPServer {
@@ -95,7 +101,7 @@ Deno.test("a static attribute override in a subclass takes effect for the bind i
   );
 });
 
-Deno.test("a getter override in a subclass also takes effect for the bind inside the constructor", async () => {
+Deno.test("TCPServer.allowReusePort as a getter override in a subclass also takes effect for the bind inside the constructor", async () => {
   class Shared extends TCPServer {
     override get allowReusePort(): boolean {
       return true;
@@ -109,7 +115,7 @@ Deno.test("a getter override in a subclass also takes effect for the bind inside
   assert.equal(second.serverAddress.port, first.serverAddress.port);
 });
 
-Deno.test("a constructor option beats the class attribute, for this instance only", async () => {
+Deno.test("TCPServer(address, Handler, options): an option beats the class attribute, for this instance only", async () => {
   class Patient extends TCPServer {
     static override timeout = 5_000;
     static override requestQueueSize = 64;
@@ -124,7 +130,7 @@ Deno.test("a constructor option beats the class attribute, for this instance onl
   assert.equal(TCPServer.timeout, null);
 });
 
-Deno.test("instance attribute assignment changes that instance and not the class", async () => {
+Deno.test("TCPServer.timeout assigned on an instance changes that instance and not the class", async () => {
   let timeouts = 0;
   class Counting extends TCPServer {
     override handleTimeout() {
@@ -140,7 +146,7 @@ Deno.test("instance attribute assignment changes that instance and not the class
   assert.throws(() => (server.timeout = "5" as unknown as number), TypeError);
 });
 
-Deno.test("defaults: timeout null, requestQueueSize 511, allowReuseAddress true, allowReusePort false", async () => {
+Deno.test("TCPServer defaults: timeout null, requestQueueSize 511, allowReuseAddress true, allowReusePort false", async () => {
   await using server = new TCPServer(LOCAL, BaseRequestHandler);
   assert.equal(server.timeout, null);
   assert.equal(server.requestQueueSize, 511);
@@ -151,7 +157,7 @@ Deno.test("defaults: timeout null, requestQueueSize 511, allowReuseAddress true,
   assert.equal(server.RequestHandlerClass, BaseRequestHandler);
 });
 
-Deno.test("allowReuseAddress false is refused, since Deno always sets SO_REUSEADDR", () => {
+Deno.test("TCPServer.allowReuseAddress false is refused, since Deno always sets SO_REUSEADDR", () => {
   class Strict extends TCPServer {
     static override allowReuseAddress = false;
   }
@@ -195,7 +201,7 @@ Deno.test("ThreadingMixIn class attributes: blockOnClose and daemonThreads, stat
   assert.equal(ThreadingTCPServer.blockOnClose, true);
 });
 
-Deno.test("IPv6: a server on ::1 reports AF_INET6 and its address, and serves", async () => {
+Deno.test("TCPServer on ::1 reports AF_INET6 and its address, and serves", async () => {
   class Echo extends BaseRequestHandler {
     override async handle() {
       const buf = new Uint8Array(64);
@@ -212,7 +218,7 @@ Deno.test("IPv6: a server on ::1 reports AF_INET6 and its address, and serves", 
   await serving;
 });
 
-Deno.test("a typed handler reaches its own server's members without casts", async () => {
+Deno.test("BaseRequestHandler<Server>: a typed handler reaches its own server's members without casts", async () => {
   class Counter extends ThreadingTCPServer {
     hits = 0;
   }
@@ -259,7 +265,7 @@ Deno.test("UnixStreamServer.requestQueueSize is 1024, the backlog Deno listens w
     assert.equal(UnixStreamServer.requestQueueSize, 1024);
     assert.equal(server.requestQueueSize, 1024);
     // the kernel caps a backlog at net.core.somaxconn (4096 since Linux 5.4)
-    const somaxconn = await run("python3", [
+    const somaxconn = await runCommand("python3", [
       "-c",
       'print(open("/proc/sys/net/core/somaxconn").read())',
     ]);
@@ -271,7 +277,7 @@ Deno.test("UnixStreamServer.requestQueueSize is 1024, the backlog Deno listens w
     );
   }));
 
-Deno.test("a UnixStreamServer subclass overriding requestQueueSize is refused: Deno takes no backlog for Unix sockets", () =>
+Deno.test("UnixStreamServer.requestQueueSize overridden in a subclass is refused: Deno takes no backlog for Unix sockets", () =>
   withTempDir(async (dir) => {
     class Deep extends UnixStreamServer {
       static override requestQueueSize = 64;
@@ -286,3 +292,25 @@ Deno.test("a UnixStreamServer subclass overriding requestQueueSize is refused: D
     assert.deepEqual([...Deno.readDirSync(dir)], []);
     await Promise.resolve();
   }));
+
+Deno.test("TCPServer.timeout overridden as an instance field is a compile error, as static it type-checks", async () => {
+  // the guide promises the silent Python-to-TypeScript bug (a field set after the bind) cannot compile
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const check = async (member: string) => {
+    const file = await Deno.makeTempFile({ dir: "/tmp", suffix: ".ts" });
+    try {
+      await Deno.writeTextFile(
+        file,
+        `import { TCPServer } from "${mod}";\nexport class Patient extends TCPServer {\n  ${member}\n}\n`,
+      );
+      return await runCommand("deno", ["check", "--unstable-net", "--no-config", file]);
+    } finally {
+      await Deno.remove(file);
+    }
+  };
+  const field = await check("override timeout = 5000;");
+  assert.notEqual(field.code, 0, "an instance field override type-checked");
+  assert.match(field.stderr, /TS2610/); // defined as an accessor in the base, overridden as a property
+  const attribute = await check("static override timeout = 5000;");
+  assert.equal(attribute.code, 0, attribute.stderr);
+});

@@ -7,16 +7,19 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { decoder, exists, openDescriptors, run } from "./_helpers.ts";
-import { cert, key, withTempDir } from "./transport_helpers.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { countOpenDescriptors } from "./_kernel.ts";
+import { decoder } from "./_net.ts";
+import { runCommand } from "./_process.ts";
+import { cert, key } from "./_tls.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const TLS = { cert, key };
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
-Deno.test("a bad port throws TypeError or RangeError before any socket is opened", async () => {
-  const before = await openDescriptors();
+Deno.test("TCPServer({ port }) with a bad port throws TypeError or RangeError before any socket is opened", async () => {
+  const before = await countOpenDescriptors();
   const cases: [unknown, ErrorConstructor, RegExp][] = [
     [-1, RangeError, /port must be an integer from 0 to 65535, got -1/],
     [70000, RangeError, /got 70000/],
@@ -32,10 +35,10 @@ Deno.test("a bad port throws TypeError or RangeError before any socket is opened
       `port ${String(port)}`,
     );
   }
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
 });
 
-Deno.test("a bracketed empty or non-string hostname, or a missing address, throws TypeError", () => {
+Deno.test("TCPServer({ hostname }) with a bracketed empty or non-string hostname, or a missing address, throws TypeError", () => {
   assert.throws(
     () => new TCPServer({ hostname: "[]", port: 0 }, BaseRequestHandler),
     /hostname must be a non-empty string, got "\[\]": use "0\.0\.0\.0" for every interface/,
@@ -48,8 +51,8 @@ Deno.test("a bracketed empty or non-string hostname, or a missing address, throw
   assert.throws(() => new TCPServer(9999 as never, BaseRequestHandler), TypeError);
 });
 
-Deno.test("a missing or non-class handler throws TypeError before any socket is opened", async () => {
-  const before = await openDescriptors();
+Deno.test("TCPServer(address, Handler) with a missing or non-class handler throws TypeError before any socket is opened", async () => {
+  const before = await countOpenDescriptors();
   for (const handler of [undefined, null, 42, "Handler", {}, () => {}, function plain() {}]) {
     assert.throws(
       () => new TCPServer(LOCAL, handler as never),
@@ -58,7 +61,7 @@ Deno.test("a missing or non-class handler throws TypeError before any socket is 
   }
   class NotAHandler {}
   assert.throws(() => new ThreadingTCPServer(LOCAL, NotAHandler as never), TypeError);
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
   // a class with a handle() method that does not extend the base is accepted
   class DuckTyped {
     constructor(readonly request: Deno.TcpConn) {}
@@ -70,7 +73,7 @@ Deno.test("a missing or non-class handler throws TypeError before any socket is 
   assert.ok(server.serverAddress.port > 0);
 });
 
-Deno.test("an address in use throws AddrInUse naming the address", async () => {
+Deno.test("TCPServer on an address in use throws AddrInUse naming the address", async () => {
   await using first = new TCPServer(LOCAL, BaseRequestHandler);
   const { port } = first.serverAddress;
   assert.throws(
@@ -82,17 +85,17 @@ Deno.test("an address in use throws AddrInUse naming the address", async () => {
   );
 });
 
-Deno.test("a thousand failed binds leave the number of open descriptors unchanged", async () => {
+Deno.test("TCPServer: a thousand failed binds leave the number of open descriptors unchanged", async () => {
   await using first = new TCPServer(LOCAL, BaseRequestHandler);
   const taken = { hostname: "127.0.0.1", port: first.serverAddress.port };
-  const before = await openDescriptors();
+  const before = await countOpenDescriptors();
   for (let i = 0; i < 1000; i++) {
     assert.throws(() => new TCPServer(taken, BaseRequestHandler), Deno.errors.AddrInUse);
   }
-  assert.equal(await openDescriptors(), before);
+  assert.equal(await countOpenDescriptors(), before);
 });
 
-Deno.test("a timeout or graceMs that is not a duration is refused", async () => {
+Deno.test("TCPServer's timeout and serverClose({ graceMs }) refuse what is not a duration", async () => {
   assert.throws(() => new TCPServer(LOCAL, BaseRequestHandler, { timeout: -5 }), RangeError);
   assert.throws(
     () => new TCPServer(LOCAL, BaseRequestHandler, { timeout: "5" as never }),
@@ -104,7 +107,7 @@ Deno.test("a timeout or graceMs that is not a duration is refused", async () => 
   await server.serverClose();
 });
 
-Deno.test("an object where a value belongs is shown as its literal in the message, not [object Object]", () => {
+Deno.test("TCPServer's messages show an object where a value belongs as its literal, not [object Object]", () => {
   assert.throws(
     () => new TCPServer({ hostname: "127.0.0.1", port: { n: 80 } } as never, BaseRequestHandler),
     (error: unknown) =>
@@ -129,7 +132,7 @@ Deno.test("an object where a value belongs is shown as its literal in the messag
   );
 });
 
-Deno.test("a second serverBind() says the constructor already bound, and how to bind another address", async () => {
+Deno.test("serverBind() called a second time says the constructor already bound, and how to bind another address", async () => {
   await using server = new TCPServer(LOCAL, BaseRequestHandler);
   assert.throws(
     () => server.serverBind(),
@@ -140,7 +143,7 @@ Deno.test("a second serverBind() says the constructor already bound, and how to 
   );
 });
 
-Deno.test("a host name that does not resolve names the address and says to check it", () => {
+Deno.test("TCPServer, UDPServer and TLSServer on a host name that does not resolve name the address and say to check it", () => {
   for (
     const make of [
       () => new TCPServer({ hostname: "no-such-host.invalid", port: 0 }, BaseRequestHandler),
@@ -162,7 +165,7 @@ Deno.test("a host name that does not resolve names the address and says to check
   }
 });
 
-Deno.test("a Unix socket in a directory that does not exist says to create the directory", () =>
+Deno.test("UnixStreamServer in a directory that does not exist says to create the directory", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/missing/app.sock`;
     assert.throws(
@@ -174,7 +177,7 @@ Deno.test("a Unix socket in a directory that does not exist says to create the d
           `: create the directory "${dir}/missing" first, or choose a path in one that exists`,
         ),
     );
-    assert.equal(await exists(path), false);
+    assert.equal(await pathExists(path), false);
   }));
 
 /** The first port an unprivileged process may bind, from python3 (Deno
@@ -191,7 +194,7 @@ const unprivilegedPortStart = Number(
 
 Deno.test({
   name:
-    "binding a port below 1024 without the privilege says it needs root or CAP_NET_BIND_SERVICE",
+    "TCPServer on a port below 1024 without the privilege says it needs root or CAP_NET_BIND_SERVICE",
   ignore: !(unprivilegedPortStart > 1),
   fn: async () => {
     // As root, the child runs as nobody (python3 drops the privileges
@@ -224,7 +227,7 @@ sys.stderr.write(r.stderr)
 sys.exit(r.returncode)
 `;
     try {
-      const { code, stdout, stderr } = await run("python3", [
+      const { code, stdout, stderr } = await runCommand("python3", [
         "-c",
         launcher,
         denoDir,

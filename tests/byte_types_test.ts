@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { BufferedReader, type DatagramRequest, DatagramRequestHandler, UDPServer } from "../mod.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 async function sha256(bytes: BufferSource): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -42,7 +42,7 @@ Deno.test("readline(), read(), read1() and iteration give Uint8Array<ArrayBuffer
   }
 });
 
-Deno.test("a datagram handler's packet and request[0] are Uint8Array<ArrayBuffer>, which crypto.subtle.digest() takes", async () => {
+Deno.test("DatagramRequestHandler.packet and request[0] are Uint8Array<ArrayBuffer>, which crypto.subtle.digest() takes", async () => {
   const digests: string[] = [];
   class Digest extends DatagramRequestHandler {
     override async handle() {

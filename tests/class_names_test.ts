@@ -41,7 +41,7 @@ Deno.test('ThreadingTCPServer.name is "ThreadingTCPServer", and every Threading 
   assert.equal(MyThreadingServer.name, "MyThreadingServer");
 });
 
-Deno.test("a ThreadingTCPServer's messages name ThreadingTCPServer", async () => {
+Deno.test("ThreadingTCPServer's messages name ThreadingTCPServer", async () => {
   const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
   await server.serverClose();
   await assert.rejects(server.serveForever(), /create a new ThreadingTCPServer$/);

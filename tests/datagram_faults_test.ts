@@ -18,16 +18,11 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../mod.ts";
-import {
-  decoder,
-  EchoDatagram,
-  encoder,
-  HAS_PYTHON,
-  NO_PYTHON,
-  within,
-  withTempDir,
-} from "./transport_helpers.ts";
-import { exists, random } from "./_helpers.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { decoder, encoder } from "./_net.ts";
+import { EchoDatagram, HAS_PYTHON, NO_PYTHON } from "./_python.ts";
+import { seededRandom } from "./_random.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20240605);
@@ -67,7 +62,7 @@ const INVALID_UTF8 = [
  * than `maxPacketSize` (up to `largest` bytes), random bytes (up to
  * `maxPacketSize`), invalid UTF-8. */
 function garbage(count: number, maxPacketSize: number, largest: number): Uint8Array[] {
-  const rng = random(SEED);
+  const rng = seededRandom(SEED);
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     out.push(new Uint8Array(0));
@@ -265,7 +260,7 @@ for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
     }));
 }
 
-Deno.test("a handler that throws on garbage reaches handleError once per such datagram — no more — and serving goes on", async () => {
+Deno.test("handleError() on a datagram server is reached once per garbage datagram its handler throws on — no more — and serving goes on", async () => {
   class Throwing extends DatagramRequestHandler {
     override async handle() {
       await this.wfile.write(`ok ${strict.decode(this.packet)}`); // TypeError on invalid UTF-8
@@ -287,7 +282,7 @@ Deno.test("a handler that throws on garbage reaches handleError once per such da
   assert.deepEqual(server.drops, []);
 });
 
-Deno.test("replies to 50 clients that closed their ports (ICMP port unreachable) do not stop a UDPServer, and are neither errors nor drops", async () => {
+Deno.test("UDPServer: replies to 50 clients that closed their ports (ICMP port unreachable) do not stop it, and are neither errors nor drops", async () => {
   const release = Promise.withResolvers<void>();
   let handled = 0;
   class Held extends EchoDatagram {
@@ -370,7 +365,7 @@ Deno.test("getRequest() gives up after 64 such errors in a row and throws, so a 
   assert.equal(errors.length, 0);
 });
 
-Deno.test("a reply longer than a UDP datagram can carry reaches handleError once, as a RangeError naming the limit, and serving goes on", async () => {
+Deno.test("handleError() on a UDP server gets a reply longer than a datagram can carry once, as a RangeError naming the limit, and serving goes on", async () => {
   class Huge extends DatagramRequestHandler {
     override async handle() {
       const text = decoder.decode(this.packet);
@@ -395,7 +390,7 @@ Deno.test("a reply longer than a UDP datagram can carry reaches handleError once
   assert.deepEqual(server.drops, []);
 });
 
-Deno.test("a reply the system drops for want of buffers (ENOBUFS) goes to handleDrop, not handleError", async () => {
+Deno.test("handleDrop() on a UDP server gets a reply the system drops for want of buffers (ENOBUFS), not handleError()", async () => {
   const Recording = recording(UDPServer);
   await using server = new Recording(loopback, EchoDatagram);
   const socket = server.socket;
@@ -430,7 +425,7 @@ Deno.test("a reply the system drops for want of buffers (ENOBUFS) goes to handle
   );
 });
 
-Deno.test("datagram servers handle at most maxConnections datagrams at once, 1024 by default (stream servers: no limit)", () => {
+Deno.test("maxConnections: datagram servers handle at most that many datagrams at once, 1024 by default (stream servers: no limit)", () => {
   assert.equal(UDPServer.maxConnections, 1024);
   assert.equal(ThreadingUDPServer.maxConnections, 1024);
   assert.equal(UnixDatagramServer.maxConnections, 1024);
@@ -457,7 +452,7 @@ function heldHandlers() {
   return { Held, release, state, until: events.until };
 }
 
-Deno.test("a ThreadingUDPServer flooded while its handlers are stuck holds 1024 in flight by default, the rest waits in the socket's buffer, and all are handled once the stuck ones finish", async () => {
+Deno.test("ThreadingUDPServer flooded while its handlers are stuck holds 1024 in flight by default, the rest waits in the socket's buffer, and all are handled once the stuck ones finish", async () => {
   const { Held, release, state, until } = heldHandlers();
   await using server = new ThreadingUDPServer(loopback, Held);
   server.serveForever();
@@ -583,7 +578,7 @@ for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
         assert.deepEqual(server.errors, []);
       }
       // the socket file — bound anew if the server's own socket got stuck — is removed
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 }
 
@@ -665,10 +660,10 @@ Deno.test({
         await server.shutdown();
         await serving;
         await server.serverClose({ graceMs: 0 });
-        assert.equal(await exists(path), false);
+        assert.equal(await pathExists(path), false);
         const error = await within(dropped.promise, 10_000, "the stuck reply's drop");
         assert.ok(error instanceof Deno.errors.TimedOut, String(error));
-        assert.equal(await exists(path), false); // not bound anew at the deadline
+        assert.equal(await pathExists(path), false); // not bound anew at the deadline
       } finally {
         await python.stdin.close();
         const { code, stderr } = await python.output();

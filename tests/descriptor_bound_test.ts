@@ -8,18 +8,18 @@
  * server counts its own descriptors every millisecond, in its own process.
  */
 import assert from "node:assert/strict";
-import { Proc } from "./_helpers.ts";
+import { Subprocess } from "./_process.ts";
+import { cert } from "./_tls.ts";
 
 const FIXTURE = new URL("./fixtures/descriptor_bound_server.ts", import.meta.url).pathname;
 const LIMIT = 64;
 const SLACK = 16;
-const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
 
 async function start(
   transport: string,
   path: string,
-): Promise<{ proc: Proc; port: number; baseline: number }> {
-  const proc = new Proc("deno", [
+): Promise<{ proc: Subprocess; port: number; baseline: number }> {
+  const proc = new Subprocess("deno", [
     "run",
     "-A",
     "--unstable-net",
@@ -33,7 +33,7 @@ async function start(
   return { proc, port, baseline };
 }
 
-async function peak(proc: Proc): Promise<{ peak: number; now: number }> {
+async function peak(proc: Subprocess): Promise<{ peak: number; now: number }> {
   const writer = proc.child.stdin.getWriter();
   await writer.write(new TextEncoder().encode("peak\n"));
   writer.releaseLock();

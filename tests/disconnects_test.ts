@@ -6,14 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, type TcpAddr } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  sendThenReset,
-} from "./_helpers.ts";
+import { decoder, encoder, readToEnd, sendThenReset } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
 
 class Echo extends StreamRequestHandler<RecordingServer> {
   override async handle() {
@@ -45,7 +39,7 @@ async function converse(address: TcpAddr, count: number, tag: string): Promise<n
   return right;
 }
 
-Deno.test("a reset in the middle of a line reaches the handler as EOF or a ConnectionReset it can catch", async () => {
+Deno.test("rfile.readline(): a reset in the middle of a line reaches the handler as EOF or a ConnectionReset it can catch", async () => {
   const seen: string[] = [];
   const done = Promise.withResolvers<void>();
   class Careful extends StreamRequestHandler<RecordingServer> {
@@ -71,7 +65,7 @@ Deno.test("a reset in the middle of a line reaches the handler as EOF or a Conne
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a reset in the middle of a large write rejects the write with a typed error that goes to handleDrop()", async () => {
+Deno.test("wfile.write(): a reset in the middle of a large write rejects it with a typed error that goes to handleDrop()", async () => {
   const writing = Promise.withResolvers<void>();
   let written = 0;
   class Flood extends StreamRequestHandler<RecordingServer> {
@@ -99,7 +93,7 @@ Deno.test("a reset in the middle of a large write rejects the write with a typed
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a half-closed client gets EOF on the server and still receives the reply", async () => {
+Deno.test("rfile: a half-closed client gets EOF on the server and still receives the reply", async () => {
   class Count extends StreamRequestHandler<RecordingServer> {
     override async handle() {
       let lines = 0;
@@ -121,7 +115,7 @@ Deno.test("a half-closed client gets EOF on the server and still receives the re
   assert.equal(server.errors.length + server.drops.length, 0);
 });
 
-Deno.test("twenty clients resetting mid-request leave a concurrent client unaffected and handleError() silent", async () => {
+Deno.test("ThreadingTCPServer: twenty clients resetting mid-request leave a concurrent client unaffected and handleError() silent", async () => {
   await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Echo);
   server.serveForever();
 

@@ -4,7 +4,7 @@
  * class or interface itself declares — and nothing internal.
  */
 import assert from "node:assert/strict";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 interface Member {
   name: string;
@@ -21,7 +21,7 @@ interface DocSymbol {
 
 async function docSymbols(): Promise<Map<string, DocSymbol>> {
   const mod = new URL("../mod.ts", import.meta.url);
-  const { code, stdout, stderr } = await run("deno", ["doc", "--json", mod.pathname], {
+  const { code, stdout, stderr } = await runCommand("deno", ["doc", "--json", mod.pathname], {
     timeoutMs: 60_000,
   });
   assert.equal(code, 0, stderr);

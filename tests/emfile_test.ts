@@ -4,7 +4,7 @@
  * descriptors are free. Run in a child process started under `ulimit -n 256`.
  */
 import assert from "node:assert/strict";
-import { decoder } from "./_helpers.ts";
+import { decoder } from "./_net.ts";
 
 Deno.test("EMFILE on accept: back-off without a busy loop, one log line, recovery once descriptors free up", async () => {
   const fixture = new URL("./fixtures/emfile_server.ts", import.meta.url).pathname;

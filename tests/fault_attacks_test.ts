@@ -8,14 +8,16 @@ import {
   StreamRequestHandler,
   type StreamServer,
   TCPServer,
-  ThreadingTCPServer,
   ThreadingTLSServer,
+  TimeoutError,
 } from "../mod.ts";
-import { errorName, has, readLine, RecordingServer, until, within } from "./_helpers.ts";
+import { readLineWithin } from "./_net.ts";
+import { hasCommand } from "./_process.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { cert, key } from "./_tls.ts";
+import { until, within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
-const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
 
 /** Answers `big` with 4 MiB it does not await, `ping` with `pong`. */
 class Careless extends StreamRequestHandler<StreamServer> {
@@ -30,7 +32,7 @@ class Careless extends StreamRequestHandler<StreamServer> {
 }
 
 Deno.test("StreamRequestHandler: socat killed while an unawaited 4 MiB write is in flight is a drop, and the server serves on", async () => {
-  if (!has("socat")) return;
+  if (!hasCommand("socat")) return;
   class Recording extends RecordingServer {}
   await using server = new Recording({ hostname: "127.0.0.1", port: 0 }, Careless);
   server.serveForever();
@@ -56,7 +58,7 @@ Deno.test("StreamRequestHandler: socat killed while an unawaited 4 MiB write is 
   }
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("ping\n"));
-  assert.equal(await readLine(conn), "pong");
+  assert.equal(await readLineWithin(conn), "pong");
   conn.close();
   assert.deepEqual(server.errors, []);
   assert.equal(server.drops.length, 3, server.drops.map(errorName).join());
@@ -84,21 +86,32 @@ Deno.test("TCPServer (one request at a time): an unawaited write failing after a
   await until(() => drops.length === 1, "the drop", 10_000);
   const next = await Deno.connect({ hostname: "127.0.0.1", port });
   await next.write(encoder.encode("ping\n"));
-  assert.equal(await readLine(next), "pong");
+  assert.equal(await readLineWithin(next), "pong");
   next.close();
   assert.deepEqual(errors, []);
 });
 
-Deno.test("serverClose({ graceMs, lingerMs }): a writeTimeout running out during the linger does not close the connection under it; every resolved write arrives, and none is cut", async () => {
-  let written = 0;
-  class Echo extends StreamRequestHandler {
-    override writeTimeout = 200;
-    override async handle() {
-      for await (const line of this.rfile) written += await this.wfile.write(line);
+/** A line echo whose writes time out after 200 ms, recording when the write
+ * in flight began: the server side knows when its write is stuck. */
+class StuckEcho extends StreamRequestHandler {
+  static written = 0;
+  /** When the write in flight began (performance.now()), or null. */
+  static writingSince: number | null = null;
+  override writeTimeout = 200;
+  override async handle() {
+    for await (const line of this.rfile) {
+      StuckEcho.writingSince = performance.now();
+      StuckEcho.written += await this.wfile.write(line);
+      StuckEcho.writingSince = null;
     }
   }
-  const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo);
-  const serving = server.serveForever();
+}
+
+/** A client that pipelines 64-byte lines and reads nothing until told,
+ * until the server's write in flight has waited `stuckMs`. */
+async function floodUntilStuck(server: RecordingServer, stuckMs: number) {
+  StuckEcho.written = 0;
+  StuckEcho.writingSince = null;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
   const request = encoder.encode("x".repeat(63) + "\n");
   const batch = new Uint8Array(request.length * 4096);
@@ -111,37 +124,79 @@ Deno.test("serverClose({ graceMs, lingerMs }): a writeTimeout running out during
       // the server shut its side
     }
   })();
-  // read nothing until the server's writes stall, so that its write in
-  // flight at the deadline waits past writeTimeout
-  let last = -1;
-  while (written !== last || written === 0) {
-    last = written;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await server.shutdown();
-  const closing = server.serverClose({ graceMs: 0, lingerMs: 10_000 });
-  await new Promise((resolve) => setTimeout(resolve, 400)); // writeTimeout runs out meanwhile
-  let received = 0;
-  let endedBy = "EOF";
-  try {
-    const buffer = new Uint8Array(64 * 1024);
-    for (let n; (n = await within(conn.read(buffer), 10_000, "EOF")) !== null;) received += n;
-  } catch (error) {
-    endedBy = errorName(error);
-  }
-  sending = false;
-  conn.close();
-  await sender;
-  await closing;
-  await serving;
+  // Polled every millisecond: the poll that sees the write stuck for stuckMs
+  // was due before the writer's 200 ms timer, so it runs first however late
+  // the event loop is
+  await until(
+    () => {
+      const since = StuckEcho.writingSince;
+      return StuckEcho.written > 0 && since !== null && performance.now() - since >= stuckMs;
+    },
+    "the server's write to be stuck",
+    20_000,
+  );
+  return {
+    conn,
+    /** Reads to EOF; stops the sender. */
+    async drain() {
+      let received = 0;
+      let endedBy = "EOF";
+      try {
+        const buffer = new Uint8Array(64 * 1024);
+        for (let n; (n = await within(conn.read(buffer), 10_000, "EOF")) !== null;) received += n;
+      } catch (error) {
+        endedBy = errorName(error);
+      }
+      sending = false;
+      conn.close();
+      await sender;
+      return { received, endedBy };
+    },
+  };
+}
+
+/** Every resolved write arrived; so did the one that timed out in flight (it
+ * could not be taken back, and it was not cut): one line more at most. */
+function assertWhole(received: number, endedBy: string) {
+  const written = StuckEcho.written;
   assert.equal(endedBy, "EOF");
-  // every resolved write arrived; so did the one that timed out in flight
-  // (it could not be taken back, and it was not cut): one line more at most
   assert.ok(received >= written, `received ${received} of ${written} bytes written`);
   assert.ok(
     received - written <= 64 && received % 64 === 0,
     `received ${received}, written ${written}`,
   );
+}
+
+Deno.test("serverClose({ graceMs, lingerMs }): a writeTimeout running out during the linger does not close the connection under it; every resolved write arrives, and none is cut", async () => {
+  const server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, StuckEcho);
+  const serving = server.serveForever();
+  const client = await floodUntilStuck(server, 100);
+  await server.shutdown();
+  const closing = server.serverClose({ graceMs: 0, lingerMs: 10_000 });
+  await server.dropped(1, 10_000); // the writeTimeout runs out, during the linger
+  const { received, endedBy } = await client.drain();
+  await closing;
+  await serving;
+  assert.ok(server.drops[0] instanceof TimeoutError, `dropped by ${String(server.drops[0])}`);
+  assertWhole(received, endedBy);
+});
+
+Deno.test("serverClose({ graceMs: 0 }) owns the connections at once: a writeTimeout already due when it is called (an event loop running late) does not close one under the linger", async () => {
+  const server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, StuckEcho);
+  const serving = server.serveForever();
+  const client = await floodUntilStuck(server, 100);
+  await server.shutdown();
+  // a late event loop: the writer's 200 ms timer is due before serverClose() is called
+  const due = StuckEcho.writingSince! + 250;
+  while (performance.now() < due) {
+    // busy: no timer can run
+  }
+  const closing = server.serverClose({ graceMs: 0, lingerMs: 10_000 });
+  await server.dropped(1, 10_000);
+  const { received, endedBy } = await client.drain();
+  await closing;
+  await serving;
+  assertWhole(received, endedBy);
 });
 
 Deno.test("ThreadingTLSServer: serverClose() with connections whose handshake stalled past handshakeTimeout returns without waiting for their clients", async () => {

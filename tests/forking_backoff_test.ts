@@ -4,7 +4,8 @@
  * killed again and again is replaced at once every time.
  */
 import assert from "node:assert/strict";
-import { ask, Fixture } from "./_helpers.ts";
+import { ask } from "./_net.ts";
+import { Fixture } from "./_process.ts";
 
 const APP = new URL("./fixtures/forking_crashloop.ts", import.meta.url).pathname;
 

@@ -4,12 +4,12 @@
  * and none of them is reset.
  */
 import assert from "node:assert/strict";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 const PORTED = new URL("./fixtures/forking_ready.ts", import.meta.url).pathname;
 
 Deno.test("server.ready lets the docs' threaded example run on ForkingTCPServer as on ThreadingTCPServer: clients once, in the parent, none reset", async () => {
-  const { code, stdout, stderr } = await run("deno", [
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-run=deno",
@@ -36,7 +36,7 @@ const LIFECYCLE = new URL("./fixtures/forking_lifecycle.ts", import.meta.url).pa
 async function lifecycle(
   mode: string,
 ): Promise<{ ready: string; served: string; children: number; most: number }> {
-  const { code, stdout, stderr } = await run("deno", [
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-run=deno",
@@ -66,7 +66,7 @@ Deno.test("shutdown() before serveForever() on a forking server makes it return 
   assert.match(ready, /^rejected: Server was shut down before it served/);
 });
 
-Deno.test("a forking parent's async serviceActions() slower than pollInterval never runs twice at once", async () => {
+Deno.test("serviceActions() on a forking parent, async and slower than pollInterval, never runs twice at once", async () => {
   const { served, most } = await lifecycle("actions");
   assert.equal(served, "returned");
   assert.equal(most, 1);

@@ -14,7 +14,9 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { ask, type Event, Fixture, processExists, readLine } from "./_helpers.ts";
+import { processExists } from "./_kernel.ts";
+import { ask, readLineWithin } from "./_net.ts";
+import { Fixture, type FixtureEvent } from "./_process.ts";
 
 const APP = new URL("./fixtures/forking_app.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -44,7 +46,7 @@ async function closeAndCheck(
   fixture: Fixture,
   everyPid: number[],
   command = "close",
-): Promise<Event> {
+): Promise<FixtureEvent> {
   fixture.send(command);
   const closed = await fixture.next((e) => e.event === "closed");
   assert.deepEqual(closed.active, []);
@@ -73,7 +75,8 @@ Deno.test("ForkingTCPServer spreads connections over its children, never the par
 });
 
 Deno.test({
-  name: "A child killed with SIGKILL mid-run is reported and replaced; the service keeps answering",
+  name:
+    "ForkingTCPServer: a child killed with SIGKILL mid-run is reported and replaced; the service keeps answering",
   fn: async () => {
     await using fixture = app();
     const { port, pids } = await serving(fixture);
@@ -97,7 +100,7 @@ Deno.test({
   },
 });
 
-Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-request is replaced", async () => {
+Deno.test("ForkingTCPServer: a child that calls Deno.exit() or throws an uncaught error mid-request is replaced", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   const everyPid = [...pids];
@@ -112,7 +115,7 @@ Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-reques
   // An uncaught error (thrown from a timer, out of the handler's reach).
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("throw\n"));
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
   const threw = await fixture.next((e) => e.event === "died" && e.code === 1);
   assert.ok(everyPid.includes(threw.pid));
@@ -123,7 +126,7 @@ Deno.test("A child that calls Deno.exit() or throws an uncaught error mid-reques
   await closeAndCheck(fixture, everyPid);
 });
 
-Deno.test("A child that runs out of memory is replaced; the other keeps serving", async () => {
+Deno.test("ForkingTCPServer: a child that runs out of memory is replaced; the other keeps serving", async () => {
   await using fixture = app(["2"], { env: { DENO_V8_FLAGS: "--max-old-space-size=48" } });
   const { port, pids } = await serving(fixture);
   assert.equal(await ask(port, "oom"), null);
@@ -141,7 +144,7 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   const { port, pids } = await serving(fixture);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("pid\n"));
-  assert.match((await readLine(conn))!, /^\d+$/); // the request is being handled
+  assert.match((await readLineWithin(conn))!, /^\d+$/); // the request is being handled
   await conn.write(encoder.encode("sleep 400\n"));
   await conn.closeWrite(); // the handler returns after this last command
   fixture.send("shutdown");
@@ -149,29 +152,47 @@ Deno.test("serverClose() lets a child's request in flight finish, then no child 
   assert.equal(shutdown.active.length, 2); // finishing, not killed
   const closing = closeAndCheck(fixture, pids);
   closing.catch(() => {}); // awaited below, after the reply
-  assert.equal(await readLine(conn), "slept");
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), "slept");
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
   const closed = await closing;
   assert.ok(closed.ms >= 100, `closed after ${closed.ms} ms, before the request finished`);
 });
 
-Deno.test("A hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
+Deno.test("serverClose({ graceMs: 2 ** 31 }) with childGraceMs 2 ** 31 lets a child's request finish instead of killing the child after 1 ms (Deno's timers cut such delays)", async () => {
+  const LONG = String(2 ** 31);
+  await using fixture = app(["1", "", LONG]);
+  const { port, pids } = await serving(fixture, 1);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("pid\n"));
+  assert.match((await readLineWithin(conn))!, /^\d+$/); // the request is being handled
+  await conn.write(encoder.encode("sleep 300\n"));
+  await conn.closeWrite();
+  fixture.send("shutdown");
+  await fixture.next((e) => e.event === "shutdown");
+  const closing = closeAndCheck(fixture, pids, `close ${LONG}`);
+  closing.catch(() => {}); // awaited below, after the reply
+  assert.equal(await readLineWithin(conn), "slept", "the child was killed before it answered");
+  conn.close();
+  await closing;
+});
+
+Deno.test("ForkingTCPServer: a hung handler in a child stops neither shutdown() nor serverClose({ graceMs })", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode("pid\n"));
-  assert.match((await readLine(conn))!, /^\d+$/);
+  assert.match((await readLineWithin(conn))!, /^\d+$/);
   await conn.write(encoder.encode("hang\n"));
   fixture.send("shutdown");
   await fixture.next((e) => e.event === "shutdown");
   const closed = await closeAndCheck(fixture, pids, "close 300");
   assert.ok(closed.ms < 5_000, `serverClose took ${closed.ms} ms`);
-  assert.equal(await readLine(conn), null); // closed under the hung handler
+  assert.equal(await readLineWithin(conn), null); // closed under the hung handler
   conn.close();
 });
 
-Deno.test("When the parent is killed with SIGKILL its children stop on their own", async () => {
+Deno.test("ForkingTCPServer: when the parent is killed with SIGKILL its children stop on their own", async () => {
   await using fixture = app();
   const { port, pids } = await serving(fixture);
   assert.match((await ask(port, "pid"))!, /^\d+$/);
@@ -202,7 +223,7 @@ Deno.test("ForkingTLSServer serves TLS from every child, which read the certific
   const seen = new Set<number>();
   for (let i = 0; i < 200 && seen.size < 2; i++) {
     const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] });
-    seen.add(Number(await readLine(conn)));
+    seen.add(Number(await readLineWithin(conn)));
     conn.close();
   }
   assert.deepEqual([...seen].sort(), [...pids].sort());
@@ -283,7 +304,7 @@ Deno.test("ForkingMixIn refuses Unix sockets and datagram servers with NotSuppor
   }
 });
 
-Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPORT", async () => {
+Deno.test("ForkingTCPServer without --unstable-net says how to enable SO_REUSEPORT", async () => {
   await using fixture = app(["2"], {
     flags: ["--no-config", "--allow-net=127.0.0.1", "--allow-run=deno"],
   });
@@ -294,14 +315,14 @@ Deno.test("Without --unstable-net a forking server says how to enable SO_REUSEPO
   assert.match(stderr, /--unstable-net/);
 });
 
-Deno.test("Without permission to run Deno a forking server says which flag to add", async () => {
+Deno.test("ForkingTCPServer without permission to run Deno says which flag to add", async () => {
   await using fixture = app(["2"], { flags: ["--allow-net=127.0.0.1"] });
   const status = await fixture.exited();
   assert.notEqual(status.code, 0);
   assert.match(fixture.output.join(""), /NotCapable: .*--allow-run=/);
 });
 
-Deno.test("A forking server before serveForever(): no children, the parent's attributes", async () => {
+Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes", async () => {
   class Echo extends StreamRequestHandler {}
   await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
     maxChildren: 3,
@@ -320,7 +341,7 @@ Deno.test("A forking server before serveForever(): no children, the parent's att
   assert.throws(() => Deno.listen(server.serverAddress), Deno.errors.AddrInUse);
 });
 
-Deno.test("A child that constructs a different server fails serveForever() with the reason", async () => {
+Deno.test("serveForever() on a forking server fails with the reason when a child constructs a different server", async () => {
   const program = new URL("./fixtures/forking_mismatch.ts", import.meta.url).pathname;
   await using fixture = new Fixture(["run", "--allow-net=127.0.0.1", "--allow-run=deno", program]);
   const failed = await fixture.next((e) => e.event === "failed");

@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, ThreadingTCPServer } from "../mod.ts";
-import { has, run, until, within } from "./_helpers.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { until, within } from "./_wait.ts";
 
 const REQUEST = new TextEncoder().encode("a pipelined request of some length\n");
 
@@ -154,7 +155,7 @@ Deno.test("serverClose() called again while the first lingers joins that lingeri
 });
 
 Deno.test("serverClose({ graceMs, lingerMs }) loses no reply to a slow pipelining CPython client", async () => {
-  if (!has("python3")) return;
+  if (!hasCommand("python3")) return;
   const server = new CountingServer({ hostname: "127.0.0.1", port: 0 }, Echo);
   const serving = server.serveForever();
   const script = `
@@ -187,7 +188,7 @@ cut = len(lines[-1])
 bad = sum(1 for l in lines[:-1] if l != b"a pipelined request of some length")
 print(f"bytes {len(got)} bad {bad} cut {cut}", flush=True)
 `;
-  const client = run("python3", ["-u", "-c", script, String(server.serverAddress.port)], {
+  const client = runCommand("python3", ["-u", "-c", script, String(server.serverAddress.port)], {
     timeoutMs: 30_000,
   });
   await until(() => server.written > 256 * 1024, "a quarter megabyte of replies written", 10_000);

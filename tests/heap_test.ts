@@ -5,7 +5,9 @@
  * and the same measure does see a server that keeps one object per request.
  */
 import assert from "node:assert/strict";
-import { decoder, encoder, Fixture, within } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 const PROGRAM = new URL("./fixtures/heap_server.ts", import.meta.url).pathname;
 const CLIENTS = 16;
@@ -70,7 +72,7 @@ async function heapAfter(
 const MiB = 1024 * 1024;
 const mib = (bytes: number) => (bytes / MiB).toFixed(2);
 
-Deno.test("a ThreadingTCPServer's heap after 20,000 requests is within 10% of its heap after the first 2,000", async () => {
+Deno.test("ThreadingTCPServer's heap after 20,000 requests is within 10% of its heap after the first 2,000", async () => {
   await heapAfter([], (first, last) => {
     console.log(`heap: ${mib(first)} MiB after 2,000 requests, ${mib(last)} MiB after 20,000`);
     assert.ok(
@@ -80,7 +82,7 @@ Deno.test("a ThreadingTCPServer's heap after 20,000 requests is within 10% of it
   });
 });
 
-Deno.test("the heap measure sees a leak: a server that keeps every connection grows past 10%", async () => {
+Deno.test("ThreadingTCPServer's heap measure sees a leak: a server that keeps every connection grows past 10%", async () => {
   await heapAfter(["--leak"], (first, last) => {
     console.log(`leaking: ${mib(first)} MiB after 2,000 requests, ${mib(last)} MiB after 20,000`);
     assert.ok(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import { exchange, Proc, readAll } from "./_helpers.ts";
+import { exchange, readAllText } from "./_net.ts";
+import { Subprocess } from "./_process.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -66,7 +67,7 @@ class RecordingHandler extends StreamRequestHandler<Recording> {
   }
 }
 
-Deno.test("hooks run in Python's order: get, verify, process, finish, setup, handle, finish, shutdown, close", async () => {
+Deno.test("handleRequest() runs the hooks in Python's order: get, verify, process, finish, setup, handle, finish, shutdown, close", async () => {
   await using server = new Recording(LOCAL, RecordingHandler);
   const handled = server.handleRequest();
   assert.equal(await exchange(server.serverAddress, "ordered\n"), "ordered\n");
@@ -85,7 +86,7 @@ Deno.test("hooks run in Python's order: get, verify, process, finish, setup, han
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("a request verifyRequest() refuses is shut down without any handler running", async () => {
+Deno.test("verifyRequest() returning false: the request is shut down without any handler running", async () => {
   await using server = new Recording(LOCAL, RecordingHandler);
   server.accept = false;
   const handled = server.handleRequest();
@@ -99,7 +100,7 @@ Deno.test("a request verifyRequest() refuses is shut down without any handler ru
   ]);
 });
 
-Deno.test("an error in handle() reaches handleError(request, clientAddress, error) after finish(), then shutdownRequest()", async () => {
+Deno.test("handleError(request, clientAddress, error) gets an error in handle() after finish(), then shutdownRequest() runs", async () => {
   await using server = new Recording(LOCAL, RecordingHandler);
   const handled = server.handleRequest();
   assert.equal(await exchange(server.serverAddress, ""), ""); // no line: handle() throws
@@ -120,7 +121,7 @@ Deno.test("an error in handle() reaches handleError(request, clientAddress, erro
   assert.match(String(server.errors[0]), /no request line/);
 });
 
-Deno.test("serving goes on after a handler throws", async () => {
+Deno.test("serveForever() goes on serving after a handler throws", async () => {
   let n = 0;
   class Flaky extends StreamRequestHandler {
     override async handle() {
@@ -143,7 +144,7 @@ Deno.test("serving goes on after a handler throws", async () => {
   await serving;
 });
 
-Deno.test("a verifyRequest() that throws goes to handleError() and the connection is closed", async () => {
+Deno.test("verifyRequest() that throws goes to handleError() and the connection is closed", async () => {
   class Broken extends TCPServer {
     errors: unknown[] = [];
     override verifyRequest(): boolean {
@@ -162,7 +163,7 @@ Deno.test("a verifyRequest() that throws goes to handleError() and the connectio
   await serving;
 });
 
-Deno.test("a handleError() that throws does not stop serveForever()", async () => {
+Deno.test("handleError() that throws does not stop serveForever()", async () => {
   class Worse extends TCPServer {
     override handleError(): void {
       throw new Error("handleError broke too");
@@ -191,7 +192,7 @@ Deno.test("a handleError() that throws does not stop serveForever()", async () =
   assert.match(String(errors[0]), /handleError broke too/);
 });
 
-Deno.test("the default handleError() writes the client's address and the stack to stderr", async () => {
+Deno.test("handleError() by default writes the client's address and the stack to stderr", async () => {
   const script = `
     import { BaseRequestHandler, TCPServer } from "${new URL("../mod.ts", import.meta.url)}";
     class Fails extends BaseRequestHandler {
@@ -203,7 +204,7 @@ Deno.test("the default handleError() writes the client's address and the stack t
     await server.serverClose();
     console.log("done");
   `;
-  await using proc = new Proc("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
+  await using proc = new Subprocess("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
   const writer = proc.child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
@@ -223,7 +224,7 @@ Deno.test("the default handleError() writes the client's address and the stack t
   assert.match(stderr, /at Fails\.handle/);
 });
 
-Deno.test("with the default handleError(), serveForever() reports a failed request on stderr and goes on serving", async () => {
+Deno.test("serveForever() with the default handleError() reports a failed request on stderr and goes on serving", async () => {
   const script = `
     import { StreamRequestHandler, TCPServer } from "${new URL("../mod.ts", import.meta.url)}";
     let n = 0;
@@ -237,7 +238,7 @@ Deno.test("with the default handleError(), serveForever() reports a failed reque
     console.log("port", server.serverAddress.port);
     await server.serveForever();
   `;
-  await using proc = new Proc("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
+  await using proc = new Subprocess("deno", ["run", "--allow-net=127.0.0.1", "-"], {});
   const writer = proc.child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
@@ -245,7 +246,7 @@ Deno.test("with the default handleError(), serveForever() reports a failed reque
   const address = { hostname: "127.0.0.1", port: Number(port) };
   const first = await Deno.connect(address);
   const failedPort = first.localAddr.port;
-  assert.equal(await readAll(first), ""); // closed without a reply
+  assert.equal(await readAllText(first), ""); // closed without a reply
   first.close();
   assert.equal(await exchange(address, ""), "served 2\n");
   assert.equal(await exchange(address, ""), "served 3\n");
@@ -318,7 +319,7 @@ Deno.test("serverBind() and serverActivate() are the user's to call with bindAnd
   assert.ok(bound.serverAddress.port > 0);
 });
 
-Deno.test("an async serverBind() in the constructor is refused with a hint, and works with bindAndActivate: false", async () => {
+Deno.test("serverBind() made async is refused by the constructor with a hint, and works with bindAndActivate: false", async () => {
   class AsyncBind extends TCPServer {
     override async serverBind() {
       await Promise.resolve();
@@ -335,7 +336,7 @@ Deno.test("an async serverBind() in the constructor is refused with a hint, and 
   await server.serverClose();
 });
 
-Deno.test("an async serverActivate() is refused by the constructor with a hint, and awaited with bindAndActivate: false", async () => {
+Deno.test("serverActivate() made async is refused by the constructor with a hint, and awaited with bindAndActivate: false", async () => {
   let port = 0;
   class Announced extends TCPServer {
     announced = false;
@@ -367,7 +368,7 @@ Deno.test("an async serverActivate() is refused by the constructor with a hint, 
   await serving;
 });
 
-Deno.test("a serverActivate() that throws closes the socket and the error reaches the caller", async () => {
+Deno.test("serverActivate() that throws closes the socket and the error reaches the caller", async () => {
   let port = 0;
   class Fails extends TCPServer {
     override serverActivate(): void {
@@ -381,7 +382,7 @@ Deno.test("a serverActivate() that throws closes the socket and the error reache
   assert.equal(again.serverAddress.port, port);
 });
 
-Deno.test("a getRequest() override that fails once is skipped and serving goes on", async () => {
+Deno.test("getRequest() overridden to fail once is skipped and serving goes on", async () => {
   class Flaky extends TCPServer {
     calls = 0;
     override async getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]> {

@@ -7,19 +7,10 @@
  */
 import { BufferedReader, LineTooLongError, StreamWriter, TimeoutError } from "../mod.ts";
 import assert from "node:assert/strict";
+import { seededRandom } from "./_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A source handing out `input` in reads whose sizes `size()` picks. */
 function chunked(input: Uint8Array, size: () => number) {
@@ -56,8 +47,8 @@ function split(input: Uint8Array): string[] {
   return lines.filter((line) => line.length > 0);
 }
 
-Deno.test("readline returns the input cut after each newline, for any read sizes and buffer size", async () => {
-  const rand = random(6);
+Deno.test("BufferedReader.readline() returns the input cut after each newline, for any read sizes and buffer size", async () => {
+  const rand = seededRandom(6);
   for (let round = 0; round < 60; round++) {
     const input = randomLines(rand, 40, round % 3 === 0 ? 300 : 40);
     const maxRead = 1 + Math.floor(rand() * 200);
@@ -77,8 +68,8 @@ Deno.test("readline returns the input cut after each newline, for any read sizes
   }
 });
 
-Deno.test("lines, read(n) and read1() results keep their bytes while the reader reads on", async () => {
-  const rand = random(7);
+Deno.test("BufferedReader: lines, read(n) and read1() results keep their bytes while the reader reads on", async () => {
+  const rand = seededRandom(7);
   for (let round = 0; round < 40; round++) {
     const input = randomLines(rand, 60, 80);
     const reader = new BufferedReader(chunked(input, () => Math.ceil(rand() * 300)), {
@@ -102,7 +93,7 @@ Deno.test("lines, read(n) and read1() results keep their bytes while the reader 
   }
 });
 
-Deno.test("an unterminated last line is returned intact after the buffer moved", async () => {
+Deno.test("BufferedReader.readline() returns an unterminated last line intact after the buffer moved", async () => {
   // "a\n" then 18 bytes without a newline, in a 20-byte buffer: reading the
   // second line must move it; the core's first version returned it shifted.
   const input = encoder.encode("a\n" + "bcdefghijklmnopqrs");
@@ -112,8 +103,8 @@ Deno.test("an unterminated last line is returned intact after the buffer moved",
   assert.equal((await reader.readline()).length, 0);
 });
 
-Deno.test("for await yields what readline returns, the unterminated last line included", async () => {
-  const rand = random(8);
+Deno.test("BufferedReader's for await yields what readline() returns, the unterminated last line included", async () => {
+  const rand = seededRandom(8);
   for (let round = 0; round < 20; round++) {
     const input = randomLines(rand, 30, 50);
     const reader = new BufferedReader(chunked(input, () => Math.ceil(rand() * 64)), {
@@ -125,7 +116,7 @@ Deno.test("for await yields what readline returns, the unterminated last line in
   }
 });
 
-Deno.test("a line past the limit throws LineTooLongError and its bytes stay readable", async () => {
+Deno.test("BufferedReader.readline(): a line past the limit throws LineTooLongError and its bytes stay readable", async () => {
   const input = encoder.encode("x".repeat(100) + "\nnext\n");
   const reader = new BufferedReader(chunked(input, () => 7), { bufferSize: 16, maxLineLength: 50 });
   await assert.rejects(reader.readline(), LineTooLongError);
@@ -134,13 +125,13 @@ Deno.test("a line past the limit throws LineTooLongError and its bytes stay read
   assert.equal(decoder.decode(await reader.readline()), "next\n");
 });
 
-Deno.test("a line of exactly the limit, newline included, is accepted", async () => {
+Deno.test("BufferedReader.readline() accepts a line of exactly the limit, newline included", async () => {
   const input = encoder.encode("y".repeat(63) + "\n");
   const reader = new BufferedReader(chunked(input, () => 10), { bufferSize: 8, maxLineLength: 64 });
   assert.equal((await reader.readline()).length, 64);
 });
 
-Deno.test("the newline is found at every position, alignment and neighbouring byte value", async () => {
+Deno.test("BufferedReader.readline() finds the newline at every position, alignment and neighbouring byte value", async () => {
   // The search tests 16 bytes at a time with a bit trick on 32-bit words:
   // try every line length around the block sizes, every start alignment,
   // and filler bytes that differ from \n by one bit or have the high bit set.
@@ -162,7 +153,7 @@ Deno.test("the newline is found at every position, alignment and neighbouring by
   }
 });
 
-Deno.test("a 64 KiB line arriving a byte at a time is read whole", async () => {
+Deno.test("BufferedReader.readline() reads a 64 KiB line arriving a byte at a time whole", async () => {
   const line = "z".repeat(65535) + "\n";
   const input = encoder.encode(line + "next\n");
   const source = chunked(input, () => 1);
@@ -172,10 +163,10 @@ Deno.test("a 64 KiB line arriving a byte at a time is read whole", async () => {
   assert.equal(source.reads, input.length);
 });
 
-Deno.test("long lines handed out whole keep their bytes while later lines are read", async () => {
+Deno.test("BufferedReader.readline(): long lines handed out whole keep their bytes while later lines are read", async () => {
   // Lines of any length are lent, and the reader sizes new buffers from the
   // last line: kept lines must survive every move to a new buffer.
-  const rand = random(9);
+  const rand = seededRandom(9);
   const parts: string[] = [];
   for (let i = 0; i < 12; i++) {
     const length = [65535, 40000, 100, 70000, 5][i % 5];
@@ -199,7 +190,7 @@ Deno.test("BufferedReader.from returns copies: changing the input afterwards cha
   assert.equal(decoder.decode(await reader.readline()), "!!!!");
 });
 
-Deno.test("a read that timed out stays pending and its bytes come with the next readline", async () => {
+Deno.test("BufferedReader.readline(): a read that timed out stays pending and its bytes come with the next readline", async () => {
   const release = Promise.withResolvers<void>();
   let calls = 0;
   const source = {
@@ -219,7 +210,7 @@ Deno.test("a read that timed out stays pending and its bytes come with the next 
   assert.equal(calls, 1);
 });
 
-Deno.test("writes issued together go out whole and in call order through partial writes", async () => {
+Deno.test("StreamWriter.write(): writes issued together go out whole and in call order through partial writes", async () => {
   const sent: number[] = [];
   const sink = {
     async write(p: Uint8Array): Promise<number> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BufferedReader, LineTooLongError, StreamWriter, TimeoutError } from "../mod.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 /** A source that hands out `chunks` one read at a time, however big the
  * reader's buffer (a read larger than the buffer is split). */
@@ -62,7 +62,7 @@ Deno.test("readline() without a newline stops at the limit: memory stays bounded
   assert.ok(served <= 64 * 1024 + 1024, `read ${served} bytes for a 64 KiB limit`);
 });
 
-Deno.test("for await over a reader without a newline stops at the limit too: its buffer never outgrows it", async () => {
+Deno.test("BufferedReader's for await without a newline stops at the limit too: its buffer never outgrows it", async () => {
   let served = 0;
   let largest = 0;
   const endless = {
@@ -102,7 +102,7 @@ Deno.test("read1() never reads when bytes are buffered", async () => {
   assert.equal(source.reads, reads);
 });
 
-Deno.test("mixing readline(), read(n) and read() returns every byte once, in order", async () => {
+Deno.test("BufferedReader: mixing readline(), read(n) and read() returns every byte once, in order", async () => {
   const reader = new BufferedReader(chunked(["l1\nabcdef", "gh\nl3\n", "tail"]), { bufferSize: 5 });
   const parts = [
     text(await reader.readline()),
@@ -123,7 +123,7 @@ Deno.test("BufferedReader.from() reads fixed bytes without a source", async () =
   assert.equal(reader.buffered, 0);
 });
 
-Deno.test("a read that times out is picked up by the next read: no byte is lost", async () => {
+Deno.test("BufferedReader: a read that times out is picked up by the next read: no byte is lost", async () => {
   let deliver: (n: number | null) => void = () => {};
   let target: Uint8Array | undefined;
   let reads = 0;
@@ -233,7 +233,7 @@ function stalling(room: number) {
   return sink;
 }
 
-Deno.test("a write that cannot be sent within the writer's timeout rejects with TimeoutError and closes the sink; writes queued behind it, and later ones, are refused unsent", async () => {
+Deno.test("StreamWriter({ timeout }): a write that cannot be sent in time rejects with TimeoutError and closes the sink; writes queued behind it, and later ones, are refused unsent", async () => {
   const sink = stalling(3);
   const wfile = new StreamWriter(sink, { timeout: 20 });
   const stuck = wfile.write("abcdef"); // "abc" goes out, then the sink stalls
@@ -251,7 +251,7 @@ Deno.test("a write that cannot be sent within the writer's timeout rejects with 
   assert.equal(wfile.idle, true, "the cancelled write is no longer in flight");
 });
 
-Deno.test("a writer's timeout counts from a write's turn: writes that each finish in time never time out", async () => {
+Deno.test("StreamWriter({ timeout }) counts from a write's turn: writes that each finish in time never time out", async () => {
   const out: string[] = [];
   const slowSink = {
     async write(p: Uint8Array): Promise<number> {

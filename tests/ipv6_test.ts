@@ -5,19 +5,18 @@
 
 import assert from "node:assert/strict";
 import { TCPServer, ThreadingUDPServer, TLSServer, UDPServer } from "../mod.ts";
+import { bindInSubprocess } from "./_process.ts";
 import {
-  bindInSubprocess,
-  cert,
   datagramRounds,
   EchoDatagram,
   EchoLine,
   HAS_PYTHON,
-  key,
   NO_PYTHON,
   pythonClient,
   streamRounds,
   TEST_STR,
-} from "./transport_helpers.ts";
+} from "./_python.ts";
+import { cert, key } from "./_tls.ts";
 
 const THREE = [TEST_STR, TEST_STR, TEST_STR];
 
@@ -79,7 +78,7 @@ Deno.test("TCPServer on :: reports ::, and serves IPv6 and IPv4 clients (IPv4 on
   ]);
 });
 
-Deno.test('the bracketed form "[::1]" names the same address and is reported as ::1', async () => {
+Deno.test('TCPServer and UDPServer: the bracketed form "[::1]" names the same address and is reported as ::1', async () => {
   await using tcp = new TCPServer({ hostname: "[::1]", port: 0 }, EchoLine);
   assert.equal(tcp.serverAddress.hostname, "::1");
   await using udp = new UDPServer({ hostname: "[::1]", port: 0 }, EchoDatagram);
@@ -147,7 +146,7 @@ Deno.test("TLSServer on ::1 serves a client that checks the certificate's ::1 ad
 
 for (const kind of ["tcp", "udp"]) {
   Deno.test({
-    name: `CPython's ${kind} client reaches the server over ::1 three times${
+    name: `TCPServer and UDPServer on ::1: CPython's ${kind} client reaches the server three times${
       HAS_PYTHON ? "" : ` ${NO_PYTHON}`
     }`,
     ignore: !HAS_PYTHON,
@@ -164,7 +163,7 @@ for (const kind of ["tcp", "udp"]) {
   });
 }
 
-Deno.test("without net permission for ::1, binding names --allow-net=[::1]:0", async () => {
+Deno.test("TCPServer on ::1 without net permission for it names --allow-net=[::1]:0", async () => {
   const result = await bindInSubprocess(["--allow-net=127.0.0.1"], "tcp", "::1");
   assert.equal(result.ok, false);
   assert.equal(result.name, "NotCapable");

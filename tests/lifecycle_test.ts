@@ -8,7 +8,8 @@ import {
   UDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { connect, exchange, readAll, within } from "./_helpers.ts";
+import { connectTcp, exchange, readAllText } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -18,18 +19,18 @@ class Echo extends StreamRequestHandler {
   }
 }
 
-Deno.test("the constructor binds and listens, so serverAddress has the real port", async () => {
+Deno.test("TCPServer's constructor binds and listens, so serverAddress has the real port", async () => {
   await using server = new TCPServer(LOCAL, Echo);
   assert.equal(server.serverAddress.transport, "tcp");
   assert.equal(server.serverAddress.hostname, "127.0.0.1");
   assert.ok(server.serverAddress.port > 0);
   assert.deepEqual(server.socket.addr, server.serverAddress);
   // listening already: a client connects before any serving starts
-  const conn = await connect(server.serverAddress);
+  const conn = await connectTcp(server.serverAddress);
   const handled = server.handleRequest();
   await conn.write(new TextEncoder().encode("hi\n"));
   await conn.closeWrite();
-  assert.equal(await readAll(conn), "hi\n");
+  assert.equal(await readAllText(conn), "hi\n");
   conn.close();
   await handled;
 });
@@ -107,7 +108,7 @@ Deno.test("shutdown() while a request is in flight: the loop stops, the request 
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("twenty servers started and shut down together", async () => {
+Deno.test("serveForever() and shutdown() on twenty servers at once", async () => {
   const servers = Array.from({ length: 20 }, () => new TCPServer(LOCAL, Echo));
   const serving = servers.map((s) => s.serveForever());
   const replies = await Promise.all(
@@ -143,7 +144,7 @@ Deno.test("serverClose() while serving ends serveForever() and frees the port at
   assert.equal(again.serverAddress.port, port);
 });
 
-Deno.test("await using shuts the server down and closes it at scope end", async () => {
+Deno.test("[Symbol.asyncDispose]() (await using) shuts the server down and closes it at scope end", async () => {
   let port: number;
   let serving: Promise<void>;
   {
@@ -161,18 +162,18 @@ Deno.test("await using shuts the server down and closes it at scope end", async 
 
 Deno.test("handleRequest() handles exactly one request", async () => {
   await using server = new TCPServer(LOCAL, Echo);
-  const first = await connect(server.serverAddress);
-  const second = await connect(server.serverAddress);
+  const first = await connectTcp(server.serverAddress);
+  const second = await connectTcp(server.serverAddress);
   await first.write(new TextEncoder().encode("one\n"));
   await first.closeWrite();
   await server.handleRequest();
-  assert.equal(await readAll(first), "one\n");
+  assert.equal(await readAllText(first), "one\n");
   // the second connection is still waiting in the backlog, unanswered
   assert.equal(server.activeRequests, 0);
   await second.write(new TextEncoder().encode("two\n"));
   await second.closeWrite();
   await server.handleRequest();
-  assert.equal(await readAll(second), "two\n");
+  assert.equal(await readAllText(second), "two\n");
   first.close();
   second.close();
 });
@@ -283,18 +284,18 @@ Deno.test("serverClose({ graceMs }) closes requests still running after the dead
   }
   const server = new Quiet(LOCAL, Hung);
   const serving = server.serveForever();
-  const client = await connect(server.serverAddress);
+  const client = await connectTcp(server.serverAddress);
   await entered.promise;
   await server.shutdown();
   await serving;
   await server.serverClose({ graceMs: 20 });
   assert.equal(server.activeRequests, 0);
-  assert.equal(await readAll(client), ""); // the server closed it
+  assert.equal(await readAllText(client), ""); // the server closed it
   client.close();
   assert.ok(handlerError instanceof Error);
 });
 
-Deno.test("a BaseRequestHandler that does nothing still gets its connection closed", async () => {
+Deno.test("BaseRequestHandler that does nothing still gets its connection closed", async () => {
   await using server = new TCPServer(LOCAL, BaseRequestHandler);
   const serving = server.serveForever();
   assert.equal(await exchange(server.serverAddress, "ignored"), "");

@@ -12,7 +12,8 @@ import {
   LineTooLongError,
   StreamRequestHandler,
 } from "../mod.ts";
-import { decoder, encoder, readToEnd, RecordingServer, writeAll } from "./_helpers.ts";
+import { decoder, encoder, readToEnd, writeAll } from "./_net.ts";
+import { RecordingServer } from "./_servers.ts";
 
 /** Wraps a source to record how much was read from it and how large the
  * reader's buffer ever was (the `ArrayBuffer` behind each read's target). */
@@ -85,7 +86,7 @@ async function flood(
   return { probe: probes[0], drops: server.drops, errors: server.errors, lines, cutOff };
 }
 
-Deno.test("a client sending 100 MB without a newline costs the server no more than the line limit", async () => {
+Deno.test("maxLineLength: a client sending 100 MB without a newline costs the server no more than the line limit", async () => {
   const { probe, drops, errors, cutOff } = await flood(DEFAULT_MAX_LINE_LENGTH, "for await");
 
   assert.equal(errors.length, 0, "nothing reached handleError()");
@@ -109,7 +110,7 @@ Deno.test("a client sending 100 MB without a newline costs the server no more th
 // KiB). 40,000 is no power-of-two multiple of the 16 KiB buffer.
 for (const [limit, line] of [[DEFAULT_MAX_LINE_LENGTH, 60 * 1024], [40_000, 37_500]]) {
   for (const mode of ["for await", "readline"] as const) {
-    Deno.test(`a flood right after a ${line}-byte line costs no more than the limit (limit ${limit}, ${mode})`, async () => {
+    Deno.test(`maxLineLength: a flood right after a ${line}-byte line costs no more than the limit (limit ${limit}, ${mode})`, async () => {
       const before = "y".repeat(line - 1) + "\n";
       const { probe, drops, errors, lines, cutOff } = await flood(limit, mode, before);
 

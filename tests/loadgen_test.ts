@@ -7,10 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { build } from "../bench/build.ts";
-import { has, Proc } from "./_helpers.ts";
+import { writeAll } from "./_net.ts";
+import { hasCommand, Subprocess } from "./_process.ts";
 
-const HAS_CC = has("cc");
-const HAS_PYTHON = has("python3");
+const HAS_CC = hasCommand("cc");
+const HAS_PYTHON = hasCommand("python3");
 const NEWLINE = 0x0a;
 
 /** Builds the generator once (bench/.build/, rebuilt when the source is newer). */
@@ -18,7 +19,7 @@ let binary: Promise<string> | undefined;
 const loadgen = () => binary ??= build("loadgen");
 
 /** Runs the generator to its end (bounded) and parses its JSON line. */
-async function run(args: string[]): Promise<Record<string, number>> {
+async function runLoadgen(args: string[]): Promise<Record<string, number>> {
   const output = await new Deno.Command(await loadgen(), {
     args,
     stdout: "piped",
@@ -68,10 +69,6 @@ async function chunks(conn: Deno.Conn, each: (chunk: Uint8Array) => Promise<void
   }
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
-  for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
-}
-
 const count = (bytes: Uint8Array) => bytes.reduce((n, b) => n + (b === NEWLINE ? 1 : 0), 0);
 
 Deno.test({
@@ -86,7 +83,7 @@ Deno.test({
         await writeAll(conn, chunk);
       })
     );
-    const r = await run([
+    const r = await runLoadgen([
       "-p",
       server.port,
       "-c",
@@ -121,7 +118,7 @@ Deno.test({
         await writeAll(conn, chunk);
       })
     );
-    const r = await run(["-p", server.port, "-c", "2", "-s", "65536", "-d", "0.5"]);
+    const r = await runLoadgen(["-p", server.port, "-c", "2", "-s", "65536", "-d", "0.5"]);
     await server.close();
     assert.equal(r.mismatches, 0);
     assert.equal(r.errors, 0);
@@ -140,7 +137,7 @@ Deno.test({
         await writeAll(conn, wrong);
       })
     );
-    const r = await run(["-p", server.port, "-c", "2", "-s", "64", "-d", "0.3"]);
+    const r = await runLoadgen(["-p", server.port, "-c", "2", "-s", "64", "-d", "0.3"]);
     await server.close();
     assert.equal(r.requests, 0);
     assert.ok(r.mismatches > 0);
@@ -169,7 +166,7 @@ Deno.test({
         pending = all.slice(start);
       });
     });
-    const r = await run(["-p", server.port, "-c", "2", "-s", "64", "-d", "0.3"]);
+    const r = await runLoadgen(["-p", server.port, "-c", "2", "-s", "64", "-d", "0.3"]);
     await server.close();
     assert.ok(r.requests <= 2, `${r.requests} requests counted`); // each connection's first
     assert.ok(r.mismatches > 0);
@@ -193,7 +190,17 @@ Deno.test({
         const text = decoder.decode(buf.subarray(0, n)).trim();
         await writeAll(conn, encoder.encode((shout ? text.toUpperCase() : text) + "\n"));
       });
-      const r = await run(["-p", server.port, "-m", "connect", "-U", "-c", "3", "-d", "0.3"]);
+      const r = await runLoadgen([
+        "-p",
+        server.port,
+        "-m",
+        "connect",
+        "-U",
+        "-c",
+        "3",
+        "-d",
+        "0.3",
+      ]);
       await server.close();
       if (shout) {
         assert.equal(r.mismatches, 0);
@@ -228,7 +235,7 @@ Deno.test({
       })();
       const port = String((socket.addr as Deno.NetAddr).port);
       // 0.7 s: a few 200 ms loss timeouts, each followed by a stale reply
-      const r = await run(["-p", port, "-m", "udp", "-c", "2", "-d", "0.7"]);
+      const r = await runLoadgen(["-p", port, "-m", "udp", "-c", "2", "-d", "0.7"]);
       socket.close();
       await serving;
       assert.equal(r.mismatches, 0);
@@ -259,7 +266,7 @@ Deno.test({
         perConnection.push(lines);
       }
     });
-    const r = await run(["-p", server.port, "-c", "4", "-n", "3", "-d", "0.5"]);
+    const r = await runLoadgen(["-p", server.port, "-c", "4", "-n", "3", "-d", "0.5"]);
     await server.close();
     assert.equal(r.errors, 0);
     assert.equal(r.mismatches, 0);
@@ -295,15 +302,15 @@ Deno.test({
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const freePort = String(probe.addr.port);
     probe.close();
-    const refused = await run(["-p", freePort, "-c", "2", "-n", "2", "-d", "0.2"]);
+    const refused = await runLoadgen(["-p", freePort, "-c", "2", "-n", "2", "-d", "0.2"]);
     assert.ok(Number(refused.refused) > 0, JSON.stringify(refused));
     assert.equal(refused.errors, refused.refused, JSON.stringify(refused));
     // reset: CPython reads the request and closes with SO_LINGER {1, 0}
     // (Deno cannot: its close() sends a FIN first, so a peer sees EOF)
     if (HAS_PYTHON) {
-      await using resetting = new Proc("python3", ["-c", RESETTING_SERVER]);
+      await using resetting = new Subprocess("python3", ["-c", RESETTING_SERVER]);
       const [, port] = await resetting.waitFor(/^port (\d+)$/);
-      const reset = await run(["-p", port, "-c", "2", "-n", "2", "-d", "0.2"]);
+      const reset = await runLoadgen(["-p", port, "-c", "2", "-n", "2", "-d", "0.2"]);
       assert.ok(Number(reset.reset) > 0, JSON.stringify(reset));
       assert.equal(reset.errors, reset.reset, JSON.stringify(reset));
     }
@@ -316,7 +323,7 @@ Deno.test({
         got += n;
       }
     });
-    const eof = await run(["-p", closing.port, "-c", "2", "-n", "2", "-d", "0.2"]);
+    const eof = await runLoadgen(["-p", closing.port, "-c", "2", "-n", "2", "-d", "0.2"]);
     await closing.close();
     assert.ok(Number(eof.eof) > 0, JSON.stringify(eof));
     assert.equal(eof.errors, eof.eof, JSON.stringify(eof));

@@ -5,16 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  openDescriptors,
-  readToEnd,
-  RecordingServer,
-  within,
-} from "./_helpers.ts";
+import { countOpenDescriptors } from "./_kernel.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { RecordingServer } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
-Deno.test("at maxConnections the next connections wait in the backlog and are served, in turn, as slots free", async () => {
+Deno.test("maxConnections: the next connections wait in the backlog and are served, in turn, as slots free", async () => {
   const LIMIT = 2;
   const CLIENTS = 12;
   let active = 0;
@@ -51,7 +47,7 @@ Deno.test("at maxConnections the next connections wait in the backlog and are se
   });
   server.serveForever();
 
-  const before = await openDescriptors();
+  const before = await countOpenDescriptors();
   const clients: Deno.TcpConn[] = [];
   for (let i = 0; i < CLIENTS; i++) {
     const conn = await Deno.connect(server.serverAddress); // completes: the kernel queues it
@@ -61,7 +57,7 @@ Deno.test("at maxConnections the next connections wait in the backlog and are se
   await within(started[0].promise, 5_000, "the first request to start");
   await within(started[1].promise, 5_000, "the second request to start");
   // every client is connected, only LIMIT of them are accepted
-  const during = await openDescriptors() - before;
+  const during = await countOpenDescriptors() - before;
   assert.ok(
     during <= CLIENTS + LIMIT + 1,
     `${during} descriptors for ${CLIENTS} clients: the server holds more than ${LIMIT}`,

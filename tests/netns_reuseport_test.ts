@@ -9,12 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { build } from "../bench/build.ts";
-import { has } from "./_helpers.ts";
+import { hasCommand } from "./_process.ts";
 import { inNetns, netnsSkipReason } from "./_netns.ts";
 
 const MIGRATE = "net.ipv4.tcp_migrate_req";
 const skip = await netnsSkipReason([MIGRATE]);
-const HAS_CC = has("cc");
+const HAS_CC = hasCommand("cc");
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
 /** Runs a fixture with `deno run -A` in a fresh namespace with

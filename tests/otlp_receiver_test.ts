@@ -5,7 +5,8 @@
  * real client drives it, and the test checks what reached the receiver.
  */
 import assert from "node:assert/strict";
-import { Fixture, within } from "./_helpers.ts";
+import { Fixture } from "./_process.ts";
+import { within } from "./_wait.ts";
 import { type MetricPoint, OtlpReceiver, type Span } from "./_otlp_receiver.ts";
 
 const APP = new URL("./fixtures/otel_app.ts", import.meta.url).pathname;

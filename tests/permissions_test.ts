@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runDeno } from "./_helpers.ts";
+import { runDenoSource } from "./_process.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -16,19 +16,19 @@ async function bindUnder(flags: string[], address: string): Promise<string> {
       console.log(error.constructor.name + ": " + error.message);
     }
   `;
-  const { code, stdout, stderr } = await runDeno(script, flags);
+  const { code, stdout, stderr } = await runDenoSource(script, flags);
   assert.equal(code, 0, stderr);
   return stdout.trim();
 }
 
-Deno.test("binding without --allow-net throws NotCapable naming the exact flag to add", async () => {
+Deno.test("TCPServer without --allow-net throws NotCapable naming the exact flag to add", async () => {
   assert.equal(
     await bindUnder([], `{ hostname: "127.0.0.1", port: 9999 }`),
     'NotCapable: Binding "127.0.0.1:9999" needs network permission: run with --allow-net=127.0.0.1:9999',
   );
 });
 
-Deno.test("binding a port the --allow-net list does not cover names that host and port", async () => {
+Deno.test("TCPServer on a port the --allow-net list does not cover names that host and port", async () => {
   assert.equal(
     await bindUnder(["--allow-net=127.0.0.1:1"], `{ hostname: "127.0.0.1", port: 0 }`),
     'NotCapable: Binding "127.0.0.1:0" needs network permission: run with --allow-net=127.0.0.1:0',
@@ -39,7 +39,7 @@ Deno.test("binding a port the --allow-net list does not cover names that host an
   );
 });
 
-Deno.test("binding with the flag the message named succeeds", async () => {
+Deno.test("TCPServer binds with the flag the message named", async () => {
   assert.equal(
     await bindUnder(["--allow-net=127.0.0.1:0"], `{ hostname: "127.0.0.1", port: 0 }`),
     "bound",

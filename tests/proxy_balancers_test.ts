@@ -14,18 +14,18 @@ import {
   HAPROXY,
   installed,
   nginxStreamInstalled,
-  type Started,
+  type RunningBalancer,
   startHaproxy,
   startNginx,
 } from "./_balancers.ts";
-import { within } from "./_helpers.ts";
+import { writeAll } from "./_net.ts";
+import { cert, CERT_PATH, KEY_PATH } from "./_tls.ts";
+import { within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const haproxy = installed(HAPROXY, "haproxy");
 const nginx = nginxStreamInstalled();
-const CERT = "tests/tls/localhost.crt";
-const KEY = "tests/tls/localhost.key";
 
 /** What the backend tells a client: the header it read, and the payload
  * line that followed it. */
@@ -84,7 +84,7 @@ class HeaderBackend implements AsyncDisposable {
       const { header, rest } = await readProxyHeader(conn, { mode: this.mode, timeoutMs: 10_000 });
       this.headers.push(header);
       for (const wake of this.#waiters) wake();
-      const line = await readLine(conn, rest);
+      const line = await readLineAfter(conn, rest);
       if (line === "PING") {
         await writeAll(conn, encoder.encode("PONG\r\n"));
         return;
@@ -140,12 +140,8 @@ class HeaderBackend implements AsyncDisposable {
   }
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let n = 0; n < bytes.length;) n += await conn.write(bytes.subarray(n));
-}
-
 /** One line (CRLF or LF ended) from `rest`, then `conn`; null at EOF first. */
-async function readLine(conn: Deno.Conn, rest: Uint8Array): Promise<string | null> {
+async function readLineAfter(conn: Deno.Conn, rest: Uint8Array): Promise<string | null> {
   let text = decoder.decode(rest);
   const buffer = new Uint8Array(1024);
   while (!text.includes("\n")) {
@@ -186,7 +182,7 @@ function askFrom(
   return within(asked, 10_000, `a reply through port ${port}`);
 }
 
-function logOnFailure(started: Started, backend: HeaderBackend) {
+function logOnFailure(started: RunningBalancer, backend: HeaderBackend) {
   return (error: unknown) => {
     throw new Error(
       `${String(error)}\nbackend refused: ${
@@ -310,14 +306,14 @@ Deno.test({
       backend: { hostname: "127.0.0.1", port: backend.port },
       send: "send-proxy-v2-ssl",
       v2Options: ["crc32c", "authority", "unique-id", "ssl-cipher", "cert-sig", "cert-key"],
-      tls: { certFile: CERT, keyFile: KEY },
+      tls: { certFile: CERT_PATH, keyFile: KEY_PATH },
     });
     await using _haproxy = started.balancer;
     const ask = async () => {
       const tcp = await Deno.connect({ hostname: "127.0.0.1", port: started.ports.tls! });
       await using conn = await Deno.startTls(tcp, {
         hostname: "localhost",
-        caCerts: [await Deno.readTextFile(CERT)],
+        caCerts: [cert],
         alpnProtocols: ["h2"],
       });
       await conn.handshake();

@@ -24,7 +24,9 @@ import {
   type ProxyHeaderErrorReason,
   type ProxyProtocolMode,
 } from "../src/proxy_protocol.ts";
-import { random, sendThenReset, within } from "./_helpers.ts";
+import { sendThenReset } from "./_net.ts";
+import { seededRandom } from "./_random.ts";
+import { within } from "./_wait.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261207);
 const encoder = new TextEncoder();
@@ -214,7 +216,7 @@ Deno.test("parseProxyHeader() accepts inet_ntop's IPv6 forms (compressed, mixed 
 });
 
 Deno.test("formatIPv6() agrees with the URL parser's IPv6 serialisation on random addresses", () => {
-  const rng = random(SEED);
+  const rng = seededRandom(SEED);
   for (let i = 0; i < 2000; i++) {
     const address = new Uint8Array(16);
     for (let k = 0; k < 16; k++) {
@@ -735,7 +737,7 @@ class Chunks implements ByteSource {
 }
 
 Deno.test("readProxyHeader() returns the header and the payload bytes read past it, whatever the chunk boundaries", async () => {
-  const rng = random(SEED);
+  const rng = seededRandom(SEED);
   const payload = bytes("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
   for (let round = 0; round < 300; round++) {
     const sample = SAMPLES[round % SAMPLES.length];
@@ -1010,7 +1012,7 @@ function normalise(hostname: string): string {
 }
 
 Deno.test("parseProxyHeader() agrees with proxy-protocol-js on random version 1 lines and refuses all it refuses", () => {
-  const rng = random(SEED + 1);
+  const rng = seededRandom(SEED + 1);
   let agreed = 0;
   let bothRefused = 0;
   let stricter = 0;
@@ -1121,7 +1123,7 @@ function randomV2(rng: () => number): Generated {
 }
 
 Deno.test("parseProxyHeader() agrees with proxy-protocol-js on random version 2 headers and refuses all it refuses", () => {
-  const rng = random(SEED + 2);
+  const rng = seededRandom(SEED + 2);
   let agreed = 0;
   let bothRefused = 0;
   let stricter = 0;

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { BufferedReader, type ByteSource, LineTooLongError } from "../mod.ts";
-import { random } from "./_helpers.ts";
+import { seededRandom } from "./_random.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20240605);
 const CASES = 1500;
@@ -78,7 +78,7 @@ function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void
 
 Deno.test(`readline() over random inputs and chunk boundaries yields the lines of splitting the whole input, or LineTooLongError (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
-    const rng = random(SEED + c);
+    const rng = seededRandom(SEED + c);
     const input = makeInput(rng);
     const limit = pick(rng, [1, 2, 7, 64, 500, 1 << 20]);
     const reader = new BufferedReader(new Chunked(input, rng, pick(rng, [1, 3, 64, 4096])), {
@@ -105,9 +105,9 @@ Deno.test(`readline() over random inputs and chunk boundaries yields the lines o
   }
 });
 
-Deno.test(`for await over a reader yields the lines of splitting the whole input, or throws LineTooLongError, over random inputs and chunk boundaries (seed ${SEED})`, async () => {
+Deno.test(`BufferedReader's for await yields the lines of splitting the whole input, or throws LineTooLongError, over random inputs and chunk boundaries (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
-    const rng = random(SEED + c);
+    const rng = seededRandom(SEED + c);
     const input = makeInput(rng);
     const limit = pick(rng, [1, 2, 7, 64, 500, 1 << 20]);
     const reader = new BufferedReader(new Chunked(input, rng, pick(rng, [1, 3, 64, 4096])), {
@@ -140,7 +140,7 @@ Deno.test(`for await over a reader yields the lines of splitting the whole input
 
 Deno.test(`readline() / readline(size) / read(n) / read1(n) mixed at random read the input exactly as a model does (seed ${SEED})`, async () => {
   for (let c = 0; c < CASES; c++) {
-    const rng = random(SEED * 7 + c);
+    const rng = seededRandom(SEED * 7 + c);
     const input = makeInput(rng);
     const bufferSize = pick(rng, [1, 3, 16, 1024, 16384]);
     const reader = new BufferedReader(new Chunked(input, rng, pick(rng, [1, 5, 100, 8192])), {

@@ -10,7 +10,8 @@ import {
   StreamRequestHandler,
   ThreadingTCPServer,
 } from "../mod.ts";
-import { decoder, encoder, has, readToEnd, run, writeAll } from "./_helpers.ts";
+import { decoder, encoder, readToEnd, writeAll } from "./_net.ts";
+import { hasCommand, runCommand } from "./_process.ts";
 
 /** A source handing out `input` `step` bytes per read, counting the reads. */
 function chunked(input: Uint8Array, step: number) {
@@ -124,14 +125,14 @@ Deno.test("readline(65537) lets a handler answer 414 to a request line over 6553
 
 Deno.test({
   name: "readline(65537) answers curl's over-long URL with 414, as http.server does",
-  ignore: !has("curl"),
+  ignore: !hasCommand("curl"),
   async fn() {
     await using server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, RequestLine);
     server.serveForever();
     const url = `http://127.0.0.1:${server.serverAddress.port}/${"a".repeat(70_000)}`;
-    const long = await run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", url]);
+    const long = await runCommand("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", url]);
     assert.equal(long.stdout, "414");
-    const short = await run("curl", [
+    const short = await runCommand("curl", [
       "-s",
       "-o",
       "/dev/null",

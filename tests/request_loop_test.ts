@@ -13,7 +13,8 @@ import {
   ThreadingTCPServer,
   UDPServer,
 } from "../mod.ts";
-import { decoder, encoder, readLine, readToEnd, within } from "./_helpers.ts";
+import { decoder, encoder, readLineWithin, readToEnd } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -30,15 +31,15 @@ async function sendLine(port: number, line: string): Promise<Deno.TcpConn> {
   return conn;
 }
 
-Deno.test("two handleRequest() calls at once each take their own request, as Python's serialised handle_request() does", async () => {
+Deno.test("handleRequest() called twice at once: each call takes its own request, as Python's serialised handle_request() does", async () => {
   await using server = new TCPServer(LOCAL, EchoLine);
   const first = server.handleRequest();
   const second = server.handleRequest();
   const a = await sendLine(server.serverAddress.port, "one");
   const b = await sendLine(server.serverAddress.port, "two");
   try {
-    assert.equal(await readLine(a, 5_000), "one");
-    assert.equal(await readLine(b, 5_000), "two");
+    assert.equal(await readLineWithin(a, 5_000), "one");
+    assert.equal(await readLineWithin(b, 5_000), "two");
     await within(Promise.all([first, second]), 5_000, "both handleRequest() calls");
   } finally {
     a.close();
@@ -64,7 +65,7 @@ Deno.test("handleRequest() calls queued behind each other each time out from the
   // and the next call still takes a request
   const handled = server.handleRequest();
   const conn = await sendLine(server.serverAddress.port, "after");
-  assert.equal(await readLine(conn, 5_000), "after");
+  assert.equal(await readLineWithin(conn, 5_000), "after");
   conn.close();
   await handled;
   assert.ok(performance.now() - started >= 30);
@@ -78,7 +79,7 @@ Deno.test("handleRequest() while serveForever() serves fails at once, saying why
     (error: Error) => /serveForever\(\) is serving: call shutdown\(\) first/.test(error.message),
   );
   const conn = await sendLine(server.serverAddress.port, "served");
-  assert.equal(await readLine(conn, 5_000), "served");
+  assert.equal(await readLineWithin(conn, 5_000), "served");
   conn.close();
   await server.shutdown();
   await serving;
@@ -92,12 +93,12 @@ Deno.test("serveForever() while a handleRequest() waits for a request fails at o
     (error: Error) => /handleRequest\(\) is waiting for a request/.test(error.message),
   );
   const conn = await sendLine(server.serverAddress.port, "taken once");
-  assert.equal(await readLine(conn, 5_000), "taken once");
+  assert.equal(await readLineWithin(conn, 5_000), "taken once");
   conn.close();
   await handled;
 });
 
-Deno.test("an async serviceActions() slower than pollInterval never runs twice at once, as Python's service_actions() never does", async () => {
+Deno.test("serviceActions(), async and slower than pollInterval, never runs twice at once, as Python's service_actions() never does", async () => {
   let running = 0;
   let most = 0;
   let runs = 0;
@@ -150,7 +151,7 @@ Deno.test("serviceActions() never runs during a plain server's request, as in Py
     await within(idleRun.promise, 5_000, "serviceActions() to run while idle");
     idleRun = null;
     const conn = await sendLine(server.serverAddress.port, `r${i}`);
-    assert.equal(await readLine(conn, 5_000), `r${i}`);
+    assert.equal(await readLineWithin(conn, 5_000), `r${i}`);
     conn.close();
   }
   await server.shutdown();
@@ -166,13 +167,13 @@ Deno.test("shutdown() before serveForever() makes it return at once, as Python's
   // the request is used up: serving again serves
   const serving = server.serveForever();
   const conn = await sendLine(server.serverAddress.port, "again");
-  assert.equal(await readLine(conn, 5_000), "again");
+  assert.equal(await readLineWithin(conn, 5_000), "again");
   conn.close();
   await server.shutdown();
   await serving;
 });
 
-Deno.test("await this.server.serverClose() inside a handler returns once the other requests are done, instead of waiting for itself", async () => {
+Deno.test("serverClose() awaited inside a handler returns once the other requests are done, instead of waiting for itself", async () => {
   const order: string[] = [];
   const otherStarted = Promise.withResolvers<void>();
   const releaseOther = Promise.withResolvers<void>();
@@ -199,8 +200,8 @@ Deno.test("await this.server.serverClose() inside a handler returns once the oth
   await otherStarted.promise;
   const quit = await sendLine(server.serverAddress.port, "quit");
   try {
-    assert.equal(await readLine(quit, 5_000), "stopped");
-    assert.equal(await readLine(slow, 5_000), "slow done");
+    assert.equal(await readLineWithin(quit, 5_000), "stopped");
+    assert.equal(await readLineWithin(slow, 5_000), "slow done");
     await within(serving, 5_000, "serveForever() to return");
     await within(server.serverClose(), 5_000, "serverClose() from outside");
   } finally {
@@ -211,7 +212,7 @@ Deno.test("await this.server.serverClose() inside a handler returns once the oth
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("await this.server.serverClose() in a plain TCPServer handler, or in a helper it awaits, returns", async () => {
+Deno.test("serverClose() awaited in a plain TCPServer handler, or in a helper it awaits, returns", async () => {
   async function stop(handler: BaseRequestHandler) {
     await handler.server.serverClose();
   }
@@ -226,7 +227,7 @@ Deno.test("await this.server.serverClose() in a plain TCPServer handler, or in a
   const serving = server.serveForever();
   const conn = await sendLine(server.serverAddress.port, "quit");
   try {
-    assert.equal(await readLine(conn, 5_000), "bye");
+    assert.equal(await readLineWithin(conn, 5_000), "bye");
     await within(serving, 5_000, "serveForever() to return");
   } finally {
     conn.close();
@@ -235,7 +236,7 @@ Deno.test("await this.server.serverClose() in a plain TCPServer handler, or in a
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("await this.server.serverClose() in a datagram handler returns, and the reply still goes out", async () => {
+Deno.test("serverClose() awaited in a datagram handler returns, and the reply still goes out", async () => {
   class Quit extends BaseRequestHandler<UDPServer> {
     override async handle() {
       await this.server.serverClose();

@@ -3,12 +3,12 @@
  * the flag on every server, where Deno itself ends the process (exit code 70).
  */
 import assert from "node:assert/strict";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 const FIXTURE = new URL("./fixtures/reuse_port.ts", import.meta.url).pathname;
 
 Deno.test("allowReusePort: true without --unstable-net throws a catchable NotSupported naming the flag, on every server", async () => {
-  const { code, stdout, stderr } = await run("deno", [
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--no-config",
     "--allow-net=127.0.0.1",

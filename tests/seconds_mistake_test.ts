@@ -12,7 +12,9 @@ import {
   TCPServer,
   TLSServer,
 } from "../mod.ts";
-import { readToEnd, within } from "./_helpers.ts";
+import { readToEnd } from "./_net.ts";
+import { within } from "./_wait.ts";
+import { cert, key } from "./_tls.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const seconds = (value: number, ms: number) =>
@@ -27,7 +29,7 @@ Deno.test("serveForever(0.5), Python's poll_interval=0.5, is refused: durations 
   assert.equal(server.serving, false);
 });
 
-Deno.test("a server timeout of 0.5, as an option, a static or a property, is refused as a seconds value", async () => {
+Deno.test("TCPServer.timeout of 0.5, as an option, a static or a property, is refused as a seconds value", async () => {
   assert.throws(
     () => new TCPServer(LOCAL, BaseRequestHandler, { timeout: 0.5 }),
     seconds(0.5, 500),
@@ -46,7 +48,7 @@ Deno.test("a server timeout of 0.5, as an option, a static or a property, is ref
   server.timeout = 2.5;
 });
 
-Deno.test("a handler timeout of 0.5, Python's timeout = 0.5, fails its request with the value to write", async () => {
+Deno.test("StreamRequestHandler.timeout of 0.5, Python's timeout = 0.5, fails its request with the value to write", async () => {
   const errors: unknown[] = [];
   class Quick extends StreamRequestHandler {
     override timeout = 0.5;
@@ -70,9 +72,7 @@ Deno.test("a handler timeout of 0.5, Python's timeout = 0.5, fails its request w
   assert.match((errors[0] as Error).message, /"timeout" is 0\.5 ms.*write 500 for 0\.5 s/);
 });
 
-Deno.test("handshakeTimeout, childGraceMs and every other duration option refuse a fraction of a millisecond too", async () => {
-  const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-  const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
+Deno.test("handshakeTimeout, childGraceMs and every other duration option refuse a fraction of a millisecond too", () => {
   assert.throws(
     () => new TLSServer(LOCAL, BaseRequestHandler, { cert, key, handshakeTimeout: 0.01 }),
     seconds(0.01, 10),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BaseRequestHandler, sendall, TCPServer } from "../mod.ts";
-import { readToEnd, within } from "./_helpers.ts";
+import { readToEnd } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 const EIGHT_MIB = 8 * 1024 * 1024;
 
@@ -84,7 +85,7 @@ Deno.test("sendall() rejects with the write's error when the client has gone", a
   }
 });
 
-Deno.test("sendall() left un-awaited by a handler is cut off at the close without ending the process, and the server serves on", async () => {
+Deno.test("sendall() left un-awaited by a handler is sent in full before the close, a client resetting under it ends nothing, and the server serves on", async () => {
   class Forgetful extends BaseRequestHandler {
     override handle() {
       sendall(this.request, new Uint8Array(EIGHT_MIB)); // no await: the handler returns at once
@@ -92,14 +93,44 @@ Deno.test("sendall() left un-awaited by a handler is cut off at the close withou
   }
   await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Forgetful);
   server.serveForever();
+  // a client that resets after the first bytes: the sendall() fails, no caller awaits it
+  const rude = await Deno.connect(server.serverAddress);
+  await rude.read(new Uint8Array(1024));
+  rude.close(); // with unread bytes: a reset
   for (let i = 0; i < 2; i++) {
     const conn = await Deno.connect(server.serverAddress);
     try {
-      const { bytes } = await readToEnd(conn, 20_000); // part of it, then EOF or a reset
-      assert.ok(bytes.length < EIGHT_MIB, `${bytes.length} bytes`);
+      const { bytes, error } = await readToEnd(conn, 20_000);
+      assert.equal(error, null);
+      assert.equal(bytes.length, EIGHT_MIB, "bytes delivered before EOF");
     } finally {
       conn.close();
     }
   }
   // a rejection nobody handled would have failed this test (and ended a real server)
+});
+
+Deno.test("sendall() twice at once on one connection sends the two in call order, never interleaving their parts", async () => {
+  const HALF = 4 * 1024 * 1024;
+  class TwoAtOnce extends BaseRequestHandler {
+    override async handle() {
+      await Promise.all([
+        sendall(this.request, new Uint8Array(HALF).fill(0x61)),
+        sendall(this.request, new Uint8Array(HALF).fill(0x62)),
+      ]);
+    }
+  }
+  await using server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, TwoAtOnce);
+  server.serveForever();
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    const { bytes, error } = await readToEnd(conn, 20_000);
+    assert.equal(error, null);
+    assert.equal(bytes.length, 2 * HALF);
+    const firstB = bytes.indexOf(0x62);
+    assert.equal(firstB, HALF, "the second call's first byte comes after the whole first call");
+    assert.equal(bytes.lastIndexOf(0x61), HALF - 1, "no byte of the first call after it");
+  } finally {
+    conn.close();
+  }
 });

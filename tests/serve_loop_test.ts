@@ -6,7 +6,7 @@
  */
 import { BaseRequestHandler, StreamRequestHandler, TCPServer, ThreadingTCPServer } from "../mod.ts";
 import assert from "node:assert/strict";
-import { readAll } from "./_clients.ts";
+import { readAllBytes } from "./_net.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -42,7 +42,7 @@ Deno.test("shutdown() while serveForever waits for a connection returns at once,
   for (let round = 0; round < 3; round++) {
     const serving = server.serveForever();
     const conn = await Deno.connect(server.serverAddress);
-    assert.equal(new TextDecoder().decode(await readAll(conn)), "hello\n");
+    assert.equal(new TextDecoder().decode(await readAllBytes(conn)), "hello\n");
     await server.shutdown();
     await serving;
     assert.equal(server.serving, false);
@@ -57,7 +57,7 @@ Deno.test("serverClose() while serveForever waits for a connection ends the loop
   assert.equal(server.serving, false);
 });
 
-Deno.test("a request verifyRequest refuses, synchronously or not, is closed before any handler runs", async () => {
+Deno.test("verifyRequest() refusing, synchronously or not: the request is closed before any handler runs", async () => {
   let handled = 0;
   class Count extends BaseRequestHandler {
     override handle() {
@@ -73,12 +73,12 @@ Deno.test("a request verifyRequest refuses, synchronously or not, is closed befo
     await using server = new Refusing(LOCAL, Count);
     server.serveForever();
     const conn = await Deno.connect(server.serverAddress);
-    assert.equal((await readAll(conn)).length, 0);
+    assert.equal((await readAllBytes(conn)).length, 0);
   }
   assert.equal(handled, 0);
 });
 
-Deno.test("an error in verifyRequest or processRequest goes to handleError and the next client is served", async () => {
+Deno.test("handleError() gets an error in verifyRequest() or processRequest(), and the next client is served", async () => {
   class Echo extends StreamRequestHandler {
     override async handle() {
       for await (const line of this.rfile) await this.wfile.write(line);
@@ -103,16 +103,16 @@ Deno.test("an error in verifyRequest or processRequest goes to handleError and t
   server.serveForever();
   for (let i = 0; i < 2; i++) {
     const refused = await Deno.connect(server.serverAddress);
-    assert.equal((await readAll(refused)).length, 0);
+    assert.equal((await readAllBytes(refused)).length, 0);
   }
   const conn = await Deno.connect(server.serverAddress);
   await conn.write(new TextEncoder().encode("ok\n"));
   await conn.closeWrite();
-  assert.equal(new TextDecoder().decode(await readAll(conn)), "ok\n");
+  assert.equal(new TextDecoder().decode(await readAllBytes(conn)), "ok\n");
   assert.deepEqual(errors, ["verify failed", "process failed"]);
 });
 
-Deno.test("a write the handler did not await is not cut off when the server closes the connection", async () => {
+Deno.test("wfile.write() the handler did not await is not cut off when the server closes the connection", async () => {
   // Deno's close() cancels a write in flight; shutdownRequest()'s awaited
   // closeWrite() waits for it. 256 KiB is more than one write call takes on
   // loopback before the client reads, so the write is still in flight.
@@ -125,7 +125,7 @@ Deno.test("a write the handler did not await is not cut off when the server clos
   await using server = new ThreadingTCPServer(LOCAL, Careless);
   server.serveForever();
   const conn = await Deno.connect(server.serverAddress);
-  const got = await readAll(conn);
+  const got = await readAllBytes(conn);
   assert.ok(got.length > 0, "nothing arrived");
   // conn.write() may write part of the buffer (the caller writes the rest);
   // what did arrive is the start of the payload, and it did arrive.

@@ -7,16 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
-import {
-  acceptQueueDrained,
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-} from "./_helpers.ts";
+import { untilAcceptQueueEmpty } from "./_kernel.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
 
-Deno.test("after shutdown() no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
+Deno.test("shutdown(): after it no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
   let handled = 0;
   class Hello extends StreamRequestHandler<RecordingServer> {
     override async handle() {
@@ -70,7 +65,7 @@ Deno.test("serverClose({ graceMs }) lets a handler in flight finish and answer w
   assert.equal(server.errors.length + server.drops.length, 0, "nothing was cut off");
 });
 
-Deno.test("at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
+Deno.test("serverClose({ graceMs }): at the grace deadline the client still receives everything written, then EOF; what the handler throws afterwards goes to handleDrop()", async () => {
   const SIZE = 1 << 20;
   const wrote = Promise.withResolvers<void>();
   const unstick = Promise.withResolvers<void>();
@@ -150,7 +145,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port });
     // the signal must find its request in flight, not still in the backlog
     // (a connection never accepted is reset when the listener closes)
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
 
     child.kill(signal);
     const { bytes, error } = await readToEnd(silent);

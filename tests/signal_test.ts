@@ -12,11 +12,13 @@ import {
   ThreadingUDPServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { decoder, encoder, readLine, run, within } from "./_helpers.ts";
+import { decoder, encoder, readLineWithin } from "./_net.ts";
+import { runCommand } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
-Deno.test("the signal option stops serveForever() and closes the server when it aborts, as Deno.serve({ signal }) does", async () => {
+Deno.test("BaseServer({ signal }) stops serveForever() and closes the server when it aborts, as Deno.serve({ signal }) does", async () => {
   const controller = new AbortController();
   const server = new ThreadingTCPServer(LOCAL, BaseRequestHandler, { signal: controller.signal });
   const { port } = server.serverAddress;
@@ -28,7 +30,7 @@ Deno.test("the signal option stops serveForever() and closes the server when it 
   Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port is free
 });
 
-Deno.test("an aborted signal lets the request in flight finish and answer, as Deno.serve's graceful stop does", async () => {
+Deno.test("BaseServer({ signal }) aborted lets the request in flight finish and answer, as Deno.serve's graceful stop does", async () => {
   const controller = new AbortController();
   const entered = Promise.withResolvers<void>();
   const release = Promise.withResolvers<void>();
@@ -47,7 +49,7 @@ Deno.test("an aborted signal lets the request in flight finish and answer, as De
     controller.abort();
     await within(serving, 5_000, "serveForever() to return");
     release.resolve();
-    assert.equal(await readLine(conn, 5_000), "finished");
+    assert.equal(await readLineWithin(conn, 5_000), "finished");
   } finally {
     conn.close();
   }
@@ -55,7 +57,7 @@ Deno.test("an aborted signal lets the request in flight finish and answer, as De
   assert.equal(server.activeRequests, 0);
 });
 
-Deno.test("a signal aborted before construction gives a server that binds nothing and whose serveForever() returns at once", async () => {
+Deno.test("BaseServer({ signal }) aborted before construction gives a server that binds nothing and whose serveForever() returns at once", async () => {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = probe.addr;
   probe.close();
@@ -68,7 +70,7 @@ Deno.test("a signal aborted before construction gives a server that binds nothin
   await server.serverClose();
 });
 
-Deno.test("the signal option works on datagram and Unix servers too, and leaves no listener on the signal", async () => {
+Deno.test("BaseServer({ signal }) works on datagram and Unix servers too, and leaves no listener on the signal", async () => {
   const controller = new AbortController();
   let listeners = 0;
   const signal = controller.signal;
@@ -119,16 +121,16 @@ Deno.test("the signal option works on datagram and Unix servers too, and leaves 
   assert.equal(left, 0);
 });
 
-Deno.test("a signal option that is not an AbortSignal is refused before any socket opens", () => {
+Deno.test("BaseServer({ signal }) that is not an AbortSignal is refused before any socket opens", () => {
   assert.throws(
     () => new TCPServer(LOCAL, BaseRequestHandler, { signal: { aborted: false } as never }),
     /"signal" must be an AbortSignal/,
   );
 });
 
-Deno.test("the signal option stops a ForkingTCPServer: its children end and serveForever() returns", async () => {
+Deno.test("BaseServer({ signal }) stops a ForkingTCPServer: its children end and serveForever() returns", async () => {
   const program = new URL("./fixtures/forking_lifecycle.ts", import.meta.url).pathname;
-  const { code, stdout, stderr } = await run("deno", [
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-run=deno",

@@ -10,7 +10,8 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
-import { exists, Proc, run, runDeno } from "./_helpers.ts";
+import { pathExists } from "./_files.ts";
+import { runCommand, runDenoSource, Subprocess } from "./_process.ts";
 
 const FIXTURE = new URL("./fixtures/unix_mode_server.ts", import.meta.url).pathname;
 
@@ -35,8 +36,8 @@ async function serverUnderUmask000(
   kind: "stream" | "dgram",
   path: string,
   mode?: string,
-): Promise<{ proc: Proc; fileMode: string }> {
-  const proc = new Proc("sh", [
+): Promise<{ proc: Subprocess; fileMode: string }> {
+  const proc = new Subprocess("sh", [
     "-c",
     `umask 000 && exec deno run --unstable-net -A "$0" "$@"`,
     FIXTURE,
@@ -75,7 +76,7 @@ except PermissionError:
     print("denied"); sys.exit(0)
 print("echo" if s.recv(64) == b"hi" else "wrong")
 `;
-  const { code, stdout, stderr } = await run("sh", [
+  const { code, stdout, stderr } = await runCommand("sh", [
     "-c",
     // the system's python3: another user may not run one installed for root
     `exec setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c "$0" "$1"`,
@@ -131,7 +132,7 @@ for (const kind of ["stream", "dgram"] as const) {
         : Deno.listenDatagram({ transport: "unixpacket", path });
       const ino = (await Deno.lstat(path)).ino;
       await server.serverClose();
-      assert.equal(await exists(path), true, "the other server's socket file was deleted");
+      assert.equal(await pathExists(path), true, "the other server's socket file was deleted");
       assert.equal((await Deno.lstat(path)).ino, ino);
       if (kind === "stream") {
         const accepting = (other as Deno.UnixListener).accept();
@@ -157,7 +158,7 @@ for (const kind of ["stream", "dgram"] as const) {
           assert.equal((await Deno.lstat(path)).mode! & 0o777, socketMode);
         }
         await server.serverClose();
-        assert.equal(await exists(path), false);
+        assert.equal(await pathExists(path), false);
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -191,7 +192,7 @@ try {
   console.log(error.name + ": " + error.message);
 }
 `;
-    const { stdout } = await runDeno(program, [
+    const { stdout } = await runDenoSource(program, [
       `--allow-read=${path},${new URL("..", import.meta.url).pathname}`,
       `--allow-write=${path}`,
       `--allow-net=unix:${path}`,
@@ -203,7 +204,7 @@ try {
       ),
       stdout,
     );
-    assert.equal(await exists(path), false);
+    assert.equal(await pathExists(path), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

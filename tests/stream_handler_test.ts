@@ -7,7 +7,15 @@ import {
   ThreadingTCPServer,
   TimeoutError,
 } from "../mod.ts";
-import { connect, decoder, encoder, exchange, readAll, readExactly, writeAll } from "./_helpers.ts";
+import {
+  connectTcp,
+  decoder,
+  encoder,
+  exchange,
+  readAllText,
+  readExactlyText,
+  writeAll,
+} from "./_net.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -52,12 +60,12 @@ Deno.test("rfile.read(n) returns n bytes across many small writes, fewer only at
     }
   }
   await withServer(Reads, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     for (const piece of ["a", "bc", "de", "fgh", "ijklmnop"]) {
       await conn.write(encoder.encode(piece));
     }
     await conn.closeWrite();
-    await readAll(conn);
+    await readAllText(conn);
     conn.close();
   });
   assert.deepEqual(got, ["abcde", "fgh", "ijklmnop", ""]);
@@ -82,7 +90,7 @@ Deno.test("rfile.read1() returns what one read brings, at most n bytes", async (
   assert.equal(got.at(-1), 0);
 });
 
-Deno.test("for await over rfile yields every line, a line split over many writes included", async () => {
+Deno.test("rfile's for await yields every line, a line split over many writes included", async () => {
   const lines: string[] = [];
   class Lines extends StreamRequestHandler {
     override async handle() {
@@ -90,12 +98,12 @@ Deno.test("for await over rfile yields every line, a line split over many writes
     }
   }
   await withServer(Lines, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     for (const piece of ["he", "llo\nwor", "ld\n", "\n", "last"]) {
       await conn.write(encoder.encode(piece));
     }
     await conn.closeWrite();
-    await readAll(conn);
+    await readAllText(conn);
     conn.close();
   });
   assert.deepEqual(lines, ["hello\n", "world\n", "\n", "last"]);
@@ -114,7 +122,7 @@ Deno.test("wfile.write() takes bytes or UTF-8 strings and resolves to the byte c
   assert.deepEqual(counts, [7, 6]);
 });
 
-Deno.test("a multi-megabyte reply reaches a slow reader in full before the connection closes", async () => {
+Deno.test("wfile.write(): a multi-megabyte reply reaches a slow reader in full before the connection closes", async () => {
   const size = 8 * 1024 * 1024;
   class Big extends StreamRequestHandler {
     override async handle() {
@@ -124,7 +132,7 @@ Deno.test("a multi-megabyte reply reaches a slow reader in full before the conne
     }
   }
   await withServer(Big, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     // read slowly: small reads, yielding between them
     const buf = new Uint8Array(16 * 1024);
     let total = 0;
@@ -142,7 +150,7 @@ Deno.test("a multi-megabyte reply reaches a slow reader in full before the conne
   });
 });
 
-Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, though the handler returned long before", async () => {
+Deno.test("wfile.write(): a slow reader gets a 4 MiB reply intact on the normal close path, though the handler returned long before", async () => {
   const size = 4 * 1024 * 1024;
   let returned = -1;
   class Big extends StreamRequestHandler {
@@ -154,7 +162,7 @@ Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, tho
     }
   }
   await withServer(Big, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     const buf = new Uint8Array(16 * 1024);
     let total = 0;
     let bad = -1;
@@ -177,7 +185,7 @@ Deno.test("a slow reader gets a 4 MiB reply intact on the normal close path, tho
   });
 });
 
-Deno.test("writes issued without awaiting go out in call order, unmixed, and all before the close", async () => {
+Deno.test("wfile.write() calls issued without awaiting go out in call order, unmixed, and all before the close", async () => {
   class Burst extends StreamRequestHandler {
     override handle() {
       // not awaited on purpose: finish() must still deliver them all, in order
@@ -190,7 +198,7 @@ Deno.test("writes issued without awaiting go out in call order, unmixed, and all
   lines.forEach((line, i) => assert.equal(line, `${i}:${"y".repeat(20_000)}`));
 });
 
-Deno.test("with wbufsize > 0, writes are collected and sent on flush() or at finish()", async () => {
+Deno.test("wbufsize > 0: writes are collected and sent on flush() or at finish()", async () => {
   let beforeFlush = -1;
   class Buffered extends StreamRequestHandler {
     override wbufsize = 1024;
@@ -237,7 +245,7 @@ Deno.test("rbufsize is the size of rfile's buffer: read1() never returns more th
   assert.ok(chunks.length >= 13);
 });
 
-Deno.test("a line longer than maxLineLength throws LineTooLongError naming the limit", async () => {
+Deno.test("rfile.readline(): a line longer than maxLineLength throws LineTooLongError naming the limit", async () => {
   let caught: unknown;
   class Limited extends StreamRequestHandler {
     override maxLineLength = 100;
@@ -276,11 +284,11 @@ Deno.test("timeout bounds each read with TimeoutError, and a read after it loses
     }
   }
   const reply = await withServer(Impatient, async (address) => {
-    const conn = await connect(address);
+    const conn = await connectTcp(address);
     await conn.write(encoder.encode("par"));
     await timedOut.promise;
     await conn.write(encoder.encode("tial\n"));
-    const text = await readExactly(conn, 8);
+    const text = await readExactlyText(conn, 8);
     conn.close();
     return text;
   });
@@ -326,7 +334,7 @@ Deno.test("connection is the request, and rfile/wfile are closed after finish()"
   await assert.rejects(handler!.wfile.write("late"), Deno.errors.BadResource);
 });
 
-Deno.test("many clients at once on a ThreadingTCPServer each get their own lines back", async () => {
+Deno.test("ThreadingTCPServer: many clients at once each get their own lines back", async () => {
   class Echo extends StreamRequestHandler {
     override async handle() {
       for await (const line of this.rfile) await this.wfile.write(line);
@@ -335,11 +343,11 @@ Deno.test("many clients at once on a ThreadingTCPServer each get their own lines
   await using server = new ThreadingTCPServer(LOCAL, Echo);
   const serving = server.serveForever();
   const replies = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-    const conn = await connect(server.serverAddress);
+    const conn = await connectTcp(server.serverAddress);
     const text = Array.from({ length: 20 }, (_, j) => `client ${i} line ${j}\n`).join("");
     await writeAll(conn, encoder.encode(text));
     await conn.closeWrite();
-    const reply = await readAll(conn);
+    const reply = await readAllText(conn);
     conn.close();
     return reply === text;
   }));

@@ -12,6 +12,7 @@ import {
   ThreadingTCPServer,
   TLSServer,
 } from "../mod.ts";
+import { cert, key } from "./_tls.ts";
 
 /** http.server's HTTPServer, ported line by line. */
 class HTTPServer extends TCPServer {
@@ -34,7 +35,7 @@ Deno.test("serverBind() that sets serverName and serverPort, as http.server's HT
   assert.notEqual(httpd.serverPort, 0);
 });
 
-Deno.test("a field with an initialiser is reset after the bind, which is why the docs say declare", async () => {
+Deno.test("serverBind() in a subclass: a field with an initialiser is reset after the bind, which is why the docs say declare", async () => {
   class Wiped extends TCPServer {
     serverPort = 0; // runs after the base constructor, which bound and set it
     override serverBind() {
@@ -80,8 +81,6 @@ Deno.test("this.options gives a subclass the options it passed to the constructo
 });
 
 Deno.test("this.options stays out of console.log, so a TLS key passed as an option is not printed", async () => {
-  const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-  const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
   await using server = new TLSServer(["127.0.0.1", 0], BaseRequestHandler, { cert, key });
   assert.equal(server.options.key, key);
   assert.doesNotMatch(Deno.inspect(server, { depth: 5 }), /PRIVATE KEY/);

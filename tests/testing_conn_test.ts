@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { connPair, MemoryNetwork } from "../testing.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 type Pair = [Deno.Conn, Deno.Conn];
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MemoryNetwork } from "../testing.ts";
-import { decoder, encoder } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
 
 type Listen = (
   options: { transport: "udp"; hostname: string; port: number } | {

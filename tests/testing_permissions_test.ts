@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { run } from "./_helpers.ts";
+import { runCommand } from "./_process.ts";
 
 /** Runs `deno test` on a fixture with only the flags given. */
 function denoTest(fixture: string, flags: string[] = []) {
-  return run("deno", [
+  return runCommand("deno", [
     "test",
     "--no-prompt",
     "--no-config", // deno.json grants the suite's permissions to deno test

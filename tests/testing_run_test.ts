@@ -31,7 +31,10 @@ import {
   runHandler,
   withServer,
 } from "../testing.ts";
-import { decoder, encoder, errorName, within } from "./_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
+import { errorName } from "./_servers.ts";
+import { within } from "./_wait.ts";
+import { cert, key } from "./_tls.ts";
 
 // deno-lint-ignore no-explicit-any
 type Constructor = new (...args: any[]) => StreamServer<any, any>;
@@ -452,8 +455,6 @@ Deno.test("runHandler() refuses what cannot run in memory, saying what to do", a
     bindAndActivate: false,
   });
   assert.throws(() => runHandler(Dgram, { server: udp }), /runDatagramHandler/);
-  const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
-  const key = await Deno.readTextFile(new URL("./tls/localhost.key", import.meta.url));
   class TlsEcho extends StreamRequestHandler<TLSServer> {}
   await using tls = new TLSServer({ hostname: "127.0.0.1", port: 0 }, TlsEcho, {
     cert,

@@ -14,7 +14,9 @@ import {
   UDPServer,
 } from "../mod.ts";
 import { withServer } from "../testing.ts";
-import { decoder, encoder, exists, within } from "./_helpers.ts";
+import { pathExists } from "./_files.ts";
+import { decoder, encoder } from "./_net.ts";
+import { within } from "./_wait.ts";
 
 class Echo extends StreamRequestHandler {
   override async handle() {
@@ -60,11 +62,15 @@ Deno.test("withServer() on a Unix server binds in a new temporary directory and 
   let path = "";
   await withServer(ThreadingUnixStreamServer, Echo, async (_server, address) => {
     path = address.path;
-    assert.ok(await exists(path), "the socket file is there while serving");
+    assert.ok(await pathExists(path), "the socket file is there while serving");
     assert.equal(await exchange(await Deno.connect(address), "unix\n"), "unix\n");
   });
-  assert.equal(await exists(path), false);
-  assert.equal(await exists(path.slice(0, path.lastIndexOf("/"))), false, "the directory is gone");
+  assert.equal(await pathExists(path), false);
+  assert.equal(
+    await pathExists(path.slice(0, path.lastIndexOf("/"))),
+    false,
+    "the directory is gone",
+  );
 });
 
 Deno.test("withServer() closes the server and removes the directory when the callback throws, and rethrows", async () => {
@@ -79,7 +85,7 @@ Deno.test("withServer() closes the server and removes the directory when the cal
     RangeError,
   );
   assert.equal(server!.closed, true);
-  assert.equal(await exists(path), false);
+  assert.equal(await pathExists(path), false);
 });
 
 Deno.test("withServer() waits for a request still running after the callback, as serverClose() does", async () => {

@@ -17,8 +17,11 @@ import {
   ThreadingUnixDatagramServer,
   ThreadingUnixStreamServer,
 } from "../mod.ts";
-import { ask, decoder, encoder, Fixture, readLine, until, within } from "./_helpers.ts";
-import { cert, key, withTempDir } from "./transport_helpers.ts";
+import { withTempDir } from "./_files.ts";
+import { ask, decoder, encoder, readLineWithin } from "./_net.ts";
+import { Fixture } from "./_process.ts";
+import { cert, key } from "./_tls.ts";
+import { until, within } from "./_wait.ts";
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
 /** Lines in, the handler's `reply(line)` out; `null` ends the request. */
@@ -75,7 +78,7 @@ async function askStream(connect: () => Promise<Deno.Conn>, line: string): Promi
   const conn = await connect();
   try {
     await say(conn, line);
-    return (await readLine(conn)) ?? "EOF";
+    return (await readLineWithin(conn)) ?? "EOF";
   } finally {
     conn.close();
   }
@@ -154,7 +157,7 @@ for (const [name, make] of meetings) {
   });
 }
 
-Deno.test("A plain TCPServer serves one connection at a time (the control for the test above)", async () => {
+Deno.test("TCPServer (plain) serves one connection at a time (the control for the test above)", async () => {
   let handling = 0;
   let most = 0;
   const Count = lineHandler(async (line) => {
@@ -195,7 +198,7 @@ Deno.test("blockOnClose true: serverClose() waits until the handler in flight ha
   await within(server.serverClose(), 5_000, "serverClose() once the handler finished");
   assert.equal(finished, true);
   assert.equal(server.activeRequests, 0);
-  assert.equal(await readLine(conn), null);
+  assert.equal(await readLineWithin(conn), null);
   conn.close();
 });
 
@@ -222,7 +225,7 @@ Deno.test("blockOnClose false: serverClose() returns while the handler still run
   await within(server.serverClose(), 5_000, "serverClose() not to wait");
   assert.equal(server.activeRequests, 1); // still running after close
   gate.resolve();
-  assert.equal(await readLine(conn), "late"); // and it finishes its work
+  assert.equal(await readLineWithin(conn), "late"); // and it finishes its work
   await conn.closeWrite();
   await within(done.promise, 5_000, "the detached handler to finish");
   assert.equal(server.activeRequests, 0);
@@ -248,12 +251,12 @@ Deno.test("serverClose({ graceMs }) with handlers in flight closes their connect
   assert.ok(performance.now() - t0 >= 90);
   assert.equal(server.activeRequests, 0);
   for (const conn of conns) {
-    assert.equal(await readLine(conn), null);
+    assert.equal(await readLineWithin(conn), null);
     conn.close();
   }
 });
 
-Deno.test("A throwing handler is reported; healthy handlers beside it answer and the server serves on", async () => {
+Deno.test("ThreadingMixIn(TCPServer): a throwing handler is reported; healthy handlers beside it answer and the server serves on", async () => {
   const errors: unknown[] = [];
   const Picky = lineHandler((line) => {
     if (line === "bad") throw new Error("bad request, on purpose");
@@ -274,7 +277,7 @@ Deno.test("A throwing handler is reported; healthy handlers beside it answer and
   assert.equal(await ask(port, "after"), "AFTER");
 });
 
-Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor shutdown()", async () => {
+Deno.test("ThreadingMixIn(TCPServer): a hung handler blocks neither other clients, nor the accept loop, nor shutdown()", async () => {
   const hung = Promise.withResolvers<void>();
   const Hang = lineHandler(async (line) => {
     if (line === "hang") {
@@ -296,11 +299,11 @@ Deno.test("A hung handler blocks neither other clients, nor the accept loop, nor
   assert.equal(server.serving, false);
   await until(() => server.activeRequests === 1, "only the hung request to be left");
   await server.serverClose({ graceMs: 0 });
-  assert.equal(await readLine(stuck), null);
+  assert.equal(await readLineWithin(stuck), null);
   stuck.close();
 });
 
-Deno.test("A processRequestThread() override that rejects is reported and its request released", async () => {
+Deno.test("processRequestThread() overridden to reject is reported and its request released", async () => {
   const errors: unknown[] = [];
   class Broken extends ThreadingMixIn(TCPServer) {
     override processRequestThread(): Promise<void> {
@@ -318,7 +321,7 @@ Deno.test("A processRequestThread() override that rejects is reported and its re
   assert.match((errors[0] as Error).message, /broken task/);
 });
 
-Deno.test("A shutdownRequest() that throws still releases the request, so serverClose() does not hang", async () => {
+Deno.test("shutdownRequest() that throws still releases the request, so serverClose() does not hang", async () => {
   const errors: unknown[] = [];
   class Sloppy extends ThreadingMixIn(TCPServer) {
     override shutdownRequest(request: Deno.TcpConn): Promise<void> {
@@ -338,7 +341,7 @@ Deno.test("A shutdownRequest() that throws still releases the request, so server
   await within(server.serverClose(), 5_000, "serverClose()");
 });
 
-Deno.test("Finished requests leave nothing behind: 2,000 requests, then no request is tracked", async () => {
+Deno.test("ThreadingMixIn(TCPServer): finished requests leave nothing behind: 2,000 requests, then no request is tracked", async () => {
   await using server = new ThreadingTCPServer(LOOPBACK, lineHandler((line) => line));
   server.serveForever();
   const port = server.serverAddress.port;
@@ -373,7 +376,7 @@ Deno.test("daemonThreads: a handler blocked on its connection does not keep the 
   assert.deepEqual(fixture.events.map((e) => e.event), ["blocked", "closed"]);
 });
 
-Deno.test("Without daemonThreads (blockOnClose false) the blocked handler keeps the process alive", async () => {
+Deno.test("daemonThreads false (blockOnClose false): the blocked handler keeps the process alive", async () => {
   const program = new URL("./fixtures/daemon_exit.ts", import.meta.url).pathname;
   await using fixture = new Fixture(["run", "--allow-net=127.0.0.1", program, "--no-daemon"]);
   await fixture.next((e) => e.event === "closed");

@@ -6,16 +6,10 @@
  * clients are not dropped.
  */
 import assert from "node:assert/strict";
-import { StreamRequestHandler, TimeoutError } from "../mod.ts";
-import {
-  decoder,
-  encoder,
-  errorName,
-  readToEnd,
-  RecordingServer,
-  until,
-  within,
-} from "./_helpers.ts";
+import { BaseRequestHandler, StreamRequestHandler, TimeoutError } from "../mod.ts";
+import { decoder, encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -56,7 +50,7 @@ Deno.test("idleTimeout drops a client that connects and says nothing, through ha
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a slowloris client (one byte at a time, never a newline) is dropped by requestTimeout, which a per-read timeout cannot do", async () => {
+Deno.test("requestTimeout drops a slowloris client (one byte at a time, never a newline), which a per-read timeout cannot do", async () => {
   // each byte comes well within the per-read timeout (40 ms apart, 200 ms
   // allowed), so only the request deadline can end this
   await using server = new RecordingServer(
@@ -110,7 +104,7 @@ Deno.test("timeout drops a client that goes silent in the middle of a request", 
   assert.equal(server.errors.length, 0);
 });
 
-Deno.test("a slow but well-behaved client is not dropped: each pause is within idleTimeout, each line within requestTimeout", async () => {
+Deno.test("idleTimeout and requestTimeout drop no slow but well-behaved client: each pause is within idleTimeout, each line within requestTimeout", async () => {
   await using server = new RecordingServer(
     { hostname: "127.0.0.1", port: 0 },
     echoWith({ timeout: 150, idleTimeout: 150, requestTimeout: 150 }),
@@ -222,4 +216,27 @@ Deno.test("writeTimeout does not drop a client that reads a 16 MiB reply as it c
   assert.equal(error, null);
   assert.equal(bytes.length, 16 << 20);
   assert.equal(server.drops.length + server.errors.length, 0);
+});
+
+Deno.test("a raw this.request.read() bounded by a timer that closes the connection, as docs/request-flow.md shows, is a drop (Interrupted), not a handleError() report", async () => {
+  class RawRead extends BaseRequestHandler<RecordingServer> {
+    override async handle() {
+      const timer = setTimeout(() => this.request.close(), 50); // the bound the docs recommend
+      try {
+        await this.request.read(new Uint8Array(1024));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+  await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, RawRead);
+  server.serveForever();
+  const conn = await Deno.connect(server.serverAddress); // and says nothing
+  try {
+    await server.dropped(1);
+    assert.deepEqual(server.drops.map(errorName), ["Interrupted"]);
+    assert.deepEqual(server.errors.map(errorName), []);
+  } finally {
+    conn.close();
+  }
 });

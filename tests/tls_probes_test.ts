@@ -5,10 +5,10 @@
  * stack trace through `handleError()` each time) and serves on.
  */
 import assert from "node:assert/strict";
-import { has, Proc, run } from "./_helpers.ts";
+import { hasCommand, runCommand, Subprocess } from "./_process.ts";
+import { cert } from "./_tls.ts";
 
 const FIXTURE = new URL("./fixtures/tls_default_hooks.ts", import.meta.url).pathname;
-const cert = await Deno.readTextFile(new URL("./tls/localhost.crt", import.meta.url));
 const encoder = new TextEncoder();
 
 /** Connects, sends `bytes`, reads until the server closes (at most 5 s). */
@@ -34,7 +34,7 @@ async function probe(port: number, bytes: Uint8Array): Promise<void> {
 }
 
 Deno.test("ThreadingTLSServer with default hooks prints nothing for 300 failed handshakes (plain text, garbage, TLS 1.1) and serves a good client after them", async () => {
-  await using server = new Proc("deno", [
+  await using server = new Subprocess("deno", [
     "run",
     "--allow-net=127.0.0.1",
     `--allow-read=${new URL("./tls", import.meta.url).pathname}`,
@@ -51,9 +51,9 @@ Deno.test("ThreadingTLSServer with default hooks prints nothing for 300 failed h
   for (let i = 0; i < probes.length; i += 20) {
     await Promise.all(probes.slice(i, i + 20).map((bytes) => probe(port, bytes)));
   }
-  if (has("openssl")) {
+  if (hasCommand("openssl")) {
     // a client that offers only TLS 1.1, which the server refuses
-    const old = await run("openssl", [
+    const old = await runCommand("openssl", [
       "s_client",
       "-connect",
       `127.0.0.1:${port}`,

@@ -6,17 +6,11 @@
 
 import assert from "node:assert/strict";
 import { ThreadingTLSServer, TLSServer } from "../mod.ts";
-import {
-  bindInSubprocess,
-  cert,
-  EchoLine,
-  encoder,
-  key,
-  readLine,
-  streamRounds,
-  TEST_STR,
-  within,
-} from "./transport_helpers.ts";
+import { encoder, readThroughNewline } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
+import { EchoLine, streamRounds, TEST_STR } from "./_python.ts";
+import { cert, key } from "./_tls.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 
@@ -212,7 +206,7 @@ Deno.test("handshakeTimeout defaults to 60 s and accepts null; a negative one is
   );
 });
 
-Deno.test("the ALPN protocol agreed on is visible to the handler through request.handshake()", async () => {
+Deno.test("request.handshake() shows the handler the ALPN protocol agreed on", async () => {
   const agreed: (string | null)[] = [];
   class Alpn extends EchoLine {
     override async handle() {
@@ -236,14 +230,14 @@ Deno.test("the ALPN protocol agreed on is visible to the handler through request
   try {
     assert.equal((await conn.handshake()).alpnProtocol, "x-echo");
     await conn.write(encoder.encode(TEST_STR));
-    assert.equal(await readLine(conn), TEST_STR);
+    assert.equal(await readThroughNewline(conn), TEST_STR);
   } finally {
     conn.close();
   }
   assert.deepEqual(agreed, ["x-echo"]);
 });
 
-Deno.test("a missing cert or key is a TypeError that says what to pass", () => {
+Deno.test("TLSServer without cert or key throws a TypeError that says what to pass", () => {
   for (const options of [{ key }, { cert }, { cert: "", key }, undefined]) {
     assert.throws(
       () => new TLSServer(loopback, EchoLine, options as { cert: string; key: string }),
@@ -257,7 +251,7 @@ Deno.test("a missing cert or key is a TypeError that says what to pass", () => {
   );
 });
 
-Deno.test("a certificate or key that cannot be used is InvalidData saying so", () => {
+Deno.test("TLSServer with a certificate or key that cannot be used throws InvalidData saying so", () => {
   const swapped = { cert: key, key: cert };
   for (const options of [{ cert: "garbage", key }, { cert, key: "garbage" }, swapped]) {
     assert.throws(
@@ -278,7 +272,7 @@ Deno.test("TLSServer reports a bound TCP address and SOCK_STREAM", async () => {
   assert.equal(server.addressFamily, "AF_INET");
 });
 
-Deno.test("without net permission, TLSServer names the --allow-net flag to add", async () => {
+Deno.test("TLSServer without net permission names the --allow-net flag to add", async () => {
   const result = await bindInSubprocess(
     [`--allow-read=${new URL("./tls/", import.meta.url).pathname}`],
     "tls",

@@ -19,20 +19,18 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
+import { withTempDir } from "./_files.ts";
 import {
-  cert,
-  CERT_PATH,
   datagramRounds,
   EchoDatagram,
   EchoLine,
   HAS_PYTHON,
-  key,
   NO_PYTHON,
   pythonClient,
   streamRounds,
   TEST_STR,
-  withTempDir,
-} from "./transport_helpers.ts";
+} from "./_python.ts";
+import { cert, CERT_PATH, key } from "./_tls.ts";
 
 /** How to make each server, and how each kind of client reaches it. */
 interface Case {

@@ -11,14 +11,10 @@ import {
   UDPServer,
   UnixDatagramServer,
 } from "../mod.ts";
-import {
-  bindInSubprocess,
-  decoder,
-  EchoDatagram,
-  encoder,
-  TEST_STR,
-  within,
-} from "./transport_helpers.ts";
+import { decoder, encoder } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
+import { EchoDatagram, TEST_STR } from "./_python.ts";
+import { within } from "./_wait.ts";
 
 const loopback = { hostname: "127.0.0.1", port: 0 };
 
@@ -40,7 +36,7 @@ class Describe extends DatagramRequestHandler {
   }
 }
 
-Deno.test("a datagram longer than maxPacketSize reaches the handler cut to maxPacketSize, with truncated set", async () => {
+Deno.test("maxPacketSize: a longer datagram reaches the handler cut to maxPacketSize, with truncated set", async () => {
   await using server = new UDPServer(loopback, Describe, { maxPacketSize: 16 });
   server.serveForever();
   const client = udpClient();
@@ -54,7 +50,7 @@ Deno.test("a datagram longer than maxPacketSize reaches the handler cut to maxPa
   }
 });
 
-Deno.test("a static maxPacketSize override in a subclass sizes the receive buffer, on UDP and Unix datagram servers", async () => {
+Deno.test("maxPacketSize as a static override in a subclass sizes the receive buffer, on UDP and Unix datagram servers", async () => {
   class SmallUDP extends UDPServer {
     static override maxPacketSize = 16;
   }
@@ -107,7 +103,7 @@ Deno.test("maxPacketSize defaults to Python's 8192: 8192 bytes arrive whole, 819
   }
 });
 
-Deno.test("the truncated packet holds the datagram's first bytes and the request says truncated too", async () => {
+Deno.test("DatagramRequest.truncated: the cut packet holds the datagram's first bytes and the request says truncated too", async () => {
   const seen: { packet: string; truncated: boolean }[] = [];
   class Record extends DatagramRequestHandler {
     override handle() {
@@ -126,7 +122,7 @@ Deno.test("the truncated packet holds the datagram's first bytes and the request
   assert.deepEqual(seen, [{ packet: "hello", truncated: true }]);
 });
 
-Deno.test("an empty datagram is handled with an empty packet, and echoing nothing sends no reply", async () => {
+Deno.test("DatagramRequestHandler.packet is empty for an empty datagram, and echoing nothing sends no reply", async () => {
   const lengths: number[] = [];
   class Echo extends EchoDatagram {
     override async handle() {
@@ -147,7 +143,7 @@ Deno.test("an empty datagram is handled with an empty packet, and echoing nothin
   assert.deepEqual(lengths, [0, 2]);
 });
 
-Deno.test("writing only empty strings sends nothing; an empty reply is sent on this.socket", async () => {
+Deno.test("DatagramRequestHandler.wfile: writing only empty strings sends nothing; an empty reply is sent on this.socket", async () => {
   class Empty extends DatagramRequestHandler {
     override async handle() {
       const text = decoder.decode(this.packet);
@@ -169,7 +165,7 @@ Deno.test("writing only empty strings sends nothing; an empty reply is sent on t
   }
 });
 
-Deno.test("several writes to wfile go out as one datagram when the handler finishes", async () => {
+Deno.test("DatagramRequestHandler.wfile: several writes go out as one datagram when the handler finishes", async () => {
   class Pieces extends DatagramRequestHandler {
     override async handle() {
       await this.wfile.write("a");
@@ -187,7 +183,7 @@ Deno.test("several writes to wfile go out as one datagram when the handler finis
   }
 });
 
-Deno.test("packets a handler keeps without copying are never overwritten by later datagrams, nor replies by later writes", async () => {
+Deno.test("DatagramRequestHandler.packet: packets a handler keeps without copying are never overwritten by later datagrams, nor replies by later writes", async () => {
   const kept: Uint8Array[] = [];
   class Keep extends DatagramRequestHandler {
     override async handle() {
@@ -276,7 +272,7 @@ Deno.test("ThreadingUDPServer handles datagrams concurrently: a held handler doe
   }
 });
 
-Deno.test("a handler that throws goes to handleError with the datagram request, and serving goes on", async () => {
+Deno.test("handleError() gets a datagram handler's throw with the datagram request, and serving goes on", async () => {
   const errors: { request: DatagramRequest; error: unknown }[] = [];
   class Picky extends EchoDatagram {
     override async handle() {
@@ -339,7 +335,7 @@ Deno.test("serverClose() keeps the socket open for a reply in flight, sends it, 
   }
 });
 
-Deno.test("a bound port is refused with AddrInUse naming it, unless allowReuseAddress is set on both", async () => {
+Deno.test("UDPServer on a bound port throws AddrInUse naming it, unless allowReuseAddress is set on both", async () => {
   await using first = new UDPServer(loopback, EchoDatagram);
   const port = first.serverAddress.port;
   assert.throws(
@@ -372,14 +368,14 @@ Deno.test("UDPServer reports SOCK_DGRAM and AF_INET, and takes the request as Py
   assert.equal(server.serverAddress.transport, "udp");
 });
 
-Deno.test("without --unstable-net, UDPServer says to run with --unstable-net instead of failing on a missing function", async () => {
+Deno.test("UDPServer without --unstable-net says to run with --unstable-net instead of failing on a missing function", async () => {
   const result = await bindInSubprocess(["--allow-net"], "udp", "127.0.0.1");
   assert.equal(result.ok, false);
   assert.equal(result.name, "NotSupported");
   assert.match(result.message!, /run with --unstable-net/);
 });
 
-Deno.test("without net permission, UDPServer names the --allow-net flag to add", async () => {
+Deno.test("UDPServer without net permission names the --allow-net flag to add", async () => {
   const result = await bindInSubprocess(
     ["--unstable-net", "--allow-net=127.0.0.2"],
     "udp",

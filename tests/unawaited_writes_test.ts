@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { StreamRequestHandler } from "../mod.ts";
-import { ask, errorName, has, RecordingServer, run, until, within } from "./_helpers.ts";
+import { ask } from "./_net.ts";
+import { hasCommand, runCommand } from "./_process.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 /** Connects, sends `line`, waits until `bytes` of the reply arrived, then
  * resets the connection (RST: SO_LINGER 0). Resolves once the socket is gone. */
@@ -79,7 +82,7 @@ Deno.test("StreamRequestHandler: 120,000 queued unawaited writes end in one drop
 });
 
 Deno.test("StreamRequestHandler: a CPython client that resets under unawaited writes is a drop, and a CPython client is served after it", async () => {
-  if (!has("python3")) return;
+  if (!hasCommand("python3")) return;
   await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Careless);
   server.serveForever();
   const { port } = server.serverAddress;
@@ -98,7 +101,7 @@ s.sendall(b"ping\\n")
 print(s.makefile("rb").readline().decode().strip())
 s.close()
 `;
-  const { code, stdout, stderr } = await run("python3", ["-c", script, String(port)]);
+  const { code, stdout, stderr } = await runCommand("python3", ["-c", script, String(port)]);
   assert.equal(code, 0, stderr);
   assert.equal(stdout.trim(), "pong");
   await server.dropped(1);

@@ -12,21 +12,19 @@ import {
   UnixDatagramServer,
   UnixStreamServer,
 } from "../mod.ts";
+import { pathExists, withTempDir } from "./_files.ts";
+import { decoder, encoder } from "./_net.ts";
+import { bindInSubprocess } from "./_process.ts";
 import {
-  bindInSubprocess,
   datagramRounds,
-  decoder,
   EchoDatagram,
   EchoLine,
-  encoder,
   HAS_PYTHON,
   NO_PYTHON,
   streamRounds,
   TEST_STR,
-  within,
-  withTempDir,
-} from "./transport_helpers.ts";
-import { exists } from "./_helpers.ts";
+} from "./_python.ts";
+import { within } from "./_wait.ts";
 
 /** Each Unix server class with a handler that echoes, and how to talk to it. */
 const kinds = [
@@ -76,7 +74,7 @@ for (const kind of kinds) {
       assert.equal(server.serverAddress.path, path);
       assert.equal(server.addressFamily, "AF_UNIX");
       await server.serverClose();
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   Deno.test(`${kind.name} refuses a stale socket file with AddrInUse and leaves it there`, () =>
@@ -103,7 +101,7 @@ for (const kind of kinds) {
       assert.equal(await kind.echo(server.serverAddress, dir), TEST_STR); // a live socket now
       await server.shutdown();
       await server.serverClose();
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
   for (const other of kinds) {
@@ -131,7 +129,7 @@ for (const kind of kinds) {
         () => kind.make(`${dir}/server.sock`, { reclaimStaleSocket: true }),
         (e: Error) => e instanceof TypeError && e.message.includes("bindAndActivate: false"),
       );
-      assert.equal(await exists(`${dir}/server.sock`), false);
+      assert.equal(await pathExists(`${dir}/server.sock`), false);
     }));
 
   Deno.test(`${kind.name} leaves a regular file at its path untouched and says so, even with reclaimStaleSocket`, () =>
@@ -165,7 +163,7 @@ for (const kind of kinds) {
         const server = kind.make("./relative.sock");
         assert.equal(server.serverAddress.path, `${await Deno.realPath(dir)}/relative.sock`);
         await server.serverClose();
-        assert.equal(await exists(`${dir}/relative.sock`), false);
+        assert.equal(await pathExists(`${dir}/relative.sock`), false);
       } finally {
         Deno.chdir(cwd);
       }
@@ -184,7 +182,7 @@ Deno.test(`UnixDatagramServer's serverClose() does not remove a file that replac
     assert.equal(await Deno.readTextFile(path), "someone else's");
   }));
 
-Deno.test("the constructors refuse a missing or malformed path", () => {
+Deno.test("UnixStreamServer and UnixDatagramServer refuse a missing or malformed path", () => {
   // (a string is a path, as in Python: "" is the malformed one)
   for (const bad of [{}, { path: "" }, { path: 42 }, null, "", 42, { path: "a\0b" }]) {
     assert.throws(() => new UnixStreamServer(bad as { path: string }, EchoLine), TypeError);
@@ -200,7 +198,7 @@ const bindKinds = [
 ];
 
 for (const { kind, name, flags } of bindKinds) {
-  Deno.test(`permissions: without net, ${name} names exactly --allow-net=unix:<path> and creates no file`, () =>
+  Deno.test(`${name} without net names exactly --allow-net=unix:<path> and creates no file`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess(
@@ -214,10 +212,10 @@ for (const { kind, name, flags } of bindKinds) {
         result.message,
         `Binding the Unix socket "${path}" needs more permissions: run with --allow-net=unix:${path}`,
       );
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
-  Deno.test(`permissions: without read and write, ${name} names --allow-read and --allow-write for the path`, () =>
+  Deno.test(`${name} without read and write names --allow-read and --allow-write for the path`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess([...flags, `--allow-net=unix:${path}`], kind, path);
@@ -227,10 +225,10 @@ for (const { kind, name, flags } of bindKinds) {
         result.message,
         `Binding the Unix socket "${path}" needs more permissions: run with --allow-read=${path} --allow-write=${path}`,
       );
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 
-  Deno.test(`permissions: without write alone, ${name} names only --allow-write for the path`, () =>
+  Deno.test(`${name} without write alone names only --allow-write for the path`, () =>
     withTempDir(async (dir) => {
       const path = `${dir}/server.sock`;
       const result = await bindInSubprocess(
@@ -241,11 +239,11 @@ for (const { kind, name, flags } of bindKinds) {
       assert.equal(result.ok, false);
       assert.equal(result.name, "NotCapable");
       assert.match(result.message!, new RegExp(`: run with --allow-write=${path}$`));
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
     }));
 }
 
-Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix servers bind", () =>
+Deno.test("UnixStreamServer and UnixDatagramServer bind with exactly read, write and net unix:<path>", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/server.sock`;
     const flags = [
@@ -256,10 +254,10 @@ Deno.test("permissions: with exactly read, write and net unix:<path>, both Unix 
     ];
     assert.deepEqual(await bindInSubprocess(flags, "unix", path), { ok: true });
     assert.deepEqual(await bindInSubprocess(flags, "unixdgram", path), { ok: true });
-    assert.equal(await exists(path), false); // each removed its file on close
+    assert.equal(await pathExists(path), false); // each removed its file on close
   }));
 
-Deno.test("permissions: a Unix datagram server without --unstable-net says to add it", () =>
+Deno.test("UnixDatagramServer without --unstable-net says to add it", () =>
   withTempDir(async (dir) => {
     const path = `${dir}/server.sock`;
     const result = await bindInSubprocess(
@@ -272,7 +270,7 @@ Deno.test("permissions: a Unix datagram server without --unstable-net says to ad
     assert.match(result.message!, /UnixDatagramServer needs .*--unstable-net/);
   }));
 
-Deno.test("a reply to an unnamed, or a vanished, Unix datagram client is dropped (handleDrop, NotConnected), and serving goes on", () =>
+Deno.test("UnixDatagramServer: a reply to an unnamed, or a vanished, client is dropped (handleDrop, NotConnected), and serving goes on", () =>
   withTempDir(async (dir) => {
     const errors: unknown[] = [];
     const drops: unknown[] = [];
@@ -349,7 +347,7 @@ Deno.test("ThreadingUnixDatagramServer replies to 20 clients whose handlers are 
     }
   }));
 
-Deno.test("a Unix stream server's handler gets a Deno.UnixConn and serves three rounds", () =>
+Deno.test("UnixStreamServer: its handler gets a Deno.UnixConn and serves three rounds", () =>
   withTempDir(async (dir) => {
     const kinds: string[] = [];
     class Check extends EchoLine {
@@ -401,7 +399,7 @@ function heldServer<C extends typeof UnixDatagramServer>(Server: C) {
   return { Watched, Held, release, nextReceive };
 }
 
-Deno.test("a plain UnixDatagramServer replies from its own path; a threading one, with a receive pending, from an unnamed socket", () =>
+Deno.test("UnixDatagramServer replies from its own path; ThreadingUnixDatagramServer, with a receive pending, from an unnamed socket", () =>
   withTempDir(async (dir) => {
     const sources: (string | null)[] = [];
     for (const Server of [UnixDatagramServer, ThreadingUnixDatagramServer]) {
@@ -428,7 +426,7 @@ Deno.test("a plain UnixDatagramServer replies from its own path; a threading one
 
 Deno.test({
   name:
-    `a threading server's reply to a client that connect()ed its socket says why it was refused${
+    `ThreadingUnixDatagramServer: a reply to a client that connect()ed its socket says why it was refused${
       HAS_PYTHON ? "" : ` ${NO_PYTHON}`
     }`,
   ignore: !HAS_PYTHON,

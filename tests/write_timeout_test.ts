@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler, TimeoutError } from "../mod.ts";
-import { encoder, errorName, readToEnd, RecordingServer, until, within } from "./_helpers.ts";
+import { encoder, readToEnd } from "./_net.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
+import { until, within } from "./_wait.ts";
 
 /** Reads one line, then sends 16 MiB. */
 class Big extends StreamRequestHandler<RecordingServer> {

@@ -13,9 +13,9 @@
  *
  * | Python                                                          | TypeScript                                                        |
  * | --------------------------------------------------------------- | ----------------------------------------------------------------- |
- * | `chunk = self.connection.recv(4)`                               | `let chunk = await this.rfile.read(4)`: all 4 unless EOF (a recv may return fewer, which `< 4` would take for the end) |
- * | `struct.unpack('>L', chunk)[0]`                                 | `new DataView(chunk.buffer, chunk.byteOffset).getUint32(0)`       |
- * | `recv(slen)`, then `chunk + recv(slen - len(chunk))` until whole | `await this.rfile.read(slen)`: the loop is built in, and ends at EOF (the original's spins for ever there) |
+ * | `chunk = self.connection.recv(4)`, `if len(chunk) < 4: break`, `struct.unpack('>L', chunk)[0]`, then `recv(slen)` until whole | `const chunk = await this.rfile.readFrame({ maxFrameLength })`, `if (chunk === null) break`: the 4-byte big-endian length is the frame's default layout; the loop is built in |
+ * | (the length is trusted: a sender saying 4 GiB gets 4 GiB read into memory) | a record longer than `MAX_RECORD_LENGTH` is refused before any of it is read (`FrameTooLongError`, a drop) |
+ * | (a sender closing mid-record leaves the original spinning on `recv()` returning `b''`) | `IncompleteReadError`, a drop: the connection ends |
  * | `pickle.loads(data)`                                            | `JSON.parse(new TextDecoder().decode(data))`                      |
  * | `logging.makeLogRecord(obj)`, `logger.handle(record)`           | the few lines of `logging` below: Deno has no such module         |
  * | `allow_reuse_address = 1`                                       | `static override allowReuseAddress = true` (Deno's default)       |
@@ -30,6 +30,10 @@ import { StreamRequestHandler, ThreadingTCPServer } from "../../mod.ts";
 
 /** Python's `logging.handlers.DEFAULT_TCP_LOGGING_PORT`. */
 export const DEFAULT_TCP_LOGGING_PORT = 9020;
+
+/** The longest record the receiver reads, in bytes: a sender announcing a
+ * longer one is dropped before any of it is read. */
+export const MAX_RECORD_LENGTH = 1024 * 1024;
 
 /** A record as `SocketHandler` sends it: `LogRecord.__dict__`, `msg` already
  * merged with its `args`. */
@@ -82,11 +86,8 @@ export class LogRecordStreamHandler extends StreamRequestHandler<LogRecordSocket
    * according to whatever policy is configured locally. */
   override async handle() {
     for (;;) {
-      let chunk = await this.rfile.read(4);
-      if (chunk.length < 4) break;
-      const slen = new DataView(chunk.buffer, chunk.byteOffset).getUint32(0);
-      chunk = await this.rfile.read(slen);
-      if (chunk.length < slen) break;
+      const chunk = await this.rfile.readFrame({ maxFrameLength: MAX_RECORD_LENGTH });
+      if (chunk === null) break;
       const obj = this.unPickle(chunk);
       const record = logging.makeLogRecord(obj);
       this.handleLogRecord(record);

@@ -1,39 +1,51 @@
+/**
+ * examples/resp_server.ts: the Redis protocol's logic is tested in memory
+ * (`bindInMemory()`: no socket, no port), each exchange compared with what a
+ * real redis-server answers over a socket when it is installed; redis-cli,
+ * redis-benchmark and the program run on real sockets.
+ */
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { RespHandler, RespServer } from "../examples/resp_server.ts";
-import {
-  has,
-  readAll,
-  run,
-  serveLoopback,
-  startExample,
-  startRedisServer,
-  STOP_SIGNALS,
-  stopExampleWith,
-} from "./_clients.ts";
-import { within, writeAll } from "./_helpers.ts";
+import { BufferedReader } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
+import { RespHandler, RespServer } from "../../examples/resp_server.ts";
+import { startExample, startRedisServer, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { readAllBytes, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
-const HAS_BENCHMARK = has("redis-benchmark");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
+const HAS_BENCHMARK = hasCommand("redis-benchmark");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const serve = (Handler = RespHandler, pollInterval = 500) =>
-  serveLoopback(RespServer, Handler, pollInterval);
+/** A serving `RespServer` bound in memory, with `connect()` for its clients. */
+function serve(Handler = RespHandler, pollInterval = 500) {
+  const server = new RespServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever(pollInterval);
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
+
+/** A real server on a loopback port (redis-server), to exchange with. */
+const tcp = (port: number) => ({ connect: () => Deno.connect({ hostname: "127.0.0.1", port }) });
 
 /** Sends `request` in one write (then, with `halfClose`, EOF) and returns
  * everything the server sends until it closes. */
 async function exchange(
-  port: number,
+  server: { connect(): Promise<Deno.Conn> },
   request: string | Uint8Array,
   halfClose = false,
 ): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await server.connect();
   try {
     await conn.write(typeof request === "string" ? encoder.encode(request) : request);
     if (halfClose) await conn.closeWrite();
-    return decoder.decode(await readAll(conn));
+    return decoder.decode(await readAllBytes(conn));
   } finally {
     conn.close();
   }
@@ -142,18 +154,19 @@ OK
 `;
 
 Deno.test({
-  name: "resp: redis-cli drives every command and prints what it prints for redis-server",
+  name:
+    "examples/resp_server.ts: redis-cli drives every command and prints what it prints for redis-server",
   ignore: !HAS_CLI,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const cli = (port: number, ...args: string[]) =>
-      run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
+      runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port), ...args], {
         input: SCRIPT,
       });
     const ours = await cli(server.serverAddress.port);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
-    const quit = await run("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
+    const quit = await runCommand("redis-cli", ["-p", String(server.serverAddress.port), "QUIT"]);
     assert.equal(quit.stdout, "OK\n");
     if (HAS_SERVER) {
       await using redis = await startRedisServer();
@@ -175,19 +188,19 @@ const PIPELINE_REPLIES = "+OK\r\n+PONG\r\n+PONG\r\n+OK\r\n$6\r\nva lue\r\n" +
   ":1\r\n:2\r\n:3\r\n-ERR unknown command 'UNKNOWN', with args beginning with: 'x' \r\n" +
   ":2\r\n:0\r\n:0\r\n-ERR Protocol error: unbalanced quotes in request\r\n";
 
-Deno.test("resp: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
+Deno.test("examples/resp_server.ts: a pipeline in one write gets every reply, in order, and closes after a protocol error", async () => {
   await using server = serve();
-  assert.equal(await exchange(server.serverAddress.port, PIPELINE), PIPELINE_REPLIES);
+  assert.equal(await exchange(server, PIPELINE), PIPELINE_REPLIES);
   const quit = resp("SET", "a", "1") + "QUIT\r\n" + resp("GET", "a");
-  assert.equal(await exchange(server.serverAddress.port, quit), "+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, quit), "+OK\r\n+OK\r\n");
 });
 
 Deno.test({
-  name: "resp: redis-server answers the same pipeline with the same bytes",
+  name: "examples/resp_server.ts: redis-server answers the same pipeline with the same bytes",
   ignore: !HAS_SERVER,
   async fn() {
     await using redis = await startRedisServer();
-    assert.equal(await exchange(redis.port, PIPELINE), PIPELINE_REPLIES);
+    assert.equal(await exchange(tcp(redis.port), PIPELINE), PIPELINE_REPLIES);
   },
 });
 
@@ -211,25 +224,29 @@ const CORNERS: [string, string][] = [
   ["GET nonl\r\n", "$-1\r\n"],
 ];
 
-Deno.test("resp: inline quoting and protocol corners are answered as redis-server answers them", async () => {
+Deno.test("examples/resp_server.ts: inline quoting and protocol corners are answered as redis-server answers them", async () => {
   await using server = serve();
   for (const [request, reply] of CORNERS) {
-    assert.equal(await exchange(server.serverAddress.port, request, true), reply, request);
+    assert.equal(await exchange(server, request, true), reply, request);
   }
   if (HAS_SERVER) {
     await using redis = await startRedisServer();
     for (const [request, reply] of CORNERS) {
-      assert.equal(await exchange(redis.port, request, true), reply, `redis-server: ${request}`);
+      assert.equal(
+        await exchange(tcp(redis.port), request, true),
+        reply,
+        `redis-server: ${request}`,
+      );
     }
   } else console.error("redis-server is not installed: the corners are not re-checked");
 });
 
-Deno.test("resp: replies go out before the handler waits for more input", async () => {
+Deno.test("examples/resp_server.ts: replies go out before the handler waits for more input", async () => {
   await using server = serve();
   // each leaves bytes buffered after PING that are not a whole command
   const tails = ["\r\n", "*0\r\n", "*-1\r\n", "PI", "*2\r\n$4\r\nECHO\r\n$2\r\nh"];
   for (const tail of tails) {
-    const conn = await Deno.connect(server.serverAddress);
+    const conn = await server.connect();
     try {
       await conn.write(encoder.encode("PING\r\n" + tail)); // and the connection stays open
       const reader = new BufferedReader(conn, { timeout: 2_000 });
@@ -240,22 +257,22 @@ Deno.test("resp: replies go out before the handler waits for more input", async 
   }
 });
 
-Deno.test("resp: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
+Deno.test("examples/resp_server.ts: SET stores a copy of the value, not a view pinning the connection's buffer", async () => {
   await using server = serve();
   const request = resp("SET", "bulk", "v") + "SET inline v\r\n" + "QUIT\r\n";
-  assert.equal(await exchange(server.serverAddress.port, request), "+OK\r\n+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, request), "+OK\r\n+OK\r\n+OK\r\n");
   for (const key of ["bulk", "inline"]) {
     const { value } = server.data.get(key)!;
     assert.equal(value.buffer.byteLength, 1, `the value of "${key}" holds only its own byte`);
   }
 });
 
-Deno.test("resp: a client that sends but never reads is dropped after writeTimeout", async () => {
+Deno.test("examples/resp_server.ts: a client that sends but never reads is dropped after writeTimeout", async () => {
   class Impatient extends RespHandler {
     override writeTimeout = 100;
   }
   await using server = serve(Impatient);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const echo = encoder.encode(resp("ECHO", "x".repeat(256 * 1024)));
     const error = await within(
@@ -278,63 +295,64 @@ Deno.test("resp: a client that sends but never reads is dropped after writeTimeo
   }
 });
 
-Deno.test("resp: 2000 pipelined INCRs across many reads come back in order", async () => {
+Deno.test("examples/resp_server.ts: 2000 pipelined INCRs across many reads come back in order", async () => {
   await using server = serve();
   const request = resp("INCR", "counter").repeat(2000) + "QUIT\r\n";
   const expected = Array.from({ length: 2000 }, (_, i) => `:${i + 1}\r\n`).join("") + "+OK\r\n";
-  assert.equal(await exchange(server.serverAddress.port, request), expected);
+  assert.equal(await exchange(server, request), expected);
 });
 
-Deno.test("resp: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
+Deno.test("examples/resp_server.ts: oversized bulk strings, arrays and inline lines get Redis's protocol errors", async () => {
   class Small extends RespHandler {
     override maxBulkLength = 8;
     override maxArrayLength = 3;
   }
   await using server = serve(Small);
-  const { port } = server.serverAddress;
   // within the limits
   assert.equal(
-    await exchange(port, resp("ECHO", "12345678") + "QUIT\r\n"),
+    await exchange(server, resp("ECHO", "12345678") + "QUIT\r\n"),
     "$8\r\n12345678\r\n+OK\r\n",
   );
   // one byte over: the error, then the connection closes without reading the body
   assert.equal(
-    await exchange(port, resp("PING") + resp("ECHO", "123456789") + resp("PING")),
+    await exchange(server, resp("PING") + resp("ECHO", "123456789") + resp("PING")),
     "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
   );
   assert.equal(
-    await exchange(port, resp("DEL", "a", "b", "c")),
+    await exchange(server, resp("DEL", "a", "b", "c")),
     "-ERR Protocol error: invalid multibulk length\r\n",
   );
   assert.equal(
-    await exchange(port, "*1\r\n$-1\r\n"),
+    await exchange(server, "*1\r\n$-1\r\n"),
     "-ERR Protocol error: invalid bulk length\r\n",
   );
-  assert.equal(await exchange(port, "*x\r\n"), "-ERR Protocol error: invalid multibulk length\r\n");
   assert.equal(
-    await exchange(port, "*1\r\n+PING\r\n"),
+    await exchange(server, "*x\r\n"),
+    "-ERR Protocol error: invalid multibulk length\r\n",
+  );
+  assert.equal(
+    await exchange(server, "*1\r\n+PING\r\n"),
     "-ERR Protocol error: expected '$', got '+'\r\n",
   );
   const inline = "ECHO " + "x".repeat(70_000);
-  assert.equal(await exchange(port, inline), "-ERR Protocol error: too big inline request\r\n");
+  assert.equal(await exchange(server, inline), "-ERR Protocol error: too big inline request\r\n");
   // the defaults: a 1 GB bulk string is refused on its header alone
   await using defaults = serve();
   assert.equal(
-    await exchange(defaults.serverAddress.port, "*1\r\n$1000000000\r\n"),
+    await exchange(defaults, "*1\r\n$1000000000\r\n"),
     "-ERR Protocol error: invalid bulk length\r\n",
   );
 });
 
-Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", async () => {
+Deno.test("examples/resp_server.ts: SET EX/PX keys expire, on access and in serviceActions()", async () => {
   await using server = serve(RespHandler, 10);
-  const { port } = server.serverAddress;
   const setup = resp("SET", "short", "v", "PX", "200") + resp("SET", "long", "v", "EX", "100") +
     resp("GET", "short") + resp("SET", "idle", "v", "PX", "1") + "QUIT\r\n";
-  assert.equal(await exchange(port, setup), "+OK\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+OK\r\n");
+  assert.equal(await exchange(server, setup), "+OK\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+OK\r\n");
   const deadline = Date.now() + 5_000;
   let reply = "";
   while (Date.now() < deadline) {
-    reply = await exchange(port, resp("GET", "short") + resp("GET", "long") + "QUIT\r\n");
+    reply = await exchange(server, resp("GET", "short") + resp("GET", "long") + "QUIT\r\n");
     if (reply.startsWith("$-1")) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -343,7 +361,7 @@ Deno.test("resp: SET EX/PX keys expire, on access and in serviceActions()", asyn
   assert.deepEqual([...server.data.keys()], ["long"]);
 });
 
-Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
+Deno.test("examples/resp_server.ts: one serviceActions() looks at sweepBatch keys at most, going round the keyspace", async () => {
   await using server = serve();
   server.sweepBatch = 4;
   const value = encoder.encode("v");
@@ -357,14 +375,15 @@ Deno.test("resp: one serviceActions() looks at sweepBatch keys at most, going ro
 });
 
 Deno.test({
-  name: "resp: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
+  name:
+    "examples/resp_server.ts: redis-benchmark -n 20000 -P 16 -t ping,set,get gets no error replies",
   ignore: !HAS_BENCHMARK,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const args = ["-h", "127.0.0.1", "-p", String(server.serverAddress.port)];
     // An error reply makes redis-benchmark 7 print "Error from server: ..." and exit 1; older
     // ones count it as an answer and print it only with -e, which 7 warns is a no-op.
-    const { code, stdout, stderr } = await run(
+    const { code, stdout, stderr } = await runCommand(
       "redis-benchmark",
       [...args, "-q", "-e", "-t", "ping,set,get", "-n", "20000", "-P", "16"],
       { timeoutMs: 60_000 },
@@ -381,25 +400,29 @@ Deno.test({
 });
 
 Deno.test({
-  name: "resp example: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/resp_server.ts as a program: prints its port, answers redis-cli, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CLI,
   async fn() {
     for (const signal of STOP_SIGNALS) {
       await using example = await startExample("resp_server");
       const [, host, port] = example.match;
-      assert.equal((await run("redis-cli", ["-h", host, "-p", port, "PING"])).stdout, "PONG\n");
+      assert.equal(
+        (await runCommand("redis-cli", ["-h", host, "-p", port, "PING"])).stdout,
+        "PONG\n",
+      );
       await stopExampleWith(example, "RESP server", signal);
     }
   },
 });
 
-Deno.test("resp: a client that sends half a command and vanishes leaves nothing behind", async () => {
+Deno.test("examples/resp_server.ts: a client that sends half a command and vanishes leaves nothing behind", async () => {
   await using server = serve();
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   await conn.write(encoder.encode("*2\r\n$3\r\nGET\r\n$5\r\nab"));
   conn.close();
   // the handler sees EOF mid-command and ends; the server then closes with no request open
-  const probe = await Deno.connect(server.serverAddress);
+  const probe = await server.connect();
   const reader = new BufferedReader(probe);
   await probe.write(encoder.encode("PING\r\n"));
   assert.equal(decoder.decode(await reader.readline()), "+PONG\r\n");

@@ -4,17 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  cert,
-  decoder,
-  encoder,
-  readLine,
-  TEST_STR,
-  within,
-  withTempDir,
-} from "./transport_helpers.ts";
+import { withTempDir } from "../_files.ts";
+import { decoder, encoder, readThroughNewline } from "../_net.ts";
+import { TEST_STR } from "../_python.ts";
+import { cert } from "../_tls.ts";
+import { within } from "../_wait.ts";
 
-const root = new URL("../", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
 
 /** Starts an example, returns its first line of output and the process. */
 async function start(example: string, arg: string) {
@@ -74,7 +70,7 @@ Deno.test("examples/tls_echo.ts prints its address, echoes a line over TLS and s
   const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] });
   try {
     await conn.write(encoder.encode(TEST_STR));
-    assert.equal(await within(readLine(conn), 10_000, "tls echo"), TEST_STR);
+    assert.equal(await within(readThroughNewline(conn), 10_000, "tls echo"), TEST_STR);
   } finally {
     conn.close();
   }
@@ -89,7 +85,7 @@ Deno.test("examples/unix_echo.ts listens on the given path, echoes a line, stops
     const conn = await Deno.connect({ transport: "unix", path });
     try {
       await conn.write(encoder.encode(TEST_STR));
-      assert.equal(await within(readLine(conn), 10_000, "unix echo"), TEST_STR);
+      assert.equal(await within(readThroughNewline(conn), 10_000, "unix echo"), TEST_STR);
     } finally {
       conn.close();
     }

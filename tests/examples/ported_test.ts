@@ -11,24 +11,28 @@ import {
   client,
   ThreadedTCPRequestHandler,
   ThreadedTCPServer,
-} from "../examples/ported/threaded_tcp_server.ts";
+} from "../../examples/ported/threaded_tcp_server.ts";
 import {
   logging,
   LogRecordSocketReceiver,
   LogRecordStreamHandler,
-} from "../examples/ported/log_receiver.ts";
-import { freePort } from "./_clients.ts";
-import { has, Proc, run, until, within } from "./_helpers.ts";
+  MAX_RECORD_LENGTH,
+} from "../../examples/ported/log_receiver.ts";
+import { FrameTooLongError, IncompleteReadError } from "../../mod.ts";
+import { runHandler } from "../../testing.ts";
+import { freePort } from "../_net.ts";
+import { hasCommand, runCommand, Subprocess } from "../_process.ts";
+import { until, within } from "../_wait.ts";
 
-const HAS_PYTHON = has("python3");
-const HAS_CURL = has("curl");
-const PORTED = new URL("../examples/ported/", import.meta.url).pathname;
-const LOG_SENDER = new URL("./fixtures/log_sender.py", import.meta.url).pathname;
+const HAS_PYTHON = hasCommand("python3");
+const HAS_CURL = hasCommand("curl");
+const PORTED = new URL("../../examples/ported/", import.meta.url).pathname;
+const LOG_SENDER = new URL("../fixtures/log_sender.py", import.meta.url).pathname;
 
 // --- (a) socketserver's "Asynchronous Mixins" example --------------------------------------
 
-Deno.test("ported ThreadedTCPServer example: prints the three replies, each from its own task, and exits", async () => {
-  const { code, stdout, stderr } = await run("deno", [
+Deno.test("examples/ported/threaded_tcp_server.ts: prints the three replies, each from its own task, and exits", async () => {
+  const { code, stdout, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=localhost,127.0.0.1",
     `${PORTED}threaded_tcp_server.ts`,
@@ -46,7 +50,7 @@ Deno.test("ported ThreadedTCPServer example: prints the three replies, each from
 
 Deno.test({
   name:
-    "ported ThreadedTCPServer example: the documentation's CPython client(), in three threads at once, gets each reply",
+    "examples/ported/threaded_tcp_server.ts: the documentation's CPython client(), in three threads at once, gets each reply",
   ignore: !HAS_PYTHON,
   async fn() {
     await using server = new ThreadedTCPServer(["localhost", 0], ThreadedTCPRequestHandler);
@@ -67,7 +71,12 @@ for t in threads: t.start()
 for t in threads: t.join()
 `;
     const { hostname, port } = server.serverAddress;
-    const { code, stdout, stderr } = await run("python3", ["-c", script, hostname, String(port)]);
+    const { code, stdout, stderr } = await runCommand("python3", [
+      "-c",
+      script,
+      hostname,
+      String(port),
+    ]);
     assert.equal(code, 0, stderr);
     const lines = stdout.trim().split("\n").sort((a, b) => a.slice(-1).localeCompare(b.slice(-1)));
     assert.equal(lines.length, 3, stdout);
@@ -96,19 +105,19 @@ for t in threads: t.join()
 
 Deno.test({
   name:
-    "ported log receiver: logs what Python's own SocketHandler sends (JSON behind the 4-byte length), in the cookbook's format",
+    "examples/ported/log_receiver.ts: logs what Python's own SocketHandler sends (JSON behind the 4-byte length), in the cookbook's format",
   ignore: !HAS_PYTHON,
   async fn() {
     const port = freePort();
     // stderr (where the records are logged, as basicConfig() logs) joins stdout, line by line
-    await using receiver = new Proc("sh", [
+    await using receiver = new Subprocess("sh", [
       "-c",
       'exec deno run --allow-net=localhost,127.0.0.1 "$0" "$1" 2>&1',
       `${PORTED}log_receiver.ts`,
       String(port),
     ]);
     await within(receiver.waitFor(/^About to start TCP server\.\.\.$/), 30_000, "the receiver");
-    const sender = await run("python3", [LOG_SENDER, String(port)]);
+    const sender = await runCommand("python3", [LOG_SENDER, String(port)]);
     assert.equal(sender.code, 0, sender.stderr);
     const expected = [
       "root            INFO     Jackdaws love my big sphinx of quartz.",
@@ -128,7 +137,7 @@ Deno.test({
   },
 });
 
-Deno.test("ported log receiver: serveUntilStopped() returns once abort is set, within its 1000 ms timeout", async () => {
+Deno.test("examples/ported/log_receiver.ts: serveUntilStopped() returns once abort is set, within its 1000 ms timeout", async () => {
   await using server = new LogRecordSocketReceiver("localhost", 0);
   assert.equal(server.timeout, 1000);
   const serving = server.serveUntilStopped();
@@ -138,7 +147,7 @@ Deno.test("ported log receiver: serveUntilStopped() returns once abort is set, w
 
 Deno.test({
   name:
-    "ported log receiver: a logname set on the server names every record's logger, as in the cookbook",
+    "examples/ported/log_receiver.ts: a logname set on the server names every record's logger, as in the cookbook",
   ignore: !HAS_PYTHON,
   async fn() {
     await using server = new LogRecordSocketReceiver("localhost", 0, LogRecordStreamHandler);
@@ -148,7 +157,7 @@ Deno.test({
     const getLogger = logging.getLogger;
     logging.getLogger = (name) => ({ handle: () => void names.push(name) });
     try {
-      const sender = await run("python3", [LOG_SENDER, String(server.serverAddress.port)]);
+      const sender = await runCommand("python3", [LOG_SENDER, String(server.serverAddress.port)]);
       assert.equal(sender.code, 0, sender.stderr);
       await until(() => names.length >= 7, "the seven records", 10_000);
       assert.deepEqual(names, Array(7).fill("received"));
@@ -160,14 +169,32 @@ Deno.test({
   },
 });
 
+Deno.test("ported log receiver: a sender announcing a 4 GiB record is dropped with FrameTooLongError before any of it is read; one closing mid-record with IncompleteReadError", async () => {
+  {
+    await using run = runHandler(LogRecordStreamHandler);
+    await run.client.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    const { drops } = await run.done;
+    assert.ok(drops[0] instanceof FrameTooLongError, String(drops[0]));
+    assert.equal(drops[0].limit, MAX_RECORD_LENGTH);
+  }
+  {
+    await using run = runHandler(LogRecordStreamHandler);
+    await run.client.write(new Uint8Array([0, 0, 0, 10, 123, 34]));
+    await run.client.closeWrite();
+    const { drops } = await run.done;
+    assert.ok(drops[0] instanceof IncompleteReadError, String(drops[0]));
+    assert.deepEqual(drops[0].partial, new Uint8Array([123, 34]));
+  }
+});
+
 // --- (c) an http.server-style server -------------------------------------------------------
 
 Deno.test({
   name:
-    "ported http.server: curl gets the page naming serverName and serverPort, 414 past 65,536 bytes of request line, and handleError() logs a throwing do_GET",
+    "examples/ported/http_server.ts: curl gets the page naming serverName and serverPort, 414 past 65,536 bytes of request line, and handleError() logs a throwing do_GET",
   ignore: !HAS_CURL,
   async fn() {
-    await using server = new Proc("deno", [
+    await using server = new Subprocess("deno", [
       "run",
       "--allow-net=127.0.0.1",
       `${PORTED}http_server.ts`,
@@ -183,7 +210,7 @@ Deno.test({
       "the server to print where it serves, with the port serverBind() stored",
     );
     const url = `http://127.0.0.1:${port}`;
-    const curl = (...args: string[]) => run("curl", ["-sS", ...args]);
+    const curl = (...args: string[]) => runCommand("curl", ["-sS", ...args]);
 
     const hello = await curl("-i", `${url}/`);
     assert.match(hello.stdout, /^HTTP\/1\.0 200 OK\r\n/);

@@ -4,7 +4,9 @@
  * of the forking example stopped, not left to finish on its own.
  */
 import assert from "node:assert/strict";
-import { acceptQueueDrained, processExists, run, within } from "./_helpers.ts";
+import { processExists, untilAcceptQueueEmpty } from "../_kernel.ts";
+import { runCommand } from "../_process.ts";
+import { within } from "../_wait.ts";
 
 /** An example started with `deno run`, whose stdout is kept as it comes. */
 class Example implements AsyncDisposable {
@@ -79,14 +81,14 @@ async function refused(port: number, ms = 10_000): Promise<void> {
 }
 
 Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting out the grace period", async () => {
-  const echo = new URL("../examples/echo.ts", import.meta.url).pathname;
+  const echo = new URL("../../examples/echo.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=localhost", "--allow-env", echo, "0"], {
     GRACE_MS: "60000",
   });
   const port = Number((await example.printed(/Serving on .*:(\d+)/))[1]);
   const silent = await Deno.connect({ hostname: "127.0.0.1", port }); // in flight, for ever
   try {
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
     example.child.kill("SIGINT");
     await example.printed(/Stopping/);
     example.child.kill("SIGINT");
@@ -98,14 +100,14 @@ Deno.test("examples/echo.ts exits at once on a second Ctrl-C instead of waiting 
   }
 });
 
-Deno.test("an example built on serveUntilSignal() exits at once on a second signal, saying so", async () => {
-  const http = new URL("../examples/http_server.ts", import.meta.url).pathname;
+Deno.test("serveUntilSignal() in an example exits at once on a second signal, saying so", async () => {
+  const http = new URL("../../examples/http_server.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=127.0.0.1", "--allow-env=HOST,PORT", http, "0"]);
   const port = Number((await example.printed(/listening on \S+:(\d+)/))[1]);
   const slow = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await slow.write(new TextEncoder().encode("GET / HTTP/1.1\r\n")); // and no more
-    await acceptQueueDrained(port);
+    await untilAcceptQueueEmpty(port);
     example.child.kill("SIGTERM");
     await refused(port);
     example.child.kill("SIGINT");
@@ -127,13 +129,13 @@ for name in glob.glob(f"/proc/{sys.argv[1]}/task/*/children"):
     pids.update(open(name).read().split())
 print(" ".join(sorted(pids)))
 `;
-  const { code, stdout, stderr } = await run("python3", ["-c", script, String(pid)]);
+  const { code, stdout, stderr } = await runCommand("python3", ["-c", script, String(pid)]);
   if (code !== 0) throw new Error(`Could not list the children of process ${pid}: ${stderr}`);
   return stdout.trim().split(" ").filter(Boolean).map(Number);
 }
 
 Deno.test("examples/forking.ts on a second SIGTERM stops its children at once and exits, leaving none behind", async () => {
-  const forking = new URL("../examples/forking.ts", import.meta.url).pathname;
+  const forking = new URL("../../examples/forking.ts", import.meta.url).pathname;
   await using example = new Example(["--allow-net=0.0.0.0", "--allow-run=deno", forking, "0"]);
   const port = Number((await example.printed(/Serving on port (\d+)/))[1]);
   const children = await childrenOf(example.child.pid);

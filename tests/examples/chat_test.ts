@@ -1,14 +1,37 @@
+/**
+ * examples/chat.ts: the room's logic — nicknames, commands, fan-out, slow
+ * readers and their queues — is tested in memory (`bindInMemory()`: no
+ * socket, no port); socat as a client and the program run on real sockets.
+ */
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
-import { ChatHandler, ChatServer } from "../examples/chat.ts";
-import { has, serveLoopback, startExample, STOP_SIGNALS, stopExampleWith } from "./_clients.ts";
-import { until } from "./_helpers.ts";
+import { BufferedReader } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
+import { ChatHandler, ChatServer } from "../../examples/chat.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { hasCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { until } from "../_wait.ts";
 
-const HAS_SOCAT = has("socat");
+const HAS_SOCAT = hasCommand("socat");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const serve = (Handler = ChatHandler) => serveLoopback(ChatServer, Handler);
+/** A serving `ChatServer` on a free loopback port, for socat. */
+function serve(Handler = ChatHandler) {
+  const server = serveLoopback(ChatServer, Handler);
+  return Object.assign(server, { connect: () => Deno.connect(server.serverAddress) });
+}
+
+/** A serving `ChatServer` bound in memory, with `connect()` for its clients. */
+function serveInMemory(Handler = ChatHandler) {
+  const server = new ChatServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
 
 /** A chat client reading lines from any byte stream: a socket, or socat's stdout. */
 class Client {
@@ -27,9 +50,9 @@ class Client {
     return this.#closed ??= Promise.resolve(this.onClose());
   }
 
-  /** Connects over TCP and picks `nick`, once the server greets. */
-  static async join(server: ChatServer, nick: string): Promise<Client> {
-    const conn = await Deno.connect(server.serverAddress);
+  /** Connects and picks `nick`, once the server greets. */
+  static async join(server: { connect(): Promise<Deno.Conn> }, nick: string): Promise<Client> {
+    const conn = await server.connect();
     const client = new Client(conn, conn, () => conn.close());
     await client.pick(nick);
     return client;
@@ -98,7 +121,8 @@ function socatClient(port: number) {
 }
 
 Deno.test({
-  name: "chat: Deno and socat clients see each other's lines in order, with join and leave notices",
+  name:
+    "examples/chat.ts: Deno and socat clients see each other's lines in order, with join and leave notices",
   ignore: !HAS_SOCAT,
   async fn() {
     await using server = serve();
@@ -142,11 +166,11 @@ Deno.test({
   },
 });
 
-Deno.test("chat: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
-  await using server = serve();
+Deno.test("examples/chat.ts: a client that never reads stalls nobody and is dropped when its queue overflows", async () => {
+  await using server = serveInMemory();
   const alice = await Client.join(server, "alice");
   const bob = await Client.join(server, "bob");
-  const mallory = await Deno.connect(server.serverAddress); // joins, then never reads again
+  const mallory = await server.connect(); // joins, then never reads again
   try {
     await mallory.write(encoder.encode("mallory\n"));
     assert.equal(await alice.line(), "* bob joined");
@@ -154,7 +178,7 @@ Deno.test("chat: a client that never reads stalls nobody and is dropped when its
     assert.equal(await bob.line(), "* mallory joined");
 
     // 10 MB in 100 kB rounds, each one read by bob before the next: far more than the
-    // kernel buffers between the server and mallory plus mallory's queue can hold
+    // connection's buffers between the server and mallory plus mallory's queue can hold
     const notice = "* mallory left (too slow: send queue full)";
     const text = (i: number) => `${i} `.padEnd(1000, "x");
     let dropped = false;
@@ -177,20 +201,20 @@ Deno.test("chat: a client that never reads stalls nobody and is dropped when its
   }
 });
 
-Deno.test("chat: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
+Deno.test("examples/chat.ts: a client that stops reading, then quits or half-closes, is let go after drainTimeout", async () => {
   class Patient extends ChatHandler {
     override maxQueuedBytes = 64 * 1024 * 1024; // never hung up for being slow
     override drainTimeout = 200;
   }
-  await using server = serve(Patient);
+  await using server = serveInMemory(Patient);
   const alice = await Client.join(server, "alice");
   try {
     for (const [leave, reason] of [["/quit", "quit"], ["half-close", "disconnected"]]) {
-      const mallory = await Deno.connect(server.serverAddress); // picks a nick, never reads
+      const mallory = await server.connect(); // picks a nick, never reads
       try {
         await mallory.write(encoder.encode("mallory\n"));
         assert.equal(await alice.line(), "* mallory joined");
-        // 8 MB for mallory: more than the kernel buffers hold, so its queue's write blocks
+        // 8 MB for mallory: more than the connection's buffers hold, so its queue's write blocks
         const line = "x".repeat(999);
         for (let i = 0; i < 8; i++) await alice.send(Array(1000).fill(line).join("\n"));
         await alice.send("/who"); // answered once the server has read all of the above
@@ -209,10 +233,10 @@ Deno.test("chat: a client that stops reading, then quits or half-closes, is let 
   }
 });
 
-Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
-  await using server = serve();
+Deno.test("examples/chat.ts: nicknames are checked, /nick renames, /who lists, an over-long line disconnects", async () => {
+  await using server = serveInMemory();
   const alice = await Client.join(server, "alice");
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   const other = new Client(conn, conn, () => conn.close());
   try {
     assert.match(await other.line(), /^\* Welcome!/);
@@ -239,7 +263,8 @@ Deno.test("chat: nicknames are checked, /nick renames, /who lists, an over-long 
 });
 
 Deno.test({
-  name: "chat example: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/chat.ts as a program: prints its port, greets a socat client, stops on SIGINT and on SIGTERM",
   ignore: !HAS_SOCAT,
   async fn() {
     for (const signal of STOP_SIGNALS) {

@@ -1,29 +1,43 @@
+/**
+ * examples/http_server.ts: the HTTP/1.1 parsing and answers are tested in
+ * memory (`bindInMemory()`: no socket, no port); curl, CPython's
+ * http.client, wrk, the program, and what TCP itself decides (a reset when
+ * unread bytes are closed on, the lingering close) run on real sockets.
+ */
 import assert from "node:assert/strict";
-import { ThreadingTCPServer } from "../mod.ts";
-import { HELLO, HTTPRequestHandler } from "../examples/http_server.ts";
-import {
-  has,
-  readAll,
-  run,
-  serveLoopback,
-  startExample,
-  STOP_SIGNALS,
-  stopExampleWith,
-} from "./_clients.ts";
-import { readToEnd, within, writeAll } from "./_helpers.ts";
+import { ThreadingTCPServer } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
+import { HELLO, HTTPRequestHandler } from "../../examples/http_server.ts";
+import { startExample, STOP_SIGNALS, stopExampleWith } from "../_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
-const HAS_CURL = has("curl");
-const HAS_WRK = has("wrk");
+const HAS_CURL = hasCommand("curl");
+const HAS_WRK = hasCommand("wrk");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A `ThreadingTCPServer` on a free loopback port, for real clients. */
 const serve = (Handler = HTTPRequestHandler) => serveLoopback(ThreadingTCPServer, Handler);
+
+/** A serving `ThreadingTCPServer` bound in memory, with `connect()` for its clients. */
+function serveInMemory(Handler = HTTPRequestHandler) {
+  const server = new ThreadingTCPServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
 
 const base = (server: ThreadingTCPServer) => `http://127.0.0.1:${server.serverAddress.port}`;
 
 /** curl -sS with `args`; -i puts the status line and headers in stdout. */
 function curl(...args: string[]) {
-  return run("curl", ["-sS", ...args]);
+  return runCommand("curl", ["-sS", ...args]);
 }
 
 /** Splits curl -i output into status, lower-cased headers and body. */
@@ -43,18 +57,19 @@ function parse(response: string) {
 }
 
 /** Sends raw bytes in one write; returns all the server sends until it closes. */
-async function raw(server: ThreadingTCPServer, request: string): Promise<string> {
-  const conn = await Deno.connect(server.serverAddress);
+async function raw(server: { connect(): Promise<Deno.Conn> }, request: string): Promise<string> {
+  const conn = await server.connect();
   try {
     await conn.write(encoder.encode(request));
-    return decoder.decode(await readAll(conn));
+    return decoder.decode(await readAllBytes(conn));
   } finally {
     conn.close();
   }
 }
 
 Deno.test({
-  name: "http: curl gets the hello page, its request echoed, and HEAD headers without a body",
+  name:
+    "examples/http_server.ts: curl gets the hello page, its request echoed, and HEAD headers without a body",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -91,7 +106,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http: curl reuses one keep-alive connection for two URLs; Connection: close ends it",
+  name:
+    "examples/http_server.ts: curl reuses one keep-alive connection for two URLs; Connection: close ends it",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -126,7 +142,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http: curl gets 400, 404, 405 with Allow, 413, 414, 431 and 501 answers",
+  name:
+    "examples/http_server.ts: curl gets 400, 404, 405 with Allow, 413, 414, 431 and 501 answers",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -149,7 +166,7 @@ Deno.test({
 
     // curl sends "Expect: 100-continue" for a large body: the 413 comes before any of it
     const big = new Uint8Array(2 * 1024 * 1024);
-    const tooBig = await run("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
+    const tooBig = await runCommand("curl", ["-sS", "-i", "--data-binary", "@-", `${url}/echo`], {
       input: big,
     });
     assert.equal(parse(tooBig.stdout).status, 413);
@@ -168,8 +185,8 @@ Deno.test({
   },
 });
 
-Deno.test("http: malformed requests get 400, 431 or 505 and the connection closes", async () => {
-  await using server = serve();
+Deno.test("examples/http_server.ts: malformed requests get 400, 431 or 505 and the connection closes", async () => {
+  await using server = serveInMemory();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
     assert.match(response, /\r\nConnection: close\r\n/);
@@ -204,7 +221,8 @@ Deno.test("http: malformed requests get 400, 431 or 505 and the connection close
 });
 
 Deno.test({
-  name: "http: curl gets 400 for a Host header that is not host[:port] (RFC 9112 §3.2)",
+  name:
+    "examples/http_server.ts: curl gets 400 for a Host header that is not host[:port] (RFC 9112 §3.2)",
   ignore: !HAS_CURL,
   async fn() {
     await using server = serve();
@@ -224,8 +242,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "http: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
-  ignore: !has("python3"),
+    "examples/http_server.ts: CPython's http.client sending two Host headers gets 400 (RFC 9112 §3.2), one gets 200",
+  ignore: !hasCommand("python3"),
   async fn() {
     await using server = serve();
     // putrequest(skip_host=True) and putheader() put the header lines on the wire as given.
@@ -241,7 +259,7 @@ for hosts in (["a", "b"], ["a", "a"], ["a"]):
     print(response.status, response.read().decode().strip())
     conn.close()
 `;
-    const out = await run("python3", ["-c", script, String(server.serverAddress.port)]);
+    const out = await runCommand("python3", ["-c", script, String(server.serverAddress.port)]);
     assert.equal(out.code, 0, out.stderr);
     const lines = out.stdout.split("\n");
     assert.equal(lines[0], "400 400 Bad Request: More than one Host header");
@@ -250,8 +268,8 @@ for hosts in (["a", "b"], ["a", "a"], ["a"]):
   },
 });
 
-Deno.test("http: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
-  await using server = serve();
+Deno.test("examples/http_server.ts: RFC 9112's other must-400s: Host missing or doubled, space before a colon, framing that cannot be told", async () => {
+  await using server = serveInMemory();
   const statusOf = async (request: string) => {
     const response = await raw(server, request);
     const statusLine = response.slice(0, response.indexOf("\r\n"));
@@ -290,7 +308,7 @@ Deno.test("http: RFC 9112's other must-400s: Host missing or doubled, space befo
   }
 });
 
-Deno.test("http: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
+Deno.test("examples/http_server.ts: a client that sends a large body without waiting gets the whole 413, not a reset", async () => {
   await using server = serve();
   const body = new Uint8Array(16 * 1024 * 1024); // more than the kernel buffers between the two
   const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
@@ -312,7 +330,7 @@ Deno.test("http: a client that sends a large body without waiting gets the whole
   }
 });
 
-Deno.test("http: lingering after an error answer ends at lingerTimeout while the client keeps sending", async () => {
+Deno.test("examples/http_server.ts: lingering after an error answer ends at lingerTimeout while the client keeps sending", async () => {
   class Brief extends HTTPRequestHandler {
     override lingerTimeout = 100;
   }
@@ -347,12 +365,12 @@ Deno.test("http: lingering after an error answer ends at lingerTimeout while the
   }
 });
 
-Deno.test("http: a client that sends but never reads is dropped after writeTimeout", async () => {
+Deno.test("examples/http_server.ts: a client that sends but never reads is dropped after writeTimeout", async () => {
   class Impatient extends HTTPRequestHandler {
     override writeTimeout = 100;
   }
-  await using server = serve(Impatient);
-  const conn = await Deno.connect(server.serverAddress);
+  await using server = serveInMemory(Impatient);
+  const conn = await server.connect();
   try {
     const body = "x".repeat(512 * 1024);
     const echo = encoder.encode(
@@ -378,8 +396,8 @@ Deno.test("http: a client that sends but never reads is dropped after writeTimeo
   }
 });
 
-Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
-  await using server = serve();
+Deno.test("examples/http_server.ts: pipelined requests are answered in order; HTTP/1.0 closes unless keep-alive is asked", async () => {
+  await using server = serveInMemory();
   const pipelined = await raw(
     server,
     "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" +
@@ -415,21 +433,21 @@ Deno.test("http: pipelined requests are answered in order; HTTP/1.0 closes unles
   assert.match(kept, /\r\nConnection: keep-alive\r\n/);
 });
 
-Deno.test("http: an idle keep-alive connection is closed after the handler's timeout", async () => {
+Deno.test("examples/http_server.ts: an idle keep-alive connection is closed after the handler's timeout", async () => {
   class Impatient extends HTTPRequestHandler {
     override timeout = 50;
   }
-  await using server = serve(Impatient);
+  await using server = serveInMemory(Impatient);
   const response = await raw(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   assert.match(response, /^HTTP\/1\.1 200 OK/); // and then EOF, without a second request
 });
 
 Deno.test({
-  name: "http: wrk -t1 -c50 -d3s sees no socket errors and no non-2xx answers",
+  name: "examples/http_server.ts: wrk -t1 -c50 -d3s sees no socket errors and no non-2xx answers",
   ignore: !HAS_WRK,
   async fn() {
     await using server = serve();
-    const { code, stdout } = await run("wrk", ["-t1", "-c50", "-d3s", `${base(server)}/`]);
+    const { code, stdout } = await runCommand("wrk", ["-t1", "-c50", "-d3s", `${base(server)}/`]);
     assert.equal(code, 0);
     assert.doesNotMatch(stdout, /Socket errors|Non-2xx/, stdout);
     assert.ok(Number(/(\d+) requests in/.exec(stdout)?.[1]) > 0, stdout);
@@ -437,7 +455,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http example: prints its port, answers curl, stops on SIGINT and on SIGTERM",
+  name:
+    "examples/http_server.ts as a program: prints its port, answers curl, stops on SIGINT and on SIGTERM",
   ignore: !HAS_CURL,
   async fn() {
     for (const signal of STOP_SIGNALS) {

@@ -6,10 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { start } from "./_clients.ts";
-import { ask, processExists, readLine, readToEnd, run, within } from "./_helpers.ts";
+import { processExists } from "../_kernel.ts";
+import { ask, readLineWithin, readToEnd } from "../_net.ts";
+import { runCommand, startUntilReady } from "../_process.ts";
+import { within } from "../_wait.ts";
 
-const EXAMPLE = new URL("../examples/forking.ts", import.meta.url).pathname;
+const EXAMPLE = new URL("../../examples/forking.ts", import.meta.url).pathname;
 
 /** The process ids of `pid`'s children, from /proc (through python3: Deno
  * lets only `--allow-all` read it). */
@@ -21,7 +23,7 @@ for name in glob.glob(f"/proc/{sys.argv[1]}/task/*/children"):
     pids.update(open(name).read().split())
 print(" ".join(sorted(pids)))
 `;
-  const { code, stdout, stderr } = await run("python3", ["-c", script, String(pid)]);
+  const { code, stdout, stderr } = await runCommand("python3", ["-c", script, String(pid)]);
   if (code !== 0) throw new Error(`Could not list the children of process ${pid}: ${stderr}`);
   return stdout.trim().split(" ").filter(Boolean).map(Number);
 }
@@ -29,7 +31,7 @@ print(" ".join(sorted(pids)))
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 Deno.test("examples/forking.ts answers SHA-256 digests from its children (one per core) once it says it serves; SIGTERM stops it within its grace, exit 0, no child left", async () => {
-  await using example = await start("deno", [
+  await using example = await startUntilReady("deno", [
     "run",
     "--allow-net=0.0.0.0",
     "--allow-run=deno",
@@ -50,7 +52,7 @@ Deno.test("examples/forking.ts answers SHA-256 digests from its children (one pe
   // as long as the example's grace period.
   const idle = await Deno.connect({ hostname: "127.0.0.1", port });
   await idle.write(new TextEncoder().encode("hello\n"));
-  assert.equal(await readLine(idle), sha256("hello\n"));
+  assert.equal(await readLineWithin(idle), sha256("hello\n"));
   const stopping = performance.now();
   const { status, stdout } = await within(example.stop("SIGTERM"), 15_000, "the example to exit");
   const stoppedIn = performance.now() - stopping;

@@ -1,28 +1,43 @@
 /**
  * examples/resp_server.ts keeps its memory bounded, as issue 14 asked: a
  * `maxmemory` cap answered with Redis's own OOM error, a cap on one
- * command's size, and a deadline for an unfinished command.
+ * command's size, and a deadline for an unfinished command. Tested in
+ * memory (`bindInMemory()`), but for redis-cli, redis-server and the program.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { BufferedReader } from "../mod.ts";
+import { BufferedReader } from "../../mod.ts";
+import { bindInMemory } from "../../testing.ts";
 import {
   CommandTimeoutError,
   ENTRY_OVERHEAD,
   parseMemory,
   RespHandler,
   RespServer,
-} from "../examples/resp_server.ts";
-import { has, readAll, run, serveLoopback, startExample, startRedisServer } from "./_clients.ts";
-import { readToEnd, within, writeAll } from "./_helpers.ts";
+} from "../../examples/resp_server.ts";
+import { startExample, startRedisServer } from "../_examples.ts";
+import { readAllBytes, readToEnd, writeAll } from "../_net.ts";
+import { hasCommand, runCommand } from "../_process.ts";
+import { serveLoopback } from "../_servers.ts";
+import { within } from "../_wait.ts";
 
-const HAS_CLI = has("redis-cli");
-const HAS_SERVER = has("redis-server");
+const HAS_CLI = hasCommand("redis-cli");
+const HAS_SERVER = hasCommand("redis-server");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const serve = (Handler = RespHandler) => serveLoopback(RespServer, Handler);
+/** A serving `RespServer` bound in memory (no socket, no port), with
+ * `connect()` for its clients. */
+function serve(Handler = RespHandler) {
+  const server = new RespServer({ hostname: "127.0.0.1", port: 0 }, Handler, {
+    bindAndActivate: false,
+  });
+  const network = bindInMemory(server);
+  server.serverActivate();
+  server.serveForever();
+  return Object.assign(server, { connect: () => network.connect(server.serverAddress) });
+}
 
 const resp = (...args: string[]) =>
   `*${args.length}\r\n` + args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join("");
@@ -53,7 +68,7 @@ async function pipe(args: string[], input: string): Promise<{ stdout: string; st
 
 /** redis-cli against `port`, a command per line of `input`, as a user types them. */
 const cli = (port: number, input: string) =>
-  run("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
+  runCommand("redis-cli", ["--no-raw", "-h", "127.0.0.1", "-p", String(port)], { input });
 
 // With a key stored, maxmemory 1 is exceeded on both servers: writes are refused, reads
 // and deletes are not; CONFIG SET maxmemory with Redis's units and errors.
@@ -123,10 +138,10 @@ OK
 
 Deno.test({
   name:
-    "resp maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
+    "examples/resp_server.ts maxmemory: past the cap SET and INCR get Redis's OOM error, reads still run, as redis-cli shows for redis-server",
   ignore: !HAS_CLI,
   async fn() {
-    await using server = serve();
+    await using server = serveLoopback(RespServer, RespHandler);
     const ours = await cli(server.serverAddress.port, SCRIPT);
     assert.equal(ours.stderr, "");
     assert.equal(ours.stdout, TRANSCRIPT);
@@ -138,15 +153,14 @@ Deno.test({
   },
 });
 
-Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
+Deno.test("examples/resp_server.ts maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD, through SET, overwrite, DEL, expiry and FLUSHALL", async () => {
   await using server = serve();
-  const { port } = server.serverAddress;
   const cost = (key: string, value: string) => key.length + value.length + ENTRY_OVERHEAD;
   const send = async (request: string) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await server.connect();
     try {
       await writeAll(conn, encoder.encode(request + "QUIT\r\n"));
-      return decoder.decode(await readAll(conn));
+      return decoder.decode(await readAllBytes(conn));
     } finally {
       conn.close();
     }
@@ -165,10 +179,10 @@ Deno.test("resp maxmemory: usedMemory counts each key's bytes and ENTRY_OVERHEAD
   assert.equal(server.queryBytes, 0, "no command is being read");
 });
 
-Deno.test("resp maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
+Deno.test("examples/resp_server.ts maxmemory: a command being read counts in usedMemory until it ends, as Redis's query buffers do", async () => {
   await using server = serve();
   server.maxMemory = 250_000;
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const reader = new BufferedReader(conn, { timeout: 5_000 });
     // 100 kB stored, then a 200 kB argument with its last two bytes withheld: the
@@ -179,11 +193,11 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
     await writeAll(conn, encoder.encode(request));
     assert.equal(decoder.decode(await reader.readline()), "+OK\r\n"); // sent once ECHO's header is in
     await writeAll(conn, encoder.encode(big));
-    const other = await Deno.connect(server.serverAddress);
+    const other = await server.connect();
     try {
       await writeAll(other, encoder.encode(resp("SET", "k", "v") + "QUIT\r\n"));
       assert.equal(
-        decoder.decode(await readAll(other)),
+        decoder.decode(await readAllBytes(other)),
         "-OOM command not allowed when used memory > 'maxmemory'.\r\n+OK\r\n",
       );
     } finally {
@@ -200,11 +214,11 @@ Deno.test("resp maxmemory: a command being read counts in usedMemory until it en
   }
 });
 
-Deno.test("resp: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
+Deno.test("examples/resp_server.ts: an argument that would take all the commands being read past maxClientsMemory closes its client, not the others", async () => {
   await using server = serve();
   server.maxClientsMemory = 300_000;
-  const first = await Deno.connect(server.serverAddress);
-  const second = await Deno.connect(server.serverAddress);
+  const first = await server.connect();
+  const second = await server.connect();
   try {
     const reader = new BufferedReader(first, { timeout: 5_000 });
     const big = "x".repeat(200_000);
@@ -224,7 +238,7 @@ Deno.test("resp: an argument that would take all the commands being read past ma
   }
 });
 
-Deno.test("resp: parseMemory() reads Redis's memory units", () => {
+Deno.test("examples/resp_server.ts parseMemory() reads Redis's memory units", () => {
   assert.equal(parseMemory("0"), 0);
   assert.equal(parseMemory("5b"), 5);
   assert.equal(parseMemory("1k"), 1000);
@@ -238,13 +252,13 @@ Deno.test("resp: parseMemory() reads Redis's memory units", () => {
 
 Deno.test({
   name:
-    "resp example: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
+    "examples/resp_server.ts as a program: with MAXMEMORY=8mb, 200,000 SETs through redis-cli --pipe leave used_memory within one key of 8 MiB and RSS bounded",
   ignore: !HAS_CLI,
   async fn() {
     await using example = await startExample("resp_server", { MAXMEMORY: "8mb" });
     const [, host, port] = example.match;
     const info = async () => {
-      const { stdout } = await run("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
+      const { stdout } = await runCommand("redis-cli", ["-h", host, "-p", port, "INFO", "memory"]);
       const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(stdout)?.[1]);
       return { used: field("used_memory"), rss: field("used_memory_rss"), max: field("maxmemory") };
     };
@@ -270,12 +284,12 @@ Deno.test({
   },
 });
 
-Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
-  const { code, stderr } = await run("deno", [
+Deno.test("examples/resp_server.ts as a program: a MAXMEMORY that is not a memory size stops it with a message saying what to write", async () => {
+  const { code, stderr } = await runCommand("deno", [
     "run",
     "--allow-net=127.0.0.1",
     "--allow-env=HOST,PORT,MAXMEMORY",
-    new URL("../examples/resp_server.ts", import.meta.url).pathname,
+    new URL("../../examples/resp_server.ts", import.meta.url).pathname,
     "0",
   ], { env: { MAXMEMORY: "lots" }, timeoutMs: 15_000 });
   assert.equal(code, 1);
@@ -285,9 +299,9 @@ Deno.test("resp example: a MAXMEMORY that is not a memory size stops it with a m
   );
 });
 
-Deno.test("resp: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
+Deno.test("examples/resp_server.ts: a command longer than maxQueryLength closes the connection before the argument that crosses it is read", async () => {
   await using server = serve();
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   let sent = 0;
   try {
     // 300 arguments of 1 MiB: a 300 MiB command, which the server used to hold whole
@@ -317,11 +331,11 @@ Deno.test("resp: a command longer than maxQueryLength closes the connection befo
     conn.close();
   }
   // the longest command allowed still runs: ECHO with an argument of 1 MiB
-  const ok = await Deno.connect(server.serverAddress);
+  const ok = await server.connect();
   try {
     const big = "y".repeat(1024 * 1024);
     await writeAll(ok, encoder.encode(resp("ECHO", big) + "QUIT\r\n"));
-    assert.equal(decoder.decode(await readAll(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
+    assert.equal(decoder.decode(await readAllBytes(ok)), `$${big.length}\r\n${big}\r\n+OK\r\n`);
   } finally {
     ok.close();
   }
@@ -331,9 +345,9 @@ class Brief extends RespHandler {
   override commandTimeout = 200;
 }
 
-Deno.test("resp: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
+Deno.test("examples/resp_server.ts: half a command, then silence, is dropped after commandTimeout and frees what it held", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     await writeAll(conn, encoder.encode(resp("PING") + "*2\r\n$4\r\nECHO\r\n$100000\r\nabc"));
     const { bytes, error } = await readToEnd(conn, 5_000); // EOF or reset: the server closed
@@ -348,9 +362,9 @@ Deno.test("resp: half a command, then silence, is dropped after commandTimeout a
   }
 });
 
-Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
+Deno.test("examples/resp_server.ts: a command trickled a byte at a time is dropped at commandTimeout, however quick each read", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   const request = encoder.encode(resp("ECHO", "z".repeat(10_000)));
   try {
     // 10 kB at a byte every 5 ms would take 50 s: only the deadline can end it in 10
@@ -378,9 +392,9 @@ Deno.test("resp: a command trickled a byte at a time is dropped at commandTimeou
   }
 });
 
-Deno.test("resp: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
+Deno.test("examples/resp_server.ts: commandTimeout does not limit an idle connection between commands, as Redis's timeout 0", async () => {
   await using server = serve(Brief);
-  const conn = await Deno.connect(server.serverAddress);
+  const conn = await server.connect();
   try {
     const reader = new BufferedReader(conn, { timeout: 5_000 });
     await writeAll(conn, encoder.encode(resp("PING")));
@@ -394,7 +408,7 @@ Deno.test("resp: commandTimeout does not limit an idle connection between comman
   }
 });
 
-Deno.test("resp: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
+Deno.test("examples/resp_server.ts: CommandTimeoutError is a TimedOut, which the server counts a routine drop", () => {
   const error = new CommandTimeoutError(200);
   assert.ok(error instanceof Deno.errors.TimedOut);
   assert.equal(

@@ -1,0 +1,185 @@
+/**
+ * {@linkcode ReadBuffer}: the buffer under a `BufferedReader` — its bytes and
+ * which of them the caller owns, its refills from the source and their
+ * timeouts. Lines (`buffered_reader.ts`) and delimiters, exact reads and
+ * frames (`_framing.ts`) take their bytes from it through its fields and
+ * `fill()` / `hand()`.
+ *
+ * @module
+ */
+
+import { readWithin } from "./_read_timeouts.ts";
+import { ByteFinder } from "./_find_byte.ts";
+
+const LF = 0x0a;
+const EMPTY = new Uint8Array(0);
+
+/** Spans up to this many bytes are searched byte by byte. */
+const SHORT_SPAN = 64;
+
+/** The reader's timeouts, read at each refill (a handler may change them). */
+interface Timeouts {
+  readonly timeout: number | null;
+  readonly idleTimeout: number | null;
+  readonly requestTimeout: number | null;
+}
+
+/** A reader's source: `BufferedReader`'s `ByteSource`. */
+interface Source {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * Bytes `buf[start, end)` are buffered; what was handed out is the caller's
+ * and never written again. Internal: not exported from the package.
+ */
+export class ReadBuffer {
+  buf: Uint8Array<ArrayBuffer>;
+  start = 0;
+  end = 0;
+  /** `buf[0, lent)` may be held by the caller: it is never written again. */
+  lent = 0;
+  /** `buf[start, scanned)` holds no newline (when `scanned > start`). */
+  scanned = 0;
+  eof = false;
+  /** A read that outlived a timeout. */
+  pending: Promise<number | null> | null = null;
+  /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
+  began = -1;
+  /** The length of the last record lent: a new buffer holds two such. */
+  #lastLine = 0;
+  /** The size of a new buffer; a longer record grows one beyond it. */
+  readonly bufferSize: number;
+  readonly #source: Source | null;
+  readonly #timeouts: Timeouts;
+  /** Made at the first search of a long span. */
+  #finder: ByteFinder | null = null;
+
+  /** A buffer of `bufferSize` bytes over `source` (`null`: bytes set by the reader). */
+  constructor(source: Source | null, timeouts: Timeouts, bufferSize: number) {
+    this.#source = source;
+    this.#timeouts = timeouts;
+    this.bufferSize = bufferSize;
+    this.buf = new Uint8Array(bufferSize);
+    if (source === null) this.eof = true;
+  }
+
+  /** `buf[start, stop)` for `read()`: copied past a quarter of `bufferSize`. */
+  take(stop: number): Uint8Array<ArrayBuffer> {
+    if (this.#source === null || stop - this.start > this.bufferSize >> 2) {
+      const start = this.start;
+      this.start = stop;
+      return this.buf.slice(start, stop);
+    }
+    return this.lend(stop);
+  }
+
+  /** Lends `buf[start, stop)`: a view, never written again. */
+  lend(stop: number): Uint8Array<ArrayBuffer> {
+    const start = this.start;
+    this.start = this.lent = stop;
+    return this.buf.subarray(start, stop);
+  }
+
+  /** Hands out everything buffered: a fresh empty array when nothing is. */
+  takeRest(): Uint8Array<ArrayBuffer> {
+    return this.start === this.end ? EMPTY.slice() : this.take(this.end);
+  }
+
+  /** Hands out the record `buf[start, stop)`: lent (its size remembered), or
+   * copied when the bytes are not the buffer's own (`BufferedReader.from()`). */
+  hand(stop: number): Uint8Array<ArrayBuffer> {
+    if (this.#source === null) return this.take(stop);
+    this.#lastLine = stop - this.start;
+    return this.lend(stop);
+  }
+
+  /** The first `byte` (a newline by default) in `buf[from, end)`, or -1;
+   * words at a time when long. */
+  find(from: number, end: number, byte: number = LF): number {
+    const buf = this.buf;
+    if (end - from <= SHORT_SPAN) {
+      for (let i = from; i < end; i++) if (buf[i] === byte) return i;
+      return -1;
+    }
+    return (this.#finder ??= new ByteFinder()).find(buf, from, end, byte);
+  }
+
+  /** Reads once more into the buffer (see `read()`); false at EOF. */
+  async fill(need: number, cap: number = Infinity): Promise<boolean> {
+    const read = this.read(need, cap);
+    return read !== null && this.filled(await read);
+  }
+
+  /** Starts one read (or picks up a pending one) with room for `need` bytes
+   * from `start`; null at EOF. Bytes before `lent` are the caller's: the data
+   * moves down to `lent`, or to a buffer for two records like the last (≤ `cap`). */
+  read(need: number, cap: number = Infinity): Promise<number | null> | null {
+    if (this.eof) return null;
+    if (this.pending === null) {
+      let buf = this.buf;
+      const base = this.lent;
+      if (this.start === this.end) this.start = this.end = this.scanned = base;
+      const live = this.end - this.start;
+      const want = Math.max(need - live, base === 0 ? 1 : buf.length >> 2);
+      if (buf.length - this.end < want) {
+        if (buf.length - base - live >= want) {
+          buf.copyWithin(base, this.start, this.end);
+          this.#rebase(base);
+        } else {
+          const size = need > buf.length
+            ? Math.max(need, Math.min(buf.length * 2, cap))
+            : Math.max(this.bufferSize, need, Math.min(this.#lastLine * 2, cap));
+          buf = this.#moveTo(new Uint8Array(size));
+        }
+      }
+      this.pending = this.#source!.read(this.end === 0 ? buf : buf.subarray(this.end));
+    }
+    return this.wait(this.pending, this.end - this.start);
+  }
+
+  /** Moves the buffered bytes to the start of `buf`, the new buffer. */
+  #moveTo(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+    buf.set(this.buf.subarray(this.start, this.end));
+    this.buf = buf;
+    this.lent = 0;
+    this.#rebase(0);
+    return buf;
+  }
+
+  /** Moves the offsets after the buffered bytes moved to `to`. */
+  #rebase(to: number): void {
+    const shift = this.start - to;
+    this.scanned = this.scanned > this.start ? this.scanned - shift : to;
+    this.end -= shift;
+    this.start = to;
+  }
+
+  /** Records the outcome of a read started by `read()`: false at EOF. */
+  filled(n: number | null): boolean {
+    this.pending = null;
+    if (n === null) {
+      this.eof = true;
+      return false;
+    }
+    this.end += n;
+    return true;
+  }
+
+  /** A read bounded by the timeouts (`have` bytes in: the request has begun). */
+  wait(read: Promise<number | null>, have: number): Promise<number | null> {
+    const t = this.#timeouts;
+    if (t.timeout === null && t.idleTimeout === null && t.requestTimeout === null) return read;
+    if (have > 0 && this.began < 0) this.began = performance.now();
+    return readWithin(read, t, this.began);
+  }
+
+  /** Drops the buffer: the reader was closed. */
+  close(): void {
+    this.eof = true;
+    this.buf = EMPTY;
+    this.#finder = null;
+    this.start = this.end = 0;
+    this.lent = this.scanned = 0;
+  }
+}
