@@ -2,9 +2,9 @@
  * Counts the instructions one benchmark server executes per request, under
  * `valgrind --tool=callgrind`: a figure that, unlike CPU time, does not move
  * with what else the machine runs. The server starts with instrumentation
- * off; the load generator warms it up, then each window turns it on, runs
- * the load, turns it off and dumps the count (every thread of the process,
- * user space only: system calls are not counted).
+ * off; each window is one run of the load generator: a warm-up, then the
+ * window, at whose edges the client turns the count on and off (every
+ * thread of the process, user space only: system calls are not counted).
  *
  *     deno task bench:callgrind [server-mode] [client flags...]
  *     deno task bench:callgrind udp -m udp -c 20 -s 64
@@ -86,25 +86,28 @@ if (import.meta.main) {
     // other programs keep it waiting, the server finds fewer requests queued
     // at each wake-up, and its count per request grows with the idle turns
     const rt = Deno.uid() === 0 ? ["chrt", "-f", "1"] : [];
-    const load = async (s: number) =>
+    const pid = String(server.pid);
+    // Each window is one client run: a warm-up on its connections, then the
+    // window, whose edges the client marks itself (-G) so that no connection
+    // is opened or closed while the count runs
+    const load = async (warm: number) =>
       JSON.parse(
         (await run(rt[0] ?? client, [
           ...rt.slice(1),
           ...rt.length ? [client] : [],
           ...at,
           ...flags,
+          ...flags.includes("-w") ? [] : ["-w", String(warm)],
           "-d",
-          String(s),
-        ]))
-          .trim().split("\n").pop()!,
+          String(seconds),
+          "-P",
+          pid,
+          "-G",
+        ])).trim().split("\n").pop()!,
       );
-    await load(warmup);
     const perRequest: number[] = [];
     for (let i = 1; i <= windows; i++) {
-      const pid = String(server.pid);
-      await run("callgrind_control", ["-i", "on", pid]);
-      const result = await load(seconds);
-      await run("callgrind_control", ["-i", "off", pid]);
+      const result = await load(i === 1 ? warmup : 2);
       await run("callgrind_control", ["-d", pid]);
       const dump = await Deno.readTextFile(`${dir}/out.${i}`);
       const instructions = Number(dump.match(/^totals: (\d+)/m)?.[1]);
