@@ -100,7 +100,22 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export { sendall } from "./src/sendall.ts";
+export { type ChildrenStats, type DropReason, type ServerStats } from "./src/server_stats.ts";
 export { AccessList, type AccessListOptions } from "./src/access_list.ts";
+export {
+  type ProxyAddress,
+  type ProxyCommand,
+  type ProxyFamily,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyHeaderErrorReason,
+  type ProxyProtocolMode,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTlvs,
+  type ProxyTransport,
+} from "./src/proxy_protocol.ts";
+export { type ProxyInfo, proxyInfo } from "./src/proxy_info.ts";
 export {
   type DatagramRequest,
   DatagramServer,
@@ -111,6 +126,7 @@ export { type UdpAddr, UDPServer, type UDPServerOptions } from "./src/udp_server
 export { type UnixAddress, type UnixSocketOptions } from "./src/_socket_file.ts";
 export {
   type UnixStreamAddr,
+  type UnixStreamClientAddr,
   UnixStreamServer,
   type UnixStreamServerOptions,
 } from "./src/unix_stream_server.ts";
@@ -129,11 +145,10 @@ export {
   ThreadingTCPServer,
   ThreadingTLSServer,
   ThreadingUDPServer,
-  ThreadingUnixDatagramServer,
-  ThreadingUnixStreamServer,
   type WithMixInOptions,
   type WithThreadingOptions,
 } from "./src/threading.ts";
+export { ThreadingUnixDatagramServer, ThreadingUnixStreamServer } from "./src/threading_unix.ts";
 export {
   type ChildDeath,
   type ChildPermissions,
@@ -142,8 +157,8 @@ export {
   type ForkingServer,
   type ForkingServerClass,
   type ForkingServerOptions,
-  ForkingTCPServer,
-  ForkingTLSServer,
   isForkingChild,
+  type RestartChildrenOptions,
   type WithForkingOptions,
 } from "./src/forking.ts";
+export { ForkingTCPServer, ForkingTLSServer } from "./src/forking_servers.ts";

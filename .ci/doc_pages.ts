@@ -32,7 +32,7 @@ interface Page {
 /** How each class's type parameters map to a page's `R` and `A`. */
 const TYPE_PARAMS: Record<string, Record<string, "R" | "A">> = {
   BaseServer: { R: "R", A: "A" },
-  StreamServer: { 'C["remoteAddr"]': "A", C: "R" },
+  StreamServer: { A: "A", C: "R" },
   TCPServerBase: { C: "R" },
   DatagramServer: { A: "A" },
 };
@@ -52,7 +52,7 @@ const TLS = { R: "Deno.TlsConn", A: "Deno.NetAddr" };
 const TCP_CLASSES = ["BaseServer", "StreamServer", "TCPServerBase"];
 const UNIX_STREAM = {
   R: "Deno.UnixConn",
-  A: "Deno.UnixAddr",
+  A: "UnixStreamClientAddr",
   classes: ["BaseServer", "StreamServer", "UnixStreamServer"],
 };
 const UDP = {

@@ -41,6 +41,10 @@ export interface WorkloadInfo {
   upper?: boolean;
   /** The raw Deno server every ratio divides by. */
   reference: string;
+  /** `false`: a comparison of two of this library's servers, left out of
+   * the field table (one column per implementation).
+   * @default {true} */
+  field?: boolean;
 }
 
 /** A server under test. */
@@ -328,6 +332,7 @@ export function fieldTable(report: Report, figures: Figure[]): string[] {
   ];
   const skipped = new Map<string, string>();
   for (const w of report.workloads) {
+    if (w.field === false) continue;
     const cells = columns.map((c) => {
       const s = primary(report, c.impl, w.id);
       if (!s) return "";
@@ -346,6 +351,35 @@ export function fieldTable(report: Report, figures: Figure[]): string[] {
   }
   const notes = [...skipped].map(([label, why]) => `${label}: ${why}`);
   if (notes.length) lines.push("", `Not measured — ${notes.join("; ")}.`);
+  return lines;
+}
+
+/** The workloads left out of the field (`field: false`), each a small
+ * table of its servers against its reference. */
+export function comparisonLines(report: Report, figures: Figure[]): string[] {
+  const name = (id: string) => report.servers.find((s) => s.id === id)?.name ?? id;
+  const lines: string[] = [];
+  for (const w of report.workloads.filter((w) => w.field === false)) {
+    const rows = figures.filter((f) => f.workload === w.id && f.value);
+    if (rows.length === 0) continue;
+    lines.push(
+      "",
+      `**${w.title}** (\`-m ${w.mode} -c ${w.conns} -s ${w.size}\`; ratios over ${
+        name(w.reference)
+      }, per round):`,
+      "",
+      "| Server | requests/s | p99 µs | server CPU µs/request | × req/s | × CPU/request |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const f of rows) {
+      const ratio = (s: Spread | null) => s ? range(s, fixed) : "–";
+      lines.push(
+        `| ${name(f.server)} | ${range(f.value!, int)} | ${int(f.p99 ?? 0)} | ${
+          f.cpu ? range(f.cpu, (n) => fixed(n, 1)) : "–"
+        } | ${ratio(f.ratio)} | ${ratio(f.cpuRatio)} |`,
+      );
+    }
+  }
   return lines;
 }
 
@@ -502,8 +536,8 @@ export function renderMarkdown(report: Report, figures: Figure[]): string {
         "p50 µs",
         "p99 µs",
         "server CPU µs/request",
-        "× raw Deno req/s",
-        "× raw Deno CPU/req",
+        `× ${w.field === false ? "reference" : "raw Deno"} req/s`,
+        `× ${w.field === false ? "reference" : "raw Deno"} CPU/req`,
         "errors",
       ]);
       row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]);
@@ -544,6 +578,7 @@ export function renderReadmeBlock(report: Report, figures: Figure[]): string {
     methodLine(report),
     "",
     ...fieldTable(report, figures),
+    ...comparisonLines(report, figures),
     "",
     "**The gap to the C limit**, in server CPU per request (memory for idle connections):",
     "",

@@ -156,6 +156,18 @@ export const WORKLOADS: WorkloadInfo[] = [
     reference: "deno-unixpacket-echo",
   },
   {
+    id: "proxy-v2",
+    title:
+      "Connection per request through HAProxy, 64-byte echo, 20 clients: PROXY protocol v2 against none",
+    short: "through HAProxy, connection per request: send-proxy-v2 vs none",
+    transport: "tcp",
+    mode: "connect",
+    conns: 20,
+    size: 64,
+    reference: "lib-haproxy-plain",
+    field: false,
+  },
+  {
     id: "idle",
     title: `Idle connections held: server RSS with ${
       IDLE_CONNS.toLocaleString("en")
@@ -194,6 +206,17 @@ const denoScript = (file: string) => (mode: string) => [
   mode,
 ];
 const lib = kind("lib", denoScript("deno_lib.ts"));
+const HAPROXY = "/usr/sbin/haproxy";
+/** A library server behind HAProxy, which it starts (Debian's path, as the tests'). */
+const behindHaproxy = (id: string, name: string, mode: string, serves: string[]): ServerInfo => {
+  try {
+    Deno.statSync(HAPROXY);
+  } catch {
+    return lacks("lib", id, name, serves, "haproxy is not installed (apt-get install haproxy)");
+  }
+  const run = [Deno.execPath(), "run", ...DENO_FLAGS, `--allow-run=${HAPROXY}`];
+  return { id, name, impl: "lib", serves, command: [...run, `${BENCH}servers/deno_lib.ts`, mode] };
+};
 const raw = kind("deno", denoScript("deno_raw.ts"));
 const node = kind("node", (mode) => ["node", `${BENCH}servers/node_net.mjs`, mode]);
 const bun = kind("bun", (mode) => ["bun", `${BENCH}servers/bun_net.mjs`, mode]);
@@ -240,6 +263,11 @@ export const SERVERS: ServerInfo[] = [
   lib("lib-udp", "socketserver UDPServer + DatagramRequestHandler", "udp", ["udp"]),
   lib("lib-unix-line", "socketserver ThreadingMixIn(UnixStreamServer) + StreamRequestHandler", "unix-line", ["unix-50"]),
   lib("lib-unixdgram", "socketserver UnixDatagramServer + DatagramRequestHandler", "unixdgram", ["unixdgram"]),
+  behindHaproxy("lib-haproxy-plain", "socketserver ThreadingTCPServer behind HAProxy, no PROXY protocol", "haproxy-plain", ["proxy-v2"]),
+  behindHaproxy("lib-haproxy-v2", "socketserver ThreadingTCPServer, proxyProtocol \"v2\", behind HAProxy send-proxy-v2", "haproxy-v2", ["proxy-v2"]),
+  lib("lib-threading-line-otel", "the same, through instrument(); OTEL_DENO unset", "threading-line-otel", ["line-50"]),
+  lib("lib-threading-oneshot-otel", "the same, through instrument(); OTEL_DENO unset", "threading-oneshot-otel", ["oneshot"]),
+  lib("lib-udp-otel", "the same, through instrument(); OTEL_DENO unset", "udp-otel", ["udp"]),
   python("py-threading-line", "CPython ThreadingTCPServer + StreamRequestHandler", "threading-line", LINE),
   python("py-threading-oneshot", "CPython ThreadingTCPServer + seed handler", "threading-oneshot", ["oneshot"]),
   python("py-tcp-oneshot", "CPython TCPServer + seed handler", "tcp-oneshot", ["oneshot"]),
@@ -253,7 +281,7 @@ export const SERVERS: ServerInfo[] = [
   asyncio("py-asyncio-unixdgram", "CPython asyncio DatagramProtocol (unix)", "asyncio-unixdgram", ["unixdgram"]),
 ];
 
-/** Issue 18's goals, each a bound on a per-round ratio's median. */
+/** Issues 18's and 19's goals, each a bound on a per-round ratio's median. */
 // deno-fmt-ignore
 export const TARGETS: Target[] = [
   { workload: "line-50", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "cpu", atMost: 1.05 },
@@ -277,6 +305,10 @@ export const TARGETS: Target[] = [
   { workload: "udp", server: "lib-udp", versus: "py-udp", metric: "rps", atLeast: 1 },
   { workload: "line-64k", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rps", atLeast: 0.9 },
   { workload: "idle", server: "lib-threading-line", versus: "deno-tcp-echo", metric: "rss", atMost: 1.3 },
+  // issue 19: instrument() costs nothing that shows while OTEL_DENO is unset
+  { workload: "line-50", server: "lib-threading-line-otel", versus: "lib-threading-line", metric: "cpu", atMost: 1.03 },
+  { workload: "oneshot", server: "lib-threading-oneshot-otel", versus: "lib-threading-oneshot", metric: "cpu", atMost: 1.03 },
+  { workload: "udp", server: "lib-udp-otel", versus: "lib-udp", metric: "cpu", atMost: 1.03 },
 ];
 
 // ---------------------------------------------------------------- processes

@@ -8,8 +8,12 @@
  *     deno run --allow-net=0.0.0.0:9999 --allow-run=deno examples/forking.ts [port]
  *     echo hello | nc localhost 9999     # or: deno run -A examples/echo_client.ts hello
  *
- * It says "Serving on port …" once every child listens. Ctrl-C (SIGINT) or
- * SIGTERM stops the children gracefully: requests in flight get 2 s to
+ * It says "Serving on port …" once every child listens. SIGHUP deploys the
+ * program as it is on disk now: new children start from the file, and once
+ * each listens the old ones stop accepting and get 2 s to finish (the
+ * parent keeps running the code it started with; a new child that fails to
+ * listen abandons the restart, and the old ones serve on). Ctrl-C (SIGINT)
+ * or SIGTERM stops the children gracefully: requests in flight get 2 s to
  * finish, then their connections are closed, and the program exits. A
  * second signal meanwhile ends the children's requests at once, and exits.
  *
@@ -60,11 +64,21 @@ if (import.meta.main) {
   };
   const onInt = stopOn("SIGINT");
   const onTerm = stopOn("SIGTERM");
+  // a rolling restart: the children run the file again, the parent does not
+  const onHup = () => {
+    console.log("SIGHUP: starting new processes from the program on disk");
+    server.restartChildren({ graceMs: 2_000 }).then(
+      () => console.log(`Restarted: ${server.maxChildren} new processes serve`),
+      (error) => console.log(`Restart failed: ${error.message}`),
+    );
+  };
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
+  if (!isForkingChild()) Deno.addSignalListener("SIGHUP", onHup);
   await server.serveForever();
   await server.serverClose({ graceMs: 2_000 });
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGTERM", onTerm);
+  if (!isForkingChild()) Deno.removeSignalListener("SIGHUP", onHup);
   if (!isForkingChild()) console.log("Stopped");
 }

@@ -6,11 +6,14 @@
  * @module
  */
 
+import type { ServerStats } from "./server_stats.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** What a child tells its parent: it listens, or why it could not. */
-export type Message = { ready: number } | { error: string };
+/** What a child tells its parent: it listens, why it could not, or its
+ * `stats()` (every second while it serves, and once more as it stops). */
+export type Message = { ready: number } | { error: string } | { stats: ServerStats };
 
 /** The marker that starts a child's message line. */
 export function messageMarker(nonce: string): string {

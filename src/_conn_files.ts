@@ -9,7 +9,7 @@
 
 import type { BufferedReader } from "./buffered_reader.ts";
 import type { StreamWriter } from "./stream_writer.ts";
-import { kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
+import { kHoldOpen, kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
 
 const ignore = () => {};
 
@@ -104,6 +104,15 @@ function both(a: Promise<void> | null, b: Promise<void> | null): Promise<void> |
 }
 
 /**
+ * Internal: from now on a write of `conn`'s handler that times out leaves
+ * the connection open, for `serverClose()` to close after its lingering
+ * close. Not exported from the package.
+ */
+export function holdOpen(conn: object): void {
+  connectionFiles.get(conn)?.wfile[kHoldOpen]();
+}
+
+/**
  * Internal: settles once the read and writes that `conn`'s handler left
  * pending (a read that outlived a timeout, a write cut off, a `sendall()`)
  * have ended, which after `conn.close()` is when Deno lets go of the
@@ -116,4 +125,27 @@ export function opsInFlight(conn: object): Promise<void> | null {
   const read = files.rfile[kPendingRead]();
   const writes = both(files.wfile[kInFlight](), sends);
   return read === null ? writes : both(read.then(ignore, ignore), writes);
+}
+
+/** How often {@linkcode untilBetweenReplies} looks: no event says when a
+ * handler goes back to reading, and this runs only at a close's deadline. */
+const LOOK_EVERY_MS = 5;
+
+/**
+ * Internal: resolves once `conn`'s handler is between two replies — it has
+ * returned, or its `rfile` waits for input while its `wfile` has nothing
+ * left to send — or after `ms`. At once when no handler files were recorded
+ * for `conn` (a raw handler: nothing tells). Not exported from the package.
+ */
+export async function untilBetweenReplies(conn: object, ms: number): Promise<void> {
+  const files = connectionFiles.get(conn);
+  if (files === undefined) return;
+  const { rfile, wfile } = files;
+  const between = () => rfile.closed || (rfile[kPendingRead]() !== null && wfile.idle);
+  const until = performance.now() + ms;
+  while (!between()) {
+    const left = until - performance.now();
+    if (left <= 0) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(LOOK_EVERY_MS, left)));
+  }
 }

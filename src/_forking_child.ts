@@ -19,6 +19,8 @@ import { formatAddress } from "./_format.ts";
 export const FRAGMENT = "socketserver-forking-child=";
 /** How long a stopped child's program may go on before the process ends. */
 const EXIT_LINGER_MS = 1_000;
+/** How often a serving child tells its parent its `stats()`. */
+export const STATS_INTERVAL_MS = 1_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -126,6 +128,16 @@ export function tellParent(message: Message): void {
  * and lets the process end. */
 export async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<void> {
   const reader = Deno.stdin.readable.getReader();
+  const report = () => {
+    try {
+      tellParent({ stats: server.stats() });
+    } catch {
+      // the parent is gone: its stdin's end stops this child
+    }
+  };
+  report();
+  const reporting = setInterval(report, STATS_INTERVAL_MS);
+  Deno.unrefTimer(reporting); // it never keeps the child alive
   let stopped: Promise<void> | null = null;
   const stop = (graceMs: number | null, lingerMs?: number) => {
     childStopping.resolve();
@@ -136,6 +148,8 @@ export async function obeyParent(server: AnyServer, spec: ChildSpec): Promise<vo
     // A second "stop" with a shorter grace closes the requests sooner.
     const closing = close().catch((error) => console.error("Stopping the child failed:", error));
     stopped ??= closing.then(() => {
+      clearInterval(reporting);
+      report(); // the final figures, every request ended
       reader.cancel().catch(() => {});
       // The program may go on after serveForever() returns; give it a
       // moment, then end the process even if something is still pending.

@@ -9,13 +9,16 @@
 import type { AnyServer, Awaitable } from "./base_server.ts";
 import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_child_permissions.ts";
 import { readChildOutput } from "./_child_output.ts";
+import { addStats, childStats, emptyStats } from "./_counters.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
 import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
+import type { ServerStats } from "./server_stats.ts";
 
-/** After a child's grace and lingering close, how long the parent gives it
- * to exit before killing it. */
+/** After a child's grace and lingering close (the reply under way, then
+ * the linger: `lingerMs` in all), how long the parent gives it to exit
+ * before killing it. */
 const KILL_MARGIN_MS = 1_000;
 /** `serverClose()`'s default `lingerMs`. */
 const DEFAULT_LINGER_MS = 1_000;
@@ -84,6 +87,25 @@ interface Child {
   gone: Promise<void>;
   /** Why it ended before listening, as it told us. */
   error?: string;
+  /** Started by a restart still waiting for its new children to listen. */
+  rollout?: boolean;
+  /** Its last `stats()` report, and when it came. */
+  stats?: ServerStats;
+  reportedAt?: number;
+}
+
+/**
+ * A child's environment: OpenTelemetry's resource has no process id, so each
+ * child exports under its own `service.instance.id`, appended to the
+ * parent's `OTEL_RESOURCE_ATTRIBUTES` (the last of two equal keys wins) when
+ * the parent may read it, else alone.
+ */
+function childEnv(): Record<string, string> {
+  const name = "OTEL_RESOURCE_ATTRIBUTES";
+  const own = `service.instance.id=${crypto.randomUUID()}`;
+  const readable = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  const inherited = readable ? Deno.env.get(name) : undefined;
+  return { [name]: inherited ? `${inherited},${own}` : own };
 }
 
 export function describeExit(status: Deno.CommandStatus): string {
@@ -91,6 +113,13 @@ export function describeExit(status: Deno.CommandStatus): string {
   if (status.signal === "SIGKILL") return "signal SIGKILL (kill -9, or the kernel out of memory)";
   if (status.signal !== null) return `signal ${status.signal}`;
   return `exit code ${status.code}`;
+}
+
+/** `restartChildren()` called on a server whose children are not serving. */
+export function notServing(name: string): Error {
+  return new Error(
+    `restartChildren() needs ${name} serving: call it once serveForever() has started the children (await server.ready)`,
+  );
 }
 
 function kill(child: Child): void {
@@ -118,6 +147,12 @@ export class Supervisor {
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
+  /** The last reports of the children that ended, summed. */
+  #ended: ServerStats = emptyStats();
+  #startedCount = 0;
+  #diedCount = 0;
+  /** Whether a restart is under way. */
+  #restarting = false;
 
   constructor(
     server: Supervised,
@@ -127,6 +162,27 @@ export class Supervisor {
     this.#server = server;
     this.#id = id;
     this.#requested = requested;
+    childStats.set(server, (own) => this.stats(own));
+  }
+
+  /** The parent's `stats()`: its own (nothing: it takes no request) plus the
+   * children's last reports, and how fresh those are. */
+  stats(own: ServerStats): ServerStats {
+    addStats(own, this.#ended);
+    const now = performance.now();
+    let stalest: number | null = null;
+    for (const child of this.children.values()) {
+      if (child.stats !== undefined) addStats(own, child.stats);
+      const age = now - (child.reportedAt ?? child.startedAt);
+      if (stalest === null || age > stalest) stalest = age;
+    }
+    own.children = {
+      running: this.children.size,
+      started: this.#startedCount,
+      died: this.#diedCount,
+      reportAgeMs: stalest === null ? null : Math.round(stalest),
+    };
+    return own;
   }
 
   get serving(): boolean {
@@ -196,6 +252,65 @@ export class Supervisor {
     await this.#stopped?.promise;
   }
 
+  /**
+   * A rolling restart: starts `maxChildren` new children (the program as it
+   * is on disk now); once every one listens, stops the others within
+   * `graceMs` and waits for them to exit. A new child that exits before it
+   * listens, or does not listen within `readyMs`, aborts it: the new ones
+   * are stopped and the old ones serve on.
+   */
+  async restart(graceMs: number, readyMs: number): Promise<void> {
+    const name = this.#server.constructor.name;
+    if (!this.#serving || this.#startFailed !== null) throw notServing(name);
+    if (this.#restarting) {
+      throw new Error("restartChildren() is already under way: await it before calling it again");
+    }
+    this.#restarting = true;
+    const fresh: Child[] = [];
+    try {
+      for (let i = 0; i < this.#server.maxChildren; i++) {
+        const child = this.#spawn();
+        child.rollout = true;
+        fresh.push(child);
+      }
+      const failure = await deadline(
+        Promise.all(fresh.map((child) => child.ready.promise)).then(() => null, (error) => error),
+        readyMs,
+        () =>
+          new Error(
+            `A new child process of ${name} did not listen within ${readyMs} ms: raise readyTimeoutMs, or see its output above`,
+          ),
+      );
+      if (failure !== null || !this.#serving) {
+        for (const child of fresh) {
+          child.rollout = false;
+          if (child.listening) this.#stopChild(child, graceMs);
+          else (child.stopGrace = 0, kill(child)); // it never served
+        }
+        await Promise.all(fresh.map((child) => child.gone));
+        throw new Error(
+          `restartChildren() was abandoned and the old children of ${name} serve on: ${
+            failure?.message ?? "the server was shut down meanwhile"
+          }`,
+          { cause: failure },
+        );
+      }
+      // Those started meanwhile to replace a dead old child are old too.
+      for (const timer of this.#replacements) clearTimeout(timer);
+      this.#replacements.clear();
+      const old = [...this.children.values()].filter((child) => !fresh.includes(child));
+      for (const child of fresh) {
+        child.rollout = false;
+        if (!this.children.has(child.pid)) this.#replaceIn(0); // died since it listened
+      }
+      for (const child of old) this.#stopChild(child, graceMs);
+      for (const child of fresh) await this.#started(child);
+      await Promise.all(old.map((child) => child.gone));
+    } finally {
+      this.#restarting = false;
+    }
+  }
+
   /** Stops every child within `graceMs` (then a lingering close of
    * `lingerMs`, as `serverClose()` does); waits for them when `wait`. */
   async close(graceMs: number, wait: boolean, lingerMs?: number): Promise<void> {
@@ -233,6 +348,7 @@ export class Supervisor {
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
+      env: childEnv(),
       // A session of its own: a Ctrl-C in the terminal reaches the parent
       // only, which decides; the children stop when it tells them, or when
       // their stdin closes because it is gone.
@@ -250,8 +366,12 @@ export class Supervisor {
       gone: Promise.resolve(),
     };
     const output = readChildOutput(process.stdout, nonce, (message) => {
-      if ("ready" in message) {
+      if ("stats" in message) {
+        child.stats = message.stats;
+        child.reportedAt = performance.now();
+      } else if ("ready" in message) {
         child.listening = true;
+        this.#startedCount++;
         ready.resolve();
       } else if ("error" in message) {
         child.error = message.error;
@@ -281,6 +401,8 @@ export class Supervisor {
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
     child.killTimer?.clear();
     this.children.delete(child.pid);
+    // what it had open when it last reported is not in flight any more
+    if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
     await child.stdin.close().catch(() => {});
     const how = describeExit(status);
     const failure = new Error(
@@ -293,6 +415,7 @@ export class Supervisor {
     );
     child.ready.reject(failure);
     if (child.stopGrace !== undefined) return; // asked to stop: not a death
+    if (child.rollout) return; // fails its restart, which reports it
     if (this.#startFailed !== null) {
       this.#startFailed.reject(failure);
       return;
@@ -317,6 +440,7 @@ export class Supervisor {
       replacementInMs: replace ? delay : null,
     };
     if (replace) this.#replaceIn(delay);
+    this.#diedCount++;
     try {
       await this.#server.childDied(death);
     } catch (error) {

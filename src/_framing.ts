@@ -17,10 +17,20 @@ const TWO_32 = 2 ** 32;
 
 /** Whether `n` bytes are buffered, reading as needed: false at EOF with
  * fewer. A buffer too small grows by doubling (as for a long line), so the
- * memory a read takes follows the bytes that came, not the length announced. */
+ * memory a read takes follows the bytes that came, not the length announced.
+ * Each read is awaited here, as `readline()` awaits it, not in `b.fill()`:
+ * an async function fewer per read of a record that spans several. */
 async function ensure(b: ReadBuffer, n: number): Promise<boolean> {
   while (b.end - b.start < n) {
-    if (!await b.fill(b.end - b.start + 1, n)) return false;
+    const read = b.read(b.end - b.start + 1, n);
+    if (read === null) return false;
+    let got;
+    try {
+      got = await read;
+    } catch (error) {
+      throw b.abandon(error);
+    }
+    if (!b.filled(got)) return false;
   }
   return true;
 }
@@ -32,7 +42,7 @@ export async function readExactly(
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
   checkCount("readExactly()", "n", n);
-  checkCount("readExactly()", "limit", limit);
+  checkLimit("readExactly()", limit);
   if (n > limit) {
     throw new LimitOverrunError(
       limit,
@@ -44,8 +54,23 @@ export async function readExactly(
   return b.hand(b.start + n);
 }
 
+/** The delimiters given as strings, encoded: a protocol uses one or two
+ * ("key:value\r\n"), and encoding one per record costs more than the read. */
+const encoded = new Map<string, Uint8Array>();
+/** Delimiters past this many are encoded per call rather than kept. */
+const MAX_ENCODED = 32;
 let lastText = "";
 let lastBytes: Uint8Array = EMPTY;
+
+function encodeDelimiter(text: string): Uint8Array {
+  let bytes = encoded.get(text);
+  if (bytes === undefined) {
+    bytes = encoder.encode(text);
+    if (encoded.size < MAX_ENCODED) encoded.set(text, bytes);
+  }
+  lastText = text;
+  return lastBytes = bytes;
+}
 
 /** `readUntil(delimiter, limit)`: the record, delimiter included. Checks its
  * arguments, then takes the record at once when buffered: a promise, no
@@ -57,17 +82,15 @@ export function readUntil(
 ): Promise<Uint8Array<ArrayBuffer>> {
   let delim: Uint8Array;
   if (typeof delimiter === "string") {
-    // a protocol uses one delimiter: encode it once, not per record
-    if (delimiter !== lastText) [lastText, lastBytes] = [delimiter, encoder.encode(delimiter)];
-    delim = lastBytes;
+    delim = delimiter === lastText ? lastBytes : encodeDelimiter(delimiter);
   } else delim = delimiter;
   if (!(delim instanceof Uint8Array) || delim.length === 0) {
     return Promise.reject(
       new TypeError(`readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`),
     );
   }
-  if (!(limit >= 0 && Number.isSafeInteger(limit))) {
-    return Promise.reject(badCount("readUntil()", "limit", limit));
+  if (!(limit >= 0 && (Number.isSafeInteger(limit) || limit === Infinity))) {
+    return Promise.reject(badLimit("readUntil()", limit));
   }
   b.began = -1;
   const start = b.start;
@@ -97,7 +120,17 @@ async function untilRead(
         } within the limit of ${limit} bytes: pass readUntil() a higher limit if the peer is right to send longer records`,
       );
     }
-    if (!await b.fill(have + 1, limit)) {
+    // awaited here rather than in b.fill(), as in ensure()
+    const read = b.read(have + 1, limit);
+    let n = null;
+    if (read !== null) {
+      try {
+        n = await read;
+      } catch (error) {
+        throw b.abandon(error);
+      }
+    }
+    if (read === null || !b.filled(n)) {
       if (b.start === b.end) return EMPTY.slice();
       throw new IncompleteReadError(b.takeRest(), null);
     }
@@ -128,6 +161,7 @@ function find(b: ReadBuffer, delim: Uint8Array, from: number, last: number): num
 }
 
 function show(delimiter: unknown): string {
+  if (typeof delimiter === "number") return String(delimiter); // NaN, not JSON's null
   return delimiter instanceof Uint8Array
     ? `"${[...delimiter].map((x) => `\\x${x.toString(16).padStart(2, "0")}`).join("")}"`
     : JSON.stringify(delimiter) ?? String(delimiter);
@@ -148,14 +182,19 @@ const DEFAULT_LAYOUT: Layout = {
   little: false,
 };
 
-function layoutOf(options: FrameOptions | undefined): Layout {
+/** The layout `options` describe, or a TypeError naming `method`: the
+ * writer checks them as the reader does, so that it sends no frame the
+ * peer's reader, given the same options, would refuse. */
+function layoutOf(options: FrameOptions | undefined, method: string): Layout {
   if (options === undefined) return DEFAULT_LAYOUT;
   const size = fieldSize(options);
   const max = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
   const adjustment = options.lengthAdjustment ?? 0;
-  checkCount("readFrame()", "maxFrameLength", max);
+  checkCount(method, "maxFrameLength", max);
   if (!Number.isSafeInteger(adjustment)) {
-    throw new TypeError(`readFrame() takes an integer "lengthAdjustment", got ${adjustment}`);
+    throw new TypeError(
+      `${method} takes an integer "lengthAdjustment", got ${show(adjustment)}`,
+    );
   }
   return { size, max, adjustment, little: options.littleEndian === true };
 }
@@ -165,6 +204,8 @@ function layoutOf(options: FrameOptions | undefined): Layout {
 function lengthOf(b: ReadBuffer, layout: Layout): number {
   if (b.end - b.start < layout.size) return -1;
   const field = lengthAt(b.buf, b.start, layout.size, layout.little);
+  // an 8-byte field past 2 ** 53 is not a count a number holds exactly
+  if (field > Number.MAX_SAFE_INTEGER) throw new FrameTooLongError(field, layout.max);
   const length = field + layout.adjustment;
   if (length > layout.max) throw new FrameTooLongError(length, layout.max);
   if (length < 0) {
@@ -172,6 +213,7 @@ function lengthOf(b: ReadBuffer, layout: Layout): number {
       new RangeError(
         `Frame length field ${field} with "lengthAdjustment" ${layout.adjustment} gives a negative length: the peer sent a bad frame, or "lengthAdjustment" is wrong`,
       ),
+      "malformed",
     );
   }
   return length;
@@ -193,7 +235,7 @@ export function readFrame(
   options?: FrameOptions,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
   try {
-    const layout = layoutOf(options);
+    const layout = layoutOf(options, "readFrame()");
     const frame = bufferedFrame(b, layout);
     return frame !== undefined ? Promise.resolve(frame) : frameRead(b, layout);
   } catch (error) {
@@ -241,7 +283,7 @@ export function frames(
     next() {
       if (ended) return Promise.resolve(done);
       try {
-        layout ??= layoutOf(options);
+        layout ??= layoutOf(options, "frames()");
         const frame = bufferedFrame(b, layout);
         if (frame !== undefined) return Promise.resolve({ done: false, value: frame });
         return frameRead(b, layout).then(result, failed);
@@ -264,18 +306,24 @@ export function frames(
 export function writeFrame(
   writer: { write(p: Uint8Array): Promise<number> },
   payload: Uint8Array | string,
-  options: FrameOptions = {},
+  options?: FrameOptions,
 ): Promise<number> {
   try {
-    const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
-    const size = fieldSize(options);
-    const max = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
+    const { size, max, adjustment, little } = layoutOf(options, "writeFrame()");
+    let bytes: Uint8Array;
+    if (typeof payload === "string") bytes = encoder.encode(payload);
+    else if (payload instanceof Uint8Array) bytes = payload;
+    else {
+      throw new TypeError(
+        `writeFrame() takes a Uint8Array or a string payload, got ${show(payload)}`,
+      );
+    }
     if (bytes.length > max) {
       throw new RangeError(
         `Frame of ${bytes.length} bytes exceeds "maxFrameLength" ${max}: the peer would refuse it; raise the option on both sides`,
       );
     }
-    const field = bytes.length - (options.lengthAdjustment ?? 0);
+    const field = bytes.length - adjustment;
     if (!Number.isSafeInteger(field) || field < 0 || (size < 8 && field >= 2 ** (8 * size))) {
       throw new RangeError(
         `Frame of ${bytes.length} bytes gives a length field of ${field}, which ${size} bytes cannot hold: use a larger "lengthBytes" or check "lengthAdjustment"`,
@@ -284,7 +332,7 @@ export function writeFrame(
     // one write, field and payload together: two could let another write
     // between them, or (buffered) after a field that had to wait
     const frame = new Uint8Array(size + bytes.length);
-    putLength(frame, field, size, options.littleEndian === true);
+    putLength(frame, field, size, little);
     frame.set(bytes, size);
     return writer.write(frame);
   } catch (error) {
@@ -329,6 +377,21 @@ function putLength(out: Uint8Array, value: number, size: 1 | 2 | 4 | 8, little: 
 
 function checkCount(method: string, name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw badCount(method, name, value);
+}
+
+/** A read's limit: a count, or `Infinity` for none (as `maxLineLength` may be). */
+function checkLimit(method: string, value: number): void {
+  if (!(value >= 0 && (Number.isSafeInteger(value) || value === Infinity))) {
+    throw badLimit(method, value);
+  }
+}
+
+function badLimit(method: string, value: unknown): TypeError {
+  return new TypeError(
+    `${method} takes an integer "limit" of 0 or more, or Infinity, got ${
+      typeof value === "number" ? value : JSON.stringify(value)
+    }`,
+  );
 }
 
 function badCount(method: string, name: string, value: unknown): TypeError {

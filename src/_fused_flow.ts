@@ -19,7 +19,7 @@
 
 import { frameName, releaseFrame, takeFrame } from "./_caller.ts";
 import { sendsInFlight } from "./_conn_files.ts";
-import { kSendFailed, kSendReply } from "./_symbols.ts";
+import { kSendFailed, kSendReply, kSent } from "./_symbols.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyFunction = (...args: any[]) => any;
@@ -116,6 +116,7 @@ interface Handler {
   finish(): unknown;
   [kSendReply]?(): Promise<unknown> | undefined;
   [kSendFailed]?(error: unknown): Promise<void>;
+  [kSent]?(): void;
 }
 
 /** What the flow needs of its server. */
@@ -283,6 +284,7 @@ function makeFrame(slot: number): Frame {
               if (sending !== undefined) {
                 try {
                   await sending;
+                  handler[kSent]!();
                 } catch (error) {
                   await handler[kSendFailed]!(error);
                 }

@@ -5,13 +5,30 @@
  * @module
  */
 
-import { stopWrites } from "./_conn_files.ts";
+import { holdOpen, stopWrites, untilBetweenReplies } from "./_conn_files.ts";
+import { type Outcome, ServerCounters } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
+import type { RequestObserver } from "./_observer.ts";
 
 const TIMEOUT = Symbol("timeout");
 const KEEP = Symbol("keep");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
+
+/** A step before `verifyRequest()` that may refuse a request or give it
+ * another client address: the PROXY protocol's (`_proxy_admission.ts`). */
+export interface Admission<R, A> {
+  /** Whether it runs in the request's own task (`ThreadingMixIn`), the loop
+   * taking the next request meanwhile. */
+  readonly concurrent: boolean;
+  /** The error to drop a request from `peer` with at once, or `null`. */
+  refuse(peer: A): Error | null;
+  /** Resolves to the client's address; rejects (a drop) to refuse it. */
+  admit(request: R, peer: A): Promise<A>;
+  /** The server closed, or replaced it: it lets go of its timer once the
+   * requests it is admitting are done. */
+  close(): void;
+}
 
 /** A drain by a `serverClose()` that handlers await: every request but theirs. */
 interface Drainer<R> {
@@ -32,9 +49,18 @@ export class OpenRequests<R, A = unknown> {
   pending: Promise<[R, A]> | null = null;
   /** Set by `serverClose()`: a wait for a slot ends. */
   closed = false;
+  /** What `stats()` reads: requests are counted as they are taken and end. */
+  readonly counters: ServerCounters = new ServerCounters();
+  /** Told of every request's outcome and end, when one is attached. */
+  observer: RequestObserver | null = null;
+  /** What a request taken goes through before `verifyRequest()`, or `null`:
+   * set by the server when its options change, read once per request. */
+  admission: Admission<R, A> | null = null;
   /** The open requests, after `KEEP`: a set that empties shrinks its
    * table, and one request at a time would reallocate it per request. */
   #open = new Set<R | typeof KEEP>([KEEP]);
+  /** The outcome of open requests refused, dropped or failed, counted as they end. */
+  #outcomes = new Map<R, Outcome>();
   /** Settles when no request is left, for `drain()`. */
   #drained: PromiseWithResolvers<void> | null = null;
   #drainers = new Set<Drainer<R>>();
@@ -62,14 +88,35 @@ export class OpenRequests<R, A = unknown> {
   /** Records a request taken. */
   add(request: R): void {
     this.#open.add(request);
+    this.counters.accepted++;
   }
 
-  /** Forgets a request that was closed, waking the drains and a slot waiter. */
+  /** Records how an open request turned out, if nothing did before (it is
+   * counted so when it ends), and tells the observer. */
+  settle(request: R, outcome: Outcome, error?: unknown): void {
+    if (!this.#open.has(request) || this.#outcomes.has(request)) return;
+    this.#outcomes.set(request, outcome);
+    this.observer?.reported(request, outcome, error);
+  }
+
+  /** Forgets a request that was closed, counting its outcome, waking the
+   * drains and a slot waiter. */
   delete(request: R): void {
     if (!this.#open.delete(request)) return;
+    const outcome = this.#outcomes.size === 0 ? "completed" : this.#takeOutcome(request);
+    if (outcome === "completed") this.counters.completed++;
+    else this.counters.ended(outcome);
+    this.observer?.ended(request, outcome);
     if (this.#open.size === 1) this.#drained?.resolve();
     if (this.#drainers.size > 0) this.#wakeDrainers();
     this.freeSlot();
+  }
+
+  #takeOutcome(request: R): Outcome {
+    const outcome = this.#outcomes.get(request);
+    if (outcome === undefined) return "completed";
+    this.#outcomes.delete(request);
+    return outcome;
   }
 
   /** The request being taken, from `server.getRequest()` once fewer than
@@ -202,23 +249,58 @@ export class OpenRequests<R, A = unknown> {
     close: (request: R) => Promise<void>,
   ): Promise<void> {
     this.#forced.add(request);
+    this.settle(request, "closed");
     // Until the linger ends the connection is ours: the handler returning, or
     // failing on its next write, must not close it under the lingering read,
     // which would reset it and destroy replies the client has yet to read
     this.#lingering.add(request);
     let pending: { read: Promise<void> } | null = null;
+    const closed = Promise.withResolvers<void>();
     try {
-      if (lingerMs > 0) pending = await linger(request, lingerMs);
+      if (lingerMs > 0) {
+        // The handler answers the requests it has read, and is closed before
+        // it reads another: in the middle of a reply, the connection would
+        // lose a request its client sent
+        endReads(request, closed.promise);
+        holdOpen(request as object); // a write timing out meanwhile must not reset it
+        // the reply gets half of lingerMs, the lingering close the rest: the
+        // whole close stays within graceMs + lingerMs
+        const until = performance.now() + lingerMs;
+        await untilBetweenReplies(request as object, lingerMs / 2);
+        pending = await linger(request, Math.max(0, until - performance.now()));
+      }
     } finally {
       this.#lingering.delete(request);
     }
     await close(request);
+    closed.resolve();
     this.delete(request);
     this.#forcing.delete(request);
     // closing cancels the lingering read; let it settle (bounded, should an
     // override of closeRequest() not close the connection)
     if (pending !== null) await deadline(pending.read, 100, expired);
   }
+}
+
+/** The connection's own `read()`, past the own properties that
+ * `endReads()` (or a PROXY header's replay) put on it. */
+function connRead(conn: Partial<Deno.Conn>): Deno.Conn["read"] | undefined {
+  return Object.getPrototypeOf(conn)?.read ?? conn.read;
+}
+
+/** From now on, a read of a stream connection not yet started waits until
+ * `closed` settles, then fails as a read of a closed connection does: its
+ * handler answers the requests it has read (an EOF would hand it a request
+ * cut short as if whole), then waits, which `untilBetweenReplies()` sees. */
+function endReads(request: unknown, closed: Promise<void>): void {
+  const conn = request as Partial<Deno.Conn> | null;
+  if (typeof conn?.closeWrite !== "function" || typeof conn.read !== "function") return;
+  const read = connRead(conn)!;
+  Object.defineProperty(conn, "read", {
+    value: (p: Uint8Array) => closed.then(() => read.call(conn, p)),
+    configurable: true,
+    writable: true,
+  });
 }
 
 /**
@@ -248,8 +330,9 @@ async function linger(request: unknown, ms: number): Promise<{ read: Promise<voi
     const closing = conn.closeWrite();
     closing.catch(ignore);
     if (await deadline(closing, left(), expired) === TIMEOUT) return null;
+    const readInput = connRead(conn)!;
     for (;;) {
-      const read = conn.read(buffer);
+      const read = readInput.call(conn, buffer);
       const n = await deadline(read, left(), expired);
       if (n === TIMEOUT) return { read: read.then(ignore, ignore) };
       if (n === null) return null;

@@ -22,7 +22,9 @@ export interface ReadProxyHeaderOptions {
   /** Which versions are accepted. Default `"any"`. */
   mode?: ProxyProtocolMode;
   /** The deadline for the whole header, in ms from the call. Default 3000:
-   * the spec asks for "at least 3 seconds to cover a TCP retransmit". */
+   * the spec asks for "at least 3 seconds to cover a TCP retransmit".
+   * `Infinity`: none of its own (a server closes the source at its deadline,
+   * one timer serving every connection). */
   timeoutMs?: number;
   /** The longest version 2 header accepted, in bytes, TLVs included (232 to
    * 65551). Default {@linkcode DEFAULT_MAX_HEADER_LENGTH} (4096). A version
@@ -44,6 +46,10 @@ export interface ProxyHeaderRead {
  * usually takes the whole header. */
 const FIRST_READ = 536;
 const EMPTY = new Uint8Array(0);
+/** First-read buffers not in use: one each per connection was most of the
+ * garbage a header made. */
+const spare: Uint8Array[] = [];
+const MAX_SPARE = 64;
 
 /**
  * Reads the PROXY protocol header at the start of `source` and parses it.
@@ -68,7 +74,7 @@ export async function readProxyHeader(
       `Invalid PROXY protocol mode ${JSON.stringify(mode)}: use "v1", "v2" or "any"`,
     );
   }
-  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+  if (!(timeoutMs > 0) || Number.isNaN(timeoutMs)) {
     throw new RangeError(
       `Invalid PROXY header timeout ${timeoutMs}: use a positive number of milliseconds`,
     );
@@ -79,9 +85,14 @@ export async function readProxyHeader(
     );
   }
 
-  let buffer = new Uint8Array(mode === "v1" ? V1_MAX_LENGTH : FIRST_READ);
+  const first = mode === "v1"
+    ? new Uint8Array(V1_MAX_LENGTH)
+    : spare.pop() ?? new Uint8Array(FIRST_READ);
+  let buffer = first;
   let have = 0;
-  const started = performance.now();
+  /** Whether a read into `buffer` may still land (after a timeout). */
+  let reading = false;
+  const started = timeoutMs === Infinity ? 0 : performance.now();
   const timedOut = (): never => {
     throw headerError(
       "timeout",
@@ -91,56 +102,66 @@ export async function readProxyHeader(
   };
   /** What is left of the deadline, for the next wait; none left throws. */
   const left = () => {
+    if (timeoutMs === Infinity) return Infinity;
     const ms = timeoutMs - (performance.now() - started);
     return ms > 0 ? ms : timedOut();
   };
-  for (;;) {
-    const length = proxyHeaderLength(buffer.subarray(0, have), mode, maxLength);
-    if (length !== 0 && have >= length) {
-      const header = parseProxyHeader(buffer.subarray(0, have), mode, maxLength);
-      return { header, rest: have > length ? buffer.subarray(length, have) : EMPTY };
-    }
-    let want = buffer.length;
-    if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
-      // A version 2 header whose fixed part is not all here: read up to
-      // its end, then the length field says how much more to read.
-      want = V2_FIXED_LENGTH;
-    } else if (length !== 0) {
-      // A version 2 header whose length is known: read exactly to its end.
-      if (buffer.length < length) {
-        const grown = new Uint8Array(length);
-        grown.set(buffer.subarray(0, have));
-        buffer = grown;
+  try {
+    for (;;) {
+      const got = buffer.subarray(0, have);
+      const length = proxyHeaderLength(got, mode, maxLength);
+      if (length !== 0 && have >= length) {
+        const header = parseProxyHeader(got, mode, maxLength);
+        // a copy: the buffer goes back to the spares
+        return { header, rest: have > length ? buffer.slice(length, have) : EMPTY };
       }
-      want = length;
+      let want = buffer.length;
+      if (length === 0 && have > 0 && buffer[0] === V2_SIGNATURE[0]) {
+        // A version 2 header whose fixed part is not all here: read up to
+        // its end, then the length field says how much more to read.
+        want = V2_FIXED_LENGTH;
+      } else if (length !== 0) {
+        // A version 2 header whose length is known: read exactly to its end.
+        if (buffer.length < length) {
+          const grown = new Uint8Array(length);
+          grown.set(buffer.subarray(0, have));
+          buffer = grown;
+        }
+        want = length;
+      }
+      let n: number | null;
+      try {
+        const ms = left(); // before the read: none is left pending when it throws
+        reading = true;
+        n = await deadline(source.read(buffer.subarray(have, want)), ms, timedOut);
+        reading = false;
+      } catch (error) {
+        if (error instanceof ProxyHeaderError) throw error;
+        reading = false;
+        throw headerError(
+          "io",
+          `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
+          mode,
+          { cause: error },
+        );
+      }
+      if (n === null) {
+        throw headerError(
+          "truncated",
+          `The connection ended ${
+            have === 0 ? "before a PROXY header" : `after ${have} bytes of a PROXY header`
+          }`,
+          mode,
+        );
+      }
+      if (n === 0) {
+        // A source that keeps resolving with nothing would spin on
+        // microtasks and starve the deadline's timer: let timers run.
+        await deadline(new Promise((resolve) => setTimeout(resolve, 0)), left(), timedOut);
+      }
+      have += n;
     }
-    let n: number | null;
-    try {
-      const ms = left(); // before the read: none is left pending when it throws
-      n = await deadline(source.read(buffer.subarray(have, want)), ms, timedOut);
-    } catch (error) {
-      if (error instanceof ProxyHeaderError) throw error;
-      throw headerError(
-        "io",
-        `Reading the PROXY header failed after ${have} bytes (${String(error)})`,
-        mode,
-        { cause: error },
-      );
-    }
-    if (n === null) {
-      throw headerError(
-        "truncated",
-        `The connection ended ${
-          have === 0 ? "before a PROXY header" : `after ${have} bytes of a PROXY header`
-        }`,
-        mode,
-      );
-    }
-    if (n === 0) {
-      // A source that keeps resolving with nothing would spin on
-      // microtasks and starve the deadline's timer: let timers run.
-      await deadline(new Promise((resolve) => setTimeout(resolve, 0)), left(), timedOut);
-    }
-    have += n;
+  } finally {
+    if (!reading && first.length === FIRST_READ && spare.length < MAX_SPARE) spare.push(first);
   }
 }

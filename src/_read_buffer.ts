@@ -9,10 +9,18 @@
  */
 
 import { readWithin } from "./_read_timeouts.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { ByteFinder } from "./_find_byte.ts";
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
+
+/** A read called while another waits for the source. */
+function busy(): Deno.errors.Busy {
+  return new Deno.errors.Busy(
+    "Cannot read: another read of this rfile is waiting for data; await it before reading again",
+  );
+}
 
 /** Spans up to this many bytes are searched byte by byte. */
 const SHORT_SPAN = 64;
@@ -42,10 +50,16 @@ export class ReadBuffer {
   /** `buf[start, scanned)` holds no newline (when `scanned > start`). */
   scanned = 0;
   eof = false;
-  /** A read that outlived a timeout. */
+  /** The read of the source in flight: awaited by one call (`waiting`), or
+   * left by one that gave up (a timeout, a cancelled stream) for the next. */
   pending: Promise<number | null> | null = null;
+  /** A call awaits `pending` and will record its outcome (`filled()`), or
+   * give it up (`abandon()`): another call that must wait is refused. */
+  waiting = false;
   /** When the current call's first byte came, or -1: `requestTimeout` counts from it. */
   began = -1;
+  /** Where the bytes read are counted: a server's, in its handlers' `rfile`. */
+  counters: ServerCounters = UNCOUNTED;
   /** The length of the last record lent: a new buffer holds two such. */
   #lastLine = 0;
   /** The size of a new buffer; a longer record grows one beyond it. */
@@ -108,14 +122,26 @@ export class ReadBuffer {
   /** Reads once more into the buffer (see `read()`); false at EOF. */
   async fill(need: number, cap: number = Infinity): Promise<boolean> {
     const read = this.read(need, cap);
-    return read !== null && this.filled(await read);
+    if (read === null) return false;
+    let n;
+    try {
+      n = await read;
+    } catch (error) {
+      throw this.abandon(error);
+    }
+    return this.filled(n);
   }
 
   /** Starts one read (or picks up a pending one) with room for `need` bytes
    * from `start`; null at EOF. Bytes before `lent` are the caller's: the data
-   * moves down to `lent`, or to a buffer for two records like the last (≤ `cap`). */
+   * moves down to `lent`, or to a buffer for two records like the last (≤ `cap`).
+   * The caller then awaits it and calls `filled()`, or `abandon()` if it
+   * rejects; a second caller meanwhile is refused, since both would record
+   * the one read's bytes (asyncio's `StreamReader` refuses it too). */
   read(need: number, cap: number = Infinity): Promise<number | null> | null {
     if (this.eof) return null;
+    if (this.waiting) throw busy();
+    this.waiting = true;
     if (this.pending === null) {
       let buf = this.buf;
       const base = this.lent;
@@ -157,13 +183,55 @@ export class ReadBuffer {
 
   /** Records the outcome of a read started by `read()`: false at EOF. */
   filled(n: number | null): boolean {
+    this.waiting = false;
     this.pending = null;
     if (n === null) {
       this.eof = true;
       return false;
     }
     this.end += n;
+    this.counters.bytesRead += n;
     return true;
+  }
+
+  /** Gives up the wait on `pending` without taking its bytes, which the
+   * next call will: the wait rejected (`error`, returned), or its stream was
+   * cancelled. */
+  abandon<E>(error?: E): E | undefined {
+    this.waiting = false;
+    return error;
+  }
+
+  /** `abandon(error)`, then throws it: a rejection handler, made once. */
+  get rethrow(): (error: unknown) => never {
+    return this.#rethrow ??= (error) => {
+      throw this.abandon(error);
+    };
+  }
+  #rethrow: ((error: unknown) => never) | undefined;
+
+  /** `read1()` for a reader's `readable`: buffered bytes, or one read's. A
+   * read that comes after `stop` (the stream was cancelled) is left, bytes
+   * or error, to the reader's next call; the stream gets an empty array. */
+  async streamChunk(stop: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+    this.began = -1;
+    if (this.end === this.start) {
+      const read = this.read(1);
+      if (read === null) return EMPTY.slice();
+      const abandon = () => void this.abandon();
+      stop.addEventListener("abort", abandon);
+      let n;
+      try {
+        n = await read;
+      } catch (error) {
+        if (stop.aborted) return EMPTY.slice();
+        throw this.abandon(error);
+      } finally {
+        stop.removeEventListener("abort", abandon);
+      }
+      if (stop.aborted || !this.filled(n)) return EMPTY.slice();
+    }
+    return this.take(this.end);
   }
 
   /** A read bounded by the timeouts (`have` bytes in: the request has begun). */

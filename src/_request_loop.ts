@@ -9,13 +9,16 @@
 import { AcceptBackoff } from "./_accept_backoff.ts";
 import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
+import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { type FlowServer, FULL, FusedFlow } from "./_fused_flow.ts";
 import { GuardedRunner } from "./_guarded.ts";
-import { OpenRequests } from "./_open_requests.ts";
+import { observerFor } from "./_observer.ts";
+import { type Admission, OpenRequests } from "./_open_requests.ts";
 import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
+import type { ServerStats } from "./server_stats.ts";
 
 /** What the loop calls on its server: `BaseServer`'s hooks and attributes. */
 export interface Hooks<R, A> extends FlowServer<R, A> {
@@ -107,6 +110,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.flow = new FusedFlow(server, this);
     checkSignal(signal);
     this.#signal = signal;
+    this.requests.observer = observerFor(server, this.requests.counters);
     if (signal?.aborted) this.closed = true; // nothing bound, nothing to serve
     else signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -168,20 +172,21 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       } finally {
         run.idle = false;
       }
-      if (!run.live) return; // stopped meanwhile: the request stays pending (closed: closed)
-      requests.pending = null;
+      // stopped meanwhile: the request stays pending for the next taker, or
+      // serverClose() took it over and serves it
+      if (!run.live) return;
       this.#backoff.reset();
       // Python's loop never runs a request and serviceActions() at once
       if (actions.running !== null) {
+        // kept as the one being taken meanwhile: a stop leaves it to the
+        // next taker, a close to serverClose(), which serves it
+        requests.pending = Promise.resolve(next);
         await actions.running;
-        if (!run.live) {
-          if (this.closed) await this.#closeQuietly(next[0]);
-          else requests.pending = Promise.resolve(next); // for the next taker
-          return;
-        }
+        if (!run.live) return;
       }
+      requests.pending = null;
       // A ThreadingMixIn server's request returns at once: no turn of the event loop
-      const handled = this.#handle(next[0], next[1]);
+      const handled = this.#dispatch(next[0], next[1]);
       if (handled !== undefined) await handled;
       if (!run.live) return;
       // the actions may await shutdown(), which ends the run without waiting for them
@@ -247,7 +252,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     }
     if (next === TIMEOUT) return void await server.handleTimeout();
     this.#backoff.reset();
-    if (!this.closed) await this.#handle(next[0], next[1]); // else serverClose() closes it
+    if (!this.closed) await this.#dispatch(next[0], next[1]); // else serverClose() serves it
   }
 
   /** `BaseServer.serverClose()`. */
@@ -260,14 +265,16 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       this.closed = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
+      this.requests.admission?.close();
       if (this.#run !== null) this.#end(this.#run);
       this.#backoff.wake();
       this.requests.freeSlot();
-      // A pending accept holds the socket until its cancellation lands, and a
-      // connection it took just before the close was never handled: close it
+      // A pending accept holds the socket until its cancellation lands. A
+      // connection it took has left the kernel's queue, so no other listener
+      // of a reusePort group can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
-      this.#socketClosed = pending?.then(([r]) => this.#closeQuietly(r), ignore) ?? null;
+      this.#socketClosed = pending?.then(([r, a]) => void this.#dispatch(r, a), ignore) ?? null;
     }
     // started before any await: with no grace left the lingering closes own their connections
     // now, before a timer due meanwhile (a writeTimeout) can close one under them
@@ -278,15 +285,23 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     if (draining !== null) await draining;
   }
 
+  /** `BaseServer.stats()`: the counters, and a forking parent's children's. */
+  stats(): ServerStats {
+    const own = this.requests.counters.snapshot(this.requests.size);
+    return childStats.get(this.#server)?.(own) ?? own;
+  }
+
   /** `handleDrop()` (once per request) for a routine drop or a request
    * closed at the close deadline, else `handleError()`; what the hook itself
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
-    const drop = this.requests.forced(request) || isRoutineDrop(error);
+    const forced = this.requests.forced(request);
+    const drop = forced || isRoutineDrop(error);
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
     }
+    this.requests.settle(request, drop ? forced ? "closed" : dropReason(error) : "error", error);
     try {
       if (drop) await this.#server.handleDrop(request, clientAddress, error);
       else await this.#server.handleError(request, clientAddress, error);
@@ -304,11 +319,61 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     }
   }
 
+  #dispatch(request: R, clientAddress: A): Promise<void> | undefined {
+    const admission = this.requests.admission;
+    return admission === null
+      ? this.#handle(request, clientAddress)
+      : this.#admit(request, clientAddress, admission);
+  }
+
+  /** `#handle()` after the admission, under the request's frame too: an
+   * untrusted peer is dropped before any read; the header is read in the
+   * request's own task when the server has one per request, else before the
+   * next request is taken. */
+  #admit(request: R, peer: A, admission: Admission<R, A>): Promise<void> | undefined {
+    this.requests.add(request);
+    const flow = this.#admitting ??= this.#admitFlow();
+    const observer = this.requests.observer;
+    const admitting = observer === null
+      ? framed(flow, request, peer)
+      : observer.request(request, peer, () => framed(flow, request, peer));
+    return admission.concurrent ? undefined : admitting;
+  }
+
+  #admitting: Flow<R, A> | null = null;
+
+  /** The admission's flow, made once: it reads the server's admission when it runs. */
+  #admitFlow(): Flow<R, A> {
+    return {
+      run: (request, peer) => {
+        const admission = this.requests.admission!;
+        const refused = admission.refuse(peer);
+        if (refused !== null) throw refused;
+        return this.#admitted(request, peer, admission);
+      },
+      failed: (request, peer, error) => this.failed(request, peer, error),
+    };
+  }
+
+  async #admitted(request: R, peer: A, admission: Admission<R, A>): Promise<void> {
+    const clientAddress = await admission.admit(request, peer);
+    this.requests.observer?.admitted(request, clientAddress);
+    const handled = framed(this, request, clientAddress);
+    if (handled !== undefined) await handled;
+  }
+
   /** Python's `_handle_request_noblock()` after `get_request()`, under the
    * request's frame (`_caller.ts`): nothing when every hook returned
    * synchronously (a ThreadingMixIn server's do). */
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.requests.add(request);
+    const observer = this.requests.observer;
+    if (observer === null) return this.#flow(request, clientAddress);
+    return observer.request(request, clientAddress, () => this.#flow(request, clientAddress));
+  }
+
+  /** The fused flow when it serves the request's hooks, else the loop's own. */
+  #flow(request: R, clientAddress: A): Promise<void> | undefined {
     const fused = this.flow.run(request, clientAddress);
     return fused !== FULL ? fused : framed(this, request, clientAddress);
   }
@@ -332,6 +397,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       const shut = server.shutdownRequest(request);
       return shut instanceof Promise ? shut as Promise<void> : undefined;
     }
+    if (!verified) this.requests.settle(request, "refused");
     const done = verified
       ? server.processRequest(request, clientAddress)
       : server.shutdownRequest(request);
@@ -344,8 +410,12 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   }
 
   async #handleVerified(request: R, clientAddress: A, verified: Promise<boolean>): Promise<void> {
-    if (await verified) await this.#server.processRequest(request, clientAddress);
-    else await this.#server.shutdownRequest(request);
+    if (await verified) {
+      await this.#server.processRequest(request, clientAddress);
+      return;
+    }
+    this.requests.settle(request, "refused");
+    await this.#server.shutdownRequest(request);
   }
 
   /** An error on the way, for `framed()`: `handleError()` (or

@@ -26,15 +26,29 @@ export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
  * server a write's failure no caller observed (a write the handler did not
  * await): `handleDrop()` for a reset. */
 export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
+/** `StreamWriter`: a write timing out no longer closes the connection; see `holdOpen()`. */
+export const kHoldOpen: unique symbol = Symbol("socketserver.holdOpen");
 /** `StreamWriter`: refuses the writes not yet started; see `stopWrites()`. */
 export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 /** `BufferedReader`: the read a timeout left pending, if any. */
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
+/** `BufferedReader` and `StreamWriter`: the server counters their bytes go to
+ * (`_counters.ts`); a handler's `setup()` sets its server's. */
+export const kCounters: unique symbol = Symbol("socketserver.counters");
+/** `StreamServer`: throws when the transport cannot read a PROXY header. */
+export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");
+/** `BufferedReader`: `read1()` for `rfile.readable`, given up when the stream is cancelled. */
+export const kStreamRead: unique symbol = Symbol("socketserver.streamRead");
+/** `StreamWriter`: `finish()`'s flush, which reports the failure of writes the handler left in flight. */
+export const kFinishWrites: unique symbol = Symbol("socketserver.finishWrites");
 
 /** A `DatagramRequestHandler`'s reply, sent: the send's promise, or `undefined` (nothing to send). */
 export const kSendReply: unique symbol = Symbol("socketserver.sendReply");
+
+/** A `DatagramRequestHandler`'s reply went out: its bytes are counted. */
+export const kSent: unique symbol = Symbol("socketserver.sent");
 
 /** A `DatagramRequestHandler`'s failed send, told apart: a drop reported, or the error to throw. */
 export const kSendFailed: unique symbol = Symbol("socketserver.sendFailed");

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { asDrop } from "./errors.ts";
 import { MAX_TIMER_MS } from "./_deadline.ts";
 
 /** How many sockets a Unix datagram server may hold for its replies (idle,
@@ -159,7 +160,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
         const i = this.#waiters.indexOf(waiter);
         if (i !== -1) this.#waiters.splice(i, 1);
         reject(
-          new Deno.errors.TimedOut(
+          replyTimedOut(
             `The reply was dropped after ${ms} ms (replyTimeout): all ${MAX_REPLY_SOCKETS} reply sockets are held by replies to clients that do not read them, which Deno cannot cancel; they are freed as those clients read or close their sockets`,
           ),
         );
@@ -228,7 +229,7 @@ export class SerialUnixDatagramConn implements Deno.DatagramConn {
           setAside(sending);
         } finally {
           reject(
-            new Deno.errors.TimedOut(
+            replyTimedOut(
               `The reply timed out after ${limit} ms (replyTimeout): the client's receive queue is full because it does not read its replies, and its replies are dropped until it reads or closes its socket: make the client read them, or raise "replyTimeout"`,
             ),
           );
@@ -373,8 +374,13 @@ function closeQuietly(socket: { close(): void }): void {
   }
 }
 
+/** A reply the client does not take: a drop that `stats()` counts as a write timeout. */
+function replyTimedOut(message: string): Deno.errors.TimedOut {
+  return asDrop(new Deno.errors.TimedOut(message), "writeTimeout");
+}
+
 function droppedAtOnce(): Deno.errors.TimedOut {
-  return new Deno.errors.TimedOut(
+  return replyTimedOut(
     `The reply was dropped at once: an earlier reply to this client is still waiting for room in its receive queue, so it does not read its replies; make the client read them`,
   );
 }

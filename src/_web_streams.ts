@@ -6,9 +6,12 @@
  * @module
  */
 
-/** What the readable pulls from: `BufferedReader.read1()`. */
+import { kStreamRead } from "./_symbols.ts";
+
+/** What the readable pulls from: `BufferedReader`'s `read1()`, given up
+ * when the stream is cancelled. */
 interface Reader {
-  read1(): Promise<Uint8Array<ArrayBuffer>>;
+  [kStreamRead](stop: AbortSignal): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** What the writable writes to: a `StreamWriter`. */
@@ -25,16 +28,22 @@ const ignore = () => {};
  * The reader's one stream: what it has buffered, then each read of the
  * source, as `read1()` returns them. A high-water mark of 0 reads only when
  * a consumer asks, so a slow consumer holds the client back. Ending or
- * cancelling it leaves the connection open: the server closes it.
+ * cancelling it leaves the connection open: the server closes it. Cancelling
+ * it while it waits leaves the read to the reader's next call, bytes and all.
  */
 export function readableOf(reader: Reader): ReadableStream<Uint8Array<ArrayBuffer>> {
   let stream = readables.get(reader);
   if (stream === undefined) {
+    const cancelled = new AbortController();
     stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
       async pull(controller) {
-        const chunk = await reader.read1();
+        const chunk = await reader[kStreamRead](cancelled.signal);
+        if (cancelled.signal.aborted) return;
         if (chunk.length === 0) controller.close();
         else controller.enqueue(chunk);
+      },
+      cancel() {
+        cancelled.abort();
       },
     }, { highWaterMark: 0 });
     readables.set(reader, stream);

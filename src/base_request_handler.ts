@@ -6,6 +6,7 @@
 
 import type { AnyServer, Awaitable, ClientAddressOf, RequestOf } from "./base_server.ts";
 import type { TCPServer } from "./tcp_server.ts";
+import { type ProxyInfo, proxyInfo } from "./proxy_info.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
 
 /**
@@ -57,6 +58,27 @@ export class BaseRequestHandler<
     this.request = request;
     this.clientAddress = clientAddress;
     this.server = server;
+  }
+
+  /**
+   * What the connection's PROXY protocol header said — the proxy's own
+   * address, the version, the TLVs — when the server's `proxyProtocol` is
+   * set; else `null`. `clientAddress` is already the header's client.
+   *
+   * @example
+   * ```ts
+   * import { BaseRequestHandler, sendall } from "@x/socketserver";
+   *
+   * class Where extends BaseRequestHandler {
+   *   override async handle() {
+   *     const via = this.proxy?.proxyAddress;
+   *     await sendall(this.request, `${this.clientAddress.hostname} via ${JSON.stringify(via)}\n`);
+   *   }
+   * }
+   * ```
+   */
+  get proxy(): ProxyInfo | null {
+    return proxyInfo(this.request);
   }
 
   /**

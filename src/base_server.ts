@@ -11,6 +11,7 @@ import { errorReport } from "./_format.ts";
 import { registerBaseServer } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
+import type { ServerStats } from "./server_stats.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
 
 /**
@@ -132,10 +133,12 @@ export interface ServerCloseOptions {
    * like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, how long each stream connection left
-   * lingers, in ms: its write side is shut (the client gets every byte
-   * written, then EOF) and its input read and dropped until the client
-   * closes or this time is up; 0 closes at once, which may reset it.
+  /** At the end of the grace period, each stream connection left is closed
+   * right after the reply under way (its handler's `rfile` waiting for the
+   * next request, nothing left in `wfile`), waiting at most this long, in
+   * ms; then it lingers as long again: its write side is shut (the client
+   * gets every byte written, then EOF) and its input read and dropped until
+   * the client closes or the time is up. 0 closes at once, which may reset it.
    * @default {1000} */
   lingerMs?: number;
 }
@@ -199,6 +202,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** The address the server listens on; the bound one once bound. */
   serverAddress: SA;
 
+  /** @ignore Internal: the requests taken and not yet closed (`_open_requests.ts`). */
+  readonly [kRequests]: OpenRequests<R, A>;
+  /** @ignore Internal: `handleDrop()` or `handleError()`, guarded (`RequestLoop.report()`). */
+  readonly [kReportError]: (request: R, clientAddress: A, error: unknown) => Promise<void>;
   #attributes: AttributeValues;
   #loop: RequestLoop<R, A>;
 
@@ -214,6 +221,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.RequestHandlerClass = RequestHandlerClass;
     Object.defineProperty(this, "options", { value: Object.freeze({ ...options }) });
     this.#loop = new RequestLoop<R, A>(this, options.signal, BaseServer.prototype.processRequest);
+    this[kRequests] = this.#loop.requests;
+    this[kReportError] = this.#loop.report.bind(this.#loop);
     this.#attributes = new AttributeValues(new.target, options);
   }
 
@@ -260,6 +269,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Whether {@linkcode BaseServer.serveForever} is running. */
   get serving(): boolean {
     return this.#loop.serving;
+  }
+
+  /** A snapshot of the server's counters since it was constructed, a
+   * {@linkcode ServerStats} (whose example calls it). */
+  stats(): ServerStats {
+    return this.#loop.stats();
   }
 
   /**
@@ -568,16 +583,6 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** @ignore Internal: closes the transport's socket; transports override it. */
   [kCloseSocket](): void {}
-
-  /** @ignore Internal: the requests taken and not yet closed (`_open_requests.ts`). */
-  get [kRequests](): OpenRequests<R, A> {
-    return this.#loop.requests;
-  }
-
-  /** @ignore Internal: `handleDrop()` or `handleError()`, guarded (`RequestLoop.report()`). */
-  [kReportError](request: R, clientAddress: A, error: unknown): Promise<void> {
-    return this.#loop.report(request, clientAddress, error);
-  }
 }
 
 /** The default `processRequest()`, under the frame the request loop runs each request in. */

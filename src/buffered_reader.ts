@@ -9,7 +9,8 @@ import { ReadBuffer } from "./_read_buffer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./framing.ts";
 import { frames, readExactly, readFrame, readUntil } from "./_framing.ts";
 import { readableOf } from "./_web_streams.ts";
-import { kPendingRead } from "./_symbols.ts";
+import { kCounters, kPendingRead, kStreamRead } from "./_symbols.ts";
+import type { ServerCounters } from "./_counters.ts";
 
 /**
  * Where a {@linkcode BufferedReader} pulls bytes from: a `Deno.Conn`, or
@@ -103,7 +104,10 @@ export interface BufferedReaderOptions {
  * data of the connection: `slice()` one to keep it for long or to transfer
  * its buffer. Every read that looks for an end is bounded: `readline()` by
  * `maxLineLength`, `readUntil()` by its limit, `readFrame()` and
- * `readExactly()` by 1 MiB unless told otherwise.
+ * `readExactly()` by 1 MiB unless told otherwise. One call reads at a time:
+ * a call that must wait for the source while another waits rejects with
+ * `Deno.errors.Busy`, as asyncio's `StreamReader` refuses it (both would
+ * take the same bytes); a call the buffer answers is served.
  *
  * @example Lines, then the rest
  * ```ts
@@ -179,7 +183,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * buffered, then what comes, as `read1()` returns it, read only as fast
    * as it is consumed. Unlike the connection's own `readable`, its end does
    * not close the connection: the handler may still write, and the server
-   * closes it after `finish()`. The same stream at every access.
+   * closes it after `finish()`. Cancelled while it waits for the source,
+   * it leaves what comes to the reader's next call. The same stream at
+   * every access.
    *
    * @example
    * ```ts
@@ -233,7 +239,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       const line = this.#takeLine(limit);
       if (line !== null) return line;
       const read = b.read(b.end - b.start + 1, limit);
-      if (read === null || !b.filled(await read)) return b.takeRest();
+      if (read === null) return b.takeRest();
+      let n;
+      try {
+        n = await read;
+      } catch (error) {
+        throw b.abandon(error);
+      }
+      if (!b.filled(n)) return b.takeRest();
     }
   }
 
@@ -248,7 +261,14 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (i !== -1 || end - start >= size) return b.hand(i !== -1 ? i + 1 : start + size);
       b.scanned = end;
       const read = b.read(end - start + 1, size);
-      if (read === null || !b.filled(await read)) return b.takeRest();
+      if (read === null) return b.takeRest();
+      let n;
+      try {
+        n = await read;
+      } catch (error) {
+        throw b.abandon(error);
+      }
+      if (!b.filled(n)) return b.takeRest();
     }
   }
 
@@ -311,7 +331,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
 
   /**
    * Reads exactly `n` bytes, Python's `asyncio` `readexactly()`: a view, as
-   * a line. `n` is refused over `limit` before anything is read.
+   * a line. `n` is refused over `limit` (`Infinity`: no limit) before
+   * anything is read.
    *
    * @throws {IncompleteReadError} The connection ended first (its `partial`: the bytes that came).
    * @throws {LimitOverrunError} `n` is over `limit`.
@@ -337,7 +358,8 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * Reads up to and including the next `delimiter` (a string is matched as
    * UTF-8), Python's `asyncio` `readuntil()`: a view, as a line; an empty
    * array at EOF. A record longer than `limit`, delimiter included, throws
-   * (and stays buffered), where `readline(size)` would cut it.
+   * (and stays buffered), where `readline(size)` would cut it; `Infinity`
+   * (which `maxLineLength` may be) sets no limit.
    *
    * @throws {LimitOverrunError} No delimiter within `limit` bytes.
    * @throws {IncompleteReadError} The connection ended mid-record.
@@ -431,7 +453,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (line !== null) return Promise.resolve({ done: false, value: line });
       const b = this.#b;
       const read = b.read(b.end - b.start + 1, this.maxLineLength);
-      return read === null ? Promise.resolve(this.#atEnd()) : read.then(this.#lineRead);
+      return read === null ? Promise.resolve(this.#atEnd()) : read.then(this.#lineRead, b.rethrow);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -469,9 +491,19 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     this.#b.close();
   }
 
+  /** @ignore Internal: where the bytes read are counted (a server's `stats()`). */
+  set [kCounters](counters: ServerCounters) {
+    this.#b.counters = counters;
+  }
+
   /** @ignore Internal: the read a timeout left pending, if any. */
   [kPendingRead](): Promise<number | null> | null {
     return this.#b.pending;
+  }
+
+  /** @ignore Internal: `read1()` for `readable`, given up when it is cancelled. */
+  [kStreamRead](stop: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#b.streamChunk(stop);
   }
 
   /** The next line if a whole one is buffered, else null; throws past `limit`. */

@@ -15,13 +15,14 @@ import type { UDPServer } from "./udp_server.ts";
 import { ReplyBuffer } from "./_datagram_slab.ts";
 import { formatAddress, withContext } from "./_format.ts";
 import { checkUnixSendPermissions } from "./_permissions.ts";
-import { kSendFailed, kSendReply } from "./_symbols.ts";
+import { kReportError, kRequests, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
+import { asDrop } from "./errors.ts";
 
 /** How large a datagram the transport of `address` carries, for messages. */
 function largestDatagram(address: Deno.Addr): string {
   return address.transport === "udp"
     ? "a UDP datagram carries at most 65507 bytes over IPv4 and 65527 over IPv6"
-    : "a Unix datagram carries at most the socket's send buffer (net.core.wmem_default)";
+    : "a Unix datagram carries at most the socket's send buffer less 32 bytes (net.core.wmem_default - 32)";
 }
 
 /**
@@ -146,8 +147,9 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     try {
       await sending;
     } catch (error) {
-      await this[kSendFailed](error);
+      return await this[kSendFailed](error);
     }
+    this[kSent]();
   }
 
   /** @ignore Internal: `finish()` up to the send, which it returns (the fused flow awaits it). */
@@ -172,6 +174,13 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
 
   #sent = 0;
 
+  /** @ignore Internal: the reply `[kSendReply]()` started went out: its bytes are counted. */
+  [kSent](): void {
+    // optional: a handler may run under a stand-in server (a test's), or none
+    const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
+    if (counters !== undefined) counters.bytesWritten += this.#sent;
+  }
+
   /** @ignore Internal: what a failed send means: a drop reported to
    * `handleDrop()` (it returns), or an error that says what to do (it throws). */
   async [kSendFailed](error: unknown): Promise<void> {
@@ -195,7 +204,11 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     const doing = `Sending a ${this.#sent}-byte reply to "${formatAddress(address)}"`;
     if (code === "ENOBUFS") {
       // lost as the network loses datagrams under load: a drop
-      await this.server.handleDrop(this.request, this.clientAddress, withContext(error, doing));
+      const lost = asDrop(withContext(error, doing), "replyLost");
+      const report = (this.server as Partial<AnyServer> | undefined)?.[kReportError];
+      if (report === undefined) {
+        await this.server.handleDrop(this.request, this.clientAddress, lost);
+      } else await report(this.request, this.clientAddress, lost);
       return;
     }
     if (code === "EMSGSIZE") {

@@ -12,7 +12,7 @@ import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
-import { kAttribute, kCloseSocket } from "./_symbols.ts";
+import { kAttribute, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
  * What a datagram server hands its handler as `request`: Python's
@@ -246,6 +246,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     const truncated = data.length > max;
     const packet = truncated ? data.subarray(0, max) : data;
     release(region, packet.length);
+    this[kRequests].counters.bytesRead += packet.length;
     const request = [packet, socket] as [Uint8Array<ArrayBuffer>, Deno.DatagramConn] & {
       truncated: boolean;
     };

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { ProxyHeaderError } from "./proxy_protocol.ts";
+
 /**
  * A read refused because what the peer sent exceeds a limit: a line past
  * `maxLineLength` ({@linkcode LineTooLongError}), a frame past
@@ -207,7 +209,8 @@ export class TimeoutError extends Deno.errors.TimedOut {
  * handler's own timer bounding a raw read does), a limit overrun (an
  * over-long line or frame), an end mid-record
  * ({@linkcode IncompleteReadError}), a failed TLS handshake or corrupt TLS
- * data. These go to
+ * data, a connection refused for its PROXY protocol header or its untrusted
+ * address ({@linkcode ProxyHeaderError}). These go to
  * {@linkcode BaseServer.handleDrop}, everything else to `handleError()`.
  *
  * @example
@@ -229,17 +232,24 @@ export function isRoutineDrop(error: unknown): boolean {
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.TimedOut ||
     error instanceof Deno.errors.Interrupted ||
-    error instanceof LimitOverrunError;
+    error instanceof LimitOverrunError ||
+    error instanceof ProxyHeaderError;
 }
 
-/** Errors this package marked as drops whatever their class. */
-const markedDrops = new WeakSet<object>();
+/** Errors this package marked as drops whatever their class, with the
+ * reason `stats()` counts them under (`DropReason` in server_stats.ts). */
+const markedDrops = new WeakMap<object, string>();
 
 /** Internal: marks `error` as a routine drop (see {@linkcode isRoutineDrop}),
- * e.g. a failed TLS handshake; returns it. */
-export function asDrop<T>(error: T): T {
-  if (error !== null && typeof error === "object") markedDrops.add(error);
+ * e.g. a failed TLS handshake (`reason` "handshake"); returns it. */
+export function asDrop<T>(error: T, reason: string): T {
+  if (error !== null && typeof error === "object") markedDrops.set(error, reason);
   return error;
+}
+
+/** Internal: the reason `error` was marked a drop with, if it was. */
+export function markedDropReason(error: unknown): string | undefined {
+  return error !== null && typeof error === "object" ? markedDrops.get(error) : undefined;
 }
 
 /**

@@ -9,8 +9,6 @@
  */
 
 import type { AnyServer, Awaitable, ServerCloseOptions } from "./base_server.ts";
-import { TCPServer } from "./tcp_server.ts";
-import { TLSServer } from "./tls_server.ts";
 import {
   type ServerClass,
   ThreadingMixIn,
@@ -35,7 +33,7 @@ import {
   type Role,
   tellParent,
 } from "./_forking_child.ts";
-import { type ChildDeath, describeExit, Supervisor } from "./_forking_supervisor.ts";
+import { type ChildDeath, describeExit, notServing, Supervisor } from "./_forking_supervisor.ts";
 import { formatAddress } from "./_format.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket } from "./_symbols.ts";
 
@@ -79,6 +77,22 @@ export interface ForkingServer {
    */
   readonly ready: Promise<void>;
   /**
+   * A rolling restart, from the parent: starts `maxChildren` new children,
+   * which run the program file as it is on disk now (the parent keeps the
+   * code it started with), waits until each one listens, then stops the old
+   * ones — each closes its listener at once and finishes its connections
+   * within `graceMs` — and resolves once they have exited. A new child that
+   * exits before it listens, or does not listen within `readyTimeoutMs`,
+   * aborts the restart: the new children are stopped, the old ones serve on,
+   * and the promise rejects saying why. With `net.ipv4.tcp_migrate_req = 1`
+   * no connection is lost (docs/deployment.md).
+   *
+   * @param options How long the old children may finish, and the new ones
+   *   may take to listen.
+   * @returns When the new children serve and the old ones have exited.
+   */
+  restartChildren(options?: RestartChildrenOptions): Promise<void>;
+  /**
    * Hook, called in the parent once a child listens. Does nothing by
    * default.
    *
@@ -95,6 +109,35 @@ export interface ForkingServer {
    * @returns When reported.
    */
   childDied(death: ChildDeath): Awaitable<void>;
+}
+
+/**
+ * Options of {@linkcode ForkingServer.restartChildren}.
+ *
+ * @example Reloading the code on SIGHUP
+ * ```ts
+ * import { BaseRequestHandler, ForkingTCPServer, isForkingChild } from "@x/socketserver";
+ *
+ * if (import.meta.main) {
+ *   await using server = new ForkingTCPServer({ port: 9999 }, BaseRequestHandler);
+ *   if (!isForkingChild()) {
+ *     Deno.addSignalListener("SIGHUP", () => {
+ *       server.restartChildren({ graceMs: 10_000 }).catch((error) => console.error(error.message));
+ *     });
+ *   }
+ *   await server.serveForever();
+ * }
+ * ```
+ */
+export interface RestartChildrenOptions {
+  /** How long each old child may finish its connections, in ms; a
+   * connection still open then is closed right after its reply under way.
+   * @default {childGraceMs} */
+  graceMs?: number;
+  /** How long the new children may take to listen, in ms, before the
+   * restart is abandoned.
+   * @default {30000} */
+  readyTimeoutMs?: number;
 }
 
 /**
@@ -426,6 +469,19 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
       );
     }
 
+    async restartChildren(options: RestartChildrenOptions = {}): Promise<void> {
+      const { graceMs = this.childGraceMs, readyTimeoutMs = 30_000 } = options;
+      checkGrace("graceMs", graceMs);
+      checkGrace("readyTimeoutMs", readyTimeoutMs);
+      if (this.#role !== "parent") {
+        throw new Error(
+          `restartChildren() restarts ${this.constructor.name}'s children from the parent: call it where isForkingChild() is false`,
+        );
+      }
+      if (this.#supervisor === null) throw notServing(this.constructor.name);
+      await this.#supervisor.restart(graceMs, readyTimeoutMs);
+    }
+
     childStarted(_pid: number): Awaitable<void> {}
 
     childDied(death: ChildDeath): Awaitable<void> {
@@ -459,137 +515,4 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
   // spec that tells a child which server to construct.
   Object.defineProperty(Forking, "name", { value: `Forking${Base.name}` });
   return Forking as unknown as ForkingMixInClass<C>;
-}
-
-/**
- * A {@linkcode TCPServer} served by one child process per core:
- * `ForkingMixIn(TCPServer)`. Python: `ForkingTCPServer`. Needs Linux,
- * `--unstable-net` and `--allow-run` for Deno.
- *
- * @example A program serving on every core
- * ```ts
- * import { ForkingTCPServer, isForkingChild, StreamRequestHandler } from "@x/socketserver";
- *
- * class Echo extends StreamRequestHandler {
- *   override async handle() {
- *     for await (const line of this.rfile) await this.wfile.write(line);
- *   }
- * }
- *
- * if (import.meta.main && Deno.args.includes("--serve")) {
- *   // every child runs this program again and constructs this same server
- *   await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 9999 }, Echo);
- *   if (!isForkingChild()) console.log(`serving with ${server.maxChildren} processes`);
- *   await server.serveForever();
- * }
- * ```
- */
-export const ForkingTCPServer: ForkingMixInClass<typeof TCPServer> = ForkingMixIn(TCPServer);
-/** Methods of ForkingTCPServer, declared again so that its doc page lists them. */
-export interface ForkingTCPServer extends TCPServer, ThreadingServer, ForkingServer {
-  /** See {@linkcode ForkingMixIn}. */
-  serveForever(pollInterval?: number | null): Promise<void>;
-  /** See {@linkcode ForkingMixIn}. */
-  shutdown(): Promise<void>;
-  /** Not supported by the parent, whose children accept: throws. See {@linkcode ForkingMixIn}. */
-  handleRequest(): Promise<void>;
-  /** See {@linkcode TCPServerBase.serverBind}. */
-  serverBind(): void;
-  /** See {@linkcode BaseServer.serverActivate}. */
-  serverActivate(): Awaitable<void>;
-  /** See {@linkcode StreamServer.getRequest}. */
-  getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]>;
-  /** See {@linkcode BaseServer.verifyRequest}. */
-  verifyRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
-  /** See {@linkcode ThreadingMixIn}. */
-  processRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Awaitable<void>;
-  /** See {@linkcode ThreadingServer.processRequestThread}. */
-  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
-  /** See {@linkcode BaseServer.finishRequest}. */
-  finishRequest(request: Deno.TcpConn, clientAddress: Deno.NetAddr): Promise<void>;
-  /** See {@linkcode StreamServer.shutdownRequest}. */
-  shutdownRequest(request: Deno.TcpConn): Promise<void>;
-  /** See {@linkcode StreamServer.closeRequest}. */
-  closeRequest(request: Deno.TcpConn): void;
-  /** See {@linkcode BaseServer.handleError}. */
-  handleError(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** See {@linkcode BaseServer.handleDrop}. */
-  handleDrop(request: Deno.TcpConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** See {@linkcode BaseServer.handleTimeout}. */
-  handleTimeout(): Awaitable<void>;
-  /** See {@linkcode BaseServer.serviceActions}. */
-  serviceActions(): Awaitable<void>;
-  /** See {@linkcode ForkingMixIn}. */
-  serverClose(options?: ServerCloseOptions): Promise<void>;
-  /** See {@linkcode BaseServer}. */
-  [Symbol.asyncDispose](): Promise<void>;
-  /** See {@linkcode ForkingServer.childStarted}. */
-  childStarted(pid: number): Awaitable<void>;
-  /** See {@linkcode ForkingServer.childDied}. */
-  childDied(death: ChildDeath): Awaitable<void>;
-}
-
-/**
- * A {@linkcode TLSServer} served by one child process per core:
- * `ForkingMixIn(TLSServer)`. Each child reads the certificate and key
- * itself: give it read permission for their files (`childPermissions`) when
- * the parent's is partial.
- *
- * @example
- * ```ts
- * import { BaseRequestHandler, ForkingTLSServer } from "@x/socketserver";
- * import { localhostCert } from "@x/socketserver/testing";
- * import assert from "node:assert/strict";
- *
- * await using server = new ForkingTLSServer(
- *   { hostname: "127.0.0.1", port: 0 },
- *   BaseRequestHandler,
- *   { ...localhostCert, maxChildren: 2 },
- * );
- * assert.equal(server.maxChildren, 2);
- * ```
- */
-export const ForkingTLSServer: ForkingMixInClass<typeof TLSServer> = ForkingMixIn(TLSServer);
-/** Methods of ForkingTLSServer, declared again so that its doc page lists them. */
-export interface ForkingTLSServer extends TLSServer, ThreadingServer, ForkingServer {
-  /** See {@linkcode ForkingMixIn}. */
-  serveForever(pollInterval?: number | null): Promise<void>;
-  /** See {@linkcode ForkingMixIn}. */
-  shutdown(): Promise<void>;
-  /** Not supported by the parent, whose children accept: throws. See {@linkcode ForkingMixIn}. */
-  handleRequest(): Promise<void>;
-  /** See {@linkcode TCPServerBase.serverBind}. */
-  serverBind(): void;
-  /** See {@linkcode BaseServer.serverActivate}. */
-  serverActivate(): Awaitable<void>;
-  /** See {@linkcode StreamServer.getRequest}. */
-  getRequest(): Promise<[Deno.TlsConn, Deno.NetAddr]>;
-  /** See {@linkcode BaseServer.verifyRequest}. */
-  verifyRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<boolean>;
-  /** See {@linkcode ThreadingMixIn}. */
-  processRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Awaitable<void>;
-  /** See {@linkcode ThreadingServer.processRequestThread}. */
-  processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
-  /** See {@linkcode TLSServer.finishRequest}. */
-  finishRequest(request: Deno.TlsConn, clientAddress: Deno.NetAddr): Promise<void>;
-  /** See {@linkcode TLSServer.shutdownRequest}. */
-  shutdownRequest(request: Deno.TlsConn): Promise<void>;
-  /** See {@linkcode StreamServer.closeRequest}. */
-  closeRequest(request: Deno.TlsConn): void;
-  /** See {@linkcode BaseServer.handleError}. */
-  handleError(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** See {@linkcode BaseServer.handleDrop}. */
-  handleDrop(request: Deno.TlsConn, clientAddress: Deno.NetAddr, error: unknown): Awaitable<void>;
-  /** See {@linkcode BaseServer.handleTimeout}. */
-  handleTimeout(): Awaitable<void>;
-  /** See {@linkcode BaseServer.serviceActions}. */
-  serviceActions(): Awaitable<void>;
-  /** See {@linkcode ForkingMixIn}. */
-  serverClose(options?: ServerCloseOptions): Promise<void>;
-  /** See {@linkcode BaseServer}. */
-  [Symbol.asyncDispose](): Promise<void>;
-  /** See {@linkcode ForkingServer.childStarted}. */
-  childStarted(pid: number): Awaitable<void>;
-  /** See {@linkcode ForkingServer.childDied}. */
-  childDied(death: ChildDeath): Awaitable<void>;
 }

@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import type { ProxyProtocolMode } from "./proxy_protocol.ts";
+ * import type { ProxyProtocolMode } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const behindNginx: ProxyProtocolMode = "v1"; // nginx sends version 1 only
@@ -31,7 +31,7 @@ export type ProxyProtocolMode = "v1" | "v2" | "any";
  *
  * @example
  * ```ts
- * import type { ProxyCommand } from "./proxy_protocol.ts";
+ * import type { ProxyCommand } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const isHealthCheck = (command: ProxyCommand) => command === "LOCAL";
@@ -48,7 +48,7 @@ export type ProxyCommand = "PROXY" | "LOCAL";
  *
  * @example
  * ```ts
- * import type { ProxyFamily } from "./proxy_protocol.ts";
+ * import type { ProxyFamily } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const families: ProxyFamily[] = ["INET", "INET6", "UNIX", "UNSPEC"];
@@ -63,7 +63,7 @@ export type ProxyFamily = "INET" | "INET6" | "UNIX" | "UNSPEC";
  *
  * @example
  * ```ts
- * import type { ProxyTransport } from "./proxy_protocol.ts";
+ * import type { ProxyTransport } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const transport: ProxyTransport = "STREAM";
@@ -81,7 +81,7 @@ export type ProxyTransport = "STREAM" | "DGRAM" | "UNSPEC";
  *
  * @example
  * ```ts
- * import type { ProxyAddress } from "./proxy_protocol.ts";
+ * import type { ProxyAddress } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const describe = (address: ProxyAddress) =>
@@ -97,7 +97,7 @@ export type ProxyAddress = Deno.NetAddr | Deno.UnixAddr;
  *
  * @example
  * ```ts
- * import type { ProxyTlv } from "./proxy_protocol.ts";
+ * import type { ProxyTlv } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * // AWS's Network Load Balancer sends its endpoint ID in a custom type 0xEA.
@@ -119,7 +119,7 @@ export interface ProxyTlv {
  *
  * @example
  * ```ts
- * import type { ProxySslInfo } from "./proxy_protocol.ts";
+ * import type { ProxySslInfo } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const PP2_CLIENT_SSL = 0x01;
@@ -164,7 +164,7 @@ export interface ProxySslInfo {
  *
  * @example Reading the TLVs a handler cares about
  * ```ts
- * import type { ProxyTlvs } from "./proxy_protocol.ts";
+ * import type { ProxyTlvs } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const tlvs: ProxyTlvs = {
@@ -209,7 +209,7 @@ export interface ProxyTlvs {
  *
  * @example Choosing the client's address
  * ```ts
- * import type { ProxyHeader } from "./proxy_protocol.ts";
+ * import type { ProxyHeader } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const clientOf = (header: ProxyHeader, peer: Deno.Addr) => header.source ?? peer;
@@ -272,11 +272,13 @@ export interface ProxyHeader {
  *   version 2 header longer than the limit;
  * - `"truncated"`: the connection ended before the header did;
  * - `"timeout"`: the header was not complete before the deadline;
- * - `"io"`: reading failed (a reset); the error's `cause` says how.
+ * - `"io"`: reading failed (a reset); the error's `cause` says how;
+ * - `"untrusted"`: the connection came from an address that is not one of
+ *   the server's `trustedProxies`, and was closed before any read.
  *
  * @example
  * ```ts
- * import type { ProxyHeaderErrorReason } from "./proxy_protocol.ts";
+ * import type { ProxyHeaderErrorReason } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * const worthAWarning = (reason: ProxyHeaderErrorReason) =>
@@ -291,18 +293,21 @@ export type ProxyHeaderErrorReason =
   | "too-long"
   | "truncated"
   | "timeout"
-  | "io";
+  | "io"
+  | "untrusted";
 
 /**
- * Thrown when a connection that must begin with a PROXY protocol header does
- * not: the header is missing, malformed, fails its checksum, is too long,
- * ends early, comes too slowly, or the read fails. Such a connection is
- * dropped before any handler runs; {@linkcode ProxyHeaderError.reason} says
- * why.
+ * Why a server with `proxyProtocol` set dropped a connection before any
+ * handler ran: it came from an address not in `trustedProxies`, or its
+ * header is missing, malformed, fails its checksum, is too long, ends early,
+ * comes too slowly, or the read fails. {@linkcode ProxyHeaderError.reason}
+ * says which. It reaches `handleDrop()` ({@linkcode isRoutineDrop} is true
+ * for it), which is silent by default: override it to log a misconfigured
+ * balancer.
  *
  * @example Telling a slow proxy from a client that is not one
  * ```ts
- * import { ProxyHeaderError } from "./proxy_protocol.ts";
+ * import { ProxyHeaderError } from "@x/socketserver";
  * import assert from "node:assert/strict";
  *
  * function describe(error: unknown): string {

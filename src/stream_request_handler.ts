@@ -12,7 +12,7 @@ import { BufferedReader, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH } from "./
 import { StreamWriter } from "./stream_writer.ts";
 import { watchConnection } from "./_conn_files.ts";
 import { checkDuration } from "./_checks.ts";
-import { kReportError, kReportLost } from "./_symbols.ts";
+import { kCounters, kFinishWrites, kReportError, kReportLost, kRequests } from "./_symbols.ts";
 
 /**
  * A handler for stream connections, Python's
@@ -140,11 +140,16 @@ export class StreamRequestHandler<
       (this.server as Partial<AnyServer>)[kReportError]?.(this.request, this.clientAddress, error);
     };
     watchConnection(conn, this.rfile, this.wfile);
+    // their bytes count in the server's stats() (none under a stand-in server)
+    const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
+    if (counters !== undefined) this.rfile[kCounters] = this.wfile[kCounters] = counters;
   }
 
   /**
    * Flushes `wfile` (an error doing so is ignored, as in Python) and closes
-   * both files. An override calls `super.finish()` last.
+   * both files. A write the handler left in flight is waited for, and its
+   * failure, which no caller observed, goes to `handleDrop()`. An override
+   * calls `super.finish()` last.
    *
    * @example
    * ```ts
@@ -165,11 +170,9 @@ export class StreamRequestHandler<
   }
 
   async #flushAndClose(): Promise<void> {
-    try {
-      await this.wfile.flush();
-    } catch {
-      // a final error such as a reset by the client: nothing left to tell it
-    }
+    // flush errors are ignored; a write the handler left in flight that
+    // failed is reported as a drop (handleDrop)
+    await this.wfile[kFinishWrites]();
     this.#close();
   }
 

@@ -5,12 +5,22 @@
  * @module
  */
 
+import type { AccessList } from "./access_list.ts";
 import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
 import { NotBoundError } from "./errors.ts";
+import type { Admission } from "./_open_requests.ts";
+import type { ProxyProtocolMode } from "./proxy_protocol.ts";
+import { declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { opsInFlight, sendsInFlight } from "./_conn_files.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
-import { kCloseSocket, kRequests } from "./_symbols.ts";
+import {
+  checkHeaderTimeout,
+  checkProxyProtocol,
+  checkTrustedProxies,
+  ProxyAdmission,
+} from "./_proxy_admission.ts";
+import { kAttribute, kCheckProxy, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
  * Options of every {@linkcode StreamServer}.
@@ -30,6 +40,16 @@ export interface StreamServerOptions extends BaseServerOptions {
    * and `serverActivate()` yourself. Python: `bind_and_activate`.
    * @default {true} */
   bindAndActivate?: boolean;
+  /** {@linkcode StreamServer.proxyProtocol}: read a PROXY protocol header
+   * first on every connection (needs `trustedProxies`).
+   * @default {null} */
+  proxyProtocol?: ProxyProtocolMode | null;
+  /** {@linkcode StreamServer.trustedProxies}: who may send the header.
+   * @default {null} */
+  trustedProxies?: Iterable<string> | AccessList | null;
+  /** {@linkcode StreamServer.proxyHeaderTimeout}: the header's deadline, in ms.
+   * @default {3000} */
+  proxyHeaderTimeout?: number;
 }
 
 /**
@@ -69,22 +89,102 @@ export interface StreamServerOptions extends BaseServerOptions {
  * assert.equal(await new Response(conn.readable).text(), "hello\n");
  * ```
  */
-export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr = Deno.Addr>
-  extends BaseServer<C, C["remoteAddr"], SA> {
+export class StreamServer<
+  C extends Deno.Conn = Deno.Conn,
+  SA extends Deno.Addr = Deno.Addr,
+  A extends Deno.Addr = C["remoteAddr"],
+> extends BaseServer<C, A, SA> {
+  /** Class attribute: `"v1"`, `"v2"` or `"any"` to read a PROXY protocol
+   * header (HAProxy's, versions 1 and 2) at the start of every connection,
+   * before `verifyRequest()`, so that `clientAddress` is the client the
+   * proxy relays and the handler finds the header in `this.proxy`; a
+   * connection without a valid header, or from an address not in
+   * `trustedProxies`, is dropped before any handler runs. `null`: no header
+   * (and no cost). Not on `TLSServer`: see docs/deployment.md. */
+  static proxyProtocol: ProxyProtocolMode | null = null;
+  /** Class attribute: the proxies that may send the header, as networks
+   * (`["10.0.0.0/8", "::1"]`; `"unix:"` for a Unix socket's peers) or an
+   * `AccessList`; required with `proxyProtocol`. A connection from anyone
+   * else is closed before any read. */
+  static trustedProxies: Iterable<string> | AccessList | null = null;
+  /** Class attribute: how long a trusted proxy may take to send the whole
+   * header, in ms, from the accept (the specification's 3 s, which covers a
+   * TCP retransmit). On a `ThreadingMixIn` server each connection waits in
+   * its own task; a `TCPServer` serves one connection at a time, so a slow
+   * header holds up the next one. */
+  static proxyHeaderTimeout: number = 3000;
+
   /** The listener; `undefined` until `serverBind()`. */
   declare socket: Deno.Listener<C, SA>;
   /** The constructor's options; see {@linkcode BaseServer.options}. */
   declare readonly options: Readonly<StreamServerOptions>;
 
   /** Creates the server and, unless `bindAndActivate` is false, binds and listens.
-   * @throws {TypeError} A malformed handler class, or an async bind. */
+   * @throws {TypeError} A malformed handler class, or an async bind;
+   *   `proxyProtocol` without `trustedProxies`.
+   * @throws {Deno.errors.NotSupported} `proxyProtocol` on a `TLSServer`. */
   constructor(
     serverAddress: SA,
-    RequestHandlerClass: RequestHandlerClass<C, C["remoteAddr"]>,
+    RequestHandlerClass: RequestHandlerClass<C, A>,
     options: StreamServerOptions = {},
   ) {
     super(serverAddress, RequestHandlerClass, options);
+    this.#proxyChanged();
     if (options.bindAndActivate ?? true) bindAndActivate(this);
+  }
+
+  /** Which PROXY protocol header every connection starts with, or `null`;
+   * see the static attribute. */
+  get proxyProtocol(): ProxyProtocolMode | null {
+    return this[kAttribute]("proxyProtocol");
+  }
+  set proxyProtocol(value: ProxyProtocolMode | null) {
+    this.#setProxy("proxyProtocol", value);
+  }
+
+  /** Who may send the header; see the static attribute. */
+  get trustedProxies(): Iterable<string> | AccessList | null {
+    return this[kAttribute]("trustedProxies");
+  }
+  set trustedProxies(value: Iterable<string> | AccessList | null) {
+    this.#setProxy("trustedProxies", value);
+  }
+
+  /** The header's deadline, in ms; see the static attribute. */
+  get proxyHeaderTimeout(): number {
+    return this[kAttribute]("proxyHeaderTimeout");
+  }
+  set proxyHeaderTimeout(value: number) {
+    this.#setProxy("proxyHeaderTimeout", value);
+  }
+
+  /** Sets a PROXY attribute; on an invalid combination, puts the old value back and throws. */
+  #setProxy(name: "proxyProtocol" | "trustedProxies" | "proxyHeaderTimeout", value: unknown) {
+    const old = this[kAttribute](name);
+    this[kAttribute](name, value);
+    try {
+      this.#proxyChanged();
+    } catch (error) {
+      this[kAttribute](name, old);
+      throw error;
+    }
+  }
+
+  /** Decides, once per change of the options rather than per connection,
+   * what the request loop does before `verifyRequest()`. */
+  #proxyChanged(): void {
+    const mode = this.proxyProtocol;
+    if (mode !== null) this[kCheckProxy]();
+    const replaced = this[kRequests].admission;
+    this[kRequests].admission = mode === null ? null : new ProxyAdmission(
+      mode,
+      this.trustedProxies,
+      this.proxyHeaderTimeout,
+      // a ThreadingMixIn server: the header is read in the request's task
+      typeof (this as { processRequestThread?: unknown }).processRequestThread === "function",
+      this.constructor.name,
+    ) as unknown as Admission<C, A>;
+    replaced?.close();
   }
 
   /** Always `"SOCK_STREAM"`. Python: `socket_type`. */
@@ -108,10 +208,10 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
    * client.close();
    * ```
    */
-  override async getRequest(): Promise<[C, C["remoteAddr"]]> {
+  override async getRequest(): Promise<[C, A]> {
     if (this.socket === undefined) throw new NotBoundError(this);
     const conn = await this.socket.accept();
-    return [conn, conn.remoteAddr];
+    return [conn, conn.remoteAddr as A];
   }
 
   /**
@@ -188,7 +288,16 @@ export class StreamServer<C extends Deno.Conn = Deno.Conn, SA extends Deno.Addr 
       // already closed
     }
   }
+
+  /** @ignore Internal: throws when this transport cannot read a PROXY header. */
+  [kCheckProxy](): void {}
 }
+
+declareAttributes(StreamServer, {
+  proxyProtocol: checkProxyProtocol,
+  trustedProxies: checkTrustedProxies,
+  proxyHeaderTimeout: checkHeaderTimeout,
+});
 
 registerBuiltins(StreamServer.prototype, ["getRequest", "shutdownRequest", "closeRequest"], {
   streamShutdown: "shutdownRequest",

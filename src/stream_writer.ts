@@ -5,8 +5,17 @@
  */
 
 import { TimeoutError } from "./errors.ts";
+import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
-import { kInFlight, kReportLost, kStopWrites, kWriteSync } from "./_symbols.ts";
+import {
+  kCounters,
+  kFinishWrites,
+  kHoldOpen,
+  kInFlight,
+  kReportLost,
+  kStopWrites,
+  kWriteSync,
+} from "./_symbols.ts";
 import type { FrameOptions } from "./framing.ts";
 import { writeFrame } from "./_framing.ts";
 import { writableOf } from "./_web_streams.ts";
@@ -85,11 +94,16 @@ function onUnhandledRejection(event: PromiseRejectionEvent): void {
   const writer = lostWrites.get(reason);
   if (writer === undefined) return;
   event.preventDefault();
-  if (writer === null) return;
+  if (writer !== null) reportLost(writer, reason);
+}
+
+/** Gives `writer`'s `kReportLost` a failure no caller observed, once per
+ * connection, not per lost write. */
+function reportLost(writer: StreamWriter, error: unknown): void {
   const report = writer[kReportLost];
   if (report === undefined || reportedWriters.has(writer)) return;
-  reportedWriters.add(writer); // one report per connection, not per lost write
-  report(reason);
+  reportedWriters.add(writer);
+  report(error);
 }
 const reportedWriters = new WeakSet<StreamWriter>();
 
@@ -173,7 +187,8 @@ export class StreamWriter {
    * the timeout's: every later write, and every write queued behind it,
    * rejects with it at once instead of trying the dead connection again. */
   #failure: unknown = null;
-  /** Whether {@linkcode stopWrites} stopped it, for a lingering close. */
+  /** Whether `serverClose()` owns the connection (`holdOpen()`, `stopWrites()`):
+   * a timed-out write then leaves closing it to the lingering close. */
   #stopped = false;
   /** The latest buffered write that had to wait (for a flush): later
    * buffered writes and flushes queue behind it, in call order. */
@@ -185,6 +200,8 @@ export class StreamWriter {
   #sync: SyncSink | null;
   /** @ignore Internal: reports a failure no caller observed. */
   [kReportLost]?: (error: unknown) => void;
+  /** Where the bytes the sink took are counted: a server's, in its handlers' `wfile`. */
+  #counters: ServerCounters = UNCOUNTED;
 
   /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
@@ -280,6 +297,7 @@ export class StreamWriter {
    * length field included.
    *
    * @throws {RangeError} The payload is over `maxFrameLength`, or its length does not fit the field.
+   * @throws {TypeError} The options are ones `readFrame()` refuses, or the payload is neither bytes nor a string.
    *
    * @example
    * ```ts
@@ -298,10 +316,11 @@ export class StreamWriter {
 
   /**
    * The writer as a `WritableStream`: each chunk is a `write()`, under
-   * `timeout`, and the next is taken once it is sent. Closing the stream
-   * (as `pipeTo()` does at the source's end) flushes the writer but leaves
-   * the connection open: the server closes it after `finish()`. The same
-   * stream at every access.
+   * `timeout`, and the next is taken once it is sent (so a chunk still
+   * queued in the stream goes after a `write()` called meanwhile). Closing
+   * the stream (as `pipeTo()` does at the source's end) flushes the writer
+   * but leaves the connection open: the server closes it after `finish()`.
+   * The same stream at every access.
    *
    * @example
    * ```ts
@@ -339,12 +358,34 @@ export class StreamWriter {
     this.#used = 0;
   }
 
+  /** @ignore Internal: `finish()`'s flush, whose own failure is ignored, as
+   * Python's. Writes left in flight or queued were not awaited: waiting here
+   * hides their failure from the unhandled-rejection report, so it is reported. */
+  async [kFinishWrites](): Promise<void> {
+    if (this.#inFlight > 0 || this.#queued !== null) {
+      while (this.#queued !== null) await this.#queued.then(ignore, ignore);
+      await this.#last?.then(ignore, ignore);
+      if (this.#failure !== null) reportLost(this, this.#failure);
+    }
+    await this.#flushNow().catch(ignore);
+  }
+
+  /** @ignore Internal: where the bytes written are counted (a server's `stats()`). */
+  set [kCounters](counters: ServerCounters) {
+    this.#counters = counters;
+  }
+
   /** @ignore Internal: the end of the writes in flight, if any. */
   [kInFlight](): Promise<void> | null {
     const last = this.#inFlight > 0 ? this.#last!.then(ignore, ignore) : null;
     const abandoned = this.#abandoned;
     if (abandoned === null) return last;
     return last === null ? abandoned : Promise.all([last, abandoned]).then(ignore);
+  }
+
+  /** @ignore Internal: see `holdOpen()`. */
+  [kHoldOpen](): void {
+    this.#stopped = true;
   }
 
   /** @ignore Internal: see `stopWrites()`. The bytes of buffered writes
@@ -489,6 +530,7 @@ export class StreamWriter {
   #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;
     this.#current = EMPTY;
+    this.#counters.bytesWritten += n;
     if (n < bytes.length) return this.#sendRest(bytes, n);
     this.#inFlight--;
     return n;
@@ -505,7 +547,11 @@ export class StreamWriter {
   async #sendRest(bytes: Uint8Array, n: number): Promise<number> {
     try {
       const sink = this.#sink;
-      while (n < bytes.length) n += await sink.write(bytes.subarray(n));
+      while (n < bytes.length) {
+        const wrote = await sink.write(bytes.subarray(n));
+        this.#counters.bytesWritten += wrote;
+        n += wrote;
+      }
       return n;
     } catch (error) {
       this.#fail(error);

@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { checkBindable } from "./_bind.ts";
@@ -235,4 +236,6 @@ export interface UDPServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }

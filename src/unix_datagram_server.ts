@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import {
   type DatagramRequest,
   DatagramServer,
@@ -287,4 +288,6 @@ export interface UnixDatagramServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Awaitable, RequestHandlerClass, ServerCloseOptions } from "./base_server.ts";
+import type { ServerStats } from "./server_stats.ts";
 import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { describeValue } from "./_format.ts";
@@ -38,6 +39,23 @@ import { kAttribute, kCloseSocket } from "./_symbols.ts";
  * ```
  */
 export type UnixStreamAddr = Deno.UnixAddr & { transport: "unix" };
+
+/**
+ * The client address of a {@linkcode UnixStreamServer}: the peer's
+ * `Deno.UnixAddr` (its `path` is usually `""`), or, when `proxyProtocol` is
+ * set, the `Deno.NetAddr` of the TCP client the proxy relays.
+ *
+ * @example
+ * ```ts
+ * import type { UnixStreamClientAddr } from "@x/socketserver";
+ * import assert from "node:assert/strict";
+ *
+ * const describe = (client: UnixStreamClientAddr) =>
+ *   client.transport === "tcp" ? `${client.hostname}:${client.port}` : "local";
+ * assert.equal(describe({ transport: "unix", path: "" }), "local");
+ * ```
+ */
+export type UnixStreamClientAddr = Deno.UnixAddr | Deno.NetAddr;
 
 /**
  * Options of {@linkcode UnixStreamServer}.
@@ -100,7 +118,8 @@ const UNIX_BACKLOG = 1024;
  * await Deno.remove(dir);
  * ```
  */
-export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr> {
+export class UnixStreamServer
+  extends StreamServer<Deno.UnixConn, UnixStreamAddr, UnixStreamClientAddr> {
   /** Class attribute; see {@linkcode UnixSocketOptions.reclaimStaleSocket}. */
   static reclaimStaleSocket: boolean = false;
   /** Class attribute: the listen backlog, Python's `request_queue_size`.
@@ -129,7 +148,7 @@ export class UnixStreamServer extends StreamServer<Deno.UnixConn, UnixStreamAddr
    */
   constructor(
     serverAddress: UnixAddress | string,
-    RequestHandlerClass: RequestHandlerClass<Deno.UnixConn, Deno.UnixAddr>,
+    RequestHandlerClass: RequestHandlerClass<Deno.UnixConn, UnixStreamClientAddr>,
     options: UnixStreamServerOptions = {},
   ) {
     const path = checkUnixAddress(serverAddress);
@@ -235,13 +254,19 @@ export interface UnixStreamServer {
   /** See {@linkcode BaseServer.serverActivate}. */
   serverActivate(): Awaitable<void>;
   /** See {@linkcode StreamServer.getRequest}. */
-  getRequest(): Promise<[Deno.UnixConn, Deno.UnixAddr]>;
+  getRequest(): Promise<[Deno.UnixConn, UnixStreamClientAddr]>;
   /** See {@linkcode BaseServer.verifyRequest}. */
-  verifyRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<boolean>;
+  verifyRequest(
+    request: Deno.UnixConn,
+    clientAddress: UnixStreamClientAddr,
+  ): Awaitable<boolean>;
   /** See {@linkcode BaseServer.processRequest}. */
-  processRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Awaitable<void>;
+  processRequest(
+    request: Deno.UnixConn,
+    clientAddress: UnixStreamClientAddr,
+  ): Awaitable<void>;
   /** See {@linkcode BaseServer.finishRequest}. */
-  finishRequest(request: Deno.UnixConn, clientAddress: Deno.UnixAddr): Promise<void>;
+  finishRequest(request: Deno.UnixConn, clientAddress: UnixStreamClientAddr): Promise<void>;
   /** See {@linkcode StreamServer.shutdownRequest}. */
   shutdownRequest(request: Deno.UnixConn): Promise<void>;
   /** See {@linkcode StreamServer.closeRequest}. */
@@ -249,11 +274,15 @@ export interface UnixStreamServer {
   /** See {@linkcode BaseServer.handleError}. */
   handleError(
     request: Deno.UnixConn,
-    clientAddress: Deno.UnixAddr,
+    clientAddress: UnixStreamClientAddr,
     error: unknown,
   ): Awaitable<void>;
   /** See {@linkcode BaseServer.handleDrop}. */
-  handleDrop(request: Deno.UnixConn, clientAddress: Deno.UnixAddr, error: unknown): Awaitable<void>;
+  handleDrop(
+    request: Deno.UnixConn,
+    clientAddress: UnixStreamClientAddr,
+    error: unknown,
+  ): Awaitable<void>;
   /** See {@linkcode BaseServer.handleTimeout}. */
   handleTimeout(): Awaitable<void>;
   /** See {@linkcode BaseServer.serviceActions}. */
@@ -262,4 +291,6 @@ export interface UnixStreamServer {
   serverClose(options?: ServerCloseOptions): Promise<void>;
   /** See {@linkcode BaseServer}. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** See {@linkcode BaseServer.stats}. */
+  stats(): ServerStats;
 }

@@ -97,18 +97,19 @@ export class Balancer implements AsyncDisposable {
     return this.#log;
   }
 
-  /** Waits until the log matches `pattern` (at most `ms`); rejects, with
-   * the log, when the balancer exits first or the time runs out. */
-  async waitForLog(pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+  /** Waits until the log from offset `from` (a former `log.length`) on
+   * matches `pattern` (at most `ms`); rejects, with the log, when the
+   * balancer exits first or the time runs out. */
+  async waitForLog(pattern: RegExp, ms = 10_000, from = 0): Promise<RegExpMatchArray> {
     let exited = false;
     this.#child.status.then(() => exited = true);
     const wait = async () => {
       for (;;) {
-        const match = this.#log.match(pattern);
+        const match = this.#log.slice(from).match(pattern);
         if (match) return match;
         if (exited) {
           await this.#drained;
-          const late = this.#log.match(pattern);
+          const late = this.#log.slice(from).match(pattern);
           if (late) return late;
           throw new Error(`${this.name} exited before logging ${pattern}; its log:\n${this.#log}`);
         }
@@ -177,9 +178,10 @@ export interface Backend {
 
 /** How HAProxy talks to the backend. */
 export interface HaproxyOptions {
-  backend: Backend;
-  /** The server line's PROXY protocol keyword. */
-  send: "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn";
+  /** One server (named `app`), or several (`s1`, `s2`...), balanced round-robin. */
+  backend: Backend | Backend[];
+  /** The server line's PROXY protocol keyword; none sends no header. */
+  send?: "send-proxy" | "send-proxy-v2" | "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn";
   /** `proxy-v2-options` of the server line, such as `["crc32c", "authority"]`.
    * `"unique-id"` also sets the frontends' `unique-id-format`. */
   v2Options?: string[];
@@ -192,6 +194,12 @@ export interface HaproxyOptions {
   /** Also listen with TLS (its port is `ports.tls`), with this certificate
    * and key (PEM files) and ALPN `h2,http/1.1`. */
   tls?: { certFile: string; keyFile: string };
+  /** `retries 3` and `option redispatch`: a connection a server refuses is
+   * tried again, on another server. */
+  redispatch?: boolean;
+  /** Log every connection (`option tcplog`); `false` for a benchmark.
+   * @default {true} */
+  log?: boolean;
 }
 
 /** A running balancer and its frontends' ports: `ipv4` always, `ipv6` and
@@ -207,13 +215,17 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
   const ports: RunningBalancer["ports"] = { ipv4: freePort() };
   if (options.ipv6) ports.ipv6 = freePort("::1");
   if (options.tls) ports.tls = freePort();
-  const { backend, check } = options;
-  const server = [
-    `server app ${backend.hostname}:${backend.port}`,
-    options.send,
-    options.v2Options?.length ? `proxy-v2-options ${options.v2Options.join(",")}` : "",
-    check ? `check inter ${check.interMs}ms rise 1 fall 1` : "",
-  ].filter(Boolean).join(" ");
+  const { check } = options;
+  const backends = Array.isArray(options.backend) ? options.backend : [options.backend];
+  const servers = backends.map((backend, i) =>
+    [
+      `server ${Array.isArray(options.backend) ? `s${i + 1}` : "app"}`,
+      `${backend.hostname}:${backend.port}`,
+      options.send,
+      options.v2Options?.length ? `proxy-v2-options ${options.v2Options.join(",")}` : "",
+      check ? `check inter ${check.interMs}ms rise 1 fall 1` : "",
+    ].filter(Boolean).join(" ")
+  );
   const config = (dir: string) => {
     const binds = [`  bind 127.0.0.1:${ports.ipv4}`];
     if (ports.ipv6) binds.push(`  bind [::1]:${ports.ipv6}`);
@@ -226,8 +238,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
       "  log stderr format raw local0 info",
       "defaults",
       "  mode tcp",
-      "  log global",
-      "  option tcplog",
+      ...(options.log === false ? [] : ["  log global", "  option tcplog"]),
       "  timeout connect 5s",
       "  timeout client 30s",
       "  timeout server 30s",
@@ -238,6 +249,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
         : []),
       "  default_backend app",
       "backend app",
+      ...(options.redispatch ? ["  balance roundrobin", "  retries 3", "  option redispatch"] : []),
       ...(check
         ? [
           "  option tcp-check",
@@ -246,7 +258,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<RunningBala
           `  tcp-check expect string ${check.expect}`,
         ]
         : []),
-      `  ${server}`,
+      ...servers.map((server) => `  ${server}`),
       "",
     ].join("\n");
   };

@@ -71,3 +71,48 @@ Deno.test("serviceActions() on a forking parent, async and slower than pollInter
   assert.equal(served, "returned");
   assert.equal(most, 1);
 });
+
+const PROXIED = new URL("./fixtures/forking_proxy.ts", import.meta.url).pathname;
+
+Deno.test("ForkingTCPServer({ proxyProtocol }): the children read the headers, clientAddress is each header's client, a half-sent header holds up nobody, and a connection without one is closed unanswered", async () => {
+  const { code, stdout, stderr } = await runCommand("deno", [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    PROXIED,
+  ], { timeoutMs: 60_000 });
+  assert.equal(code, 0, stderr);
+  const { parent, replies, noHeader } = JSON.parse(stdout.trim()) as {
+    parent: number;
+    replies: string[];
+    noHeader: string;
+  };
+  replies.forEach((reply, i) => {
+    const match = reply.match(/^(\d+) (\S+) via 127\.0\.0\.1: hello (\d+)$/);
+    assert.ok(match, `client ${i} got ${JSON.stringify(reply)}`);
+    assert.notEqual(Number(match[1]), parent, "the parent served a request");
+    assert.equal(match[2], `192.0.2.${i}:${4000 + i}`);
+    assert.equal(Number(match[3]), i);
+  });
+  assert.equal(noHeader, "", "a connection without a header was closed before any handler ran");
+});
+
+const RESTART = new URL("./fixtures/forking_restart.ts", import.meta.url).pathname;
+
+Deno.test("restartChildren() called twice at once runs one restart and refuses the other; shutdown() during one abandons it, and no child is left", async () => {
+  const { code, stdout, stderr } = await runCommand("deno", [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run=deno",
+    RESTART,
+  ], { timeoutMs: 60_000 });
+  assert.equal(code, 0, stderr);
+  const r = JSON.parse(stdout.trim());
+  assert.equal(r.first, "resolved");
+  assert.match(r.second, /^rejected: restartChildren\(\) is already under way/);
+  assert.equal(r.before.length, 2);
+  assert.equal(r.after.length, 2);
+  assert.ok(r.after.every((pid: number) => !r.before.includes(pid)), JSON.stringify(r));
+  assert.match(r.third, /^rejected: restartChildren\(\) was abandoned/);
+  assert.equal(r.left, 0);
+});

@@ -322,7 +322,7 @@ Deno.test("ForkingTCPServer without permission to run Deno says which flag to ad
   assert.match(fixture.output.join(""), /NotCapable: .*--allow-run=/);
 });
 
-Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes", async () => {
+Deno.test("ForkingTCPServer before serveForever(): no children, the parent's attributes, no restartChildren()", async () => {
   class Echo extends StreamRequestHandler {}
   await using server = new ForkingTCPServer({ hostname: "127.0.0.1", port: 0 }, Echo, {
     maxChildren: 3,
@@ -334,6 +334,11 @@ Deno.test("ForkingTCPServer before serveForever(): no children, the parent's att
   assert.equal(server.activeChildren.size, 0);
   assert.equal(server.allowReusePort, true);
   await assert.rejects(server.handleRequest(), Deno.errors.NotSupported);
+  await assert.rejects(
+    server.restartChildren(),
+    /restartChildren\(\) needs ForkingTCPServer serving/,
+  );
+  await assert.rejects(server.restartChildren({ graceMs: 0.5 }), /write 500 for 0.5 s/);
   assert.throws(() => server.maxChildren = 0, RangeError);
   assert.throws(() => server.childGraceMs = -1, RangeError);
   assert.throws(() => server.childPermissions = { disk: true } as never, TypeError);

@@ -23,6 +23,7 @@ class Echo extends StreamRequestHandler<CountingServer> {
 
 class CountingServer extends ThreadingTCPServer {
   written = 0;
+  reading = Promise.withResolvers<void>();
   errors: unknown[] = [];
   override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
     this.errors.push(error);
@@ -202,4 +203,35 @@ print(f"bytes {len(got)} bad {bad} cut {cut}", flush=True)
   assert.equal(Number(match[1]), server.written, `received ${match[1]} of ${server.written}`);
   assert.equal(match[2], "0");
   assert.equal(match[3], "0");
+});
+
+/** Reads a line, works on it for a while, answers in two writes. */
+class SlowReplies extends StreamRequestHandler<CountingServer> {
+  override async handle() {
+    for await (const line of this.rfile) {
+      this.server.reading.resolve();
+      await new Promise((resolve) => setTimeout(resolve, 150)); // the work, past the deadline
+      const text = new TextDecoder().decode(line).trim();
+      await this.wfile.write(`${text}: part one, `);
+      await this.wfile.write("part two\n");
+    }
+  }
+}
+
+Deno.test("serverClose({ graceMs }) closes a connection still open at the deadline right after the reply under way, never in its middle, answering the requests already received", async () => {
+  for (const sent of ["one\n", "one\ntwo\n"]) {
+    const server = new CountingServer({ hostname: "127.0.0.1", port: 0 }, SlowReplies);
+    const serving = server.serveForever();
+    const conn = await Deno.connect(server.serverAddress);
+    await conn.write(new TextEncoder().encode(sent));
+    await within(server.reading.promise, 10_000, "the handler to read the request");
+    await server.shutdown();
+    const closing = server.serverClose({ graceMs: 20, lingerMs: 5_000 });
+    const reply = await within(new Response(conn.readable).text(), 10_000, "the reply and EOF");
+    await within(closing, 10_000, "serverClose() to return");
+    await serving;
+    const expected = sent.trim().split("\n").map((text) => `${text}: part one, part two\n`);
+    assert.equal(reply, expected.join(""));
+    assert.deepEqual(server.errors, []);
+  }
 });

@@ -10,32 +10,51 @@ import { StreamRequestHandler } from "../mod.ts";
 import { untilAcceptQueueEmpty } from "./_kernel.ts";
 import { decoder, encoder, readToEnd } from "./_net.ts";
 import { errorName, RecordingServer } from "./_servers.ts";
+import { within } from "./_wait.ts";
 
-Deno.test("shutdown(): after it no new connection reaches a handler, and serverClose() closes one the kernel queued", async () => {
+Deno.test("serverClose() after shutdown() serves the connection the accept still pending at shutdown() returned, and resets one left in the kernel's queue", async () => {
   let handled = 0;
   class Hello extends StreamRequestHandler<RecordingServer> {
     override async handle() {
       handled++;
-      await this.wfile.write("hello\n");
+      await this.wfile.write(`hello ${handled}\n`);
     }
   }
-  const server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Hello);
+  const taken = Promise.withResolvers<void>();
+  class Taking extends RecordingServer {
+    override async getRequest(): Promise<[Deno.TcpConn, Deno.NetAddr]> {
+      const request = await super.getRequest();
+      if (handled === 1) taken.resolve();
+      return request;
+    }
+  }
+  const server = new Taking({ hostname: "127.0.0.1", port: 0 }, Hello);
   const serving = server.serveForever();
   const first = await Deno.connect(server.serverAddress);
-  assert.equal(decoder.decode((await readToEnd(first)).bytes), "hello\n");
+  assert.equal(decoder.decode((await readToEnd(first)).bytes), "hello 1\n");
   first.close();
 
   await server.shutdown();
   await serving;
-  const late = await Deno.connect(server.serverAddress); // the listener is still open
+  // The accept the loop was waiting in when shutdown() stopped it still
+  // takes the next connection: the kernel cannot hand that one to another
+  // listener any more, so the server must answer it
+  const late = await Deno.connect(server.serverAddress);
   await late.write(encoder.encode("anyone there?\n"));
+  await within(taken.promise, 5_000, "the pending accept to return the late connection");
+  // Nothing accepts the next one: it waits in the kernel's queue until the close
+  const queued = await Deno.connect(server.serverAddress);
+  await queued.write(encoder.encode("and me?\n"));
   await server.serverClose();
-  const { bytes } = await readToEnd(late);
+  const answered = await readToEnd(late);
   late.close();
+  const refused = await readToEnd(queued);
+  queued.close();
 
-  assert.equal(bytes.length, 0, "the late client got nothing but the close");
-  assert.equal(handled, 1);
-  assert.equal(server.errors.length + server.drops.length, 0);
+  assert.equal(decoder.decode(answered.bytes), "hello 2\n");
+  assert.equal(refused.bytes.length, 0, "the queued client got nothing but the close");
+  assert.equal(handled, 2);
+  assert.equal(server.errors.length, 0);
 });
 
 Deno.test("serverClose({ graceMs }) lets a handler in flight finish and answer within the grace period", async () => {

@@ -16,6 +16,12 @@ export function badResource(message = "Bad resource ID"): Deno.errors.BadResourc
   return new Deno.errors.BadResource(message);
 }
 
+/** A second `accept()` (or Unix `receive()`) while one waits: Deno's
+ * sockets take one at a time. */
+export function busy(message: string): Deno.errors.Busy {
+  return new Deno.errors.Busy(message);
+}
+
 /** A write after `closeWrite()`, or to a peer that is gone (`EPIPE`). */
 export function brokenPipe(): Deno.errors.BrokenPipe {
   return withCode(new Deno.errors.BrokenPipe("Broken pipe (os error 32)"), "EPIPE");

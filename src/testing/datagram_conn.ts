@@ -7,6 +7,7 @@
 
 import {
   badResource,
+  busy,
   connectionRefused,
   interrupted,
   messageTooLong,
@@ -78,7 +79,8 @@ export let drain: (conn: MemoryDatagramConn) => [Uint8Array<ArrayBuffer>, Deno.A
  * and one that finds the receiver's buffer full is dropped; over Unix a
  * send to a path where nothing was ever bound fails with `NotFound`, to a
  * closed socket's path with `ConnectionRefused`, and a send to a socket
- * whose queue is full waits until it reads. `close()` rejects pending
+ * whose queue is full waits until it reads, and a second `receive()` while
+ * one waits fails with `Busy` (UDP takes several). `close()` rejects pending
  * receives with `Interrupted`, and every later call with `BadResource`.
  * Multicast is not supported.
  *
@@ -148,6 +150,8 @@ export class MemoryDatagramConn implements Deno.DatagramConn {
    * @returns `[data, sender's address]`.
    * @throws {Deno.errors.BadResource} The socket is closed.
    * @throws {Deno.errors.Interrupted} `close()` was called while it waited.
+   * @throws {Deno.errors.Busy} Unix: another `receive()` waits, as Deno's
+   *   Unix socket refuses it (UDP takes several at once).
    *
    * @example
    * ```ts
@@ -166,6 +170,10 @@ export class MemoryDatagramConn implements Deno.DatagramConn {
     if (this.#closed) return Promise.reject(badResource("Socket has been closed"));
     const datagram = this.#take();
     if (datagram !== undefined) return Promise.resolve([shape(datagram.data, p), datagram.from]);
+    // Deno's Unix datagram socket takes one receive at a time; UDP queues them
+    if (this.#receives.length > 0 && this.#addr.transport === "unixpacket") {
+      return Promise.reject(busy("Socket already in use"));
+    }
     const waiter = Promise.withResolvers<[Uint8Array<ArrayBuffer>, Deno.Addr]>();
     this.#receives.push({ p, resolve: waiter.resolve, reject: waiter.reject });
     return waiter.promise;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { badResource } from "./_errors.ts";
+import { badResource, busy } from "./_errors.ts";
 import type { MemoryConn } from "./conn.ts";
 
 /** Internal: makes a listener at `addr`; `onClose` frees the address. */
@@ -92,6 +92,7 @@ export class MemoryListener<C extends MemoryConn = MemoryConn>
    *
    * @returns The server end of the connection.
    * @throws {Deno.errors.BadResource} The listener is closed.
+   * @throws {Deno.errors.Busy} Another `accept()` waits, as Deno's listener refuses it.
    *
    * @example
    * ```ts
@@ -111,6 +112,16 @@ export class MemoryListener<C extends MemoryConn = MemoryConn>
    */
   accept(): Promise<C> {
     if (this.#closed) return Promise.reject(badResource("Listener has been closed"));
+    // one accept at a time, as Deno's listener allows (its words per transport)
+    if (this.#accepts.length > 0) {
+      return Promise.reject(
+        busy(
+          this.#addr.transport === "unix"
+            ? "Listener already in use"
+            : "Another accept task is ongoing",
+        ),
+      );
+    }
     const conn = this.#queue.shift();
     if (conn !== undefined) return Promise.resolve(conn);
     const waiter = Promise.withResolvers<C>();

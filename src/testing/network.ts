@@ -46,8 +46,9 @@ export interface MemoryNetworkOptions {
    * full one waits (Linux's `net.unix.max_dgram_qlen`). @default {10} */
   unixMaxQueuedDatagrams?: number;
   /** The longest datagram a send accepts, in bytes; longer ones fail with
-   * `EMSGSIZE`. Default: 65507 over UDP/IPv4, 65527 over UDP/IPv6, 212992
-   * (Linux's `net.core.wmem_default`) over Unix. */
+   * `EMSGSIZE`. Default: 65507 over UDP/IPv4, 65527 over UDP/IPv6, 212960
+   * over Unix (Linux's `net.core.wmem_default`, 212992, less the 32 bytes
+   * it keeps back). */
   maxDatagramSize?: number;
 }
 
@@ -479,7 +480,7 @@ export class MemoryNetwork {
       receiveBufferSize: options.udpReceiveBufferSize ?? 212_992,
       maxQueuedDatagrams: options.unixMaxQueuedDatagrams ?? 10,
       maxDatagramSize: options.maxDatagramSize ??
-        (kind === "udp" ? 65_507 : kind === "udp6" ? 65_527 : 212_992),
+        (kind === "udp" ? 65_507 : kind === "udp6" ? 65_527 : 212_960),
     };
     const route = (addr: Deno.Addr): Route => {
       if (addr.transport === "unixpacket") {

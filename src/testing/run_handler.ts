@@ -107,7 +107,7 @@ export interface HandlerRun<S extends AnyServer = TCPServer> extends AsyncDispos
  *   | undefined;
  * ```
  */
-export type MemoryConnOf<S> = S extends StreamServer<infer C, infer _SA>
+export type MemoryConnOf<S> = S extends StreamServer<infer C, infer _SA, infer _A>
   ? C extends Deno.Conn<Deno.UnixAddr> ? MemoryConn<Deno.UnixAddr> : MemoryTcpConn
   : MemoryTcpConn;
 

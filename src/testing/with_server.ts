@@ -47,7 +47,8 @@ export interface WithServerOptions<O = unknown> {
   /** `serveForever()`'s `pollInterval`, in ms. @default {500} */
   pollInterval?: number | null;
   /** How long `serverClose()` waits for requests still running after the
-   * callback, in ms, before it closes them. @default {Infinity} */
+   * callback, in ms, before it closes them; after a callback that threw it
+   * closes them at once. @default {Infinity} */
   graceMs?: number;
 }
 
@@ -84,8 +85,9 @@ function isUnix(Class: ServerClass): boolean {
  * loopback port (`127.0.0.1`, port 0) — or, for a Unix server, on a socket
  * in a new temporary directory — starts `serveForever()`, calls `fn(server,
  * address)`, and whatever `fn` does, shuts the server down, closes it
- * (waiting for the requests still running, at most `graceMs`) and removes
- * the directory, so Deno's sanitizers find nothing left. Works with the
+ * (waiting for the requests still running, at most `graceMs`; none after
+ * `fn` threw, whose error it then rethrows) and removes the directory, so
+ * Deno's sanitizers find nothing left. Works with the
  * TCP, UDP, TLS (give `serverOptions`) and Unix servers and their threading
  * variants; not with forking ones, whose children run the program again.
  *
@@ -225,7 +227,10 @@ export async function withServer<C extends ServerClass, T>(
       throw error;
     } finally {
       await server.shutdown();
-      await server.serverClose(options.graceMs === undefined ? {} : { graceMs: options.graceMs });
+      // after a throw, at once: a client the callback left open would keep
+      // its request, and so the close, waiting for ever
+      const graceMs = failed ? 0 : options.graceMs;
+      await server.serverClose(graceMs === undefined ? {} : { graceMs });
       // a failed serve loop is the error to report, unless the callback threw
       if (serving !== undefined && !failed) await serving;
     }
