@@ -19,7 +19,7 @@
 
 import { frameName, releaseFrame, takeFrame } from "./_caller.ts";
 import { sendsInFlight } from "./_conn_files.ts";
-import { kSendFailed, kSendReply, kSent } from "./_symbols.ts";
+import { kFusedFlow, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyFunction = (...args: any[]) => any;
@@ -66,8 +66,14 @@ export function registerBuiltins(
   }
 }
 
-/** Registers `BaseServer`'s hooks: each one the library's, the flow's to run inline. */
+/** Registers `BaseServer`'s hooks: each one the library's, the flow's to
+ * run inline; its servers show their flow under `kFusedFlow` (for tests). */
 export function registerBaseServer(prototype: object): void {
+  Object.defineProperty(prototype, kFusedFlow, {
+    get(this: object) {
+      return flows.get(this);
+    },
+  });
   registerBuiltins(prototype, SERVER_HOOKS, {
     verifyRequest: "verifyRequest",
     processRequest: "processRequest",
@@ -168,6 +174,8 @@ export function flowOf<R, A>(server: FlowServer<R, A>): FusedFlow<R, A> {
 export class FusedFlow<R, A> {
   readonly server: FlowServer<R, A>;
   readonly loop: FlowLoop<R, A>;
+  /** How many requests the fused flow took, rather than the loop's own. */
+  fused = 0;
 
   constructor(server: FlowServer<R, A>, loop: FlowLoop<R, A>) {
     this.server = server;
@@ -199,6 +207,11 @@ export class FusedFlow<R, A> {
    * the library's: finishing and shutting down the request. Never rejects. */
   task(request: R, clientAddress: A): Promise<void> {
     return framed(this, request, clientAddress, true);
+  }
+
+  /** The hooks that take the full path: see {@linkcode fullPathHooks}. */
+  fullPathHooks(): string[] {
+    return fullPathHooks(this.server);
   }
 
   /** Whether `processRequestThread` is a ThreadingMixIn class's own. */
@@ -256,6 +269,7 @@ export class FusedFlow<R, A> {
 /** Runs the fused flow under a frame naming the request (`_caller.ts`), so
  * that a `serverClose()` its hooks await does not wait for it. */
 function framed(flow: AnyFlow, request: unknown, clientAddress: unknown, task: boolean) {
+  flow.fused++;
   const slot = takeFrame(request);
   return (frames[slot] ??= makeFrame(slot))(flow, request, clientAddress, task);
 }

@@ -52,3 +52,7 @@ export const kSent: unique symbol = Symbol("socketserver.sent");
 
 /** A `DatagramRequestHandler`'s failed send, told apart: a drop reported, or the error to throw. */
 export const kSendFailed: unique symbol = Symbol("socketserver.sendFailed");
+
+/** `BaseServer`: its fused request flow (`_fused_flow.ts`), for the tests
+ * that prove which requests and hooks take it. */
+export const kFusedFlow: unique symbol = Symbol("socketserver.fusedFlow");
