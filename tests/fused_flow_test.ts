@@ -16,7 +16,7 @@ import {
   TCPServer,
   UDPServer,
 } from "../mod.ts";
-import { kFusedFlow } from "../src/_symbols.ts";
+import { kFusedFlow, kRequests } from "../src/_symbols.ts";
 import { decoder, encoder, readAllText, writeAll } from "./_net.ts";
 import { until, within } from "./_wait.ts";
 
@@ -302,6 +302,51 @@ async function check(kind: Kind, hook: Hook | null, how: How): Promise<void> {
 }
 
 for (const kind of KINDS) {
+  Deno.test(`serveForever() of a ${kind.name} with a request observer attached (instrument()'s) takes the fused flow, which runs each request inside the observer's request() and reports its outcome and end`, async () => {
+    const calls: string[] = [];
+    const server = new kind.Server(["127.0.0.1", 0], kind.Handler(calls));
+    server[kRequests].observer = {
+      request: (_request, _address, handle) => {
+        calls.push("request");
+        const handled = handle();
+        calls.push("request returned");
+        return handled;
+      },
+      admitted: () => calls.push("admitted"),
+      reported: (_request, outcome) => calls.push(`reported ${outcome}`),
+      ended: (_request, outcome) => calls.push(`ended ${outcome}`),
+    };
+    // off stderr; a handleError() of its own leaves the rest of the flow fused
+    server.handleError = () => void calls.push("handleError");
+    const serving = server.serveForever();
+    const client = kind.client(server);
+    try {
+      assert.equal(await client.ask("one"), "ONE");
+      await until(() => server.stats().active === 0 && server.stats().accepted === 1, "the first");
+      assert.equal(await client.ask("fail"), "");
+      await until(() => server.stats().active === 0 && server.stats().accepted === 2, "the second");
+      // handle() starts inside request(): where an observer makes its context current
+      assert.deepEqual(calls, [
+        "request",
+        "handle",
+        "request returned",
+        "ended completed",
+        "request",
+        "handle",
+        "request returned",
+        "reported error",
+        "handleError",
+        "ended error",
+      ]);
+      assert.equal(flowOf(server).fused, 2);
+    } finally {
+      client.close();
+      await server.shutdown();
+      await server.serverClose();
+      await serving;
+    }
+  });
+
   Deno.test(`serveForever() of a ${kind.name} whose hooks are all the library's takes the fused flow for every request and calls none of them in place`, async () => {
     await check(kind, null, "subclass");
   });
