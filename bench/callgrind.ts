@@ -111,6 +111,11 @@ if (import.meta.main) {
       await run("callgrind_control", ["-d", pid]);
       const dump = await Deno.readTextFile(`${dir}/out.${i}`);
       const instructions = Number(dump.match(/^totals: (\d+)/m)?.[1]);
+      if (result.requests === 0) {
+        // seen on a loaded machine: the server under valgrind stalls for seconds
+        console.log(`window ${i}: no request answered, ${instructions} instructions: left out`);
+        continue;
+      }
       perRequest.push(instructions / result.requests);
       console.log(
         `window ${i}: ${result.requests} requests (${result.errors} errors), ${instructions} instructions: ${
@@ -120,6 +125,9 @@ if (import.meta.main) {
     }
     // Disturbances only add instructions (a server starved of the CPU wakes
     // for fewer requests at a time): the least is the steadiest figure
+    if (perRequest.length === 0) {
+      throw new Error("No window answered a request: run again on a quieter machine");
+    }
     const sorted = perRequest.toSorted((a, b) => a - b);
     const k = (n: number) => (n / 1000).toFixed(2);
     console.log(
