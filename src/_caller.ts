@@ -44,6 +44,27 @@ interface Frame {
 const frames: Frame[] = [];
 const frameRequests: unknown[] = [];
 const freeFrames: number[] = [];
+let slots = 0;
+
+/** Takes a slot for `request`: a function named `frameName(slot)` awaiting
+ * on the request's behalf names it to `callers()` until `releaseFrame(slot)`
+ * (what the fused flow's frames do, `_fused_flow.ts`). */
+export function takeFrame(request: unknown): number {
+  const slot = freeFrames.pop() ?? slots++;
+  frameRequests[slot] = request;
+  return slot;
+}
+
+/** Gives back a slot `takeFrame()` took. */
+export function releaseFrame(slot: number): void {
+  frameRequests[slot] = undefined;
+  freeFrames.push(slot);
+}
+
+/** The name of the frames of `slot`. */
+export function frameName(slot: number): string {
+  return `${FRAME_NAME}${slot}`;
+}
 
 /**
  * Runs `flow.run(request, clientAddress)` under a frame that names the
@@ -58,18 +79,12 @@ export function framed<R, A>(
   request: R,
   clientAddress: A,
 ): Promise<void> | undefined {
-  const slot = freeFrames.pop() ?? frames.length;
-  frameRequests[slot] = request;
+  const slot = takeFrame(request);
   return (frames[slot] ??= makeFrame(slot)).enter(flow, request, clientAddress);
 }
 
-function release(slot: number): void {
-  frameRequests[slot] = undefined;
-  freeFrames.push(slot);
-}
-
 function makeFrame(slot: number): Frame {
-  const name = `${FRAME_NAME}${slot}`;
+  const name = frameName(slot);
   const enter = {
     [name](flow: AnyFlow, request: unknown, clientAddress: unknown): Promise<void> | undefined {
       let rest: Promise<void> | undefined;
@@ -78,7 +93,7 @@ function makeFrame(slot: number): Frame {
       } catch (error) {
         rest = Promise.reject(error);
       }
-      if (rest === undefined) return void release(slot);
+      if (rest === undefined) return void releaseFrame(slot);
       const shutdown = flow.shutdownAfter === true;
       if (shutdown) flow.shutdownAfter = false;
       return frame.wait(flow, request, clientAddress, rest, shutdown);
@@ -101,7 +116,7 @@ function makeFrame(slot: number): Frame {
       } catch (error) {
         await flow.failed(request, clientAddress, error);
       } finally {
-        release(slot);
+        releaseFrame(slot);
       }
     },
   }[name];

@@ -11,6 +11,7 @@ import { deadline } from "./_deadline.ts";
 import type { RequestObserver } from "./_observer.ts";
 
 const TIMEOUT = Symbol("timeout");
+const KEEP = Symbol("keep");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
 
@@ -55,7 +56,9 @@ export class OpenRequests<R, A = unknown> {
   /** What a request taken goes through before `verifyRequest()`, or `null`:
    * set by the server when its options change, read once per request. */
   admission: Admission<R, A> | null = null;
-  #open = new Set<R>();
+  /** The open requests, after `KEEP`: a set that empties shrinks its
+   * table, and one request at a time would reallocate it per request. */
+  #open = new Set<R | typeof KEEP>([KEEP]);
   /** The outcome of open requests refused, dropped or failed, counted as they end. */
   #outcomes = new Map<R, Outcome>();
   /** Settles when no request is left, for `drain()`. */
@@ -74,7 +77,7 @@ export class OpenRequests<R, A = unknown> {
 
   /** How many requests are open. */
   get size(): number {
-    return this.#open.size;
+    return this.#open.size - 1;
   }
 
   /** Whether `request` is open. */
@@ -104,7 +107,7 @@ export class OpenRequests<R, A = unknown> {
     if (outcome === "completed") this.counters.completed++;
     else this.counters.ended(outcome);
     this.observer?.ended(request, outcome);
-    if (this.#open.size === 0 && this.#drained !== null) {
+    if (this.#open.size === 1 && this.#drained !== null) {
       this.#drained.resolve();
       this.#drained = null; // a later drain waits for the requests open then
     }
@@ -138,7 +141,7 @@ export class OpenRequests<R, A = unknown> {
   }
 
   #full(limit: number | null): boolean {
-    return limit !== null && this.#open.size + this.#held >= limit;
+    return limit !== null && this.#open.size - 1 + this.#held >= limit;
   }
 
   async #getRequestWhenFree(server: Taker<R, A>): Promise<[R, A]> {
@@ -194,7 +197,7 @@ export class OpenRequests<R, A = unknown> {
     exempt: ReadonlySet<R>,
     close: (request: R) => Promise<void>,
   ): Promise<void> {
-    if (this.#open.size === 0) return;
+    if (this.#open.size === 1) return;
     let done: Promise<void>;
     let drainer: Drainer<R> | null = null;
     if (exempt.size === 0) {
@@ -208,7 +211,9 @@ export class OpenRequests<R, A = unknown> {
     }
     try {
       if (graceMs === 0 || await deadline(done, graceMs, expired) === TIMEOUT) {
-        const left = [...this.#open].filter((request) => !exempt.has(request));
+        const left = [...this.#open].filter((request): request is R =>
+          request !== KEEP && !exempt.has(request as R)
+        );
         await Promise.all(left.map((request) => this.#forceClose(request, lingerMs, close)));
       }
     } finally {
@@ -222,7 +227,7 @@ export class OpenRequests<R, A = unknown> {
     for (const drainer of this.#drainers) {
       let done = true;
       for (const request of this.#open) {
-        if (!drainer.exempt.has(request)) {
+        if (request !== KEEP && !drainer.exempt.has(request as R)) {
           done = false;
           break;
         }

@@ -11,6 +11,7 @@ import { callers, type Flow, framed } from "./_caller.ts";
 import { checkDuration, checkSignal } from "./_checks.ts";
 import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
+import { type FlowServer, FULL, FusedFlow } from "./_fused_flow.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { observerFor } from "./_observer.ts";
 import { type Admission, OpenRequests } from "./_open_requests.ts";
@@ -20,7 +21,7 @@ import { isRoutineDrop, NotBoundError } from "./errors.ts";
 import type { ServerStats } from "./server_stats.ts";
 
 /** What the loop calls on its server: `BaseServer`'s hooks and attributes. */
-export interface Hooks<R, A> {
+export interface Hooks<R, A> extends FlowServer<R, A> {
   readonly serverAddress: unknown;
   readonly timeout: number | null;
   readonly maxConnections: number | null;
@@ -46,7 +47,19 @@ export interface CloseOptions {
   lingerMs?: number;
 }
 
-const STOP = Symbol("stop");
+/** One run of `serveForever()`. */
+interface Run {
+  /** Until `shutdown()` or `serverClose()` ends it. */
+  live: boolean;
+  /** Waiting for a request: when `serviceActions()` runs on its own. */
+  idle: boolean;
+  /** Settles when it ends: what `serveForever()` returns. */
+  ended: PromiseWithResolvers<void>;
+  /** Resolves once `serveForever()` has returned: what `shutdown()` awaits. */
+  returned: PromiseWithResolvers<void>;
+  stopTicking: () => void;
+}
+
 const TIMEOUT = Symbol("timeout");
 const expired = (): typeof TIMEOUT => TIMEOUT;
 const ignore = () => {};
@@ -58,14 +71,14 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   serving = false;
   /** Set by `shutdown()`; kept when not serving, as Python keeps its flag. */
   #shutdownRequested = false;
-  #idle = false;
   #server: Hooks<R, A>;
   #turns = new Turns();
   #backoff = new AcceptBackoff();
   #actions: GuardedRunner;
-  /** Ends the wait `serveForever()` is in (see `#untilStop()`). */
-  #stopWait: ((stop: typeof STOP) => void) | null = null;
-  #stopped: PromiseWithResolvers<void> | null = null;
+  /** Runs each request whose hooks are the library's own from `verifyRequest()` on. */
+  readonly flow: FusedFlow<R, A>;
+  /** The run of `serveForever()` under way. */
+  #run: Run | null = null;
   /** Requests already reported to `handleDrop()`. */
   #dropped = new WeakSet<object>();
   /** Settles once the socket `serverClose()` closed is let go of: to whether
@@ -97,6 +110,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.#server = server;
     this.#defaultProcess = defaultProcess;
     this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
+    this.flow = new FusedFlow(server, this);
     checkSignal(signal);
     this.#signal = signal;
     this.requests.observer = observerFor(server, this.requests.counters);
@@ -105,7 +119,22 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   }
 
   /** `BaseServer.serveForever()`. */
-  async serveForever(pollInterval: number | null): Promise<void> {
+  serveForever(pollInterval: number | null): Promise<void> {
+    const before = this.#run;
+    const serving = this.#serveForever(pollInterval);
+    const run = this.#run;
+    if (run !== null && run !== before) {
+      // the first reaction to `serving`: shutdown() resumes after its caller's own
+      const returned = () => {
+        if (this.#returning === run.returned.promise) this.#returning = null;
+        run.returned.resolve();
+      };
+      serving.then(returned, returned);
+    }
+    return serving;
+  }
+
+  async #serveForever(pollInterval: number | null): Promise<void> {
     if (this.#signal?.aborted) return; // stopped by its signal, as Deno.serve()
     const server = this.#server;
     if (this.closed) throw closedError(server, "serveForever()");
@@ -120,64 +149,99 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     checkDuration("pollInterval", pollInterval, true);
     if (this.#shutdownRequested) return void (this.#shutdownRequested = false); // kept, used up
     this.serving = true;
-    this.#stopped = Promise.withResolvers<void>();
+    const run: Run = {
+      live: true,
+      idle: false,
+      ended: Promise.withResolvers(),
+      returned: Promise.withResolvers(),
+      stopTicking: ignore,
+    };
+    run.stopTicking = this.#actions.every(pollInterval, () => run.idle);
+    this.#run = run;
+    this.#serve(run).then(() => this.#end(run), (error) => this.#end(run, error));
+    this.#returning = run.returned.promise;
+    await run.ended.promise;
+    // as in Python, serveForever() returns after the actions it ran, once
+    // shutdown() (which they may await themselves) has been let return
+    const running = this.#actions.running;
+    if (running !== null) await running;
+  }
+
+  /** The `returned` promise of the run still returning, if any. */
+  #returning: Promise<void> | null = null;
+
+  /**
+   * The loop of one run. It awaits each request and each handling as they
+   * are: `shutdown()` and `serverClose()` end the run (`serveForever()`
+   * returns) without waiting for them, and the loop, once it wakes, sees the
+   * run is over and leaves — a request it was taking stays pending for the
+   * next taker. No race per wait, so nothing allocated for one.
+   */
+  async #serve(run: Run): Promise<void> {
+    const server = this.#server;
     const requests = this.requests;
     const actions = this.#actions;
-    const stopTicking = actions.every(pollInterval, () => this.#idle);
-    try {
-      while (!this.#shutdownRequested) {
-        this.#idle = true;
-        let next: [R, A] | typeof STOP;
-        try {
-          next = await this.#untilStop(requests.next(server));
-        } catch (error) {
-          requests.pending = null;
-          if (this.closed) break;
-          if (error instanceof NotBoundError) throw error;
-          await this.#backoff.failed(error, server);
-          continue;
-        } finally {
-          this.#idle = false;
-        }
-        if (next === STOP) break;
-        this.#backoff.reset();
-        if (this.closed) break; // serverClose() took it over and serves it
-        // Python's loop never runs a request and serviceActions() at once
-        if (actions.running !== null) {
-          // kept as the one being taken meanwhile: a stop leaves it to the
-          // next taker, a close to serverClose(), which serves it
-          requests.pending = Promise.resolve(next);
-          if (await this.#untilStop(actions.running) === STOP) break;
-        }
+    while (run.live) {
+      run.idle = true;
+      let next: [R, A];
+      try {
+        next = await requests.next(server);
+      } catch (error) {
+        if (!run.live) return; // the next taker meets the failure
         requests.pending = null;
-        // A ThreadingMixIn server's request returns at once: no turn of the event loop
-        const admission = requests.admission;
-        const handled = admission === null
-          ? this.#handle(next[0], next[1])
-          : this.#admit(next[0], next[1], admission);
-        if (handled !== undefined && await this.#untilStop(handled) === STOP) break;
-        // through the stop wait: the actions may await shutdown(), which waits for the loop
-        const ran = actions.run();
-        if (ran !== undefined && await this.#untilStop(ran) === STOP) break;
+        if (error instanceof NotBoundError) throw error;
+        await this.#backoff.failed(error, server);
+        continue;
+      } finally {
+        run.idle = false;
       }
-    } finally {
-      stopTicking();
-      this.serving = this.#shutdownRequested = false;
-      this.#stopWait = null;
-      this.#stopped.resolve();
-      // as in Python, serveForever() returns after the actions it ran, once
-      // shutdown() (which they may await themselves) has been let return
-      if (actions.running !== null) await actions.running;
+      // stopped meanwhile: the request stays pending for the next taker, or
+      // serverClose() took it over and serves it
+      if (!run.live) return;
+      this.#backoff.reset();
+      // Python's loop never runs a request and serviceActions() at once
+      if (actions.running !== null) {
+        // kept as the one being taken meanwhile: a stop leaves it to the
+        // next taker, a close to serverClose(), which serves it
+        requests.pending = Promise.resolve(next);
+        await actions.running;
+        if (!run.live) return;
+      }
+      requests.pending = null;
+      // A ThreadingMixIn server's request returns at once: no turn of the event loop
+      const handled = this.#dispatch(next[0], next[1]);
+      if (handled !== undefined) await handled;
+      if (!run.live) return;
+      // the actions may await shutdown(), which ends the run without waiting for them
+      const ran = actions.run();
+      if (ran !== undefined) await ran;
     }
   }
 
+  /** Ends `run`: `serveForever()` returns (or throws `error`). */
+  #end(run: Run, error?: unknown): void {
+    if (!run.live) return;
+    run.live = false;
+    run.stopTicking();
+    this.serving = this.#shutdownRequested = false;
+    this.#run = null;
+    if (error === undefined) run.ended.resolve();
+    else run.ended.reject(error);
+  }
+
   /** `BaseServer.shutdown()`. */
-  async shutdown(): Promise<void> {
-    this.#shutdownRequested = true;
-    if (!this.serving) return;
-    this.#stopWait?.(STOP);
+  shutdown(): Promise<void> {
+    const run = this.#run;
+    if (run === null) {
+      // a run still returning is the one this stops; else kept for the next, as in Python
+      if (this.#returning !== null) return this.#returning;
+      this.#shutdownRequested = true;
+      return Promise.resolve();
+    }
     this.#backoff.wake();
-    await this.#stopped?.promise;
+    this.#end(run);
+    // once serveForever() has returned, as Python's; from serviceActions(), which it waits for, at once
+    return this.#actions.running !== null ? Promise.resolve() : run.returned.promise;
   }
 
   /** `BaseServer.handleRequest()`. */
@@ -230,7 +294,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#server[kCloseSocket]();
       this.requests.admission?.close();
-      this.#stopWait?.(STOP);
+      if (this.#run !== null) this.#end(this.#run);
       this.#backoff.wake();
       this.requests.freeSlot();
       // A pending accept holds the socket until its cancellation lands. A
@@ -292,20 +356,6 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     }
   }
 
-  /** `promise`, or STOP once `shutdown()` or `serverClose()` is called. A
-   * resolver per wait, not a race against one stop promise, which would keep
-   * a reaction per request until the loop stops. */
-  #untilStop<T>(promise: Promise<T>): Promise<T | typeof STOP> {
-    if (this.#shutdownRequested || this.closed) {
-      promise.catch(ignore); // abandoned: it may reject unobserved
-      return Promise.resolve(STOP);
-    }
-    const { promise: woken, resolve, reject } = Promise.withResolvers<T | typeof STOP>();
-    this.#stopWait = resolve;
-    promise.then(resolve, reject);
-    return woken;
-  }
-
   #dispatch(request: R, clientAddress: A): Promise<void> | undefined {
     const admission = this.requests.admission;
     return admission === null
@@ -355,8 +405,14 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   #handle(request: R, clientAddress: A): Promise<void> | undefined {
     this.requests.add(request);
     const observer = this.requests.observer;
-    if (observer === null) return framed(this, request, clientAddress);
-    return observer.request(request, clientAddress, () => framed(this, request, clientAddress));
+    if (observer === null) return this.#flow(request, clientAddress);
+    return observer.request(request, clientAddress, () => this.#flow(request, clientAddress));
+  }
+
+  /** The fused flow when it serves the request's hooks, else the loop's own. */
+  #flow(request: R, clientAddress: A): Promise<void> | undefined {
+    const fused = this.flow.run(request, clientAddress);
+    return fused !== FULL ? fused : framed(this, request, clientAddress);
   }
 
   /** Set by `run()` for `framed()`: the promise it returned is `finishRequest()`'s, and

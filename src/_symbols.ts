@@ -43,3 +43,16 @@ export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");
 export const kStreamRead: unique symbol = Symbol("socketserver.streamRead");
 /** `StreamWriter`: `finish()`'s flush, which reports the failure of writes the handler left in flight. */
 export const kFinishWrites: unique symbol = Symbol("socketserver.finishWrites");
+
+/** A `DatagramRequestHandler`'s reply, sent: the send's promise, or `undefined` (nothing to send). */
+export const kSendReply: unique symbol = Symbol("socketserver.sendReply");
+
+/** A `DatagramRequestHandler`'s reply went out: its bytes are counted. */
+export const kSent: unique symbol = Symbol("socketserver.sent");
+
+/** A `DatagramRequestHandler`'s failed send, told apart: a drop reported, or the error to throw. */
+export const kSendFailed: unique symbol = Symbol("socketserver.sendFailed");
+
+/** `BaseServer`: its fused request flow (`_fused_flow.ts`), for the tests
+ * that prove which requests and hooks take it. */
+export const kFusedFlow: unique symbol = Symbol("socketserver.fusedFlow");

@@ -7,6 +7,7 @@
 import type { AnyServer, Awaitable, ClientAddressOf, RequestOf } from "./base_server.ts";
 import type { TCPServer } from "./tcp_server.ts";
 import { type ProxyInfo, proxyInfo } from "./proxy_info.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 
 /**
  * The base of every request handler, Python's
@@ -129,3 +130,8 @@ export class BaseRequestHandler<
    */
   finish(): Awaitable<void> {}
 }
+
+registerBuiltins(BaseRequestHandler.prototype, ["setup", "finish"], {
+  noSetup: "setup",
+  noFinish: "finish",
+});

@@ -8,6 +8,7 @@
 import { AttributeValues, declareAttributes } from "./_attributes.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
+import { registerBaseServer } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -596,3 +597,4 @@ async function finishThenShutdown<R, A>(
 }
 
 declareAttributes(BaseServer, { timeout: nullableDuration, maxConnections: checkLimit });
+registerBaseServer(BaseServer.prototype);

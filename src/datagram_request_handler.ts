@@ -7,6 +7,7 @@
 
 import type { AnyServer, ClientAddressOf } from "./base_server.ts";
 import { BaseRequestHandler } from "./base_request_handler.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 import { BufferedReader, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
 import type { DatagramRequest } from "./datagram_server.ts";
 import { StreamWriter } from "./stream_writer.ts";
@@ -14,7 +15,7 @@ import type { UDPServer } from "./udp_server.ts";
 import { ReplyBuffer } from "./_datagram_slab.ts";
 import { formatAddress, withContext } from "./_format.ts";
 import { checkUnixSendPermissions } from "./_permissions.ts";
-import { kReportError, kRequests } from "./_symbols.ts";
+import { kReportError, kRequests, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
 import { asDrop } from "./errors.ts";
 
 /** How large a datagram the transport of `address` carries, for messages. */
@@ -141,9 +142,22 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    * ```
    */
   override async finish(): Promise<void> {
+    const sending = this[kSendReply]();
+    if (sending === undefined) return;
+    try {
+      await sending;
+    } catch (error) {
+      return await this[kSendFailed](error);
+    }
+    this[kSent]();
+  }
+
+  /** @ignore Internal: `finish()` up to the send, which it returns (the fused flow awaits it). */
+  [kSendReply](): Promise<unknown> | undefined {
     const wfile = this.wfile;
     if (wfile === undefined) return;
-    if (!wfile.idle) await wfile.flush();
+    // a buffered wfile (a subclass's) flushes first: not the common path
+    if (!wfile.idle) return wfile.flush().then(() => this[kSendReply]());
     const reply = this.#reply!.take();
     wfile.close();
     this.#rfile?.close();
@@ -154,48 +168,61 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
+    this.#sent = reply.length;
+    return this.socket.send(reply, address);
+  }
+
+  #sent = 0;
+
+  /** @ignore Internal: the reply `[kSendReply]()` started went out: its bytes are counted. */
+  [kSent](): void {
     // optional: a handler may run under a stand-in server (a test's), or none
-    const server = this.server as Partial<AnyServer> | undefined;
-    try {
-      await this.socket.send(reply, address);
-      const counters = server?.[kRequests]?.counters;
-      if (counters !== undefined) counters.bytesWritten += reply.length;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
-        // name every missing flag; checking only on failure keeps two
-        // permission queries off each reply
-        checkUnixSendPermissions(address.path);
-      }
-      if (
-        address.transport === "unixpacket" &&
-        (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
-      ) {
-        // the client closed its socket before the reply: a routine drop
-        throw new Deno.errors.NotConnected(
-          `Cannot reply to "${address.path}": the client's socket is gone (${error.message})`,
-          { cause: error },
-        );
-      }
-      const code = (error as { code?: unknown } | null)?.code;
-      const doing = `Sending a ${reply.length}-byte reply to "${formatAddress(address)}"`;
-      if (code === "ENOBUFS") {
-        // lost as the network loses datagrams under load: a drop
-        const lost = asDrop(withContext(error, doing), "replyLost");
-        const report = server?.[kReportError];
-        if (report === undefined) {
-          await this.server.handleDrop(this.request, this.clientAddress, lost);
-        } else await report(this.request, this.clientAddress, lost);
-        return;
-      }
-      if (code === "EMSGSIZE") {
-        throw new RangeError(
-          `${doing} failed: it is longer than one datagram can carry (${
-            largestDatagram(address)
-          }): send a shorter reply, or several`,
-          { cause: error },
-        );
-      }
-      throw withContext(error, doing);
+    const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
+    if (counters !== undefined) counters.bytesWritten += this.#sent;
+  }
+
+  /** @ignore Internal: what a failed send means: a drop reported to
+   * `handleDrop()` (it returns), or an error that says what to do (it throws). */
+  async [kSendFailed](error: unknown): Promise<void> {
+    const address = this.clientAddress as Deno.Addr;
+    if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
+      // name every missing flag; checking only on failure keeps two
+      // permission queries off each reply
+      checkUnixSendPermissions(address.path);
     }
+    if (
+      address.transport === "unixpacket" &&
+      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+    ) {
+      // the client closed its socket before the reply: a routine drop
+      throw new Deno.errors.NotConnected(
+        `Cannot reply to "${address.path}": the client's socket is gone (${error.message})`,
+        { cause: error },
+      );
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    const doing = `Sending a ${this.#sent}-byte reply to "${formatAddress(address)}"`;
+    if (code === "ENOBUFS") {
+      // lost as the network loses datagrams under load: a drop
+      const lost = asDrop(withContext(error, doing), "replyLost");
+      const report = (this.server as Partial<AnyServer> | undefined)?.[kReportError];
+      if (report === undefined) {
+        await this.server.handleDrop(this.request, this.clientAddress, lost);
+      } else await report(this.request, this.clientAddress, lost);
+      return;
+    }
+    if (code === "EMSGSIZE") {
+      throw new RangeError(
+        `${doing} failed: it is longer than one datagram can carry (${
+          largestDatagram(address)
+        }): send a shorter reply, or several`,
+        { cause: error },
+      );
+    }
+    throw withContext(error, doing);
   }
 }
+
+registerBuiltins(DatagramRequestHandler.prototype, ["setup", "finish"], {
+  datagramFinish: "finish",
+});

@@ -11,6 +11,7 @@ import { declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 import { kAttribute, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
@@ -310,3 +311,4 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 }
 
 declareAttributes(DatagramServer, { maxPacketSize: checkPacketSize });
+registerBuiltins(DatagramServer.prototype, ["getRequest", "closeRequest"]);

@@ -6,6 +6,7 @@
 
 import type { AnyServer, Awaitable, ClientAddressOf, RequestOf } from "./base_server.ts";
 import { BaseRequestHandler } from "./base_request_handler.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 import type { TCPServer } from "./tcp_server.ts";
 import { BufferedReader, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
 import { StreamWriter } from "./stream_writer.ts";
@@ -180,3 +181,5 @@ export class StreamRequestHandler<
     this.rfile?.close();
   }
 }
+
+registerBuiltins(StreamRequestHandler.prototype, ["setup", "finish"]);

@@ -13,6 +13,7 @@ import type { ProxyProtocolMode } from "./proxy_protocol.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { opsInFlight, sendsInFlight } from "./_conn_files.ts";
+import { registerBuiltins } from "./_fused_flow.ts";
 import {
   checkHeaderTimeout,
   checkProxyProtocol,
@@ -297,4 +298,8 @@ declareAttributes(StreamServer, {
   proxyProtocol: checkProxyProtocol,
   trustedProxies: checkTrustedProxies,
   proxyHeaderTimeout: checkHeaderTimeout,
+});
+
+registerBuiltins(StreamServer.prototype, ["getRequest", "shutdownRequest", "closeRequest"], {
+  streamShutdown: "shutdownRequest",
 });

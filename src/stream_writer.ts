@@ -100,6 +100,15 @@ function reportLost(writer: StreamWriter, error: unknown): void {
 }
 const reportedWriters = new WeakSet<StreamWriter>();
 
+/** Closes `sink` to cancel a send that timed out; it may be closed already. */
+function closeSink(sink: ByteSink): void {
+  try {
+    sink.close?.();
+  } catch {
+    // closed already
+  }
+}
+
 /**
  * Options of a {@linkcode StreamWriter}.
  *
@@ -186,6 +195,11 @@ export class StreamWriter {
   [kReportLost]?: (error: unknown) => void;
   /** Where the bytes the sink took are counted: a server's, in its handlers' `wfile`. */
   #counters: ServerCounters = UNCOUNTED;
+  /** The bytes `#start()` sends, for `#onWritten()`. */
+  #current: Uint8Array = EMPTY;
+  // Bound on the first send, not per writer: a datagram's writer never sends.
+  #written: ((n: number) => number | Promise<number>) | undefined;
+  #failed: ((error: unknown) => never) | undefined;
 
   /** Creates a writer to `sink`, usually a `Deno.Conn`. */
   constructor(sink: ByteSink, options: StreamWriterOptions = {}) {
@@ -451,22 +465,14 @@ export class StreamWriter {
       this.#inFlight--;
       return Promise.reject(this.#timedOut);
     }
-    const ms = this.timeout;
-    if (ms === null) return this.#start(bytes);
+    const ms = this.timeout!; // its callers checked
     const started = this.#start(bytes);
     return deadline(started, ms, () => {
       this.#abandoned = started.then(ignore, ignore);
       const error = new TimeoutError(ms, "writeTimeout");
       this.#timedOut = error;
       this.#fail(error);
-      // once serverClose() lingers on the connection, closing it is its job
-      if (!this.#stopped) {
-        try {
-          this.#sink.close?.();
-        } catch {
-          // closed already
-        }
-      }
+      if (!this.#stopped) closeSink(this.#sink); // once serverClose() lingers, closing is its job
       throw error;
     });
   }
@@ -479,22 +485,13 @@ export class StreamWriter {
     try {
       p = this.#sink.write(bytes);
     } catch (failure) {
-      const error = explained(failure);
-      this.#inFlight--;
-      this.#fail(error);
-      return Promise.reject(error);
+      return new Promise<number>(() => this.#onFailed(failure)); // rejected with what it throws
     }
     return p.then(
       this.#written ??= this.#onWritten.bind(this),
       this.#failed ??= this.#onFailed.bind(this),
     );
   }
-
-  #current: Uint8Array = EMPTY;
-
-  // Bound on the first send, not per writer: a datagram's writer never sends.
-  #written: ((n: number) => number | Promise<number>) | undefined;
-  #failed: ((error: unknown) => never) | undefined;
 
   #onWritten(n: number): number | Promise<number> {
     const bytes = this.#current;

@@ -12,6 +12,7 @@ import { TLSServer } from "./tls_server.ts";
 import { UDPServer } from "./udp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { framed } from "./_caller.ts";
+import { flowOf, FusedFlow, registerBuiltins } from "./_fused_flow.ts";
 import { releaseRequest, ThreadFlow } from "./_thread_flow.ts";
 import { kAttribute, kBlockOnClose, kReportError } from "./_symbols.ts";
 
@@ -207,6 +208,9 @@ export function ThreadingMixIn<C extends ServerClass>(
 
     override processRequest(request: unknown, clientAddress: unknown): Awaitable<void> {
       if (this.daemonThreads) (request as Partial<Deno.Conn>).unref?.();
+      if (FusedFlow.isThreadTask(this.processRequestThread)) {
+        return void flowOf(this).task(request, clientAddress);
+      }
       // Nothing is kept for the task but the request's entry in the open set
       framed(this.#flow ??= new ThreadFlow(this), request, clientAddress);
     }
@@ -231,6 +235,10 @@ export function ThreadingMixIn<C extends ServerClass>(
     }
   }
   declareAttributes(Threading, { blockOnClose: null, daemonThreads: null });
+  registerBuiltins(Threading.prototype, ["processRequest", "processRequestThread"], {
+    threadProcess: "processRequest",
+    threadTask: "processRequestThread",
+  });
   // Named as in Python (ThreadingTCPServer), for messages naming the class
   Object.defineProperty(Threading, "name", { value: `Threading${Base.name}` });
   return Threading as unknown as ThreadingMixInClass<C>;

@@ -44,6 +44,27 @@ Deno.test("serveForever() returns after shutdown() called right after it starts"
   await serving;
 });
 
+Deno.test("shutdown() resolves once serveForever() has returned, as Python's, on stream and datagram servers; a second call meanwhile waits for the same return and stops no later run", async () => {
+  for (
+    const make of [() => new TCPServer(LOCAL, Echo), () => new UDPServer(LOCAL, BaseRequestHandler)]
+  ) {
+    await using server = make();
+    let returned = false;
+    const serving = server.serveForever().then(() => returned = true);
+    const first = server.shutdown();
+    const second = server.shutdown();
+    await first;
+    assert.equal(returned, true, `${server.constructor.name}: serveForever() had not returned`);
+    await second;
+    await serving;
+    // neither call was kept for the next run
+    const again = server.serveForever();
+    assert.equal(server.serving, true);
+    await server.shutdown();
+    await again;
+  }
+});
+
 Deno.test("shutdown() resolves at once when the server is not serving, and the next serveForever() returns at once", async () => {
   await using server = new TCPServer(LOCAL, Echo);
   await server.shutdown();

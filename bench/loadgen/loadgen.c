@@ -98,6 +98,7 @@ static int nconns = 50, mode = M_PERSIST, upper = 0, per_conn = 0;
 static size_t size = 64;
 static double seconds = 5, warmup = 0;
 static pid_t server_pid = 0;
+static int callgrind = 0;   /* -G: toggle the server's callgrind instrumentation at the window's edges */
 
 static int ep, family;
 static struct sockaddr_storage addr;
@@ -393,14 +394,25 @@ static int usage(void) {
           "  idle:    open CONNS connections, one echoed line each, print, hold until killed\n"
           "  -d: measured seconds (idle: the time allowed to open them)  -w: warm-up seconds\n"
           "  -U: the reply must come back upper-cased (the seed's handler)\n"
-          "  -P: the server's pid: report its CPU time (and its children's) per request\n");
+          "  -P: the server's pid: report its CPU time (and its children's) per request\n"
+          "  -G: with -P, a server under valgrind --tool=callgrind --instr-atstart=no: count its\n"
+          "      instructions over the window only (callgrind_control at its edges; bench/callgrind.ts)\n");
   return 2;
+}
+
+/* Runs callgrind_control on the server and waits for it: the replies that
+ * come meanwhile are read after, so a window's count and its requests agree
+ * within the requests in flight at its edges. */
+static void instrument(const char *what) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "callgrind_control %s %d > /dev/null", what, (int)server_pid);
+  if (system(cmd) != 0) fprintf(stderr, "loadgen: %s failed\n", cmd);
 }
 
 int main(int argc, char **argv) {
   if (argc == 1) return usage();
   int opt;
-  while ((opt = getopt(argc, argv, "h:p:u:m:c:s:d:w:n:UP:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:u:m:c:s:d:w:n:UP:G")) != -1) {
     switch (opt) {
       case 'h': host = optarg; break;
       case 'p': port = optarg; break;
@@ -412,6 +424,7 @@ int main(int argc, char **argv) {
       case 'n': per_conn = atoi(optarg); break;
       case 'U': upper = 1; break;
       case 'P': server_pid = (pid_t)atoi(optarg); break;
+      case 'G': callgrind = 1; break;
       case 'm':
         if (!strcmp(optarg, "persist")) mode = M_PERSIST;
         else if (!strcmp(optarg, "connect")) mode = M_CONNECT;
@@ -424,6 +437,10 @@ int main(int argc, char **argv) {
   }
   if (nconns < 1 || size < 2 || seconds <= 0 || warmup < 0 || per_conn < 0) {
     fprintf(stderr, "need -c >= 1, -s >= 2, -d > 0, -w >= 0 and -n >= 0\n");
+    return 2;
+  }
+  if (callgrind && !server_pid) {
+    fprintf(stderr, "-G needs -P: the server's pid\n");
     return 2;
   }
   if (per_conn && mode != M_PERSIST) {
@@ -511,6 +528,7 @@ int main(int argc, char **argv) {
   for (;;) {
     t = now_ns();
     if (!measuring && t >= window) {
+      if (callgrind) instrument("-i on");
       /* the window opens: forget the warm-up, read the CPU clocks */
       cpu0 = server_pid ? tree_cpu(server_pid) : 0;
       self0 = self_cpu();
@@ -547,6 +565,7 @@ int main(int argc, char **argv) {
     }
   }
   /* the window closes: counts and clocks at the same instant */
+  if (callgrind) instrument("-i off");
   uint64_t stop_t = now_ns();
   double server_cpu = server_pid ? tree_cpu(server_pid) - cpu0 : 0;
   double client_cpu = self_cpu() - self0;
