@@ -13,6 +13,12 @@ const ignore = () => {};
 export class GuardedRunner {
   /** The async run in progress, if any. */
   running: Promise<void> | null = null;
+  #calling = false;
+
+  /** Whether a run is in progress, including the hook's synchronous start. */
+  get busy(): boolean {
+    return this.#calling || this.running !== null;
+  }
   #hook: () => unknown;
   #name: string;
 
@@ -34,7 +40,13 @@ export class GuardedRunner {
   /** Runs the hook (only when `running` is null); returns its run when it is async. */
   run(): Promise<void> | undefined {
     try {
-      const result = this.#hook();
+      this.#calling = true;
+      let result;
+      try {
+        result = this.#hook();
+      } finally {
+        this.#calling = false;
+      }
       if (result instanceof Promise) {
         const running: Promise<void> = result
           .catch((error) => console.error(`${this.#name} threw:`, error))

@@ -241,7 +241,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.#backoff.wake();
     this.#end(run);
     // once serveForever() has returned, as Python's; from serviceActions(), which it waits for, at once
-    return this.#actions.running !== null ? Promise.resolve() : run.returned.promise;
+    return this.#actions.busy ? Promise.resolve() : run.returned.promise;
   }
 
   /** `BaseServer.handleRequest()`. */
