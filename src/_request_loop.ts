@@ -166,9 +166,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const running = this.#actions.running;
     if (running !== null) await running;
   }
-
-  /** The `returned` promise of the run still returning, if any. */
-  #returning: Promise<void> | null = null;
+  #returning: Promise<void> | null = null; // the `returned` of the run still returning
 
   /**
    * The loop of one run. It awaits each request and each handling as they
