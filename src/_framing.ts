@@ -59,15 +59,25 @@ export async function readExactly(
 const encoded = new Map<string, Uint8Array>();
 /** Delimiters past this many are encoded per call rather than kept. */
 const MAX_ENCODED = 32;
+// The last two, compared before the map: a key:value protocol alternates
+// two, and comparing a string costs less than a lookup per record
 let lastText = "";
 let lastBytes: Uint8Array = EMPTY;
+let otherText = "";
+let otherBytes: Uint8Array = EMPTY;
 
 function encodeDelimiter(text: string): Uint8Array {
-  let bytes = encoded.get(text);
-  if (bytes === undefined) {
-    bytes = encoder.encode(text);
-    if (encoded.size < MAX_ENCODED) encoded.set(text, bytes);
+  let bytes;
+  if (text === otherText) bytes = otherBytes;
+  else {
+    bytes = encoded.get(text);
+    if (bytes === undefined) {
+      bytes = encoder.encode(text);
+      if (encoded.size < MAX_ENCODED) encoded.set(text, bytes);
+    }
   }
+  otherText = lastText;
+  otherBytes = lastBytes;
   lastText = text;
   return lastBytes = bytes;
 }
@@ -81,14 +91,11 @@ export function readUntil(
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
   let delim: Uint8Array;
-  if (typeof delimiter === "string") {
-    delim = delimiter === lastText ? lastBytes : encodeDelimiter(delimiter);
-  } else delim = delimiter;
-  if (!(delim instanceof Uint8Array) || delim.length === 0) {
-    return Promise.reject(
-      new TypeError(`readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`),
-    );
-  }
+  if (delimiter === lastText) delim = lastBytes;
+  else if (typeof delimiter === "string") delim = encodeDelimiter(delimiter);
+  else if (delimiter instanceof Uint8Array) delim = delimiter;
+  else return Promise.reject(badDelimiter(delimiter));
+  if (delim.length === 0) return Promise.reject(badDelimiter(delimiter));
   if (!(limit >= 0 && (Number.isSafeInteger(limit) || limit === Infinity))) {
     return Promise.reject(badLimit("readUntil()", limit));
   }
@@ -143,21 +150,15 @@ async function untilRead(
   }
 }
 
-/** The first `delim` wholly in `b.buf[from, last)`, or -1: its first byte
- * found fast, then the rest compared. */
+/** The first `delim` wholly in `b.buf[from, last)`, or -1. */
 function find(b: ReadBuffer, delim: Uint8Array, from: number, last: number): number {
-  const buf = b.buf;
-  const size = delim.length;
-  const stop = last - size + 1;
-  while (from < stop) {
-    const i = b.find(from, stop, delim[0]);
-    if (i === -1) return -1;
-    let k = 1;
-    while (k < size && buf[i + k] === delim[k]) k++;
-    if (k === size) return i;
-    from = i + 1;
-  }
-  return -1;
+  return b.findSequence(from, last - delim.length + 1, delim);
+}
+
+function badDelimiter(delimiter: unknown): TypeError {
+  return new TypeError(
+    `readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`,
+  );
 }
 
 function show(delimiter: unknown): string {
