@@ -14,6 +14,8 @@ import type { ReadBuffer } from "./_read_buffer.ts";
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const TWO_32 = 2 ** 32;
+/** Spans up to this many bytes are searched byte by byte. */
+const SHORT_SPAN = 64;
 
 /** Whether `n` bytes are buffered, reading as needed: false at EOF with
  * fewer. A buffer too small grows by doubling (as for a long line), so the
@@ -152,7 +154,19 @@ async function untilRead(
 
 /** The first `delim` wholly in `b.buf[from, last)`, or -1. */
 function find(b: ReadBuffer, delim: Uint8Array, from: number, last: number): number {
-  return b.findSequence(from, last - delim.length + 1, delim);
+  const size = delim.length;
+  const stop = last - size + 1;
+  if (stop - from > SHORT_SPAN) return b.findSequence(from, stop, delim);
+  // the few bytes a small read added: byte by byte, as ReadBuffer.find()
+  const buf = b.buf;
+  const first = delim[0];
+  for (let i = from; i < stop; i++) {
+    if (buf[i] !== first) continue;
+    let k = 1;
+    while (k < size && buf[i + k] === delim[k]) k++;
+    if (k === size) return i;
+  }
+  return -1;
 }
 
 function badDelimiter(delimiter: unknown): TypeError {
