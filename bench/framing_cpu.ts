@@ -2,9 +2,9 @@
  * The same comparison as bench/framing_bench.ts — `rfile`'s framing readers
  * against `readline()` on 256 KiB of records of one length — timed in CPU
  * time rather than wall time, and interleaved: each round runs every reader
- * in turn, and the median round is reported. On a shared machine
- * `deno bench`'s wall-clock means swing by 50 % between runs (the process
- * waits for a core); CPU time per round does not.
+ * in turn, in a new order each round, and the median round is reported. On a
+ * shared machine `deno bench`'s wall-clock means swing by 50 % between runs
+ * (the process waits for a core); CPU time per round does not.
  *
  *     deno run -R bench/framing_cpu.ts [record length: 64 | 4096] [rounds: 40] [read size: 16384] [baseline]
  *
@@ -13,11 +13,15 @@
  * byte at a time). Besides the records of one length, it reads HTTP-like
  * header blocks of `record` bytes (32-byte lines ending in `\r\n`, the block
  * in `\r\n\r\n`) with `readUntil("\r\n\r\n")`, and `key:value\r\n` pairs
- * with two delimiters in turn.
+ * with two delimiters in turn. In a head a `\r` ends every line, and each
+ * one is compared with the delimiter: the same delimiter over records where
+ * `\r` comes only at their end, as `\n` does in readline()'s, is its fair
+ * match against `readline()`.
  *
  * A baseline, the path of another copy's `mod.ts` (`/work/main/mod.ts`),
- * runs each reader of that copy too, interleaved with this one's in the
- * same process ("[base]"): an A/B of a change in one session.
+ * runs each reader of that copy too, next to this one's in the same process
+ * ("[base]", its ratio against the baseline's `readline()`): an A/B of a
+ * change in one session.
  *
  * Figures in bench/README.md.
  *
@@ -92,6 +96,7 @@ function source(input: Uint8Array) {
 const lines = delimited([0x0a]);
 const nul = delimited([0]);
 const crlf = delimited([0x0d, 0x0a]);
+const crlf2 = delimited([0x0d, 0x0a, 0x0d, 0x0a]);
 const frames = framed();
 const heads = headerBlocks();
 const keyValues = pairs();
@@ -123,6 +128,13 @@ function readersOf(Reader: Reader, tag: string): Record<string, () => Promise<nu
       const r = new Reader(source(keyValues));
       let n = 0;
       while ((await r.readUntil(n % 2 === 0 ? ":" : "\r\n")).length > 0) n++;
+      return n;
+    },
+    [`readUntil("\\r\\n\\r\\n")${tag}`]: async () => {
+      // its first byte only where it ends, as "\0" and "\n" are in theirs
+      const r = new Reader(source(crlf2));
+      let n = 0;
+      while ((await r.readUntil("\r\n\r\n")).length > 0) n++;
       return n;
     },
     [`readUntil("\\r\\n\\r\\n") heads${tag}`]: async () => {
@@ -163,39 +175,49 @@ function readersOf(Reader: Reader, tag: string): Record<string, () => Promise<nu
 }
 
 const baseline = Deno.args[3];
-const readers = readersOf(BufferedReader, "");
+// each group runs together: a reader, and next to it its baseline
+const groups: [string, () => Promise<number>][][] = Object.entries(
+  readersOf(BufferedReader, ""),
+).map((entry) => [entry]);
 if (baseline !== undefined) {
   const { BufferedReader: Base } = await import(baseline);
-  const base = readersOf(Base, " [base]");
-  // interleaved pairwise: each reader next to its baseline
-  const mine = Object.entries(readers);
-  const theirs = Object.entries(base);
-  for (const key of Object.keys(readers)) delete readers[key];
-  mine.forEach(([name, read], i) => {
-    readers[name] = read;
-    readers[theirs[i][0]] = theirs[i][1];
-  });
+  Object.entries(readersOf(Base, " [base]")).forEach((entry, i) => groups[i].push(entry));
 }
 
+// The groups run in a new order each round (a fixed seed): the heap's
+// collections come every few rounds, and in a fixed order they land on the
+// same reader each time, which then reads 2-4 × slower in the median
+let seed = 17;
+const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const names = groups.flat().map(([name]) => name);
 const times: Record<string, number[]> = {};
+const order = groups.map((_, i) => i);
 for (let round = 0; round < rounds + 5; round++) {
-  for (const [name, read] of Object.entries(readers)) {
-    const start = process.cpuUsage();
-    for (let i = 0; i < REPS; i++) {
-      if (await read() !== count) throw new Error(`${name}: wrong record count`);
+  for (let i = order.length - 1; i > 0; i--) {
+    const k = Math.floor(random() * (i + 1));
+    [order[i], order[k]] = [order[k], order[i]];
+  }
+  for (const g of order) {
+    if (random() < 0.5) groups[g].reverse(); // nor one of a pair always first
+    for (const [name, read] of groups[g]) {
+      const start = process.cpuUsage();
+      for (let i = 0; i < REPS; i++) {
+        if (await read() !== count) throw new Error(`${name}: wrong record count`);
+      }
+      const used = process.cpuUsage(start);
+      if (round >= 5) (times[name] ??= []).push((used.user + used.system) / REPS); // µs
     }
-    const used = process.cpuUsage(start);
-    if (round >= 5) (times[name] ??= []).push((used.user + used.system) / REPS); // µs
   }
 }
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
-const base = median(times["readline()"]);
 console.log(
   `${record}-byte records, 256 KiB in ${CHUNK}-byte reads: CPU µs per pass, median of ${rounds}`,
 );
-for (const [name, values] of Object.entries(times)) {
-  const m = median(values);
+for (const name of names) {
+  const m = median(times[name]);
+  // a baseline's reader against the baseline's readline()
+  const base = median(times[name.endsWith(" [base]") ? "readline() [base]" : "readline()"]);
   console.log(
     `${name.padEnd(38)} ${m.toFixed(0).padStart(7)} µs  ${(m / base).toFixed(2)} × readline()  (${
       (m * 1000 / INPUT).toFixed(2)

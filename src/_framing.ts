@@ -14,6 +14,8 @@ import type { ReadBuffer } from "./_read_buffer.ts";
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const TWO_32 = 2 ** 32;
+/** Spans up to this many bytes are searched byte by byte. */
+const SHORT_SPAN = 64;
 
 /** Whether `n` bytes are buffered, reading as needed: false at EOF with
  * fewer. A buffer too small grows by doubling (as for a long line), so the
@@ -59,15 +61,25 @@ export async function readExactly(
 const encoded = new Map<string, Uint8Array>();
 /** Delimiters past this many are encoded per call rather than kept. */
 const MAX_ENCODED = 32;
+// The last two, compared before the map: a key:value protocol alternates
+// two, and comparing a string costs less than a lookup per record
 let lastText = "";
 let lastBytes: Uint8Array = EMPTY;
+let otherText = "";
+let otherBytes: Uint8Array = EMPTY;
 
 function encodeDelimiter(text: string): Uint8Array {
-  let bytes = encoded.get(text);
-  if (bytes === undefined) {
-    bytes = encoder.encode(text);
-    if (encoded.size < MAX_ENCODED) encoded.set(text, bytes);
+  let bytes;
+  if (text === otherText) bytes = otherBytes;
+  else {
+    bytes = encoded.get(text);
+    if (bytes === undefined) {
+      bytes = encoder.encode(text);
+      if (encoded.size < MAX_ENCODED) encoded.set(text, bytes);
+    }
   }
+  otherText = lastText;
+  otherBytes = lastBytes;
   lastText = text;
   return lastBytes = bytes;
 }
@@ -81,14 +93,11 @@ export function readUntil(
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
   let delim: Uint8Array;
-  if (typeof delimiter === "string") {
-    delim = delimiter === lastText ? lastBytes : encodeDelimiter(delimiter);
-  } else delim = delimiter;
-  if (!(delim instanceof Uint8Array) || delim.length === 0) {
-    return Promise.reject(
-      new TypeError(`readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`),
-    );
-  }
+  if (delimiter === lastText) delim = lastBytes;
+  else if (typeof delimiter === "string") delim = encodeDelimiter(delimiter);
+  else if (delimiter instanceof Uint8Array) delim = delimiter;
+  else return Promise.reject(badDelimiter(delimiter));
+  if (delim.length === 0) return Promise.reject(badDelimiter(delimiter));
   if (!(limit >= 0 && (Number.isSafeInteger(limit) || limit === Infinity))) {
     return Promise.reject(badLimit("readUntil()", limit));
   }
@@ -143,21 +152,27 @@ async function untilRead(
   }
 }
 
-/** The first `delim` wholly in `b.buf[from, last)`, or -1: its first byte
- * found fast, then the rest compared. */
+/** The first `delim` wholly in `b.buf[from, last)`, or -1. */
 function find(b: ReadBuffer, delim: Uint8Array, from: number, last: number): number {
-  const buf = b.buf;
   const size = delim.length;
   const stop = last - size + 1;
-  while (from < stop) {
-    const i = b.find(from, stop, delim[0]);
-    if (i === -1) return -1;
+  if (stop - from > SHORT_SPAN) return b.findSequence(from, stop, delim);
+  // the few bytes a small read added: byte by byte, as ReadBuffer.find()
+  const buf = b.buf;
+  const first = delim[0];
+  for (let i = from; i < stop; i++) {
+    if (buf[i] !== first) continue;
     let k = 1;
     while (k < size && buf[i + k] === delim[k]) k++;
     if (k === size) return i;
-    from = i + 1;
   }
   return -1;
+}
+
+function badDelimiter(delimiter: unknown): TypeError {
+  return new TypeError(
+    `readUntil() takes a non-empty string or Uint8Array, got ${show(delimiter)}`,
+  );
 }
 
 function show(delimiter: unknown): string {

@@ -109,6 +109,12 @@ export class ReadBuffer {
     return (this.#finder ??= new ByteFinder()).find(buf, from, end, byte);
   }
 
+  /** Where the first `delim` (of 2 bytes or more) starting in `buf[from,
+   * stop)` starts, or -1. */
+  findSequence(from: number, stop: number, delim: Uint8Array): number {
+    return (this.#finder ??= new ByteFinder()).findSequence(this.buf, delim, from, stop);
+  }
+
   /** Reads once more into the buffer (see `read()`); false at EOF. */
   async fill(need: number, cap: number = Infinity): Promise<boolean> {
     const read = this.read(need, cap);
