@@ -10,11 +10,10 @@ import { type ProxyInfo, proxyInfo } from "./proxy_info.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
 
 /**
- * The base of every request handler, Python's
- * `socketserver.BaseRequestHandler`: one instance per request, whose
- * `setup()`, `handle()` and `finish()` the server calls in that order,
- * `finish()` even when `handle()` throws; any may be async. Unlike Python's,
- * the constructor only stores its arguments, so fields may have initialisers.
+ * The base of every request handler, Python's `socketserver.BaseRequestHandler`: one instance per
+ * request, whose `setup()`, `handle()` and `finish()` (even when `handle()` throws) the server
+ * calls; any may be async. Unlike Python's, the constructor only stores its arguments, so fields
+ * may have initialisers.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The request type: for stream servers the connection.
@@ -45,8 +44,7 @@ export class BaseRequestHandler<
   R = RequestOf<S>,
   A = ClientAddressOf<S>,
 > {
-  /** The request: the connection for stream servers, `[packet, socket]` for
-   * datagram servers. */
+  /** The request: the connection for stream servers, `[packet, socket]` for datagram servers. */
   readonly request: R;
   /** The client's address. Python: `client_address`. */
   readonly clientAddress: A;
@@ -61,9 +59,8 @@ export class BaseRequestHandler<
   }
 
   /**
-   * What the connection's PROXY protocol header said — the proxy's own
-   * address, the version, the TLVs — when the server's `proxyProtocol` is
-   * set; else `null`. `clientAddress` is already the header's client.
+   * What the connection's PROXY protocol header said when the server's `proxyProtocol` is set,
+   * else `null`. `clientAddress` is already the header's client.
    *
    * @example
    * ```ts
