@@ -109,9 +109,8 @@ export interface BaseServerOptions {
   /** {@linkcode BaseServer.maxConnections}: the most requests in flight at once.
    * @default {null} */
   maxConnections?: number | null;
-  /** Stops and closes the server when it aborts, as `Deno.serve({ signal })`
-   * does: `shutdown()`, then `serverClose()`. Already aborted: the server
-   * binds nothing and `serveForever()` returns at once.
+  /** Stops and closes the server when it aborts, as `Deno.serve({ signal })` does. Already
+   * aborted: the server binds nothing and `serveForever()` returns at once.
    * @default {undefined} */
   signal?: AbortSignal;
 }
@@ -128,17 +127,13 @@ export interface BaseServerOptions {
  * ```
  */
 export interface ServerCloseOptions {
-  /** How long to wait for requests still being handled, in ms, before their
-   * connections are closed under them; `Infinity` waits until they finish,
-   * like Python's `block_on_close`.
+  /** How long to wait for requests still being handled, in ms, before their connections are
+   * closed under them; `Infinity` waits until they finish, like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, each stream connection left is closed
-   * right after the reply under way (its handler's `rfile` waiting for the
-   * next request, nothing left in `wfile`), waiting at most this long, in
-   * ms; then it lingers as long again: its write side is shut (the client
-   * gets every byte written, then EOF) and its input read and dropped until
-   * the client closes or the time is up. 0 closes at once, which may reset it.
+  /** After the grace, how long each stream connection left may finish the reply under way, in ms,
+   * then linger as long again (write side shut, input dropped) so the client gets every byte
+   * written; 0 closes at once, which may reset it. See docs/hardening.md.
    * @default {1000} */
   lingerMs?: number;
 }
@@ -287,8 +282,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * server.serveForever(); // until the end of the scope
+   * assert.equal(server.serving, true);
    * ```
    */
   serveForever(pollInterval: number | null = 500): Promise<void> {
@@ -303,9 +301,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * const serving = server.serveForever();
-   * await server.shutdown(); // serving has settled
+   * await server.shutdown();
+   * assert.equal(server.serving, false);
+   * await serving; // settled already
    * ```
    */
   shutdown(): Promise<void> {
@@ -321,8 +323,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
-   * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, { timeout: 10 });
-   * await server.handleRequest(); // nobody came: handleTimeout() ran
+   * import assert from "node:assert/strict";
+   *
+   * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest(); // accepted, handled, closed
+   * assert.equal(server.stats().completed, 1);
    * ```
    */
   handleRequest(): Promise<void> {
@@ -336,8 +342,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler, { bindAndActivate: false });
    * server.serverBind(); // then serverActivate()
+   * assert.notEqual(server.serverAddress.port, 0);
    * await server.serverClose();
    * ```
    */
@@ -348,12 +357,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * const activated: number[] = []; // not a field: the constructor activates before they are set
    * class Logged extends TCPServer {
    *   override serverActivate() {
-   *     console.log("listening on", this.serverAddress.port);
+   *     super.serverActivate();
+   *     activated.push(this.serverAddress.port);
    *   }
    * }
+   * await using server = new Logged(["127.0.0.1", 0], BaseRequestHandler);
+   * assert.deepEqual(activated, [server.serverAddress.port]);
    * ```
    */
   serverActivate(): Awaitable<void> {}
@@ -364,12 +379,22 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { BaseServer } from "@x/socketserver";
+   * import { BaseRequestHandler, BaseServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * class Once extends BaseServer<string, string, string> {
    *   override getRequest(): [string, string] {
    *     return ["ping", "local"];
    *   }
    * }
+   * const seen: string[] = [];
+   * class Record extends BaseRequestHandler<Once> {
+   *   override handle() {
+   *     seen.push(this.request);
+   *   }
+   * }
+   * await new Once("local", Record).handleRequest();
+   * assert.deepEqual(seen, ["ping"]);
    * ```
    */
   getRequest(): Awaitable<[R, A]> {
@@ -382,12 +407,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class LocalOnly extends TCPServer {
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class NotLoopback extends TCPServer {
    *   override verifyRequest(_conn: Deno.TcpConn, client: Deno.NetAddr) {
-   *     return client.hostname === "127.0.0.1";
+   *     return !client.hostname.startsWith("127.");
    *   }
    * }
+   * await using server = new NotLoopback(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(server.stats().refused, 1);
    * ```
    */
   verifyRequest(_request: R, _clientAddress: A): Awaitable<boolean> {
@@ -400,14 +431,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class Timed extends TCPServer {
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class Counted extends TCPServer {
+   *   processed = 0;
    *   override async processRequest(conn: Deno.TcpConn, client: Deno.NetAddr) {
-   *     const t0 = performance.now();
    *     await super.processRequest(conn, client);
-   *     console.log(`${performance.now() - t0} ms`);
+   *     this.processed++;
    *   }
    * }
+   * await using server = new Counted(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(server.processed, 1);
    * ```
    */
   processRequest(request: R, clientAddress: A): Awaitable<void> {
@@ -420,13 +457,20 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * class Logged extends TCPServer {
+   *   clients: string[] = [];
    *   override async finishRequest(conn: Deno.TcpConn, client: Deno.NetAddr) {
-   *     console.log("handling", client.hostname);
+   *     this.clients.push(client.hostname);
    *     await super.finishRequest(conn, client);
    *   }
    * }
+   * await using server = new Logged(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(server.clients, ["127.0.0.1"]);
    * ```
    */
   async finishRequest(request: R, clientAddress: A): Promise<void> {
@@ -448,13 +492,21 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class Logged extends TCPServer {
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class Counted extends TCPServer {
+   *   ended = 0;
    *   override async shutdownRequest(conn: Deno.TcpConn) {
-   *     console.log("ending", conn.remoteAddr.port);
+   *     this.ended++;
    *     await super.shutdownRequest(conn);
    *   }
    * }
+   * await using server = new Counted(["127.0.0.1", 0], BaseRequestHandler);
+   * using client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(server.ended, 1);
+   * assert.equal(await client.read(new Uint8Array(1)), null); // EOF
    * ```
    */
   shutdownRequest(request: R): Awaitable<void> {
@@ -467,13 +519,21 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class Logged extends TCPServer {
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class Counted extends TCPServer {
+   *   released = 0;
    *   override closeRequest(conn: Deno.TcpConn) {
-   *     console.log("closing", conn.remoteAddr.port);
+   *     this.released++;
    *     super.closeRequest(conn);
    *   }
    * }
+   * await using server = new Counted(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(server.released, 1);
+   * assert.equal(server.activeRequests, 0);
    * ```
    */
   closeRequest(request: R): Awaitable<void> {
@@ -486,10 +546,24 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class Quiet extends TCPServer {
-   *   override handleError() {} // serving goes on, silently
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class Failing extends BaseRequestHandler {
+   *   override handle() {
+   *     throw new Error("boom");
+   *   }
    * }
+   * class Collecting extends TCPServer {
+   *   errors: unknown[] = [];
+   *   override handleError(_conn: Deno.TcpConn, _client: Deno.NetAddr, error: unknown) {
+   *     this.errors.push(error); // serving goes on
+   *   }
+   * }
+   * await using server = new Collecting(["127.0.0.1", 0], Failing);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal((server.errors[0] as Error).message, "boom");
    * ```
    */
   handleError(_request: R, clientAddress: A, error: unknown): Awaitable<void> {
@@ -502,12 +576,24 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
-   * class Logged extends TCPServer {
-   *   override handleDrop(_conn: Deno.TcpConn, client: Deno.NetAddr, error: unknown) {
-   *     console.log("dropped", client.hostname, error);
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
+   * class Vanishing extends BaseRequestHandler {
+   *   override handle() {
+   *     throw new Deno.errors.ConnectionReset("the client went away");
    *   }
    * }
+   * class Collecting extends TCPServer {
+   *   drops: unknown[] = [];
+   *   override handleDrop(_conn: Deno.TcpConn, _client: Deno.NetAddr, error: unknown) {
+   *     this.drops.push(error);
+   *   }
+   * }
+   * await using server = new Collecting(["127.0.0.1", 0], Vanishing);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(server.drops.length, 1);
    * ```
    */
   handleDrop(_request: R, _clientAddress: A, _error: unknown): Awaitable<void> {}
@@ -517,12 +603,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * class Patient extends TCPServer {
+   *   timeouts = 0;
    *   override handleTimeout() {
-   *     console.log("still waiting");
+   *     this.timeouts++;
    *   }
    * }
+   * await using server = new Patient(["127.0.0.1", 0], BaseRequestHandler, { timeout: 10 });
+   * await server.handleRequest(); // nobody came
+   * assert.equal(server.timeouts, 1);
    * ```
    */
   handleTimeout(): Awaitable<void> {}
@@ -533,13 +625,18 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * class Ticking extends TCPServer {
    *   ticks = 0;
    *   override serviceActions() {
-   *     this.ticks++;
+   *     if (++this.ticks === 2) this.shutdown();
    *   }
    * }
+   * await using server = new Ticking(["127.0.0.1", 0], BaseRequestHandler);
+   * await server.serveForever(10); // idle: every 10 ms
+   * assert.equal(server.ticks, 2);
    * ```
    */
   serviceActions(): Awaitable<void> {}
@@ -553,8 +650,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
+   *
    * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * await server.serverClose({ graceMs: 5000 });
+   * assert.equal(server.closed, true);
    * ```
    */
   serverClose(options: ServerCloseOptions = {}): Promise<void> {
@@ -567,8 +667,13 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
-   * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
-   * server.serveForever(); // stopped and closed at the end of the scope
+   * import assert from "node:assert/strict";
+   *
+   * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
+   * server.serveForever();
+   * await server[Symbol.asyncDispose](); // what `await using` calls at the end of its scope
+   * assert.equal(server.serving, false);
+   * assert.equal(server.closed, true);
    * ```
    */
   async [Symbol.asyncDispose](): Promise<void> {
