@@ -64,14 +64,23 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, sendall } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Where extends BaseRequestHandler {
    *   override async handle() {
-   *     const via = this.proxy?.proxyAddress;
-   *     await sendall(this.request, `${this.clientAddress.hostname} via ${JSON.stringify(via)}\n`);
+   *     const via = this.proxy?.proxyAddress as Deno.NetAddr;
+   *     await sendall(this.request, `${this.clientAddress.hostname} via ${via.hostname}\n`);
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Where, {
+   *   proxyProtocol: "v1",
+   *   trustedProxies: ["127.0.0.1"],
+   * });
+   * const client = await Deno.connect(server.serverAddress); // as a balancer would
+   * await sendall(client, "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n");
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "192.0.2.7 via 127.0.0.1\n");
    * ```
    */
   get proxy(): ProxyInfo | null {
@@ -83,14 +92,22 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Greeter extends BaseRequestHandler {
    *   greeting = "";
    *   override setup() {
-   *     this.greeting = `hello ${this.clientAddress.hostname}`;
+   *     this.greeting = `hello ${this.clientAddress.hostname}\n`;
+   *   }
+   *   override async handle() {
+   *     await sendall(this.request, this.greeting);
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Greeter);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "hello 127.0.0.1\n");
    * ```
    */
   setup(): Awaitable<void> {}
@@ -100,13 +117,18 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, sendall } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Hello extends BaseRequestHandler {
    *   override async handle() {
    *     await sendall(this.request, "hello\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Hello);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "hello\n");
    * ```
    */
   handle(): Awaitable<void> {}
@@ -116,13 +138,25 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const finished: string[] = [];
    * class Audited extends BaseRequestHandler {
+   *   override handle() {
+   *     throw new Error("boom");
+   *   }
    *   override finish() {
-   *     console.log("done with", this.clientAddress.hostname);
+   *     finished.push(this.clientAddress.hostname);
    *   }
    * }
+   * class Quiet extends TCPServer {
+   *   override handleError() {}
+   * }
+   * await using server = new Quiet(["127.0.0.1", 0], Audited);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(finished, ["127.0.0.1"]); // although handle() threw
    * ```
    */
   finish(): Awaitable<void> {}

@@ -86,14 +86,22 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "@x/socketserver";
+   * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const seen: string[] = [];
    * class Logged extends DatagramRequestHandler {
    *   override setup() {
    *     super.setup();
-   *     console.log(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
+   *     seen.push(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
    *   }
    * }
+   * await using server = new UDPServer(["127.0.0.1", 0], Logged, { maxPacketSize: 4 });
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hello"), server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(seen, ["4 bytes (cut)"]);
+   * client.close();
    * ```
    */
   override setup(): void {
@@ -118,14 +126,25 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "@x/socketserver";
+   * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Signed extends DatagramRequestHandler {
+   *   override async handle() {
+   *     await this.wfile.write(this.packet);
+   *   }
    *   override async finish() {
    *     await this.wfile.write(" -- server");
    *     await super.finish();
    *   }
    * }
+   * await using server = new UDPServer(["127.0.0.1", 0], Signed);
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+   * await server.handleRequest();
+   * const [reply] = await client.receive();
+   * assert.equal(new TextDecoder().decode(reply), "hi -- server");
+   * client.close();
    * ```
    */
   override async finish(): Promise<void> {

@@ -95,7 +95,8 @@ export class StreamRequestHandler<
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Greeting extends StreamRequestHandler {
    *   override async setup() {
@@ -103,6 +104,10 @@ export class StreamRequestHandler<
    *     await this.wfile.write("welcome\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Greeting);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "welcome\n");
    * ```
    */
   override setup(): void {
@@ -142,7 +147,8 @@ export class StreamRequestHandler<
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Signed extends StreamRequestHandler {
    *   override async finish() {
@@ -150,6 +156,10 @@ export class StreamRequestHandler<
    *     await super.finish();
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Signed);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "bye\n");
    * ```
    */
   override finish(): Awaitable<void> {
