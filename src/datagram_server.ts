@@ -233,14 +233,21 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * @example
    * ```ts
    * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const sizes: number[] = [];
    * class Logged extends UDPServer {
    *   override closeRequest(request: DatagramRequest) {
-   *     console.log("done with a datagram of", request[0].length, "bytes");
+   *     sizes.push(request[0].length);
    *     super.closeRequest(request);
    *   }
    * }
-   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * await using server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(sizes, [2]);
+   * client.close();
    * ```
    */
   override closeRequest(request: DatagramRequest): void {

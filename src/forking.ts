@@ -209,8 +209,9 @@ export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, Forkin
  * @example
  * ```ts
  * import { isForkingChild } from "@x/socketserver";
+ * import assert from "node:assert/strict";
  *
- * if (!isForkingChild()) console.log("starting the service");
+ * assert.equal(isForkingChild(), false); // no forking server started this process
  * ```
  */
 export function isForkingChild(): boolean {

@@ -208,14 +208,18 @@ export class StreamServer<
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
-   * class Logged extends TCPServer {
-   *   override async shutdownRequest(conn: Deno.TcpConn) {
-   *     console.log("ending", conn.remoteAddr.port);
-   *     await super.shutdownRequest(conn);
+   * class Hello extends StreamRequestHandler {
+   *   override async handle() {
+   *     await this.wfile.write("hello\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Hello);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest(); // ends in shutdownRequest()
+   * assert.equal(await new Response(client.readable).text(), "hello\n"); // then EOF
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
@@ -239,14 +243,20 @@ export class StreamServer<
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const ports: number[] = [];
    * class Logged extends TCPServer {
    *   override closeRequest(conn: Deno.TcpConn) {
-   *     console.log("closing", conn.remoteAddr.port);
+   *     ports.push(conn.remoteAddr.port);
    *     super.closeRequest(conn);
    *   }
    * }
+   * await using server = new Logged(["127.0.0.1", 0], BaseRequestHandler);
+   * using client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(ports, [(client.localAddr as Deno.NetAddr).port]);
    * ```
    */
   override closeRequest(request: C): void {

@@ -61,14 +61,20 @@ export interface ThreadingServer {
    *
    * @example
    * ```ts
-   * import { ThreadingTCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Counted extends ThreadingTCPServer {
+   *   tasks = 0;
    *   override async processRequestThread(request: unknown, address: unknown) {
-   *     console.log("task for", address);
+   *     this.tasks++;
    *     await super.processRequestThread(request, address);
    *   }
    * }
+   * await using server = new Counted(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest(); // returns once the task has started
+   * assert.equal(server.tasks, 1);
    * ```
    */
   processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
