@@ -47,14 +47,11 @@ export const DURATION_BUCKETS: number[] = [
   10,
 ];
 
-/** The longest the counts of ended requests wait before they are added to
- * the counters, while others are in flight: adding them at every end would
- * cost two metric calls more per request (about a microsecond each with
- * Deno's exporter). A server with none in flight adds them at once. */
+/** The longest ended requests' counts wait, while others are in flight, to be added to the
+ * counters: at every end it would be two more metric calls per request. Idle, they go at once. */
 export const FLUSH_MS = 1_000;
 
-/** The servers' instruments, made once per meter and shared by every server
- * (their attributes tell them apart). */
+/** The servers' instruments, made once per meter and shared (attributes tell servers apart). */
 export interface Instruments {
   active: ObservableUpDownCounter;
   requests: Counter;
@@ -65,11 +62,8 @@ export interface Instruments {
   observed: Set<WeakRef<RequestTelemetry>>;
 }
 
-/** Creates the instruments on `meter`. Every one is a double: Deno's
- * exporter refuses integer ones, and a counter refuses a negative add. The
- * requests in flight are observed at each collection rather than counted up
- * and down per request (what the exporter has at the process's end is its
- * last collection's: nothing is in flight then anyway). */
+/** Creates the instruments on `meter`, doubles all (Deno's exporter refuses integer ones). The
+ * requests in flight are observed at each collection, not counted up and down per request. */
 export function createInstruments(meter: Meter): Instruments {
   const observed = new Set<WeakRef<RequestTelemetry>>();
   const active = meter.createObservableUpDownCounter("socketserver.server.active_requests", {
@@ -142,8 +136,7 @@ export interface Observed {
   readonly RequestHandlerClass: { name: string };
 }
 
-/** Telemetry for one server: spans when `tracer` is given, metrics when
- * `instruments` are. */
+/** Telemetry for one server: spans when `tracer` is given, metrics when `instruments` are. */
 export class RequestTelemetry implements RequestObserver {
   #server: Observed;
   #counters: ServerCounters;

@@ -25,16 +25,13 @@ interface Telemetry {
   instruments: Instruments | undefined;
 }
 
-/** Decided at the first call, once per process: Deno's exporter is on or off
- * for the process's life (`OTEL_DENO`), and the API's no-op calls would cost
- * every request of a server that exports nothing. */
+/** Decided once per process (`OTEL_DENO` cannot change), so a server that exports nothing makes
+ * no no-op API calls per request. */
 let decided: Telemetry | null | undefined;
 
 function telemetry(): Telemetry | null {
   if (decided !== undefined) return decided;
-  // With nothing registered the API hands out its proxy provider, delegating to a no-op
-  // one, and a no-op meter; OTEL_DENO=true registers Deno's own providers, an SDK set
-  // up before this call a delegate of the proxy
+  // Nothing registered: the proxy provider delegating to a no-op one, and a no-op meter
   const provider = trace.getTracerProvider();
   const tracing = !(provider instanceof ProxyTracerProvider) ||
     provider.getDelegate() !== new ProxyTracerProvider().getDelegate();
@@ -65,9 +62,8 @@ function telemetry(): Telemetry | null {
  * ```
  */
 export interface InstrumentOptions {
-  /** Whether each request gets a span. A span costs about 20 µs of CPU per
-   * request with Deno's exporter, the metrics about 1.5 µs: `false` keeps
-   * the metrics of a server whose requests are too many to trace one by one.
+  /** Whether each request gets a span; `false` keeps the metrics of a server whose requests are
+   * too many to trace one by one (a span costs most: bench/README.md).
    * @default {true} */
   spans?: boolean;
 }
@@ -84,14 +80,9 @@ function observe(
 }
 
 /**
- * Instruments `server` for OpenTelemetry when telemetry is on (Deno's
- * exporter with `OTEL_DENO=true`, or an SDK registered before the first
- * call), and returns it. Each request gets a `SpanKind.SERVER` span, current
- * while its handler runs (so the handler's own spans are its children),
- * ended when the request is closed with its outcome; the server's metrics
- * are recorded (docs/observability.md lists them). When telemetry is off the
- * server is left as it was: it costs nothing. Whether it is on is decided
- * once, at the first call of this function or {@linkcode instrumentAll}.
+ * Instruments `server` for OpenTelemetry when telemetry is on (`OTEL_DENO=true`, or an SDK
+ * registered before the first call): a `SpanKind.SERVER` span per request, current while its
+ * handler runs, and the metrics docs/observability.md lists. Off, the server is left untouched.
  *
  * @param server The server, bound or not; a second call changes nothing.
  * @param options What to record: `spans: false` for the metrics only.
@@ -122,10 +113,8 @@ export function instrument<S extends AnyServer>(server: S, options: InstrumentOp
 }
 
 /**
- * Instruments every server constructed from now on, as
- * {@linkcode instrument} does one: the way to watch a program without
- * changing it, from a module run first (`deno run --preload`). Does nothing
- * when telemetry is off.
+ * Instruments every server constructed from now on, as {@linkcode instrument} does one: to watch
+ * a program unchanged, from a `deno run --preload` module. Does nothing when telemetry is off.
  *
  * @param options What to record: `spans: false` for the metrics only.
  *

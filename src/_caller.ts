@@ -1,14 +1,9 @@
 /**
- * Which request's hooks are calling? `await this.server.serverClose()` in a
- * handler, `verifyRequest()`, `handleError()` or `handleDrop()` must not
- * wait for that same request. JavaScript cannot tell a function its caller,
- * but V8's async stack trace names every async function awaiting on the
- * way: a request's whole flow runs under a function whose name holds a slot
- * number (a plain call while the hooks return synchronously, an async one
- * awaiting the rest), the slot holds the request, and `serverClose()` reads
- * the slots off its own stack. The stack is read only by `serverClose()`,
- * and only while requests are open. A timer's callback does not continue
- * the async stack, so its call is not recognised.
+ * Which request's hooks are calling? `serverClose()` awaited in a hook must not wait for that
+ * request, and JavaScript cannot tell a function its caller; but V8's async stack trace names every
+ * async function on the way. So a request's flow runs under a function whose name holds a slot
+ * number, the slot holds the request, and `serverClose()` reads the slots off its own stack (only
+ * while requests are open). A timer's callback does not continue the async stack: not recognised.
  *
  * @module
  */
@@ -66,14 +61,9 @@ export function frameName(slot: number): string {
   return `${FRAME_NAME}${slot}`;
 }
 
-/**
- * Runs `flow.run(request, clientAddress)` under a frame that names the
- * request, so that a `serverClose()` its hooks await finds it; a rejection
- * of the flow goes to `flow.failed()`, under the frame too.
- *
- * @returns `undefined` when the flow ended synchronously, else its end
- * (which never rejects).
- */
+/** Runs `flow.run()` under a frame naming the request, for `serverClose()` to find; a rejection
+ * goes to `flow.failed()`, framed too. Returns `undefined` if it ended synchronously, else its end
+ * (which never rejects). */
 export function framed<R, A>(
   flow: Flow<R, A>,
   request: R,

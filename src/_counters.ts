@@ -1,7 +1,6 @@
 /**
- * {@linkcode ServerCounters}: the plain integers behind `BaseServer.stats()`,
- * incremented in place on the request path, and the classification of a
- * request's outcome.
+ * {@linkcode ServerCounters}: the plain integers behind `BaseServer.stats()`, incremented in place
+ * on the request path, and the classification of a request's outcome.
  *
  * @module
  */
@@ -88,12 +87,11 @@ export class ServerCounters {
   }
 }
 
-/** The counters of a reader or writer that no server's handler made: they
- * count too, so that the I/O path has no branch, but nobody reads them. */
+/** The counters of a reader or writer no handler made: counted so the I/O path has no branch. */
 export const UNCOUNTED: ServerCounters = new ServerCounters();
 
-/** What a forking server's parent adds to its own snapshot: its children's
- * figures. Set by the supervisor, so that the core does not import it. */
+/** What a forking parent adds to its snapshot: its children's figures. Set by the supervisor, so
+ * that the core does not import it. */
 export const childStats: WeakMap<object, (own: ServerStats) => ServerStats> = new WeakMap();
 
 /** Adds `from`'s counts to `into`'s (for summing children's reports). */

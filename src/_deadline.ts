@@ -59,11 +59,8 @@ export function setRepeating(callback: () => void, ms: number): Timer {
   };
 }
 
-/**
- * Settles as `promise` does, or, when `ms` pass first, with what `expired()`
- * returns (or rejects with what it throws); the timer never outlives the
- * race. An `ms` of `Infinity` sets no timer.
- */
+/** Settles as `promise` does, or, when `ms` pass first, as `expired()` returns or throws; the
+ * timer never outlives the race, and `Infinity` sets none. */
 export function deadline<T, U>(promise: Promise<T>, ms: number, expired: () => U): Promise<T | U> {
   if (ms > MAX_TIMER_MS) return ms === Infinity ? promise : longDeadline(promise, ms, expired);
   return new Promise<T | U>((resolve, reject) => {

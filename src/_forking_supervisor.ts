@@ -16,9 +16,7 @@ import { formatAddress } from "./_format.ts";
 import { kCloseSocket } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
 
-/** After a child's grace and lingering close (the reply under way, then
- * the linger: `lingerMs` in all), how long the parent gives it to exit
- * before killing it. */
+/** How long after a child's grace and linger the parent waits for it to exit before killing it. */
 const KILL_MARGIN_MS = 1_000;
 /** `serverClose()`'s default `lingerMs`. */
 const DEFAULT_LINGER_MS = 1_000;
@@ -97,12 +95,8 @@ interface Child {
   reportedAt?: number;
 }
 
-/**
- * A child's environment: OpenTelemetry's resource has no process id, so each
- * child exports under its own `service.instance.id`, appended to the
- * parent's `OTEL_RESOURCE_ATTRIBUTES` (the last of two equal keys wins) when
- * the parent may read it, else alone.
- */
+/** A child's environment: its own `service.instance.id` (OpenTelemetry's resource has no pid),
+ * appended to the parent's `OTEL_RESOURCE_ATTRIBUTES` when readable (the last equal key wins). */
 function childEnv(): Record<string, string> {
   const name = "OTEL_RESOURCE_ATTRIBUTES";
   const own = `service.instance.id=${crypto.randomUUID()}`;
@@ -230,8 +224,7 @@ export class Supervisor {
     try {
       const first: Child[] = [];
       for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
-      // Whichever settles first ends the starting phase at once, so that a
-      // death just after it counts as a death (replaced), not a failure.
+      // Whichever settles first ends the starting phase at once: a death just after is replaced
       const outcome = await Promise.race([
         Promise.all(first.map((child) => child.ready.promise)).then(() => {
           this.#startFailed = null;
@@ -244,8 +237,7 @@ export class Supervisor {
         }),
       ]);
       if (outcome === "stopped") return;
-      // Every child listens: the parent's own listener, which only held the
-      // port, goes, so that no connection waits in a queue nobody accepts.
+      // The parent's listener only held the port: closed, no connection waits where nobody accepts
       this.#server[kCloseSocket]();
       started();
       for (const child of first) await this.#started(child);
@@ -277,14 +269,8 @@ export class Supervisor {
     await this.#stopped?.promise;
   }
 
-  /**
-   * A rolling restart: starts `maxChildren` new children (the program as it
-   * is on disk now); once every one listens, stops the others within
-   * `graceMs` and waits for them to exit. A new child that exits before it
-   * listens, or does not listen within `readyMs`, aborts it: the new ones
-   * are stopped and the old ones serve on. One that listens, then dies is
-   * reported to `childDied()` (and replaced when the restart goes on).
-   */
+  /** `ForkingServer.restartChildren()`: new children first, then the old ones stopped; one that
+   * fails to listen within `readyMs` aborts it and the old ones serve on. */
   async restart(graceMs: number, readyMs: number): Promise<void> {
     const name = this.#server.constructor.name;
     if (!this.#serving || this.#startFailed !== null) throw notServing(name);
@@ -378,9 +364,8 @@ export class Supervisor {
       stdout: "piped",
       stderr: "inherit",
       env: childEnv(),
-      // A session of its own: a Ctrl-C in the terminal reaches the parent
-      // only, which decides; the children stop when it tells them, or when
-      // their stdin closes because it is gone.
+      // A session of its own: Ctrl-C reaches the parent only, which decides; the children stop
+      // when it tells them, or when their stdin closes because it is gone
       detached: true,
     }).spawn();
     const ready = Promise.withResolvers<void>();
@@ -406,9 +391,8 @@ export class Supervisor {
         child.error = message.error;
       }
     });
-    // The exit status decides; the output gets a moment to deliver the
-    // child's last message (its reason for failing), but a grandchild that
-    // inherited the pipe cannot keep the child counted as alive.
+    // The exit status decides; the output gets a moment for the child's last message, but a
+    // grandchild holding the pipe cannot keep the child counted as alive
     child.gone = process.status.then(async (status) => {
       await deadline(output, 1_000, () => {});
       await this.#exited(child, status);
@@ -458,10 +442,8 @@ export class Supervisor {
       return;
     }
     const replace = this.#serving && this.#stop !== null;
-    // The back-off is for a crash loop: children that die before they listen
-    // (a broken deployment). One killed while serving — by a request, the
-    // OOM killer, an operator — is replaced at once, however often: backing
-    // off there left no child listening for seconds.
+    // Back off only in a crash loop (children dying before they listen): one killed while serving
+    // is replaced at once, however often, or no child might listen for seconds
     if (child.listening) this.#rapidDeaths = 0;
     else this.#rapidDeaths = lifetimeMs >= HEALTHY_LIFETIME_MS ? 1 : this.#rapidDeaths + 1;
     const delay = this.#rapidDeaths <= 1

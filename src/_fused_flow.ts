@@ -1,18 +1,9 @@
 /**
- * The fused request flow: when `verifyRequest()` and `processRequest()` are
- * the library's own, Python's finish (the handler's setup → handle → finish)
- * → shutdown → close runs as one async function per request, under the
- * request's frame (`_caller.ts`). A hook left at the library's own
- * implementation runs inline there, with no promise nor resumption of its
- * own; one a subclass overrides, or an instance property replaces, is called
- * in its place and awaited when it returns a promise, in the same order. The
- * choice is made per hook and per request by comparing the function the
- * server (or handler) has under the hook's name with the library's, so an
- * assignment at any time is seen. Otherwise the request loop's own flow runs.
- *
- * Which implementations are the library's is registered by the modules that
- * define them ({@linkcode registerBuiltins}), which keeps this one free of
- * import cycles.
+ * The fused request flow (docs/request-flow.md): with the library's `verifyRequest()` and
+ * `processRequest()`, finish → shutdown → close runs as one async function per request, each hook
+ * left at the library's inline and each other one awaited in its place. The check is per request,
+ * so a later assignment is seen. The modules that define the built-ins register them
+ * ({@linkcode registerBuiltins}), which keeps this one free of import cycles.
  *
  * @module
  */
@@ -97,12 +88,8 @@ const SERVER_HOOKS = [
 /** The handler hooks the fused flow may run inline. */
 const HANDLER_HOOKS = ["setup", "finish"] as const;
 
-/**
- * The hooks of `server`, and of its handler class, that are not the
- * library's own and so take the full path: none means the flow is fused end
- * to end. (A handler may still replace `setup`/`finish` on its instance: the
- * flow checks the instance.)
- */
+/** The hooks of `server` and its handler class that are not the library's, so take the full path
+ * (a handler may still replace `setup`/`finish` on its instance: the flow checks that). */
 export function fullPathHooks(server: object): string[] {
   const hooks = server as Record<string, unknown>;
   const found: string[] = SERVER_HOOKS.filter((hook) => !builtins.has(hooks[hook] as AnyFunction));
@@ -183,12 +170,8 @@ export class FusedFlow<R, A> {
     flows.set(server, this);
   }
 
-  /**
-   * The request loop's step after `getRequest()`, when `verifyRequest()` is
-   * the library's (every request is verified) and so is `processRequest()`:
-   * the fused flow (a promise that never rejects), or a ThreadingMixIn's
-   * task started (`undefined`). Else `FULL`: the loop's own flow runs.
-   */
+  /** The loop's step after `getRequest()`: the fused flow (a promise that never rejects), a
+   * ThreadingMixIn's task started (`undefined`), or `FULL` when a hook is overridden. */
   run(request: R, clientAddress: A): Promise<void> | undefined | typeof FULL {
     const server = this.server;
     if (server.verifyRequest !== inline.verifyRequest) return FULL;
@@ -277,10 +260,8 @@ function framed(flow: AnyFlow, request: unknown, clientAddress: unknown, task: b
 function makeFrame(slot: number): Frame {
   const name = frameName(slot);
   return {
-    // The default processRequest(), finishRequest() and the handler's calls
-    // in one async function, kept small (its registers are allocated per
-    // request): an await only where a hook returns a promise. A copy per
-    // slot, for its name; the code is shared.
+    // One async function, kept small (its registers are allocated per request), awaiting only a
+    // hook's promise; a copy per slot, for its name (the code is shared)
     async [name](flow: AnyFlow, request: unknown, clientAddress: unknown, task: boolean) {
       const server = flow.server;
       let failure: unknown = NONE;

@@ -186,11 +186,8 @@ export class OpenRequests<R, A = unknown> {
     return this.#forced.size > 0 && this.#forced.has(request);
   }
 
-  /**
-   * Waits for every open request but those in `exempt`, at most `graceMs`;
-   * then gives each one left a lingering close (see `linger()`), which
-   * `close` ends.
-   */
+  /** Waits for every open request but those in `exempt`, at most `graceMs`; then gives each one
+   * left a lingering close (see `linger()`), which `close` ends. */
   async drain(
     graceMs: number,
     lingerMs: number,
@@ -307,13 +304,9 @@ function endReads(request: unknown, closed: Promise<void>): void {
   });
 }
 
-/**
- * A lingering close's first half: shuts the write side of a stream
- * connection (everything written goes out, then EOF), then reads and
- * discards until the peer closes or `ms` pass. Resolves to the read still
- * pending, boxed, which closing the connection cancels. Not a connection:
- * nothing to do.
- */
+/** A lingering close's first half: shuts a stream's write side (all written goes out, then EOF),
+ * then discards input until the peer closes or `ms` pass. Resolves to the read still pending,
+ * boxed, which closing the connection cancels. */
 async function linger(request: unknown, ms: number): Promise<{ read: Promise<void> } | null> {
   const conn = request as Partial<Deno.Conn> | null;
   if (typeof conn?.closeWrite !== "function" || typeof conn.read !== "function") return null;

@@ -1,7 +1,6 @@
 /**
- * A strict parser of HAProxy's PROXY protocol header, versions 1 (text) and 2
- * (binary), per doc/proxy-protocol.txt (revision 2020/03/05). Not exported
- * from the package: servers read the header with `readProxyHeader()`.
+ * A strict parser of HAProxy's PROXY protocol header, versions 1 and 2, per
+ * doc/proxy-protocol.txt (revision 2020/03/05); servers call it through `readProxyHeader()`.
  *
  * @module
  */
@@ -10,21 +9,13 @@ import { headerError, quoteBytes } from "./_proxy_common.ts";
 import { parseV1, V1_SIGNATURE, v1Length } from "./_proxy_v1.ts";
 import { parseV2, V2_SIGNATURE, v2Length } from "./_proxy_v2.ts";
 
-/**
- * The default limit on a version 2 header, TLVs included: nginx's own
- * (`NGX_PROXY_PROTOCOL_MAX_HEADER`), so whatever a sender gets through nginx
- * gets through here, while one connection cannot make a server buffer 64 KiB.
- */
+/** The default limit on a version 2 header, TLVs included: nginx's own, so what passes nginx
+ * passes here, while one connection cannot make a server buffer 64 KiB. */
 export const DEFAULT_MAX_HEADER_LENGTH = 4096;
 
-/**
- * How long the header at the start of `bytes` is, from as many bytes as have
- * arrived: the full length once it is known (a version 2 header's from its
- * first 16 bytes, which may be more than `bytes` holds yet), or 0 while more
- * bytes are needed to tell. Throws as soon as the bytes cannot begin a valid
- * header of an accepted version, so that garbage is refused at once rather
- * than at the deadline.
- */
+/** How long the header at the start of `bytes` is once known (maybe more than have arrived), or 0
+ * while more are needed. Throws as soon as they cannot begin a valid header, so that garbage is
+ * refused at once rather than at the deadline. */
 export function proxyHeaderLength(
   bytes: Uint8Array,
   mode: ProxyProtocolMode = "any",
@@ -44,11 +35,8 @@ export function proxyHeaderLength(
   );
 }
 
-/**
- * Parses the header at the start of `bytes` (bytes after it are the payload
- * and are ignored). Throws `ProxyHeaderError` when `bytes` does not begin
- * with a complete, valid header of an accepted version.
- */
+/** Parses the header at the start of `bytes`, ignoring the payload after it; throws
+ * `ProxyHeaderError` unless they begin with a complete, valid header of an accepted version. */
 export function parseProxyHeader(
   bytes: Uint8Array,
   mode: ProxyProtocolMode = "any",

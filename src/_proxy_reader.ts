@@ -1,7 +1,6 @@
 /**
- * Takes a PROXY protocol header off the start of a connection, within a size
- * limit and a deadline. Not exported from the package: the stream servers
- * call it when `proxyProtocol` is set, and never import-time work otherwise.
+ * Takes a PROXY protocol header off the start of a connection, within a size limit and a deadline
+ * (for the stream servers with `proxyProtocol` set).
  *
  * @module
  */
@@ -51,17 +50,9 @@ const EMPTY = new Uint8Array(0);
 const spare: Uint8Array[] = [];
 const MAX_SPARE = 64;
 
-/**
- * Reads the PROXY protocol header at the start of `source` and parses it.
- * Reads in chunks: after the first read, a version 2 header is read to its
- * end exactly; bytes that arrived past the header (in the first read, or
- * past a version 1 line) are returned as `rest`. Every failure throws `ProxyHeaderError`: no header (`"signature"`),
- * a bad one (`"malformed"`, `"checksum"`), a version 1 line without CRLF
- * within 107 bytes or a version 2 header over the limit (`"too-long"`), EOF
- * first (`"truncated"`), the deadline (`"timeout"`), or a failed read
- * (`"io"`, with the read's error as `cause`). After a timeout a read is
- * still pending on `source`; closing the connection ends it.
- */
+/** Reads and parses the PROXY protocol header at the start of `source`; bytes past it come back as
+ * `rest`. Every failure is a `ProxyHeaderError` (`ProxyHeaderErrorReason`). After a timeout a read
+ * is still pending on `source`: closing the connection ends it. */
 export async function readProxyHeader(
   source: ByteSource,
   options: ReadProxyHeaderOptions = {},

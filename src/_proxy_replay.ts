@@ -1,9 +1,7 @@
 /**
- * {@linkcode replayFirst}: gives a connection back the payload bytes that
- * were read with its PROXY protocol header. A balancer often sends the
- * header and the client's first bytes in one segment, and Deno cannot peek,
- * so the header's read may take some payload; the handler must still read
- * it first, from the same connection object (the request the server tracks).
+ * {@linkcode replayFirst}: gives a connection back the payload read with its PROXY header. Deno
+ * cannot peek and a balancer often sends the header and the first bytes in one segment; the
+ * handler must still read them first, from the same connection object the server tracks.
  *
  * @module
  */
@@ -72,12 +70,8 @@ function replayReadable(this: Replaying): ReadableStream<Uint8Array> | undefined
   });
 }
 
-/**
- * Makes `conn.read()` and `conn.readable` return `first` before anything
- * still unread on the connection: own properties of this one connection,
- * shadowing its class's, which they call once `first` is consumed.
- * Nothing is done when `first` is empty.
- */
+/** Makes `conn.read()` and `conn.readable` return `first` before the rest: own properties of this
+ * connection shadowing its class's, which they call once `first` is consumed. */
 export function replayFirst(conn: Deno.Conn, first: Uint8Array): void {
   if (first.length === 0) return;
   const target = conn as unknown as Replaying & { read: typeof replayRead };

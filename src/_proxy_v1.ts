@@ -144,12 +144,8 @@ function canonicalIPv4(text: string): string | null {
   return ipv4Bytes(text) === null ? null : text;
 }
 
-/**
- * The 16 bytes of an IPv6 literal, or `null`. Groups of one to four hex
- * digits with at most one `::`, and an IPv4 dotted quad as the last 32 bits:
- * what `inet_ntop()` (so HAProxy, nginx) writes, which the spec's "sets of 4
- * hexadecimal digits" is read to mean. No zone index.
- */
+/** The 16 bytes of an IPv6 literal, or `null`: what `inet_ntop()` (so HAProxy, nginx) writes,
+ * which is how the spec's "sets of 4 hexadecimal digits" is read. No zone index. */
 export function ipv6Bytes(text: string): Uint8Array | null {
   const halves = text.split("::");
   if (halves.length > 2) return null;
@@ -205,12 +201,8 @@ function canonicalIPv6(text: string): string | null {
   return bytes === null ? null : formatIPv6(bytes, 0);
 }
 
-/**
- * The canonical text of the IPv6 address in `bytes[offset..offset+16]`, as
- * Deno reports a connection's (RFC 5952: lower case, no leading zeros, the
- * longest run of two or more zero groups as `::`, the first of equals), with
- * an IPv4-mapped address as `::ffff:a.b.c.d`.
- */
+/** The IPv6 address in `bytes[offset..offset+16]` as Deno reports a connection's (RFC 5952), an
+ * IPv4-mapped one as `::ffff:a.b.c.d`. */
 export function formatIPv6(bytes: Uint8Array, offset: number): string {
   let mapped = bytes[offset + 10] === 0xff && bytes[offset + 11] === 0xff;
   for (let i = 0; i < 10 && mapped; i++) mapped = bytes[offset + i] === 0;

@@ -59,10 +59,8 @@ const PP2_SUBTYPE_SSL_KEY_ALG = 0x25;
 const PP2_TYPE_NETNS = 0x30;
 const UNIQUE_ID_MAX = 128;
 
-/** The seven family-and-transport bytes the spec defines, with the length of
- * the address block each implies. Any other byte is refused: the spec says
- * other nibbles "must be rejected", and a receiver falls back to UNSPEC only
- * for "the valid combinations above". */
+/** The seven family-and-transport bytes the spec defines, with their address block's length. Any
+ * other is refused: the spec's UNSPEC fallback covers only "the valid combinations above". */
 const FAMILIES: ReadonlyMap<number, [ProxyFamily, ProxyTransport, number]> = new Map([
   [0x00, ["UNSPEC", "UNSPEC", 0]],
   [0x11, ["INET", "STREAM", 12]],

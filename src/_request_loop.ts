@@ -161,20 +161,16 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     this.#serve(run).then(() => this.#end(run), (error) => this.#end(run, error));
     this.#returning = run.returned.promise;
     await run.ended.promise;
-    // as in Python, serveForever() returns after the actions it ran, once
-    // shutdown() (which they may await themselves) has been let return
+    // as in Python, serveForever() returns after the actions it ran, once shutdown() (which they
+    // may await) has been let return
     const running = this.#actions.running;
     if (running !== null) await running;
   }
   #returning: Promise<void> | null = null; // the `returned` of the run still returning
 
-  /**
-   * The loop of one run. It awaits each request and each handling as they
-   * are: `shutdown()` and `serverClose()` end the run (`serveForever()`
-   * returns) without waiting for them, and the loop, once it wakes, sees the
-   * run is over and leaves — a request it was taking stays pending for the
-   * next taker. No race per wait, so nothing allocated for one.
-   */
+  /** The loop of one run. A stop ends the run without waiting for the loop's awaits (no race per
+   * wait, so nothing allocated for one): the loop wakes, sees the run over and leaves, and a
+   * request it was taking stays pending for the next taker. */
   async #serve(run: Run): Promise<void> {
     const server = this.#server;
     const requests = this.requests;
@@ -193,14 +189,12 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       } finally {
         run.idle = false;
       }
-      // stopped meanwhile: the request stays pending for the next taker, or
-      // serverClose() took it over and serves it
+      // stopped meanwhile: the request stays pending for the next taker, or serverClose() serves it
       if (!run.live) return;
       this.#backoff.reset();
       // Python's loop never runs a request and serviceActions() at once
       if (actions.running !== null) {
-        // kept as the one being taken meanwhile: a stop leaves it to the
-        // next taker, a close to serverClose(), which serves it
+        // kept as the one being taken: a stop leaves it to the next taker, a close to serverClose()
         requests.pending = Promise.resolve(next);
         await actions.running;
         if (!run.live) return;
@@ -295,9 +289,8 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       if (this.#run !== null) this.#end(this.#run);
       this.#backoff.wake();
       this.requests.freeSlot();
-      // A pending accept holds the socket until its cancellation lands. A
-      // connection it took has left the kernel's queue, so no other listener
-      // of a reusePort group can take it over: serve it (docs/deployment.md)
+      // A connection the pending accept took has left the kernel's queue, where no other
+      // reusePort listener can take it over: serve it (docs/deployment.md)
       const pending = this.requests.pending;
       this.requests.pending = null;
       this.#socketClosed = pending?.then(([r, a]) => {

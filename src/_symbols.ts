@@ -1,6 +1,5 @@
 /**
- * The symbol keys of the members the package's modules share but users never
- * see (`@ignore` on each member; none is exported from `mod.ts`).
+ * The symbol keys of members the modules share but users never see (`@ignore`d; not in `mod.ts`).
  *
  * @module
  */
@@ -13,18 +12,14 @@ export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
 export const kReportError: unique symbol = Symbol("socketserver.reportError");
 /** Whether `serverClose()` waits for requests in flight. */
 export const kBlockOnClose: unique symbol = Symbol("socketserver.blockOnClose");
-/** A server's requests taken and not yet closed (`_open_requests.ts`): its
- * slots of `maxConnections`, the lingering closes of `serverClose()`. */
+/** A server's requests taken and not yet closed (`_open_requests.ts`). */
 export const kRequests: unique symbol = Symbol("socketserver.requests");
 /** Opens the listener for `TCPServerBase.serverBind()`; `TLSServer` overrides it. */
 export const kListen: unique symbol = Symbol("socketserver.listen");
-/** A sink that takes every write whole and at once (a datagram's reply buffer)
- * has a method under this key, `(p) => p.length`: a writer over it skips the
- * promise chain of a real send, most of its cost per datagram. */
+/** `(p) => p.length` on a sink that takes every write whole at once (a datagram's reply): a writer
+ * over it skips a real send's promise chain, most of its cost per datagram. */
 export const kWriteSync: unique symbol = Symbol("socketserver.writeSync");
-/** A handler's `wfile` has a function under this key that reports to the
- * server a write's failure no caller observed (a write the handler did not
- * await): `handleDrop()` for a reset. */
+/** A handler's `wfile`: reports to the server the failure of a write nobody awaited. */
 export const kReportLost: unique symbol = Symbol("socketserver.reportLost");
 /** `StreamWriter`: a write timing out no longer closes the connection; see `holdOpen()`. */
 export const kHoldOpen: unique symbol = Symbol("socketserver.holdOpen");
@@ -34,8 +29,7 @@ export const kStopWrites: unique symbol = Symbol("socketserver.stopWrites");
 export const kPendingRead: unique symbol = Symbol("socketserver.pendingRead");
 /** `StreamWriter`: the end of the writes in flight, if any. */
 export const kInFlight: unique symbol = Symbol("socketserver.inFlight");
-/** `BufferedReader` and `StreamWriter`: the server counters their bytes go to
- * (`_counters.ts`); a handler's `setup()` sets its server's. */
+/** `BufferedReader` and `StreamWriter`: the server counters their bytes go to (`_counters.ts`). */
 export const kCounters: unique symbol = Symbol("socketserver.counters");
 /** `StreamServer`: throws when the transport cannot read a PROXY header. */
 export const kCheckProxy: unique symbol = Symbol("socketserver.checkProxy");
@@ -53,6 +47,5 @@ export const kSent: unique symbol = Symbol("socketserver.sent");
 /** A `DatagramRequestHandler`'s failed send, told apart: a drop reported, or the error to throw. */
 export const kSendFailed: unique symbol = Symbol("socketserver.sendFailed");
 
-/** `BaseServer`: its fused request flow (`_fused_flow.ts`), for the tests
- * that prove which requests and hooks take it. */
+/** `BaseServer`: its fused request flow (`_fused_flow.ts`), for the tests that prove who takes it. */
 export const kFusedFlow: unique symbol = Symbol("socketserver.fusedFlow");

@@ -6,8 +6,7 @@
 
 import { deadline } from "./_deadline.ts";
 
-/** `handleRequest()` calls take turns, in call order, so that no request
- * goes to two callers. */
+/** `handleRequest()` calls take turns, in call order, so that no request goes to two callers. */
 export class Turns {
   #taking = false;
   #waiting: Array<(yes: boolean) => void> = [];
@@ -17,8 +16,8 @@ export class Turns {
     return this.#taking;
   }
 
-  /** `true` when the caller may take a request now, else a promise of
-   * `true` when its turn comes, or of `false` if `until` comes first. */
+  /** `true` when the caller may take a request now, else a promise of `true` when its turn comes,
+   * or of `false` if `until` comes first. */
   take(until: number): true | Promise<boolean> {
     if (!this.#taking) return this.#taking = true;
     const waiting = this.#waiting;

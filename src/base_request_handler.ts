@@ -10,11 +10,10 @@ import { type ProxyInfo, proxyInfo } from "./proxy_info.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
 
 /**
- * The base of every request handler, Python's
- * `socketserver.BaseRequestHandler`: one instance per request, whose
- * `setup()`, `handle()` and `finish()` the server calls in that order,
- * `finish()` even when `handle()` throws; any may be async. Unlike Python's,
- * the constructor only stores its arguments, so fields may have initialisers.
+ * The base of every request handler, Python's `socketserver.BaseRequestHandler`: one instance per
+ * request, whose `setup()`, `handle()` and `finish()` (even when `handle()` throws) the server
+ * calls; any may be async. Unlike Python's, the constructor only stores its arguments, so fields
+ * may have initialisers.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The request type: for stream servers the connection.
@@ -45,8 +44,7 @@ export class BaseRequestHandler<
   R = RequestOf<S>,
   A = ClientAddressOf<S>,
 > {
-  /** The request: the connection for stream servers, `[packet, socket]` for
-   * datagram servers. */
+  /** The request: the connection for stream servers, `[packet, socket]` for datagram servers. */
   readonly request: R;
   /** The client's address. Python: `client_address`. */
   readonly clientAddress: A;
@@ -61,20 +59,28 @@ export class BaseRequestHandler<
   }
 
   /**
-   * What the connection's PROXY protocol header said — the proxy's own
-   * address, the version, the TLVs — when the server's `proxyProtocol` is
-   * set; else `null`. `clientAddress` is already the header's client.
+   * What the connection's PROXY protocol header said when the server's `proxyProtocol` is set,
+   * else `null`. `clientAddress` is already the header's client.
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, sendall } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Where extends BaseRequestHandler {
    *   override async handle() {
-   *     const via = this.proxy?.proxyAddress;
-   *     await sendall(this.request, `${this.clientAddress.hostname} via ${JSON.stringify(via)}\n`);
+   *     const via = this.proxy?.proxyAddress as Deno.NetAddr;
+   *     await sendall(this.request, `${this.clientAddress.hostname} via ${via.hostname}\n`);
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Where, {
+   *   proxyProtocol: "v1",
+   *   trustedProxies: ["127.0.0.1"],
+   * });
+   * const client = await Deno.connect(server.serverAddress); // as a balancer would
+   * await sendall(client, "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n");
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "192.0.2.7 via 127.0.0.1\n");
    * ```
    */
   get proxy(): ProxyInfo | null {
@@ -86,14 +92,22 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Greeter extends BaseRequestHandler {
    *   greeting = "";
    *   override setup() {
-   *     this.greeting = `hello ${this.clientAddress.hostname}`;
+   *     this.greeting = `hello ${this.clientAddress.hostname}\n`;
+   *   }
+   *   override async handle() {
+   *     await sendall(this.request, this.greeting);
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Greeter);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "hello 127.0.0.1\n");
    * ```
    */
   setup(): Awaitable<void> {}
@@ -103,13 +117,18 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler, sendall } from "@x/socketserver";
+   * import { BaseRequestHandler, sendall, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Hello extends BaseRequestHandler {
    *   override async handle() {
    *     await sendall(this.request, "hello\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Hello);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "hello\n");
    * ```
    */
   handle(): Awaitable<void> {}
@@ -119,13 +138,25 @@ export class BaseRequestHandler<
    *
    * @example
    * ```ts
-   * import { BaseRequestHandler } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const finished: string[] = [];
    * class Audited extends BaseRequestHandler {
+   *   override handle() {
+   *     throw new Error("boom");
+   *   }
    *   override finish() {
-   *     console.log("done with", this.clientAddress.hostname);
+   *     finished.push(this.clientAddress.hostname);
    *   }
    * }
+   * class Quiet extends TCPServer {
+   *   override handleError() {}
+   * }
+   * await using server = new Quiet(["127.0.0.1", 0], Audited);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(finished, ["127.0.0.1"]); // although handle() threw
    * ```
    */
   finish(): Awaitable<void> {}

@@ -109,9 +109,8 @@ export interface BaseServerOptions {
   /** {@linkcode BaseServer.maxConnections}: the most requests in flight at once.
    * @default {null} */
   maxConnections?: number | null;
-  /** Stops and closes the server when it aborts, as `Deno.serve({ signal })`
-   * does: `shutdown()`, then `serverClose()`. Already aborted: the server
-   * binds nothing and `serveForever()` returns at once.
+  /** Stops and closes the server when it aborts, as `Deno.serve({ signal })` does. Already
+   * aborted: the server binds nothing and `serveForever()` returns at once.
    * @default {undefined} */
   signal?: AbortSignal;
 }
@@ -128,17 +127,13 @@ export interface BaseServerOptions {
  * ```
  */
 export interface ServerCloseOptions {
-  /** How long to wait for requests still being handled, in ms, before their
-   * connections are closed under them; `Infinity` waits until they finish,
-   * like Python's `block_on_close`.
+  /** How long to wait for requests still being handled, in ms, before their connections are
+   * closed under them; `Infinity` waits until they finish, like Python's `block_on_close`.
    * @default {Infinity} */
   graceMs?: number;
-  /** At the end of the grace period, each stream connection left is closed
-   * right after the reply under way (its handler's `rfile` waiting for the
-   * next request, nothing left in `wfile`), waiting at most this long, in
-   * ms; then it lingers as long again: its write side is shut (the client
-   * gets every byte written, then EOF) and its input read and dropped until
-   * the client closes or the time is up. 0 closes at once, which may reset it.
+  /** After the grace, how long each stream connection left may finish the reply under way, in ms,
+   * then linger as long again (write side shut, input dropped) so the client gets every byte
+   * written; 0 closes at once, which may reset it. See docs/hardening.md.
    * @default {1000} */
   lingerMs?: number;
 }
@@ -189,9 +184,8 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   /** Class attribute: how long {@linkcode BaseServer.handleRequest} waits,
    * in ms; `null` waits for ever. Python: `timeout` (in seconds). */
   static timeout: number | null = null;
-  /** Class attribute: the most requests in flight at once (open connections),
-   * or `null` for no limit. At the limit the server stops accepting: the next
-   * client waits in the listen backlog. */
+  /** Class attribute: the most requests in flight at once, or `null` for no limit; at the limit
+   * the next client waits in the listen backlog. */
   static maxConnections: number | null = null;
 
   /** The handler class instantiated for every request. */
@@ -271,24 +265,24 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     return this.#loop.serving;
   }
 
-  /** A snapshot of the server's counters since it was constructed, a
-   * {@linkcode ServerStats} (whose example calls it). */
+  /** A snapshot of the server's counters since it was constructed: {@linkcode ServerStats}. */
   stats(): ServerStats {
     return this.#loop.stats();
   }
 
   /**
-   * Handles requests until `shutdown()` or `serverClose()`; `serviceActions()`
-   * runs after each and every `pollInterval` ms while idle (`null`: never).
-   * A `shutdown()` made before is kept: it then returns at once.
+   * Handles requests until `shutdown()` or `serverClose()`, `serviceActions()` after each and every
+   * `pollInterval` ms while idle (`null`: never). After an earlier `shutdown()` it returns at once.
    *
    * @throws {Deno.errors.BadResource} The server is closed or was never bound.
    * @throws {Error} It is already running, or a `handleRequest()` waits.
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * server.serveForever(); // until the end of the scope
+   * assert.equal(server.serving, true);
    * ```
    */
   serveForever(pollInterval: number | null = 500): Promise<void> {
@@ -296,16 +290,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   }
 
   /**
-   * Stops `serveForever()` and resolves once it has returned, not waiting for
-   * requests in flight; a handler may call it. Not serving, it resolves at
-   * once and the next `serveForever()` returns at once, as in Python.
+   * Stops `serveForever()` and resolves once it has returned, not waiting for requests in flight;
+   * a handler may call it. Not serving, it resolves at once and is kept for the next, as in Python.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
-   * const serving = server.serveForever();
-   * await server.shutdown(); // serving has settled
+   * server.serveForever();
+   * await server.shutdown(); // serveForever() has returned
+   * assert.equal(server.serving, false);
    * ```
    */
   shutdown(): Promise<void> {
@@ -359,8 +354,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   serverActivate(): Awaitable<void> {}
 
   /**
-   * Hook: waits for the next request and its client's address; a stream
-   * server accepts a connection. Python: `get_request()`.
+   * Hook: waits for the next request (a connection) and its client's address. Python: `get_request()`.
    *
    * @example
    * ```ts
@@ -545,16 +539,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
   serviceActions(): Awaitable<void> {}
 
   /**
-   * Hook: closes the socket at once (the address is free when it resolves),
-   * waits for the requests in flight at most `graceMs`, then gives each one
-   * left a lingering close. Awaited in a handler, it does not wait for that
-   * handler; called again, it waits again. Python: `server_close()`.
+   * Hook: closes the socket at once, waits for the requests in flight at most `graceMs`, then
+   * gives each one left a lingering close; it does not wait for a handler awaiting it. Python:
+   * `server_close()`.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    * const server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * await server.serverClose({ graceMs: 5000 });
+   * assert.equal(server.closed, true);
    * ```
    */
   serverClose(options: ServerCloseOptions = {}): Promise<void> {

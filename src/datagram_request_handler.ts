@@ -26,20 +26,11 @@ function largestDatagram(address: Deno.Addr): string {
 }
 
 /**
- * A handler for datagrams, Python's `socketserver.DatagramRequestHandler`:
- * `setup()` gives it `packet` (the datagram's bytes), `socket` (the server's
- * `Deno.DatagramConn`), `rfile` (a {@linkcode BufferedReader} over the
- * packet) and `wfile` (a {@linkcode StreamWriter} that collects the reply).
- * `finish()` sends what was written to the client as one datagram, and
- * nothing when no byte was written (Python sends an empty datagram then).
+ * A handler for datagrams, Python's `socketserver.DatagramRequestHandler`: it reads `packet` (or
+ * `rfile`) and writes to `wfile`, which `finish()` sends as one datagram (nothing when empty,
+ * unlike Python). Refuse a stray datagram by returning, not throwing: throws go to `handleError()`.
  *
- * Datagrams come from anyone: refuse one that is not a request by returning
- * without writing, not by throwing (what a handler throws goes to
- * `handleError()`, once per datagram).
- *
- * @typeParam S The server type, for a typed `this.server` and
- *   `clientAddress`; `DatagramRequestHandler<DatagramServer>` serves both
- *   UDP and Unix datagram servers.
+ * @typeParam S The server type; `DatagramRequestHandler<DatagramServer>` serves UDP and Unix.
  *
  * @example A line echo over UDP
  * ```ts
@@ -62,8 +53,9 @@ function largestDatagram(address: Deno.Addr): string {
  */
 export class DatagramRequestHandler<S extends AnyServer = UDPServer>
   extends BaseRequestHandler<S, DatagramRequest, ClientAddressOf<S>> {
-  /** The longest line `rfile.readline()` accepts, in bytes, newline
-   * included; longer ones throw `LineTooLongError`. @default {65536} */
+  /** The longest line `rfile.readline()` accepts, in bytes, newline included; longer ones throw
+   * `LineTooLongError`.
+   * @default {65536} */
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** The datagram's bytes; set by `setup()`. */
   packet!: Uint8Array<ArrayBuffer>;
@@ -83,8 +75,7 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     this.#rfile = reader;
   }
 
-  /** Whether the datagram was longer than the server's `maxPacketSize`, so
-   * that `packet` holds only its first `maxPacketSize` bytes. */
+  /** Whether the datagram was longer than the server's `maxPacketSize` and `packet` was cut. */
   get truncated(): boolean {
     return this.request.truncated;
   }
@@ -95,14 +86,22 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "@x/socketserver";
+   * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const seen: string[] = [];
    * class Logged extends DatagramRequestHandler {
    *   override setup() {
    *     super.setup();
-   *     console.log(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
+   *     seen.push(`${this.packet.length} bytes${this.truncated ? " (cut)" : ""}`);
    *   }
    * }
+   * await using server = new UDPServer(["127.0.0.1", 0], Logged, { maxPacketSize: 4 });
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hello"), server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(seen, ["4 bytes (cut)"]);
+   * client.close();
    * ```
    */
   override setup(): void {
@@ -115,30 +114,37 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
   }
 
   /**
-   * Sends what was written to `wfile` to the client in one datagram (nothing
-   * when no byte was written) and closes both files. Overrides call
-   * `super.finish()` last.
+   * Sends what was written to `wfile` to the client in one datagram (nothing when no byte was
+   * written) and closes both files. Overrides call `super.finish()` last.
    *
    * @returns Once the reply is sent.
-   * @throws {Deno.errors.NotConnected} A Unix client with no path, or gone
-   *   (a drop: it goes to `handleDrop()`).
-   * @throws {Deno.errors.TimedOut} A Unix client that does not read its
-   *   replies (see `UnixDatagramServer.replyTimeout`; a drop).
+   * @throws {Deno.errors.NotConnected} A Unix client with no path, or gone (a drop).
+   * @throws {Deno.errors.TimedOut} A Unix client that does not read its replies (a drop).
    * @throws {Deno.errors.NotCapable} No permission for the Unix client's path.
-   * @throws {RangeError} The reply is longer than one datagram can carry. A
-   *   reply the system drops for want of buffers (`ENOBUFS`) goes to
-   *   `handleDrop()` instead, and `finish()` returns.
+   * @throws {RangeError} The reply is longer than one datagram can carry. (`ENOBUFS` is reported
+   *   to `handleDrop()`, and `finish()` returns.)
    *
    * @example
    * ```ts
-   * import { DatagramRequestHandler } from "@x/socketserver";
+   * import { DatagramRequestHandler, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Signed extends DatagramRequestHandler {
+   *   override async handle() {
+   *     await this.wfile.write(this.packet);
+   *   }
    *   override async finish() {
    *     await this.wfile.write(" -- server");
    *     await super.finish();
    *   }
    * }
+   * await using server = new UDPServer(["127.0.0.1", 0], Signed);
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+   * await server.handleRequest();
+   * const [reply] = await client.receive();
+   * assert.equal(new TextDecoder().decode(reply), "hi -- server");
+   * client.close();
    * ```
    */
   override async finish(): Promise<void> {
@@ -181,13 +187,12 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     if (counters !== undefined) counters.bytesWritten += this.#sent;
   }
 
-  /** @ignore Internal: what a failed send means: a drop reported to
-   * `handleDrop()` (it returns), or an error that says what to do (it throws). */
+  /** @ignore Internal: a failed send is a drop for `handleDrop()` (it returns), or an error that
+   * says what to do (it throws). */
   async [kSendFailed](error: unknown): Promise<void> {
     const address = this.clientAddress as Deno.Addr;
     if (error instanceof Deno.errors.NotCapable && address.transport === "unixpacket") {
-      // name every missing flag; checking only on failure keeps two
-      // permission queries off each reply
+      // name every missing flag; checking only on failure keeps two queries off each reply
       checkUnixSendPermissions(address.path);
     }
     if (

@@ -15,10 +15,8 @@ import { registerBuiltins } from "./_fused_flow.ts";
 import { kAttribute, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
- * What a datagram server hands its handler as `request`: Python's
- * `(data, socket)` tuple, with `truncated` set when the datagram was longer
- * than `maxPacketSize` and `packet` holds only its first `maxPacketSize`
- * bytes.
+ * A datagram server's `request`: Python's `(data, socket)` tuple, `truncated` when the datagram
+ * was longer than `maxPacketSize` and `packet` holds only its first `maxPacketSize` bytes.
  *
  * @example Refusing empty and cut datagrams
  * ```ts
@@ -39,8 +37,7 @@ export type DatagramRequest = [packet: Uint8Array<ArrayBuffer>, socket: Deno.Dat
 };
 
 /**
- * Options of every {@linkcode DatagramServer}; each attribute option
- * overrides the class attribute of the same name for this instance.
+ * Options of every {@linkcode DatagramServer}; each overrides the class attribute of its name.
  *
  * @example
  * ```ts
@@ -57,20 +54,17 @@ export type DatagramRequest = [packet: Uint8Array<ArrayBuffer>, socket: Deno.Dat
  * ```
  */
 export interface DatagramServerOptions extends BaseServerOptions {
-  /** Bind in the constructor. With `false`, call `serverBind()` and
-   * `serverActivate()` yourself. Python: `bind_and_activate`.
+  /** Bind in the constructor; with `false`, call `serverBind()` and `serverActivate()` yourself.
+   * Python: `bind_and_activate`.
    * @default {true} */
   bindAndActivate?: boolean;
-  /** {@linkcode DatagramServer.maxPacketSize}. @default {8192} */
+  /** {@linkcode DatagramServer.maxPacketSize}.
+   * @default {8192} */
   maxPacketSize?: number;
 }
 
-/**
- * Throws when Deno's unstable datagram API is not enabled, naming the flag:
- * without it `Deno.listenDatagram` is simply missing.
- *
- * @param what The class that needs it, for the message.
- */
+/** Throws, naming the flag, when Deno's unstable datagram API (`Deno.listenDatagram`) is missing.
+ * @param what The class that needs it, for the message. */
 export function requireUnstableNet(what: string): void {
   if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
     throw new Deno.errors.NotSupported(
@@ -79,17 +73,15 @@ export function requireUnstableNet(what: string): void {
   }
 }
 
-/** Internal: called just before a datagram server's socket is closed, while
- * it still holds its file's inode (`UnixDatagramServer` removes the file). */
+/** Internal: called before the socket closes, while it still holds its file's inode
+ * (`UnixDatagramServer` removes the file). */
 export const kSocketClosed: unique symbol = Symbol("socketserver.socketClosed");
 
-/** How many receive errors in a row one `getRequest()` skips as reports of
- * an earlier reply's loss before it throws. */
+/** How many loss reports in a row one `getRequest()` skips before it throws. */
 const MAX_SKIPPED_REPORTS = 64;
 
-/** Whether a receive error only reports that an earlier reply was not
- * delivered (an ICMP "port unreachable"): Windows' `WSAECONNRESET`, Linux's
- * `ECONNREFUSED` under `IP_RECVERR` (off by default). */
+/** Whether a receive error only reports an earlier reply's loss (ICMP "port unreachable"):
+ * Windows' `WSAECONNRESET`, Linux's `ECONNREFUSED` under `IP_RECVERR`. */
 function isLossReport(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionRefused;
@@ -105,20 +97,10 @@ function checkPacketSize(_name: string, value: unknown): number {
 }
 
 /**
- * The base of the datagram servers, `UDPServer` and `UnixDatagramServer`:
- * every datagram received on `socket` is one request, `[packet, socket]` as
- * in Python, handled by a new handler (usually a `DatagramRequestHandler`).
- * `shutdownRequest()` and `closeRequest()` only do the server's bookkeeping:
- * there is no connection to end.
- *
- * A datagram longer than `maxPacketSize` is cut and marked `truncated`
- * (Python cuts it silently). `packet` is a view of a shared buffer that is
- * never overwritten: a handler that keeps it beyond its request keeps
- * `packet.slice()` instead. At most `maxConnections` datagrams are handled
- * at once; `serverClose()` keeps the socket open until the requests in
- * flight have sent their replies (at most `graceMs`). Faults and floods:
- * docs/datagrams.md. As with stream servers the constructor binds, so a
- * subclass's `serverBind()` reads `this.options` and `declare`s its fields.
+ * The base of `UDPServer` and `UnixDatagramServer`: every datagram on `socket` is one request,
+ * `[packet, socket]` as in Python. `packet` views a shared buffer that nothing overwrites; one kept past
+ * its request pins that buffer, so keep `packet.slice()`. The constructor binds, as a {@linkcode StreamServer}'s
+ * does. Truncation, `serverClose()`, faults and floods: docs/datagrams.md.
  *
  * @typeParam A The client address type.
  * @typeParam SA The server address type.
@@ -153,13 +135,11 @@ function checkPacketSize(_name: string, value: unknown): number {
  */
 export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Addr = Deno.Addr>
   extends BaseServer<DatagramRequest, A, SA> {
-  /** Class attribute: the longest datagram received whole, in bytes; a
-   * longer one is cut and marked `truncated`. Python: `max_packet_size`. */
+  /** Class attribute: the longest datagram received whole, in bytes; a longer one is cut and
+   * marked `truncated`. Python: `max_packet_size`. */
   static maxPacketSize: number = 8192;
-  /** Class attribute: the most datagrams handled at once, or `null` for no
-   * limit. 1024 here, `null` for stream servers: a datagram costs its sender
-   * nothing, so a flood meeting slow handlers must not grow memory without
-   * end; beyond it, datagrams wait in the socket's buffer. */
+  /** Class attribute: the most datagrams handled at once (`null`: no limit); beyond it they wait
+   * in the socket's buffer. 1024, not `null`: a flood costs its sender nothing. */
   static override maxConnections: number | null = 1024;
 
   /** The socket; `undefined` until `serverBind()`. */
@@ -169,13 +149,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   #closeWhenIdle = false;
 
-  /**
-   * Creates the server and, unless `options.bindAndActivate` is false, binds.
-   *
-   * @param serverAddress The address to serve on.
-   * @param RequestHandlerClass The handler class, run once per datagram.
-   * @param options Attribute values for this instance, and `bindAndActivate`.
-   */
+  /** Creates the server and, unless `options.bindAndActivate` is false, binds. */
   constructor(
     serverAddress: SA,
     RequestHandlerClass: RequestHandlerClass<DatagramRequest, A>,
@@ -199,12 +173,10 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   }
 
   /**
-   * Receives the next datagram. A receive error that only reports an earlier
-   * reply's loss (`ConnectionRefused`, `ConnectionReset`) is skipped, up to
-   * 64 in a row.
+   * Receives the next datagram, skipping up to 64 errors in a row that only report an earlier
+   * reply's loss (`ConnectionRefused`, `ConnectionReset`).
    *
-   * @returns `[[packet, socket], clientAddress]`, `truncated` set on the
-   *   request when the datagram was cut to `maxPacketSize`.
+   * @returns `[[packet, socket], clientAddress]`, `truncated` when cut to `maxPacketSize`.
    * @throws {Deno.errors.BadResource} The server was never bound.
    *
    * @example
@@ -255,23 +227,27 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   }
 
   /**
-   * Marks the request over; the socket stays open, unless `serverClose()`
-   * waits for this last request. Overrides call `super.closeRequest()`.
-   * Python: `close_request()`.
-   *
-   * @param request The request.
+   * Marks the request over; the socket stays open, unless `serverClose()` waits for this last
+   * request. Overrides call `super.closeRequest()`. Python: `close_request()`.
    *
    * @example
    * ```ts
    * import { BaseRequestHandler, type DatagramRequest, UDPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const sizes: number[] = [];
    * class Logged extends UDPServer {
    *   override closeRequest(request: DatagramRequest) {
-   *     console.log("done with a datagram of", request[0].length, "bytes");
+   *     sizes.push(request[0].length);
    *     super.closeRequest(request);
    *   }
    * }
-   * await using _server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * await using server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+   * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+   * await client.send(new TextEncoder().encode("hi"), server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(sizes, [2]);
+   * client.close();
    * ```
    */
   override closeRequest(request: DatagramRequest): void {
@@ -279,11 +255,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
   }
 
-  /** Internal: closes the socket, or after the last request in flight (their
-   * replies go out through it).
-   *
-   * @ignore
-   */
+  /** @ignore Internal: closes the socket, or after the last request in flight (their replies go out
+   * through it). */
   override [kCloseSocket](): void {
     if (this.activeRequests > 0 && this.socket !== undefined) {
       this.#closeWhenIdle = true;
@@ -302,11 +275,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
     }
   }
 
-  /**
-   * Internal: called just before the socket is closed.
-   *
-   * @ignore
-   */
+  /** @ignore Internal: called just before the socket is closed. */
   [kSocketClosed](): void {}
 }
 

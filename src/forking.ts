@@ -1,9 +1,7 @@
 /**
- * {@linkcode ForkingMixIn}: one process per core, each listening on the same
- * port, supervised by the parent. Deno cannot `fork()`, so each child runs
- * the program again (like Python's `multiprocessing` "spawn") and listens
- * with `SO_REUSEPORT`; the kernel spreads the connections. How and why:
- * docs/forking.md.
+ * {@linkcode ForkingMixIn}: one process per core on one port, supervised by the parent. Deno
+ * cannot `fork()`, so each child runs the program again ("spawn") and listens with `SO_REUSEPORT`.
+ * How and why: docs/forking.md.
  *
  * @module
  */
@@ -54,62 +52,42 @@ export type { ChildDeath, ChildPermissions };
  * ```
  */
 export interface ForkingServer {
-  /** How many child processes serve at once. Python: `max_children`.
-   * Default: the number of cores. */
+  /** How many child processes serve at once (default: the cores). Python: `max_children`. */
   maxChildren: number;
-  /** The process ids of the children running now (empty in a child).
-   * Python: `active_children`. */
+  /** The process ids of the children running now (empty in a child). Python: `active_children`. */
   readonly activeChildren: ReadonlySet<number>;
-  /** How long a stopping child may finish its requests, in ms, before it
-   * closes them and exits (then the parent kills it). Default 30 000. */
+  /** How long a stopping child may finish its requests, in ms, before it closes them and exits
+   * (then the parent kills it). Default 30 000. */
   childGraceMs: number;
-  /** The children's permissions: `"inherit"` (the default) or a
-   * {@linkcode ChildPermissions}. */
+  /** The children's permissions: `"inherit"` (the default) or a {@linkcode ChildPermissions}. */
   childPermissions: "inherit" | ChildPermissions;
-  /** Whether this instance is a child's copy of the server (it serves)
-   * rather than the parent's (it supervises). */
+  /** Whether this is a child's copy of the server (it serves), not the parent's (it supervises). */
   readonly isChild: boolean;
   /**
-   * Resolves once every child of the current `serveForever()` listens and
-   * the parent's own listener is closed: start a script's own clients after
-   * it. Read it after calling `serveForever()`; it rejects when starting
-   * fails or the server is stopped first. In a child it resolves at once.
+   * Resolves once every child of the current `serveForever()` listens (read it after calling that);
+   * rejects when starting fails or the server is stopped first. In a child it resolves at once.
    */
   readonly ready: Promise<void>;
   /**
-   * A rolling restart, from the parent: starts `maxChildren` new children,
-   * which run the program file as it is on disk now (the parent keeps the
-   * code it started with), waits until each one listens, then stops the old
-   * ones — each closes its listener at once and finishes its connections
-   * within `graceMs` — and resolves once they have exited. A new child that
-   * exits before it listens, or does not listen within `readyTimeoutMs`,
-   * aborts the restart: the new children are stopped, the old ones serve on,
-   * and the promise rejects saying why (so does a `shutdown()` meanwhile,
-   * which stops them all). A new child that listens, then dies while the
-   * others start is reported to `childDied()`, and replaced when the restart
-   * goes on. With `net.ipv4.tcp_migrate_req = 1`
-   * no connection is lost (docs/deployment.md).
+   * A rolling restart, from the parent: starts `maxChildren` children on the program as it is on
+   * disk now, waits until each listens, then stops the old ones (within `graceMs`). A new child
+   * that fails to listen in `readyTimeoutMs` aborts it: the old ones serve on. See docs/forking.md.
    *
-   * @param options How long the old children may finish, and the new ones
-   *   may take to listen.
    * @returns When the new children serve and the old ones have exited.
+   * @throws {Error} Not in the parent, not serving, already restarting, or aborted (it says why).
    */
   restartChildren(options?: RestartChildrenOptions): Promise<void>;
   /**
-   * Hook, called in the parent once a child listens. Does nothing by
-   * default.
+   * Hook, called in the parent once a child listens. Does nothing by default.
    *
    * @param pid The child's process id.
-   * @returns When done.
    */
   childStarted(pid: number): Awaitable<void>;
   /**
-   * Hook, called in the parent when a child ends without having been asked
-   * to; a replacement starts (backing off while children die before they
-   * listen). The default writes a line to stderr.
+   * Hook, called in the parent when a child ends unasked; a replacement starts (backing off while
+   * children die before they listen). The default writes a line to stderr.
    *
    * @param death Who died, how, and when it is replaced.
-   * @returns When reported.
    */
   childDied(death: ChildDeath): Awaitable<void>;
 }
@@ -133,19 +111,17 @@ export interface ForkingServer {
  * ```
  */
 export interface RestartChildrenOptions {
-  /** How long each old child may finish its connections, in ms; a
-   * connection still open then is closed right after its reply under way.
+  /** How long each old child may finish its connections, in ms; one still open then is closed
+   * right after its reply under way.
    * @default {childGraceMs} */
   graceMs?: number;
-  /** How long the new children may take to listen, in ms, before the
-   * restart is abandoned.
+  /** How long the new children may take to listen, in ms, before the restart is abandoned.
    * @default {30000} */
   readyTimeoutMs?: number;
 }
 
 /**
- * What {@linkcode ForkingMixIn} adds to a server class: the class
- * attributes' defaults.
+ * What {@linkcode ForkingMixIn} adds to a server class: the class attributes' defaults.
  *
  * @example Class attributes, as in Python
  * ```ts
@@ -183,11 +159,14 @@ export interface ForkingServerClass {
  * ```
  */
 export interface ForkingServerOptions extends ThreadingServerOptions {
-  /** {@linkcode ForkingServer.maxChildren}. @default {navigator.hardwareConcurrency} */
+  /** {@linkcode ForkingServer.maxChildren}.
+   * @default {navigator.hardwareConcurrency} */
   maxChildren?: number;
-  /** {@linkcode ForkingServer.childGraceMs}. @default {30000} */
+  /** {@linkcode ForkingServer.childGraceMs}.
+   * @default {30000} */
   childGraceMs?: number;
-  /** {@linkcode ForkingServer.childPermissions}. @default {"inherit"} */
+  /** {@linkcode ForkingServer.childPermissions}.
+   * @default {"inherit"} */
   childPermissions?: "inherit" | ChildPermissions;
 }
 
@@ -211,8 +190,7 @@ export type ForkingMixInClass<C extends ServerClass> =
   ) => InstanceType<C> & ThreadingServer & ForkingServer);
 
 /**
- * A server constructor's parameters with {@linkcode ForkingServerOptions}
- * added to its options.
+ * A server constructor's parameters with {@linkcode ForkingServerOptions} added to its options.
  *
  * @example
  * ```ts
@@ -225,25 +203,22 @@ export type ForkingMixInClass<C extends ServerClass> =
 export type WithForkingOptions<P extends unknown[]> = WithMixInOptions<P, ForkingServerOptions>;
 
 /**
- * Whether this process is a child started by a forking server. It runs the
- * same program as its parent, so code that must run once goes under
- * `if (!isForkingChild())`.
- *
- * @returns `true` in a child process of a forking server.
+ * Whether this process is a child started by a forking server. It runs the same program as its
+ * parent, so code that must run once goes under `if (!isForkingChild())`.
  *
  * @example
  * ```ts
  * import { isForkingChild } from "@x/socketserver";
+ * import assert from "node:assert/strict";
  *
- * if (!isForkingChild()) console.log("starting the service");
+ * assert.equal(isForkingChild(), false); // no forking server started this process
  * ```
  */
 export function isForkingChild(): boolean {
   return childSpec !== null;
 }
 
-/** A promise to settle once (later calls do nothing), which knows whether
- * it has; a rejection nobody awaits is not reported as unhandled. */
+/** A promise that settles once and knows whether it has; an unawaited rejection is not unhandled. */
 function settleable(): PromiseWithResolvers<void> & { readonly settled: boolean } {
   const { promise, resolve, reject } = Promise.withResolvers<void>();
   promise.catch(() => {});
@@ -261,19 +236,11 @@ function settleable(): PromiseWithResolvers<void> & { readonly settled: boolean 
 }
 
 /**
- * Returns `Base` (`TCPServer`, `TLSServer` or a subclass) extended into a
- * pre-forking server, Python's `ForkingMixIn` rebuilt for Deno:
- * `serveForever()` starts `maxChildren` child processes that run this
- * program again and each listen on the server's address with
- * `SO_REUSEPORT`, serving as a `ThreadingMixIn` server does. The parent
- * supervises: a child that dies is reported to `childDied()` and replaced;
- * `shutdown()` stops the children accepting; `serverClose()` waits for their
- * requests (at most `graceMs` and `childGraceMs`), then kills any left.
- *
- * The program must construct the same servers in the same order every time
- * it runs; code that must run once goes under `if (!isForkingChild())`.
- * Linux only, with `--unstable-net`; elsewhere the constructor throws
- * `Deno.errors.NotSupported` saying what to use instead.
+ * Returns `Base` (`TCPServer`, `TLSServer` or a subclass) as a pre-forking server, Python's
+ * `ForkingMixIn` for Deno: `serveForever()` starts `maxChildren` children that run this program
+ * again, each listening with `SO_REUSEPORT` as a `ThreadingMixIn` server; the parent replaces
+ * those that die. The program must construct the same servers in the same order every run.
+ * Linux only, with `--unstable-net`; elsewhere the constructor throws `Deno.errors.NotSupported`.
  *
  * @param Base The server class to extend.
  * @returns The forking class.
@@ -381,8 +348,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         obeyParent(this, childSpec!);
         return;
       }
-      // The parent: prove that a second socket can join the port, which is
-      // what every child will do.
+      // The parent: prove that a second socket can join the port, as every child will
       const { hostname, port } = this.serverAddress as Deno.NetAddr;
       try {
         Deno.listen({ hostname, port, reusePort: true }).close();
@@ -504,8 +470,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     }
 
     override [kBlockOnClose](): boolean {
-      // A child always lets its requests finish (the parent's grace bounds
-      // it); the parent has no requests of its own.
+      // A child always lets its requests finish (the parent's grace bounds it); the parent has none
       return this.#role === "parent" ? super[kBlockOnClose]() : true;
     }
   }
@@ -514,8 +479,7 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     childGraceMs: checkGrace,
     childPermissions: checkChildPermissions,
   });
-  // Named after what it is (ForkingTCPServer), in messages and in the
-  // spec that tells a child which server to construct.
+  // Named ForkingTCPServer, in messages and in the spec telling a child which server to construct
   Object.defineProperty(Forking, "name", { value: `Forking${Base.name}` });
   return Forking as unknown as ForkingMixInClass<C>;
 }

@@ -1,6 +1,6 @@
 /**
- * {@linkcode ProxyInfo}: what a connection's PROXY protocol header said, and
- * who sent it; {@linkcode proxyInfo} finds it for a request.
+ * {@linkcode ProxyInfo}: what a connection's PROXY protocol header said, and who sent it;
+ * {@linkcode proxyInfo} finds it for a request.
  *
  * @module
  */
@@ -8,12 +8,9 @@
 import type { ProxyHeader } from "./proxy_protocol.ts";
 
 /**
- * What a server with `proxyProtocol` set learnt from a connection's header:
- * the proxy's own address and the header itself (its TLVs included). The
- * handler reads it as {@linkcode BaseRequestHandler.proxy}; a server hook as
- * `proxyInfo(request)`. `clientAddress` is already the header's source: the
- * original client (for a `"LOCAL"` header, a health check, it stays the
- * proxy's address).
+ * What a server with `proxyProtocol` set learnt from a connection's header: the proxy's address
+ * and the header. A handler reads it as {@linkcode BaseRequestHandler.proxy}, a server hook as
+ * `proxyInfo(request)`; `clientAddress` is already the header's source. See docs/deployment.md.
  *
  * @example Reading what HAProxy's `send-proxy-v2` told
  * ```ts
@@ -45,33 +42,30 @@ import type { ProxyHeader } from "./proxy_protocol.ts";
  * ```
  */
 export interface ProxyInfo {
-  /** The proxy's own address: the connection's peer, which `clientAddress`
-   * would have been without the header. */
+  /** The proxy's own address: the connection's peer, `clientAddress` but for the header. */
   readonly proxyAddress: Deno.NetAddr | Deno.UnixAddr;
   /** The header as received: version, command, addresses, TLVs. */
   readonly header: ProxyHeader;
 }
 
-/** Where a connection keeps its header: a property of its own, which cost
- * a tenth of a WeakMap entry per connection. */
+/** Where a connection keeps its header: a property, cheaper than a WeakMap (bench/README.md). */
 const kInfo: unique symbol = Symbol("socketserver.proxyInfo");
 
 /**
- * The PROXY protocol header a request (a connection) arrived with, and its
- * proxy's address; `null` when its server's `proxyProtocol` is `null`.
- *
- * @param request The request, as a server hook receives it.
- * @returns What the header said, or `null`.
+ * The PROXY protocol header a request (a connection) arrived with, and its proxy's address;
+ * `null` when its server's `proxyProtocol` is `null`.
  *
  * @example In `verifyRequest()`: only clients that came through TLS
  * ```ts
  * import { proxyInfo, TCPServer } from "@x/socketserver";
+ * import assert from "node:assert/strict";
  *
  * class TlsOnly extends TCPServer {
  *   override verifyRequest(conn: Deno.TcpConn) {
  *     return (proxyInfo(conn)?.header.tlvs.ssl?.client ?? 0) & 0x01 ? true : false;
  *   }
  * }
+ * assert.equal(proxyInfo({}), null); // no header: no proxyProtocol
  * ```
  */
 export function proxyInfo(request: unknown): ProxyInfo | null {

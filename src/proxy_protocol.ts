@@ -1,15 +1,12 @@
 /**
- * The types of a received PROXY protocol header (HAProxy's PROXY protocol,
- * versions 1 and 2): {@linkcode ProxyHeader}, its addresses and TLVs, and
- * {@linkcode ProxyHeaderError}, the one error every bad header throws.
+ * The types of a received PROXY protocol header (HAProxy's, versions 1 and 2):
+ * {@linkcode ProxyHeader}, its addresses and TLVs, and {@linkcode ProxyHeaderError}.
  *
  * @module
  */
 
 /**
- * Which PROXY protocol versions a server accepts: the text form of version 1,
- * the binary form of version 2, or either (told apart by their first bytes,
- * as the specification describes).
+ * Which PROXY protocol versions a server accepts: version 1 (text), 2 (binary), or either.
  *
  * @example
  * ```ts
@@ -24,10 +21,8 @@
 export type ProxyProtocolMode = "v1" | "v2" | "any";
 
 /**
- * The command of a header: `"PROXY"` (the connection is relayed for a client,
- * whose address the header carries) or `"LOCAL"` (the proxy opened it for
- * itself, a health check: the connection's own addresses stand). A version 1
- * header is always `"PROXY"`.
+ * The command of a header: `"PROXY"` (relayed for the client it names; always, in version 1) or
+ * `"LOCAL"` (the proxy's own connection, a health check: the connection's addresses stand).
  *
  * @example
  * ```ts
@@ -41,10 +36,8 @@ export type ProxyProtocolMode = "v1" | "v2" | "any";
 export type ProxyCommand = "PROXY" | "LOCAL";
 
 /**
- * The address family of the relayed connection: `"INET"` (IPv4; version 1's
- * `TCP4`), `"INET6"` (IPv6; `TCP6`), `"UNIX"` (version 2 only) or `"UNSPEC"`
- * (version 1's `UNKNOWN`, or version 2's unspecified family: no address is
- * carried).
+ * The relayed connection's address family: `"INET"` (version 1's `TCP4`), `"INET6"` (`TCP6`),
+ * `"UNIX"` (version 2 only) or `"UNSPEC"` (version 1's `UNKNOWN`: no address is carried).
  *
  * @example
  * ```ts
@@ -58,8 +51,7 @@ export type ProxyCommand = "PROXY" | "LOCAL";
 export type ProxyFamily = "INET" | "INET6" | "UNIX" | "UNSPEC";
 
 /**
- * The transport of the relayed connection: `"STREAM"` (TCP, or a Unix stream
- * socket), `"DGRAM"` (UDP, or a Unix datagram socket) or `"UNSPEC"`.
+ * The relayed connection's transport: `"STREAM"` (TCP, Unix stream), `"DGRAM"` or `"UNSPEC"`.
  *
  * @example
  * ```ts
@@ -73,11 +65,9 @@ export type ProxyFamily = "INET" | "INET6" | "UNIX" | "UNSPEC";
 export type ProxyTransport = "STREAM" | "DGRAM" | "UNSPEC";
 
 /**
- * An address a header carries, shaped as Deno reports a connection's: a
- * `Deno.NetAddr` (`"tcp"` or `"udp"`, with a canonical IP literal as
- * `hostname`: IPv6 lower-case and compressed, `::ffff:a.b.c.d` for an
- * IPv4-mapped one) or a `Deno.UnixAddr` (`"unix"` or `"unixpacket"`; an
- * abstract socket's path starts with `"\0"`).
+ * An address a header carries, shaped as Deno reports a connection's: a `Deno.NetAddr` with a
+ * canonical IP literal (IPv6 lower-case and compressed, `::ffff:a.b.c.d` when IPv4-mapped) or a
+ * `Deno.UnixAddr` (an abstract socket's path starts with `"\0"`).
  *
  * @example
  * ```ts
@@ -92,8 +82,7 @@ export type ProxyTransport = "STREAM" | "DGRAM" | "UNSPEC";
 export type ProxyAddress = Deno.NetAddr | Deno.UnixAddr;
 
 /**
- * One type-length-value entry of a version 2 header, kept as received: its
- * type (0-255) and its value's bytes.
+ * One type-length-value entry of a version 2 header, as received.
  *
  * @example
  * ```ts
@@ -113,9 +102,8 @@ export interface ProxyTlv {
 }
 
 /**
- * What the proxy knows of the client's TLS connection (the `PP2_TYPE_SSL`
- * TLV and its sub-TLVs): HAProxy's `send-proxy-v2-ssl` and
- * `send-proxy-v2-ssl-cn`.
+ * What the proxy knows of the client's TLS connection: the `PP2_TYPE_SSL` TLV (HAProxy's
+ * `send-proxy-v2-ssl` and `send-proxy-v2-ssl-cn`).
  *
  * @example
  * ```ts
@@ -134,33 +122,28 @@ export interface ProxyTlv {
  * ```
  */
 export interface ProxySslInfo {
-  /** The `client` bit field: `0x01` the client connected over TLS, `0x02` it
-   * presented a certificate on this connection, `0x04` on this TLS session. */
+  /** The `client` bit field: `0x01` the client connected over TLS, `0x02` it presented a
+   * certificate on this connection, `0x04` on this TLS session. */
   readonly client: number;
-  /** The `verify` field: 0 when the client's certificate was verified,
-   * non-zero otherwise. */
+  /** The `verify` field: 0 when the client's certificate was verified. */
   readonly verify: number;
   /** `PP2_SUBTYPE_SSL_VERSION`: the TLS version, such as `"TLSv1.3"`. */
   readonly version?: string;
-  /** `PP2_SUBTYPE_SSL_CN`: the Common Name of the client certificate's
-   * subject. */
+  /** `PP2_SUBTYPE_SSL_CN`: the Common Name of the client certificate's subject. */
   readonly cn?: string;
   /** `PP2_SUBTYPE_SSL_CIPHER`: the cipher, such as `"ECDHE-RSA-AES128-GCM-SHA256"`. */
   readonly cipher?: string;
-  /** `PP2_SUBTYPE_SSL_SIG_ALG`: the algorithm that signed the frontend's
-   * certificate, such as `"RSA-SHA256"`. */
+  /** `PP2_SUBTYPE_SSL_SIG_ALG`: what signed the frontend's certificate, such as `"RSA-SHA256"`. */
   readonly sigAlg?: string;
-  /** `PP2_SUBTYPE_SSL_KEY_ALG`: the algorithm of the frontend certificate's
-   * key, such as `"RSA2048"`. */
+  /** `PP2_SUBTYPE_SSL_KEY_ALG`: the frontend certificate's key, such as `"RSA2048"`. */
   readonly keyAlg?: string;
   /** Sub-TLVs of types the specification does not define, as received. */
   readonly unknown: readonly ProxyTlv[];
 }
 
 /**
- * The TLVs of a version 2 header, decoded; always empty for version 1. Each
- * registered type appears at most once (a header that repeats one is
- * rejected); `PP2_TYPE_NOOP` padding is skipped.
+ * The TLVs of a version 2 header, decoded (empty for version 1). A header that repeats a
+ * registered type is rejected; `PP2_TYPE_NOOP` padding is skipped.
  *
  * @example Reading the TLVs a handler cares about
  * ```ts
@@ -177,35 +160,27 @@ export interface ProxySslInfo {
  * ```
  */
 export interface ProxyTlvs {
-  /** `PP2_TYPE_ALPN`: the protocol the client negotiated with ALPN, as
-   * bytes (`"h2"`, `"http/1.1"`...). */
+  /** `PP2_TYPE_ALPN`: the protocol the client negotiated with ALPN, as bytes (`"h2"`...). */
   readonly alpn?: Uint8Array;
   /** `PP2_TYPE_AUTHORITY`: the host name the client asked for (TLS SNI). */
   readonly authority?: string;
-  /** `PP2_TYPE_CRC32C`: the header's CRC32C checksum, already verified (a
-   * header whose checksum does not match is rejected). */
+  /** `PP2_TYPE_CRC32C`: the header's checksum, already verified. */
   readonly crc32c?: number;
-  /** `PP2_TYPE_UNIQUE_ID`: the proxy's opaque ID of the connection (at most
-   * 128 bytes). */
+  /** `PP2_TYPE_UNIQUE_ID`: the proxy's opaque ID of the connection (at most 128 bytes). */
   readonly uniqueId?: Uint8Array;
   /** `PP2_TYPE_SSL`: what the proxy knows of the client's TLS connection. */
   readonly ssl?: ProxySslInfo;
-  /** `PP2_TYPE_NETNS`: the name of the network namespace the connection was
-   * accepted in. */
+  /** `PP2_TYPE_NETNS`: the network namespace the connection was accepted in. */
   readonly netns?: string;
-  /** TLVs of types the specification does not define (including the custom
-   * range 0xE0-0xEF that cloud balancers use), in order, as received. */
+  /** TLVs of types the specification does not define (such as the custom range 0xE0-0xEF that
+   * cloud balancers use), in order, as received. */
   readonly unknown: readonly ProxyTlv[];
 }
 
 /**
- * A valid PROXY protocol header, as taken off the start of a connection.
- *
- * For a `"PROXY"` header with an address, `source` is the client the proxy
- * relays and `destination` the address the client connected to; for a
- * `"LOCAL"` header (a health check), version 1's `UNKNOWN`, or an
- * unspecified version 2 family both are `null`: the connection's own
- * addresses stand, as the specification requires.
+ * A valid PROXY protocol header, as taken off the start of a connection. `source` and
+ * `destination` are `null` when it carries no address (`"LOCAL"`, `UNKNOWN`, `"UNSPEC"`): then the
+ * connection's own addresses stand, as the specification requires.
  *
  * @example Choosing the client's address
  * ```ts
@@ -213,17 +188,6 @@ export interface ProxyTlvs {
  * import assert from "node:assert/strict";
  *
  * const clientOf = (header: ProxyHeader, peer: Deno.Addr) => header.source ?? peer;
- *
- * const proxied: ProxyHeader = {
- *   version: 1,
- *   command: "PROXY",
- *   family: "INET",
- *   transport: "STREAM",
- *   source: { transport: "tcp", hostname: "192.0.2.7", port: 56324 },
- *   destination: { transport: "tcp", hostname: "198.51.100.1", port: 443 },
- *   tlvs: { unknown: [] },
- *   length: 50,
- * };
  * const healthCheck: ProxyHeader = {
  *   version: 2,
  *   command: "LOCAL",
@@ -235,7 +199,6 @@ export interface ProxyTlvs {
  *   length: 16,
  * };
  * const balancer: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 40000 };
- * assert.deepEqual(clientOf(proxied, balancer), proxied.source);
  * assert.deepEqual(clientOf(healthCheck, balancer), balancer);
  * ```
  */
@@ -250,32 +213,25 @@ export interface ProxyHeader {
   readonly transport: ProxyTransport;
   /** The client's address, or `null` when the header carries none. */
   readonly source: ProxyAddress | null;
-  /** The address the client connected to, or `null` when the header carries
-   * none. */
+  /** The address the client connected to, or `null` when the header carries none. */
   readonly destination: ProxyAddress | null;
-  /** The version 2 TLVs, decoded (empty for version 1, and for a `"LOCAL"`
-   * header, whose block the specification says to discard). */
+  /** The version 2 TLVs, decoded (empty for version 1, and for `"LOCAL"`, whose block the
+   * specification says to discard). */
   readonly tlvs: ProxyTlvs;
-  /** The header's length in bytes, as it was on the wire (a version 1 line
-   * with its CRLF; a version 2 header's 16 bytes plus its length field). */
+  /** The header's length in bytes on the wire (a version 1 line with its CRLF). */
   readonly length: number;
 }
 
 /**
- * Why a connection's PROXY header was refused (see
- * {@linkcode ProxyHeaderError.reason}):
- * - `"signature"`: the connection does not start with a header of an
- *   accepted version (a client that is not a proxy, or the other version);
- * - `"malformed"`: the header breaks the specification (bad version,
- *   command, family, address, port, length or TLV);
+ * Why a connection's PROXY header was refused ({@linkcode ProxyHeaderError.reason}):
+ * - `"signature"`: no header of an accepted version (not a proxy, or the other version);
+ * - `"malformed"`: it breaks the specification (version, command, family, address, length, TLV);
  * - `"checksum"`: its CRC32C TLV does not match;
- * - `"too-long"`: a version 1 line without CRLF within 107 bytes, or a
- *   version 2 header longer than the limit;
+ * - `"too-long"`: a version 1 line without CRLF within 107 bytes, or a version 2 over the limit;
  * - `"truncated"`: the connection ended before the header did;
  * - `"timeout"`: the header was not complete before the deadline;
  * - `"io"`: reading failed (a reset); the error's `cause` says how;
- * - `"untrusted"`: the connection came from an address that is not one of
- *   the server's `trustedProxies`, and was closed before any read.
+ * - `"untrusted"`: the peer is not in `trustedProxies`; closed before any read.
  *
  * @example
  * ```ts
@@ -298,13 +254,9 @@ export type ProxyHeaderErrorReason =
   | "untrusted";
 
 /**
- * Why a server with `proxyProtocol` set dropped a connection before any
- * handler ran: it came from an address not in `trustedProxies`, or its
- * header is missing, malformed, fails its checksum, is too long, ends early,
- * comes too slowly, or the read fails. {@linkcode ProxyHeaderError.reason}
- * says which. It reaches `handleDrop()` ({@linkcode isRoutineDrop} is true
- * for it), which is silent by default: override it to log a misconfigured
- * balancer.
+ * Why a server with `proxyProtocol` set dropped a connection before any handler ran;
+ * {@linkcode ProxyHeaderError.reason} says which. It reaches `handleDrop()` (a routine drop,
+ * silent by default): override that to log a misconfigured balancer.
  *
  * @example Telling a slow proxy from a client that is not one
  * ```ts
@@ -328,13 +280,7 @@ export class ProxyHeaderError extends Error {
   /** Why the header was refused. */
   readonly reason: ProxyHeaderErrorReason;
 
-  /**
-   * Creates the error.
-   *
-   * @param reason Why the header was refused.
-   * @param message What was wrong and what to check.
-   * @param options `cause`: the read's error, for `"io"`.
-   */
+  /** Creates the error; `options.cause` is the read's error, for `"io"`. */
   constructor(reason: ProxyHeaderErrorReason, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ProxyHeaderError";

@@ -10,30 +10,15 @@ import { queueSend } from "./_conn_files.ts";
 const encoder = new TextEncoder();
 
 /**
- * Sends all of `data` on `conn`: Python's `socket.sendall()`. A single
- * `Deno.Conn.write()` may take only part of what it is given — as much as
- * the kernel's send buffer holds — and resolves to how much; `sendall()`
- * writes the rest until every byte is in that buffer, then resolves.
+ * Sends all of `data` on `conn`, as Python's `socket.sendall()`: `Deno.Conn.write()` may take only
+ * part. Calls on one connection go out whole, in call order, even unawaited; like Python's, it has
+ * no deadline of its own. See docs/porting.md, "sendall()".
  *
- * Like Python's, it has no deadline of its own: a client that never reads
- * holds it until the connection closes (the server's `serverClose()` grace,
- * or the client leaving). Calls on one connection are sent one after the
- * other, in call order, never interleaved. One a handler forgot to await
- * is still sent in full: the server closes the connection only once it has
- * ended (and a failure no caller awaits is dropped rather than ending the
- * process); at the end of `serverClose()`'s grace period the one in flight
- * is finished, and later ones are refused. A `StreamRequestHandler`'s
- * `wfile` sends everything too, in order, and honours the handler's
- * timeouts.
- *
- * @param conn Where to send: a `Deno.Conn` (`this.request` in a handler),
- *   or anything with its `write()`.
+ * @param conn A `Deno.Conn` (`this.request` in a handler), or anything with its `write()`.
  * @param data The bytes to send; a string is sent as UTF-8.
  * @returns Once every byte is written.
- * @throws {Deno.errors.WriteZero} `conn.write()` took nothing of a
- *   non-empty buffer, which would otherwise loop for ever.
- * @throws {Deno.errors.BrokenPipe} The client is gone (or whatever else
- *   `conn.write()` throws).
+ * @throws {Deno.errors.WriteZero} `conn.write()` took nothing of a non-empty buffer.
+ * @throws {Deno.errors.BrokenPipe} The client is gone (or whatever else `conn.write()` throws).
  *
  * @example The seed's handler: `self.request.sendall(self.data.upper())`
  * ```ts
@@ -53,22 +38,6 @@ const encoder = new TextEncoder();
  * const conn = await Deno.connect(server.serverAddress);
  * await sendall(conn, "hello world\n");
  * assert.equal(await new Response(conn.readable).text(), "HELLO WORLD");
- * ```
- *
- * @example A connection that takes 3 bytes a write still gets all 10
- * ```ts
- * import { sendall } from "@x/socketserver";
- * import assert from "node:assert/strict";
- *
- * const writes: number[] = [];
- * const partial = {
- *   write(p: Uint8Array) {
- *     writes.push(Math.min(p.length, 3));
- *     return Promise.resolve(writes.at(-1)!);
- *   },
- * };
- * await sendall(partial, new Uint8Array(10));
- * assert.deepEqual(writes, [3, 3, 3, 1]);
  * ```
  */
 export function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {

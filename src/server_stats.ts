@@ -1,27 +1,17 @@
 /**
- * {@linkcode ServerStats}: what {@linkcode BaseServer.stats} returns — the
- * server's counters since it was constructed — and the reasons a request is
- * dropped for.
+ * {@linkcode ServerStats}: what {@linkcode BaseServer.stats} returns, and {@linkcode DropReason}.
  *
  * @module
  */
 
 /**
- * Why a request was dropped (see {@linkcode BaseServer.handleDrop}), as
- * {@linkcode ServerStats.dropped} counts it:
- *
- * - `"reset"`: the client went away (a reset, a broken pipe, an aborted or
- *   unconnected socket, an end of input a read did not expect);
- * - `"timeout"`, `"idleTimeout"`, `"requestTimeout"`, `"writeTimeout"`: that
- *   timeout of the handler's ran out ({@linkcode TimeoutError.attribute});
- *   any other `Deno.errors.TimedOut` counts as `"timeout"`, and a Unix
- *   datagram reply the client does not take within `replyTimeout` as
- *   `"writeTimeout"`;
- * - `"tooLong"`: the peer sent more than a limit allows (a
- *   {@linkcode LimitOverrunError}: a line over `maxLineLength`, a frame over
- *   `maxFrameLength`, no delimiter within `readUntil()`'s limit);
- * - `"malformed"`: the peer sent a record that cannot be read (a frame whose
- *   length field gives a negative length);
+ * Why a request was dropped ({@linkcode BaseServer.handleDrop}), as
+ * {@linkcode ServerStats.dropped} counts it; docs/observability.md lists what each covers:
+ * - `"reset"`: the client went away (reset, broken pipe, unexpected end of input);
+ * - `"timeout"`, `"idleTimeout"`, `"requestTimeout"`, `"writeTimeout"`: that handler timeout
+ *   ({@linkcode TimeoutError.attribute}); any other `Deno.errors.TimedOut` is `"timeout"`;
+ * - `"tooLong"`: a {@linkcode LimitOverrunError} (a line over `maxLineLength`...);
+ * - `"malformed"`: a record that cannot be read (a negative frame length);
  * - `"handshake"`: a TLS handshake failed or did not finish in time;
  * - `"proxyHeader"`: a PROXY protocol header was refused;
  * - `"closed"`: `serverClose()` closed the request at the end of its grace;
@@ -50,8 +40,7 @@ export type DropReason =
   | "replyLost";
 
 /**
- * The figures of a forking server's children, in its parent's
- * {@linkcode ServerStats.children}.
+ * The figures of a forking server's children, in its parent's {@linkcode ServerStats.children}.
  *
  * @example
  * ```ts
@@ -69,24 +58,16 @@ export interface ChildrenStats {
   started: number;
   /** Children that ended without being asked to (see `childDied()`). */
   died: number;
-  /** How old the stalest figure in the snapshot is, in ms: the time since
-   * the running child heard from least recently last reported (or started,
-   * if it has not reported yet); `null` when none runs. */
+  /** How old the stalest figure in the snapshot is, in ms (since the least recent report or
+   * start of a running child); `null` when none runs. */
   reportAgeMs: number | null;
 }
 
 /**
- * A snapshot of a server's counters since it was constructed, from
- * {@linkcode BaseServer.stats}. Every request taken ends as exactly one of
- * `completed`, `refused`, `dropped` (by reason) or `errors`, counted when it
- * ends (its `closeRequest()`), so at any time `accepted` equals `active`
- * plus all of those. Bytes are those that pass through a handler's `rfile`
- * and `wfile`, and the datagrams received and replies sent; what a handler
- * reads or writes on the raw `request` is not counted.
- *
- * A forking server's parent sums its children's figures, as each last
- * reported them (every second, and once more as it stops), and adds
- * `children`.
+ * A snapshot of a server's counters since it was constructed, from {@linkcode BaseServer.stats}:
+ * `accepted` = `active` + `completed` + `refused` + `dropped` + `errors`. Bytes on the raw
+ * `request` are not counted. A forking parent sums its children's last reports (every second).
+ * See docs/observability.md.
  *
  * @example
  * ```ts
@@ -106,15 +87,13 @@ export interface ServerStats {
   refused: number;
   /** Requests that ended with no drop or error reported while they were open. */
   completed: number;
-  /** Requests dropped (reported to `handleDrop()`, or closed by
-   * `serverClose()`), by reason; every reason is present. */
+  /** Requests dropped (`handleDrop()`, or closed by `serverClose()`), by reason; all present. */
   dropped: Record<DropReason, number>;
   /** Requests whose handling threw an error (reported to `handleError()`). */
   errors: number;
   /** Bytes read through `rfile` (stream servers) or received (datagram servers). */
   bytesRead: number;
-  /** Bytes written through `wfile` to the kernel (stream servers) or sent as
-   * replies (datagram servers). */
+  /** Bytes written through `wfile` (stream servers) or sent as replies (datagram servers). */
   bytesWritten: number;
   /** Requests taken and not yet closed: `activeRequests`. */
   active: number;

@@ -15,14 +15,10 @@ import { checkDuration } from "./_checks.ts";
 import { kCounters, kFinishWrites, kReportError, kReportLost, kRequests } from "./_symbols.ts";
 
 /**
- * A handler for stream connections, Python's
- * `socketserver.StreamRequestHandler`: `setup()` gives it `rfile`, a
- * {@linkcode BufferedReader} over the connection, and `wfile`, a
- * {@linkcode StreamWriter} to it; `finish()` flushes `wfile`, so the client
- * receives everything written. Its attributes are fields a subclass sets;
- * the timeouts bound `rfile` and `wfile` only (a raw `this.request.read()`
- * waits for ever), and one that runs out throws {@linkcode TimeoutError},
- * which left uncaught is a drop (`handleDrop()`).
+ * A handler for stream connections, Python's `socketserver.StreamRequestHandler`: `rfile`, a
+ * {@linkcode BufferedReader}, and `wfile`, a {@linkcode StreamWriter}, which `finish()` flushes.
+ * The timeouts (fields a subclass sets) bound these two only; one that runs out throws
+ * {@linkcode TimeoutError}, a drop when uncaught. See docs/hardening.md.
  *
  * @typeParam S The server type, for a typed `this.server`.
  * @typeParam R The connection type.
@@ -52,39 +48,35 @@ export class StreamRequestHandler<
   S extends AnyServer = TCPServer,
   R extends Deno.Conn = RequestOf<S> extends Deno.Conn ? RequestOf<S> : Deno.Conn,
 > extends BaseRequestHandler<S, R, ClientAddressOf<S>> {
-  /** `rfile`'s buffer size in bytes; -1 (as in Python) or 0 for 16 KiB. It
-   * grows for a longer line, up to `maxLineLength`.
+  /** `rfile`'s buffer size in bytes; -1 (as in Python) or 0 for 16 KiB. It grows for a longer
+   * line, up to `maxLineLength`.
    * @default {-1} */
   rbufsize: number = -1;
-  /** `wfile`'s buffer size: 0 (as in Python) sends every write at once; more
-   * collects writes until `flush()`, a full buffer or `finish()`.
+  /** `wfile`'s buffer size: 0 (as in Python) sends every write at once; more collects writes
+   * until `flush()`, a full buffer or `finish()`.
    * @default {0} */
   wbufsize: number = 0;
-  /** How long one read may wait, in ms; `null` waits for ever. It bounds
-   * each `wfile.write()` too unless `writeTimeout` is set, as Python's socket
-   * timeout bounds `sendall()`.
+  /** How long one read may wait, in ms; `null` waits for ever. It bounds each `wfile.write()`
+   * too unless `writeTimeout` is set, as Python's socket timeout bounds `sendall()`.
    * @default {null} */
   timeout: number | null = null;
-  /** How long `rfile` waits for the next request to begin (a read that
-   * finds nothing buffered), in ms, instead of `timeout`: drops clients that
-   * say nothing. `null` leaves that wait to `timeout`.
+  /** How long `rfile` waits for the next request to begin, in ms, instead of `timeout`: drops
+   * clients that say nothing. `null` leaves that wait to `timeout`.
    * @default {null} */
   idleTimeout: number | null = null;
-  /** How long one `readline()` or `read(n)` may take once its first byte is
-   * in, in ms, however slowly the rest arrives: drops a slowloris client,
-   * which `timeout` alone cannot. `null`: no limit.
+  /** How long one `readline()` or `read(n)` may take once its first byte is in, in ms: drops a
+   * slowloris client, which `timeout` alone cannot. `null`: no limit.
    * @default {null} */
   requestTimeout: number | null = null;
-  /** How long one `wfile.write()` may take to hand its bytes to the kernel,
-   * in ms: drops a client that does not read its replies (the connection is
-   * closed). `undefined` takes `timeout`'s value; `null` waits for ever.
+  /** How long one `wfile.write()` may take to hand its bytes to the kernel, in ms: drops a client
+   * that does not read its replies. `undefined` takes `timeout`'s value; `null` waits for ever.
    * @default {undefined} */
   writeTimeout: number | null | undefined = undefined;
   /** Sets `TCP_NODELAY` on TCP connections. Python: `disable_nagle_algorithm`.
    * @default {false} */
   disableNagleAlgorithm: boolean = false;
-  /** The longest line `rfile.readline()` accepts, in bytes, newline
-   * included; a longer one throws `LineTooLongError`.
+  /** The longest line `rfile.readline()` accepts, in bytes, newline included; a longer one
+   * throws `LineTooLongError`.
    * @default {65536} */
   maxLineLength: number = DEFAULT_MAX_LINE_LENGTH;
   /** The reader over the connection; set by `setup()`. */
@@ -98,12 +90,13 @@ export class StreamRequestHandler<
   }
 
   /**
-   * Creates `rfile` and `wfile` and applies `disableNagleAlgorithm`. An
-   * override calls `super.setup()` first.
+   * Creates `rfile` and `wfile` and applies `disableNagleAlgorithm`. An override calls
+   * `super.setup()` first.
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Greeting extends StreamRequestHandler {
    *   override async setup() {
@@ -111,6 +104,10 @@ export class StreamRequestHandler<
    *     await this.wfile.write("welcome\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Greeting);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "welcome\n");
    * ```
    */
   override setup(): void {
@@ -133,8 +130,7 @@ export class StreamRequestHandler<
       bufferSize: this.wbufsize,
       timeout: this.writeTimeout === undefined ? this.timeout : this.writeTimeout,
     });
-    // A write the handler did not await, failing after a reset, is a drop
-    // rather than an unhandled rejection that would end the process
+    // An unawaited write failing after a reset is a drop, not a rejection ending the process
     this.wfile[kReportLost] = (error) => {
       // optional: a handler may run under a stand-in server (a test's)
       (this.server as Partial<AnyServer>)[kReportError]?.(this.request, this.clientAddress, error);
@@ -146,14 +142,13 @@ export class StreamRequestHandler<
   }
 
   /**
-   * Flushes `wfile` (an error doing so is ignored, as in Python) and closes
-   * both files. A write the handler left in flight is waited for, and its
-   * failure, which no caller observed, goes to `handleDrop()`. An override
-   * calls `super.finish()` last.
+   * Flushes `wfile` (ignoring errors, as Python does) and closes both files; an unawaited write's
+   * failure goes to `handleDrop()`. An override calls `super.finish()` last.
    *
    * @example
    * ```ts
-   * import { StreamRequestHandler } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Signed extends StreamRequestHandler {
    *   override async finish() {
@@ -161,6 +156,10 @@ export class StreamRequestHandler<
    *     await super.finish();
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Signed);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.equal(await new Response(client.readable).text(), "bye\n");
    * ```
    */
   override finish(): Awaitable<void> {
@@ -170,8 +169,6 @@ export class StreamRequestHandler<
   }
 
   async #flushAndClose(): Promise<void> {
-    // flush errors are ignored; a write the handler left in flight that
-    // failed is reported as a drop (handleDrop)
     await this.wfile[kFinishWrites]();
     this.#close();
   }

@@ -53,16 +53,10 @@ export interface StreamServerOptions extends BaseServerOptions {
 }
 
 /**
- * The base of the stream servers (TCP, TLS, Unix): it accepts connections
- * from `socket`, a `Deno.Listener`, and ends each request by shutting its
- * write side, then closing it. A subclass brings `serverBind()`, which sets
- * `socket` and `serverAddress`. (Python has no such class: its
- * `UnixStreamServer` extends `TCPServer`; here transports are siblings, so
- * each one's request type is exact.)
- *
- * The constructor binds, so a `serverBind()` override reads what it needs
- * from `this.options`, and fields it sets are declared with `declare`: an
- * initialiser would run after the bind and undo it.
+ * The base of the stream servers (TCP, TLS, Unix; Python has no such class): accepts from
+ * `socket`, a `Deno.Listener`, and ends each request by shutting its write side, then closing it.
+ * A subclass's `serverBind()` sets `socket` and `serverAddress`; the constructor binds, so it reads
+ * `this.options`, and the fields it sets are `declare`d (an initialiser would undo the bind).
  *
  * @example A stream server over any listener
  * ```ts
@@ -94,24 +88,15 @@ export class StreamServer<
   SA extends Deno.Addr = Deno.Addr,
   A extends Deno.Addr = C["remoteAddr"],
 > extends BaseServer<C, A, SA> {
-  /** Class attribute: `"v1"`, `"v2"` or `"any"` to read a PROXY protocol
-   * header (HAProxy's, versions 1 and 2) at the start of every connection,
-   * before `verifyRequest()`, so that `clientAddress` is the client the
-   * proxy relays and the handler finds the header in `this.proxy`; a
-   * connection without a valid header, or from an address not in
-   * `trustedProxies`, is dropped before any handler runs. `null`: no header
-   * (and no cost). Not on `TLSServer`: see docs/deployment.md. */
+  /** Class attribute: `"v1"`, `"v2"` or `"any"` to read a PROXY protocol header before
+   * `verifyRequest()`, making `clientAddress` the relayed client; a connection without a valid one
+   * is dropped. `null`: no header. Not on `TLSServer`. See docs/deployment.md. */
   static proxyProtocol: ProxyProtocolMode | null = null;
-  /** Class attribute: the proxies that may send the header, as networks
-   * (`["10.0.0.0/8", "::1"]`; `"unix:"` for a Unix socket's peers) or an
-   * `AccessList`; required with `proxyProtocol`. A connection from anyone
-   * else is closed before any read. */
+  /** Class attribute: the proxies that may send the header (`["10.0.0.0/8", "::1"]`, `"unix:"`,
+   * or an `AccessList`); required with `proxyProtocol`. Anyone else is closed before any read. */
   static trustedProxies: Iterable<string> | AccessList | null = null;
-  /** Class attribute: how long a trusted proxy may take to send the whole
-   * header, in ms, from the accept (the specification's 3 s, which covers a
-   * TCP retransmit). On a `ThreadingMixIn` server each connection waits in
-   * its own task; a `TCPServer` serves one connection at a time, so a slow
-   * header holds up the next one. */
+  /** Class attribute: how long a trusted proxy may take to send the whole header, in ms from the
+   * accept (the specification's 3 s). Without `ThreadingMixIn` a slow header holds up the next. */
   static proxyHeaderTimeout: number = 3000;
 
   /** The listener; `undefined` until `serverBind()`. */
@@ -170,8 +155,8 @@ export class StreamServer<
     }
   }
 
-  /** Decides, once per change of the options rather than per connection,
-   * what the request loop does before `verifyRequest()`. */
+  /** Decides, once per change of the options rather than per connection, what runs before
+   * `verifyRequest()`. */
   #proxyChanged(): void {
     const mode = this.proxyProtocol;
     if (mode !== null) this[kCheckProxy]();
@@ -201,10 +186,12 @@ export class StreamServer<
    * @example
    * ```ts
    * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * await using server = new TCPServer(["127.0.0.1", 0], BaseRequestHandler);
    * const client = await Deno.connect(server.serverAddress);
-   * const [conn] = await server.getRequest();
+   * const [conn, address] = await server.getRequest();
+   * assert.equal(address.port, (client.localAddr as Deno.NetAddr).port);
    * conn.close();
    * client.close();
    * ```
@@ -221,25 +208,27 @@ export class StreamServer<
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { StreamRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
-   * class Logged extends TCPServer {
-   *   override async shutdownRequest(conn: Deno.TcpConn) {
-   *     console.log("ending", conn.remoteAddr.port);
-   *     await super.shutdownRequest(conn);
+   * class Hello extends StreamRequestHandler {
+   *   override async handle() {
+   *     await this.wfile.write("hello\n");
    *   }
    * }
+   * await using server = new TCPServer(["127.0.0.1", 0], Hello);
+   * const client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest(); // ends in shutdownRequest()
+   * assert.equal(await new Response(client.readable).text(), "hello\n"); // then EOF
    * ```
    */
   override async shutdownRequest(request: C): Promise<void> {
     if (this[kRequests].lingering(request)) return; // serverClose() closes it when its linger ends
-    // A sendall() the handler did not await is sent in full, as Python's
-    // blocking one is, before the stream is shut between two of its parts
+    // An unawaited sendall() is sent in full, as Python's blocking one is
     const sending = sendsInFlight(request);
     if (sending !== null) await sending;
     if (this[kRequests].lingering(request)) return; // the grace ran out meanwhile
-    // More than Python does: Deno's close() cancels a write still in flight
-    // (one a handler did not await), while closeWrite() waits for it
+    // Deno's close() cancels an unawaited write in flight; closeWrite() waits for it
     try {
       await request.closeWrite();
     } catch {
@@ -254,14 +243,20 @@ export class StreamServer<
    *
    * @example
    * ```ts
-   * import { TCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, TCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
+   * const ports: number[] = [];
    * class Logged extends TCPServer {
    *   override closeRequest(conn: Deno.TcpConn) {
-   *     console.log("closing", conn.remoteAddr.port);
+   *     ports.push(conn.remoteAddr.port);
    *     super.closeRequest(conn);
    *   }
    * }
+   * await using server = new Logged(["127.0.0.1", 0], BaseRequestHandler);
+   * using client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest();
+   * assert.deepEqual(ports, [(client.localAddr as Deno.NetAddr).port]);
    * ```
    */
   override closeRequest(request: C): void {
@@ -272,9 +267,8 @@ export class StreamServer<
       // already closed
     }
     if (this.maxConnections !== null) {
-      // A read that outlived a timeout holds the descriptor until Deno cancels
-      // it, a turn later: it counts until then, or a batch of timeouts would
-      // let in as many new clients at once
+      // A read that outlived a timeout holds the descriptor a turn longer: it counts until then, or
+      // a batch of timeouts would let in as many new clients at once
       const releasing = opsInFlight(request);
       if (releasing !== null) this[kRequests].hold(releasing);
     }

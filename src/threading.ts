@@ -49,35 +49,39 @@ export type ServerClass<T extends AnyServer = AnyServer> = new (...args: any[]) 
  * ```
  */
 export interface ThreadingServer {
-  /** Whether `serverClose()` waits for the requests in flight (at most its
-   * `graceMs`), like Python's non-daemon threads. Python: `block_on_close`. */
+  /** Whether `serverClose()` waits for the requests in flight (at most its `graceMs`), like
+   * Python's non-daemon threads. Python: `block_on_close`. */
   blockOnClose: boolean;
-  /** When `true`, `serverClose()` does not wait for requests in flight, whose
-   * connections are unref'd so the process may exit under them, like Python's
-   * daemon threads. Python: `daemon_threads`. */
+  /** When `true`, `serverClose()` does not wait for requests in flight, and their connections
+   * are unref'd so the process may exit under them. Python: `daemon_threads`. */
   daemonThreads: boolean;
   /**
-   * The body of a request's task: `finishRequest()`, `handleError()` if it
-   * threw, then always `shutdownRequest()`. Python: `process_request_thread()`.
+   * The body of a request's task: `finishRequest()`, `handleError()` if it threw, then always
+   * `shutdownRequest()`. Python: `process_request_thread()`.
    *
    * @example
    * ```ts
-   * import { ThreadingTCPServer } from "@x/socketserver";
+   * import { BaseRequestHandler, ThreadingTCPServer } from "@x/socketserver";
+   * import assert from "node:assert/strict";
    *
    * class Counted extends ThreadingTCPServer {
+   *   tasks = 0;
    *   override async processRequestThread(request: unknown, address: unknown) {
-   *     console.log("task for", address);
+   *     this.tasks++;
    *     await super.processRequestThread(request, address);
    *   }
    * }
+   * await using server = new Counted(["127.0.0.1", 0], BaseRequestHandler);
+   * using _client = await Deno.connect(server.serverAddress);
+   * await server.handleRequest(); // returns once the task has started
+   * assert.equal(server.tasks, 1);
    * ```
    */
   processRequestThread(request: unknown, clientAddress: unknown): Promise<void>;
 }
 
 /**
- * What {@linkcode ThreadingMixIn} adds to a server class: its attributes'
- * defaults.
+ * What {@linkcode ThreadingMixIn} adds to a server class: its attributes' defaults.
  *
  * @example
  * ```ts
@@ -113,8 +117,7 @@ export interface ThreadingServerOptions {
 }
 
 /**
- * A server constructor's parameters with a mix-in's options `X` added to
- * its options (the third parameter).
+ * A server constructor's parameters with a mix-in's options `X` added to its options.
  *
  * @example
  * ```ts
@@ -132,8 +135,7 @@ export type WithMixInOptions<P extends unknown[], X> = P extends [
   : P;
 
 /**
- * A server constructor's parameters with {@linkcode ThreadingServerOptions}
- * added to its options.
+ * A server constructor's parameters with {@linkcode ThreadingServerOptions} added to its options.
  *
  * @example
  * ```ts
@@ -166,12 +168,9 @@ export type ThreadingMixInClass<C extends ServerClass> =
   ) => InstanceType<C> & ThreadingServer);
 
 /**
- * Returns `Base` extended so that every request runs in its own async task:
- * `processRequest()` starts it and returns at once, so a slow or stuck
- * handler holds up nobody else. Python's `ThreadingMixIn`, with tasks for
- * threads: cheap, but on one core (for CPU-bound handlers see
- * `ForkingMixIn`). `serverClose()` waits for the tasks in flight unless
- * `blockOnClose` is false or `daemonThreads` true.
+ * Returns `Base` extended so that every request runs in its own async task, as Python's
+ * `ThreadingMixIn` runs a thread: a stuck handler holds up nobody else, but all share one core
+ * (CPU-bound handlers: `ForkingMixIn`). See docs/concurrency.md.
  *
  * @example
  * ```ts
