@@ -20,6 +20,7 @@
  * @module
  */
 import { OtlpReceiver } from "../tests/_otlp_receiver.ts";
+import { option, positionals } from "./_args.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const LINE = new TextEncoder().encode("x".repeat(63) + "\n");
@@ -83,15 +84,9 @@ const WORKLOADS: Workload[] = [
 ];
 type Config = "base" | "plain" | "off" | "on" | "metrics";
 
-function option(name: string): string | undefined {
-  const at = Deno.args.indexOf(name);
-  return at === -1 ? undefined : Deno.args[at + 1];
-}
 const base = option("--base");
 const only = option("--only")?.split(",");
-const positional = Deno.args.filter((arg, i) =>
-  !arg.startsWith("--") && !Deno.args[i - 1]?.startsWith("--")
-);
+const positional = positionals();
 const requests = Number(positional[0] ?? 2000);
 const warmup = Number(option("--warmup") ?? 5000);
 const CONFIGS = (option("--configs")?.split(",") as Config[] | undefined) ??

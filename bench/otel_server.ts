@@ -20,6 +20,7 @@
  */
 import { loadgen } from "./build.ts";
 import { OtlpReceiver } from "../tests/_otlp_receiver.ts";
+import { option, positionals } from "./_args.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -40,15 +41,9 @@ const WORKLOADS: Workload[] = [
 
 type Config = "base" | "plain" | "off" | "on" | "metrics";
 
-function option(name: string): string | undefined {
-  const at = Deno.args.indexOf(name);
-  return at === -1 ? undefined : Deno.args[at + 1];
-}
 const base = option("--base");
 const only = option("--only")?.split(",");
-const positional = Deno.args.filter((arg, i) =>
-  !arg.startsWith("--") && !Deno.args[i - 1]?.startsWith("--")
-);
+const positional = positionals();
 const rounds = Number(positional[0] ?? 5);
 const seconds = Number(positional[1] ?? 3);
 const CONFIGS: Config[] = base === undefined
