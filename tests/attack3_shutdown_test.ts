@@ -36,3 +36,67 @@ Deno.test("shutdown() from outside serviceActions() while an async serviceAction
     await serving;
   }
 });
+
+/** `shutdown()` as serviceActions() awaits it, given up once `released` (the test's bound: else a
+ * regression would hang serveForever() for ever); resolves to whether it resolved first. */
+function shutdownOrRelease(server: TCPServer, released: Promise<void>): Promise<boolean> {
+  return Promise.race([server.shutdown().then(() => true), released.then(() => false)]);
+}
+
+Deno.test("shutdown() awaited twice in serviceActions() resolves both times: serveForever(), which waits for the actions, returns", async () => {
+  const release = Promise.withResolvers<void>();
+  const resolved: boolean[] = [];
+  let runs = 0;
+  class Twice extends TCPServer {
+    override async serviceActions() {
+      if (runs++ > 0) return;
+      resolved.push(await shutdownOrRelease(this, release.promise));
+      resolved.push(await shutdownOrRelease(this, release.promise)); // a helper that stops too
+    }
+  }
+  await using server = new Twice(["127.0.0.1", 0], BaseRequestHandler);
+  const serving = server.serveForever(1);
+  try {
+    await within(
+      serving,
+      5_000,
+      "serveForever() to return after serviceActions() stopped it twice",
+    );
+  } finally {
+    release.resolve();
+    await serving;
+  }
+  assert.deepEqual(resolved, [true, true]);
+});
+
+Deno.test("shutdown() awaited in serviceActions() after another caller's shutdown() resolves: serveForever(), which waits for the actions, returns", async () => {
+  const gate = Promise.withResolvers<void>();
+  const inActions = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  let resolved: boolean | null = null;
+  let runs = 0;
+  class Stopping extends TCPServer {
+    override async serviceActions() {
+      if (runs++ > 0) return;
+      inActions.resolve();
+      await gate.promise;
+      resolved = await shutdownOrRelease(this, release.promise); // its own reason: an idle limit
+    }
+  }
+  await using server = new Stopping(["127.0.0.1", 0], BaseRequestHandler);
+  const serving = server.serveForever(1);
+  await within(inActions.promise, 5_000, "serviceActions() to run while idle");
+  const stopping = server.shutdown(); // a signal handler, say
+  gate.resolve();
+  try {
+    await within(
+      Promise.all([serving, stopping]),
+      5_000,
+      "serveForever() and the first shutdown() once serviceActions() called shutdown() too",
+    );
+  } finally {
+    release.resolve();
+    await serving;
+  }
+  assert.equal(resolved, true);
+});
