@@ -17,10 +17,6 @@ export class GuardedRunner {
   running: Promise<void> | null = null;
   #calling = false;
 
-  /** Whether a run is in progress, including the hook's synchronous start. */
-  get busy(): boolean {
-    return this.#calling || this.running !== null;
-  }
   #hook: () => unknown;
   #name: string;
 

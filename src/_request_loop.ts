@@ -224,7 +224,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   /** `BaseServer.shutdown()`. */
   shutdown(): Promise<void> {
     // from serviceActions(), which serveForever() waits for: at once, else a deadlock
-    const fromActions = this.#actions.busy && this.#actions.calling();
+    const fromActions = this.#actions.calling();
     const run = this.#run;
     if (run === null) {
       // a run still returning is the one this stops; else kept for the next, as in Python
