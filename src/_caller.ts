@@ -136,8 +136,8 @@ interface CallSite {
 const functionNames = (_error: Error, sites: CallSite[]): (string | null)[] =>
   sites.map((site) => site.getFunctionName());
 
-/** The requests whose flows are on the current (async) call stack. */
-function requestsOnStack(): unknown[] {
+/** The names of the functions on the current (async) call stack. */
+export function namesOnStack(): unknown[] {
   const errors = Error as StackErrors;
   const limit = errors.stackTraceLimit;
   const prepare = errors.prepareStackTrace;
@@ -152,9 +152,13 @@ function requestsOnStack(): unknown[] {
     errors.prepareStackTrace = prepare;
     errors.stackTraceLimit = limit;
   }
+  return Array.isArray(names) ? names : [];
+}
+
+/** The requests whose flows are on the current (async) call stack. */
+function requestsOnStack(): unknown[] {
   const found: unknown[] = [];
-  if (!Array.isArray(names)) return found;
-  for (const name of names) {
+  for (const name of namesOnStack()) {
     const match = typeof name === "string" ? FRAME_PATTERN.exec(name) : null;
     const request = match === null ? undefined : frameRequests[Number(match[1])];
     if (request !== undefined) found.push(request);

@@ -5,9 +5,11 @@
  * @module
  */
 
+import { namesOnStack } from "./_caller.ts";
 import { setRepeating } from "./_deadline.ts";
 
 const ignore = () => {};
+let runners = 0;
 
 /** Runs one hook, one run at a time, printing its errors. */
 export class GuardedRunner {
@@ -15,17 +17,30 @@ export class GuardedRunner {
   running: Promise<void> | null = null;
   #calling = false;
 
-  /** Whether a run is in progress, including the hook's synchronous start. */
-  get busy(): boolean {
-    return this.#calling || this.running !== null;
-  }
   #hook: () => unknown;
   #name: string;
+
+  /** Awaits the hook's async run under a name of this runner's, which `calling()` looks for. */
+  #awaitRun: (result: Promise<unknown>) => Promise<void>;
+  #frame: string;
 
   /** `name` is the hook's, for messages: `"serviceActions()"`. */
   constructor(hook: () => unknown, name: string) {
     this.#hook = hook;
     this.#name = name;
+    const frame = this.#frame = `socketserver_guarded_${runners++}`;
+    this.#awaitRun = {
+      async [frame](result: Promise<unknown>) {
+        await result;
+      },
+    }[frame];
+  }
+
+  /** Whether the hook is the caller: its synchronous start, or its async run on the async call
+   * stack (not a timer's callback it started, as `_caller.ts` says). */
+  calling(): boolean {
+    if (this.#calling) return true;
+    return this.running !== null && namesOnStack().includes(this.#frame);
   }
 
   /** Runs the hook every `ms` while `when()` and not running; returns what stops it. */
@@ -48,7 +63,7 @@ export class GuardedRunner {
         this.#calling = false;
       }
       if (result instanceof Promise) {
-        const running: Promise<void> = result
+        const running: Promise<void> = this.#awaitRun(result)
           .catch((error) => console.error(`${this.#name} threw:`, error))
           .finally(() => {
             if (this.running === running) this.running = null;

@@ -223,17 +223,19 @@ export class RequestLoop<R, A> implements Flow<R, A> {
 
   /** `BaseServer.shutdown()`. */
   shutdown(): Promise<void> {
+    // from serviceActions(), which serveForever() waits for: at once, else a deadlock
+    const fromActions = this.#actions.calling();
     const run = this.#run;
     if (run === null) {
       // a run still returning is the one this stops; else kept for the next, as in Python
-      if (this.#returning !== null) return this.#returning;
+      if (this.#returning !== null) return fromActions ? Promise.resolve() : this.#returning;
       this.#shutdownRequested = true;
       return Promise.resolve();
     }
     this.#backoff.wake();
     this.#end(run);
-    // once serveForever() has returned, as Python's; from serviceActions(), which it waits for, at once
-    return this.#actions.busy ? Promise.resolve() : run.returned.promise;
+    // once serveForever() has returned, as Python's
+    return fromActions ? Promise.resolve() : run.returned.promise;
   }
 
   /** `BaseServer.handleRequest()`. */
