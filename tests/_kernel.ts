@@ -88,3 +88,39 @@ export async function tcpCounters(): Promise<Record<string, number>> {
   }
   return out;
 }
+
+/**
+ * Waits until the kernel has processed the reset the peer of `conn` sent:
+ * the socket has left `/proc/net/tcp{,6}` (a reset unhashes it) or is CLOSE. On a loaded machine
+ * loopback packets may wait for ksoftirqd, so the peer having closed does
+ * not mean this end has seen the reset yet. Bounded: throws after 5 s.
+ */
+export async function untilResetArrived(conn: Deno.Conn): Promise<void> {
+  const local = conn.localAddr as Deno.NetAddr;
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const script = `
+import sys, time
+local, remote = int(sys.argv[1]), int(sys.argv[2])
+def state():
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in open(name).read().splitlines()[1:]:
+            f = row.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == local and int(f[2].rsplit(":", 1)[1], 16) == remote:
+                return f[3]
+    return None
+for _ in range(500):
+    if state() in (None, "07"):
+        sys.exit(0)
+    time.sleep(0.01)
+sys.exit(1)
+`;
+  const { code } = await runCommand("python3", [
+    "-c",
+    script,
+    String(local.port),
+    String(remote.port),
+  ]);
+  if (code !== 0) {
+    throw new Error(`The reset from port ${remote.port} did not reach port ${local.port}`);
+  }
+}

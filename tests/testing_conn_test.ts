@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { connPair, MemoryNetwork } from "../testing.ts";
+import { untilResetArrived } from "./_kernel.ts";
 import { decoder, encoder } from "./_net.ts";
 
 type Pair = [Deno.Conn, Deno.Conn];
@@ -201,6 +202,7 @@ async function nodeResetPair(data: string): Promise<Pair> {
   socket.on("close", () => closed.resolve());
   const server = await listener.accept();
   await closed.promise;
+  await untilResetArrived(server);
   // the client side is Node's: a closed stand-in keeps the pair's shape
   const [standIn] = connPair();
   standIn.close();
