@@ -256,7 +256,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     try {
       if (!ourTurn) ourTurn = await turn;
       if (ourTurn) {
-        if (this.closed) throw closedError(server, "handleRequest()");
+        if (this.closed) return; // closed while it waited its turn: as serveForever() returns
         const taking = this.requests.next(server);
         // no clock read nor race without a timeout: this is the per-request path
         next = until === Infinity
@@ -266,7 +266,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       }
     } catch (error) {
       this.requests.pending = null;
-      if (this.closed) throw closedError(server, "handleRequest()");
+      if (this.closed) return;
       if (error instanceof NotBoundError) throw error;
       return await this.#backoff.failed(error, server);
     } finally {

@@ -309,9 +309,10 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /**
    * Handles one request: waits at most `timeout` ms for it (else calls
-   * `handleTimeout()`), verifies, processes and closes it. Calls take turns.
+   * `handleTimeout()`), verifies, processes and closes it. Calls take turns;
+   * one still waiting when `serverClose()` runs resolves, as `serveForever()` returns.
    *
-   * @throws {Deno.errors.BadResource} The server is closed or was never bound.
+   * @throws {Deno.errors.BadResource} The server was closed before the call, or never bound.
    * @throws {Error} `serveForever()` is serving.
    * @example
    * ```ts

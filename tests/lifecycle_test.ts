@@ -65,6 +65,20 @@ Deno.test("shutdown() resolves once serveForever() has returned, as Python's, on
   }
 });
 
+Deno.test("handleRequest() waiting for a request when serverClose() runs resolves, as serveForever() returns, on stream and datagram servers; one called after the close still throws", async () => {
+  for (
+    const make of [() => new TCPServer(LOCAL, Echo), () => new UDPServer(LOCAL, BaseRequestHandler)]
+  ) {
+    const server = make();
+    const waiting = server.handleRequest();
+    const second = server.handleRequest(); // waits for its turn behind the first
+    await server.serverClose();
+    await within(waiting, 2_000, `${server.constructor.name}: the waiting handleRequest()`);
+    await within(second, 2_000, `${server.constructor.name}: the handleRequest() waiting its turn`);
+    await assert.rejects(server.handleRequest(), /on a closed server/);
+  }
+});
+
 Deno.test("shutdown() resolves at once when the server is not serving, and the next serveForever() returns at once", async () => {
   await using server = new TCPServer(LOCAL, Echo);
   await server.shutdown();
