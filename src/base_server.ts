@@ -12,7 +12,14 @@ import { registerBaseServer } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import type { ServerStats } from "./server_stats.ts";
-import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
+import {
+  kAttribute,
+  kAttributeValues,
+  kBlockOnClose,
+  kCloseSocket,
+  kReportError,
+  kRequests,
+} from "./_symbols.ts";
 
 /**
  * A value or a promise of it: every hook may be async.
@@ -230,7 +237,7 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** The most requests in flight at once; see the static attribute. */
   get maxConnections(): number | null {
-    return this[kAttribute]("maxConnections");
+    return this.#attributes.maxConnections as number | null;
   }
   set maxConnections(value: number | null) {
     this[kAttribute]("maxConnections", value);
@@ -248,6 +255,11 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     // arguments.length, not a rest parameter: a read, per request, allocates nothing
     if (arguments.length > 1) return this.#attributes.set(name, value);
     return this.#attributes.get(name);
+  }
+
+  /** @ignore Internal: the attribute values, for the reads made per request. */
+  get [kAttributeValues](): AttributeValues {
+    return this.#attributes;
   }
 
   /** Whether {@linkcode BaseServer.serverClose} has been called. */

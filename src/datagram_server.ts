@@ -12,7 +12,7 @@ import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
-import { kAttribute, kCloseSocket, kRequests } from "./_symbols.ts";
+import { kAttribute, kAttributeValues, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
  * A datagram server's `request`: Python's `(data, socket)` tuple, `truncated` when the datagram
@@ -161,7 +161,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   /** The longest datagram received whole; see the static attribute. */
   get maxPacketSize(): number {
-    return this[kAttribute]("maxPacketSize");
+    return this[kAttributeValues].maxPacketSize as number;
   }
   set maxPacketSize(value: number) {
     this[kAttribute]("maxPacketSize", value);
