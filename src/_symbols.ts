@@ -6,8 +6,6 @@
 
 /** Reads or sets a server attribute. */
 export const kAttribute: unique symbol = Symbol("socketserver.attribute");
-/** A server's `AttributeValues`, for the attributes read per request. */
-export const kAttributeValues: unique symbol = Symbol("socketserver.attributeValues");
 /** Closes the server's socket once. */
 export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
 /** `handleError()` or `handleDrop()`, guarded against throwing. */

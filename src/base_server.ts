@@ -12,14 +12,7 @@ import { registerBaseServer } from "./_fused_flow.ts";
 import type { OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import type { ServerStats } from "./server_stats.ts";
-import {
-  kAttribute,
-  kAttributeValues,
-  kBlockOnClose,
-  kCloseSocket,
-  kReportError,
-  kRequests,
-} from "./_symbols.ts";
+import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
 
 /**
  * A value or a promise of it: every hook may be async.
@@ -244,22 +237,17 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
     this.#loop.requests.freeSlot();
   }
 
-  /** @ignore Internal: reads, or checks and sets, an attribute (`_attributes.ts`). */
+  /** @ignore Internal: reads, or checks and sets, an attribute; no name: all (`_attributes.ts`) */
   [kAttribute]<K extends keyof this & string>(name: K): this[K];
   /** @ignore */
   [kAttribute]<K extends keyof this & string>(name: K, value: this[K]): void;
   /** @ignore */
-  [kAttribute](name: string, value?: unknown): unknown;
+  [kAttribute](name?: string, value?: unknown): unknown;
   /** @ignore */
-  [kAttribute](name: string, value?: unknown): unknown {
+  [kAttribute](name?: string, value?: unknown): unknown {
     // arguments.length, not a rest parameter: a read, per request, allocates nothing
-    if (arguments.length > 1) return this.#attributes.set(name, value);
-    return this.#attributes.get(name);
-  }
-
-  /** @ignore Internal: the attribute values, for the reads made per request. */
-  get [kAttributeValues](): AttributeValues {
-    return this.#attributes;
+    if (arguments.length > 1) return this.#attributes.set(name!, value);
+    return name === undefined ? this.#attributes : this.#attributes.get(name);
   }
 
   /** Whether {@linkcode BaseServer.serverClose} has been called. */
