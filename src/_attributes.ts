@@ -56,6 +56,19 @@ export class AttributeValues {
     return own !== undefined ? own : this.#Class[name];
   }
 
+  /** `maxConnections`, read per request. A read named in the code, not `get(name)`'s: one keyed
+   * read of every attribute's name is megamorphic, a lookup in V8's stub cache each time. */
+  get maxConnections(): unknown {
+    const own = this.#own.maxConnections;
+    return own !== undefined ? own : this.#Class.maxConnections;
+  }
+
+  /** `maxPacketSize`, read per datagram; see `maxConnections`. */
+  get maxPacketSize(): unknown {
+    const own = this.#own.maxPacketSize;
+    return own !== undefined ? own : this.#Class.maxPacketSize;
+  }
+
   /** Checks `value` and makes it the instance's own. */
   set(name: string, value: unknown): void {
     checkAttribute(this.#Class, name, value);

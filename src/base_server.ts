@@ -230,24 +230,24 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
 
   /** The most requests in flight at once; see the static attribute. */
   get maxConnections(): number | null {
-    return this[kAttribute]("maxConnections");
+    return this.#attributes.maxConnections as number | null;
   }
   set maxConnections(value: number | null) {
     this[kAttribute]("maxConnections", value);
     this.#loop.requests.freeSlot();
   }
 
-  /** @ignore Internal: reads, or checks and sets, an attribute (`_attributes.ts`). */
+  /** @ignore Internal: reads, or checks and sets, an attribute; no name: all (`_attributes.ts`) */
   [kAttribute]<K extends keyof this & string>(name: K): this[K];
   /** @ignore */
   [kAttribute]<K extends keyof this & string>(name: K, value: this[K]): void;
   /** @ignore */
-  [kAttribute](name: string, value?: unknown): unknown;
+  [kAttribute](name?: string, value?: unknown): unknown;
   /** @ignore */
-  [kAttribute](name: string, value?: unknown): unknown {
+  [kAttribute](name?: string, value?: unknown): unknown {
     // arguments.length, not a rest parameter: a read, per request, allocates nothing
-    if (arguments.length > 1) return this.#attributes.set(name, value);
-    return this.#attributes.get(name);
+    if (arguments.length > 1) return this.#attributes.set(name!, value);
+    return name === undefined ? this.#attributes : this.#attributes.get(name);
   }
 
   /** Whether {@linkcode BaseServer.serverClose} has been called. */

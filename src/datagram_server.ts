@@ -7,7 +7,7 @@
 
 import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
 import { NotBoundError } from "./errors.ts";
-import { declareAttributes } from "./_attributes.ts";
+import { type AttributeValues, declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
@@ -161,7 +161,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
 
   /** The longest datagram received whole; see the static attribute. */
   get maxPacketSize(): number {
-    return this[kAttribute]("maxPacketSize");
+    // named, not this[kAttribute]("maxPacketSize"): read per datagram (see AttributeValues)
+    return (this[kAttribute]() as AttributeValues).maxPacketSize as number;
   }
   set maxPacketSize(value: number) {
     this[kAttribute]("maxPacketSize", value);
