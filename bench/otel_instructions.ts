@@ -21,8 +21,8 @@
  */
 import { OtlpReceiver } from "../tests/_otlp_receiver.ts";
 import { option, positionals } from "./_args.ts";
+import { type Config, serverFor } from "./_otel_configs.ts";
 
-const HERE = new URL(".", import.meta.url).pathname;
 const LINE = new TextEncoder().encode("x".repeat(63) + "\n");
 
 /** Makes `n` requests, one at a time. */
@@ -82,7 +82,6 @@ const WORKLOADS: Workload[] = [
   { id: "oneshot", mode: "threading-oneshot", client: oneshots },
   { id: "udp", mode: "udp", client: datagrams },
 ];
-type Config = "base" | "plain" | "off" | "on" | "metrics";
 
 const base = option("--base");
 const only = option("--only")?.split(",");
@@ -104,17 +103,7 @@ async function command(cmd: string, args: string[]): Promise<void> {
 
 /** Instructions per request of one configuration's server. */
 async function measure(config: Config, w: Workload, receiver: OtlpReceiver): Promise<number> {
-  const script = config === "base"
-    ? `${base}/bench/servers/deno_lib.ts`
-    : `${HERE}servers/deno_lib.ts`;
-  const mode = config === "metrics"
-    ? `${w.mode}-otel-metrics`
-    : config === "off" || config === "on"
-    ? `${w.mode}-otel`
-    : w.mode;
-  const env = config === "on" || config === "metrics"
-    ? receiver.env({ OTEL_BSP_MAX_QUEUE_SIZE: "200000", OTEL_BSP_SCHEDULE_DELAY: "200" })
-    : { OTEL_DENO: "false" };
+  const { script, mode, env } = serverFor(config, w.mode, receiver, base);
   const out = `/tmp/callgrind-otel-${Deno.pid}-${config}-${w.id}`;
   const server = new Deno.Command("valgrind", {
     args: [

@@ -21,8 +21,8 @@
 import { loadgen } from "./build.ts";
 import { OtlpReceiver } from "../tests/_otlp_receiver.ts";
 import { option, positionals } from "./_args.ts";
+import { type Config, serverFor } from "./_otel_configs.ts";
 
-const HERE = new URL(".", import.meta.url).pathname;
 
 interface Workload {
   id: string;
@@ -38,8 +38,6 @@ const WORKLOADS: Workload[] = [
   },
   { id: "udp", mode: "udp", args: ["-m", "udp", "-c", "20", "-s", "64"] },
 ];
-
-type Config = "base" | "plain" | "off" | "on" | "metrics";
 
 const base = option("--base");
 const only = option("--only")?.split(",");
@@ -70,17 +68,7 @@ async function run(
   client: string,
   receiver: OtlpReceiver,
 ): Promise<{ cpu: number; rps: number; requests: number }> {
-  const script = config === "base"
-    ? `${base}/bench/servers/deno_lib.ts`
-    : `${HERE}servers/deno_lib.ts`;
-  const mode = config === "metrics"
-    ? `${w.mode}-otel-metrics`
-    : config === "off" || config === "on"
-    ? `${w.mode}-otel`
-    : w.mode;
-  const env = config === "on" || config === "metrics"
-    ? receiver.env({ OTEL_BSP_MAX_QUEUE_SIZE: "200000", OTEL_BSP_SCHEDULE_DELAY: "200" })
-    : { OTEL_DENO: "false" };
+  const { script, mode, env } = serverFor(config, w.mode, receiver, base);
   const server = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--unstable-net", "-A", script, mode],
     env,
