@@ -298,3 +298,28 @@ Deno.test("wfile.writable closed, as pipeTo() does when its source ends, flushes
   await serving;
   await within(server.serverClose(), 5_000, "serverClose()");
 });
+
+Deno.test("the raw streams' other ways to close the connection: this.request.readable cancelled, this.request.writable closed or aborted; the handler's next wfile.write() fails with a BadResource, the client gets no reply, and the server serves on", async () => {
+  const errors: unknown[] = [];
+  class Recording extends ThreadingTCPServer {
+    override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error?: unknown) {
+      errors.push(error);
+    }
+  }
+  class Raw extends StreamRequestHandler {
+    override async handle() {
+      const how = decoder.decode(await this.rfile.readline()).trim();
+      if (how === "cancel") await this.request.readable.cancel();
+      else if (how === "close") await this.request.writable.close();
+      else await this.request.writable.abort();
+      await this.wfile.write(`${how} done\n`);
+    }
+  }
+  await withServer(Recording, Raw, async (_server, address) => {
+    for (const how of ["cancel", "close", "abort"]) {
+      assert.equal(await exchange(address, `${how}\n`), "", how);
+    }
+  });
+  assert.equal(errors.length, 3);
+  for (const error of errors) assert.ok(error instanceof Deno.errors.BadResource, String(error));
+});
