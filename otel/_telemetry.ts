@@ -153,6 +153,9 @@ export class RequestTelemetry implements RequestObserver {
   #pending = new Map<Attributes, number>();
   #pendingDrops = new Map<Attributes, number>();
   #flushed = performance.now();
+  /** Flushes what is pending when the second runs out and no request ends meanwhile (unref'd:
+   * it keeps no program alive). */
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     server: Observed,
@@ -229,11 +232,22 @@ export class RequestTelemetry implements RequestObserver {
     }
     const now = performance.now();
     if (this.#open.size === 0 || now - this.#flushed >= FLUSH_MS) this.#flush(instruments, now);
+    else if (this.#flushTimer === undefined) {
+      const timer = this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush(instruments, performance.now());
+      }, FLUSH_MS - (now - this.#flushed));
+      Deno.unrefTimer(timer);
+    }
   }
 
   /** Adds the pending counts to the counters, and the bytes counted since. */
   #flush(instruments: Instruments, now: number): void {
     this.#flushed = now;
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
     for (const [attributes, n] of this.#pending) instruments.requests.add(n, attributes);
     this.#pending.clear();
     for (const [attributes, n] of this.#pendingDrops) instruments.drops.add(n, attributes);

@@ -100,3 +100,35 @@ Deno.test("shutdown() awaited in serviceActions() after another caller's shutdow
   }
   assert.equal(resolved, true);
 });
+
+Deno.test("shutdown() called from a timer's callback that serviceActions() starts is not taken for serviceActions()'s own: it resolves only once serveForever() has returned", async () => {
+  const order: string[] = [];
+  const called = Promise.withResolvers<void>();
+  let stopping: Promise<void> | undefined;
+  let runs = 0;
+  class TimerStop extends TCPServer {
+    override async serviceActions() {
+      if (runs++ > 0) return;
+      // a timer's callback does not continue serviceActions()'s async stack
+      setTimeout(() => {
+        stopping = this.shutdown().then(() => void order.push("shutdown() resolved"));
+        called.resolve();
+      }, 0);
+      await called.promise;
+      // a connect through the kernel: the event loop turns, and a shutdown()
+      // taken for serviceActions()'s own would have resolved by now
+      const conn = await Deno.connect(this.serverAddress);
+      conn.close();
+      order.push("serviceActions() ended");
+    }
+  }
+  await using server = new TimerStop(["127.0.0.1", 0], BaseRequestHandler);
+  const serving = server.serveForever(1).then(() => void order.push("serveForever() returned"));
+  await within(called.promise, 5_000, "the timer to call shutdown()");
+  await within(Promise.all([serving, stopping!]), 5_000, "serveForever() and shutdown()");
+  assert.deepEqual(order, [
+    "serviceActions() ended",
+    "serveForever() returned",
+    "shutdown() resolved",
+  ]);
+});

@@ -172,3 +172,16 @@ Deno.test("slug() and anchorsOf() give GitHub's anchors: code marks and punctuat
     ["a", "figures", "figures-1"],
   );
 });
+
+Deno.test("README.md, docs/*.md and bench/README.md: no section is a placeholder an edit left behind (a line that starts with COST_PLACEHOLDER, TODO, TBD or the like)", () => {
+  const left: string[] = [];
+  for (const file of MARKDOWN) {
+    const lines = Deno.readTextFileSync(new URL(file, ROOT)).split("\n");
+    lines.forEach((line, i) => {
+      if (/^\s*([A-Z_]*PLACEHOLDER[A-Z_]*|TODO|TBD|FIXME)\b.*$/.test(line)) {
+        left.push(`${file}:${i + 1}: ${line.trim()}`);
+      }
+    });
+  }
+  assert.deepEqual(left, []);
+});

@@ -23,6 +23,7 @@ import {
 } from "../mod.ts";
 import { withServer } from "../testing.ts";
 import { hasCommand, runCommand } from "./_process.ts";
+import { RecordingServer } from "./_servers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -398,4 +399,44 @@ Deno.test("read(n) larger than the buffer that outlives a timeout loses nothing:
   assert.equal(bytes.buffer.byteLength, 100); // a buffer of its own, as before
   source.release();
   assert.equal((await reader.read()).length, 0);
+});
+
+Deno.test({
+  name:
+    "frames() in a server: a CPython sender that announces more than maxFrameLength is dropped with FrameTooLongError once its four bytes are in, one that closes mid-frame with IncompleteReadError; handleDrop() gets both, handleError() neither",
+  ignore: !hasCommand("python3"),
+  async fn() {
+    class Receiver extends StreamRequestHandler<RecordingServer> {
+      override timeout = 10_000;
+      override async handle() {
+        for await (const _ of this.rfile.frames({ maxFrameLength: 1024 })) { /* none comes */ }
+      }
+    }
+    // the first client never closes: it sees EOF only if the server drops it
+    const script = `
+import socket, struct, sys
+port = int(sys.argv[1])
+with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    sock.sendall(struct.pack(">L", 2 * 1024 * 1024))
+    print("too long:", sock.recv(1) == b"")
+with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    sock.sendall(struct.pack(">L", 10) + b"abc")
+    sock.shutdown(socket.SHUT_WR)
+    print("cut:", sock.recv(1) == b"")
+`;
+    await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Receiver);
+    server.serveForever();
+    const { code, stdout, stderr } = await runCommand("python3", [
+      "-c",
+      script,
+      String(server.serverAddress.port),
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "too long: True\ncut: True\n");
+    await server.dropped(2);
+    assert.ok(server.drops[0] instanceof FrameTooLongError, String(server.drops[0]));
+    assert.ok(server.drops[1] instanceof IncompleteReadError, String(server.drops[1]));
+    assert.deepEqual((server.drops[1] as IncompleteReadError).partial, encoder.encode("abc"));
+    assert.deepEqual(server.errors, []);
+  },
 });

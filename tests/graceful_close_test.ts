@@ -235,3 +235,44 @@ Deno.test("serverClose({ graceMs }) closes a connection still open at the deadli
     assert.deepEqual(server.errors, []);
   }
 });
+
+Deno.test("serverClose({ graceMs, lingerMs }) returns, and closes both connections, though one handler is stuck writing to a client that reads nothing (no writeTimeout) and another in a raw this.request.read()", async () => {
+  const started: Promise<void>[] = [];
+  const writing = Promise.withResolvers<void>();
+  const reading = Promise.withResolvers<void>();
+  started.push(writing.promise, reading.promise);
+  class Stuck extends StreamRequestHandler {
+    override timeout = null;
+    override writeTimeout = null;
+    override async handle() {
+      const kind = new TextDecoder().decode(await this.rfile.readline()).trim();
+      if (kind === "raw") {
+        reading.resolve();
+        await this.request.read(new Uint8Array(16)); // the client never sends more
+        return;
+      }
+      writing.resolve();
+      // bounded: 256 MiB at most, far more than the socket buffers hold
+      for (let i = 0; i < 256; i++) await this.wfile.write(new Uint8Array(1 << 20));
+    }
+  }
+  const server = new ThreadingTCPServer(["127.0.0.1", 0], Stuck);
+  const serving = server.serveForever();
+  const flooded = await Deno.connect(server.serverAddress);
+  const raw = await Deno.connect(server.serverAddress);
+  try {
+    await flooded.write(new TextEncoder().encode("write\n"));
+    await raw.write(new TextEncoder().encode("raw\n"));
+    await within(Promise.all(started), 5_000, "both handlers to start");
+    await server.shutdown();
+    // bounded by graceMs + lingerMs; the wait allows a loaded machine far more
+    await within(server.serverClose({ graceMs: 100, lingerMs: 400 }), 10_000, "serverClose()");
+    await within(serving, 5_000, "serveForever() to return");
+    assert.equal(server.activeRequests, 0);
+    // the raw client sees its connection end
+    assert.equal(await within(raw.read(new Uint8Array(1)), 5_000, "EOF on the raw one"), null);
+  } finally {
+    flooded.close();
+    raw.close();
+  }
+});

@@ -291,3 +291,33 @@ Deno.test("instrument() on a server with proxyProtocol: the span names the clien
   assert.equal(server.stats().dropped.proxyHeader, 1);
   assert.equal(server.stats().completed, 1);
 });
+
+Deno.test("instrument() adds an ended request to socketserver.server.requests within about a second while another request stays in flight, though no other request ends", async () => {
+  const server = instrumented(new ThreadingTCPServer(["127.0.0.1", 0], Lines));
+  const serving = server.serveForever();
+  const port = server.serverAddress.port;
+  const attrs = { "server.port": port, [outcome]: "ok" };
+  const held = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    // one in flight for the whole test: a long-lived connection
+    await held.write(encoder.encode("hold\n"));
+    await within(held.read(new Uint8Array(5)), 10_000, "the held line's echo");
+    const short = await Deno.connect({ hostname: "127.0.0.1", port });
+    await short.write(encoder.encode("once\n"));
+    await short.closeWrite();
+    assert.equal(decoder.decode((await readToEnd(short)).bytes), "once\n");
+    short.close();
+    await until(() => spansOf(server).length === 1, "the short request's span");
+    // "at most a second later": 3 s leaves room for a loaded machine
+    await until(
+      () => recorder.sum("socketserver.server.requests", attrs) === 1,
+      "the ended request's count while the held one is in flight",
+      3_000,
+    );
+  } finally {
+    held.close();
+    await server.shutdown();
+    await server.serverClose({ graceMs: 0 });
+    await serving;
+  }
+});

@@ -387,3 +387,49 @@ Deno.test("serverClose() waits for a header still being read, which proxyHeaderT
   assert.match(drop.message, /^No complete PROXY header within 200 ms/);
   slow.close();
 });
+
+Deno.test("ThreadingTCPServer({ proxyProtocol: \"v2\" }): a header whose client is a Unix socket keeps the proxy's address as clientAddress, and this.proxy has the path; handleError() sees the header's client", async () => {
+  const path = (text: string) => {
+    const field = new Uint8Array(108);
+    field.set(encoder.encode(text));
+    return [...field];
+  };
+  // AF_UNIX stream (0x31): 108 bytes of source path, 108 of destination path
+  const unixHeader = Uint8Array.from([
+    ...SIGNATURE,
+    0x21,
+    0x31,
+    0,
+    216,
+    ...path("/run/client.sock"),
+    ...path("/run/haproxy.sock"),
+  ]);
+  class Fails extends Report {
+    override async handle() {
+      await super.handle();
+      throw new Error("after the reply");
+    }
+  }
+  const addresses: Deno.NetAddr[] = [];
+  class Server extends ProxiedServer {
+    override handleError(request: Deno.TcpConn, address: Deno.NetAddr, error: unknown) {
+      addresses.push(address);
+      super.handleError(request, address, error);
+    }
+  }
+  await using server = new Server(["127.0.0.1", 0], Fails, { proxyProtocol: "v2", ...trusted });
+  server.serveForever();
+  const port = server.serverAddress.port;
+  const reply = await send(port, join(unixHeader, "hello\n"));
+  assert.match(reply, /^127\.0\.0\.1:\d+ hello\n$/, "the proxy's own address");
+  assert.equal((server.seen[0].client as Deno.NetAddr).hostname, "127.0.0.1");
+  assert.deepEqual(server.seen[0].proxy?.header.source, {
+    transport: "unix",
+    path: "/run/client.sock",
+  });
+  // a TCP client's header: handleError() gets the header's client
+  assert.equal(await send(port, join(v2("PROXY"), "again\n")), "192.0.2.9:4242 again\n");
+  await until(() => addresses.length === 2, "handleError() twice");
+  assert.equal(addresses[0].hostname, "127.0.0.1");
+  assert.deepEqual(addresses[1], { transport: "tcp", hostname: "192.0.2.9", port: 4242 });
+});

@@ -257,3 +257,41 @@ Deno.test("serverClose() awaited in a datagram handler returns, and the reply st
   }
   await within(server.serverClose(), 5_000, "serverClose() from outside");
 });
+
+Deno.test("serverClose() called from a timer's callback inside a handler is not recognised as the handler's: it waits for that request to end, as for any other", async () => {
+  const order: string[] = [];
+  let closing: Promise<void> | undefined;
+  class TimerClose extends StreamRequestHandler {
+    override async handle() {
+      await this.rfile.readline();
+      // a timer's callback does not continue the handler's async stack
+      await new Promise<void>((resolve) =>
+        setTimeout(() => {
+          closing = this.server.serverClose().then(() => void order.push("closed"));
+          resolve();
+        }, 0)
+      );
+      // a round trip with the client: the event loop turns, and a close that
+      // took this request for the caller's own would have resolved by now
+      await this.wfile.write("closing\n");
+      const more = decoder.decode(await this.rfile.readline()).trim();
+      order.push(`handler read ${more}`);
+      await this.wfile.write("bye\n");
+    }
+  }
+  const server = new TCPServer(LOCAL, TimerClose);
+  const serving = server.serveForever();
+  const conn = await sendLine(server.serverAddress.port, "close");
+  try {
+    assert.equal(await readLineWithin(conn, 5_000), "closing");
+    await conn.write(encoder.encode("more\n"));
+    assert.equal(await readLineWithin(conn, 5_000), "bye");
+    await within(serving, 5_000, "serveForever() to return");
+    assert.notEqual(closing, undefined);
+    await within(closing!, 5_000, "the timer's serverClose() to return");
+  } finally {
+    conn.close();
+  }
+  assert.deepEqual(order, ["handler read more", "closed"]);
+  assert.equal(server.activeRequests, 0);
+});

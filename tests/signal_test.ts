@@ -145,3 +145,31 @@ Deno.test("BaseServer({ signal }) stops a ForkingTCPServer: its children end and
   assert.equal(outcome.closed, true);
   assert.equal(outcome.left, 0);
 });
+
+Deno.test("BaseServer({ signal }) aborted, then serverClose({ graceMs }): a request still running at the deadline has its connection closed, and serverClose() returns", async () => {
+  const controller = new AbortController();
+  const entered = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  class Hung extends StreamRequestHandler {
+    override async handle() {
+      await this.wfile.write("started\n");
+      entered.resolve();
+      await release.promise; // a handler that never ends on its own
+    }
+  }
+  const server = new TCPServer(LOCAL, Hung, { signal: controller.signal });
+  const serving = server.serveForever();
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    await within(entered.promise, 5_000, "the handler to start");
+    assert.equal(await readLineWithin(conn, 5_000), "started");
+    controller.abort();
+    await within(serving, 5_000, "serveForever() to return");
+    // the abort waits for the request for ever; the later close sets a deadline
+    await within(server.serverClose({ graceMs: 50 }), 5_000, "serverClose({ graceMs: 50 })");
+    assert.equal(await readLineWithin(conn, 5_000), null, "the connection closed at the deadline");
+  } finally {
+    release.resolve();
+    conn.close();
+  }
+});

@@ -464,3 +464,59 @@ Deno.test("stats() counts readFrame()'s bytes, a frame over maxFrameLength as to
     }),
   );
 });
+
+Deno.test("stats() returns a fresh object at each call, and counts no byte a handler moves on the raw request (this.request.read(), sendall(this.request, …))", async () => {
+  class Raw extends StreamRequestHandler {
+    override async handle() {
+      const buffer = new Uint8Array(64);
+      const n = await this.request.read(buffer);
+      await sendall(this.request, buffer.subarray(0, n ?? 0));
+    }
+  }
+  const server = new TCPServer(["127.0.0.1", 0], Raw);
+  const serving = server.serveForever();
+  try {
+    const first = server.stats();
+    first.accepted = 99;
+    first.dropped.reset = 99;
+    const second = server.stats();
+    assert.notEqual(second, first);
+    assert.notEqual(second.dropped, first.dropped);
+    assert.equal(second.accepted, 0);
+    assert.equal(second.dropped.reset, 0);
+    const conn = await Deno.connect(server.serverAddress);
+    assert.equal(await exchange(conn, "raw\n"), "raw\n");
+    await until(() => server.stats().completed === 1, "the request to end");
+    assert.deepEqual(server.stats(), expected({ accepted: 1, completed: 1 }));
+  } finally {
+    await server.shutdown();
+    await server.serverClose();
+    await serving;
+  }
+});
+
+Deno.test("stats() of a UDPServer counts the bytes a truncated datagram kept (maxPacketSize), not the bytes sent", async () => {
+  class Size extends DatagramRequestHandler {
+    override async handle() {
+      await this.wfile.write(`${this.packet.length}`);
+    }
+  }
+  const server = new UDPServer(["127.0.0.1", 0], Size, { maxPacketSize: 16 });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const serving = server.serveForever();
+  try {
+    await client.send(new Uint8Array(100), server.serverAddress);
+    const [reply] = await within(client.receive(), 10_000, "a reply");
+    assert.equal(decoder.decode(reply), "16");
+    await until(() => server.stats().completed === 1, "the datagram to end");
+    assert.deepEqual(
+      server.stats(),
+      expected({ accepted: 1, completed: 1, bytesRead: 16, bytesWritten: 2 }),
+    );
+  } finally {
+    client.close();
+    await server.shutdown();
+    await server.serverClose();
+    await serving;
+  }
+});

@@ -240,3 +240,41 @@ Deno.test("a raw this.request.read() bounded by a timer that closes the connecti
     conn.close();
   }
 });
+
+Deno.test("timeout does not bound a raw this.request.read(): it waits past the timeout that drops an rfile.read1() begun after it, and returns what the client sends later", async () => {
+  const rawStarted = Promise.withResolvers<void>();
+  class Mixed extends StreamRequestHandler<RecordingServer> {
+    override timeout = 50;
+    override async handle() {
+      const kind = decoder.decode(await this.rfile.readline()).trim();
+      if (kind === "rfile") {
+        await this.rfile.read1(1024); // bounded: a TimeoutError, a drop
+        return;
+      }
+      const buffer = new Uint8Array(1024);
+      rawStarted.resolve();
+      const n = await this.request.read(buffer); // unbounded, as Deno.Conn is
+      await this.wfile.write(`raw read ${decoder.decode(buffer.subarray(0, n ?? 0))}`);
+    }
+  }
+  await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Mixed);
+  server.serveForever();
+  const raw = await Deno.connect(server.serverAddress);
+  const bounded = await Deno.connect(server.serverAddress);
+  try {
+    await raw.write(encoder.encode("raw\n"));
+    await within(rawStarted.promise, 5_000, "the raw read to start");
+    await bounded.write(encoder.encode("rfile\n"));
+    // the rfile read began after the raw one, under the same timeout
+    await server.dropped(1);
+    assert.ok(server.drops[0] instanceof TimeoutError, String(server.drops[0]));
+    await raw.write(encoder.encode("late\n"));
+    await raw.closeWrite();
+    assert.equal(decoder.decode((await readToEnd(raw)).bytes), "raw read late\n");
+    assert.equal(server.drops.length, 1);
+    assert.deepEqual(server.errors, []);
+  } finally {
+    raw.close();
+    bounded.close();
+  }
+});

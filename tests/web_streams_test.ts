@@ -12,11 +12,14 @@ import {
   type ByteSource,
   sendall,
   StreamRequestHandler,
+  TCPServer,
   ThreadingTCPServer,
   TimeoutError,
 } from "../mod.ts";
 import { runHandler, withServer } from "../testing.ts";
+import { readLineWithin } from "./_net.ts";
 import { hasCommand, runCommand, Subprocess } from "./_process.ts";
+import { within } from "./_wait.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -224,4 +227,99 @@ print(re.search(r"VmHWM:\\s+(\\d+)", status).group(1))`,
     assert.ok(streamed < 32, `streamed: ${streamed.toFixed(1)} MiB`);
     assert.ok(buffered > 64, `the control: ${buffered.toFixed(1)} MiB`);
   },
+});
+
+Deno.test("rfile.readable under timeout: a client that sends nothing errors the stream with TimeoutError, which pipeTo() passes on; uncaught, the request ends through handleDrop(), not handleError()", async () => {
+  const seen = { drops: [] as unknown[], errors: [] as unknown[], piped: null as unknown };
+  class Pipe extends StreamRequestHandler {
+    override timeout = 50;
+    override async handle() {
+      await this.wfile.write("ready\n");
+      try {
+        await this.rfile.readable.pipeTo(new WritableStream());
+      } catch (error) {
+        seen.piped = error;
+        throw error;
+      }
+    }
+  }
+  class Server extends TCPServer {
+    override handleDrop(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+      seen.drops.push(error);
+    }
+    override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error: unknown) {
+      seen.errors.push(error);
+    }
+  }
+  const server = new Server({ hostname: "127.0.0.1", port: 0 }, Pipe);
+  const serving = server.serveForever();
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    const reply = await within(new Response(conn.readable).text(), 5_000, "the server's close");
+    assert.equal(reply, "ready\n"); // then EOF: the request ended
+  } finally {
+    try {
+      conn.close();
+    } catch { /* the readable closed it */ }
+  }
+  await within(server.shutdown(), 5_000, "shutdown()");
+  await serving;
+  await within(server.serverClose(), 5_000, "serverClose()");
+  assert.ok(seen.piped instanceof TimeoutError, String(seen.piped));
+  assert.equal(seen.drops.length, 1);
+  assert.ok(seen.drops[0] instanceof TimeoutError, String(seen.drops[0]));
+  assert.deepEqual(seen.errors, []);
+});
+
+Deno.test("wfile.writable closed, as pipeTo() does when its source ends, flushes a buffered wfile (wbufsize > 0): the client has the bytes while the handler still runs; the stream is the same at every access", async () => {
+  class Buffered extends StreamRequestHandler {
+    override wbufsize = 1 << 16;
+    override async handle() {
+      const writable = this.wfile.writable;
+      assert.equal(this.wfile.writable, writable); // one stream per file
+      await ReadableStream.from([encoder.encode("piped\n")]).pipeTo(writable);
+      // the client answers only once it has the piped line: no flush, no answer
+      const ack = decoder.decode(await this.rfile.readline()).trim();
+      await this.wfile.write(`after ${ack}\n`);
+    }
+  }
+  const server = new TCPServer({ hostname: "127.0.0.1", port: 0 }, Buffered);
+  const serving = server.serveForever();
+  const conn = await Deno.connect(server.serverAddress);
+  try {
+    assert.equal(await readLineWithin(conn, 5_000), "piped");
+    await sendall(conn, "ack\n");
+    assert.equal(await readLineWithin(conn, 5_000), "after ack");
+    assert.equal(await readLineWithin(conn, 5_000), null); // the server closed after finish()
+  } finally {
+    conn.close();
+  }
+  await within(server.shutdown(), 5_000, "shutdown()");
+  await serving;
+  await within(server.serverClose(), 5_000, "serverClose()");
+});
+
+Deno.test("the raw streams' other ways to close the connection: this.request.readable cancelled, this.request.writable closed or aborted; the handler's next wfile.write() fails with a BadResource, the client gets no reply, and the server serves on", async () => {
+  const errors: unknown[] = [];
+  class Recording extends ThreadingTCPServer {
+    override handleError(_request: Deno.TcpConn, _address: Deno.NetAddr, error?: unknown) {
+      errors.push(error);
+    }
+  }
+  class Raw extends StreamRequestHandler {
+    override async handle() {
+      const how = decoder.decode(await this.rfile.readline()).trim();
+      if (how === "cancel") await this.request.readable.cancel();
+      else if (how === "close") await this.request.writable.close();
+      else await this.request.writable.abort();
+      await this.wfile.write(`${how} done\n`);
+    }
+  }
+  await withServer(Recording, Raw, async (_server, address) => {
+    for (const how of ["cancel", "close", "abort"]) {
+      assert.equal(await exchange(address, `${how}\n`), "", how);
+    }
+  });
+  assert.equal(errors.length, 3);
+  for (const error of errors) assert.ok(error instanceof Deno.errors.BadResource, String(error));
 });
