@@ -23,7 +23,6 @@ import { OtlpReceiver } from "../tests/_otlp_receiver.ts";
 import { option, positionals } from "./_args.ts";
 import { type Config, serverFor } from "./_otel_configs.ts";
 
-
 interface Workload {
   id: string;
   mode: string;
