@@ -40,11 +40,13 @@ const TYPE_PARAMS: Record<string, Record<string, "R" | "A">> = {
 /** Methods a mix-in's class overrides, by mix-in; they link to the mix-in. */
 const MIXIN_OVERRIDES: Record<string, string[]> = {
   ThreadingMixIn: ["processRequest"],
+  ForkingMixIn: ["serverBind", "serveForever", "shutdown", "handleRequest", "serverClose", "stats"],
 };
 
 /** Interfaces whose methods a mix-in adds, by mix-in. */
 const MIXIN_INTERFACES: Record<string, string> = {
   ThreadingMixIn: "ThreadingServer",
+  ForkingMixIn: "ForkingServer",
 };
 
 const TCP = { R: "Deno.TcpConn", A: "Deno.NetAddr" };
@@ -66,6 +68,7 @@ const UNIX_DATAGRAM = {
   classes: ["BaseServer", "DatagramServer", "UnixDatagramServer"],
 };
 const THREADING = ["ThreadingMixIn"];
+const FORKING = ["ThreadingMixIn", "ForkingMixIn"];
 
 /** The pages generated. A page whose interface has no markers is skipped
  * (and reported by `--check`). */
@@ -77,6 +80,11 @@ export const PAGES: Record<string, Page> = {
   ThreadingUnixStreamServer: { ...UNIX_STREAM, mixins: THREADING },
   ThreadingUDPServer: { ...UDP, mixins: THREADING },
   ThreadingUnixDatagramServer: { ...UNIX_DATAGRAM, mixins: THREADING },
+  UDPServer: UDP,
+  UnixStreamServer: UNIX_STREAM,
+  UnixDatagramServer: UNIX_DATAGRAM,
+  ForkingTCPServer: { ...TCP, classes: TCP_CLASSES, mixins: FORKING },
+  ForkingTLSServer: { ...TLS, classes: [...TCP_CLASSES, "TLSServer"], mixins: FORKING },
 };
 
 interface Method {
