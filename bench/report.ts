@@ -41,6 +41,9 @@ export interface WorkloadInfo {
   upper?: boolean;
   /** The raw Deno server every ratio divides by. */
   reference: string;
+  /** A raw Deno server running the least a Python-shaped handler costs per request: the gap
+   * text splits the library's share at it. */
+  floor?: string;
   /** `false`: a comparison of two of this library's servers, left out of
    * the field table (one column per implementation).
    * @default {true} */
@@ -421,10 +424,38 @@ export function gapLines(report: Report): string[] {
       const deno = Math.round(Math.min(1, Math.max(0, share)) * 100);
       text += ` Of the library's gap to C, ${deno} % is Deno's and ${100 - deno} % the library's.`;
     }
+    const floor = w.floor === undefined
+      ? null
+      : floorLine(report, w.id, w.reference, w.floor, lib.id);
+    if (floor !== null) text += ` ${floor}`;
     if (report.rounds > 1) text += ` (Medians of per-round values over ${per.length} rounds.)`;
     lines.push(text);
   }
   return lines;
+}
+
+/** Where a handler's floor (`floorId`) puts the library (`libId`) between raw Deno and itself. */
+function floorLine(
+  report: Report,
+  workload: string,
+  rawId: string,
+  floorId: string,
+  libId: string,
+): string | null {
+  const w = report.workloads.find((x) => x.id === workload)!;
+  const per: { d: number; f: number; l: number }[] = [];
+  for (let round = 1; round <= report.rounds; round++) {
+    const get = (id: string) => value(w, find(report, round, workload, id), "cpu");
+    const [dv, fv, lv] = [get(rawId), get(floorId), get(libId)];
+    if (dv !== null && fv !== null && lv !== null) per.push({ d: dv, f: fv, l: lv });
+  }
+  if (per.length === 0) return null;
+  const med = (f: (x: { d: number; f: number; l: number }) => number) => spread(per.map(f))!.median;
+  return `The same loop with a handler object and an async \`handle()\` per request, and no library (the least Python's handler contract costs), needs ${
+    fixed(med((x) => x.f), 1)
+  } (${fixed(med((x) => x.f / x.d))}× raw Deno): this library is ${
+    fixed(med((x) => x.l / x.f))
+  }× that floor.`;
 }
 
 function gapOrWhy(report: Report): string[] {

@@ -134,6 +134,7 @@ export const WORKLOADS: WorkloadInfo[] = [
     conns: 20,
     size: 64,
     reference: "deno-udp-echo",
+    floor: "deno-udp-handler-floor",
   },
   {
     id: "unix-50",
@@ -250,6 +251,7 @@ export const SERVERS: ServerInfo[] = [
   raw("deno-tcp-oneshot", "raw Deno.listen one-shot", "tcp-oneshot", ["oneshot"]),
   raw("deno-tcp-oneshot-serial", "raw Deno.listen one-shot, one at a time", "tcp-oneshot-serial", ["oneshot"]),
   raw("deno-udp-echo", "raw Deno.listenDatagram loop", "udp-echo", ["udp"]),
+  raw("deno-udp-handler-floor", "raw Deno.listenDatagram loop + a handler object and async handle() per datagram", "udp-handler-floor", ["udp"]),
   raw("deno-unix-echo", "raw Deno.listen (unix) echo loop", "unix-echo", ["unix-50"]),
   raw("deno-unixpacket-echo", "raw Deno.listenDatagram (unixpacket) loop", "unixpacket-echo", ["unixdgram"]),
   node("node-tcp-echo", "Node net (socket.pipe(socket))", "tcp-echo", LINE),

@@ -9,7 +9,10 @@
  * Modes: `tcp-echo`, `tcp-oneshot` (the seed handler: one read of at most
  * 1024 bytes, reply upper-cased, close), `tcp-oneshot-serial` (the same,
  * one connection at a time, as a plain `TCPServer` works), `unix-echo`,
- * `udp-echo`, `unixpacket-echo`.
+ * `udp-echo`, `unixpacket-echo`, and `udp-handler-floor`: the UDP loop with
+ * the least any Python-shaped handler costs (an object per datagram whose
+ * async `handle()` awaits a write into a reply buffer, sent after it) and no
+ * library: where this library's share of the UDP gap starts.
  *
  * @module
  */
@@ -73,6 +76,42 @@ async function datagrams(sock: Deno.DatagramConn): Promise<void> {
   }
 }
 
+/** The least a `DatagramRequestHandler` could be: the request, a packet and
+ * a reply buffer per datagram; `write()` keeps a copy, as Python's `wfile`. */
+class FloorHandler {
+  readonly request: [Uint8Array, Deno.DatagramConn];
+  readonly clientAddress: Deno.Addr;
+  readonly packet: Uint8Array;
+  reply: Uint8Array | null = null;
+  readonly wfile = { write: (p: Uint8Array) => this.#write(p) };
+  constructor(request: [Uint8Array, Deno.DatagramConn], clientAddress: Deno.Addr) {
+    this.request = request;
+    this.clientAddress = clientAddress;
+    this.packet = request[0];
+  }
+  #write(p: Uint8Array): Promise<number> {
+    this.reply = p.slice();
+    return Promise.resolve(p.length);
+  }
+  async handle(): Promise<void> {
+    await this.wfile.write(this.packet);
+  }
+}
+
+async function handledDatagrams(sock: Deno.DatagramConn): Promise<void> {
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const [data, addr] = await sock.receive(buf);
+    const handler = new FloorHandler([data, sock], addr);
+    await handler.handle();
+    try {
+      if (handler.reply !== null) await sock.send(handler.reply, addr);
+    } catch {
+      // the client is gone
+    }
+  }
+}
+
 switch (mode) {
   case "tcp-echo":
   case "tcp-oneshot": {
@@ -99,6 +138,12 @@ switch (mode) {
     await datagrams(sock);
     break;
   }
+  case "udp-handler-floor": {
+    const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    ready({ port: (sock.addr as Deno.NetAddr).port });
+    await handledDatagrams(sock);
+    break;
+  }
   case "unixpacket-echo": {
     const sock = Deno.listenDatagram({ transport: "unixpacket", path });
     ready({ path });
@@ -107,7 +152,7 @@ switch (mode) {
   }
   default:
     console.error(
-      `Unknown mode "${mode}": use tcp-echo, tcp-oneshot, tcp-oneshot-serial, unix-echo, udp-echo or unixpacket-echo`,
+      `Unknown mode "${mode}": use tcp-echo, tcp-oneshot, tcp-oneshot-serial, unix-echo, udp-echo, udp-handler-floor or unixpacket-echo`,
     );
     Deno.exit(2);
 }
