@@ -414,8 +414,16 @@ export class Supervisor {
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
     child.killTimer?.clear();
     this.children.delete(child.pid);
-    // what it had open when it last reported is not in flight any more
-    if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
+    // what it had open when it last reported is not in flight any more: its death cut those
+    // requests, counted as closed so that the sums still add up to what was accepted
+    if (child.stats !== undefined) {
+      const { active, dropped } = child.stats;
+      addStats(this.#ended, {
+        ...child.stats,
+        active: 0,
+        dropped: { ...dropped, closed: (dropped.closed ?? 0) + active },
+      });
+    }
     // decided in the same turn as the delete: restart() tells a child of its
     // rollout that died by its `death`, and replaces it itself
     const closing = child.stdin.close().catch(() => {});
