@@ -387,6 +387,10 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         );
       }
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
+      // refused before `ready` is touched: it is the running call's
+      if (this.#supervisor.serving) {
+        throw new Error("serveForever() is already running: call shutdown() before serving again");
+      }
       if (this.#ready.settled) this.#ready = settleable();
       const ready = this.#ready;
       if (this.#stopRequested) {
