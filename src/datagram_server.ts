@@ -178,7 +178,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * reply's loss (`ConnectionRefused`, `ConnectionReset`).
    *
    * @returns `[[packet, socket], clientAddress]`, `truncated` when cut to `maxPacketSize`.
-   * @throws {Deno.errors.BadResource} The server was never bound.
+   * @throws {Deno.errors.BadResource} The server was never bound, or was closed: a datagram received
+   * on the socket kept open for the replies in flight is dropped.
    *
    * @example
    * ```ts
@@ -215,6 +216,13 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
           throw error;
         }
       }
+    }
+    if (this.closed) {
+      // received on the socket kept open for the replies in flight: nothing new is taken then
+      release(region, 0);
+      throw new Deno.errors.BadResource(
+        `Cannot receive on a closed server: create a new ${this.constructor.name}`,
+      );
     }
     const truncated = data.length > max;
     const packet = truncated ? data.subarray(0, max) : data;
