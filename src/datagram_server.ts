@@ -269,6 +269,12 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   override [kCloseSocket](): void {
     if (this.activeRequests > 0 && this.socket !== undefined) {
       this.#closeWhenIdle = true;
+      // The receive pending on the socket kept open can take no request now (getRequest() drops
+      // what it receives once closed), and ends only when the socket closes: not for
+      // serverClose() to wait for, which a handler awaiting it would then do for its own end
+      const requests = this[kRequests];
+      requests.pending?.catch(() => {});
+      requests.pending = null;
       return;
     }
     this.#closeNow();
