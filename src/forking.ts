@@ -375,22 +375,29 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         this.#ready.reject(new Error(`${this.constructor.name} was stopped by its signal`));
         return;
       }
-      if (this.closed) {
-        throw new Deno.errors.BadResource(
-          `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,
-        );
-      }
-      if (pollInterval !== null) checkGrace("pollInterval", pollInterval);
-      if ((this as unknown as { socket?: Deno.Listener }).socket === undefined) {
-        throw new Error(
-          `${this.constructor.name} is not bound: call serverBind() before serveForever(), so that its children know the port`,
-        );
-      }
-      this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
       // refused before `ready` is touched: it is the running call's
-      if (this.#supervisor.serving) {
+      if (this.#supervisor?.serving) {
         throw new Error("serveForever() is already running: call shutdown() before serving again");
       }
+      try {
+        if (this.closed) {
+          throw new Deno.errors.BadResource(
+            `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,
+          );
+        }
+        if (pollInterval !== null) checkGrace("pollInterval", pollInterval);
+        if ((this as unknown as { socket?: Deno.Listener }).socket === undefined) {
+          throw new Error(
+            `${this.constructor.name} is not bound: call serverBind() before serveForever(), so that its children know the port`,
+          );
+        }
+      } catch (error) {
+        // a script awaiting `ready` learns it too, rather than waiting for ever
+        if (this.#ready.settled) this.#ready = settleable();
+        this.#ready.reject(error);
+        throw error;
+      }
+      this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
       if (this.#ready.settled) this.#ready = settleable();
       const ready = this.#ready;
       if (this.#stopRequested) {
