@@ -422,6 +422,8 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     override async shutdown(): Promise<void> {
       if (this.#role !== "parent") return await super.shutdown();
       if (!this.serving) {
+        // a run still returning (its serviceActions() running) is the one this stops
+        if (this.#supervisor?.returning) return await this.#supervisor.shutdown();
         this.#stopRequested = true; // the next serveForever() returns at once
         return;
       }
