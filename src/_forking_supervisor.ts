@@ -11,8 +11,9 @@ import { type ChildPermissions, denoCommand, has, permissionFlags } from "./_chi
 import { readChildOutput } from "./_child_output.ts";
 import { addStats, childStats, emptyStats } from "./_counters.ts";
 import { type ChildSpec, FRAGMENT } from "./_forking_child.ts";
-import { deadline, setRepeating, setTimer, type Timer } from "./_deadline.ts";
+import { deadline, setTimer, type Timer } from "./_deadline.ts";
 import { formatAddress } from "./_format.ts";
+import { GuardedRunner } from "./_guarded.ts";
 import { kCloseSocket } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
 
@@ -162,7 +163,11 @@ export class Supervisor {
   #replacements = new Set<ReturnType<typeof setTimeout>>();
   #rapidDeaths = 0;
   #deadline = Infinity;
-  #actionsRunning = false;
+  /** Runs `serviceActions()`, one run at a time; `serveForever()` returns after the one running. */
+  #actions: GuardedRunner;
+  /** Settles once the run that stopped has let its `serviceActions()` end: what a `shutdown()`
+   * meanwhile awaits. */
+  #returning: Promise<void> | null = null;
   #lingerMs: number | undefined;
   /** Rejects when a child ends while the first ones are starting. */
   #startFailed: PromiseWithResolvers<never> | null = null;
@@ -181,6 +186,7 @@ export class Supervisor {
     this.#server = server;
     this.#id = id;
     this.#requested = requested;
+    this.#actions = new GuardedRunner(() => server.serviceActions(), "serviceActions()");
     childStats.set(server, (own) => this.stats(own));
   }
 
@@ -217,10 +223,10 @@ export class Supervisor {
     this.#serving = true;
     this.#deadline = Infinity;
     const stop = this.#stop = Promise.withResolvers<void>();
-    this.#stopped = Promise.withResolvers<void>();
+    const stopped = this.#stopped = Promise.withResolvers<void>();
     const startFailed = this.#startFailed = Promise.withResolvers<never>();
     startFailed.promise.catch(() => {});
-    let ticker: Timer | undefined;
+    let stopTicking = () => {};
     try {
       const first: Child[] = [];
       for (let i = 0; i < this.#server.maxChildren; i++) first.push(this.#spawn());
@@ -241,9 +247,7 @@ export class Supervisor {
       this.#server[kCloseSocket]();
       started();
       for (const child of first) await this.#started(child);
-      if (pollInterval !== null && pollInterval > 0) {
-        ticker = setRepeating(() => this.#serviceActions(), pollInterval);
-      }
+      stopTicking = this.#actions.every(pollInterval, () => true);
       await stop.promise;
     } catch (error) {
       // Starting failed: no child has served anything yet; end them all.
@@ -255,18 +259,35 @@ export class Supervisor {
       await Promise.all([...this.children.values()].map((child) => child.gone));
       throw error;
     } finally {
-      ticker?.clear();
+      stopTicking();
       this.#stopAll(this.#server.childGraceMs);
       this.#serving = false;
       this.#stop = null;
-      this.#stopped.resolve();
+      // as in Python, serveForever() returns after the actions it ran (which may await shutdown())
+      const running = this.#actions.running;
+      if (running !== null) {
+        this.#returning = stopped.promise;
+        await running;
+        if (this.#returning === stopped.promise) this.#returning = null;
+      }
+      stopped.resolve();
     }
   }
 
+  /** Whether a stopped run waits for its `serviceActions()` to end before it returns. */
+  get returning(): boolean {
+    return this.#returning !== null;
+  }
+
   async shutdown(): Promise<void> {
-    if (!this.#serving) return;
+    // from serviceActions(), which the run waits for: at once, else a deadlock
+    const fromActions = this.#actions.calling();
+    if (!this.#serving) {
+      if (this.#returning !== null && !fromActions) await this.#returning;
+      return;
+    }
     this.#stop?.resolve();
-    await this.#stopped?.promise;
+    if (!fromActions) await this.#stopped?.promise;
   }
 
   /** `ForkingServer.restartChildren()`: new children first, then the old ones stopped; one that
@@ -330,7 +351,8 @@ export class Supervisor {
    * `lingerMs`, as `serverClose()` does); waits for them when `wait`. */
   async close(graceMs: number, wait: boolean, lingerMs?: number): Promise<void> {
     this.#stop?.resolve();
-    await this.#stopped?.promise;
+    // from serviceActions(), which the run waits for: its children are stopped below
+    if (!this.#actions.calling()) await this.#stopped?.promise;
     this.#lingerMs = lingerMs;
     this.#stopAll(graceMs);
     if (wait) await Promise.all([...this.children.values()].map((child) => child.gone));
@@ -414,8 +436,16 @@ export class Supervisor {
   async #exited(child: Child, status: Deno.CommandStatus): Promise<void> {
     child.killTimer?.clear();
     this.children.delete(child.pid);
-    // what it had open when it last reported is not in flight any more
-    if (child.stats !== undefined) addStats(this.#ended, { ...child.stats, active: 0 });
+    // what it had open when it last reported is not in flight any more: its death cut those
+    // requests, counted as closed so that the sums still add up to what was accepted
+    if (child.stats !== undefined) {
+      const { active, dropped } = child.stats;
+      addStats(this.#ended, {
+        ...child.stats,
+        active: 0,
+        dropped: { ...dropped, closed: (dropped.closed ?? 0) + active },
+      });
+    }
     // decided in the same turn as the delete: restart() tells a child of its
     // rollout that died by its `death`, and replaces it itself
     const closing = child.stdin.close().catch(() => {});
@@ -517,21 +547,6 @@ export class Supervisor {
         () => kill(child),
         graceMs + (lingerMs ?? DEFAULT_LINGER_MS) + KILL_MARGIN_MS,
       );
-    }
-  }
-
-  #serviceActions(): void {
-    if (this.#actionsRunning) return; // never two runs at once, as in Python
-    try {
-      const result = this.#server.serviceActions();
-      if (result instanceof Promise) {
-        this.#actionsRunning = true;
-        result
-          .catch((error) => console.error("serviceActions() threw:", error))
-          .finally(() => this.#actionsRunning = false);
-      }
-    } catch (error) {
-      console.error("serviceActions() threw:", error);
     }
   }
 }

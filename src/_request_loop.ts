@@ -307,8 +307,10 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     // now, before a timer due meanwhile (a writeTimeout) can close one under them
     const draining = blocks ? this.requests.drain(graceMs, lingerMs, exempt, close) : null;
     // the first may be the signal's; the connection it took is one of those in flight,
-    // waited for within what is left of the grace and closed at its end like the others
-    if (this.#socketClosed !== null && await this.#socketClosed && blocks) {
+    // waited for within what is left of the grace and closed at its end like the others. Not
+    // awaited when the close does not block: a datagram server's socket, and so the receive
+    // pending on it, stays open until its last handler in flight has replied
+    if (blocks && this.#socketClosed !== null && await this.#socketClosed) {
       const left = Math.max(0, until - performance.now());
       await this.requests.drain(left, lingerMs, exempt, close);
     }

@@ -148,6 +148,9 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
   declare readonly options: Readonly<DatagramServerOptions>;
 
   #closeWhenIdle = false;
+  /** The last datagram `getRequest()` returned, until it is closed: one taken and not yet
+   * handled when the server closes (`serverClose()` serves it) needs the socket for its reply. */
+  #taken: DatagramRequest | null = null;
 
   /** Creates the server and, unless `options.bindAndActivate` is false, binds. */
   constructor(
@@ -178,7 +181,8 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * reply's loss (`ConnectionRefused`, `ConnectionReset`).
    *
    * @returns `[[packet, socket], clientAddress]`, `truncated` when cut to `maxPacketSize`.
-   * @throws {Deno.errors.BadResource} The server was never bound.
+   * @throws {Deno.errors.BadResource} The server was never bound, or was closed: a datagram received
+   * on the socket kept open for the replies in flight is dropped.
    *
    * @example
    * ```ts
@@ -216,6 +220,13 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
         }
       }
     }
+    if (this.closed) {
+      // received on the socket kept open for the replies in flight: nothing new is taken then
+      release(region, 0);
+      throw new Deno.errors.BadResource(
+        `Cannot receive on a closed server: create a new ${this.constructor.name}`,
+      );
+    }
     const truncated = data.length > max;
     const packet = truncated ? data.subarray(0, max) : data;
     release(region, packet.length);
@@ -224,6 +235,7 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
       truncated: boolean;
     };
     request.truncated = truncated;
+    this.#taken = request as DatagramRequest;
     return [request as DatagramRequest, address as A];
   }
 
@@ -252,15 +264,35 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * ```
    */
   override closeRequest(request: DatagramRequest): void {
+    if (this.#taken === request) this.#taken = null;
     super.closeRequest(request);
     if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
   }
 
   /** @ignore Internal: closes the socket, or after the last request in flight (their replies go out
-   * through it). */
+   * through it), or the datagram taken and not yet handled, which `serverClose()` serves. */
   override [kCloseSocket](): void {
-    if (this.activeRequests > 0 && this.socket !== undefined) {
+    const requests = this[kRequests];
+    const taken = this.#taken;
+    const waiting = taken !== null && requests.pending !== null && !requests.has(taken);
+    if (this.socket !== undefined && (this.activeRequests > 0 || waiting)) {
       this.#closeWhenIdle = true;
+      if (!waiting) {
+        // The receive pending on the socket kept open can take no request now (getRequest()
+        // drops what it receives once closed), and ends only when the socket closes: not for
+        // serverClose() to wait for, which a handler awaiting it would then do for its own end
+        requests.pending?.catch(() => {});
+        requests.pending = null;
+      } else if (this.activeRequests === 0) {
+        // the pending receive holds it, unless an override of getRequest() passed over it
+        const notYet = {};
+        const closeIfIdle = () => {
+          if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
+        };
+        Promise.race([requests.pending, notYet]).then((got) => {
+          if (got === notYet) closeIfIdle();
+        }, closeIfIdle);
+      }
       return;
     }
     this.#closeNow();

@@ -375,16 +375,27 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
         this.#ready.reject(new Error(`${this.constructor.name} was stopped by its signal`));
         return;
       }
-      if (this.closed) {
-        throw new Deno.errors.BadResource(
-          `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,
-        );
+      // refused before `ready` is touched: it is the running call's
+      if (this.#supervisor?.serving) {
+        throw new Error("serveForever() is already running: call shutdown() before serving again");
       }
-      if (pollInterval !== null) checkGrace("pollInterval", pollInterval);
-      if ((this as unknown as { socket?: Deno.Listener }).socket === undefined) {
-        throw new Error(
-          `${this.constructor.name} is not bound: call serverBind() before serveForever(), so that its children know the port`,
-        );
+      try {
+        if (this.closed) {
+          throw new Deno.errors.BadResource(
+            `Cannot call serveForever() on a closed server: create a new ${this.constructor.name}`,
+          );
+        }
+        if (pollInterval !== null) checkGrace("pollInterval", pollInterval);
+        if ((this as unknown as { socket?: Deno.Listener }).socket === undefined) {
+          throw new Error(
+            `${this.constructor.name} is not bound: call serverBind() before serveForever(), so that its children know the port`,
+          );
+        }
+      } catch (error) {
+        // a script awaiting `ready` learns it too, rather than waiting for ever
+        if (this.#ready.settled) this.#ready = settleable();
+        this.#ready.reject(error);
+        throw error;
       }
       this.#supervisor ??= new Supervisor(this, this.#ordinal, this.#requested);
       if (this.#ready.settled) this.#ready = settleable();
@@ -411,6 +422,8 @@ export function ForkingMixIn<C extends ServerClass>(Base: C): ForkingMixInClass<
     override async shutdown(): Promise<void> {
       if (this.#role !== "parent") return await super.shutdown();
       if (!this.serving) {
+        // a run still returning (its serviceActions() running) is the one this stops
+        if (this.#supervisor?.returning) return await this.#supervisor.shutdown();
         this.#stopRequested = true; // the next serveForever() returns at once
         return;
       }

@@ -14,7 +14,8 @@
  * - `"malformed"`: a record that cannot be read (a negative frame length);
  * - `"handshake"`: a TLS handshake failed or did not finish in time;
  * - `"proxyHeader"`: a PROXY protocol header was refused;
- * - `"closed"`: `serverClose()` closed the request at the end of its grace;
+ * - `"closed"`: `serverClose()` closed the request at the end of its grace (or a forking child
+ *   died holding it);
  * - `"replyLost"`: the system dropped a datagram reply for want of buffers.
  *
  * @example
