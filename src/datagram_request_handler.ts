@@ -18,6 +18,12 @@ import { checkUnixSendPermissions } from "./_permissions.ts";
 import { kReportError, kRequests, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
 import { asDrop } from "./errors.ts";
 
+/** Whether a send failed with `EPROTOTYPE`: the path now holds a socket of another type (a stream
+ * socket put there after the client closed its own), which Deno reports as a plain `Error`. */
+function isWrongSocketType(error: unknown): error is Error {
+  return error instanceof Error && error.message.includes("Protocol wrong type for socket");
+}
+
 /** How large a datagram the transport of `address` carries, for messages. */
 function largestDatagram(address: Deno.Addr): string {
   return address.transport === "udp"
@@ -197,7 +203,8 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     }
     if (
       address.transport === "unixpacket" &&
-      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused ||
+        isWrongSocketType(error))
     ) {
       // the client closed its socket before the reply: a routine drop
       throw new Deno.errors.NotConnected(
