@@ -180,6 +180,15 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
+    if (address.transport === "udp" && address.port === 0) {
+      // a forged source (scanners, reflection probes): no socket has port 0, and the send fails
+      // with EINVAL, a TypeError
+      throw new Deno.errors.NotConnected(
+        `Cannot reply to "${
+          formatAddress(address)
+        }": a UDP datagram from port 0 has a forged source, which no reply can reach`,
+      );
+    }
     this.#sent = reply.length;
     return this.socket.send(reply, address);
   }
