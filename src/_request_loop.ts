@@ -12,6 +12,7 @@ import { checkDuration, checkSignal } from "./_checks.ts";
 import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { type FlowServer, FULL, FusedFlow } from "./_fused_flow.ts";
+import { errorText } from "./_format.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { observerFor } from "./_observer.ts";
 import { type Admission, OpenRequests } from "./_open_requests.ts";
@@ -326,7 +327,12 @@ export class RequestLoop<R, A> implements Flow<R, A> {
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
     const forced = this.requests.forced(request);
-    const drop = forced || isRoutineDrop(error);
+    let drop: boolean;
+    try {
+      drop = forced || isRoutineDrop(error);
+    } catch {
+      drop = false; // `instanceof` threw (a revoked Proxy thrown): no drop, so handleError()'s
+    }
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
@@ -337,7 +343,12 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       else await this.#server.handleError(request, clientAddress, error);
     } catch (secondary) {
       const hook = drop ? "handleDrop()" : "handleError()";
-      console.error(`${hook} threw:`, secondary, "while handling:", error);
+      try {
+        console.error(`${hook} threw:`, secondary, "while handling:", error);
+      } catch {
+        // what was thrown cannot be inspected (a revoked Proxy)
+        console.error(`${hook} threw:`, errorText(secondary), "while handling:", errorText(error));
+      }
     }
   }
 
