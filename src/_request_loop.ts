@@ -16,7 +16,7 @@ import { errorText } from "./_format.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { observerFor } from "./_observer.ts";
 import { type Admission, OpenRequests } from "./_open_requests.ts";
-import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
+import { kBlockOnClose, kCloseDeferred, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -40,6 +40,7 @@ export interface Hooks<R, A> extends FlowServer<R, A> {
   serverClose(): Promise<void>;
   [kCloseSocket](): void;
   [kBlockOnClose](): boolean;
+  readonly [kCloseDeferred]?: boolean;
 }
 
 /** What `serverClose()` is given. */
@@ -309,7 +310,11 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const draining = blocks ? this.requests.drain(graceMs, lingerMs, exempt, close) : null;
     // the first may be the signal's; the connection it took is one of those in flight,
     // waited for within what is left of the grace and closed at its end like the others
-    if (this.#socketClosed !== null && await this.#socketClosed && blocks) {
+    // a hook of a request awaiting it (`exempt`) does not wait for a receive pending on a datagram
+    // socket whose close waits for that very request to end: each would wait for the other
+    const accepting = this.#socketClosed !== null &&
+      !(exempt.size > 0 && this.#server[kCloseDeferred] === true);
+    if (accepting && await this.#socketClosed && blocks) {
       const left = Math.max(0, until - performance.now());
       await this.requests.drain(left, lingerMs, exempt, close);
     }
