@@ -310,10 +310,8 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const draining = blocks ? this.requests.drain(graceMs, lingerMs, exempt, close) : null;
     // the first may be the signal's; the connection it took is one of those in flight,
     // waited for within what is left of the grace and closed at its end like the others
-    // a hook of a request awaiting it (`exempt`) does not wait for a receive pending on a datagram
-    // socket whose close waits for that very request to end: each would wait for the other
-    const accepting = this.#socketClosed !== null &&
-      !(exempt.size > 0 && this.#server[kCloseDeferred] === true);
+    // not from a request's hooks when the socket's close waits for that request (datagrams)
+    const accepting = this.#socketClosed !== null && !(exempt.size && this.#server[kCloseDeferred]);
     if (accepting && await this.#socketClosed && blocks) {
       const left = Math.max(0, until - performance.now());
       await this.requests.drain(left, lingerMs, exempt, close);
@@ -332,12 +330,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
     const forced = this.requests.forced(request);
-    let drop: boolean;
-    try {
-      drop = forced || isRoutineDrop(error);
-    } catch {
-      drop = false; // `instanceof` threw (a revoked Proxy thrown): no drop, so handleError()'s
-    }
+    const drop = forced || isDrop(error);
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
@@ -347,13 +340,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       if (drop) await this.#server.handleDrop(request, clientAddress, error);
       else await this.#server.handleError(request, clientAddress, error);
     } catch (secondary) {
-      const hook = drop ? "handleDrop()" : "handleError()";
-      try {
-        console.error(`${hook} threw:`, secondary, "while handling:", error);
-      } catch {
-        // what was thrown cannot be inspected (a revoked Proxy)
-        console.error(`${hook} threw:`, errorText(secondary), "while handling:", errorText(error));
-      }
+      printHookFailure(drop ? "handleDrop()" : "handleError()", secondary, error);
     }
   }
 
@@ -473,6 +460,24 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     } catch {
       this.requests.delete(request);
     }
+  }
+}
+
+/** `isRoutineDrop()`, false when `instanceof` throws (a revoked Proxy thrown): `handleError()`'s. */
+function isDrop(error: unknown): boolean {
+  try {
+    return isRoutineDrop(error);
+  } catch {
+    return false;
+  }
+}
+
+/** Prints what a `handleDrop()` or `handleError()` threw, even values that cannot be inspected. */
+function printHookFailure(hook: string, secondary: unknown, error: unknown): void {
+  try {
+    console.error(`${hook} threw:`, secondary, "while handling:", error);
+  } catch {
+    console.error(`${hook} threw:`, errorText(secondary), "while handling:", errorText(error));
   }
 }
 
