@@ -21,7 +21,10 @@ import { asDrop } from "./errors.ts";
 /** Whether a send failed with `EPROTOTYPE`: the path now holds a socket of another type (a stream
  * socket put there after the client closed its own), which Deno reports as a plain `Error`. */
 function isWrongSocketType(error: unknown): error is Error {
-  return error instanceof Error && error.message.includes("Protocol wrong type for socket");
+  if (!(error instanceof Error)) return false;
+  // strerror()'s text, or Linux's number should the text be translated
+  return error.message.includes("Protocol wrong type for socket") ||
+    (Deno.build.os === "linux" && error.message.endsWith("(os error 91)"));
 }
 
 /** How large a datagram the transport of `address` carries, for messages. */
