@@ -183,6 +183,15 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
+    if (
+      address.transport === "unixpacket" && address.path[0] !== "/" && address.path[0] !== "\0"
+    ) {
+      // relative to the client's working directory, but resolved against the server's: a client
+      // could aim the server's reply at any socket there (systemd's run/systemd/notify from "/")
+      throw new Deno.errors.NotConnected(
+        `Cannot reply to the Unix datagram client at "${address.path}": a relative path names a socket in the server's working directory, not the client's; the client must bind its socket to an absolute path to receive replies`,
+      );
+    }
     if (address.transport === "udp" && address.port === 0) {
       // a forged source (scanners, reflection probes): no socket has port 0, and the send fails
       // with EINVAL, a TypeError
