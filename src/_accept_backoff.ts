@@ -16,11 +16,14 @@ const EPISODE_QUIET_MS = 5000;
 /** Error codes of a process or system out of descriptors or memory. */
 const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-/** Whether a failed accept was the client's doing rather than the process's. */
+/** Whether a failed accept was the client's doing rather than the process's: a reset before the
+ * accept, or (`InvalidData`) a Unix client bound to a path that is not UTF-8, which Deno cannot
+ * turn into an address after taking its connection or datagram off the socket. */
 function isClientFailure(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected;
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.InvalidData;
 }
 
 /** One server's back-off after failed `getRequest()` calls. */

@@ -44,5 +44,21 @@ export function errorReport(clientAddress: unknown, error: unknown): string {
   const line = "-".repeat(40);
   return `${line}\nException occurred during processing of request from ${
     formatAddress(clientAddress)
-  }\n${error instanceof Error ? error.stack ?? String(error) : String(error)}\n${line}`;
+  }\n${errorText(error)}\n${line}`;
+}
+
+/** `error`'s stack, or its string, or what it is when neither can be had (a revoked `Proxy`, an
+ * object without a prototype): what a handler throws must not make its report throw. */
+export function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.stack ?? String(error) : String(error);
+  } catch (failure) {
+    try {
+      return Deno.inspect(error); // an object without a prototype: no String()
+    } catch {
+      return `(a thrown ${typeof error} that cannot be shown: ${
+        failure instanceof Error ? failure.message : "?"
+      })`;
+    }
+  }
 }

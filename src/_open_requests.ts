@@ -74,6 +74,9 @@ export class OpenRequests<R, A = unknown> {
   #forcing = new Map<R, Promise<void>>();
   /** Requests in their lingering close: nothing else may close them. */
   #lingering = new Set<R>();
+  /** Requests whose hooks await `serverClose()` (how many times): no drain waits for them, or two
+   * handlers awaiting it would each wait for the other for ever. */
+  #closers = new Map<R, number>();
 
   /** How many requests are open. */
   get size(): number {
@@ -202,6 +205,9 @@ export class OpenRequests<R, A = unknown> {
     } else {
       const { promise, resolve } = Promise.withResolvers<void>();
       drainer = { exempt, resolve };
+      for (const request of exempt) {
+        this.#closers.set(request, (this.#closers.get(request) ?? 0) + 1);
+      }
       this.#drainers.add(drainer);
       this.#wakeDrainers();
       done = promise;
@@ -216,7 +222,14 @@ export class OpenRequests<R, A = unknown> {
     } finally {
       // #drained stays until no request is left: a drain joining this one
       // (a second serverClose(), the connection a pending accept took) waits on it
-      if (drainer !== null) this.#drainers.delete(drainer);
+      if (drainer !== null) {
+        this.#drainers.delete(drainer);
+        for (const request of exempt) {
+          const count = this.#closers.get(request)! - 1;
+          if (count === 0) this.#closers.delete(request);
+          else this.#closers.set(request, count);
+        }
+      }
     }
   }
 
@@ -224,7 +237,9 @@ export class OpenRequests<R, A = unknown> {
     for (const drainer of this.#drainers) {
       let done = true;
       for (const request of this.#open) {
-        if (request !== KEEP && !drainer.exempt.has(request as R)) {
+        if (
+          request !== KEEP && !drainer.exempt.has(request as R) && !this.#closers.has(request as R)
+        ) {
           done = false;
           break;
         }

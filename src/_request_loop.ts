@@ -12,10 +12,11 @@ import { checkDuration, checkSignal } from "./_checks.ts";
 import { childStats, dropReason } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import { type FlowServer, FULL, FusedFlow } from "./_fused_flow.ts";
+import { errorText } from "./_format.ts";
 import { GuardedRunner } from "./_guarded.ts";
 import { observerFor } from "./_observer.ts";
 import { type Admission, OpenRequests } from "./_open_requests.ts";
-import { kBlockOnClose, kCloseSocket } from "./_symbols.ts";
+import { kBlockOnClose, kCloseDeferred, kCloseSocket } from "./_symbols.ts";
 import { Turns } from "./_turns.ts";
 import { isRoutineDrop, NotBoundError } from "./errors.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -39,6 +40,7 @@ export interface Hooks<R, A> extends FlowServer<R, A> {
   serverClose(): Promise<void>;
   [kCloseSocket](): void;
   [kBlockOnClose](): boolean;
+  readonly [kCloseDeferred]?: boolean;
 }
 
 /** What `serverClose()` is given. */
@@ -308,9 +310,10 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const draining = blocks ? this.requests.drain(graceMs, lingerMs, exempt, close) : null;
     // the first may be the signal's; the connection it took is one of those in flight,
     // waited for within what is left of the grace and closed at its end like the others. Not
-    // awaited when the close does not block: a datagram server's socket, and so the receive
-    // pending on it, stays open until its last handler in flight has replied
-    if (blocks && this.#socketClosed !== null && await this.#socketClosed) {
+    // awaited when the close does not block, nor from a request's hooks when the socket's close
+    // waits for that request: a datagram server's socket stays open until its last reply
+    const accepting = this.#socketClosed !== null && !(exempt.size && this.#server[kCloseDeferred]);
+    if (blocks && accepting && await this.#socketClosed) {
       const left = Math.max(0, until - performance.now());
       await this.requests.drain(left, lingerMs, exempt, close);
     }
@@ -328,7 +331,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
    * throws is printed. */
   async report(request: R, clientAddress: A, error: unknown): Promise<void> {
     const forced = this.requests.forced(request);
-    const drop = forced || isRoutineDrop(error);
+    const drop = forced || isDrop(error);
     if (drop && request !== null && typeof request === "object") {
       if (this.#dropped.has(request)) return; // a reset fails the read and the writes alike
       this.#dropped.add(request);
@@ -338,8 +341,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       if (drop) await this.#server.handleDrop(request, clientAddress, error);
       else await this.#server.handleError(request, clientAddress, error);
     } catch (secondary) {
-      const hook = drop ? "handleDrop()" : "handleError()";
-      console.error(`${hook} threw:`, secondary, "while handling:", error);
+      printHookFailure(drop ? "handleDrop()" : "handleError()", secondary, error);
     }
   }
 
@@ -459,6 +461,24 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     } catch {
       this.requests.delete(request);
     }
+  }
+}
+
+/** `isRoutineDrop()`, false when `instanceof` throws (a revoked Proxy thrown): `handleError()`'s. */
+function isDrop(error: unknown): boolean {
+  try {
+    return isRoutineDrop(error);
+  } catch {
+    return false;
+  }
+}
+
+/** Prints what a `handleDrop()` or `handleError()` threw, even values that cannot be inspected. */
+function printHookFailure(hook: string, secondary: unknown, error: unknown): void {
+  try {
+    console.error(`${hook} threw:`, secondary, "while handling:", error);
+  } catch {
+    console.error(`${hook} threw:`, errorText(secondary), "while handling:", errorText(error));
   }
 }
 

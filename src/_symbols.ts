@@ -8,6 +8,8 @@
 export const kAttribute: unique symbol = Symbol("socketserver.attribute");
 /** Closes the server's socket once. */
 export const kCloseSocket: unique symbol = Symbol("socketserver.closeSocket");
+/** Whether the socket's close waits for the requests in flight (a datagram server's replies). */
+export const kCloseDeferred: unique symbol = Symbol("socketserver.closeDeferred");
 /** `handleError()` or `handleDrop()`, guarded against throwing. */
 export const kReportError: unique symbol = Symbol("socketserver.reportError");
 /** Whether `serverClose()` waits for requests in flight. */

@@ -18,6 +18,15 @@ import { checkUnixSendPermissions } from "./_permissions.ts";
 import { kReportError, kRequests, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
 import { asDrop } from "./errors.ts";
 
+/** Whether a send failed with `EPROTOTYPE`: the path now holds a socket of another type (a stream
+ * socket put there after the client closed its own), which Deno reports as a plain `Error`. */
+function isWrongSocketType(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  // strerror()'s text, or Linux's number should the text be translated
+  return error.message.includes("Protocol wrong type for socket") ||
+    (Deno.build.os === "linux" && error.message.endsWith("(os error 91)"));
+}
+
 /** How large a datagram the transport of `address` carries, for messages. */
 function largestDatagram(address: Deno.Addr): string {
   return address.transport === "udp"
@@ -174,6 +183,24 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
         "Cannot reply to a Unix datagram client whose socket has no path: the client must bind its socket to a path to receive replies",
       );
     }
+    if (
+      address.transport === "unixpacket" && address.path[0] !== "/" && address.path[0] !== "\0"
+    ) {
+      // relative to the client's working directory, but resolved against the server's: a client
+      // could aim the server's reply at any socket there (systemd's run/systemd/notify from "/")
+      throw new Deno.errors.NotConnected(
+        `Cannot reply to the Unix datagram client at "${address.path}": a relative path names a socket in the server's working directory, not the client's; the client must bind its socket to an absolute path to receive replies`,
+      );
+    }
+    if (address.transport === "udp" && address.port === 0) {
+      // a forged source (scanners, reflection probes): no socket has port 0, and the send fails
+      // with EINVAL, a TypeError
+      throw new Deno.errors.NotConnected(
+        `Cannot reply to "${
+          formatAddress(address)
+        }": a UDP datagram from port 0 has a forged source, which no reply can reach`,
+      );
+    }
     this.#sent = reply.length;
     return this.socket.send(reply, address);
   }
@@ -197,7 +224,8 @@ export class DatagramRequestHandler<S extends AnyServer = UDPServer>
     }
     if (
       address.transport === "unixpacket" &&
-      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused)
+      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused ||
+        isWrongSocketType(error))
     ) {
       // the client closed its socket before the reply: a routine drop
       throw new Deno.errors.NotConnected(

@@ -12,7 +12,7 @@ import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
-import { kAttribute, kCloseSocket, kRequests } from "./_symbols.ts";
+import { kAttribute, kCloseDeferred, kCloseSocket, kRequests } from "./_symbols.ts";
 
 /**
  * A datagram server's `request`: Python's `(data, socket)` tuple, `truncated` when the datagram
@@ -296,6 +296,12 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
       return;
     }
     this.#closeNow();
+  }
+
+  /** @ignore Internal: the socket stays open until the requests in flight end (their replies go
+   * out through it), so a receive pending on it settles only then. */
+  get [kCloseDeferred](): boolean {
+    return this.#closeWhenIdle;
   }
 
   #closeNow(): void {
