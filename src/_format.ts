@@ -39,10 +39,28 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
-/** What the default `handleError()` prints: Python's report, with the stack. */
+/** What the default `handleError()` prints: Python's report, with the stack and, as Python's
+ * traceback shows `raise ... from`, the error's cause (and any other fields: a `code`). */
 export function errorReport(clientAddress: unknown, error: unknown): string {
   const line = "-".repeat(40);
   return `${line}\nException occurred during processing of request from ${
     formatAddress(clientAddress)
-  }\n${error instanceof Error ? error.stack ?? String(error) : String(error)}\n${line}`;
+  }\n${describeError(error)}\n${line}`;
+}
+
+/** An error as `Deno.inspect()` renders it (the stack, `[cause]`, own fields); a thrown plain
+ * object by its fields rather than `[object Object]`; anything else as a string. */
+function describeError(error: unknown): string {
+  if (error !== null && (typeof error === "object" || typeof error === "function")) {
+    try {
+      return Deno.inspect(error);
+    } catch {
+      // a hostile proxy: fall through
+    }
+  }
+  try {
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
