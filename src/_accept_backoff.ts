@@ -23,6 +23,15 @@ function isClientFailure(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
+/** Whether a failed accept is the system's (a `Deno.errors` class: out of descriptors, a reset),
+ * whose message says it all; anything else is a bug in a `getRequest()` override, logged with its
+ * stack, as Python's traceback names the line. */
+function isSystemError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  for (const Class of Object.values(Deno.errors)) if (error instanceof Class) return true;
+  return false;
+}
+
 /** One server's back-off after failed `getRequest()` calls. */
 export class AcceptBackoff {
   #failures = 0;
@@ -62,7 +71,7 @@ export class AcceptBackoff {
           exhausted
             ? ': the process is out of descriptors or memory, raise "ulimit -n" or set "maxConnections"'
             : ""
-        }`,
+        }${isSystemError(error) ? "" : `\n${Deno.inspect(error)}`}`,
       );
     }
     this.#lastFailure = now;
