@@ -479,7 +479,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#b.streamChunk(stop);
   }
 
-  /** The next line if a whole one is buffered, else null; throws past `limit`. */
+  /** The next line if a whole one is buffered, else null; throws past `limit`. Exactly `limit`
+   * bytes with no newline are refused before EOF (a read to look further would outgrow the limit),
+   * accepted at a known EOF (a datagram's `rfile`): that last line is not longer than `limit`. */
   #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
     const b = this.#b;
     const start = b.start;
@@ -489,7 +491,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
       return b.hand(i + 1);
     }
-    if (end - start >= limit) throw new LineTooLongError(limit);
+    if (end - start >= limit && !(b.eof && end - start === limit)) {
+      throw new LineTooLongError(limit);
+    }
     b.scanned = end;
     return null;
   }
