@@ -39,6 +39,24 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
+/** The error of a write given something other than bytes or a string: Python's `sendall()`
+ * takes any bytes-like object, `Deno.Conn.write()` a `Uint8Array` only, so say how to wrap it. */
+export function notBytesError(method: string, value: unknown): TypeError {
+  let got: string;
+  let hint = "";
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    got = `an ${value.constructor.name}`;
+    hint = ": wrap it, new Uint8Array(buffer)";
+  } else if (ArrayBuffer.isView(value)) {
+    got = `a ${value.constructor.name}`;
+    hint = ": view its bytes, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)";
+  } else if (value !== null && typeof value === "object") {
+    got = `an object (${value.constructor?.name ?? "no class"})`;
+  } else if (value === null || value === undefined) got = String(value);
+  else got = `${typeof value} ${describeValue(value)}`;
+  return new TypeError(`${method} takes a Uint8Array or a string, got ${got}${hint}`);
+}
+
 /** What the default `handleError()` prints: Python's report, with the stack and, as Python's
  * traceback shows `raise ... from`, the error's cause (and any other fields: a `code`). */
 export function errorReport(clientAddress: unknown, error: unknown): string {
