@@ -249,7 +249,8 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const timeout = server.timeout;
     checkDuration("timeout", timeout, true);
     const until = timeout === null ? Infinity : performance.now() + timeout; // from the call
-    const before = this.#inFlight.wait(); // left by serveForever(): it ends first, as in Python
+    let before = this.#inFlight.wait(); // left by serveForever(): it ends first, as in Python
+    if (before !== null && callers(this.requests).size > 0) before = null; // unless it is calling
     if (before !== null && !await before.then(() => !this.closed && checkNotServing(this))) return;
     const turn = this.#turns.take(until);
     let ourTurn = turn === true;

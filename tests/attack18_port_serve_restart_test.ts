@@ -103,3 +103,33 @@ Deno.test("plain UnixStreamServer: handleRequest() after shutdown() waits for th
     }
     assert.equal(takenWhileRunning, 0, "getRequest() was called while a handler ran");
   }));
+
+Deno.test("plain TCPServer: a handler that stops serveForever() and then calls handleRequest() itself is not made to wait for itself", async () => {
+  const served: string[] = [];
+  class Relay extends StreamRequestHandler {
+    override async handle() {
+      const me = new TextDecoder().decode(await this.rfile.readline()).trim();
+      served.push(me);
+      if (me === "first") {
+        await this.server.shutdown();
+        await this.server.handleRequest(); // the next client, from inside this one
+      }
+      await this.wfile.write(`${me} done\n`);
+    }
+  }
+  await using server = new TCPServer(["127.0.0.1", 0], Relay);
+  const a = await connectTcp(server.serverAddress);
+  const b = await connectTcp(server.serverAddress);
+  try {
+    const serving = server.serveForever();
+    await writeAll(a, encoder.encode("first\n"));
+    await writeAll(b, encoder.encode("second\n"));
+    assert.equal(await readAllText(b), "second done\n");
+    assert.equal(await readAllText(a), "first done\n");
+    await serving;
+  } finally {
+    a.close();
+    b.close();
+  }
+  assert.deepEqual(served, ["first", "second"]);
+});
