@@ -176,7 +176,8 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const server = this.#server;
     const requests = this.requests;
     const actions = this.#actions;
-    const before = this.#inFlight.wait(); // left by an earlier run: Python's loop ends after it
+    let before = this.#inFlight.wait(); // left by an earlier run: Python's loop ends after it
+    if (before !== null && callers(this.requests).size > 0) before = null; // unless it is calling
     if (before !== null && !await before.then(() => run.live)) return;
     while (run.live) {
       run.idle = true;

@@ -133,3 +133,38 @@ Deno.test("plain TCPServer: a handler that stops serveForever() and then calls h
   }
   assert.deepEqual(served, ["first", "second"]);
 });
+
+Deno.test("plain TCPServer: a handler that stops serveForever() and starts it again itself is not made to wait for itself", async () => {
+  const restarted = Promise.withResolvers<void>();
+  let serving: Promise<void> | undefined;
+  class Reload extends StreamRequestHandler {
+    override async handle() {
+      const me = new TextDecoder().decode(await this.rfile.readline()).trim();
+      if (me === "reload") {
+        await this.server.shutdown();
+        serving = this.server.serveForever(); // the reloaded loop
+        restarted.resolve();
+        await this.rfile.readline(); // this connection stays, as a long-lived one does
+      }
+      await this.wfile.write(`${me} done\n`);
+    }
+  }
+  await using server = new TCPServer(["127.0.0.1", 0], Reload);
+  const admin = await connectTcp(server.serverAddress);
+  const client = await connectTcp(server.serverAddress);
+  try {
+    const first = server.serveForever();
+    await writeAll(admin, encoder.encode("reload\n"));
+    await restarted.promise;
+    await first;
+    await writeAll(client, encoder.encode("client\n"));
+    assert.equal(await readAllText(client), "client done\n"); // served while admin's handler runs
+    await writeAll(admin, encoder.encode("bye\n"));
+    assert.equal(await readAllText(admin), "reload done\n");
+    await server.shutdown();
+    await serving;
+  } finally {
+    admin.close();
+    client.close();
+  }
+});
