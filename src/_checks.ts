@@ -79,12 +79,14 @@ export function checkHandlerClass(handler: unknown): void {
   for (const name of HANDLER_FIELDS) {
     const value = statics[name];
     if (value === undefined) continue;
+    // Python's `timeout = 0.5` is seconds: the field wants milliseconds
+    const seconds = name.endsWith("imeout") && typeof value === "number" && value > 0 && value < 1;
     throw new TypeError(
       `${
         (handler as { name: string }).name || "The handler class"
       } has a static ${name}, which no handler reads: a handler's attributes are instance fields (Python's handler class attribute, set per handler here), so write \`override ${name} = ${
-        describeValue(value)
-      }\` in the class body instead`,
+        seconds ? Math.round(value * 1000) : describeValue(value)
+      }\` in the class body instead${seconds ? " (milliseconds)" : ""}`,
     );
   }
 }

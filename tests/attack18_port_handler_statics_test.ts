@@ -28,6 +28,16 @@ Deno.test("a StreamRequestHandler with static timeout, as Python's class attribu
   });
 });
 
+Deno.test("a static timeout of 0.5, Python's seconds: the field the error names is in milliseconds", () => {
+  class Handler extends StreamRequestHandler {
+    static timeout = 0.5;
+  }
+  assert.throws(
+    () => new TCPServer(["127.0.0.1", 0], Handler),
+    /override timeout = 500` in the class body instead \(milliseconds\)/,
+  );
+});
+
 for (
   const name of [
     "rbufsize",
