@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatAddress } from "./_format.ts";
+import { errorText, formatAddress } from "./_format.ts";
 
 /** The first retry is at once, then after 10 ms, doubling up to 1 s. */
 const FIRST_MS = 10;
@@ -20,10 +20,27 @@ const EXHAUSTION_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
  * accept, or (`InvalidData`) a Unix client bound to a path that is not UTF-8, which Deno cannot
  * turn into an address after taking its connection or datagram off the socket. */
 function isClientFailure(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.InvalidData;
+  try {
+    return error instanceof Deno.errors.ConnectionReset ||
+      error instanceof Deno.errors.ConnectionAborted ||
+      error instanceof Deno.errors.NotConnected ||
+      error instanceof Deno.errors.InvalidData;
+  } catch {
+    return false; // instanceof on a revoked Proxy throws
+  }
+}
+
+/** Whether a failed accept is the system's (a `Deno.errors` class: out of descriptors, a reset),
+ * whose message says it all; anything else is a bug in a `getRequest()` override, logged with its
+ * stack, as Python's traceback names the line. */
+function isSystemError(error: unknown): boolean {
+  try {
+    if (!(error instanceof Error)) return false;
+    for (const Class of Object.values(Deno.errors)) if (error instanceof Class) return true;
+  } catch {
+    // instanceof on a revoked Proxy throws
+  }
+  return false;
 }
 
 /** One server's back-off after failed `getRequest()` calls. */
@@ -65,7 +82,7 @@ export class AcceptBackoff {
           exhausted
             ? ': the process is out of descriptors or memory, raise "ulimit -n" or set "maxConnections"'
             : ""
-        }`,
+        }${isSystemError(error) ? "" : `\n${errorText(error)}`}`,
       );
     }
     this.#lastFailure = now;

@@ -49,7 +49,21 @@ export function checkLimit(name: string, value: unknown): void {
   }
 }
 
-/** Checks that `handler` is a request handler class. */
+/** The handlers' attributes, instance fields: Python's handler class attributes. */
+const HANDLER_FIELDS = [
+  "timeout",
+  "rbufsize",
+  "wbufsize",
+  "idleTimeout",
+  "requestTimeout",
+  "writeTimeout",
+  "disableNagleAlgorithm",
+  "maxLineLength",
+] as const;
+
+/** Checks that `handler` is a request handler class, and that it does not set a handler
+ * attribute as a static (Python's class attribute ported as a server's is), which no handler
+ * reads: refused rather than ignored. */
 export function checkHandlerClass(handler: unknown): void {
   const proto = typeof handler === "function"
     ? (handler as { prototype?: { handle?: unknown } }).prototype
@@ -59,6 +73,20 @@ export function checkHandlerClass(handler: unknown): void {
       `RequestHandlerClass must be a class extending BaseRequestHandler, got ${
         describeValue(handler)
       }`,
+    );
+  }
+  const statics = handler as unknown as Record<string, unknown>;
+  for (const name of HANDLER_FIELDS) {
+    const value = statics[name];
+    if (value === undefined) continue;
+    // Python's `timeout = 0.5` is seconds: the field wants milliseconds
+    const seconds = name.endsWith("imeout") && typeof value === "number" && value > 0 && value < 1;
+    throw new TypeError(
+      `${
+        (handler as { name: string }).name || "The handler class"
+      } has a static ${name}, which no handler reads: a handler's attributes are instance fields (Python's handler class attribute, set per handler here), so write \`override ${name} = ${
+        seconds ? Math.round(value * 1000) : describeValue(value)
+      }\` in the class body instead${seconds ? " (milliseconds)" : ""}`,
     );
   }
 }

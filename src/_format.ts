@@ -39,7 +39,26 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
-/** What the default `handleError()` prints: Python's report, with the stack. */
+/** The error of a write given something other than bytes or a string: Python's `sendall()`
+ * takes any bytes-like object, `Deno.Conn.write()` a `Uint8Array` only, so say how to wrap it. */
+export function notBytesError(method: string, value: unknown): TypeError {
+  let got: string;
+  let hint = "";
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    got = `an ${value.constructor.name}`;
+    hint = ": wrap it, new Uint8Array(buffer)";
+  } else if (ArrayBuffer.isView(value)) {
+    got = `a ${value.constructor.name}`;
+    hint = ": view its bytes, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)";
+  } else if (value !== null && typeof value === "object") {
+    got = `an object (${value.constructor?.name ?? "no class"})`;
+  } else if (value === null || value === undefined) got = String(value);
+  else got = `${typeof value} ${describeValue(value)}`;
+  return new TypeError(`${method} takes a Uint8Array or a string, got ${got}${hint}`);
+}
+
+/** What the default `handleError()` prints: Python's report, with the stack and, as Python's
+ * traceback shows `raise ... from`, the error's cause (and any other fields: a `code`). */
 export function errorReport(clientAddress: unknown, error: unknown): string {
   const line = "-".repeat(40);
   return `${line}\nException occurred during processing of request from ${
@@ -47,18 +66,22 @@ export function errorReport(clientAddress: unknown, error: unknown): string {
   }\n${errorText(error)}\n${line}`;
 }
 
-/** `error`'s stack, or its string, or what it is when neither can be had (a revoked `Proxy`, an
- * object without a prototype): what a handler throws must not make its report throw. */
+/** An error as `Deno.inspect()` renders it (the stack, `[cause]`, own fields), a thrown plain
+ * object by its fields rather than `[object Object]`, anything else as a string; and what it is
+ * when none can be had (a revoked `Proxy`): what a handler throws must not make its report throw. */
 export function errorText(error: unknown): string {
-  try {
-    return error instanceof Error ? error.stack ?? String(error) : String(error);
-  } catch (failure) {
+  if (error !== null && (typeof error === "object" || typeof error === "function")) {
     try {
-      return Deno.inspect(error); // an object without a prototype: no String()
+      return Deno.inspect(error);
     } catch {
-      return `(a thrown ${typeof error} that cannot be shown: ${
-        failure instanceof Error ? failure.message : "?"
-      })`;
+      // a hostile proxy: fall through
     }
+  }
+  try {
+    return String(error);
+  } catch (failure) {
+    return `(a thrown ${typeof error} that cannot be shown: ${
+      failure instanceof Error ? failure.message : "?"
+    })`;
   }
 }

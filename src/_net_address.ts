@@ -99,3 +99,27 @@ export function bindError(error: unknown, hostname: string, port: number): unkno
   }
   return wrapped;
 }
+
+/**
+ * Refuses a Python-style class attribute `addressFamily` that the bound address contradicts
+ * (`static addressFamily = "AF_INET6"` on a server bound to `""`): here the address picks the
+ * family, so the attribute would be ignored, and an attribute Deno cannot honour is refused.
+ */
+export function checkAddressFamily(
+  server: object,
+  family: "AF_INET" | "AF_INET6",
+  hostname: string,
+): void {
+  const declared = (server.constructor as { addressFamily?: unknown }).addressFamily;
+  if (declared === undefined || declared === family) return;
+  const hint = declared === "AF_INET6"
+    ? 'bind "::" for every interface (IPv6 and IPv4, as Python\'s AF_INET6 server on "" does) or an IPv6 address such as "::1"'
+    : declared === "AF_INET"
+    ? 'bind "0.0.0.0" or an IPv4 address such as "127.0.0.1"'
+    : 'it names "AF_INET" or "AF_INET6", as a string';
+  throw new TypeError(
+    `${server.constructor.name}.addressFamily is ${
+      describeValue(declared)
+    }, but the server binds "${hostname}", an ${family} address: here the address picks the family (addressFamily is read-only), so ${hint}, and remove the static addressFamily`,
+  );
+}

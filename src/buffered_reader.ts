@@ -206,13 +206,7 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    */
   async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     if (size !== undefined && size !== null) {
-      if (typeof size !== "number" || !Number.isInteger(size)) {
-        throw new TypeError(
-          `readline() takes an integer size (-1 or none for a whole line), got ${
-            typeof size === "number" ? size : JSON.stringify(size)
-          }`,
-        );
-      }
+      checkSize("readline()", size, "a whole line");
       if (size >= 0) return size === 0 ? EMPTY.slice() : await this.#readlineUpTo(size);
     }
     const limit = this.maxLineLength;
@@ -256,9 +250,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads `n` bytes, fewer only at EOF; without `n`, everything until EOF
-   * (unbounded: not for an untrusted peer).
+   * Reads `n` bytes, fewer only at EOF; without `n` (or with `null` or a negative `n`, as in
+   * Python), everything until EOF (unbounded: not for an untrusted peer).
    *
+   * @throws {TypeError} `n` is not an integer (`NaN`, `2.5`, `Infinity`), as in Python.
    * @throws {TimeoutError} A timeout ran out.
    *
    * @example
@@ -270,10 +265,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * assert.deepEqual(await reader.read(2), new Uint8Array([1, 2]));
    * ```
    */
-  async read(n?: number): Promise<Uint8Array<ArrayBuffer>> {
+  async read(n?: number | null): Promise<Uint8Array<ArrayBuffer>> {
+    if (n !== undefined && n !== null) checkSize("read()", n);
     const b = this.#b;
     b.began = -1;
-    if (n === undefined || n < 0) {
+    if (n === undefined || n === null || n < 0) {
       while (await b.fill(b.end - b.start + 1)); // it grows the buffer
       return b.takeRest();
     }
@@ -289,8 +285,10 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   }
 
   /**
-   * Reads at most `n` bytes with at most one read of the source, Python's `read1()`.
+   * Reads at most `n` bytes with at most one read of the source, Python's `read1()`; without `n`
+   * (or with `null`), at most a buffer's worth.
    *
+   * @throws {TypeError} `n` is not an integer (`NaN`, `2.5`, `Infinity`), as in Python.
    * @throws {TimeoutError} A timeout ran out.
    *
    * @example
@@ -302,7 +300,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
    * assert.deepEqual(await reader.read1(2), new Uint8Array([1, 2]));
    * ```
    */
-  async read1(n: number = this.#b.buf.length): Promise<Uint8Array<ArrayBuffer>> {
+  async read1(n?: number | null): Promise<Uint8Array<ArrayBuffer>> {
+    if (n === undefined || n === null) n = this.#b.buf.length;
+    else checkSize("read1()", n);
     if (n <= 0) return EMPTY.slice();
     const b = this.#b;
     b.began = -1;
@@ -479,7 +479,9 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
     return this.#b.streamChunk(stop);
   }
 
-  /** The next line if a whole one is buffered, else null; throws past `limit`. */
+  /** The next line if a whole one is buffered, else null; throws past `limit`. Exactly `limit`
+   * bytes with no newline are refused before EOF (a read to look further would outgrow the limit),
+   * accepted at a known EOF (a datagram's `rfile`): that last line is not longer than `limit`. */
   #takeLine(limit: number): Uint8Array<ArrayBuffer> | null {
     const b = this.#b;
     const start = b.start;
@@ -489,8 +491,22 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
       if (i + 1 - start > limit) throw new LineTooLongError(limit);
       return b.hand(i + 1);
     }
-    if (end - start >= limit) throw new LineTooLongError(limit);
+    if (end - start >= limit && !(b.eof && end - start === limit)) {
+      throw new LineTooLongError(limit);
+    }
     b.scanned = end;
     return null;
+  }
+}
+
+/** Checks a size given to `read()`, `read1()` or `readline()`: an integer, as Python's files take
+ * (`None` is handled by the caller); `NaN`, `2.5` or `Infinity` would read a guess. */
+function checkSize(method: string, size: unknown, none = "everything until EOF"): void {
+  if (typeof size !== "number" || !Number.isInteger(size)) {
+    throw new TypeError(
+      `${method} takes an integer size (-1 or none for ${none}), got ${
+        typeof size === "number" ? size : JSON.stringify(size)
+      }`,
+    );
   }
 }

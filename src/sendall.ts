@@ -6,6 +6,7 @@
  */
 import type { ByteSink } from "./stream_writer.ts";
 import { queueSend } from "./_conn_files.ts";
+import { notBytesError } from "./_format.ts";
 
 const encoder = new TextEncoder();
 
@@ -41,7 +42,10 @@ const encoder = new TextEncoder();
  * ```
  */
 export function sendall(conn: ByteSink, data: Uint8Array | string): Promise<void> {
-  return queueSend(conn, typeof data === "string" ? encoder.encode(data) : data, send);
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  // an ArrayBuffer has no length: the loop below would send nothing and resolve
+  if (!(bytes instanceof Uint8Array)) return Promise.reject(notBytesError("sendall()", data));
+  return queueSend(conn, bytes, send);
 }
 
 async function send(conn: ByteSink, bytes: Uint8Array): Promise<void> {

@@ -7,6 +7,7 @@
 import { TimeoutError } from "./errors.ts";
 import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
+import { notBytesError } from "./_format.ts";
 import {
   kCounters,
   kFinishWrites,
@@ -245,6 +246,7 @@ export class StreamWriter {
     if (this.#closed) return closedWrite();
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(notBytesError("wfile.write()", data));
     if (this.#bufferSize > 0) return this.#writeBuffered(bytes);
     if (this.#sync !== null && this.#inFlight === 0) {
       return Promise.resolve(this.#sync[kWriteSync](bytes));

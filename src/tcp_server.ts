@@ -9,7 +9,7 @@ import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
-import { bindError, checkNetAddress } from "./_net_address.ts";
+import { bindError, checkAddressFamily, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
 import { kAttribute, kListen } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -167,6 +167,8 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
    * @throws {Deno.errors.AddrInUse} The address is taken.
    * @throws {Deno.errors.NotSupported} `allowReusePort` without `--unstable-net`.
    * @throws {Error} Already bound, or the host name does not resolve.
+   * @throws {TypeError} A Python-style `static addressFamily` the address contradicts (bind `"::"`
+   *   for an IPv6 server on every interface).
    *
    * @example
    * ```ts
@@ -211,7 +213,15 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     } catch (error) {
       throw bindError(error, hostname, port);
     }
-    this.serverAddress = this.socket.addr;
+    const bound = this.socket.addr;
+    try {
+      checkAddressFamily(this, bound.hostname.includes(":") ? "AF_INET6" : "AF_INET", hostname);
+    } catch (error) {
+      this.socket.close();
+      this.socket = undefined as unknown as typeof this.socket; // bind again after fixing it
+      throw error;
+    }
+    this.serverAddress = bound;
   }
 
   /** @ignore Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it. */

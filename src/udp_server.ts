@@ -10,7 +10,7 @@ import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
-import { bindError, checkNetAddress } from "./_net_address.ts";
+import { bindError, checkAddressFamily, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
 import { kAttribute } from "./_symbols.ts";
 import {
@@ -139,6 +139,8 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
    * @throws {Deno.errors.NotCapable} No `net` permission for the address.
    * @throws {Deno.errors.AddrInUse} The address is taken.
    * @throws {RangeError} `allowReusePort` is `true`.
+   * @throws {TypeError} A Python-style `static addressFamily` the address contradicts (bind `"::"`
+   *   for an IPv6 server on every interface).
    *
    * @example
    * ```ts
@@ -173,7 +175,15 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     } catch (error) {
       throw bindError(error, hostname, port);
     }
-    this.serverAddress = this.socket.addr as UdpAddr;
+    const bound = this.socket.addr as UdpAddr;
+    try {
+      checkAddressFamily(this, bound.hostname.includes(":") ? "AF_INET6" : "AF_INET", hostname);
+    } catch (error) {
+      this.socket.close();
+      this.socket = undefined as unknown as typeof this.socket; // bind again after fixing it
+      throw error;
+    }
+    this.serverAddress = bound;
   }
 }
 
