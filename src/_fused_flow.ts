@@ -10,7 +10,15 @@
 
 import { frameName, releaseFrame, takeFrame } from "./_caller.ts";
 import { sendsInFlight } from "./_conn_files.ts";
-import { kFusedFlow, kSendFailed, kSendReply, kSent } from "./_symbols.ts";
+import {
+  kFusedFlow,
+  kReleaseRequest,
+  kRequests,
+  kSendFailed,
+  kSendReply,
+  kSent,
+} from "./_symbols.ts";
+import { markOver, type OpenRequests } from "./_open_requests.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyFunction = (...args: any[]) => any;
@@ -121,6 +129,8 @@ export interface FlowServer<R, A> {
   finishRequest(request: R, clientAddress: A): unknown;
   shutdownRequest(request: R): unknown;
   closeRequest(request: R): unknown;
+  readonly [kRequests]: OpenRequests<R>;
+  [kReleaseRequest]?(request: R): void;
 }
 
 /** What the flow needs of the request loop. */
@@ -215,7 +225,7 @@ export class FusedFlow<R, A> {
     try {
       const shutdown = server.shutdownRequest;
       const shut = shutdown === inline.streamShutdown || shutdown === inline.baseShutdown
-        ? server.closeRequest(request)
+        ? this.#close(request)
         : server.shutdownRequest(request);
       if (shut instanceof Promise) {
         return shut.catch((error) => this.#shutdownFailed(request, clientAddress, task, error));
@@ -224,6 +234,19 @@ export class FusedFlow<R, A> {
       return this.#shutdownFailed(request, clientAddress, task, error);
     }
     return undefined;
+  }
+
+  /** The default `shutdownRequest()`'s last step: `closeRequest()`, then the request is over even
+   * when an override of it did not call `super` (unless `serverClose()` now owns it). */
+  #close(request: R): unknown {
+    const server = this.server;
+    const close = server.closeRequest;
+    const closed = close.call(server, request);
+    if (builtins.has(close as AnyFunction)) return closed;
+    const release = () => {
+      if (!this.loop.requests.lingering(request)) markOver(server, request);
+    };
+    return closed instanceof Promise ? closed.then(release) : release();
   }
 
   /** A ThreadingMixIn task's handler failed: report, then shut down. */

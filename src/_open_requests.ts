@@ -9,6 +9,20 @@ import { holdOpen, stopWrites, untilBetweenReplies } from "./_conn_files.ts";
 import { type Outcome, ServerCounters } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
 import type { RequestObserver } from "./_observer.ts";
+import { kReleaseRequest, kRequests } from "./_symbols.ts";
+
+/** Marks `request` over once its `closeRequest()` has `closed` it, for an override ported from
+ * Python that did not call `super` (idempotent): the server's own step (`kReleaseRequest`), else
+ * the open set's. */
+export function markOver<R>(
+  server: { readonly [kRequests]: OpenRequests<R>; [kReleaseRequest]?(request: R): void },
+  request: R,
+  closed?: unknown,
+): void | Promise<void> {
+  if (closed instanceof Promise) return closed.then(() => markOver(server, request));
+  if (server[kReleaseRequest] !== undefined) server[kReleaseRequest](request);
+  else server[kRequests].delete(request);
+}
 
 const TIMEOUT = Symbol("timeout");
 const KEEP = Symbol("keep");

@@ -4,6 +4,9 @@
  * @module
  */
 
+/** Marks a request over in the server's books, as `closeRequest()` does: `shutdownRequest()` calls
+ * it after `closeRequest()`, for an override ported from Python that does not call `super`. */
+export const kReleaseRequest: unique symbol = Symbol("socketserver.releaseRequest");
 /** Reads or sets a server attribute. */
 export const kAttribute: unique symbol = Symbol("socketserver.attribute");
 /** Closes the server's socket once. */

@@ -9,7 +9,7 @@ import { AttributeValues, declareAttributes } from "./_attributes.ts";
 import { checkHandlerClass, checkLimit, nullableDuration } from "./_checks.ts";
 import { errorReport } from "./_format.ts";
 import { registerBaseServer } from "./_fused_flow.ts";
-import type { OpenRequests } from "./_open_requests.ts";
+import { markOver, type OpenRequests } from "./_open_requests.ts";
 import { RequestLoop } from "./_request_loop.ts";
 import type { ServerStats } from "./server_stats.ts";
 import { kAttribute, kBlockOnClose, kCloseSocket, kReportError, kRequests } from "./_symbols.ts";
@@ -453,12 +453,12 @@ export class BaseServer<R = unknown, A = unknown, SA = unknown> implements Async
    * ```
    */
   shutdownRequest(request: R): Awaitable<void> {
-    return this.closeRequest(request);
+    return markOver(this, request, this.closeRequest(request));
   }
 
   /**
-   * Hook: releases a request; an override must call `super.closeRequest()`,
-   * which tells the server the request is over. Python: `close_request()`.
+   * Hook: releases a request (`super.closeRequest()` closes it); it is over once
+   * `shutdownRequest()` has called this, `super` or not. Python: `close_request()`.
    *
    * @example
    * ```ts

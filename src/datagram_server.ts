@@ -12,7 +12,13 @@ import { bindAndActivate } from "./_bind.ts";
 import { release, reserve } from "./_datagram_slab.ts";
 import { describeValue } from "./_format.ts";
 import { registerBuiltins } from "./_fused_flow.ts";
-import { kAttribute, kCloseDeferred, kCloseSocket, kRequests } from "./_symbols.ts";
+import {
+  kAttribute,
+  kCloseDeferred,
+  kCloseSocket,
+  kReleaseRequest,
+  kRequests,
+} from "./_symbols.ts";
 
 /**
  * A datagram server's `request`: Python's `(data, socket)` tuple, `truncated` when the datagram
@@ -264,8 +270,13 @@ export class DatagramServer<A extends Deno.Addr = Deno.Addr, SA extends Deno.Add
    * ```
    */
   override closeRequest(request: DatagramRequest): void {
+    this[kReleaseRequest](request);
+  }
+
+  /** @ignore Internal: the request is over; the socket closes if `serverClose()` waits for it. */
+  [kReleaseRequest](request: DatagramRequest): void {
     if (this.#taken === request) this.#taken = null;
-    super.closeRequest(request);
+    this[kRequests].delete(request);
     if (this.#closeWhenIdle && this.activeRequests === 0) this.#closeNow();
   }
 

@@ -8,7 +8,7 @@
 import type { AccessList } from "./access_list.ts";
 import { BaseServer, type BaseServerOptions, type RequestHandlerClass } from "./base_server.ts";
 import { NotBoundError } from "./errors.ts";
-import type { Admission } from "./_open_requests.ts";
+import { type Admission, markOver } from "./_open_requests.ts";
 import type { ProxyProtocolMode } from "./proxy_protocol.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { bindAndActivate } from "./_bind.ts";
@@ -236,6 +236,8 @@ export class StreamServer<
     }
     const closed: unknown = this.closeRequest(request);
     if (closed instanceof Promise) await closed;
+    // over even when an override did not call super, unless serverClose() now owns it
+    if (!this[kRequests].lingering(request)) markOver(this, request);
   }
 
   /**

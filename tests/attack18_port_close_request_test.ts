@@ -1,24 +1,23 @@
 /**
  * A `closeRequest()` override ported from Python without `super`: Python's
  * `TCPServer.close_request()` is `request.close()`, so an override that logs and then closes the
- * socket itself does all the base did, and `server_close()` returns. Here the base also removes
- * the request from the server's open set, so without `super.closeRequest()` the request stays
- * open for ever: `activeRequests` never falls, `serverClose()` never returns (with no message),
- * and with `maxConnections` the server stops accepting once that many have been served.
- *
- * README says overrides "must call super.closeRequest()", and what the library should do when one
- * does not is not settled: release the request anyway after the override returns (and warn once),
- * or only warn, or bound `serverClose()`. So the test is ignored: run it with `ignore` removed to
- * see `serverClose()` wait (it fails at the bound below instead of hanging).
+ * socket itself does all the base did, and `server_close()` returns. The server marks the request
+ * over once `shutdownRequest()` has called `closeRequest()`, whether the override called `super`
+ * or not: `activeRequests` falls, `serverClose()` returns, and `maxConnections` frees the slot.
  */
 import assert from "node:assert/strict";
-import { BaseRequestHandler, TCPServer } from "../mod.ts";
+import {
+  BaseRequestHandler,
+  type DatagramRequest,
+  TCPServer,
+  ThreadingTCPServer,
+  UDPServer,
+} from "../mod.ts";
 import { within } from "./_wait.ts";
 
 Deno.test({
   name:
     "closeRequest() override that closes the connection itself, as Python's close_request() does, without super: serverClose() still returns",
-  ignore: true,
   async fn() {
     const closed: number[] = [];
     class Logged extends TCPServer {
@@ -38,4 +37,52 @@ Deno.test({
       await within(server.serverClose(), 5_000, "serverClose()");
     }
   },
+});
+
+Deno.test("closeRequest() override without super on a ThreadingTCPServer with maxConnections: 1 serves client after client (the slot is freed)", async () => {
+  class Logged extends ThreadingTCPServer {
+    override async closeRequest(request: Deno.TcpConn) {
+      await Promise.resolve(); // an async override, ported from a Python one that logs first
+      request.close();
+    }
+  }
+  class Hello extends BaseRequestHandler<ThreadingTCPServer> {
+    override async handle() {
+      await this.request.write(new TextEncoder().encode("hi\n"));
+    }
+  }
+  const server = new Logged(["127.0.0.1", 0], Hello, { maxConnections: 1 });
+  const serving = server.serveForever();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await Deno.connect(server.serverAddress);
+      const reply = await within(new Response(client.readable).text(), 5_000, `reply ${i + 1}`);
+      assert.equal(reply, "hi\n");
+    }
+  } finally {
+    await server.shutdown();
+    await within(server.serverClose(), 5_000, "serverClose()");
+    await serving;
+  }
+  assert.equal(server.activeRequests, 0);
+});
+
+Deno.test("closeRequest() override without super on a UDPServer: the request is over and serverClose() returns", async () => {
+  const seen: number[] = [];
+  class Logged extends UDPServer {
+    override closeRequest(request: DatagramRequest) {
+      seen.push(request[0].length); // Python's UDPServer.close_request() does nothing
+    }
+  }
+  const server = new Logged({ hostname: "127.0.0.1", port: 0 }, BaseRequestHandler);
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await client.send(new Uint8Array(3), server.serverAddress);
+    await server.handleRequest();
+    assert.deepEqual(seen, [3]);
+    assert.equal(server.activeRequests, 0, "the request is over");
+  } finally {
+    client.close();
+    await within(server.serverClose(), 5_000, "serverClose()");
+  }
 });
