@@ -5,6 +5,7 @@
  * @module
  */
 
+import { callers } from "./_caller.ts";
 import { holdOpen, stopWrites, untilBetweenReplies } from "./_conn_files.ts";
 import { type Outcome, ServerCounters } from "./_counters.ts";
 import { deadline } from "./_deadline.ts";
@@ -63,6 +64,8 @@ export class OpenRequests<R, A = unknown> {
   pending: Promise<[R, A]> | null = null;
   /** Set by `serverClose()`: a wait for a slot ends. */
   closed = false;
+  /** A plain server's request in hand (see `inHand()`). */
+  handling: Promise<void> | null = null;
   /** What `stats()` reads: requests are counted as they are taken and end. */
   readonly counters: ServerCounters = new ServerCounters();
   /** Told of every request's outcome and end, when one is attached. */
@@ -114,6 +117,13 @@ export class OpenRequests<R, A = unknown> {
     if (!this.#open.has(request) || this.#outcomes.has(request)) return;
     this.#outcomes.set(request, outcome);
     this.observer?.reported(request, outcome, error);
+  }
+
+  /** Settles once a plain server's request in hand ends, which `shutdown()` does not wait for and
+   * the next taker does, as Python's loop ends after it; `null` with none, or if it is the caller. */
+  inHand(): Promise<void> | null {
+    if (this.handling === null || callers(this).size > 0) return null;
+    return this.handling.then(ignore, ignore);
   }
 
   /** Forgets a request that was closed, counting its outcome, waking the

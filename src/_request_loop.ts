@@ -170,7 +170,6 @@ export class RequestLoop<R, A> implements Flow<R, A> {
   }
   #returning: Promise<void> | null = null; // the `returned` of the run still returning
 
-  readonly #inFlight = new InFlight(); // a plain server's request: the next taker waits for it
   /** The loop of one run. A stop ends the run without waiting for the loop's awaits (no race per
    * wait, so nothing allocated for one): the loop wakes, sees the run over and leaves, and a
    * request it was taking stays pending for the next taker. */
@@ -178,8 +177,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const server = this.#server;
     const requests = this.requests;
     const actions = this.#actions;
-    let before = this.#inFlight.wait(); // left by an earlier run: Python's loop ends after it
-    if (before !== null && callers(this.requests).size > 0) before = null; // unless it is calling
+    const before = this.requests.inHand(); // left by an earlier run: Python's loop ends after it
     if (before !== null && !await before.then(() => run.live)) return;
     while (run.live) {
       run.idle = true;
@@ -208,7 +206,11 @@ export class RequestLoop<R, A> implements Flow<R, A> {
       requests.pending = null;
       // A ThreadingMixIn server's request returns at once: no turn of the event loop
       const handled = this.#dispatch(next[0], next[1]);
-      if (handled !== undefined) await this.#inFlight.track(handled);
+      if (handled !== undefined) {
+        requests.handling = handled;
+        await handled; // the flow never rejects
+        if (requests.handling === handled) requests.handling = null;
+      }
       if (!run.live) return;
       // the actions may await shutdown(), which ends the run without waiting for them
       const ran = actions.run();
@@ -252,8 +254,7 @@ export class RequestLoop<R, A> implements Flow<R, A> {
     const timeout = server.timeout;
     checkDuration("timeout", timeout, true);
     const until = timeout === null ? Infinity : performance.now() + timeout; // from the call
-    let before = this.#inFlight.wait(); // left by serveForever(): it ends first, as in Python
-    if (before !== null && callers(this.requests).size > 0) before = null; // unless it is calling
+    const before = this.requests.inHand(); // left by serveForever(): it ends first, as in Python
     if (before !== null && !await before.then(() => !this.closed && checkNotServing(this))) return;
     const turn = this.#turns.take(until);
     let ourTurn = turn === true;
@@ -491,28 +492,6 @@ function checkNotServing(loop: { serving: boolean }): true {
   throw new Error(
     "handleRequest() cannot run while serveForever() is serving: call shutdown() first, or serve with one of the two only",
   );
-}
-
-/** The request a plain (not ThreadingMixIn) server is handling: `shutdown()` does not wait for it,
- * and the next run of `serveForever()`, or `handleRequest()`, waits for it before taking another,
- * as Python's loop, which returns only after it, has it. */
-class InFlight {
-  #handling: Promise<void> | null = null;
-
-  /** Awaits `handled`, recorded meanwhile. */
-  async track(handled: Promise<void>): Promise<void> {
-    this.#handling = handled;
-    try {
-      await handled;
-    } finally {
-      if (this.#handling === handled) this.#handling = null;
-    }
-  }
-
-  /** Settles once the request being handled has ended; `null` when there is none. */
-  wait(): Promise<void> | null {
-    return this.#handling === null ? null : this.#handling.then(ignore, ignore);
-  }
 }
 
 function closedError(server: object, what: string): Deno.errors.BadResource {
