@@ -195,12 +195,14 @@ Deno.test("MemoryConn: a write waiting for room fails with BrokenPipe when the p
 async function nodeResetPair(data: string): Promise<Pair> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closed = Promise.withResolvers<void>();
-  const socket = net.connect(listener.addr.port, "127.0.0.1", () => {
-    socket.write(data, () => socket.resetAndDestroy());
-  });
+  const connected = Promise.withResolvers<void>();
+  const socket = net.connect(listener.addr.port, "127.0.0.1", () => connected.resolve());
   socket.on("error", () => {});
   socket.on("close", () => closed.resolve());
+  // accepted before the reset: else Deno's accept() itself fails with NotConnected
   const server = await listener.accept();
+  await connected.promise;
+  socket.write(data, () => socket.resetAndDestroy());
   await closed.promise;
   await untilResetArrived(server);
   // the client side is Node's: a closed stand-in keeps the pair's shape
