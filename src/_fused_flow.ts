@@ -12,8 +12,8 @@ import { frameName, releaseFrame, takeFrame } from "./_caller.ts";
 import { sendsInFlight } from "./_conn_files.ts";
 import {
   kFusedFlow,
-  kReleaseRequest,
-  kRequests,
+  type kReleaseRequest,
+  type kRequests,
   kSendFailed,
   kSendReply,
   kSent,
