@@ -52,6 +52,8 @@ export class ReadBuffer {
   began = -1;
   /** Where the bytes read are counted: a server's, in its handlers' `rfile`. */
   counters: ServerCounters = UNCOUNTED;
+  /** What a read from the source waits for first, if anything (`wfile`'s backlog). */
+  gate: (() => Promise<void> | null) | null = null;
   /** The length of the last record lent: a new buffer holds two such. */
   #lastLine = 0;
   /** The size of a new buffer; a longer record grows one beyond it. */
@@ -152,7 +154,11 @@ export class ReadBuffer {
           buf = this.#moveTo(new Uint8Array(size));
         }
       }
-      this.pending = this.#source!.read(this.end === 0 ? buf : buf.subarray(this.end));
+      const into = this.end === 0 ? buf : buf.subarray(this.end);
+      const gate = this.gate === null ? null : this.gate();
+      this.pending = gate === null
+        ? this.#source!.read(into)
+        : gate.then(() => this.#source!.read(into));
     }
     return this.wait(this.pending, this.end - this.start);
   }

@@ -7,6 +7,11 @@
 /** Marks a request over in the server's books, as `closeRequest()` does: `shutdownRequest()` calls
  * it after `closeRequest()`, for an override ported from Python that does not call `super`. */
 export const kReleaseRequest: unique symbol = Symbol("socketserver.releaseRequest");
+/** `StreamWriter`: settles once the writes waiting their turn fall to `BACKLOG_LIMIT`; null if they
+ * are within it. */
+export const kBacklog: unique symbol = Symbol("socketserver.backlog");
+/** `BufferedReader`: what each read from the source waits for first (`wfile`'s `kBacklog`). */
+export const kReadGate: unique symbol = Symbol("socketserver.readGate");
 /** Reads or sets a server attribute. */
 export const kAttribute: unique symbol = Symbol("socketserver.attribute");
 /** Closes the server's socket once. */

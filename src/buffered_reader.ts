@@ -9,7 +9,7 @@ import { ReadBuffer } from "./_read_buffer.ts";
 import { DEFAULT_MAX_FRAME_LENGTH, type FrameOptions } from "./framing.ts";
 import { frames, readExactly, readFrame, readUntil } from "./_framing.ts";
 import { readableOf } from "./_web_streams.ts";
-import { kCounters, kPendingRead, kStreamRead } from "./_symbols.ts";
+import { kCounters, kPendingRead, kReadGate, kStreamRead } from "./_symbols.ts";
 import type { ServerCounters } from "./_counters.ts";
 
 /**
@@ -467,6 +467,11 @@ export class BufferedReader implements AsyncIterable<Uint8Array<ArrayBuffer>> {
   /** @ignore Internal: where the bytes read are counted (a server's `stats()`). */
   set [kCounters](counters: ServerCounters) {
     this.#b.counters = counters;
+  }
+
+  /** @ignore Internal: what each read from the source waits for first (`wfile`'s backlog). */
+  set [kReadGate](gate: (() => Promise<void> | null) | null) {
+    this.#b.gate = gate;
   }
 
   /** @ignore Internal: the read a timeout left pending, if any. */

@@ -12,7 +12,15 @@ import { BufferedReader, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH } from "./
 import { StreamWriter } from "./stream_writer.ts";
 import { watchConnection } from "./_conn_files.ts";
 import { checkDuration } from "./_checks.ts";
-import { kCounters, kFinishWrites, kReportError, kReportLost, kRequests } from "./_symbols.ts";
+import {
+  kBacklog,
+  kCounters,
+  kFinishWrites,
+  kReadGate,
+  kReportError,
+  kReportLost,
+  kRequests,
+} from "./_symbols.ts";
 
 /**
  * A handler for stream connections, Python's `socketserver.StreamRequestHandler`: `rfile`, a
@@ -136,6 +144,8 @@ export class StreamRequestHandler<
       (this.server as Partial<AnyServer>)[kReportError]?.(this.request, this.clientAddress, error);
     };
     watchConnection(conn, this.rfile, this.wfile);
+    // unawaited writes piling up hold the reads back, as Python's blocking write holds the handler
+    this.rfile[kReadGate] = () => this.wfile[kBacklog]();
     // their bytes count in the server's stats() (none under a stand-in server)
     const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
     if (counters !== undefined) this.rfile[kCounters] = this.wfile[kCounters] = counters;

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
-import { RecordingServer } from "./_servers.ts";
+import { errorName, RecordingServer } from "./_servers.ts";
 import { within } from "./_wait.ts";
 
 /** Echoes every line without awaiting the write. */
@@ -46,10 +46,6 @@ async function stoppedReading(server: RecordingServer, done: () => boolean): Pro
 Deno.test({
   name:
     "ThreadingTCPServer: a client that pipelines requests and never reads, against a handler that does not await its writes, is held back as Python's blocking write holds it (the server queued all it sent in memory)",
-  // Not fixed: it needs back-pressure from wfile's queue to rfile (a read
-  // that waits while the unsent replies exceed a high-water mark), a change
-  // of behaviour for every handler; see the report of branch atk2.
-  ignore: true,
   async fn() {
     await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, CarelessEcho);
     server.serveForever();
@@ -85,4 +81,73 @@ Deno.test({
       await sender;
     }
   },
+});
+
+/** Echoes every line without awaiting the write, through a buffered `wfile`. */
+class CarelessBufferedEcho extends CarelessEcho {
+  override wbufsize = 8192;
+}
+
+for (const Handler of [CarelessEcho, CarelessBufferedEcho]) {
+  Deno.test(
+    `ThreadingTCPServer: a handler that does not await its writes${
+      Handler === CarelessBufferedEcho ? " (wbufsize 8192)" : ""
+    } echoes 16 MiB whole and in order to a client that reads while it sends (held back, never stuck)`,
+    async () => {
+      await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Handler);
+      server.serveForever();
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
+      const total = 16 * MIB;
+      const sent = new Uint8Array(total);
+      for (let i = 0; i < total; i++) {
+        sent[i] = i % 1024 === 1023 ? 10 : 97 + (Math.floor(i / 1024) % 26);
+      }
+      const writing = (async () => {
+        for (let n = 0; n < total;) n += await conn.write(sent.subarray(n, n + MIB));
+        await conn.closeWrite();
+      })();
+      const received = new Uint8Array(total);
+      let got = 0;
+      const reading = (async () => {
+        const buf = new Uint8Array(256 * 1024);
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) return;
+          received.set(buf.subarray(0, n), got);
+          got += n;
+        }
+      })();
+      try {
+        await within(Promise.all([writing, reading]), 60_000, "the echo of 16 MiB");
+        assert.equal(got, total);
+        assert.ok(received.every((b, i) => b === sent[i]), "every byte back, in order");
+      } finally {
+        conn.close();
+      }
+    },
+  );
+}
+
+Deno.test("ThreadingTCPServer: the handler's timeout applies while rfile waits for unawaited writes a non-reading client holds up: it is dropped with a TimeoutError", async () => {
+  class TimedCarelessEcho extends CarelessEcho {
+    override timeout = 300;
+  }
+  await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, TimedCarelessEcho);
+  server.serveForever();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
+  const batch = new TextEncoder().encode(("x".repeat(1023) + "\n").repeat(1024));
+  const sender = (async () => {
+    try {
+      for (;;) await conn.write(batch); // until the server drops the connection
+    } catch {
+      // dropped
+    }
+  })();
+  try {
+    await server.dropped(1, 30_000);
+    assert.equal(errorName(server.drops[0]), "TimeoutError");
+  } finally {
+    conn.close();
+    await sender;
+  }
 });
