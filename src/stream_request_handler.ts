@@ -145,7 +145,8 @@ export class StreamRequestHandler<
     };
     watchConnection(conn, this.rfile, this.wfile);
     // unawaited writes piling up hold the reads back, as Python's blocking write holds the handler
-    this.rfile[kReadGate] = () => this.wfile[kBacklog]();
+    this.rfile[kReadGate] = () =>
+      (this.wfile as Partial<StreamWriter> | undefined)?.[kBacklog]?.() ?? null;
     // their bytes count in the server's stats() (none under a stand-in server)
     const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
     if (counters !== undefined) this.rfile[kCounters] = this.wfile[kCounters] = counters;

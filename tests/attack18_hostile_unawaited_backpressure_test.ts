@@ -151,3 +151,35 @@ Deno.test("ThreadingTCPServer: the handler's timeout applies while rfile waits f
     await sender;
   }
 });
+
+Deno.test("StreamRequestHandler: a wfile replaced in setup() by an object of the handler's own still leaves rfile reading", async () => {
+  class OwnWriter extends StreamRequestHandler {
+    override setup() {
+      super.setup();
+      const conn = this.request as Deno.Conn;
+      // a port of Python's `self.wfile = SomeWriter(self.request)`
+      (this as { wfile: unknown }).wfile = {
+        write: (p: Uint8Array) => conn.write(p),
+        close() {},
+        closed: false,
+        idle: true,
+      };
+    }
+    override async handle() {
+      for await (const line of this.rfile) await this.wfile.write(line);
+    }
+  }
+  await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, OwnWriter);
+  server.serveForever();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
+  try {
+    await conn.write(new TextEncoder().encode("one\ntwo\n"));
+    await conn.closeWrite();
+    const reply = await within(new Response(conn.readable).text(), 5_000, "the echo");
+    assert.equal(reply, "one\ntwo\n");
+    assert.deepEqual(server.errors, []);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+});
