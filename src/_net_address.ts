@@ -105,7 +105,7 @@ export function bindError(error: unknown, hostname: string, port: number): unkno
  * (`static addressFamily = "AF_INET6"` on a server bound to `""`): here the address picks the
  * family, so the attribute would be ignored, and an attribute Deno cannot honour is refused.
  */
-export function checkAddressFamily(
+function checkAddressFamily(
   server: object,
   family: "AF_INET" | "AF_INET6",
   hostname: string,
@@ -122,4 +122,20 @@ export function checkAddressFamily(
       describeValue(declared)
     }, but the server binds "${hostname}", an ${family} address: here the address picks the family (addressFamily is read-only), so ${hint}, and remove the static addressFamily`,
   );
+}
+
+/** `checkAddressFamily()` on what `socket` bound: when refused, it is closed (the server stays
+ * unbound, to bind again once fixed) and the error thrown. */
+export function checkBoundFamily(
+  server: object,
+  socket: { readonly addr: Deno.Addr; close(): void },
+  hostname: string,
+): void {
+  const bound = (socket.addr as Deno.NetAddr).hostname;
+  try {
+    checkAddressFamily(server, bound.includes(":") ? "AF_INET6" : "AF_INET", hostname);
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
 }

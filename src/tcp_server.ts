@@ -9,7 +9,7 @@ import { StreamServer, type StreamServerOptions } from "./stream_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
-import { bindError, checkAddressFamily, checkNetAddress } from "./_net_address.ts";
+import { bindError, checkBoundFamily, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
 import { kAttribute, kListen } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -202,8 +202,9 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
       );
     }
     checkNetPermission(hostname, port);
+    let socket;
     try {
-      this.socket = this[kListen]({
+      socket = this[kListen]({
         transport: "tcp",
         hostname,
         port,
@@ -213,15 +214,9 @@ export class TCPServerBase<C extends Deno.Conn<Deno.NetAddr>> extends StreamServ
     } catch (error) {
       throw bindError(error, hostname, port);
     }
-    const bound = this.socket.addr;
-    try {
-      checkAddressFamily(this, bound.hostname.includes(":") ? "AF_INET6" : "AF_INET", hostname);
-    } catch (error) {
-      this.socket.close();
-      this.socket = undefined as unknown as typeof this.socket; // bind again after fixing it
-      throw error;
-    }
-    this.serverAddress = bound;
+    checkBoundFamily(this, socket, hostname); // closed when refused: the server stays unbound
+    this.socket = socket;
+    this.serverAddress = socket.addr;
   }
 
   /** @ignore Internal: opens the listener, `Deno.listen`; `TLSServer` overrides it. */

@@ -10,7 +10,7 @@ import type { NetAddress, NetAddressTuple } from "./tcp_server.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { checkBindable } from "./_bind.ts";
 import { formatAddress } from "./_format.ts";
-import { bindError, checkAddressFamily, checkNetAddress } from "./_net_address.ts";
+import { bindError, checkBoundFamily, checkNetAddress } from "./_net_address.ts";
 import { checkNetPermission } from "./_permissions.ts";
 import { kAttribute } from "./_symbols.ts";
 import {
@@ -165,8 +165,9 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
       );
     }
     checkNetPermission(hostname, port);
+    let socket;
     try {
-      this.socket = Deno.listenDatagram({
+      socket = Deno.listenDatagram({
         transport: "udp",
         hostname,
         port,
@@ -175,15 +176,9 @@ export class UDPServer extends DatagramServer<Deno.NetAddr, UdpAddr> {
     } catch (error) {
       throw bindError(error, hostname, port);
     }
-    const bound = this.socket.addr as UdpAddr;
-    try {
-      checkAddressFamily(this, bound.hostname.includes(":") ? "AF_INET6" : "AF_INET", hostname);
-    } catch (error) {
-      this.socket.close();
-      this.socket = undefined as unknown as typeof this.socket; // bind again after fixing it
-      throw error;
-    }
-    this.serverAddress = bound;
+    checkBoundFamily(this, socket, hostname); // closed when refused: the server stays unbound
+    this.socket = socket;
+    this.serverAddress = socket.addr as UdpAddr;
   }
 }
 
