@@ -72,6 +72,19 @@ export async function runCommand(
   }
 }
 
+/** Runs a forking fixture under `deno run` with what a `ForkingTCPServer` on 127.0.0.1 needs
+ * (`--allow-net=127.0.0.1 --allow-run=deno`), to completion; throws unless it exits 0. */
+export async function runForkingFixture(
+  path: string,
+  args: string[] = [],
+  timeoutMs?: number,
+): Promise<string[]> {
+  const flags = ["run", "--allow-net=127.0.0.1", "--allow-run=deno", path, ...args];
+  const { code, stdout, stderr } = await runCommand("deno", flags, { timeoutMs });
+  if (code !== 0) throw new Error(`${path} exited with ${code}: ${stderr}`);
+  return stdout.trim().split("\n");
+}
+
 /** Runs a TypeScript program given as text with `deno run` and exactly the
  * permission flags given (nothing more), to completion. */
 export function runDenoSource(program: string, flags: string[] = []): Promise<RunOutput> {

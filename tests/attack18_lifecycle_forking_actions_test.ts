@@ -6,19 +6,13 @@
  * and `serveForever()` resolved while a run was still under way.
  */
 import assert from "node:assert/strict";
-import { runCommand } from "./_process.ts";
+import { runForkingFixture } from "./_process.ts";
 
 const FIXTURE = new URL("./fixtures/attack18_forking_actions.ts", import.meta.url).pathname;
 
 Deno.test("serveForever() and shutdown() of a ForkingTCPServer's parent return after the serviceActions() run under way, which may itself await shutdown()", async () => {
-  const { code, stdout, stderr } = await runCommand("deno", [
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-run=deno",
-    FIXTURE,
-  ]);
-  assert.equal(code, 0, stderr);
-  const { events } = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  const lines = await runForkingFixture(FIXTURE);
+  const { events } = JSON.parse(lines.at(-1)!);
   assert.deepEqual(events, [
     "outside: actions ended",
     "outside: serveForever() returned",

@@ -7,19 +7,13 @@
  * `pollInterval`) threw without settling `ready`, which a script awaiting it waited on for ever.
  */
 import assert from "node:assert/strict";
-import { runCommand } from "./_process.ts";
+import { runForkingFixture } from "./_process.ts";
 
 const FIXTURE = new URL("./fixtures/attack18_forking_twice.ts", import.meta.url).pathname;
 
 Deno.test("serveForever() of a ForkingTCPServer called again while it starts is refused and leaves the running call's server.ready to resolve", async () => {
-  const { code, stdout, stderr } = await runCommand("deno", [
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-run=deno",
-    FIXTURE,
-  ]);
-  assert.equal(code, 0, stderr);
-  const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  const lines = await runForkingFixture(FIXTURE);
+  const result = JSON.parse(lines.at(-1)!);
   assert.match(result.second, /^rejected: serveForever\(\) is already running/);
   assert.equal(result.ready, "resolved", "server.ready of the call that serves");
   assert.equal(result.reply, "HELLO\n", "a client sent once ready is answered");
@@ -28,14 +22,8 @@ Deno.test("serveForever() of a ForkingTCPServer called again while it starts is 
 const CLOSED = new URL("./fixtures/attack18_forking_closed_ready.ts", import.meta.url).pathname;
 
 Deno.test("serveForever() of a ForkingTCPServer that cannot start (closed first, a bad pollInterval) rejects server.ready with its error, instead of leaving it pending for ever", async () => {
-  const { code, stdout, stderr } = await runCommand("deno", [
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-run=deno",
-    CLOSED,
-  ]);
-  assert.equal(code, 0, stderr);
-  const cases = stdout.trim().split("\n").map((line) => JSON.parse(line));
+  const lines = await runForkingFixture(CLOSED);
+  const cases = lines.map((line) => JSON.parse(line));
   assert.deepEqual(cases, [
     { case: "closed", served: "BadResource", ready: "rejected: BadResource" },
     { case: "pollInterval", served: "RangeError", ready: "rejected: RangeError" },

@@ -7,20 +7,8 @@
  * system's (not a `Deno.errors` class) is logged with its stack.
  */
 import assert from "node:assert/strict";
+import { capturingStderr } from "./_console.ts";
 import { StreamRequestHandler, TCPServer } from "../mod.ts";
-
-/** Runs `fn` with `console.error` collecting what it prints. */
-async function capturingStderr(fn: () => Promise<void>): Promise<string> {
-  const printed: string[] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void printed.push(args.map(String).join(" "));
-  try {
-    await fn();
-  } finally {
-    console.error = original;
-  }
-  return printed.join("\n");
-}
 
 Deno.test("getRequest() override that throws a TypeError: the log names where, as Python's traceback does", async () => {
   const accepted: Deno.Conn[] = [];

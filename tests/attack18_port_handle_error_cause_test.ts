@@ -5,20 +5,8 @@
  * keep that cause in the report, or the reason a request failed is lost from the server's log.
  */
 import assert from "node:assert/strict";
+import { capturingStderr } from "./_console.ts";
 import { BaseRequestHandler, TCPServer } from "../mod.ts";
-
-/** Runs `fn` with `console.error` collecting what it prints. */
-async function capturingStderr(fn: () => Promise<void>): Promise<string> {
-  const printed: string[] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void printed.push(args.map(String).join(" "));
-  try {
-    await fn();
-  } finally {
-    console.error = original;
-  }
-  return printed.join("\n");
-}
 
 Deno.test("handleError() by default reports an error's cause, as Python's traceback shows 'raise ... from'", async () => {
   class Query extends BaseRequestHandler {
