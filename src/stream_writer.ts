@@ -6,6 +6,7 @@
 
 import { TimeoutError } from "./errors.ts";
 import { type ServerCounters, UNCOUNTED } from "./_counters.ts";
+import { Backlog } from "./_backlog.ts";
 import { deadline } from "./_deadline.ts";
 import { notBytesError } from "./_format.ts";
 import {
@@ -41,9 +42,6 @@ export interface ByteSink {
   close?(): void;
 }
 
-/** The most bytes of unawaited writes that may wait their turn before the handler's `rfile` stops
- * reading (docs/hardening.md): a client that sends without reading is held back, not queued. */
-const BACKLOG_LIMIT = 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 const encoder = new TextEncoder();
@@ -193,9 +191,7 @@ export class StreamWriter {
   /** The latest buffered write waiting for a flush: later ones queue behind it. */
   #queued: Promise<unknown> | null = null;
   #queuedCount = 0;
-  /** The bytes of writes waiting their turn, and who waits for them to fall to `BACKLOG_LIMIT`. */
-  #backlog = 0;
-  #roomMade: PromiseWithResolvers<void> | null = null;
+  #backlog = new Backlog(); // the writes waiting their turn, which hold `rfile` back
   /** Deno's send under a timed-out write: the descriptor is busy until it ends. */
   #abandoned: Promise<void> | null = null;
   #sync: SyncSink | null;
@@ -387,8 +383,7 @@ export class StreamWriter {
    * `null` if they do: `rfile` waits for it before reading on, as Python's blocking write holds
    * the handler back. */
   [kBacklog](): Promise<void> | null {
-    if (this.#backlog <= BACKLOG_LIMIT) return null;
-    return (this.#roomMade ??= Promise.withResolvers()).promise;
+    return this.#backlog.wait();
   }
 
   /** @ignore Internal: see `holdOpen()`. */
@@ -420,11 +415,11 @@ export class StreamWriter {
       return Promise.resolve(bytes.length);
     }
     const run = () => {
-      this.#tookTurn(bytes.length);
+      this.#backlog.took(bytes.length);
       return this.#writeBufferedInTurn(bytes);
     };
     this.#queuedCount++;
-    this.#backlog += bytes.length;
+    this.#backlog.add(bytes.length);
     // no handler: an unawaited failure is reported as an unbuffered write's
     return this.#queued = queued === null ? run() : queued.then(run, run);
   }
@@ -453,9 +448,9 @@ export class StreamWriter {
 
   #after(bytes: Uint8Array): Promise<number> {
     this.#inFlight++;
-    this.#backlog += bytes.length;
+    this.#backlog.add(bytes.length);
     const go = () => {
-      this.#tookTurn(bytes.length);
+      this.#backlog.took(bytes.length);
       if (this.#failure !== null) {
         // failed under an earlier write: settle at once, so a long unawaited queue ends in one turn
         this.#inFlight--;
@@ -464,15 +459,6 @@ export class StreamWriter {
       return this.timeout === null ? this.#start(bytes) : this.#startWithin(bytes);
     };
     return this.#last!.then(go, go);
-  }
-
-  /** A write waiting its turn took it: `kBacklog()`'s waiter goes on once they fit. */
-  #tookTurn(n: number): void {
-    this.#backlog -= n;
-    if (this.#roomMade !== null && this.#backlog <= BACKLOG_LIMIT) {
-      this.#roomMade.resolve();
-      this.#roomMade = null;
-    }
   }
 
   #send(bytes: Uint8Array): Promise<number> {
