@@ -8,6 +8,7 @@
 import type { BufferedReader } from "./buffered_reader.ts";
 import type { StreamWriter } from "./stream_writer.ts";
 import { kHoldOpen, kInFlight, kPendingRead, kStopWrites } from "./_symbols.ts";
+import { Backlog } from "./_backlog.ts";
 
 const ignore = () => {};
 
@@ -34,6 +35,9 @@ class Sends {
   /** Settles when the latest call has (each waits for the one before). */
   last: Promise<void> | null = null;
   pending = 0;
+  /** The bytes of calls waiting their turn: beyond its limit they hold the handler's `rfile` back,
+   * as `wfile`'s unawaited writes do. */
+  readonly backlog: Backlog = new Backlog();
   /** Set by {@linkcode stopWrites}: calls not yet started fail with it. */
   stopped: Error | null = null;
   done = (): void => {
@@ -61,7 +65,9 @@ export function queueSend<C extends object>(
   if (state.stopped !== null) sending = Promise.reject(state.stopped);
   else if (state.pending === 0) sending = send(conn, bytes);
   else {
+    state.backlog.add(bytes.length);
     const run = () => {
+      state.backlog.took(bytes.length);
       if (state.stopped !== null) throw state.stopped;
       return send(conn, bytes);
     };
@@ -71,6 +77,12 @@ export function queueSend<C extends object>(
   // also handles the rejection, so a forgotten await does not end the process
   state.last = sending.then(state.done, state.done);
   return sending;
+}
+
+/** Settles once `conn`'s `sendall()` calls waiting their turn fit in the backlog limit; `null` when
+ * they do (`rfile` waits for it, as for `wfile`'s). */
+export function sendsBacklog(conn: object): Promise<void> | null {
+  return connectionSends.get(conn)?.backlog.wait() ?? null;
 }
 
 /** Settles once `conn`'s `sendall()` calls in flight have ended; `null` when there are none. */

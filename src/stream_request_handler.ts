@@ -10,7 +10,7 @@ import { registerBuiltins } from "./_fused_flow.ts";
 import type { TCPServer } from "./tcp_server.ts";
 import { BufferedReader, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH } from "./buffered_reader.ts";
 import { StreamWriter } from "./stream_writer.ts";
-import { watchConnection } from "./_conn_files.ts";
+import { sendsBacklog, watchConnection } from "./_conn_files.ts";
 import { checkDuration } from "./_checks.ts";
 import {
   kBacklog,
@@ -145,8 +145,16 @@ export class StreamRequestHandler<
     };
     watchConnection(conn, this.rfile, this.wfile);
     // unawaited writes piling up hold the reads back, as Python's blocking write holds the handler
-    this.rfile[kReadGate] = () =>
-      (this.wfile as Partial<StreamWriter> | undefined)?.[kBacklog]?.() ?? null;
+    // (its own sendall() calls too, Python's self.request.sendall())
+    this.rfile[kReadGate] = () => {
+      const writes = (this.wfile as Partial<StreamWriter> | undefined)?.[kBacklog]?.() ?? null;
+      const sends = sendsBacklog(conn);
+      return writes === null
+        ? sends
+        : sends === null
+        ? writes
+        : Promise.all([writes, sends]).then(() => {});
+    };
     // their bytes count in the server's stats() (none under a stand-in server)
     const counters = (this.server as Partial<AnyServer> | undefined)?.[kRequests]?.counters;
     if (counters !== undefined) this.rfile[kCounters] = this.wfile[kCounters] = counters;

@@ -21,6 +21,7 @@ import { asDrop } from "./errors.ts";
 import { declareAttributes } from "./_attributes.ts";
 import { nullableDuration } from "./_checks.ts";
 import { deadline } from "./_deadline.ts";
+import { markOver } from "./_open_requests.ts";
 import { formatAddress, withContext } from "./_format.ts";
 import { kAttribute, kCheckProxy, kCloseSocket, kListen, kRequests } from "./_symbols.ts";
 import type { ServerStats } from "./server_stats.ts";
@@ -272,6 +273,8 @@ export class TLSServer extends TCPServerBase<Deno.TlsConn> {
       return;
     }
     await this.closeRequest(request);
+    // over even when an override did not call super, as StreamServer's (unless serverClose() owns it)
+    if (!this[kRequests].lingering(request)) markOver(this, request);
   }
 
   /** @ignore Internal: a PROXY header comes before the TLS handshake, which
