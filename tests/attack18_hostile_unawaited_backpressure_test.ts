@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { StreamRequestHandler } from "../mod.ts";
 import { errorName, RecordingServer } from "./_servers.ts";
 import { within } from "./_wait.ts";
+import { assertEchoedWhileReading, assertHeldBack } from "./_backpressure.ts";
 
 /** Echoes every line without awaiting the write. */
 class CarelessEcho extends StreamRequestHandler {
@@ -24,108 +25,18 @@ class CarelessEcho extends StreamRequestHandler {
   }
 }
 
-const MIB = 1024 * 1024;
-/** What the client tries to send: far beyond any kernel's socket buffers. */
-const TOTAL = 128 * MIB;
-/** What the server may take in while its replies go unread: the kernel's
- * buffers (a few MiB on loopback each way) and a bounded queue of replies. */
-const BOUND = 48 * MIB;
-
-/** Resolves once the server's bytes read grew by less than 64 KiB in 100 ms:
- * it has stopped reading (polled: no event says so). */
-async function stoppedReading(server: RecordingServer, done: () => boolean): Promise<void> {
-  let last = -Infinity;
-  for (;;) {
-    const read = server.stats().bytesRead;
-    if (done() || (read > 0 && read - last < 64 * 1024)) return;
-    last = read;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-Deno.test({
-  name:
-    "ThreadingTCPServer: a client that pipelines requests and never reads, against a handler that does not await its writes, is held back as Python's blocking write holds it (the server queued all it sent in memory)",
-  async fn() {
-    await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, CarelessEcho);
-    server.serveForever();
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
-    const line = new TextEncoder().encode("x".repeat(1023) + "\n");
-    const batch = new Uint8Array(MIB);
-    for (let i = 0; i < MIB / line.length; i++) batch.set(line, i * line.length);
-    let sent = 0;
-    let finished = false;
-    const sender = (async () => {
-      try {
-        while (sent < TOTAL) {
-          for (let n = 0; n < batch.length;) n += await conn.write(batch.subarray(n));
-          sent += batch.length;
-        }
-      } catch {
-        // closed by the test below while it waits for the server to read
-      } finally {
-        finished = true;
-      }
-    })();
-    try {
-      await within(stoppedReading(server, () => finished), 60_000, "the server to stop reading");
-      const read = server.stats().bytesRead;
-      assert.ok(
-        read <= BOUND,
-        `the server took in ${Math.round(read / MIB)} MiB of the ${
-          Math.round(sent / MIB)
-        } MiB sent by a client that reads nothing (bound: ${BOUND / MIB} MiB)`,
-      );
-    } finally {
-      conn.close();
-      await sender;
-    }
-  },
-});
-
 /** Echoes every line without awaiting the write, through a buffered `wfile`. */
 class CarelessBufferedEcho extends CarelessEcho {
   override wbufsize = 8192;
 }
 
 for (const Handler of [CarelessEcho, CarelessBufferedEcho]) {
-  Deno.test(
-    `ThreadingTCPServer: a handler that does not await its writes${
-      Handler === CarelessBufferedEcho ? " (wbufsize 8192)" : ""
-    } echoes 16 MiB whole and in order to a client that reads while it sends (held back, never stuck)`,
-    async () => {
-      await using server = new RecordingServer({ hostname: "127.0.0.1", port: 0 }, Handler);
-      server.serveForever();
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.serverAddress.port });
-      const total = 16 * MIB;
-      const sent = new Uint8Array(total);
-      for (let i = 0; i < total; i++) {
-        sent[i] = i % 1024 === 1023 ? 10 : 97 + (Math.floor(i / 1024) % 26);
-      }
-      const writing = (async () => {
-        for (let n = 0; n < total;) n += await conn.write(sent.subarray(n, n + MIB));
-        await conn.closeWrite();
-      })();
-      const received = new Uint8Array(total);
-      let got = 0;
-      const reading = (async () => {
-        const buf = new Uint8Array(256 * 1024);
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) return;
-          received.set(buf.subarray(0, n), got);
-          got += n;
-        }
-      })();
-      try {
-        await within(Promise.all([writing, reading]), 60_000, "the echo of 16 MiB");
-        assert.equal(got, total);
-        assert.ok(received.every((b, i) => b === sent[i]), "every byte back, in order");
-      } finally {
-        conn.close();
-      }
-    },
-  );
+  const buffered = Handler === CarelessBufferedEcho ? " (wbufsize 8192)" : "";
+  Deno.test(`ThreadingTCPServer: a client that pipelines requests and never reads, against a handler that does not await its writes${buffered}, is held back as Python's blocking write holds it (the server queued all it sent in memory)`, () =>
+    assertHeldBack(Handler));
+
+  Deno.test(`ThreadingTCPServer: a handler that does not await its writes${buffered} echoes 16 MiB whole and in order to a client that reads while it sends (held back, never stuck)`, () =>
+    assertEchoedWhileReading(Handler));
 }
 
 Deno.test("ThreadingTCPServer: the handler's timeout applies while rfile waits for unawaited writes a non-reading client holds up: it is dropped with a TimeoutError", async () => {
