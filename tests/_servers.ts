@@ -65,3 +65,27 @@ export class RecordingServer extends ThreadingTCPServer {
     return within(wait(), ms, () => `${count} drop(s); recorded: ${this.drops.map(errorName)}`);
   }
 }
+
+// deno-lint-ignore no-explicit-any
+type ServerConstructor = new (...args: any[]) => {
+  handleError(request: unknown, address: unknown, error: unknown): unknown;
+  handleDrop(request: unknown, address: unknown, error: unknown): unknown;
+};
+
+/** `Base` recording what reaches `handleError()` and `handleDrop()` instead of printing it;
+ * `ended` settles at the first of either. */
+export function Reporting<B extends ServerConstructor>(Base: B) {
+  return class extends Base {
+    ended = Promise.withResolvers<void>();
+    errors: unknown[] = [];
+    drops: unknown[] = [];
+    override handleError(_request: unknown, _address: unknown, error: unknown) {
+      this.errors.push(error);
+      this.ended.resolve();
+    }
+    override handleDrop(_request: unknown, _address: unknown, error: unknown) {
+      this.drops.push(error);
+      this.ended.resolve();
+    }
+  };
+}

@@ -12,21 +12,11 @@ import assert from "node:assert/strict";
 import { DatagramRequestHandler, isRoutineDrop, ThreadingUDPServer } from "../mod.ts";
 import { HAS_PYTHON } from "./_python.ts";
 import { runCommand } from "./_process.ts";
+import { Reporting } from "./_servers.ts";
 import { within } from "./_wait.ts";
 
-class Recording extends ThreadingUDPServer {
-  ended = Promise.withResolvers<void>();
-  errors: unknown[] = [];
-  drops: unknown[] = [];
+class Recording extends Reporting(ThreadingUDPServer) {
   clients: Deno.NetAddr[] = [];
-  override handleError(_request: unknown, _address: unknown, error: unknown) {
-    this.errors.push(error);
-    this.ended.resolve();
-  }
-  override handleDrop(_request: unknown, _address: unknown, error: unknown) {
-    this.drops.push(error);
-    this.ended.resolve();
-  }
 }
 
 class Echo extends DatagramRequestHandler<Recording> {

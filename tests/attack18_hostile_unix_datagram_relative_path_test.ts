@@ -16,20 +16,10 @@ import { DatagramRequestHandler, isRoutineDrop, ThreadingUnixDatagramServer } fr
 import { withTempDir } from "./_files.ts";
 import { runCommand } from "./_process.ts";
 import { HAS_PYTHON } from "./_python.ts";
+import { Reporting } from "./_servers.ts";
 import { within } from "./_wait.ts";
 
-class Recording extends ThreadingUnixDatagramServer {
-  ended = Promise.withResolvers<void>();
-  errors: unknown[] = [];
-  drops: unknown[] = [];
-  override handleError(_request: unknown, _address: unknown, error: unknown) {
-    this.errors.push(error);
-    this.ended.resolve();
-  }
-  override handleDrop(_request: unknown, _address: unknown, error: unknown) {
-    this.drops.push(error);
-    this.ended.resolve();
-  }
+class Recording extends Reporting(ThreadingUnixDatagramServer) {
   override closeRequest(request: Parameters<ThreadingUnixDatagramServer["closeRequest"]>[0]) {
     super.closeRequest(request);
     this.ended.resolve();

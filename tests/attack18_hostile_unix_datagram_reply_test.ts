@@ -9,21 +9,11 @@
 import assert from "node:assert/strict";
 import { DatagramRequestHandler, isRoutineDrop, ThreadingUnixDatagramServer } from "../mod.ts";
 import { withTempDir } from "./_files.ts";
+import { Reporting } from "./_servers.ts";
 import { within } from "./_wait.ts";
 
-class Recording extends ThreadingUnixDatagramServer {
+class Recording extends Reporting(ThreadingUnixDatagramServer) {
   swapped = Promise.withResolvers<void>();
-  ended = Promise.withResolvers<void>();
-  errors: unknown[] = [];
-  drops: unknown[] = [];
-  override handleError(_request: unknown, _address: unknown, error: unknown) {
-    this.errors.push(error);
-    this.ended.resolve();
-  }
-  override handleDrop(_request: unknown, _address: unknown, error: unknown) {
-    this.drops.push(error);
-    this.ended.resolve();
-  }
 }
 
 /** Echoes the datagram once the test has swapped the client's socket. */
